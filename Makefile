@@ -1,0 +1,50 @@
+# The shared vocabulary: make demo | test | test-fast | lint | bench | bench-peers | bazel-test.
+# `make demo` and `make test` install what they need on a fresh machine (Python 3.11 required).
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEMO_OUT ?= demo-out
+# pytest workers: 2 cores here; override with `make test PYTEST_WORKERS=0` to run serially.
+PYTEST_WORKERS ?= 2
+
+.PHONY: install demo test test-fast lint bench bench-peers bazel-test clean
+
+install: $(STAMP)
+
+# Re-installs only when setup.py changes; quick and idempotent otherwise.
+$(STAMP): setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e ".[test,lint]"
+	@touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/qlsgan study --preset quick --out $(DEMO_OUT)
+
+test: install
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --durations=15 tests; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+test-fast: install
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not slow" tests; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+lint: install
+	$(PY) -m ruff check qlsgan_tf tests benchmarks
+
+bench: install
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) benchmarks/generator.py
+	$(PY) benchmarks/study.py
+	$(PY) benchmarks/data_load.py
+
+bench-peers: install
+	bash benchmarks/peers/run.sh
+
+bazel-test: install
+	bash tools/bazel/run_bazel_test.sh
+
+clean:
+	rm -rf $(DEMO_OUT) build dist *.egg-info

@@ -1,0 +1,1 @@
+"""The ``qlsgan`` command line (absl app with subcommands)."""

@@ -1,0 +1,1 @@
+"""Subcommands of the ``qlsgan`` console script, one module each."""

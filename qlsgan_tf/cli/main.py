@@ -1,0 +1,64 @@
+"""``qlsgan``: one console script, one absl app per subcommand.
+
+absl flags are process-global, so each subcommand lives in its own module under
+``qlsgan_tf.cli.commands`` that defines its flags at import time and a ``main(argv)``.
+Only the chosen subcommand's module is imported: ``qlsgan train-vae --help`` shows that
+command's flags alone, and a command's heavy imports (TensorFlow) never slow another.
+"""
+import importlib
+import sys
+
+# name -> (module under qlsgan_tf.cli.commands, one-line summary)
+COMMANDS = {
+    "data-info": ("data_info", "Print counts per split and class and per-band statistics."),
+    "convert-data": ("convert_data", "Convert SAT-4 (.mat or CSV) into a memory-mappable cache."),
+    "train-feature-net": ("train_feature_net", "Train the SAT-4 feature network used by FD-SAT4."),
+    "train-vae": ("train_vae", "Train (or tune, then train) the SAT-4 VAE."),
+    "train-gan": ("train_gan", "Train a latent GAN (quantum or classical generator)."),
+    "sample": ("sample", "Sample images from a saved hybrid model into a PNG grid."),
+    "study": ("study", "Run the capacity-scaling study (resumable, distributable)."),
+    "report": ("report", "Write the study report (JSON, CSV, Markdown, PNG plots)."),
+}
+
+USAGE = "usage: qlsgan COMMAND [--flags]   (qlsgan COMMAND --help for a command's flags)"
+
+
+def _usage(stream):
+    print(USAGE, file=stream)
+    print("\ncommands:", file=stream)
+    for name, (_, summary) in COMMANDS.items():
+        print(f"  {name:<18} {summary}", file=stream)
+
+
+def run(argv=None):
+    """Entry point of the ``qlsgan`` console script."""
+    argv = list(sys.argv if argv is None else argv)
+    if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
+        _usage(sys.stdout if len(argv) >= 2 else sys.stderr)
+        return 0 if len(argv) >= 2 else 2
+    name = argv[1]
+    if name not in COMMANDS:
+        print(f"qlsgan: unknown command {name!r}", file=sys.stderr)
+        _usage(sys.stderr)
+        return 2
+    module = importlib.import_module(f"qlsgan_tf.cli.commands.{COMMANDS[name][0]}")
+    from absl import app  # pylint: disable=import-outside-toplevel
+
+    # absl sees "qlsgan COMMAND" as the program name, so usage lines read naturally.
+    app.run(module.main, argv=[f"qlsgan {name}"] + argv[2:], flags_parser=_flags_parser)
+    return 0
+
+
+def _flags_parser(argv):
+    """Parses flags; a bad flag value is a one-line usage error (exit 2), not a traceback."""
+    from absl import flags  # pylint: disable=import-outside-toplevel
+
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as err:
+        print(f"{argv[0]}: {err}\nPass --help to see the flags.", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    sys.exit(run())

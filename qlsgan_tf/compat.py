@@ -1,0 +1,32 @@
+"""Compatibility shims for the pinned stack; applied once by ``import qlsgan_tf``.
+
+tensorflow-gan 2.1.0 calls ``inspect.getargspec``, which Python 3.11 removed. We restore
+it on top of ``inspect.getfullargspec`` (same first four fields) before anything imports
+``tensorflow_gan``. This is the only place the package patches a third-party library.
+"""
+import collections
+import inspect
+
+ArgSpec = collections.namedtuple("ArgSpec", ["args", "varargs", "keywords", "defaults"])
+
+
+def _getargspec(func):
+    """Python < 3.11 ``inspect.getargspec`` built on ``getfullargspec``."""
+    spec = inspect.getfullargspec(func)
+    return ArgSpec(spec.args, spec.varargs, spec.varkw, spec.defaults)
+
+
+def apply():
+    """Installs the shims; idempotent. Returns True when something was installed."""
+    if hasattr(inspect, "getargspec"):
+        return False
+    inspect.getargspec = _getargspec
+    return True
+
+
+def import_tfgan():
+    """Imports ``tensorflow_gan`` with the shims applied; use this, not a bare import."""
+    apply()
+    import tensorflow_gan as tfgan  # pylint: disable=import-outside-toplevel
+
+    return tfgan
