@@ -16,7 +16,7 @@ install: $(STAMP)
 # Re-installs only when setup.py changes; quick and idempotent otherwise.
 $(STAMP): setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q --upgrade pip wheel "setuptools<81"
 	$(PY) -m pip install -q -e ".[test,lint]"
 	@touch $(STAMP)
 

@@ -25,6 +25,8 @@ INSTALL_REQUIRES = [
     "h5py",
     "matplotlib",
     "tqdm",
+    # tensorflow-hub 0.16 (imported by tensorflow-gan) needs pkg_resources, gone in setuptools 81.
+    "setuptools<81",
 ]
 
 setup(
