@@ -1,0 +1,242 @@
+"""Study configurations: the ``smoke``, ``quick`` and ``paper`` presets and their overrides.
+
+A ``StudyConfig`` is plain data (JSON round-trip) so that a study directory records exactly
+what it ran, and a resumed run can refuse to mix two different studies in one directory.
+"""
+import dataclasses
+import hashlib
+import json
+import math
+
+ANSATZE = ("bel", "simple")
+READOUTS = ("z", "xz")
+BACKENDS = ("fast", "tfq")
+LOSSES = ("wgan-gp", "bce")
+TUNERS = ("grid", "bayesian")
+NOISES = ("uniform", "normal")
+
+
+def angles_per_circuit(n_qubits, n_layers, ansatz):
+    """Number of rotation angles of the style circuit (see ``layers.circuits``)."""
+    if ansatz == "bel":
+        return n_qubits * (5 * n_layers + 1)
+    return n_qubits * n_layers
+
+
+def quantum_capacity(n_qubits, n_layers, ansatz):
+    """Trainable parameters Q of a ``StyleQuantumGenerator``: a scale and a bias per angle."""
+    return 2 * angles_per_circuit(n_qubits, n_layers, ansatz)
+
+
+@dataclasses.dataclass
+class StudyConfig:
+    """Everything that defines one capacity study.
+
+    The optimality score of a run is ``mean(last K FD-SAT4) + std_penalty * std(last K)``;
+    a run whose losses go NaN/inf, whose FD-SAT4 over the last K evaluations varies by more
+    than ``max_fid_rel_std`` (relative std) or whose critic loss oscillates by more than
+    ``max_loss_oscillation`` is unstable and scores +inf (see ``metrics.stability``).
+    """
+
+    preset: str = "custom"
+    # Quantum generators: (n_qubits, n_layers) pairs; the VAE latent size follows n.
+    quantum_grid: list = dataclasses.field(default_factory=lambda: [(3, 1), (3, 2)])
+    ansatz: str = "bel"
+    readout: str = "z"
+    backend: str = "fast"
+    # Critic parameter budgets (log-spaced), realised by ``models.units_for_capacity``.
+    critic_capacities: list = dataclasses.field(default_factory=lambda: [50, 500])
+    critic_depth: int = 2
+    # Classical MLP generator parameter budgets for the matching search.
+    classical_capacities: list = dataclasses.field(default_factory=lambda: [30, 300])
+    generator_depth: int = 1
+    seeds: list = dataclasses.field(default_factory=lambda: [0])
+    epochs: int = 4
+    batch_size: int = 64
+    n_critic: int = 5
+    loss: str = "wgan-gp"
+    gp_weight: float = 10.0
+    learning_rate: float = 2e-4
+    noise: str = "uniform"
+    fid_every: int = 1
+    n_fid_samples: int = 256
+    k_last: int = 3
+    std_penalty: float = 1.0
+    max_fid_rel_std: float = 0.5
+    max_loss_oscillation: float = 10.0
+    vae: str = "nominal"  # "nominal", "tuned", or the path of a VAE saved by train-vae
+    vae_epochs: int = 30
+    vae_max_trials: int = 4
+    tuner: str = "grid"
+    max_trials: int = 0  # 0 = the whole grid (GridSearch); the budget for "bayesian"
+    max_images: int = 0  # 0 = all training images
+    augment: bool = True  # dihedral augmentation of real patches (see README)
+    n_boot: int = 1000
+    steps_per_epoch: int = 0  # 0 = one pass over the (augmented) real latents
+
+    # ----------------------------------------------------------------- derived
+    @property
+    def latent_dims(self):
+        """Distinct VAE latent sizes the quantum grid needs (n or 2n per generator)."""
+        return sorted({self.latent_dim_for(n) for n, _ in self.quantum_grid})
+
+    def latent_dim_for(self, n_qubits):
+        return n_qubits if self.readout == "z" else 2 * n_qubits
+
+    def generator_labels(self):
+        """KerasTuner choice values: ``q{n}x{L}`` quantum, ``c{capacity}@{latent}`` classical."""
+        labels = [f"q{n}x{layers}" for n, layers in self.quantum_grid]
+        # Classical generators are matched against every latent size in the quantum grid.
+        labels += [f"c{c}@{d}" for d in self.latent_dims for c in self.classical_capacities]
+        return labels
+
+    def n_runs(self):
+        """Training runs in the whole grid: generators x critics x seeds."""
+        return len(self.generator_labels()) * len(self.critic_capacities) * len(self.seeds)
+
+    def fingerprint(self):
+        """Hash of the settings that change results (not of budgets like max_trials)."""
+        data = self.to_dict()
+        for key in ("preset", "max_trials", "n_boot", "tuner"):
+            data.pop(key, None)
+        blob = json.dumps(data, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    # ----------------------------------------------------------------- (de)serialise
+    def to_dict(self):
+        data = dataclasses.asdict(self)
+        data["quantum_grid"] = [list(p) for p in self.quantum_grid]
+        return data
+
+    @classmethod
+    def from_dict(cls, data):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown study settings: {', '.join(unknown)}")
+        config = cls(**data)
+        config.quantum_grid = [tuple(p) for p in config.quantum_grid]
+        return config.validate()
+
+    def validate(self):
+        """Checks every setting; returns self. One clear ValueError per problem."""
+        if not self.quantum_grid:
+            raise ValueError("quantum_grid is empty: give at least one (n_qubits, n_layers)")
+        for pair in self.quantum_grid:
+            if len(pair) != 2 or int(pair[0]) < 2 or int(pair[1]) < 1:
+                raise ValueError(
+                    f"quantum_grid entry {pair!r} must be (n_qubits >= 2, n_layers >= 1)"
+                )
+        self.quantum_grid = [(int(n), int(layers)) for n, layers in self.quantum_grid]
+        _choice("ansatz", self.ansatz, ANSATZE)
+        _choice("readout", self.readout, READOUTS)
+        _choice("backend", self.backend, BACKENDS)
+        _choice("loss", self.loss, LOSSES)
+        _choice("tuner", self.tuner, TUNERS)
+        _choice("noise", self.noise, NOISES)
+        for name in ("critic_capacities", "classical_capacities", "seeds"):
+            values = getattr(self, name)
+            if not values:
+                raise ValueError(f"{name} is empty")
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} has repeated values: {values}")
+        for name in ("critic_capacities", "classical_capacities"):
+            if any(int(v) < 1 for v in getattr(self, name)):
+                raise ValueError(f"{name} must be positive parameter counts: {getattr(self, name)}")
+            setattr(self, name, sorted(int(v) for v in getattr(self, name)))
+        for name in ("epochs", "batch_size", "n_critic", "fid_every", "k_last", "critic_depth",
+                     "n_fid_samples", "vae_epochs", "vae_max_trials", "n_boot"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.generator_depth < 0:
+            raise ValueError(f"generator_depth must be >= 0, got {self.generator_depth}")
+        if self.n_fid_samples < 2:
+            raise ValueError("n_fid_samples must be >= 2")
+        n_evals = self.epochs // self.fid_every
+        if n_evals < self.k_last:
+            raise ValueError(
+                f"k_last={self.k_last} FD-SAT4 evaluations are scored, but epochs={self.epochs} "
+                f"with fid_every={self.fid_every} gives only {n_evals}"
+            )
+        for name in ("gp_weight", "learning_rate", "std_penalty", "max_fid_rel_std",
+                     "max_loss_oscillation"):
+            value = float(getattr(self, name))
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
+        if self.learning_rate == 0:
+            raise ValueError("learning_rate must be > 0")
+        if self.max_trials < 0 or self.max_images < 0 or self.steps_per_epoch < 0:
+            raise ValueError("max_trials, max_images and steps_per_epoch must be >= 0")
+        if self.tuner == "bayesian" and self.max_trials == 0:
+            raise ValueError("the bayesian tuner needs max_trials > 0 (its trial budget)")
+        return self
+
+
+def _choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+# The presets. Capacities are parameter budgets, log-spaced from tens of parameters up.
+PRESETS = {
+    # Seconds to a couple of minutes: the whole pipeline on a tiny grid (used by tests).
+    "smoke": dict(
+        quantum_grid=[(2, 1), (2, 2), (2, 3)],
+        critic_capacities=[20, 120],
+        classical_capacities=[15, 60],
+        seeds=[0],
+        epochs=3,
+        fid_every=1,
+        k_last=2,
+        n_fid_samples=64,
+        n_critic=2,
+        vae_epochs=3,
+        vae_max_trials=2,
+        max_images=0,
+        steps_per_epoch=4,
+        n_boot=200,
+    ),
+    # The demo: at most 15 minutes on 2 CPU cores, on the bundled 50-patch sample.
+    "quick": dict(
+        quantum_grid=[(3, 1), (3, 2), (3, 4)],
+        critic_capacities=[30, 150, 800, 4000],
+        classical_capacities=[20, 80, 300, 1200],
+        seeds=[0, 1],
+        epochs=8,
+        fid_every=2,
+        k_last=3,
+        n_fid_samples=200,
+        n_critic=5,
+        vae_epochs=40,
+        vae_max_trials=4,
+        steps_per_epoch=6,
+        n_boot=1000,
+    ),
+    # The full study on the full SAT-4: 5 seeds, four quantum sizes per width, 100 epochs.
+    "paper": dict(
+        quantum_grid=[(n, layers) for n in (3, 4, 5, 6) for layers in (1, 2, 3)],
+        readout="z",
+        critic_capacities=[30, 100, 300, 1000, 3000, 10000, 30000, 100000, 300000],
+        classical_capacities=[30, 100, 300, 1000, 3000, 10000, 30000, 100000],
+        seeds=[0, 1, 2, 3, 4],
+        epochs=100,
+        fid_every=5,
+        k_last=5,
+        n_fid_samples=2000,
+        n_critic=5,
+        vae_epochs=100,
+        vae_max_trials=20,
+        steps_per_epoch=0,
+        n_boot=2000,
+    ),
+}
+
+
+def make_config(preset, **overrides):
+    """The ``StudyConfig`` of a preset with ``overrides`` applied and validated."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    values = dict(PRESETS[preset])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values["preset"] = preset
+    return StudyConfig.from_dict(values)

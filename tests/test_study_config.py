@@ -1,0 +1,115 @@
+"""Study presets, config validation and the atomic, resumable result store."""
+import json
+import math
+import os
+
+import pytest
+
+from qlsgan_tf.study import presets, store
+
+
+def test_presets_validate_and_roundtrip():
+    for name in presets.PRESETS:
+        config = presets.make_config(name)
+        again = presets.StudyConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+        assert again == config
+        assert again.fingerprint() == config.fingerprint()
+
+
+def test_quick_preset_meets_the_demo_brief():
+    config = presets.make_config("quick")
+    assert len(config.quantum_grid) >= 3
+    assert len(config.critic_capacities) >= 4
+    assert len(config.seeds) >= 2
+    assert len(config.classical_capacities) >= 2
+
+
+def test_paper_preset_has_five_seeds_and_a_wide_critic_range():
+    config = presets.make_config("paper")
+    assert len(config.seeds) >= 5
+    assert min(config.critic_capacities) <= 50
+    # D -> 512 -> 256 -> 1 for D = 6 has 135,681 parameters: the grid goes beyond it.
+    assert max(config.critic_capacities) > 6 * 512 + 512 + 512 * 256 + 256 + 257
+
+
+def test_quantum_capacity_matches_the_ansatz_angle_count():
+    assert presets.quantum_capacity(5, 2, "bel") == 2 * 5 * 11
+    assert presets.quantum_capacity(4, 3, "simple") == 2 * 12
+
+
+def test_generator_labels_and_run_count():
+    config = presets.make_config("smoke")
+    labels = config.generator_labels()
+    assert labels[:3] == ["q2x1", "q2x2", "q2x3"]
+    assert [l for l in labels if l.startswith("c")] == ["c15@2", "c60@2"]
+    assert config.n_runs() == len(labels) * 2 * 1
+
+
+@pytest.mark.parametrize("override, message", [
+    (dict(quantum_grid=[]), "quantum_grid is empty"),
+    (dict(quantum_grid=[(1, 2)]), "n_qubits >= 2"),
+    (dict(ansatz="nope"), "ansatz must be one of"),
+    (dict(readout="y"), "readout must be one of"),
+    (dict(critic_capacities=[10, 10]), "repeated"),
+    (dict(seeds=[]), "seeds is empty"),
+    (dict(epochs=2, fid_every=1, k_last=3), "k_last=3"),
+    (dict(learning_rate=float("nan")), "learning_rate"),
+    (dict(tuner="bayesian"), "max_trials"),
+])
+def test_bad_settings_are_rejected_with_a_clear_message(override, message):
+    with pytest.raises(ValueError, match=message):
+        presets.make_config("smoke", **override)
+
+
+def test_unknown_preset_and_setting():
+    with pytest.raises(ValueError, match="unknown preset"):
+        presets.make_config("huge")
+    with pytest.raises(ValueError, match="unknown study settings: colour"):
+        presets.StudyConfig.from_dict({"colour": 1})
+
+
+def test_atomic_json_roundtrip_keeps_non_finite_floats(tmp_path):
+    data = {"score": math.inf, "fd": [1.0, math.nan], "neg": -math.inf, "k": "x"}
+    path = store.atomic_write_json(tmp_path / "a" / "r.json", data)
+    back = store.read_json(path)
+    assert back["score"] == math.inf and back["neg"] == -math.inf
+    assert math.isnan(back["fd"][1]) and back["k"] == "x"
+    assert not [p for p in os.listdir(path.parent) if p.endswith(".tmp")]
+
+
+def test_corrupt_and_missing_json_have_clear_errors(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json: corrupt JSON"):
+        store.read_json(bad)
+    with pytest.raises(FileNotFoundError, match="nothing.json"):
+        store.read_json(tmp_path / "nothing.json")
+
+
+def test_store_records_runs_and_pins_the_config(tmp_path):
+    config = presets.make_config("smoke")
+    results = store.ResultStore(tmp_path)
+    assert results.pin_config(config) is True
+    assert results.pin_config(config) is False  # same settings: resume
+    assert results.load_config() == config
+    other = presets.make_config("smoke", epochs=5)
+    with pytest.raises(ValueError, match="other settings"):
+        results.pin_config(other)
+    # A budget-only change (the tuner's trial budget) is the same study.
+    assert results.pin_config(presets.make_config("smoke", max_trials=3)) is False
+
+    assert results.get("q2x1", 20, 0) is None
+    run = {"generator": "q2x1", "critic_capacity": 20, "seed": 0, "score": math.inf}
+    results.put(run)
+    assert results.get("q2x1", 20, 0) == run
+    assert results.all_runs() == [run]
+
+
+def test_interrupted_write_leaves_no_partial_file(tmp_path):
+    class Boom:  # json.dumps fails half-way through the object
+        def __repr__(self):
+            return "Boom"
+
+    with pytest.raises(TypeError):
+        store.atomic_write_json(tmp_path / "r.json", {"a": Boom()})
+    assert list(tmp_path.iterdir()) == []
