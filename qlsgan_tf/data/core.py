@@ -1,0 +1,197 @@
+"""The SAT-4 vocabulary shared by every reader: class order, the result type, the error type.
+
+Validation helpers live here too, so the ``.mat``, HDF5, CSV and cache readers reject a bad
+file with the same words.
+"""
+from __future__ import annotations
+
+import dataclasses
+import numpy as np
+
+# Class order of the one-hot columns in every SAT-4 distribution.
+CLASS_NAMES = ("barren land", "trees", "grassland", "none")
+BAND_NAMES = ("R", "G", "B", "NIR")
+SPLITS = ("train", "test")
+IMAGE_SHAPE = (28, 28, 4)
+PIXELS_PER_IMAGE = 28 * 28 * 4  # 3136 values per CSV row
+
+
+class Sat4FormatError(ValueError):
+    """Bad SAT-4 input; the message names the file and the problem."""
+
+
+class Sat4FileNotFoundError(Sat4FormatError, FileNotFoundError):
+    """A SAT-4 file or directory that does not exist (also a ``FileNotFoundError``)."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Sat4Data:
+    """One split of SAT-4.
+
+    Attributes:
+      images: uint8 ``[N, 28, 28, 4]`` (bands R, G, B, NIR). A read-only memory map when
+        loaded from a cache made by ``convert_to_cache``.
+      labels: int64 ``[N]``, indices into ``class_names`` (always the full ``CLASS_NAMES``, also
+        when a ``classes`` filter was applied, so labels keep their meaning).
+      class_names: the class names in label order.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple = CLASS_NAMES
+
+    def __len__(self):
+        return int(self.labels.shape[0])
+
+    def class_counts(self):
+        """Number of images per class, in ``class_names`` order."""
+        return np.bincount(self.labels, minlength=len(self.class_names)).astype(np.int64)
+
+
+def check_split(split):
+    """Returns ``split`` if it names a SAT-4 split, else a ValueError naming the value."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    return split
+
+
+def class_indices(classes):
+    """Turns a ``classes`` filter (names and/or indices) into a sorted int64 index array."""
+    if classes is None:
+        return None
+    if isinstance(classes, (str, int, np.integer)):
+        classes = [classes]
+    indices = []
+    for cls in classes:
+        if isinstance(cls, str):
+            if cls not in CLASS_NAMES:
+                raise ValueError(f"classes: unknown class name {cls!r}; expected one of "
+                                 f"{CLASS_NAMES}")
+            indices.append(CLASS_NAMES.index(cls))
+        elif isinstance(cls, (int, np.integer)) and not isinstance(cls, bool):
+            if not 0 <= cls < len(CLASS_NAMES):
+                raise ValueError(f"classes: class index {cls} out of range 0..{len(CLASS_NAMES) - 1}")
+            indices.append(int(cls))
+        else:
+            raise TypeError(f"classes: expected class names or indices, got {cls!r}")
+    if not indices:
+        raise ValueError("classes: empty selection")
+    return np.unique(np.asarray(indices, dtype=np.int64))
+
+
+def check_max_images(max_images):
+    """Returns ``max_images`` as an int (or None), rejecting negative or non-integer values."""
+    if max_images is None:
+        return None
+    if isinstance(max_images, bool) or not isinstance(max_images, (int, np.integer)):
+        raise TypeError(f"max_images must be a non-negative int or None, got {max_images!r}")
+    if max_images < 0:
+        raise ValueError(f"max_images must be non-negative, got {max_images}")
+    return int(max_images)
+
+
+def onehot_to_labels(onehot, where):
+    """Validates one-hot rows ``[N, 4]`` and returns int64 class indices.
+
+    Args:
+      onehot: array ``[N, 4]`` (any numeric dtype).
+      where: text naming the file/variable, used in error messages.
+    """
+    onehot = np.asarray(onehot)
+    if onehot.ndim != 2 or onehot.shape[1] != len(CLASS_NAMES):
+        raise Sat4FormatError(f"{where}: labels must be one-hot rows of {len(CLASS_NAMES)} "
+                              f"classes {CLASS_NAMES}, got shape {onehot.shape}")
+    if onehot.dtype.kind == "f" and np.isnan(onehot).any():
+        row = int(np.flatnonzero(np.isnan(onehot).any(axis=1))[0])
+        raise Sat4FormatError(f"{where}: labels contain NaN (image {row})")
+    ok = ((onehot == 0) | (onehot == 1)).all(axis=1) & (onehot.sum(axis=1) == 1)
+    if not ok.all():
+        row = int(np.flatnonzero(~ok)[0])
+        raise Sat4FormatError(f"{where}: labels are not one-hot: image {row} has "
+                              f"{onehot[row].tolist()} ({int((~ok).sum())} bad rows)")
+    return np.argmax(onehot, axis=1).astype(np.int64)
+
+
+def to_uint8_pixels(values, where):
+    """Checks pixel values (NaN, integers, range 0..255) and returns them as uint8.
+
+    uint8 input is returned unchanged (no copy); other dtypes are checked and cast.
+    """
+    values = np.asarray(values)
+    if values.dtype == np.uint8:
+        return values
+    if values.dtype.kind not in "fiub":
+        raise Sat4FormatError(f"{where}: pixel values must be numbers, got dtype {values.dtype}")
+    if values.dtype.kind == "f":
+        if np.isnan(values).any():
+            raise Sat4FormatError(f"{where}: pixel values contain NaN")
+        if np.isinf(values).any():
+            raise Sat4FormatError(f"{where}: pixel values contain infinity")
+        if values.size and (values != np.round(values)).any():
+            bad = values[values != np.round(values)].ravel()[0]
+            hint = (" (values look scaled to [0, 1]; SAT-4 pixels are integers 0-255)"
+                    if values.max() <= 1.0 else "")
+            raise Sat4FormatError(f"{where}: pixel values must be integers 0-255, found "
+                                  f"{bad!r}{hint}")
+    if values.size:
+        lo, hi = values.min(), values.max()
+        if lo < 0 or hi > 255:
+            bad = lo if lo < 0 else hi
+            raise Sat4FormatError(f"{where}: pixel values must lie in 0-255, found {bad}")
+    return values.astype(np.uint8)
+
+
+def check_image_dims(shape, where, layout):
+    """Checks the per-image dims ``(rows, cols, bands)`` of an images array.
+
+    Args:
+      shape: the (rows, cols, bands) part of the shape.
+      where: text naming the file/variable.
+      layout: the full expected layout for the message, e.g. ``"(28, 28, 4, N)"``.
+    """
+    rows, cols, bands = shape
+    if bands != IMAGE_SHAPE[2]:
+        raise Sat4FormatError(f"{where}: images have {bands} bands, expected 4 (R, G, B, NIR); "
+                              f"expected layout {layout}")
+    if (rows, cols) != IMAGE_SHAPE[:2]:
+        raise Sat4FormatError(f"{where}: images are {rows}x{cols} pixels, expected 28x28; "
+                              f"expected layout {layout}")
+
+
+def check_counts(n_images, n_labels, where):
+    if n_images != n_labels:
+        raise Sat4FormatError(f"{where}: {n_images} images but {n_labels} labels")
+
+
+def selection(labels, classes, max_images):
+    """Row indices of ``labels`` kept by a ``classes`` filter and ``max_images``.
+
+    Returns None when every row is kept, so readers can take a fast path.
+    """
+    n = labels.shape[0]
+    if classes is None:
+        if max_images is None or max_images >= n:
+            return None
+        return np.arange(max_images, dtype=np.int64)
+    rows = np.flatnonzero(np.isin(labels, classes)).astype(np.int64)
+    if max_images is not None:
+        rows = rows[:max_images]
+    return rows
+
+
+class RandomAccessReader:
+    """Base of the readers that can read any range of images (``.mat``, cache).
+
+    Subclasses set ``path``, ``split``, ``layout``, ``labels`` and implement ``read(start, stop)``.
+    """
+
+    def __len__(self):
+        return int(self.labels.shape[0])
+
+    def iter_chunks(self, stop, chunk_size):
+        """Yields ``(start, images uint8 [n, 28, 28, 4])`` for images ``0..stop`` in order."""
+        for start in range(0, stop, chunk_size):
+            yield start, self.read(start, min(stop, start + chunk_size))
+
+    def close(self):
+        pass
