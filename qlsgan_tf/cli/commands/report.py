@@ -1,0 +1,24 @@
+"""``qlsgan report OUT``: (re)write a study's report from its directory.
+
+Works on a finished or a partial study (the report then says PARTIAL); writes
+``results.json``, ``trials.csv``, ``report.md`` and ``plots/*.png`` atomically.
+"""
+from absl import flags
+
+from qlsgan_tf.cli.common import UsageError, clear_errors
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("n_boot", None, "Bootstrap resamples (default: the study's).",
+                     lower_bound=10)
+
+
+def main(argv):
+    with clear_errors("report"):
+        if len(argv) != 2:
+            raise UsageError("usage: qlsgan report OUT (one study directory)")
+        from qlsgan_tf.study import report  # pylint: disable=import-outside-toplevel
+
+        paths = report.write_report(argv[1], n_boot=FLAGS.n_boot)
+        for name in ("report", "results", "trials"):
+            print(f"{name}: {paths[name]}")
+        print(f"plots: {len(paths) - 3} PNG files in {argv[1]}/plots")

@@ -1,0 +1,101 @@
+"""``qlsgan study``: run (or resume) the capacity-scaling study and write its report.
+
+Rerunning the same command continues where it stopped (finished runs are kept, never
+repeated); Ctrl-C stops cleanly. Distributed: start one chief and N workers with the same
+command and KerasTuner's variables KERASTUNER_TUNER_ID (chief, tuner0, tuner1, ...),
+KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT, all writing to one shared --out.
+"""
+import sys
+
+from absl import flags
+
+from qlsgan_tf.cli.common import UsageError, clear_errors
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("preset", "quick", ["smoke", "quick", "paper"],
+                  "Study size: smoke (tests, ~1 min), quick (the demo, <15 min on 2 CPU "
+                  "cores), paper (the full grid, 5 seeds, full SAT-4).")
+flags.DEFINE_string("data", None, "SAT-4 data: .mat, Kaggle CSV, a directory with either, or a "
+                    "cache from `qlsgan convert-data`. Default: the bundled 70-patch sample.")
+flags.DEFINE_string("out", None, "Study directory (created; an existing one is resumed).")
+flags.DEFINE_string("vae", None, "nominal, tuned, or the directory of a VAE saved by "
+                    "`qlsgan train-vae` (default: the preset's, nominal).")
+flags.DEFINE_list("quantum_grid", None, "Quantum generators as NxL pairs, e.g. 3x1,3x2,4x1.")
+flags.DEFINE_list("critic_capacities", None, "Critic parameter budgets, e.g. 30,150,800.")
+flags.DEFINE_list("classical_capacities", None, "Classical generator parameter budgets.")
+flags.DEFINE_list("seeds", None, "Seeds, e.g. 0,1,2.")
+flags.DEFINE_integer("epochs", None, "Training epochs per run.", lower_bound=1)
+flags.DEFINE_integer("steps_per_epoch", None, "Generator steps per epoch (0: one pass).",
+                     lower_bound=0)
+flags.DEFINE_integer("batch_size", None, "Batch size.", lower_bound=1)
+flags.DEFINE_integer("n_critic", None, "Critic updates per generator update.", lower_bound=1)
+flags.DEFINE_integer("fid_every", None, "Evaluate FD-SAT4 every N epochs.", lower_bound=1)
+flags.DEFINE_integer("k_last", None, "Score the last K FD-SAT4 evaluations.", lower_bound=1)
+flags.DEFINE_integer("max_images", None, "Use at most N images per split (0: all).",
+                     lower_bound=0)
+flags.DEFINE_enum("ansatz", None, ["bel", "simple"], "Quantum circuit ansatz.")
+flags.DEFINE_enum("readout", None, ["z", "xz"], "Quantum readout (latent size n or 2n).")
+flags.DEFINE_enum("backend", None, ["fast", "tfq"], "Quantum simulation backend.")
+flags.DEFINE_enum("loss", None, ["wgan-gp", "bce"], "GAN loss.")
+flags.DEFINE_enum("tuner", None, ["grid", "bayesian"], "KerasTuner oracle.")
+flags.DEFINE_integer("max_trials", None, "Trial budget (0: the whole grid).", lower_bound=0)
+flags.DEFINE_boolean("augment", None, "Dihedral augmentation of the real patches.")
+flags.DEFINE_integer("verbose", 1, "0: quiet; 1: progress bar over runs.")
+
+
+def _ints(name, values):
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        raise UsageError(f"--{name} takes integers separated by commas; got {','.join(values)}")
+
+
+def _grid(values):
+    pairs = []
+    for item in values:
+        parts = item.lower().split("x")
+        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+            raise UsageError(f"--quantum_grid takes NxL pairs such as 3x2; got {item!r}")
+        pairs.append((int(parts[0]), int(parts[1])))
+    return pairs
+
+
+def overrides_from_flags():
+    """The study settings the user gave on the command line."""
+    out = {}
+    for name in ("epochs", "steps_per_epoch", "batch_size", "n_critic", "fid_every", "k_last",
+                 "max_images", "ansatz", "readout", "backend", "loss", "tuner", "max_trials",
+                 "augment", "vae"):
+        value = getattr(FLAGS, name)
+        if value is not None:
+            out[name] = value
+    for name in ("critic_capacities", "classical_capacities", "seeds"):
+        if getattr(FLAGS, name) is not None:
+            out[name] = _ints(name, getattr(FLAGS, name))
+    if FLAGS.quantum_grid is not None:
+        out["quantum_grid"] = _grid(FLAGS.quantum_grid)
+    return out
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    with clear_errors("study"):
+        if not FLAGS.out:
+            raise UsageError("--out is required (the study directory)")
+        from qlsgan_tf import data as data_lib  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.study import presets, runner  # pylint: disable=import-outside-toplevel
+
+        config = presets.make_config(FLAGS.preset, **overrides_from_flags())
+        data_path = FLAGS.data or str(data_lib.sample_path())
+        print(f"qlsgan study: preset {config.preset}, {config.n_runs()} training runs, "
+              f"data {data_path}, out {FLAGS.out} (role: {runner.role()})", flush=True)
+        try:
+            paths = runner.run_study(config, data_path, FLAGS.out, verbose=FLAGS.verbose)
+        except KeyboardInterrupt:
+            print(f"\nqlsgan study: interrupted; finished runs are kept in {FLAGS.out}/runs. "
+                  "Rerun the same command to resume.", file=sys.stderr)
+            sys.exit(130)
+        if paths:
+            print(f"report: {paths['report']}")
+            print(f"results: {paths['results']}  trials: {paths['trials']}")

@@ -1,0 +1,121 @@
+"""Everything a study's training runs share, made once and cached in the study directory.
+
+Real patches (train/test, optionally the 8 dihedral copies of each training patch), one VAE
+per latent size (nominal, tuned, or given), the real latents the critics see, the FD-SAT4
+feature network and the real activations, the real-vs-real floor. ``prepared.json`` records
+what was used; VAEs live in ``OUT/vae/latent<D>/`` and are reused on resume. A file lock lets
+several worker processes on one machine start together: one prepares, the others wait.
+"""
+import contextlib
+import fcntl
+import pathlib
+
+import numpy as np
+
+from qlsgan_tf.study import store as store_lib
+
+
+@contextlib.contextmanager
+def _locked(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def load_real(config, data_path):
+    """(train Sat4Data, test Sat4Data, reference images float [-1, 1])."""
+    from qlsgan_tf import data as data_lib  # pylint: disable=import-outside-toplevel
+
+    max_images = config.max_images or None
+    train = data_lib.load_sat4(data_path, split="train", max_images=max_images)
+    test = data_lib.load_sat4(data_path, split="test", max_images=max_images)
+    images = np.asarray(train.images)
+    if config.augment:
+        images = data_lib.dihedral_augment(images)
+    return train, test, data_lib.normalize(images)
+
+
+def _vae_for(config, latent_dim, train, test, out, log):
+    """The study's VAE of one latent size: given path, cached, or trained now."""
+    from qlsgan_tf.tuning import vae as vae_tuning  # pylint: disable=import-outside-toplevel
+
+    if config.vae not in ("nominal", "tuned"):
+        vae_dir = pathlib.Path(config.vae)
+        model, metrics = vae_tuning.load_vae(vae_dir), _vae_metrics(vae_dir)
+        if int(model.latent_dim) != latent_dim:
+            raise ValueError(
+                f"--vae {vae_dir}: its latent size is {model.latent_dim}, but the quantum "
+                f"grid needs {latent_dim} (n_qubits for readout z, 2*n_qubits for xz)")
+        return model, dict(metrics, path=str(vae_dir), kind="given")
+    vae_dir = out / "vae" / f"latent{latent_dim}"
+    if not (vae_dir / "vae.keras").exists():
+        log(f"training the {config.vae} VAE with latent size {latent_dim} -> {vae_dir}")
+        vae_tuning.train_vae(
+            train, vae_dir, test_data=test, latent_dim=latent_dim,
+            tune=config.vae == "tuned", max_trials=config.vae_max_trials,
+            epochs=config.vae_epochs, seed=0, augment=config.augment)
+    return vae_tuning.load_vae(vae_dir), dict(_vae_metrics(vae_dir), path=str(vae_dir),
+                                             kind=config.vae)
+
+
+def _vae_metrics(vae_dir):
+    path = pathlib.Path(vae_dir) / "metrics.json"
+    if not path.exists():
+        return {}
+    metrics = store_lib.read_json(path)
+    return {"train_mse": metrics.get("train_mse"), "test_mse": metrics.get("test_mse"),
+            "hyperparameters": metrics.get("hyperparameters")}
+
+
+def prepare(config, data_path, out_dir, log=print):
+    """Builds (or reloads) the shared study resources; returns ``tuning.capacity.Resources``."""
+    from qlsgan_tf.metrics import distances, feature_net  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.training import latents as latents_lib  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.tuning.capacity import Resources  # pylint: disable=import-outside-toplevel
+
+    out = pathlib.Path(out_dir)
+    with _locked(out / ".prepare.lock"):
+        train, test, reference = load_real(config, data_path)
+        net = feature_net.load_feature_net(None)
+        vaes, decoders, real_latents = {}, {}, {}
+        for dim in config.latent_dims:
+            model, info = _vae_for(config, dim, train, test, out, log)
+            vaes[str(dim)] = info
+            decoders[dim] = model.decode
+            real_latents[dim] = latents_lib.encode_latents(model, reference)
+        real_activations = net.features(reference)
+        prepared_path = out / "prepared.json"
+        if prepared_path.exists():
+            prepared = store_lib.read_json(prepared_path)
+        else:
+            floor = distances.real_floor(
+                reference, _test_reference(config, test), feature_net=net)
+            prepared = {
+                "data": {"path": str(data_path), "n_train": int(len(train.images)),
+                         "n_test": int(len(test.images)), "n_reference": int(len(reference)),
+                         "augment": bool(config.augment)},
+                "vaes": vaes,
+                "feature_net": net.summary(),
+                "floor": floor.as_dict(),
+            }
+            store_lib.atomic_write_json(prepared_path, prepared)
+            samples = out / "samples"
+            samples.mkdir(parents=True, exist_ok=True)
+            np.save(samples / "real.npy", np.asarray(train.images[:16]))
+    return Resources(
+        real_images=reference, real_activations=real_activations, feature_net=net,
+        latents=real_latents, decoders=decoders, samples_dir=out / "samples",
+        logs_dir=out / "logs")
+
+
+def _test_reference(config, test):
+    from qlsgan_tf import data as data_lib  # pylint: disable=import-outside-toplevel
+
+    images = np.asarray(test.images)
+    if config.augment:
+        images = data_lib.dihedral_augment(images)
+    return data_lib.normalize(images)

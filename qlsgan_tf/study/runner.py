@@ -1,0 +1,91 @@
+"""Runs a whole capacity study through KerasTuner: prepare, search, report.
+
+One KerasTuner search covers the whole grid: the hyperparameter ``generator`` names a
+quantum (``q{n}x{L}``) or classical (``c{capacity}@{latent}``) generator and
+``critic_capacity`` a critic parameter budget; each trial trains every seed and scores the
+configuration. KerasTuner keeps the oracle state (``OUT/tuner/``) and runs distributed with
+its own chief/worker environment variables; our store (``OUT/runs/``) makes every finished
+seed-run permanent, so a killed study resumes without losing or repeating finished runs.
+"""
+import math
+import os
+import pathlib
+import time
+
+from qlsgan_tf.study import prepare as prepare_lib
+from qlsgan_tf.study import report as report_lib
+from qlsgan_tf.study import store as store_lib
+
+PROJECT = "capacity"
+
+
+def role():
+    """"chief", "worker" or "local", from KerasTuner's distributed environment variables."""
+    tuner_id = os.environ.get("KERASTUNER_TUNER_ID")
+    if not tuner_id or "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "local"
+    return "chief" if tuner_id == "chief" else "worker"
+
+
+def run_study(config, data_path, out_dir, verbose=1, log=print):
+    """Runs (or resumes) the study; returns the report paths (None on a worker)."""
+    from qlsgan_tf.tuning import capacity  # pylint: disable=import-outside-toplevel
+
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    store = store_lib.ResultStore(out)
+    if store.pin_config(config) is False:
+        log(f"resuming the study in {out}: {len(store.all_runs())} of {config.n_runs()} "
+            "training runs already finished")
+    where = role()
+    resources = None
+    if where != "chief":  # the chief only serves the oracle
+        resources = prepare_lib.prepare(config, data_path, out, log=log)
+        if config.preset == "paper":
+            seconds = estimate_seconds(config, resources)
+            log(f"estimated time of the remaining runs on this machine: {_hms(seconds)} "
+                "(measured per-epoch cost x epochs x runs; divide by the number of workers)")
+    hypermodel = capacity.CapacityHyperModel(config)
+    tuner = capacity.make_tuner(config, hypermodel, directory=out / "tuner",
+                                project_name=PROJECT, run_store=store, verbose=verbose)
+    tuner.search(resources=resources)
+    if where == "worker":
+        return None
+    return report_lib.write_report(out)
+
+
+def estimate_seconds(config, resources):
+    """Remaining wall time: measured seconds per epoch of the largest quantum and classical
+    configurations, times epochs, times the runs not yet recorded."""
+    from qlsgan_tf.tuning import capacity  # pylint: disable=import-outside-toplevel
+
+    store = store_lib.ResultStore(resources.samples_dir.parent)
+    done = {store_lib.run_key(r["generator"], r["critic_capacity"], r["seed"])
+            for r in store.all_runs()}
+    labels = config.generator_labels()
+    cost = {}
+    for kind, label in (("q", max((lbl for lbl in labels if lbl.startswith("q")),
+                                  key=lambda lbl: capacity.parse_generator(lbl, config)["capacity"])),
+                        ("c", max((lbl for lbl in labels if lbl.startswith("c")),
+                                  key=lambda lbl: capacity.parse_generator(lbl, config)["capacity"]))):
+        cost[kind] = capacity.time_one_epoch(config, label, max(config.critic_capacities),
+                                             resources)
+    remaining = 0.0
+    for label in labels:
+        for critic in config.critic_capacities:
+            for seed in config.seeds:
+                if store_lib.run_key(label, critic, seed) not in done:
+                    remaining += cost[label[0]] * config.epochs
+    return remaining
+
+
+def _hms(seconds):
+    if not math.isfinite(seconds):
+        return "unknown"
+    seconds = int(seconds)
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m {seconds % 60:02d}s"
+
+
+def wall_clock():
+    """Monotonic seconds; one place to read the clock for progress and timings."""
+    return time.monotonic()
