@@ -1,0 +1,152 @@
+"""Capacity (trainable parameter count) of dense networks, and widths for a parameter budget.
+
+The capacity study sweeps critics and classical generators over a grid of parameter budgets,
+from tens of parameters up to the sibling study's D->512->256->1 critic. These helpers turn a
+budget into hidden widths with an exact integer search, so the achieved capacity is the closest
+one reachable with the requested shape.
+
+Shape of the hidden widths: with ``depth`` hidden layers and ``taper`` t, the widths are
+``w_i = max(min_units, round(base / t**i))`` for i = 0..depth-1, i.e. a fixed width ratio between
+consecutive layers (t = 2 gives 512 -> 256, the sibling critic's shape; t = 1 a constant width).
+Only ``base`` is searched. Capacity is strictly increasing in ``base`` (the first width is ``base``
+itself and the others never shrink), so a bisection finds the two bases around the target and the
+closer of the two is the best width with that shape.
+"""
+import math
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "mlp_param_count",
+    "units_for_capacity",
+    "capacity_grid",
+    "count_trainable",
+    "tapered_widths",
+]
+
+DEFAULT_TAPER = 2.0
+
+
+def _check_positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def mlp_param_count(in_dim, hidden_units, out_dim):
+    """Trainable parameters of dense layers with biases: in_dim -> hidden_units... -> out_dim.
+
+    >>> mlp_param_count(10, (512, 256), 1)
+    137217
+    """
+    in_dim = _check_positive_int("in_dim", in_dim)
+    out_dim = _check_positive_int("out_dim", out_dim)
+    hidden = tuple(_check_positive_int("hidden_units entry", w) for w in hidden_units)
+    sizes = (in_dim,) + hidden + (out_dim,)
+    return int(sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])))
+
+
+def tapered_widths(base, depth, taper=DEFAULT_TAPER, min_units=1):
+    """Hidden widths ``max(min_units, round(base / taper**i))`` for i in 0..depth-1."""
+    return tuple(max(min_units, int(round(base / taper**i))) for i in range(depth))
+
+
+def units_for_capacity(target_params, in_dim, out_dim, depth, min_units=1, max_units=None,
+                       taper=DEFAULT_TAPER):
+    """Hidden widths whose dense-network capacity is as close as possible to ``target_params``.
+
+    Args:
+        target_params: the parameter budget (int >= 1).
+        in_dim: input dimension of the network.
+        out_dim: output dimension (1 for a critic's logit, the latent dimension for a generator).
+        depth: number of hidden layers; 0 is the linear model in_dim -> out_dim.
+        min_units: smallest hidden width allowed (also the floor of the tapered layers).
+        max_units: largest first-layer width allowed (None: unbounded).
+        taper: width ratio between consecutive hidden layers (>= 1), see the module docstring.
+
+    Returns:
+        A tuple of ``depth`` ints. Ties between two widths go to the smaller network.
+
+    Raises:
+        ValueError: the target is below the smallest capacity of that shape (the message gives
+            the minimum) or above the largest allowed by ``max_units`` (it gives the maximum).
+
+    >>> units_for_capacity(137217, 10, 1, depth=2)
+    (512, 256)
+    """
+    target = _check_positive_int("target_params", target_params)
+    in_dim = _check_positive_int("in_dim", in_dim)
+    out_dim = _check_positive_int("out_dim", out_dim)
+    depth = _check_positive_int("depth", depth, minimum=0)
+    min_units = _check_positive_int("min_units", min_units)
+    if max_units is not None:
+        max_units = _check_positive_int("max_units", max_units)
+        if max_units < min_units:
+            raise ValueError(f"max_units ({max_units}) must be >= min_units ({min_units}).")
+    if isinstance(taper, bool) or not isinstance(taper, numbers.Real) or not taper >= 1:
+        raise ValueError(f"taper must be a number >= 1, got {taper!r}.")
+
+    def count(base):
+        return mlp_param_count(in_dim, tapered_widths(base, depth, taper, min_units), out_dim)
+
+    smallest = count(min_units)
+    if target < smallest:
+        raise ValueError(
+            f"target_params={target} is below the minimum capacity {smallest} of a network "
+            f"{in_dim} -> {depth} hidden layer(s) of >= {min_units} unit(s) -> {out_dim}; "
+            "use a smaller depth or a larger budget.")
+    if depth == 0:
+        return ()
+    if max_units is not None and target > count(max_units):
+        raise ValueError(
+            f"target_params={target} is above the maximum capacity {count(max_units)} reachable "
+            f"with max_units={max_units} at depth {depth}; raise max_units or the depth.")
+
+    # Bisection on base: lo has count <= target, hi has count >= target.
+    lo = min_units
+    hi = max_units if max_units is not None else max(min_units + 1, 2)
+    while max_units is None and count(hi) < target:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if count(mid) <= target:
+            lo = mid
+        else:
+            hi = mid
+    best = min((lo, hi), key=lambda b: (abs(count(b) - target), b))
+    return tapered_widths(best, depth, taper, min_units)
+
+
+def capacity_grid(min_params, max_params, n):
+    """``n`` distinct integers log-spaced from ``min_params`` to ``max_params`` (both included).
+
+    >>> capacity_grid(10, 1000, 3)
+    [10, 100, 1000]
+    """
+    min_params = _check_positive_int("min_params", min_params)
+    max_params = _check_positive_int("max_params", max_params)
+    n = _check_positive_int("n", n)
+    if max_params < min_params:
+        raise ValueError(f"max_params ({max_params}) must be >= min_params ({min_params}).")
+    if n == 1:
+        if min_params != max_params:
+            raise ValueError("n=1 needs min_params == max_params; use n >= 2 for a range.")
+        return [min_params]
+    grid = sorted({int(round(v)) for v in np.geomspace(min_params, max_params, n)})
+    if len(grid) < n:
+        raise ValueError(
+            f"{n} log-spaced integers between {min_params} and {max_params} are not all "
+            f"distinct (only {len(grid)} are); widen the range or lower n.")
+    return grid
+
+
+def count_trainable(model):
+    """Number of trainable scalars of a built Keras layer or model."""
+    if not getattr(model, "built", False):
+        raise ValueError(
+            f"{type(model).__name__} {getattr(model, 'name', '')!r} is not built, so its "
+            "capacity is unknown; give its input dimension or call it on data first.")
+    return int(sum(math.prod(int(d) for d in w.shape) for w in model.trainable_weights))
