@@ -148,7 +148,7 @@ def convert_to_cache(src, out_dir, chunk_size=DEFAULT_CHUNK_SIZE, overwrite=Fals
       chunk_size: images per chunk read and written.
       overwrite: replace an existing cache at ``out_dir``; without it an existing non-empty
         ``out_dir`` is an error.
-      progress: show a tqdm progress bar (on stderr).
+      progress: tqdm progress bar on stderr: True always, None only on a terminal, False never.
 
     Returns:
       The manifest written to ``out_dir/manifest.json``.
@@ -206,10 +206,11 @@ def _write_split(reader, tmp_dir, split, chunk_size, progress):
                                        dtype=np.uint8, shape=(n,) + core.IMAGE_SHAPE)
     digest = hashlib.sha256()
     bar = None
-    if progress:
+    if progress is not False:
         from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
 
-        bar = tqdm(total=n, unit="img", desc=f"convert {split}", unit_scale=True)
+        bar = tqdm(total=n, unit="img", desc=f"convert {split}", unit_scale=True,
+                   disable=None if progress is None else False)
     try:
         for start, chunk in reader.iter_chunks(n, chunk_size):
             images[start:start + chunk.shape[0]] = chunk

@@ -137,7 +137,7 @@ def to_uint8_pixels(values, where):
         lo, hi = values.min(), values.max()
         if lo < 0 or hi > 255:
             bad = lo if lo < 0 else hi
-            raise Sat4FormatError(f"{where}: pixel values must lie in 0-255, found {bad}")
+            raise Sat4FormatError(f"{where}: pixel value {bad} outside 0-255")
     return values.astype(np.uint8)
 
 

@@ -58,6 +58,8 @@ class MatV5Reader(core.RandomAccessReader):
         x, y = contents[xname], contents[yname]
         where = f"{self.path} ({xname})"
         layout = _V5_LAYOUT.format(split=split)
+        if x.ndim == 3 and y.ndim == 2 and y.shape[1] == 1:
+            x = x[..., np.newaxis]  # MATLAB drops the trailing singleton axis of one image
         if x.ndim != 4:
             raise core.Sat4FormatError(f"{where}: images have shape {x.shape}, expected {layout}")
         core.check_image_dims(x.shape[:3], where, layout)
@@ -105,10 +107,14 @@ class MatV73Reader(core.RandomAccessReader):
                         f"layout with {xname}, {yname}")
             x, y = self._file[xname], self._file[yname]
             where = f"{self.path} ({xname})"
-            if x.ndim != 4:
+            self._one_image = x.ndim == 3 and y.ndim == 2 and y.shape[0] == 1
+            if self._one_image:  # MATLAB dropped the trailing singleton axis of one image
+                n, (bands, cols, rows) = 1, x.shape
+            elif x.ndim != 4:
                 raise core.Sat4FormatError(f"{where}: images have shape {x.shape}, expected "
                                            f"{layout}")
-            n, bands, cols, rows = x.shape
+            else:
+                n, bands, cols, rows = x.shape
             core.check_image_dims((rows, cols, bands), where, layout)
             if y.ndim != 2:
                 raise core.Sat4FormatError(f"{self.path} ({yname}): labels have shape {y.shape}, "
@@ -128,7 +134,7 @@ class MatV73Reader(core.RandomAccessReader):
 
     def read(self, start, stop):
         try:
-            block = self._x[start:stop]
+            block = self._x[()][np.newaxis][start:stop] if self._one_image else self._x[start:stop]
         except Exception as err:  # pylint: disable=broad-except
             raise core.Sat4FormatError(f"{self._where}: cannot read images {start}..{stop}, file "
                                        f"corrupt or truncated ({err})") from err

@@ -103,6 +103,8 @@ def _stream(reader, rows, chunk_size):
 def describe(path, splits=None, chunk_size=DEFAULT_CHUNK_SIZE, progress=False):
     """Counts per split and class, and per-band mean/std, computed in one streaming pass.
 
+    ``progress``: tqdm bar on stderr: True always, None only on a terminal, False never.
+
     Sums and sums of squares are accumulated exactly in int64 chunk by chunk, so the full data
     set needs memory for one chunk only (a v5 ``.mat`` split is still read whole by scipy).
 
@@ -118,10 +120,11 @@ def describe(path, splits=None, chunk_size=DEFAULT_CHUNK_SIZE, progress=False):
             total = np.zeros(4, dtype=np.int64)
             total_sq = np.zeros(4, dtype=np.int64)
             bar = None
-            if progress:
+            if progress is not False:
                 from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
 
-                bar = tqdm(total=n, unit="img", desc=f"scan {split}", unit_scale=True)
+                bar = tqdm(total=n, unit="img", desc=f"scan {split}", unit_scale=True,
+                           disable=None if progress is None else False)
             for _, chunk in reader.iter_chunks(n, chunk_size):
                 # uint8 squares fit uint16; numpy sums into int64 without an int64 copy.
                 total += chunk.sum(axis=(0, 1, 2), dtype=np.int64)
