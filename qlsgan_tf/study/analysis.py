@@ -181,17 +181,12 @@ def _match_classical(rows, band, boot_sets):
 
 
 def _fit(q, y, y_boot, n_boot, seed, fits):
-    """Fits the three laws, or says why not (too few points)."""
-    distinct = len(set(q))
-    if distinct < 3:
-        return {"verdict": f"too few points to fit ({distinct} distinct quantum capacities "
-                           "with a defined value; 3 are needed)", "points": [q, y]}, None
-    samples = None
-    if y_boot and all(len(b) for b in y_boot):
-        width = min(len(b) for b in y_boot)
-        samples = np.array([list(b)[:width] for b in y_boot], dtype=float)
+    """Fits the three laws; returns (JSON dict, ScalingComparison or None when unfitted)."""
+    points = [[float(v) for v in q], [float(v) for v in y]]
+    if not q:
+        return {"verdict": "no points to fit", "points": points}, None
+    samples = [list(b) for b in y_boot] if all(len(b) for b in y_boot) else None
     comparison = fits.fit_laws(np.asarray(q, float), np.asarray(y, float), y_samples=samples,
                                n_boot=n_boot, seed=seed)
-    out = comparison.to_dict()
-    out["points"] = [list(map(float, q)), list(map(float, y))]
-    return out, comparison
+    out = dict(comparison.to_dict(), points=points)
+    return out, (comparison if comparison.best is not None else None)

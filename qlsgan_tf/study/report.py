@@ -242,7 +242,8 @@ def _markdown(config, prepared, result, plots, out, runs):
         lines += [f"### {title}", "", f"**Verdict:** {fit['verdict']}", ""]
         laws = fit.get("fits")
         if laws:
-            lines += ["| law | parameters | 95% CI | R² (log y) | AICc | ΔAIC |",
+            lines += [f"| law | parameters | 95% CI | R² (log y) | {fit.get('criterion', 'AIC')} "
+                      "| ΔAIC |",
                       "|---|---|---|---|---|---|"]
             for law in _law_rows(laws):
                 lines.append(law)
@@ -270,5 +271,10 @@ def _law_rows(laws):
         params = ", ".join(f"{k} = {_fmt(v)}" for k, v in law.get("params", {}).items())
         cis = ", ".join(f"{k} {_ci(v)}" for k, v in law.get("ci", {}).items())
         rows.append(f"| {law.get('name')} | {params} | {cis} | {_fmt(law.get('r2'))} | "
-                    f"{_fmt(law.get('aicc', law.get('aic')))} | {_fmt(law.get('delta_aic'))} |")
+                    f"{_fmt(_first(law.get('aicc'), law.get('aic')))} | "
+                    f"{_fmt(law.get('delta_aic'))} |")
     return rows
+
+
+def _first(*values):
+    return next((v for v in values if v is not None), None)
