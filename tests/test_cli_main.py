@@ -1,0 +1,89 @@
+"""The `qlsgan` console script: the command registry, usage errors and exit statuses."""
+import ast
+import importlib.metadata
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from qlsgan_tf.cli import main as cli_main
+
+
+def qlsgan(*args):
+    """Runs ``qlsgan ARGS...`` as a user would (a fresh process) and returns the result."""
+    return subprocess.run([sys.executable, "-m", "qlsgan_tf.cli.main", *args],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_console_script_is_the_registry_entry_point():
+    scripts = importlib.metadata.entry_points(group="console_scripts")
+    assert scripts["qlsgan"].value == "qlsgan_tf.cli.main:run"
+
+
+def test_every_landed_command_module_defines_main_argv():
+    """Read, not imported: absl flags are process-global, one command per process."""
+    commands = pathlib.Path(cli_main.__file__).parent / "commands"
+    landed = 0
+    for name, (module, summary) in cli_main.COMMANDS.items():
+        assert summary.endswith("."), name
+        path = commands / f"{module}.py"
+        if not path.exists():
+            continue  # registered ahead of its issue
+        landed += 1
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        mains = [node for node in tree.body
+                 if isinstance(node, ast.FunctionDef) and node.name == "main"]
+        assert len(mains) == 1, f"{path.name} has no top-level main(argv)"
+        assert [arg.arg for arg in mains[0].args.args] == ["argv"], path.name
+    assert landed >= 1
+
+
+def test_help_lists_every_command():
+    proc = qlsgan("--help")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: qlsgan COMMAND")
+    listed = [line.split()[0] for line in proc.stdout.splitlines() if line.startswith("  ")]
+    assert listed == list(cli_main.COMMANDS)
+
+
+def test_no_command_prints_usage_and_exits_2(capsys):
+    assert cli_main.run(["qlsgan"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: qlsgan COMMAND")
+    assert "data-info" in err
+
+
+def test_unknown_command_exits_2_with_a_clear_message():
+    proc = qlsgan("frobnicate", "--fast")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[0] == "qlsgan: unknown command 'frobnicate'"
+    assert "commands:" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("flag, problem", [
+    ("--split=validation", "value should be one of <train|test>"),
+    ("--chunk_size=0", "0 is not a positive integer"),
+    ("--chunk_size=many", "invalid literal"),
+    ("--no_such_flag=1", "Unknown command line flag 'no_such_flag'"),
+])
+def test_bad_flag_value_is_a_one_line_usage_error(flag, problem, sat4_sample_dir):
+    proc = qlsgan("data-info", flag, str(sat4_sample_dir))
+    assert proc.returncode == 2, proc.stderr
+    first, *rest = proc.stderr.splitlines()
+    assert first.startswith("qlsgan data-info: ")
+    assert flag.split("=")[0].lstrip("-") in first
+    assert problem in first
+    assert rest == ["Pass --help to see the flags."]
+    assert proc.stdout == ""
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "absl prints the help of sys.modules['__main__'] (qlsgan_tf.cli.main's docstring) with none "
+    "of the command's flags, and exits 1; run() should adopt the command module's key flags"))
+def test_command_help_shows_that_commands_flags():
+    proc = qlsgan("data-info", "--help")
+    assert proc.returncode == 0
+    assert "--split" in proc.stdout and "--chunk_size" in proc.stdout
