@@ -1,0 +1,182 @@
+"""The TF-GAN adapter: the latent WGAN-GP as a ``tfgan.estimator.GANEstimator``.
+
+TF-GAN's estimator builds a fresh graph for every ``train``/``evaluate``/``predict`` call and
+calls ``generator_fn``/``discriminator_fn`` inside its variable scopes ("Generator",
+"Discriminator"). A Keras model therefore cannot be passed in as an object with eager
+variables: here each Keras network is *rebuilt* once per estimator graph (from a factory or
+from the given model's config) inside ``generator_fn``/``discriminator_fn``, so that its
+variables live in that graph, in TF-GAN's scopes, and are saved to and restored from the
+estimator's checkpoints. The critic is built once per graph and reused for the real batch,
+the generated batch and the gradient-penalty interpolates, as TF-GAN expects.
+
+Losses are TF-GAN's own: ``tfgan.losses.wasserstein_generator_loss``,
+``wasserstein_discriminator_loss`` and ``wasserstein_gradient_penalty`` (added by
+``tfgan.gan_loss`` with ``gradient_penalty_weight``).
+"""
+import weakref
+
+import numpy as np
+import tensorflow as tf
+
+from qlsgan_tf.compat import import_tfgan
+from qlsgan_tf.training.latent_gan import NOISES
+
+
+def _model_factory(name, model_or_fn):
+    """A zero-argument function returning a fresh, unbuilt-in-this-graph Keras model."""
+    if isinstance(model_or_fn, tf.keras.Model):
+        config = tf.keras.saving.serialize_keras_object(model_or_fn)
+        return lambda: tf.keras.saving.deserialize_keras_object(config)
+    if isinstance(model_or_fn, tf.keras.layers.Layer):
+        config = tf.keras.saving.serialize_keras_object(model_or_fn)
+        return lambda: tf.keras.Sequential([tf.keras.saving.deserialize_keras_object(config)])
+    if callable(model_or_fn):
+        return model_or_fn
+    raise TypeError(f"{name} must be a Keras model or layer, or a function returning a fresh "
+                    f"Keras model, got {type(model_or_fn).__name__}.")
+
+
+class _PerGraph:
+    """One Keras model per TF graph, built on first use inside the estimator's scope."""
+
+    def __init__(self, name, factory):
+        self.name = name
+        self.factory = factory
+        self._models = weakref.WeakKeyDictionary()
+
+    def __call__(self, inputs, mode):
+        graph = tf.compat.v1.get_default_graph()
+        model = self._models.get(graph)
+        if model is None:
+            model = self.factory()
+            if not isinstance(model, tf.keras.layers.Layer):
+                raise TypeError(f"the {self.name} factory must return a Keras model, got "
+                                f"{type(model).__name__}.")
+            self._models[graph] = model
+        return model(inputs, training=mode == tf.estimator.ModeKeys.TRAIN)
+
+
+def make_gan_estimator(generator, critic, latent_dim, model_dir, gp_weight=10.0, g_lr=2e-4,
+                       c_lr=2e-4, beta_1=0.5, beta_2=0.9, n_critic=5, config=None,
+                       add_summaries=None):
+    """A ``tfgan.estimator.GANEstimator`` training ``generator`` against ``critic`` (WGAN-GP).
+
+    Args:
+        generator: noise ``[batch, latent_dim]`` -> latents; a Keras model (e.g.
+            ``Sequential([Input((n,)), StyleQuantumGenerator(n, L)])``) used as an
+            architecture template, or a zero-argument function returning a fresh one. The
+            estimator owns the weights: they start from the layers' initializers and then
+            live in ``model_dir``'s checkpoints (the template's current weights are not used).
+        critic: latents -> one score; same forms as ``generator``.
+        latent_dim: noise dimension (checked against the input_fn's noise at graph build).
+        model_dir: checkpoint and summary directory; a second ``train`` resumes from it.
+        gp_weight: λ of ``tfgan.losses.wasserstein_gradient_penalty``.
+        g_lr, c_lr, beta_1, beta_2: Adam (``tf.compat.v1.train.AdamOptimizer``) settings.
+        n_critic: critic updates per generator update (``tfgan.GANTrainSteps(1, n_critic)``);
+            one estimator step = ``n_critic`` critic updates + one generator update.
+        config: optional ``tf.estimator.RunConfig``.
+        add_summaries: TF-GAN summary types (e.g. ``tfgan.estimator.SummaryType.VARIABLES``).
+
+    Returns:
+        the estimator; feed it ``latent_input_fn(...)`` to train and ``noise_input_fn(...)``
+        to predict (each prediction is one generated latent vector).
+    """
+    tfgan = import_tfgan()
+    gen_factory = _model_factory("generator", generator)
+    critic_factory = _model_factory("critic", critic)
+    if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) \
+            or latent_dim < 1:
+        raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}.")
+    if isinstance(n_critic, bool) or not isinstance(n_critic, (int, np.integer)) or n_critic < 1:
+        raise ValueError(f"n_critic must be a positive int, got {n_critic!r}.")
+    for name, value in (("gp_weight", gp_weight), ("g_lr", g_lr), ("c_lr", c_lr)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+    if not model_dir:
+        raise ValueError("model_dir must name a directory for the checkpoints.")
+
+    generator_net = _PerGraph("generator", gen_factory)
+    critic_net = _PerGraph("critic", critic_factory)
+    latent_dim = int(latent_dim)
+
+    def generator_fn(noise, mode):
+        noise.shape.assert_is_compatible_with([None, latent_dim])
+        return generator_net(noise, mode)
+
+    def discriminator_fn(latents, unused_conditioning, mode):
+        return critic_net(latents, mode)
+
+    params = {"gradient_penalty_weight": float(gp_weight)} if gp_weight else {}
+    return tfgan.estimator.GANEstimator(
+        model_dir=str(model_dir),
+        generator_fn=generator_fn,
+        discriminator_fn=discriminator_fn,
+        generator_loss_fn=tfgan.losses.wasserstein_generator_loss,
+        discriminator_loss_fn=tfgan.losses.wasserstein_discriminator_loss,
+        generator_optimizer=lambda: tf.compat.v1.train.AdamOptimizer(g_lr, beta_1, beta_2),
+        discriminator_optimizer=lambda: tf.compat.v1.train.AdamOptimizer(c_lr, beta_1, beta_2),
+        get_hooks_fn=tfgan.get_sequential_train_hooks(tfgan.GANTrainSteps(1, int(n_critic))),
+        add_summaries=add_summaries,
+        config=config,
+        params=params,
+    )
+
+
+def _noise(shape, noise, seed):
+    if noise == "uniform":
+        return tf.random.uniform(shape, -1.0, 1.0, seed=seed)
+    return tf.random.normal(shape, seed=seed)
+
+
+def _check_noise_args(batch_size, latent_dim, noise):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+    if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) \
+            or latent_dim < 1:
+        raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}.")
+    if noise not in NOISES:
+        raise ValueError(f"noise must be one of {NOISES}, got {noise!r}.")
+
+
+def latent_input_fn(latents, batch_size, latent_dim, noise="uniform", seed=None,
+                    shuffle=True):
+    """An estimator ``input_fn`` yielding ``(noise, real_latents)`` batches, repeated forever.
+
+    ``noise`` is ``[batch, latent_dim]`` (uniform in [-1, 1) or standard normal) and
+    ``real_latents`` the VAE-encoded latents; batches are full (the data repeats before
+    batching), so every step sees ``batch_size`` examples. Bound the run with ``steps``.
+    """
+    _check_noise_args(batch_size, latent_dim, noise)
+    latents = np.asarray(latents)
+    if latents.ndim != 2 or latents.shape[0] == 0:
+        raise ValueError(f"latents must have shape [N, D] with N >= 1, got {list(latents.shape)}.")
+    if not np.issubdtype(latents.dtype, np.floating) or not np.all(np.isfinite(latents)):
+        raise ValueError("latents must be finite floating-point values.")
+    latents = latents.astype(np.float32)
+
+    def input_fn():
+        ds = tf.data.Dataset.from_tensor_slices(latents)
+        if shuffle:
+            ds = ds.shuffle(len(latents), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.repeat().batch(int(batch_size), drop_remainder=True)
+        return ds.map(lambda real: (_noise([int(batch_size), int(latent_dim)], noise, seed),
+                                    real))
+
+    return input_fn
+
+
+def noise_input_fn(n, latent_dim, batch_size=64, noise="uniform", seed=None):
+    """An estimator ``input_fn`` for ``predict``: ``n`` noise vectors, then the end."""
+    _check_noise_args(batch_size, latent_dim, noise)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}.")
+    rng = np.random.default_rng(seed)
+    values = (rng.uniform(-1.0, 1.0, (int(n), int(latent_dim))) if noise == "uniform"
+              else rng.standard_normal((int(n), int(latent_dim)))).astype(np.float32)
+
+    def input_fn():
+        return tf.data.Dataset.from_tensor_slices(values).batch(int(batch_size))
+
+    return input_fn
