@@ -1,0 +1,365 @@
+"""The style-based quantum generator as a serializable Keras layer on TensorFlow Quantum.
+
+Every rotation angle of the circuit is an affine function of the input noise (the "style" map of
+Bravo-Prieto et al. 2021): ``theta_g = style_scale[g] * z[:, g mod latent_dim] + style_bias[g]``
+for gate index ``g`` in circuit order; the output is a vector of qubit expectation values. The
+circuits themselves live in :mod:`qlsgan_tf.layers.circuits`.
+"""
+from __future__ import annotations
+
+import numbers
+
+import cirq
+import numpy as np
+import tensorflow as tf
+import tensorflow_quantum as tfq
+
+from qlsgan_tf.layers import circuits
+
+BACKENDS = ("tfq", "fast")
+
+# Differentiators that can be rebuilt from a config (name -> class, config attributes).
+_DIFFERENTIATORS = {
+    "adjoint": (tfq.differentiators.Adjoint, ()),
+    "parameter_shift": (tfq.differentiators.ParameterShift, ()),
+    "forward_difference": (tfq.differentiators.ForwardDifference,
+                           ("error_order", "grid_spacing")),
+    "central_difference": (tfq.differentiators.CentralDifference,
+                           ("error_order", "grid_spacing")),
+}
+
+
+def _default_initializer():
+    """Uniform in [-0.15, 0.15]; a fresh instance per weight (Keras 2.15 reuses the values of
+    an unseeded initializer instance that is called twice)."""
+    return tf.keras.initializers.RandomUniform(minval=-0.15, maxval=0.15)
+
+
+def _ingest_differentiator(differentiator):
+    """Return a serializable spec ``{"class_name", "config"}`` or None, plus a custom instance.
+
+    Known differentiators are stored as a spec and a fresh instance is built for the layer's op
+    (TFQ allows one op per differentiator instance); unknown subclasses are used as given.
+    """
+    if differentiator is None:
+        return None, None
+    if isinstance(differentiator, str):
+        if differentiator not in _DIFFERENTIATORS:
+            raise ValueError(f"differentiator must be one of {tuple(_DIFFERENTIATORS)} or a "
+                             f"tfq.differentiators.Differentiator, got {differentiator!r}.")
+        return {"class_name": differentiator, "config": {}}, None
+    if isinstance(differentiator, dict):
+        name = differentiator.get("class_name")
+        if name not in _DIFFERENTIATORS:
+            raise ValueError(f"differentiator config names an unknown differentiator: "
+                             f"{differentiator!r}.")
+        return {"class_name": name, "config": dict(differentiator.get("config", {}))}, None
+    if not isinstance(differentiator, tfq.differentiators.Differentiator):
+        raise TypeError("differentiator must be a tfq.differentiators.Differentiator, a name "
+                        f"in {tuple(_DIFFERENTIATORS)} or None, got {differentiator!r}.")
+    for name, (cls, attrs) in _DIFFERENTIATORS.items():
+        if type(differentiator) is cls:  # noqa: E721 - exact class, subclasses may add state
+            return {"class_name": name,
+                    "config": {a: getattr(differentiator, a) for a in attrs}}, None
+    return None, differentiator
+
+
+@tf.keras.utils.register_keras_serializable(package="qlsgan_tf")
+class StyleQuantumGenerator(tf.keras.layers.Layer):
+    """Style-based quantum generator: noise ``z`` -> qubit expectation values.
+
+    Each of the ``n_angles`` rotation angles of the ansatz (see :mod:`circuits`) is
+    ``theta_g = style_scale[g] * z[:, g mod latent_dim] + style_bias[g]``, computed as one batched
+    tensor op; TFQ then simulates one resolved circuit per batch row.
+
+    Args:
+        n_qubits: number of qubits ``n >= 2``.
+        n_layers: number of layers ``L >= 1``.
+        latent_dim: length of the noise vector; defaults to ``n_qubits``.
+        ansatz: ``"bel"`` (RY RZ RY RZ per qubit + CRY ring per layer, final RY layer;
+            ``n (5L+1)`` angles) or ``"simple"`` (RY per qubit + CZ ring per layer; ``n L``).
+        readout: ``"z"`` -> ``<Z_q>``; ``"xz"`` -> ``<Z_0..Z_{n-1}>`` then ``<X_0..X_{n-1}>``.
+        differentiator: a ``tfq.differentiators.Differentiator``, one of the names
+            ``"adjoint"``, ``"parameter_shift"``, ``"forward_difference"``,
+            ``"central_difference"``, or None: ``Adjoint`` for analytic expectations,
+            ``ParameterShift`` with ``repetitions`` or ``noise``.
+        repetitions: if given, without ``noise``: number of measurement shots per expectation
+            (``tfq.layers.SampledExpectation``); with ``noise``: number of Monte-Carlo
+            trajectories of TFQ's noisy simulator (required there).
+        noise: depolarizing probability ``p``; a single-qubit ``cirq.depolarize(p)`` follows every
+            gate on each qubit it acts on, simulated by TFQ's ``"noisy"`` backend.
+        backend: ``"tfq"`` (TensorFlow Quantum) or ``"fast"`` (the exact TensorFlow-ops
+            simulator of :mod:`qlsgan_tf.layers.fast_sim`; no shots, no noise).
+        qubit_type: ``"grid"`` (``cirq.GridQubit(0, q)``) or ``"line"`` (``cirq.LineQubit(q)``).
+        scale_initializer, bias_initializer: initializers of ``style_scale`` and ``style_bias``;
+            default uniform in ``[-0.15, 0.15]``.
+
+    Input shape: ``[batch, latent_dim]``, floating point.
+    Output shape: ``[batch, n_qubits]`` (``"z"``) or ``[batch, 2 * n_qubits]`` (``"xz"``),
+    float32, in ``[-1, 1]``.
+
+    >>> layer = StyleQuantumGenerator(n_qubits=3, n_layers=2, readout="xz")
+    >>> layer(tf.zeros([4, 3])).shape
+    TensorShape([4, 6])
+    >>> layer.capacity
+    66
+    """
+
+    def __init__(self, n_qubits, n_layers, latent_dim=None, ansatz="bel", readout="z",
+                 differentiator=None, repetitions=None, noise=None, backend="tfq",
+                 qubit_type="grid", scale_initializer=None, bias_initializer=None, **kwargs):
+        super().__init__(**kwargs)
+
+        # Ingest circuit size and structure.
+        self.n_qubits, self.n_layers = circuits.check_size(n_qubits, n_layers)
+        if latent_dim is None:
+            latent_dim = self.n_qubits
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, numbers.Integral):
+            raise TypeError(f"latent_dim must be a positive integer or None, got {latent_dim!r}.")
+        if latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}.")
+        self.latent_dim = int(latent_dim)
+        self.ansatz = circuits.check_ansatz(ansatz)
+        self.readout = circuits.check_readout(readout)
+        if qubit_type not in circuits.QUBIT_TYPES:
+            raise ValueError(f"qubit_type must be one of {circuits.QUBIT_TYPES}, "
+                             f"got {qubit_type!r}.")
+        self.qubit_type = qubit_type
+
+        # Ingest backend.
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
+        self.backend = backend
+
+        # Ingest and validate repetitions (shots, or noise trajectories).
+        if repetitions is not None:
+            if isinstance(repetitions, bool) or not isinstance(repetitions, numbers.Integral):
+                raise TypeError(f"repetitions must be a positive integer or None, "
+                                f"got {repetitions!r}.")
+            if repetitions < 1:
+                raise ValueError(f"repetitions must be a positive integer, got {repetitions}.")
+            repetitions = int(repetitions)
+        self.repetitions = repetitions
+
+        # Ingest noise.
+        if noise is not None:
+            if isinstance(noise, bool) or not isinstance(noise, numbers.Real):
+                raise TypeError(f"noise must be a depolarizing probability or None, "
+                                f"got {noise!r}.")
+            if not 0.0 <= noise <= 1.0 or np.isnan(noise):
+                raise ValueError(f"noise must be a probability in [0, 1], got {noise}.")
+            if repetitions is None:
+                raise ValueError("noise requires repetitions: TFQ's noisy simulator averages "
+                                 "`repetitions` Monte-Carlo trajectories (e.g. "
+                                 "repetitions=1000).")
+            noise = float(noise)
+        self.noise = noise
+
+        # Ingest differentiator.
+        self._differentiator_spec, self._custom_differentiator = _ingest_differentiator(
+            differentiator)
+        if backend == "fast":
+            if repetitions is not None or noise is not None:
+                raise ValueError("backend='fast' is an exact noiseless simulator: it does not "
+                                 f"take repetitions ({repetitions!r}) or noise ({noise!r}); "
+                                 "use backend='tfq'.")
+            if differentiator is not None:
+                raise ValueError("backend='fast' computes its own exact gradients: "
+                                 f"differentiator must be None, got {differentiator!r}.")
+        elif self._sampled and self._differentiator_name() == "adjoint":
+            raise ValueError("the Adjoint differentiator needs analytic expectations; it does "
+                             "not work with repetitions or noise (use 'parameter_shift').")
+
+        # Ingest initializers (one instance per weight, see _default_initializer).
+        self.scale_initializer = (_default_initializer() if scale_initializer is None
+                                  else tf.keras.initializers.get(scale_initializer))
+        self.bias_initializer = (_default_initializer() if bias_initializer is None
+                                 else tf.keras.initializers.get(bias_initializer))
+        if self.bias_initializer is self.scale_initializer:
+            self.bias_initializer = self.bias_initializer.__class__.from_config(
+                self.bias_initializer.get_config())
+
+        self._qubits = circuits.make_qubits(self.n_qubits, self.qubit_type)
+        self._symbols = circuits.angle_symbols(self.n_angles)
+        self._noise_index = circuits.noise_index(self.n_angles, self.latent_dim)
+        self._executor = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def n_angles(self) -> int:
+        """Number of rotation angles of the circuit (length of each weight)."""
+        return circuits.n_angles(self.n_qubits, self.n_layers, self.ansatz)
+
+    @property
+    def output_dim(self) -> int:
+        """Length of the output vector: ``n_qubits`` (``"z"``) or ``2 n_qubits`` (``"xz"``)."""
+        return circuits.output_dim(self.n_qubits, self.readout)
+
+    @property
+    def capacity(self) -> int:
+        """Number of trainable parameters: ``style_scale`` and ``style_bias``, ``2 n_angles``."""
+        return 2 * self.n_angles
+
+    @property
+    def qubits(self):
+        """The qubits of the circuit, in order."""
+        return list(self._qubits)
+
+    @property
+    def _sampled(self) -> bool:
+        return self.repetitions is not None
+
+    def _differentiator_name(self):
+        if self._differentiator_spec is not None:
+            return self._differentiator_spec["class_name"]
+        if self._custom_differentiator is not None:
+            return type(self._custom_differentiator).__name__
+        return "parameter_shift" if self._sampled else "adjoint"
+
+    def _make_differentiator(self):
+        if self._custom_differentiator is not None:
+            self._custom_differentiator.refresh()
+            return self._custom_differentiator
+        cls, _ = _DIFFERENTIATORS[self._differentiator_name()]
+        config = self._differentiator_spec["config"] if self._differentiator_spec else {}
+        return cls(**config)
+
+    # ------------------------------------------------------------------ circuits
+    def circuit(self) -> cirq.Circuit:
+        """The symbolic circuit the layer simulates (with the depolarizing channels if
+        ``noise`` is set); symbol ``theta_g`` is angle ``g`` in circuit order."""
+        return circuits.style_circuit(self._qubits, self.n_layers, self.ansatz, self._symbols,
+                                      noise=self.noise)
+
+    def executed_circuit(self) -> cirq.Circuit:
+        """The circuit handed to TFQ: :meth:`circuit`, with each CRY decomposed into
+        CNOT/RY gates when the differentiator is not ``Adjoint`` (TFQ's parameter-shift rule is
+        wrong for controlled rotations, see :func:`circuits.style_circuit`). Same unitary."""
+        return circuits.style_circuit(self._qubits, self.n_layers, self.ansatz, self._symbols,
+                                      noise=self.noise,
+                                      decompose_cry=self._differentiator_name() != "adjoint")
+
+    def resolved_circuit(self, z) -> cirq.Circuit:
+        """The noiseless circuit with the angles of one noise vector ``z`` (``[latent_dim]``)
+        under the current weights."""
+        if not self.built:
+            raise ValueError("StyleQuantumGenerator has no weights yet: call the layer or "
+                             "build it before resolving a circuit.")
+        z = np.asarray(z, dtype=np.float64)
+        if z.ndim == 2 and z.shape[0] == 1:
+            z = z[0]
+        if z.shape != (self.latent_dim,):
+            raise ValueError(f"z must be one noise vector of shape ({self.latent_dim},), "
+                             f"got shape {z.shape}.")
+        angles = circuits.style_angles(z, self.style_scale.numpy(), self.style_bias.numpy())[0]
+        return circuits.style_circuit(self._qubits, self.n_layers, self.ansatz,
+                                      [float(a) for a in angles])
+
+    def to_qasm(self, z) -> str:
+        """OpenQASM 2.0 of the circuit resolved for one noise vector ``z`` (noise channels,
+        which QASM cannot express, are left out)."""
+        return cirq.qasm(self.resolved_circuit(z))
+
+    def draw(self) -> str:
+        """Text diagram of the symbolic circuit."""
+        return self.circuit().to_text_diagram()
+
+    # ------------------------------------------------------------------ Keras
+    def _check_input_shape(self, shape: tf.TensorShape):
+        if shape.rank is not None and shape.rank != 2:
+            raise ValueError("StyleQuantumGenerator expects noise of rank 2 [batch, latent_dim], "
+                             f"got shape {shape}.")
+        if shape.rank == 2 and shape[-1] is not None and shape[-1] != self.latent_dim:
+            raise ValueError(f"StyleQuantumGenerator expects latent_dim={self.latent_dim} noise "
+                             f"components, got input shape {shape}.")
+
+    def build(self, input_shape):
+        self._check_input_shape(tf.TensorShape(input_shape))
+        self.style_scale = self.add_weight(
+            name="style_scale", shape=[self.n_angles], initializer=self.scale_initializer,
+            trainable=True)
+        self.style_bias = self.add_weight(
+            name="style_bias", shape=[self.n_angles], initializer=self.bias_initializer,
+            trainable=True)
+        if self.backend == "tfq":
+            self._circuit_proto = tfq.convert_to_tensor([self.executed_circuit()]).numpy()
+            self._operator_proto = tfq.convert_to_tensor(
+                [circuits.readout_operators(self._qubits, self.readout)]).numpy()
+            self._symbol_names = np.array([str(s) for s in self._symbols])
+            differentiator = self._make_differentiator()
+            if self.noise is not None:
+                self._executor = tfq.layers.Expectation(backend="noisy",
+                                                        differentiator=differentiator)
+            elif self._sampled:
+                self._executor = tfq.layers.SampledExpectation(differentiator=differentiator)
+            else:
+                self._executor = tfq.layers.Expectation(differentiator=differentiator)
+        else:
+            self._fast_sim()  # fail at build time if the fast backend is unavailable
+        super().build(input_shape)
+
+    @staticmethod
+    def _fast_sim():
+        try:
+            from qlsgan_tf.layers import fast_sim
+        except ImportError as err:  # pragma: no cover - depends on the install
+            raise ImportError("backend='fast' needs qlsgan_tf.layers.fast_sim, which could not "
+                              f"be imported: {err}") from err
+        return fast_sim
+
+    def style_angles(self, z):
+        """The angles ``[batch, n_angles]`` (circuit order) for noise ``z`` as one batched op."""
+        angles = self.style_scale * tf.gather(z, self._noise_index, axis=1) + self.style_bias
+        return tf.cast(angles, tf.float32)
+
+    def call(self, inputs):
+        z = tf.convert_to_tensor(inputs)
+        if not z.dtype.is_floating:
+            raise TypeError(f"StyleQuantumGenerator expects floating-point noise, got dtype "
+                            f"{z.dtype.name}.")
+        self._check_input_shape(z.shape)
+        z = tf.debugging.check_numerics(tf.cast(z, self.style_scale.dtype),
+                                        "StyleQuantumGenerator input z has NaN or Inf")
+        angles = self.style_angles(z)
+        if self.backend == "fast":
+            out = self._fast_sim().style_expectations(angles, self.n_qubits, self.n_layers,
+                                                      self.ansatz, self.readout)
+        else:
+            batch = tf.shape(angles)[0]
+            programs = tf.tile(tf.constant(self._circuit_proto), [batch])
+            operators = tf.tile(tf.constant(self._operator_proto), [batch, 1])
+            kwargs = {} if self.repetitions is None else {"repetitions": self.repetitions}
+            out = self._executor(programs, symbol_names=tf.constant(self._symbol_names),
+                                 symbol_values=angles, operators=operators, **kwargs)
+        out = tf.cast(out, tf.float32)
+        out.set_shape([z.shape[0], self.output_dim])
+        return out
+
+    def compute_output_shape(self, input_shape):
+        input_shape = tf.TensorShape(input_shape)
+        self._check_input_shape(input_shape)
+        return tf.TensorShape([input_shape[0], self.output_dim])
+
+    def get_config(self):
+        if self._custom_differentiator is not None:
+            raise ValueError("StyleQuantumGenerator cannot serialize the custom differentiator "
+                             f"{self._custom_differentiator!r}; pass one of "
+                             f"{tuple(_DIFFERENTIATORS)} to make the layer serializable.")
+        config = super().get_config()
+        config.update({
+            "n_qubits": self.n_qubits,
+            "n_layers": self.n_layers,
+            "latent_dim": self.latent_dim,
+            "ansatz": self.ansatz,
+            "readout": self.readout,
+            "differentiator": (None if self._differentiator_spec is None else {
+                "class_name": self._differentiator_spec["class_name"],
+                "config": dict(self._differentiator_spec["config"])}),
+            "repetitions": self.repetitions,
+            "noise": self.noise,
+            "backend": self.backend,
+            "qubit_type": self.qubit_type,
+            "scale_initializer": tf.keras.initializers.serialize(self.scale_initializer),
+            "bias_initializer": tf.keras.initializers.serialize(self.bias_initializer),
+        })
+        return config
