@@ -1,0 +1,87 @@
+"""``HybridLSGAN``: trained latent generator + VAE decoder as one Keras model, noise -> image."""
+import numpy as np
+import tensorflow as tf
+
+from qlsgan_tf.training.latent_gan import NOISES, sample_noise
+
+
+@tf.keras.utils.register_keras_serializable(package="qlsgan_tf")
+class HybridLSGAN(tf.keras.Model):
+    """The hybrid latent style-based GAN at inference: ``decoder(generator(noise))``.
+
+    Args:
+        generator: Keras model, noise ``[batch, latent_dim]`` -> VAE latents (the trained
+            ``StyleQuantumGenerator`` model or an ``MLPGenerator``).
+        decoder: Keras model, VAE latents -> images ``[batch, 28, 28, 4]`` in [-1, 1]
+            (``SatVAE.decoder``).
+        latent_dim: noise dimension (the generator's input width).
+        noise: ``"uniform"`` in [-1, 1) or ``"normal"``; the noise the generator was trained on.
+
+    Saved with ``model.save("hybrid.keras")`` and reloaded with
+    ``tf.keras.models.load_model`` (both parts serialize with their configs and weights).
+
+    >>> hybrid = HybridLSGAN(gan.generator, vae.decoder, latent_dim=5)
+    >>> images = hybrid.sample(64, seed=0)          # float32 [64, 28, 28, 4] in [-1, 1]
+    """
+
+    def __init__(self, generator, decoder, latent_dim, noise="uniform", **kwargs):
+        super().__init__(**kwargs)
+        for name, model in (("generator", generator), ("decoder", decoder)):
+            if not isinstance(model, tf.keras.layers.Layer):
+                raise TypeError(f"{name} must be a Keras model or layer, got {type(model).__name__}.")
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) \
+                or latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}.")
+        if noise not in NOISES:
+            raise ValueError(f"noise must be one of {NOISES}, got {noise!r}.")
+        self.generator = generator
+        self.decoder = decoder
+        self.latent_dim = int(latent_dim)
+        self.noise = noise
+
+    def build(self, input_shape=None):
+        """Builds both parts from the noise shape ``[batch, latent_dim]``."""
+        self.decoder(self.generator(tf.zeros([1, self.latent_dim])))
+        super().build(tf.TensorShape([None, self.latent_dim]))
+
+    def call(self, inputs, training=False):
+        inputs = tf.convert_to_tensor(inputs)
+        if not inputs.dtype.is_floating:
+            raise TypeError(f"noise must be float, got dtype {inputs.dtype.name}.")
+        if inputs.shape.rank != 2 or (inputs.shape[-1] is not None
+                                      and inputs.shape[-1] != self.latent_dim):
+            raise ValueError(f"noise must have shape [batch, {self.latent_dim}], "
+                             f"got {inputs.shape.as_list()}.")
+        latents = self.generator(tf.cast(inputs, tf.float32), training=training)
+        return self.decoder(latents, training=training)
+
+    def sample_noise(self, n, seed=None):
+        """Noise ``[n, latent_dim]`` of the kind the generator was trained on."""
+        return sample_noise(n, self.latent_dim, self.noise, seed=seed)
+
+    def sample(self, n, seed=None, batch_size=256):
+        """``n`` generated images, float32 ``[n, 28, 28, 4]`` in [-1, 1]."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}.")
+        noise = self.sample_noise(int(n), seed=seed)
+        parts = [self(noise[i:i + batch_size], training=False).numpy()
+                 for i in range(0, int(n), batch_size)]
+        return np.clip(np.concatenate(parts), -1.0, 1.0).astype(np.float32)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "generator": tf.keras.saving.serialize_keras_object(self.generator),
+            "decoder": tf.keras.saving.serialize_keras_object(self.decoder),
+            "latent_dim": self.latent_dim,
+            "noise": self.noise,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["generator"] = tf.keras.saving.deserialize_keras_object(config["generator"])
+        config["decoder"] = tf.keras.saving.deserialize_keras_object(config["decoder"])
+        model = cls(**config)
+        model.build()
+        return model

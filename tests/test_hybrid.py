@@ -1,0 +1,85 @@
+"""HybridLSGAN: noise -> generator -> VAE decoder, sampled, saved and reloaded."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from qlsgan_tf.layers import StyleQuantumGenerator
+from qlsgan_tf.training import HybridLSGAN
+
+N_QUBITS = 3
+
+
+def _quantum_generator():
+    return tf.keras.Sequential([tf.keras.Input((N_QUBITS,)),
+                                StyleQuantumGenerator(N_QUBITS, 1, readout="z")],
+                               name="quantum_generator")
+
+
+def _dense_decoder(latent_dim=N_QUBITS):
+    return tf.keras.Sequential([
+        tf.keras.Input((latent_dim,)),
+        tf.keras.layers.Dense(28 * 28 * 4, activation="tanh",
+                              kernel_initializer=tf.keras.initializers.RandomNormal(seed=1)),
+        tf.keras.layers.Reshape((28, 28, 4)),
+    ], name="decoder")
+
+
+def test_sample_is_decoder_of_generator(tmp_path):
+    generator, decoder = _quantum_generator(), _dense_decoder()
+    hybrid = HybridLSGAN(generator, decoder, latent_dim=N_QUBITS)
+    images = hybrid.sample(6, seed=3)
+    assert images.shape == (6, 28, 28, 4) and images.dtype == np.float32
+    assert images.min() >= -1.0 and images.max() <= 1.0
+    np.testing.assert_array_equal(images, hybrid.sample(6, seed=3))
+    noise = hybrid.sample_noise(6, seed=3)
+    np.testing.assert_allclose(images, decoder(generator(noise)).numpy(), atol=1e-6)
+    assert not np.allclose(images, hybrid.sample(6, seed=4))
+
+
+def test_keras_save_reload_gives_identical_samples(tmp_path):
+    hybrid = HybridLSGAN(_quantum_generator(), _dense_decoder(), latent_dim=N_QUBITS,
+                         noise="normal")
+    hybrid.build()
+    path = tmp_path / "hybrid.keras"
+    hybrid.save(path)
+    reloaded = tf.keras.models.load_model(path)
+    assert isinstance(reloaded, HybridLSGAN)
+    assert reloaded.noise == "normal" and reloaded.latent_dim == N_QUBITS
+    np.testing.assert_allclose(reloaded.sample(5, seed=0), hybrid.sample(5, seed=0), atol=1e-6)
+    layer = reloaded.generator.layers[0]
+    assert isinstance(layer, StyleQuantumGenerator) and layer.n_qubits == N_QUBITS
+
+
+def test_with_satvae_decoder(tmp_path):
+    from qlsgan_tf.models import SatVAE
+
+    vae = SatVAE(latent_dim=N_QUBITS, filters=(4, 8), dense_units=16)
+    vae.build((None, 28, 28, 4))
+    hybrid = HybridLSGAN(_quantum_generator(), vae.decoder, latent_dim=N_QUBITS)
+    images = hybrid.sample(4, seed=0)
+    np.testing.assert_allclose(images, vae.decode(hybrid.generator(hybrid.sample_noise(4, seed=0))),
+                               atol=1e-6)
+    hybrid.save(tmp_path / "h.keras")
+    reloaded = tf.keras.models.load_model(tmp_path / "h.keras")
+    np.testing.assert_allclose(reloaded.sample(4, seed=0), images, atol=1e-6)
+
+
+@pytest.mark.parametrize("noise, error, match", [
+    (np.zeros((2, N_QUBITS + 1), np.float32), ValueError, "noise must have shape"),
+    (np.zeros((2, N_QUBITS), np.int32), TypeError, "float"),
+])
+def test_bad_noise_is_rejected(noise, error, match):
+    hybrid = HybridLSGAN(_quantum_generator(), _dense_decoder(), latent_dim=N_QUBITS)
+    with pytest.raises(error, match=match):
+        hybrid(noise)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="latent_dim"):
+        HybridLSGAN(_quantum_generator(), _dense_decoder(), latent_dim=0)
+    with pytest.raises(ValueError, match="noise"):
+        HybridLSGAN(_quantum_generator(), _dense_decoder(), latent_dim=3, noise="cauchy")
+    with pytest.raises(TypeError, match="decoder"):
+        HybridLSGAN(_quantum_generator(), "decoder.keras", latent_dim=3)
+    with pytest.raises(ValueError, match="n must"):
+        HybridLSGAN(_quantum_generator(), _dense_decoder(), latent_dim=3).sample(0)
