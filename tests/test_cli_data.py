@@ -11,7 +11,7 @@ from qlsgan_tf.data import load_sat4
 
 def qlsgan(*args):
     return subprocess.run([sys.executable, "-m", "qlsgan_tf.cli.main", *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
+                          check=False, capture_output=True, text=True, timeout=120)
 
 
 def test_data_info_sample(sat4_sample_dir):

@@ -6,8 +6,13 @@ import os
 import numpy as np
 import pytest
 
-from qlsgan_tf.data import (Sat4FormatError, convert_to_cache, describe, load_sat4,
-                            read_manifest)
+from qlsgan_tf.data import (
+    Sat4FormatError,
+    convert_to_cache,
+    describe,
+    load_sat4,
+    read_manifest,
+)
 
 pytestmark = pytest.mark.filterwarnings("error")
 

@@ -83,7 +83,7 @@ def test_mat_v73_hdf5(sat4_sample_dir, tmp_path):
     write_v73(path, {k: raw[k] for k in ("train_x", "train_y", "test_x", "test_y")})
     with h5py.File(path, "r") as f:  # the transposed layout MATLAB writes
         assert f["train_x"].shape == (50, 4, 28, 28) and f["train_y"].shape == (50, 4)
-    assert open(path, "rb").read(19) == b"MATLAB 7.3 MAT-file"
+    assert path.read_bytes()[:19] == b"MATLAB 7.3 MAT-file"
     assert data.layout_of(path) == "mat-v7.3"
     for split in ("train", "test"):
         got = load_sat4(path, split)

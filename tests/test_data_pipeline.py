@@ -2,8 +2,16 @@
 import numpy as np
 import pytest
 
-from qlsgan_tf.data import (DIHEDRAL_TRANSFORMS, convert_to_cache, denormalize, dihedral_augment,
-                            dihedral_transform, load_sat4, make_dataset, normalize)
+from qlsgan_tf.data import (
+    DIHEDRAL_TRANSFORMS,
+    convert_to_cache,
+    denormalize,
+    dihedral_augment,
+    dihedral_transform,
+    load_sat4,
+    make_dataset,
+    normalize,
+)
 
 
 @pytest.fixture(scope="module")

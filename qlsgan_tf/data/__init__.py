@@ -7,10 +7,22 @@ with ``mmap_mode="r"``), ``sources`` (which layout a path holds), ``sat4`` (``lo
 augmentation). No TensorFlow import here: ``make_dataset`` imports it when called.
 """
 from qlsgan_tf.data.cache import convert_to_cache, read_manifest
-from qlsgan_tf.data.core import (BAND_NAMES, CLASS_NAMES, SPLITS, Sat4Data,
-                                 Sat4FileNotFoundError, Sat4FormatError)
-from qlsgan_tf.data.pipeline import (DIHEDRAL_TRANSFORMS, denormalize, dihedral_augment,
-                                     dihedral_transform, make_dataset, normalize)
+from qlsgan_tf.data.core import (
+    BAND_NAMES,
+    CLASS_NAMES,
+    SPLITS,
+    Sat4Data,
+    Sat4FileNotFoundError,
+    Sat4FormatError,
+)
+from qlsgan_tf.data.pipeline import (
+    DIHEDRAL_TRANSFORMS,
+    denormalize,
+    dihedral_augment,
+    dihedral_transform,
+    make_dataset,
+    normalize,
+)
 from qlsgan_tf.data.sat4 import describe, load_sat4, sample_path
 from qlsgan_tf.data.sources import available_splits, layout_of
 

@@ -174,7 +174,7 @@ def convert_to_cache(src, out_dir, chunk_size=DEFAULT_CHUNK_SIZE, overwrite=Fals
         manifest = {
             "format": FORMAT,
             "version": VERSION,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "source": src_abs,
             "source_layout": None,
             "class_names": list(core.CLASS_NAMES),

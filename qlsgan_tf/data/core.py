@@ -6,6 +6,7 @@ file with the same words.
 from __future__ import annotations
 
 import dataclasses
+
 import numpy as np
 
 # Class order of the one-hot columns in every SAT-4 distribution.

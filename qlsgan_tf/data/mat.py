@@ -26,7 +26,7 @@ def _list_variables(path):
 
     try:
         return [name for name, _, _ in scipy.io.whosmat(path)]
-    except Exception:  # pylint: disable=broad-except  (only used to enrich an error message)
+    except Exception:  # noqa: BLE001  (only enriches an error message about this file)
         return []
 
 
