@@ -1,4 +1,4 @@
-"""The tensorflow-gan 2.1.0 shim: `import qlsgan_tf` applies it, and TF-GAN then imports and runs."""
+"""The tensorflow-gan 2.1.0 shim: `import qlsgan_tf` applies it; TF-GAN then imports and runs."""
 import inspect
 import subprocess
 import sys

@@ -7,15 +7,16 @@ Bazel runs it from the runfiles tree (``<runfiles>/qlsgan``), where the package 
   (``sys.executable -m qlsgan_tf.cli.main ...``) import the same package;
 - checks that ``qlsgan_tf`` really resolves into the runfiles tree (else the test would
   silently exercise another checkout);
-- keeps pytest's cache out of the read-only source tree (``-p no:cacheprovider``), puts its
-  temporary directories under ``$TEST_TMPDIR``, writes ``--junitxml=$XML_OUTPUT_FILE``, and
-  maps ``bazel test --test_filter=EXPR`` to ``-k EXPR``;
+- keeps pytest's cache out of the read-only source tree (``-p no:cacheprovider``), puts HOME
+  (unset by Bazel) and every temporary directory under ``$TEST_TMPDIR``, writes
+  ``--junitxml=$XML_OUTPUT_FILE``, and maps ``bazel test --test_filter=EXPR`` to ``-k EXPR``;
 - treats a file whose tests are all deselected (e.g. only ``@pytest.mark.slow`` tests under
   ``-m "not slow"``) as passing: pytest reports exit status 5 for it, which is not a failure.
 """
 import os
 import pathlib
 import sys
+import tempfile
 
 # Not resolved: the runfiles symlinks must stay, so that imports come from the runfiles tree.
 WORKSPACE = pathlib.Path(os.path.abspath(__file__)).parents[2]
@@ -29,6 +30,18 @@ def _export_pythonpath():
     if root in sys.path:
         sys.path.remove(root)
     sys.path.insert(0, root)
+
+
+def _private_home_and_tmp():
+    """Bazel gives tests no HOME; Keras and matplotlib then write under ``$TEST_TMPDIR``."""
+    test_tmp = os.environ.get("TEST_TMPDIR")
+    if not test_tmp:
+        return
+    if not os.environ.get("HOME"):
+        os.environ["HOME"] = os.path.join(test_tmp, "home")
+        os.makedirs(os.environ["HOME"], exist_ok=True)
+    os.environ["TMPDIR"] = test_tmp
+    tempfile.tempdir = None  # recomputed from TMPDIR
 
 
 def _check_package_origin():
@@ -56,6 +69,7 @@ class _DeselectedCounter:
 
 def main(argv):
     _export_pythonpath()
+    _private_home_and_tmp()
     _check_package_origin()
     import pytest  # pylint: disable=import-outside-toplevel
 
