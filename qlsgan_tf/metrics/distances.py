@@ -1,0 +1,236 @@
+"""FD-SAT4 and KID: Fréchet and kernel distances in the SAT-4 feature network's embedding.
+
+Both are computed by TF-GAN (``tfgan.eval.frechet_classifier_distance_from_activations`` and
+``kernel_classifier_distance_and_std_from_activations``) on activations of the project's
+feature network (:mod:`qlsgan_tf.metrics.feature_net`), never Inception. Call the Fréchet
+distance **FD-SAT4** in logs and reports, and always report it with
+
+- the real-vs-real floor (:func:`real_floor`, train vs test split, computed the same way), and
+- the feature network's test accuracy and training data (its manifest).
+
+Small samples (decided here, documented once):
+
+- Fewer than 2 samples on either side is an error: no covariance (FD) and no unbiased
+  estimate (KID) exist.
+- With ``n <= feature_dim`` samples the sample covariance is singular (rank ``n - 1``), and FD
+  is strongly biased upwards. This is a :class:`SmallSampleWarning`, not an error: the bundled
+  sample's 20-patch test split is below the default 32 dimensions, and its floor is still worth
+  reporting. Compare FDs only at equal sample sizes; prefer KID (unbiased) for few samples.
+- KID's standard error comes from splitting the samples into blocks (at most 10, each with about
+  ``>= 10`` samples on the smaller side); it is NaN when fewer than 20 samples allow only one
+  block.
+"""
+import dataclasses
+import functools
+import math
+import warnings
+
+import numpy as np
+
+from qlsgan_tf.metrics.feature_net import check_images
+
+MIN_BLOCK = 10
+MAX_BLOCKS = 10
+
+
+class SmallSampleWarning(UserWarning):
+    """FD-SAT4 computed from fewer samples than feature dimensions (singular covariance)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FDResult:
+    """FD-SAT4 and KID of two image sets, with the sizes they were computed from."""
+
+    fd: float
+    kid: float
+    kid_std: float
+    n_real: int
+    n_fake: int
+    feature_dim: int
+
+    def as_dict(self):
+        """Plain dict (JSON-ready) of the fields."""
+        return dataclasses.asdict(self)
+
+    def __str__(self):
+        return (f"FD-SAT4 {self.fd:.4g}, KID {self.kid:.4g} ± {self.kid_std:.2g} "
+                f"(n_real={self.n_real}, n_fake={self.n_fake}, {self.feature_dim}-d features)")
+
+
+def _tfgan():
+    from qlsgan_tf.compat import import_tfgan  # pylint: disable=import-outside-toplevel
+
+    return import_tfgan()
+
+
+def check_activations(real, fake, metric="FD-SAT4"):
+    """Validates two activation sets ``[N, D]`` and returns them as float64 arrays."""
+    out = []
+    for name, act in (("real activations", real), ("fake activations", fake)):
+        arr = np.asarray(act)
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+            raise TypeError(f"{metric}: {name} must be numeric; got dtype {arr.dtype}")
+        if arr.ndim != 2:
+            raise ValueError(
+                f"{metric}: {name} must have shape [N, feature_dim]; got shape {arr.shape}")
+        if arr.shape[0] < 2:
+            raise ValueError(
+                f"{metric}: {name} has {arr.shape[0]} sample(s); at least 2 are needed")
+        if arr.shape[1] < 1:
+            raise ValueError(f"{metric}: {name} has no features (shape {arr.shape})")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{metric}: {name} contain NaN or inf values")
+        out.append(arr.astype(np.float64))
+    if out[0].shape[1] != out[1].shape[1]:
+        raise ValueError(
+            f"{metric}: real and fake activations differ in feature dimension: "
+            f"{out[0].shape[1]} vs {out[1].shape[1]}")
+    return out[0], out[1]
+
+
+def _warn_small(n_real, n_fake, dim, stacklevel):
+    if min(n_real, n_fake) <= dim:
+        warnings.warn(
+            f"FD-SAT4 from {n_real} real / {n_fake} fake samples with {dim} feature "
+            "dimensions: the covariance is singular and FD is strongly biased upwards (compare "
+            "only at equal sample sizes, and report KID)", SmallSampleWarning,
+            stacklevel=stacklevel + 1)
+
+
+def _fd(real, fake):
+    fd = _tfgan().eval.frechet_classifier_distance_from_activations(real, fake)
+    # Tiny negative values are round-off of identical sets.
+    return max(float(fd), 0.0)
+
+
+def frechet_distance_from_activations(real_activations, fake_activations):
+    """FD-SAT4 of two activation sets ``[N, D]`` (TF-GAN's Fréchet classifier distance).
+
+    ``|mu_r - mu_f|^2 + Tr(S_r + S_f - 2 (S_r S_f)^(1/2))`` with sample means and unbiased
+    sample covariances. Warns (:class:`SmallSampleWarning`) when a side has ``N <= D``.
+    """
+    real, fake = check_activations(real_activations, fake_activations, "FD-SAT4")
+    _warn_small(len(real), len(fake), real.shape[1], stacklevel=2)
+    return _fd(real, fake)
+
+
+def kid_block_size(n_real, n_fake):
+    """``max_block_size`` for TF-GAN's KID: up to 10 blocks of >= ~10 samples on each side."""
+    n_blocks = max(1, min(MAX_BLOCKS, min(n_real, n_fake) // MIN_BLOCK))
+    return int(math.ceil(max(n_real, n_fake) / n_blocks))
+
+
+def kernel_distance_from_activations(real_activations, fake_activations, max_block_size=None):
+    """KID (unbiased MMD^2, cubic polynomial kernel) and its standard error, from activations.
+
+    Args:
+      real_activations, fake_activations: ``[N, D]`` arrays (N >= 2 each).
+      max_block_size: TF-GAN's block size; None picks :func:`kid_block_size`. The standard
+        error is NaN when only one block is used.
+
+    Returns:
+      ``(kid, kid_std)`` as floats.
+    """
+    real, fake = check_activations(real_activations, fake_activations, "KID")
+    if max_block_size is None:
+        max_block_size = kid_block_size(len(real), len(fake))
+    if isinstance(max_block_size, bool) or not isinstance(max_block_size, (int, np.integer)) \
+            or max_block_size < 2:
+        raise ValueError(f"KID: max_block_size must be an int >= 2; got {max_block_size!r}")
+    n_blocks = math.ceil(max(len(real), len(fake)) / max_block_size)
+    if min(len(real), len(fake)) // n_blocks < 2:
+        raise ValueError(
+            f"KID: max_block_size={max_block_size} splits {len(real)} real / {len(fake)} fake "
+            f"samples into {n_blocks} blocks, leaving fewer than 2 samples of a side per block")
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    kid, std = _tfgan().eval.kernel_classifier_distance_and_std_from_activations(
+        tf.constant(real), tf.constant(fake), max_block_size=int(max_block_size))
+    return float(kid), float(std)
+
+
+def _fd_sat4(real, fake, max_block_size):
+    fd = _fd(real, fake)
+    kid, kid_std = kernel_distance_from_activations(real, fake, max_block_size)
+    return FDResult(fd=fd, kid=kid, kid_std=kid_std, n_real=len(real), n_fake=len(fake),
+                    feature_dim=int(real.shape[1]))
+
+
+def fd_sat4_from_activations(real_activations, fake_activations, max_block_size=None):
+    """:class:`FDResult` (FD-SAT4, KID and its std) from two activation sets.
+
+    Use it with cached real activations (``feature_net.features(real_images)``) when the same
+    real set is compared with many generated sets.
+    """
+    real, fake = check_activations(real_activations, fake_activations, "FD-SAT4")
+    _warn_small(len(real), len(fake), real.shape[1], stacklevel=2)
+    return _fd_sat4(real, fake, max_block_size)
+
+
+@functools.lru_cache(maxsize=1)
+def default_feature_net():
+    """The bundled feature network (loaded once per process)."""
+    from qlsgan_tf.metrics.feature_net import load_feature_net  # pylint: disable=import-outside-toplevel
+
+    return load_feature_net(None)
+
+
+def _activations(images, feature_net, name):
+    net = default_feature_net() if feature_net is None else feature_net
+    if not hasattr(net, "features"):
+        raise TypeError(
+            f"feature_net must expose features(images); got {type(net).__name__}")
+    return net.features(check_images(images, name))
+
+
+def _image_pair(real_images, fake_images):
+    real = check_images(real_images, "real_images")
+    fake = check_images(fake_images, "fake_images")
+    if real.shape[1:] != fake.shape[1:]:
+        raise ValueError(
+            f"real_images and fake_images differ in shape: {real.shape} vs {fake.shape}")
+    return real, fake
+
+
+def frechet_distance(real_images, fake_images, feature_net=None):
+    """FD-SAT4 of two image sets ``[N, 28, 28, 4]`` in [-1, 1] (None: bundled feature net)."""
+    real, fake = _image_pair(real_images, fake_images)
+    real_act, fake_act = check_activations(_activations(real, feature_net, "real_images"),
+                                           _activations(fake, feature_net, "fake_images"))
+    _warn_small(len(real_act), len(fake_act), real_act.shape[1], stacklevel=2)
+    return _fd(real_act, fake_act)
+
+
+def kernel_distance(real_images, fake_images, feature_net=None, max_block_size=None):
+    """``(kid, kid_std)`` of two image sets ``[N, 28, 28, 4]`` in [-1, 1]."""
+    real, fake = _image_pair(real_images, fake_images)
+    return kernel_distance_from_activations(_activations(real, feature_net, "real_images"),
+                                            _activations(fake, feature_net, "fake_images"),
+                                            max_block_size)
+
+
+def fd_sat4(real_images, fake_images, feature_net=None, max_block_size=None):
+    """FD-SAT4, KID and KID std of generated vs real images, as an :class:`FDResult`.
+
+    >>> res = fd_sat4(real, fake, load_feature_net())          # doctest: +SKIP
+    >>> res.fd, res.kid, res.kid_std                           # doctest: +SKIP
+    """
+    real, fake = _image_pair(real_images, fake_images)
+    real_act, fake_act = check_activations(_activations(real, feature_net, "real_images"),
+                                           _activations(fake, feature_net, "fake_images"))
+    _warn_small(len(real_act), len(fake_act), real_act.shape[1], stacklevel=2)
+    return _fd_sat4(real_act, fake_act, max_block_size)
+
+
+def real_floor(train_images, test_images, feature_net=None, max_block_size=None):
+    """The real-vs-real floor: :func:`fd_sat4` of the train split against the test split.
+
+    Two samples of the same real distribution do not give FD 0 at finite N; a generator's
+    FD-SAT4 is only meaningful next to this floor, computed with the same feature network and
+    comparable sample sizes (apply the same augmentation to the real sets as in the run).
+    """
+    real, fake = _image_pair(train_images, test_images)
+    real_act, fake_act = check_activations(_activations(real, feature_net, "train_images"),
+                                           _activations(fake, feature_net, "test_images"))
+    _warn_small(len(real_act), len(fake_act), real_act.shape[1], stacklevel=2)
+    return _fd_sat4(real_act, fake_act, max_block_size)

@@ -1,0 +1,163 @@
+"""Stability of a GAN run from its FD-SAT4 trajectory and critic losses (pure numpy).
+
+The study calls a run **optimal** when training is stable (no NaN/inf, FD-SAT4 and critic loss
+do not oscillate beyond a threshold) and FD-SAT4 is low and stable. These functions turn the
+per-evaluation trajectories into those judgements:
+
+- :func:`trajectory_summary` — mean / std / min / last over the last K evaluations;
+- :func:`oscillation` — mean absolute successive difference over the last K values, relative to
+  their mean magnitude (scale-free, so one threshold fits losses of any scale);
+- :func:`check_stability` / :func:`is_stable` — NaN/inf anywhere, or FD-SAT4 relative std, or
+  critic-loss oscillation above their thresholds, make a run unstable;
+- :func:`optimality_score` — ``mean + std_penalty * std`` of the last K FD-SAT4 values, or
+  ``+inf`` when unstable (lower is better).
+
+Defaults (heuristics, documented here and reported with the study): ``k=5`` evaluations,
+``max_fid_rel_std=0.25`` (last-K FD-SAT4 std within 25 % of its mean),
+``max_loss_oscillation=1.0`` (critic loss moving on average by no more than its own magnitude
+between evaluations), ``std_penalty=1.0``.
+"""
+import numpy as np
+
+DEFAULT_K = 5
+DEFAULT_MAX_FID_REL_STD = 0.25
+DEFAULT_MAX_LOSS_OSCILLATION = 1.0
+DEFAULT_STD_PENALTY = 1.0
+
+
+def _as_1d(values, name):
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a sequence of numbers; got {values!r:.80}") from None
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional; got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty")
+    return arr
+
+
+def _check_k(k):
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive int; got {k!r}")
+    return int(k)
+
+
+def _tail(values, k, name):
+    arr = _as_1d(values, name)
+    return arr[-_check_k(k):] if k is not None else arr
+
+
+def trajectory_summary(fid_values, k=DEFAULT_K):
+    """Summary of the last ``k`` FD-SAT4 evaluations (all of them when fewer than ``k``).
+
+    Returns:
+      dict with ``mean``, ``std`` (population, ddof=0), ``min``, ``last``, ``k`` (values
+      actually used) and ``n`` (trajectory length). NaN/inf propagate.
+    """
+    arr = _as_1d(fid_values, "fid_values")
+    tail = arr[-_check_k(k):]
+    return {
+        "mean": float(np.mean(tail)),
+        "std": float(np.std(tail)),
+        "min": float(np.min(tail)),
+        "last": float(tail[-1]),
+        "k": int(tail.size),
+        "n": int(arr.size),
+    }
+
+
+def relative_std(values, k=DEFAULT_K):
+    """Std / |mean| of the last ``k`` values (inf when the mean is 0 and the std is not)."""
+    tail = _tail(values, k, "values")
+    mean, std = abs(float(np.mean(tail))), float(np.std(tail))
+    if mean == 0.0:
+        return 0.0 if std == 0.0 else float("inf")
+    return std / mean
+
+
+def oscillation(values, k=DEFAULT_K, relative=True):
+    """Mean absolute successive difference of the last ``k`` values.
+
+    Args:
+      values: a trajectory (e.g. per-epoch critic loss).
+      k: window (None: the whole trajectory); a window of one value has oscillation 0.
+      relative: divide by the mean absolute value in the window, making the measure
+        scale-free (a WGAN critic loss of -5 jumping by 5 scores 1.0); 0 when the window's
+        values are all 0.
+
+    Returns:
+      float (NaN when the window holds NaN/inf).
+    """
+    tail = _tail(values, k, "values")
+    if tail.size < 2:
+        return 0.0
+    diff = float(np.mean(np.abs(np.diff(tail))))
+    if not relative:
+        return diff
+    scale = float(np.mean(np.abs(tail)))
+    return 0.0 if scale == 0.0 else diff / scale
+
+
+def check_stability(fid_values, critic_losses=None, k=DEFAULT_K,
+                    max_fid_rel_std=DEFAULT_MAX_FID_REL_STD,
+                    max_loss_oscillation=DEFAULT_MAX_LOSS_OSCILLATION):
+    """Judges a run's stability; returns ``(stable, reasons)`` with a reason per failed test.
+
+    Unstable when: any FD-SAT4 or critic-loss value is NaN/inf (divergence), the relative std
+    of the last ``k`` FD-SAT4 values exceeds ``max_fid_rel_std``, or the relative oscillation
+    of the last ``k`` critic losses exceeds ``max_loss_oscillation``. ``None`` for a threshold
+    (or for ``critic_losses``) skips that test.
+    """
+    fid = _as_1d(fid_values, "fid_values")
+    k = _check_k(k)
+    losses = None if critic_losses is None else _as_1d(critic_losses, "critic_losses")
+    for name, thr in (("max_fid_rel_std", max_fid_rel_std),
+                      ("max_loss_oscillation", max_loss_oscillation)):
+        if thr is not None and (not isinstance(thr, (int, float)) or thr < 0):
+            raise ValueError(f"{name} must be a non-negative number or None; got {thr!r}")
+    reasons = []
+    if not np.all(np.isfinite(fid)):
+        reasons.append("FD-SAT4 trajectory contains NaN/inf")
+    if losses is not None and not np.all(np.isfinite(losses)):
+        reasons.append("critic loss contains NaN/inf")
+    if reasons:
+        return False, reasons
+    if max_fid_rel_std is not None:
+        rel = relative_std(fid, k)
+        if rel > max_fid_rel_std:
+            reasons.append(f"FD-SAT4 relative std {rel:.3g} over the last {min(k, fid.size)} "
+                           f"evaluations exceeds {max_fid_rel_std}")
+    if losses is not None and max_loss_oscillation is not None:
+        osc = oscillation(losses, k)
+        if osc > max_loss_oscillation:
+            reasons.append(f"critic-loss oscillation {osc:.3g} over the last "
+                           f"{min(k, losses.size)} values exceeds {max_loss_oscillation}")
+    return not reasons, reasons
+
+
+def is_stable(fid_values, critic_losses=None, k=DEFAULT_K,
+              max_fid_rel_std=DEFAULT_MAX_FID_REL_STD,
+              max_loss_oscillation=DEFAULT_MAX_LOSS_OSCILLATION):
+    """True when :func:`check_stability` finds no reason to call the run unstable."""
+    return check_stability(fid_values, critic_losses, k, max_fid_rel_std,
+                           max_loss_oscillation)[0]
+
+
+def optimality_score(fid_values, critic_losses=None, k=DEFAULT_K,
+                     std_penalty=DEFAULT_STD_PENALTY,
+                     max_fid_rel_std=DEFAULT_MAX_FID_REL_STD,
+                     max_loss_oscillation=DEFAULT_MAX_LOSS_OSCILLATION):
+    """The study's score of a run: low and stable FD-SAT4 is good (lower is better).
+
+    ``mean + std_penalty * std`` of the last ``k`` FD-SAT4 values; ``+inf`` when the run is
+    unstable by :func:`check_stability` with the given thresholds.
+    """
+    if not isinstance(std_penalty, (int, float)) or std_penalty < 0:
+        raise ValueError(f"std_penalty must be a non-negative number; got {std_penalty!r}")
+    stable, _ = check_stability(fid_values, critic_losses, k, max_fid_rel_std,
+                                max_loss_oscillation)
+    if not stable:
+        return float("inf")
+    summ = trajectory_summary(fid_values, k)
+    return summ["mean"] + float(std_penalty) * summ["std"]
