@@ -1,0 +1,326 @@
+"""Exact statevector simulation of the style circuits in TensorFlow ops (``backend="fast"``).
+
+:func:`style_expectations` computes exactly what TFQ's ``Expectation`` computes for
+``circuits.style_circuit`` (same angles in circuit order, same readout, same qubit order: qubit 0
+is the most significant bit of the state index, as in cirq), but specialised to the two ansatzes,
+so that one forward + gradient pass costs a few dense batched kernels instead of one simulator
+call per circuit and gate. Gradients come from TensorFlow autodiff through these ops.
+
+Why it is fast (each measured, see ``benchmarks/README.md``):
+
+* the four rotations ``RY RZ RY RZ`` of a qubit in a layer are one SU(2) matrix built in closed
+  form from the per-row angles;
+* each ring edge ``CRY(q -> q+1)`` is merged with the target's fused rotation into a
+  block-diagonal step (rotation on the control=0 half, ``RY . rotation`` on the control=1 half),
+  and ``chain`` consecutive edges are merged into one block acting on ``chain + 1`` qubits;
+* the qubit order of the state rotates along the ring, so every step is one batched matmul on the
+  leading axes plus one 2-D transpose (no strided slicing in differentiated code);
+* the first layer acts on ``|0...0>`` and is built by growing a product-like state qubit by qubit;
+* the ``"simple"`` ansatz (RY + CZ) keeps the state real and runs in float32 arithmetic; its CZ
+  ring is one constant sign vector;
+* the final RY layer of ``"bel"`` is folded into the readout
+  (``RY^+ Z RY = cos Z - sin X``, ``RY^+ X RY = sin Z + cos X``);
+* ``<Z_q>`` and ``<X_q>`` of all qubits come from the reduced density matrices of windows of up
+  to four qubits (one batched matmul each) and one constant linear map;
+* small circuits (``n_qubits <= XLA_MAX_QUBITS``) run as an XLA-compiled function, where per-op
+  overhead dominates and compilation takes about a second.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from qlsgan_tf.layers import circuits
+
+#: Largest circuit compiled with XLA (``jit_compile=True``); larger ones run op by op, because
+#: XLA on CPU handles the batched small matmuls worse than Eigen and compiles for much longer.
+XLA_MAX_QUBITS = 6
+#: Ring edges merged into one block step (a block acts on ``CHAIN + 1`` qubits).
+CHAIN = 2
+#: Largest qubit window whose reduced density matrix gives ``<Z>``/``<X>`` in one matmul.
+READOUT_WINDOW = 4
+
+
+def style_expectations(angles, n_qubits: int, n_layers: int, ansatz: str = "bel",
+                       readout: str = "z", jit_compile=None) -> tf.Tensor:
+    """Exact expectation values of the style circuit for a batch of angle vectors.
+
+    Args:
+        angles: float32 ``[batch, n_angles]``, the rotation angles in circuit order
+            (``circuits.gate_list``).
+        n_qubits: number of qubits ``n >= 2``.
+        n_layers: number of layers ``L >= 1``.
+        ansatz: ``"bel"`` or ``"simple"``.
+        readout: ``"z"`` -> ``[batch, n]`` of ``<Z_q>``; ``"xz"`` -> ``[batch, 2 n]`` of
+            ``<Z_0..Z_{n-1}>`` then ``<X_0..X_{n-1}>``.
+        jit_compile: ``None`` compiles with XLA when ``n_qubits <= XLA_MAX_QUBITS``; ``True`` /
+            ``False`` force it on / off.
+
+    Returns:
+        float32 tensor ``[batch, output_dim]``, differentiable with respect to ``angles``.
+
+    >>> angles = tf.zeros([3, circuits.n_angles(4, 2, "bel")])
+    >>> style_expectations(angles, 4, 2, "bel", "xz").shape
+    TensorShape([3, 8])
+    """
+    n, n_layers = circuits.check_size(n_qubits, n_layers)
+    circuits.check_ansatz(ansatz)
+    circuits.check_readout(readout)
+    count = circuits.n_angles(n, n_layers, ansatz)
+    angles = tf.convert_to_tensor(angles)
+    if angles.dtype != tf.float32:
+        raise TypeError(f"angles must be float32, got {angles.dtype.name}.")
+    if angles.shape.rank is not None and angles.shape.rank != 2:
+        raise ValueError(f"angles must have shape [batch, {count}], got {angles.shape}.")
+    if angles.shape[-1] is not None and angles.shape[-1] != count:
+        raise ValueError(f"angles must have {count} columns for n_qubits={n}, "
+                         f"n_layers={n_layers}, ansatz={ansatz!r}; got {angles.shape[-1]}.")
+    if jit_compile is None:
+        jit_compile = n <= XLA_MAX_QUBITS
+    return _compiled(n, n_layers, ansatz, readout, bool(jit_compile))(angles)
+
+
+_FUNCTIONS: Dict[Tuple, tf.types.experimental.GenericFunction] = {}
+
+
+def _compiled(n, n_layers, ansatz, readout, jit_compile):
+    """One cached ``tf.function`` per circuit shape (XLA-compiled for small circuits)."""
+    key = (n, n_layers, ansatz, readout, jit_compile)
+    if key not in _FUNCTIONS:
+        sim = _simulate_bel if ansatz == "bel" else _simulate_simple
+
+        def run(angles):
+            return sim(angles, n, n_layers, readout)
+
+        _FUNCTIONS[key] = tf.function(
+            run, jit_compile=jit_compile, autograph=False, reduce_retracing=True,
+            input_signature=[tf.TensorSpec([None, circuits.n_angles(n, n_layers, ansatz)],
+                                           tf.float32)])
+    return _FUNCTIONS[key]
+
+
+# ----------------------------------------------------------------------------------------------
+# "bel": RY RZ RY RZ per qubit, CRY ring, final RY.
+
+
+def _fused_rotations(a, b, c, d):
+    """``RZ(d) RY(c) RZ(b) RY(a)`` in closed form as ``(alpha, beta)``.
+
+    The product is the SU(2) matrix ``[[alpha, -conj(beta)], [beta, conj(alpha)]]``; inputs are
+    angle tensors of one shape, outputs complex64 tensors of that shape.
+    """
+    ca, sa = tf.cos(0.5 * a), tf.sin(0.5 * a)
+    cc, sc = tf.cos(0.5 * c), tf.sin(0.5 * c)
+    p, m = 0.5 * (b + d), 0.5 * (b - d)
+    cp, sp, cm, sm = tf.cos(p), tf.sin(p), tf.cos(m), tf.sin(m)
+    cca, ssa, sca, csa = cc * ca, sc * sa, sc * ca, cc * sa
+    alpha = tf.complex(cca * cp - ssa * cm, -cca * sp - ssa * sm)
+    beta = tf.complex(sca * cm + csa * cp, csa * sp - sca * sm)
+    return alpha, beta
+
+
+def _su2(alpha, beta):
+    """``[..., 2, 2]`` matrices ``[[alpha, -conj(beta)], [beta, conj(alpha)]]``."""
+    top = tf.stack([alpha, -tf.math.conj(beta)], axis=-1)
+    bottom = tf.stack([beta, tf.math.conj(alpha)], axis=-1)
+    return tf.stack([top, bottom], axis=-2)
+
+
+def _simulate_bel(angles, n, n_layers, readout):
+    batch = tf.shape(angles)[0]
+    per_layer = 5 * n
+    body, final = tf.split(angles, [n_layers * per_layer, n], axis=1)
+    body = tf.reshape(body, [batch, n_layers, per_layer])
+    rot, cry = tf.split(body, [4 * n, n], axis=2)
+    a, b, c, d = tf.unstack(tf.reshape(rot, [batch, n_layers * n, 4]), axis=2)
+    alpha, beta = _fused_rotations(a, b, c, d)  # [batch, L*n], (layer, qubit) order
+
+    # Edge e of layer l (control e, target e+1 mod n) applies, to its target, the fused rotation
+    # that comes next in (layer, qubit) order: the rotations shifted by one, identity at the end.
+    alpha0, alpha = tf.split(alpha, [1, n_layers * n - 1], axis=1)
+    beta0, beta = tf.split(beta, [1, n_layers * n - 1], axis=1)
+    ones = tf.ones([batch, 1], tf.complex64)
+    alpha = tf.concat([alpha, ones], axis=1)
+    beta = tf.concat([beta, tf.zeros_like(ones)], axis=1)
+    half = 0.5 * tf.reshape(cry, [batch, n_layers * n])
+    ct = tf.complex(tf.cos(half), tf.zeros_like(half))
+    st = tf.complex(tf.sin(half), tf.zeros_like(half))
+    # Control=1 half, again SU(2): RY(theta) @ rotation for the edges q -> q+1 (the target's
+    # rotation precedes the CRY), rotation @ RY(theta) for the wrap edge n-1 -> 0 (the next
+    # layer's rotation of qubit 0 follows it).
+    chain_a = ct * alpha - st * beta
+    chain_b = st * alpha + ct * beta
+    wrap_a = ct * alpha - st * tf.math.conj(beta)
+    wrap_b = ct * beta + st * tf.math.conj(alpha)
+
+    def per_edge(chain_value, wrap_value):
+        chain_value, _ = tf.split(tf.reshape(chain_value, [batch, n_layers, n]), [n - 1, 1], 2)
+        _, wrap_value = tf.split(tf.reshape(wrap_value, [batch, n_layers, n]), [n - 1, 1], 2)
+        return tf.reshape(tf.concat([chain_value, wrap_value], 2), [batch, n_layers * n])
+
+    alpha1, beta1 = per_edge(chain_a, wrap_a), per_edge(chain_b, wrap_b)
+    # Edge blocks [batch, edges, control, 2, 2].
+    blocks = tf.stack([_su2(alpha, beta), _su2(alpha1, beta1)], axis=2)
+
+    # Layer 0 acts on |0...0>: grow the state qubit by qubit, each edge appending its target as
+    # column 0 of its block (the target starts in |0>).
+    state = tf.stack([alpha0[:, 0], beta0[:, 0]], axis=1)  # qubit 0: RZ RY RZ RY |0>
+    edge_blocks = tf.unstack(blocks, axis=1)
+    for e in range(n - 1):
+        column = edge_blocks[e][:, :, :, 0]  # [batch, control, target]
+        state = tf.reshape(state, [batch, 2 ** e, 2, 1]) * column[:, None, :, :]
+    # Now the qubit order is 0..n-1; put control n-1 first for the rotating ring.
+    state = tf.transpose(tf.reshape(state, [batch, 2 ** (n - 1), 2]), [0, 2, 1])
+    state = _ring_steps(state, edge_blocks[n - 1:], n, batch)
+    # After all (L-1) n + 1 remaining edges the qubit order is 0..n-1 again.
+    z, x = _pauli_zx(tf.reshape(state, [batch, 2 ** n]), n, batch, complex_state=True)
+    # Fold the final RY(phi) layer into the observables.
+    cphi, sphi = tf.cos(final), tf.sin(final)
+    z, x = cphi * z - sphi * x, sphi * z + cphi * x
+    return z if readout == "z" else tf.concat([z, x], axis=1)
+
+
+def _ring_steps(state, edge_blocks, n, batch):
+    """Apply consecutive ring edges, ``CHAIN`` at a time, rotating the qubit order.
+
+    ``state`` has the control of the first edge as its leading qubit; every block is
+    ``[batch, control(2), 2, 2]``. Returns the state with the qubit order rotated by the number
+    of edges.
+    """
+    chain = max(1, min(CHAIN, n - 1))
+    for start in range(0, len(edge_blocks), chain):
+        group = edge_blocks[start:start + chain]
+        k = len(group)
+        block = _chain_block(group, batch)  # [batch, 2, 2^k, 2^k]
+        rest = 2 ** (n - 1 - k)
+        # Leading qubits: control, then the k targets.
+        state = tf.reshape(state, [batch * 2, 2 ** k, rest])
+        state = tf.matmul(tf.reshape(block, [batch * 2, 2 ** k, 2 ** k]), state)
+        # Rotate: the first k qubits go to the end, the last target leads.
+        state = tf.transpose(tf.reshape(state, [batch, 2 ** k, 2 ** (n - k)]), [0, 2, 1])
+    return state
+
+
+def _chain_block(group, batch):
+    """The product of consecutive ring edges as one block-diagonal-in-the-first-control matrix.
+
+    Edge j has control ``c + j`` and target ``c + j + 1``; the result acts on targets
+    ``c+1..c+k`` for each value of control ``c`` (``[batch, 2, 2^k, 2^k]``).
+    """
+    block = group[0]
+    for edge in group[1:]:
+        dim = block.shape[-1]
+        # Rows of `block` are (control c, earlier targets r, last target c' = this edge's
+        # control); the new rows append the edge's target t', the columns its input t.
+        rows = tf.unstack(tf.reshape(block, [batch, dim, 2, dim]), axis=2)  # per c'
+        parts = [tf.reshape(r, [batch, dim, 1, dim, 1]) * e[:, None, :, None, :]
+                 for r, e in zip(rows, tf.unstack(edge, axis=1))]
+        block = tf.reshape(tf.stack(parts, axis=2), [batch, 2, 2 * dim, 2 * dim])
+    return block
+
+
+# ----------------------------------------------------------------------------------------------
+# "simple": RY per qubit, CZ ring (a real circuit).
+
+
+def _cz_ring_signs(n):
+    """Diagonal of the CZ ring, ``(-1)^(sum_q x_q x_{q+1})`` over basis states (qubit 0 = MSB)."""
+    index = np.arange(2 ** n)
+    bits = (index[:, None] >> (n - 1 - np.arange(n))[None, :]) & 1
+    parity = sum(bits[:, q] & bits[:, (q + 1) % n] for q in range(n)) % 2
+    return (1 - 2 * parity).astype(np.float32)
+
+
+def _simulate_simple(angles, n, n_layers, readout):
+    batch = tf.shape(angles)[0]
+    half = 0.5 * tf.reshape(angles, [batch, n_layers, n])
+    cos, sin = tf.cos(half), tf.sin(half)
+    signs = tf.constant(_cz_ring_signs(n))
+    cos_layers, sin_layers = tf.unstack(cos, axis=1), tf.unstack(sin, axis=1)
+
+    # Layer 0 on |0...0> is a product state.
+    cols = tf.unstack(tf.stack([cos_layers[0], sin_layers[0]], axis=2), axis=1)
+    state = cols[0]
+    for q in range(1, n):
+        state = tf.reshape(state[:, :, None] * cols[q][:, None, :], [batch, 2 ** (q + 1)])
+    for layer in range(1, n_layers):
+        state = state * signs
+        # RY on every qubit, CHAIN + 1 qubits per block, rotating the order back to 0..n-1.
+        rys = tf.unstack(_ry_matrices(cos_layers[layer], sin_layers[layer]), axis=1)
+        width = max(1, min(CHAIN + 1, n))
+        for start in range(0, n, width):
+            group = rys[start:start + width]
+            k = len(group)
+            block = group[0]
+            for ry in group[1:]:
+                dim = block.shape[-1]
+                block = tf.reshape(block[:, :, None, :, None] * ry[:, None, :, None, :],
+                                   [batch, 2 * dim, 2 * dim])
+            state = tf.matmul(block, tf.reshape(state, [batch, 2 ** k, 2 ** (n - k)]))
+            state = tf.reshape(tf.transpose(state, [0, 2, 1]), [batch, 2 ** n])
+    if readout == "z":
+        # The last CZ ring is diagonal: it leaves every <Z_q> unchanged.
+        z, _ = _pauli_zx(state, n, batch, complex_state=False, need_x=False)
+        return z
+    z, x = _pauli_zx(state * signs, n, batch, complex_state=False)
+    return tf.concat([z, x], axis=1)
+
+
+def _ry_matrices(cos, sin):
+    """``RY`` matrices ``[..., 2, 2]`` from ``cos(theta/2)``, ``sin(theta/2)``."""
+    return tf.stack([tf.stack([cos, -sin], axis=-1), tf.stack([sin, cos], axis=-1)], axis=-2)
+
+
+# ----------------------------------------------------------------------------------------------
+# Readout.
+
+
+def _window_maps(w: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Constant maps from a flattened ``w``-qubit ``Re(rho)`` to ``<Z_j>`` and ``<X_j>``."""
+    dim = 2 ** w
+    zmap = np.zeros((dim * dim, w), np.float32)
+    xmap = np.zeros((dim * dim, w), np.float32)
+    for j in range(w):
+        bit = 1 << (w - 1 - j)  # window qubit j is the j-th most significant bit
+        for i in range(dim):
+            zmap[i * dim + i, j] = -1.0 if i & bit else 1.0
+            # <X_j> = sum_i rho[i, i ^ bit] (rho Hermitian: the real part is symmetric).
+            xmap[i * dim + (i ^ bit), j] = 1.0
+    return zmap, xmap
+
+
+def _windows(n: int) -> List[Tuple[int, int]]:
+    """Qubit windows ``(start, width)`` covering 0..n-1, each at most ``READOUT_WINDOW`` wide."""
+    count = -(-n // READOUT_WINDOW)
+    widths = [n // count + (1 if i < n % count else 0) for i in range(count)]
+    starts = np.cumsum([0] + widths[:-1])
+    return [(int(s), int(w)) for s, w in zip(starts, widths)]
+
+
+def _pauli_zx(state, n, batch, complex_state, need_x=True):
+    """``<Z_q>`` and ``<X_q>`` (``[batch, n]`` each) of a state ``[batch, 2^n]`` in qubit order."""
+    if not need_x:
+        probs = tf.square(state) if not complex_state else tf.math.real(
+            state * tf.math.conj(state))
+        bits = (np.arange(2 ** n)[:, None] >> (n - 1 - np.arange(n))[None, :]) & 1
+        return tf.matmul(probs, tf.constant((1 - 2 * bits).astype(np.float32))), None
+    zs, xs = [], []
+    for start, w in _windows(n):
+        before, after = 2 ** start, 2 ** (n - start - w)
+        if before == 1:
+            amps = tf.reshape(state, [batch, 2 ** w, after])
+        elif after == 1:
+            amps = tf.transpose(tf.reshape(state, [batch, before, 2 ** w]), [0, 2, 1])
+        else:
+            amps = tf.transpose(tf.reshape(state, [batch, before, 2 ** w, after]), [0, 2, 1, 3])
+            amps = tf.reshape(amps, [batch, 2 ** w, before * after])
+        if complex_state:
+            amps = tf.concat([tf.math.real(amps), tf.math.imag(amps)], axis=2)
+        rho = tf.matmul(amps, amps, transpose_b=True)  # Re(rho) of the window
+        rho = tf.reshape(rho, [batch, 4 ** w])
+        zmap, xmap = _window_maps(w)
+        zs.append(tf.matmul(rho, tf.constant(zmap)))
+        xs.append(tf.matmul(rho, tf.constant(xmap)))
+    return tf.concat(zs, axis=1), tf.concat(xs, axis=1)
