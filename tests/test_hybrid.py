@@ -39,7 +39,6 @@ def test_sample_is_decoder_of_generator(tmp_path):
 def test_keras_save_reload_gives_identical_samples(tmp_path):
     hybrid = HybridLSGAN(_quantum_generator(), _dense_decoder(), latent_dim=N_QUBITS,
                          noise="normal")
-    hybrid.build()
     path = tmp_path / "hybrid.keras"
     hybrid.save(path)
     reloaded = tf.keras.models.load_model(path)

@@ -38,6 +38,7 @@ class HybridLSGAN(tf.keras.Model):
         self.decoder = decoder
         self.latent_dim = int(latent_dim)
         self.noise = noise
+        self.build()
 
     def build(self, input_shape=None):
         """Builds both parts from the noise shape ``[batch, latent_dim]``."""
@@ -82,6 +83,4 @@ class HybridLSGAN(tf.keras.Model):
         config = dict(config)
         config["generator"] = tf.keras.saving.deserialize_keras_object(config["generator"])
         config["decoder"] = tf.keras.saving.deserialize_keras_object(config["decoder"])
-        model = cls(**config)
-        model.build()
-        return model
+        return cls(**config)

@@ -1,0 +1,42 @@
+"""``qlsgan sample MODEL --n 64 --out grid.png [--seed S]``: images from a saved hybrid model.
+
+MODEL is a ``HybridLSGAN`` saved as ``.keras`` (``qlsgan train-gan`` writes ``hybrid.keras``)
+or the run directory holding it. The PNG shows the samples twice: true colour (R, G, B) and
+NIR false colour (NIR, R, G as red, green, blue; vegetation shows red).
+"""
+import pathlib
+
+from absl import flags
+
+from qlsgan_tf.cli.common import UsageError, clear_errors
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("n", 64, "Number of images to sample.", lower_bound=1)
+flags.DEFINE_string("out", "samples.png", "Output PNG path.")
+flags.DEFINE_integer("seed", None, "Noise seed (same seed, same images); default random.",
+                     lower_bound=0)
+flags.DEFINE_string("npy", None, "Also save the images (uint8 [n, 28, 28, 4]) to this .npy.")
+
+
+def main(argv):
+    with clear_errors("sample"):
+        if len(argv) != 2:
+            raise UsageError("expected one MODEL path; usage: qlsgan sample MODEL --n 64 "
+                             "--out grid.png [--seed S]")
+        if not FLAGS.out.lower().endswith(".png"):
+            raise UsageError(f"--out must name a .png file, got {FLAGS.out!r}")
+        from qlsgan_tf.data import denormalize  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.training.gan_run import (  # pylint: disable=import-outside-toplevel
+            load_hybrid, save_image_grid)
+
+        hybrid = load_hybrid(argv[1])
+        images = hybrid.sample(FLAGS.n, seed=FLAGS.seed)
+        out = save_image_grid(images, FLAGS.out,
+                              title=f"{FLAGS.n} samples of {pathlib.Path(argv[1]).name}"
+                              + ("" if FLAGS.seed is None else f" (seed {FLAGS.seed})"))
+        print(f"wrote {out}")
+        if FLAGS.npy:
+            import numpy as np  # pylint: disable=import-outside-toplevel
+
+            np.save(FLAGS.npy, denormalize(images))
+            print(f"wrote {FLAGS.npy}")
