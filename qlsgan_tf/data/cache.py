@@ -82,7 +82,8 @@ class CacheReader(core.RandomAccessReader):
         labels_path = os.path.join(self.path, entry.get("labels", f"{split}_labels.npy"))
         self.images = _load_npy(images_path, (count,) + core.IMAGE_SHAPE, np.uint8, mmap=True)
         self.labels = _load_npy(labels_path, (count,), np.int64, mmap=False)
-        if self.labels.size and (self.labels.min() < 0 or self.labels.max() >= len(core.CLASS_NAMES)):
+        n_classes = len(core.CLASS_NAMES)
+        if self.labels.size and (self.labels.min() < 0 or self.labels.max() >= n_classes):
             raise core.Sat4FormatError(f"{labels_path}: corrupt cache: label values outside "
                                        f"0..{len(core.CLASS_NAMES) - 1}")
         expected = entry.get("class_counts")

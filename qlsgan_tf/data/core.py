@@ -71,7 +71,8 @@ def class_indices(classes):
             indices.append(CLASS_NAMES.index(cls))
         elif isinstance(cls, (int, np.integer)) and not isinstance(cls, bool):
             if not 0 <= cls < len(CLASS_NAMES):
-                raise ValueError(f"classes: class index {cls} out of range 0..{len(CLASS_NAMES) - 1}")
+                raise ValueError(f"classes: class index {cls} out of range "
+                                 f"0..{len(CLASS_NAMES) - 1}")
             indices.append(int(cls))
         else:
             raise TypeError(f"classes: expected class names or indices, got {cls!r}")
