@@ -9,9 +9,16 @@ import scipy.linalg
 
 from qlsgan_tf.metrics import distances
 from qlsgan_tf.metrics.distances import (
-    FDResult, SmallSampleWarning, fd_sat4, fd_sat4_from_activations, frechet_distance,
-    frechet_distance_from_activations, kernel_distance, kernel_distance_from_activations,
-    real_floor)
+    FDResult,
+    SmallSampleWarning,
+    fd_sat4,
+    fd_sat4_from_activations,
+    frechet_distance,
+    frechet_distance_from_activations,
+    kernel_distance,
+    kernel_distance_from_activations,
+    real_floor,
+)
 
 
 def _gaussian_fd(a, b):

@@ -9,7 +9,12 @@ import tensorflow as tf
 from qlsgan_tf.data import dihedral_augment, load_sat4, normalize
 from qlsgan_tf.metrics import feature_net as fn
 from qlsgan_tf.metrics.feature_net import (
-    FEATURE_LAYER, FeatureNet, build_feature_net, load_feature_net, train_feature_net)
+    FEATURE_LAYER,
+    FeatureNet,
+    build_feature_net,
+    load_feature_net,
+    train_feature_net,
+)
 
 
 @pytest.fixture(name="sample", scope="module")
@@ -30,7 +35,7 @@ def test_architecture():
     assert model.input_shape == (None, 28, 28, 4)
     assert model.output_shape == (None, 4)
     assert model.get_layer(FEATURE_LAYER).units == 12
-    assert len([l for l in model.layers if isinstance(l, tf.keras.layers.Conv2D)]) == 2
+    assert sum(isinstance(lay, tf.keras.layers.Conv2D) for lay in model.layers) == 2
 
 
 def test_keras_save_reload_identical(tmp_path):

@@ -5,8 +5,13 @@ import numpy as np
 import pytest
 
 from qlsgan_tf.metrics.stability import (
-    check_stability, is_stable, optimality_score, oscillation, relative_std,
-    trajectory_summary)
+    check_stability,
+    is_stable,
+    optimality_score,
+    oscillation,
+    relative_std,
+    trajectory_summary,
+)
 
 RNG = np.random.default_rng(0)
 CONVERGING = 50.0 * np.exp(-np.arange(20) / 4.0) + 10.0 + RNG.normal(scale=0.2, size=20)

@@ -10,15 +10,32 @@
 No TensorFlow import here; functions import it when called.
 """
 from qlsgan_tf.metrics.distances import (
-    FDResult, SmallSampleWarning, fd_sat4, fd_sat4_from_activations, frechet_distance,
-    frechet_distance_from_activations, kernel_distance, kernel_distance_from_activations,
-    real_floor)
+    FDResult,
+    SmallSampleWarning,
+    fd_sat4,
+    fd_sat4_from_activations,
+    frechet_distance,
+    frechet_distance_from_activations,
+    kernel_distance,
+    kernel_distance_from_activations,
+    real_floor,
+)
 from qlsgan_tf.metrics.feature_net import (
-    FEATURE_LAYER, FeatureNet, build_feature_net, check_images, load_feature_net,
-    train_feature_net)
+    FEATURE_LAYER,
+    FeatureNet,
+    build_feature_net,
+    check_images,
+    load_feature_net,
+    train_feature_net,
+)
 from qlsgan_tf.metrics.stability import (
-    check_stability, is_stable, optimality_score, oscillation, relative_std,
-    trajectory_summary)
+    check_stability,
+    is_stable,
+    optimality_score,
+    oscillation,
+    relative_std,
+    trajectory_summary,
+)
 
 __all__ = [
     "FEATURE_LAYER", "FDResult", "FeatureNet", "SmallSampleWarning", "build_feature_net",

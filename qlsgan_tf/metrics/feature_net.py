@@ -392,7 +392,7 @@ def train_feature_net(train_data, test_data, out_dir=None, epochs=60, seed=0, au
         else "none",
         "weights_file": WEIGHTS_FILE,
         "tensorflow_version": tf.__version__,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     if out_dir is not None:
         net.save(out_dir)
