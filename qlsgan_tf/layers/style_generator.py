@@ -70,7 +70,7 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
 
     Each of the ``n_angles`` rotation angles of the ansatz (see :mod:`circuits`) is
     ``theta_g = style_scale[g] * z[:, g mod latent_dim] + style_bias[g]``, computed as one batched
-    tensor op; TFQ then simulates one resolved circuit per batch row.
+    tensor op; TFQ's expectation ops then simulate one resolved circuit per batch row.
 
     Args:
         n_qubits: number of qubits ``n >= 2``.
@@ -84,10 +84,10 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
             ``"central_difference"``, or None: ``Adjoint`` for analytic expectations,
             ``ParameterShift`` with ``repetitions`` or ``noise``.
         repetitions: if given, without ``noise``: number of measurement shots per expectation
-            (``tfq.layers.SampledExpectation``); with ``noise``: number of Monte-Carlo
+            (TFQ's sampled expectation op); with ``noise``: number of Monte-Carlo
             trajectories of TFQ's noisy simulator (required there).
         noise: depolarizing probability ``p``; a single-qubit ``cirq.depolarize(p)`` follows every
-            gate on each qubit it acts on, simulated by TFQ's ``"noisy"`` backend.
+            gate on each qubit it acts on, simulated by TFQ's noisy (trajectory) expectation op.
         backend: ``"tfq"`` (TensorFlow Quantum) or ``"fast"`` (the exact TensorFlow-ops
             simulator of :mod:`qlsgan_tf.layers.fast_sim`; no shots, no noise).
         qubit_type: ``"grid"`` (``cirq.GridQubit(0, q)``) or ``"line"`` (``cirq.LineQubit(q)``).
@@ -182,7 +182,7 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
         self._qubits = circuits.make_qubits(self.n_qubits, self.qubit_type)
         self._symbols = circuits.angle_symbols(self.n_angles)
         self._noise_index = circuits.noise_index(self.n_angles, self.latent_dim)
-        self._executor = None
+        self._expectation_op = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -286,14 +286,19 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
             self._operator_proto = tfq.convert_to_tensor(
                 [circuits.readout_operators(self._qubits, self.readout)]).numpy()
             self._symbol_names = np.array([str(s) for s in self._symbols])
+            # The differentiable TFQ ops are used directly rather than through
+            # tfq.layers.Expectation: that layer's call() has a Keras initializer as a default
+            # argument, which SavedModel cannot encode, so a model holding it cannot be saved.
             differentiator = self._make_differentiator()
             if self.noise is not None:
-                self._executor = tfq.layers.Expectation(backend="noisy",
-                                                        differentiator=differentiator)
+                self._expectation_op = differentiator.generate_differentiable_op(
+                    sampled_op=tfq.noise.expectation)
             elif self._sampled:
-                self._executor = tfq.layers.SampledExpectation(differentiator=differentiator)
+                self._expectation_op = differentiator.generate_differentiable_op(
+                    sampled_op=tfq.get_sampled_expectation_op())
             else:
-                self._executor = tfq.layers.Expectation(differentiator=differentiator)
+                self._expectation_op = differentiator.generate_differentiable_op(
+                    analytic_op=tfq.get_expectation_op())
         else:
             self._fast_sim()  # fail at build time if the fast backend is unavailable
         super().build(input_shape)
@@ -328,9 +333,10 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
             batch = tf.shape(angles)[0]
             programs = tf.tile(tf.constant(self._circuit_proto), [batch])
             operators = tf.tile(tf.constant(self._operator_proto), [batch, 1])
-            kwargs = {} if self.repetitions is None else {"repetitions": self.repetitions}
-            out = self._executor(programs, symbol_names=tf.constant(self._symbol_names),
-                                 symbol_values=angles, operators=operators, **kwargs)
+            args = [programs, tf.constant(self._symbol_names), angles, operators]
+            if self.repetitions is not None:  # shots, or noisy trajectories
+                args.append(tf.fill(tf.shape(operators), tf.constant(self.repetitions)))
+            out = self._expectation_op(*args)
         out = tf.cast(out, tf.float32)
         out.set_shape([z.shape[0], self.output_dim])
         return out
