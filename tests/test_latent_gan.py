@@ -17,7 +17,8 @@ def _linear(out_dim, in_dim, kernel=None, bias=None, name=None):
 
 
 def _mlp(out_dim, in_dim, units=16, name=None, seed=0, activation="tanh"):
-    init = lambda s: tf.keras.initializers.GlorotUniform(seed=seed + s)
+    def init(s):
+        return tf.keras.initializers.GlorotUniform(seed=seed + s)
     return tf.keras.Sequential([
         tf.keras.Input((in_dim,)),
         tf.keras.layers.Dense(units, activation=activation, kernel_initializer=init(0)),

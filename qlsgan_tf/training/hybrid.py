@@ -28,7 +28,8 @@ class HybridLSGAN(tf.keras.Model):
         super().__init__(**kwargs)
         for name, model in (("generator", generator), ("decoder", decoder)):
             if not isinstance(model, tf.keras.layers.Layer):
-                raise TypeError(f"{name} must be a Keras model or layer, got {type(model).__name__}.")
+                raise TypeError(
+                    f"{name} must be a Keras model or layer, got {type(model).__name__}.")
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) \
                 or latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}.")

@@ -82,7 +82,8 @@ class LatentGAN(tf.keras.Model):
         # Ingest generator and critic.
         for name, model in (("generator", generator), ("critic", critic)):
             if not isinstance(model, tf.keras.layers.Layer):
-                raise TypeError(f"{name} must be a Keras model or layer, got {type(model).__name__}.")
+                raise TypeError(
+                    f"{name} must be a Keras model or layer, got {type(model).__name__}.")
         if generator is critic:
             raise ValueError("generator and critic must be different models.")
         # Ingest latent_dim.
