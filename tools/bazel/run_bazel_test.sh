@@ -20,9 +20,15 @@ if ! command -v bazel >/dev/null 2>&1; then
         }
         sudo=(sudo)
     fi
-    "${sudo[@]}" apt-get update -qq \
-        && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq bazel-bootstrap \
-        || { echo "run_bazel_test: installing bazel-bootstrap failed" >&2; exit 1; }
+    log=$(mktemp)
+    if ! { "${sudo[@]}" apt-get update \
+            && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y bazel-bootstrap
+         } >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "run_bazel_test: installing bazel-bootstrap failed (log above)" >&2
+        exit 1
+    fi
+    rm -f "$log"
 fi
 
 if [ ! -x .venv/bin/python3 ]; then
