@@ -519,6 +519,8 @@ def test_call_errors():
         layer(tf.zeros([2, 5]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or Inf"):
         layer(tf.constant([[0.0, np.nan, 0.0]]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or Inf"):
+        tf.function(layer)(tf.constant([[0.0, 0.0, np.inf]]))  # graph mode too
     with pytest.raises(ValueError, match="latent_dim=3"):
         tf.keras.Sequential([tf.keras.Input((4,)), StyleQuantumGenerator(3, 1)])
     # float64 noise is accepted (cast like any Keras layer's input).

@@ -218,8 +218,7 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
 
     def _make_differentiator(self):
         if self._custom_differentiator is not None:
-            self._custom_differentiator.refresh()
-            return self._custom_differentiator
+            return self._custom_differentiator  # TFQ: one op per instance, so one per layer
         cls, _ = _DIFFERENTIATORS[self._differentiator_name()]
         config = self._differentiator_spec["config"] if self._differentiator_spec else {}
         return cls(**config)
@@ -323,8 +322,12 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
             raise TypeError(f"StyleQuantumGenerator expects floating-point noise, got dtype "
                             f"{z.dtype.name}.")
         self._check_input_shape(z.shape)
-        z = tf.debugging.check_numerics(tf.cast(z, self.style_scale.dtype),
-                                        "StyleQuantumGenerator input z has NaN or Inf")
+        # An assertion rather than check_numerics, which would also check (and raise on) the
+        # gradient flowing back through z; NaN losses are the training callbacks' business.
+        finite = tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(z)),
+                                     ["StyleQuantumGenerator input z has NaN or Inf values"])
+        with tf.control_dependencies([finite]):
+            z = tf.cast(tf.identity(z), self.style_scale.dtype)
         angles = self.style_angles(z)
         if self.backend == "fast":
             out = self._fast_sim().style_expectations(angles, self.n_qubits, self.n_layers,
