@@ -92,19 +92,22 @@ def qlsgan_imports(path, root=ROOT):
             if name == "qlsgan_tf" or name.startswith("qlsgan_tf.")]
 
 
-def violations(room, graph, top_modules):
-    """Human-readable lines, one per import that breaks the layering."""
+def violations(room, graph, top_modules, package=PACKAGE):
+    """Human-readable lines, one per import that breaks the layering.
+
+    ``room`` "" stands for the package's top-level modules, which may import no room.
+    """
+    root = package.parent
     allowed = allowed_rooms(graph, room) if room else set()
-    directory = PACKAGE / room if room else PACKAGE
-    files = sorted(directory.rglob("*.py")) if room else sorted(directory.glob("*.py"))
+    files = sorted((package / room).rglob("*.py")) if room else sorted(package.glob("*.py"))
     problems = []
     for path in files:
-        for line, name in qlsgan_imports(path):
+        for line, name in qlsgan_imports(path, root):
             parts = name.split(".")
             if len(parts) == 1 or parts[1] in top_modules:
                 continue
             target = parts[1]
-            where = f"{path.relative_to(ROOT)}:{line} imports {name}"
+            where = f"{path.relative_to(root)}:{line} imports {name}"
             if target not in ROOMS:
                 problems.append(f"{where}: qlsgan_tf.{target} is neither a top-level module nor "
                                 f"a room with a BUILD file (add it to qlsgan_tf/BUILD ROOMS)")
@@ -159,22 +162,51 @@ class LayeringTest(unittest.TestCase):
                 problems = violations(room, self.graph, self.top_modules)
                 self.assertFalse(problems, "\n" + "\n".join(problems))
 
+    def _probe_tree(self, files):
+        """A throw-away qlsgan_tf tree holding ``files`` ({relative path: source})."""
+        package = pathlib.Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))) / "qlsgan_tf"
+        for relative, source in files.items():
+            path = package / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(source, encoding="utf-8")
+        return package
+
     def test_checker_sees_lazy_and_relative_imports(self):
-        """The checker itself: a relative, an in-function and a string import are all found."""
-        source = (
+        """A relative, an in-function and a string import are all found; prose is not."""
+        package = self._probe_tree({"layers/probe.py": (
             "from ..models import mlp\n"
             "def f():\n"
             "    import qlsgan_tf.training.hybrid\n"
             "LAZY = {'X': 'qlsgan_tf.study.runner'}\n"
             "DOC = 'see qlsgan_tf.cli for the commands'\n"
-        )
-        root = pathlib.Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
-        probe = root / "qlsgan_tf" / "layers" / "probe.py"
-        probe.parent.mkdir(parents=True)
-        probe.write_text(source, encoding="utf-8")
-        names = [name for _, name in qlsgan_imports(probe, root)]
+        )})
+        names = [name for _, name in qlsgan_imports(package / "layers/probe.py", package.parent)]
         self.assertEqual(sorted(names), ["qlsgan_tf.models", "qlsgan_tf.study.runner",
                                          "qlsgan_tf.training.hybrid"])
+
+    def test_checker_reports_upward_sibling_and_unknown_imports(self):
+        package = self._probe_tree({
+            "data/core.py": "from qlsgan_tf.training import latent_gan\n",
+            "layers/style.py": "import qlsgan_tf.models.mlp\nfrom qlsgan_tf.data import core\n",
+            "training/fit.py": "from qlsgan_tf import data, compat\nimport qlsgan_tf.layers\n",
+            "cli/x.py": "import qlsgan_tf.utils\n",
+            "__init__.py": "from qlsgan_tf import compat\n",
+            "compat.py": "import qlsgan_tf.data\n",
+        })
+        found = {room: violations(room, self.graph, {"compat"}, package)
+                 for room in ("data", "layers", "training", "cli", "")}
+        self.assertEqual(found["data"], [
+            "qlsgan_tf/data/core.py:1 imports qlsgan_tf.training, "
+            "but //qlsgan_tf/data does not depend on //qlsgan_tf/training"])
+        self.assertEqual(found["layers"], [
+            "qlsgan_tf/layers/style.py:1 imports qlsgan_tf.models.mlp, "
+            "but //qlsgan_tf/layers does not depend on //qlsgan_tf/models"])
+        self.assertEqual(found["training"], [])
+        self.assertEqual(len(found["cli"]), 1)
+        self.assertIn("qlsgan_tf.utils is neither a top-level module nor a room", found["cli"][0])
+        self.assertEqual(found[""], [
+            "qlsgan_tf/compat.py:1 imports qlsgan_tf.data, "
+            "but //qlsgan_tf:package does not depend on //qlsgan_tf/data"])
 
 
 if __name__ == "__main__":
