@@ -1,0 +1,552 @@
+"""The capacity study's figures, as PNG files (matplotlib, Agg; no TensorFlow, no pyplot).
+
+Each ``plot_*`` function checks its input, draws one figure, writes it to ``path`` (a ``.png``;
+parent folders are created) and returns that path as a :class:`pathlib.Path`:
+
+- :func:`plot_fid_trajectories` — FD-SAT4 vs epoch per run, failed runs dashed grey, and the
+  real-vs-real floor.
+- :func:`plot_score_vs_critic_capacity` — per quantum capacity Q, the optimality score vs critic
+  capacity (log x) with the spread over seeds, unstable runs as ``x`` at the top, C*(Q) starred.
+- :func:`plot_scaling` — C*(Q) or G*(Q) on semilog-y axes with error bars, the three fitted
+  laws (:mod:`qlsgan_tf.study.fits`) and the verdict.
+- :func:`plot_image_grid` — SAT-4 patches as an RGB block and a NIR false-colour block.
+
+Figures are built on :class:`matplotlib.figure.Figure` directly and rendered by the Agg canvas,
+so plotting never touches pyplot's global state or the user's backend (safe in workers and
+threads). Axes switch to log scale when the values span more than :data:`LOG_SPAN` (a factor).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import pathlib
+import textwrap
+from typing import Any, Dict, Mapping, Optional, Sequence
+
+import numpy as np
+from matplotlib import colormaps, colors, transforms
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+__all__ = [
+    "plot_fid_trajectories",
+    "plot_image_grid",
+    "plot_scaling",
+    "plot_score_vs_critic_capacity",
+]
+
+#: Values spanning more than this factor get a log axis.
+LOG_SPAN = 30.0
+#: Resolution of the written PNGs.
+DPI = 120
+#: Trajectories named one by one in the legend; more are drawn but summarised.
+MAX_LEGEND_RUNS = 12
+FAILED_COLOR = "0.55"
+
+
+# --------------------------------------------------------------------------------------------
+# Shared helpers.
+
+
+def _png_path(path) -> pathlib.Path:
+    if not isinstance(path, (str, pathlib.PurePath)):
+        raise TypeError(f"path must be a str or pathlib.Path, got {path!r}.")
+    path = pathlib.Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"path must name a .png file, got {str(path)!r}.")
+    return path
+
+
+def _save(fig: Figure, path: pathlib.Path) -> pathlib.Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    return path
+
+
+def _floats(values, name: str, allow_nonfinite: bool = False) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be a sequence of numbers, got {values!r}.") from err
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}.")
+    if not allow_nonfinite and not np.all(np.isfinite(arr)):
+        bad = np.flatnonzero(~np.isfinite(arr))
+        raise ValueError(f"{name} contains NaN/inf at index {bad.tolist()}.")
+    return arr
+
+
+def _number(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}.")
+    return float(value)
+
+
+def _field(record: Mapping[str, Any], key: str, where: str):
+    if not isinstance(record, Mapping):
+        raise TypeError(f"{where} must be a dict, got {type(record).__name__}.")
+    if key not in record:
+        raise ValueError(f"{where} has no {key!r} (keys: {sorted(record)}).")
+    return record[key]
+
+
+def _wants_log(values: np.ndarray) -> bool:
+    values = values[np.isfinite(values)]
+    return values.size > 1 and values.min() > 0 and values.max() / values.min() > LOG_SPAN
+
+
+def _short(value: float) -> str:
+    return f"{value:.3g}" if math.isfinite(value) else str(value)
+
+
+# --------------------------------------------------------------------------------------------
+# FD-SAT4 trajectories.
+
+
+def _check_trajectories(trajectories) -> list:
+    if isinstance(trajectories, Mapping) or not isinstance(trajectories, Sequence):
+        raise TypeError(
+            "trajectories must be a list of dicts {label, epochs, fd, failed}, "
+            f"got {type(trajectories).__name__}."
+        )
+    if not trajectories:
+        raise ValueError("trajectories is empty: there is no run to plot.")
+    out = []
+    for i, run in enumerate(trajectories):
+        where = f"trajectories[{i}]"
+        label = str(_field(run, "label", where))
+        epochs = _floats(_field(run, "epochs", where), f"{where}['epochs']")
+        fd = _floats(_field(run, "fd", where), f"{where}['fd']", allow_nonfinite=True)
+        if epochs.size != fd.size:
+            raise ValueError(
+                f"{where} has {epochs.size} epochs but {fd.size} fd values; they must pair up."
+            )
+        out.append(dict(label=label, epochs=epochs, fd=fd, failed=bool(run.get("failed", False))))
+    return out
+
+
+def _fid_figure(trajectories, floor=None, title=None, ylabel="FD-SAT4") -> Figure:
+    runs = _check_trajectories(trajectories)
+    if floor is not None:
+        floor = _number(floor, "floor")
+    fig = Figure(figsize=(8.0, 4.8))
+    ax = fig.add_subplot()
+    good = [r for r in runs if not r["failed"]]
+    palette = colormaps["tab10" if len(good) <= 10 else "viridis"]
+    n_good = max(len(good), 1)
+    legend_runs, i_good, failed_labelled, diverged_labelled = [], 0, False, False
+    for run in runs:
+        finite = np.isfinite(run["fd"])
+        if run["failed"]:
+            style = dict(color=FAILED_COLOR, linestyle="--", linewidth=1.0, alpha=0.8)
+            label = None if failed_labelled else "failed runs"
+            failed_labelled = True
+        else:
+            color = palette(i_good if len(good) <= 10 else i_good / max(n_good - 1, 1))
+            style = dict(color=color, linestyle="-", linewidth=1.6)
+            label = run["label"] if i_good < MAX_LEGEND_RUNS else None
+            i_good += 1
+        ax.plot(run["epochs"][finite], run["fd"][finite], marker=".", markersize=4,
+                label=label, **style)
+        if not finite.all() and finite.any():
+            last = np.flatnonzero(finite)[-1]
+            ax.plot(run["epochs"][last], run["fd"][last], marker="x", markersize=9,
+                    markeredgewidth=2, color="tab:red", linestyle="none",
+                    label=None if diverged_labelled else "diverged (NaN/inf after this)")
+            diverged_labelled = True
+        if label:
+            legend_runs.append(label)
+    if floor is not None:
+        ax.axhline(floor, color="black", linestyle=":", linewidth=1.5,
+                   label=f"real-vs-real floor ({_short(floor)})")
+    floor_values = [np.array([floor])] if floor is not None else []
+    all_fd = np.concatenate([r["fd"] for r in runs] + floor_values)
+    if _wants_log(all_fd):
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{ylabel} (lower is better)")
+    n_failed = sum(r["failed"] for r in runs)
+    ax.set_title(title or f"{ylabel} during training: {len(runs)} runs, {n_failed} failed")
+    ax.grid(True, which="both", alpha=0.3)
+    if len(good) > MAX_LEGEND_RUNS:
+        ax.text(0.99, 0.01, f"{len(good) - MAX_LEGEND_RUNS} more stable runs not in legend",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize="small")
+    handles, _ = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small",
+                  frameon=False)
+    return fig
+
+
+def plot_fid_trajectories(trajectories, path, floor=None, title=None,
+                          ylabel="FD-SAT4") -> pathlib.Path:
+    """FD-SAT4 against epoch, one line per run; failed runs dashed grey.
+
+    Args:
+      trajectories: list of dicts ``{"label": str, "epochs": [...], "fd": [...],
+        "failed": bool}``; ``fd`` may hold NaN/inf (a diverged run): the finite part is drawn
+        and a red ``x`` marks its last finite evaluation. ``failed`` defaults to False.
+      path: the ``.png`` to write.
+      floor: the real-vs-real FD-SAT4 floor, drawn as a dotted horizontal line (optional).
+      title, ylabel: override the default title and metric name.
+
+    Returns:
+      ``path`` as a :class:`pathlib.Path`.
+    """
+    path = _png_path(path)
+    return _save(_fid_figure(trajectories, floor, title, ylabel), path)
+
+
+# --------------------------------------------------------------------------------------------
+# Optimality score vs critic capacity.
+
+
+def _check_rows(rows) -> list:
+    if isinstance(rows, Mapping) or not isinstance(rows, Sequence):
+        raise TypeError(
+            "rows must be a list of dicts {q_capacity, critic_capacity, score, seed}, "
+            f"got {type(rows).__name__}."
+        )
+    if not rows:
+        raise ValueError("rows is empty: there is no run to plot.")
+    out = []
+    for i, row in enumerate(rows):
+        where = f"rows[{i}]"
+        q = _number(_field(row, "q_capacity", where), f"{where}['q_capacity']")
+        c = _number(_field(row, "critic_capacity", where), f"{where}['critic_capacity']")
+        score = _field(row, "score", where)
+        score = math.nan if score is None else _number(score, f"{where}['score']")
+        _field(row, "seed", where)
+        for name, value in (("q_capacity", q), ("critic_capacity", c)):
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{where}['{name}'] must be a positive number, got {value!r}.")
+        stable = bool(row.get("stable", math.isfinite(score))) and math.isfinite(score)
+        group = str(row.get("generator", "")) or None
+        out.append(dict(q=q, c=c, score=score, stable=stable, group=group))
+    return out
+
+
+def _default_optimum(by_critic: Dict[float, list]) -> float:
+    """The analysis rule: most stable seeds, then lowest mean stable score, then smallest."""
+    def key(c):
+        runs = by_critic[c]
+        stable = [r["score"] for r in runs if r["stable"]]
+        frac = len(stable) / len(runs)
+        return (-frac, float(np.mean(stable)) if stable else math.inf, c)
+    return min(by_critic, key=key)
+
+
+def _score_figure(rows, optima=None, title=None,
+                  ylabel="optimality score (lower is better)") -> Figure:
+    runs = _check_rows(rows)
+    if optima is not None and not isinstance(optima, Mapping):
+        raise TypeError(f"optima must map q_capacity -> critic capacity, got {optima!r}.")
+    groups: Dict[tuple, Dict[float, list]] = {}
+    for run in runs:
+        groups.setdefault((run["q"], run["group"]), {}).setdefault(run["c"], []).append(run)
+    keys = sorted(groups, key=lambda k: (k[0], k[1] or ""))
+    fig = Figure(figsize=(8.0, 5.0))
+    ax = fig.add_subplot()
+    top = transforms.blended_transform_factory(ax.transData, ax.transAxes)
+    cmap = colormaps["viridis"]
+    finite_scores = np.array([r["score"] for r in runs if r["stable"]])
+    n_unstable = 0
+    for i, key in enumerate(keys):
+        q, group = key
+        by_critic = groups[key]
+        color = cmap(0.85 * i / max(len(keys) - 1, 1))
+        caps = np.array(sorted(by_critic))
+        stats = []
+        for c in caps:
+            stable = np.array([r["score"] for r in by_critic[c] if r["stable"]])
+            stats.append((stable.mean(), stable.min(), stable.max()) if stable.size else
+                         (math.nan, math.nan, math.nan))
+            ax.scatter(np.full(stable.size, c), stable, s=12, color=color, alpha=0.5,
+                       linewidths=0)
+            n_bad = sum(not r["stable"] for r in by_critic[c])
+            if n_bad:
+                n_unstable += n_bad
+                ax.plot([c], [0.97], marker="x", markersize=9, markeredgewidth=2,
+                        color=color, transform=top, clip_on=False, linestyle="none")
+                if n_bad > 1:
+                    ax.annotate(f"{n_bad}", (c, 0.97), xycoords=top, xytext=(5, -3),
+                                textcoords="offset points", fontsize="x-small", color=color)
+        mean, lo, hi = (np.array(s) for s in zip(*stats))
+        ok = np.isfinite(mean)
+        label = f"Q = {q:g}" + (f" ({group})" if group else "")
+        ax.plot(caps[ok], mean[ok], marker="o", markersize=4, color=color, label=label)
+        if ok.sum() > 1:
+            ax.fill_between(caps[ok], lo[ok], hi[ok], color=color, alpha=0.15, linewidth=0)
+        star = None
+        if optima is not None:
+            star = optima.get(q, optima.get(group)) if optima else None
+        else:
+            star = _default_optimum(by_critic)
+        if star is not None:
+            star = float(star)
+            where = np.flatnonzero(caps == star)
+            if where.size and ok[where[0]]:
+                ax.plot([star], [mean[where[0]]], marker="*", markersize=18, color=color,
+                        markeredgecolor="black", linestyle="none", zorder=5)
+            else:  # no stable run there: star at the top, beside the x marks
+                ax.plot([star], [0.9], marker="*", markersize=18, color=color,
+                        markeredgecolor="black", transform=top, linestyle="none", zorder=5)
+    ax.set_xscale("log")
+    if finite_scores.size:  # headroom above the data for the row of unstable-run marks
+        low, high = finite_scores.min(), finite_scores.max()
+        if _wants_log(finite_scores):
+            ax.set_yscale("log")
+            ax.set_ylim(low / 1.3, high * (high / low) ** 0.2)
+        else:
+            pad = (high - low) or max(abs(high), 1.0)
+            ax.set_ylim(low - 0.08 * pad, high + 0.25 * pad)
+    ax.set_xlabel("critic capacity (trainable parameters)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "Optimality score vs critic capacity, per quantum generator capacity Q")
+    ax.grid(True, which="both", alpha=0.3)
+    extra = [
+        Line2D([], [], marker="*", markersize=14, color="white", markeredgecolor="black",
+               linestyle="none", label="chosen optimum C*(Q)"),
+        Line2D([], [], marker="o", color="0.4", alpha=0.5, linestyle="none", markersize=4,
+               label="seeds (band: min-max)"),
+    ]
+    if n_unstable:
+        extra.append(Line2D([], [], marker="x", color="0.3", markeredgewidth=2,
+                            linestyle="none", label=f"unstable runs ({n_unstable})"))
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=handles + extra, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              fontsize="small", frameon=False)
+    return fig
+
+
+def plot_score_vs_critic_capacity(rows, path, optima=None, title=None,
+                                  ylabel="optimality score (lower is better)") -> pathlib.Path:
+    """Per quantum capacity Q: mean score over seeds against critic capacity (log x).
+
+    Args:
+      rows: list of dicts ``{"q_capacity", "critic_capacity", "score", "seed"}``, one per run;
+        ``score`` inf/NaN/None marks an unstable run (an optional ``"stable": False`` does
+        too). Unstable runs are drawn as ``x`` at the top of the axes (a number beside it
+        counts them); the line is the mean over stable seeds, the band their min-max. An
+        optional ``"generator"`` key separates generators that share a Q.
+      path: the ``.png`` to write.
+      optima: ``{q_capacity: C*(Q)}`` (or ``{generator: C*}``) to star; by default the
+        analysis rule: the capacity with the most stable seeds, then the lowest mean score.
+      title, ylabel: override the defaults.
+
+    Returns:
+      ``path`` as a :class:`pathlib.Path`.
+    """
+    path = _png_path(path)
+    return _save(_score_figure(rows, optima, title, ylabel), path)
+
+
+# --------------------------------------------------------------------------------------------
+# Scaling laws.
+
+
+def _law_legend(fit) -> str:
+    a, b = fit.params["a"], fit.params["b"]
+    formula = {
+        "exponential": f"y = {a:.3g}·exp({b:.3g}·Q)",
+        "power_law": f"y = {a:.3g}·Q^{b:.3g}",
+        "linear": f"y = {a:.3g} {'+' if b >= 0 else '−'} {abs(b):.3g}·Q",
+    }[fit.name]
+    return f"{fit.label}: {formula}  (R² = {fit.r2:.2f}, ΔAIC = {fit.delta_aic:.1f})"
+
+
+def _error_bars(y: np.ndarray, y_err, y_ci) -> Optional[np.ndarray]:
+    if y_err is not None and y_ci is not None:
+        raise ValueError("give y_err (offsets) or y_ci (absolute bounds), not both.")
+    if y_ci is not None:
+        ci = np.asarray(y_ci, dtype=np.float64)
+        if ci.shape == (y.size, 2):
+            ci = ci.T
+        if ci.shape != (2, y.size):
+            raise ValueError(f"y_ci must have shape ({y.size}, 2) or (2, {y.size}), got "
+                             f"{ci.shape}.")
+        if not np.all(np.isfinite(ci)):
+            raise ValueError("y_ci contains NaN/inf; drop unbounded intervals first.")
+        if np.any(ci[0] > y) or np.any(ci[1] < y):
+            raise ValueError("y_ci must bracket y: every lower bound <= y <= upper bound.")
+        return np.stack([y - ci[0], ci[1] - y])
+    if y_err is None:
+        return None
+    err = np.asarray(y_err, dtype=np.float64)
+    if err.shape not in ((y.size,), (2, y.size)):
+        raise ValueError(
+            f"y_err must have shape ({y.size},) or (2, {y.size}) (matplotlib's [below, above] "
+            f"offsets), got {err.shape}."
+        )
+    if not np.all(np.isfinite(err)) or np.any(err < 0):
+        raise ValueError("y_err must be finite and non-negative (offsets from y).")
+    return err
+
+
+def _scaling_figure(Q, y, comparison, ylabel, y_err=None, y_ci=None, title=None,
+                    xlabel="quantum generator capacity Q (trainable parameters)") -> Figure:
+    q = _floats(Q, "Q")
+    y = _floats(y, "y")
+    if q.size != y.size:
+        raise ValueError(f"Q and y must have the same length, got {q.size} and {y.size}.")
+    if q.size == 0:
+        raise ValueError("Q and y are empty: there is no point to plot.")
+    if np.any(y <= 0):
+        raise ValueError("y must be positive: capacities are drawn on a log axis.")
+    err = _error_bars(y, y_err, y_ci)
+    if comparison is not None and not (hasattr(comparison, "fits")
+                                       and hasattr(comparison, "verdict")):
+        raise TypeError(
+            f"comparison must be a fits.ScalingComparison (or None), got {comparison!r}."
+        )
+    fig = Figure(figsize=(8.0, 5.2))
+    ax = fig.add_subplot()
+    ax.errorbar(q, y, yerr=err, fmt="o", color="black", markersize=6, capsize=4,
+                elinewidth=1.2, zorder=5,
+                label="measured" + (" (95% CI)" if err is not None else ""))
+    fits = dict(getattr(comparison, "fits", {}) or {})
+    best = getattr(comparison, "best", None)
+    span = q.max() - q.min()
+    grid = np.linspace(max(q.min() - 0.05 * span, q.min() / 2), q.max() + 0.05 * span, 300)
+    styles = {"exponential": "tab:red", "power_law": "tab:blue", "linear": "tab:green"}
+    for name, fit in fits.items():
+        with np.errstate(over="ignore", invalid="ignore"):
+            pred = fit.predict(grid)
+        pred = np.where(pred > 0, pred, np.nan)
+        is_best = best is not None and fit.name == best.name
+        ax.plot(grid, pred, color=styles.get(name, "0.3"), linewidth=2.4 if is_best else 1.4,
+                linestyle="-" if is_best else "--", label=_law_legend(fit), zorder=3)
+    ax.set_yscale("log")
+    lo = y - (err[0] if err is not None and err.ndim == 2 else err if err is not None else 0)
+    hi = y + (err[1] if err is not None and err.ndim == 2 else err if err is not None else 0)
+    lo = np.where(lo > 0, lo, y)
+    ax.set_ylim(lo.min() / 2.5, hi.max() * 2.5)  # extrapolated curves must not squash the data
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    verdict = getattr(comparison, "verdict", None) or "no fit"
+    head = title or f"{ylabel} vs Q"
+    ax.set_title(head + "\n" + textwrap.fill(verdict, 80), fontsize="medium")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="upper left", fontsize="small", framealpha=0.9)
+    return fig
+
+
+def plot_scaling(Q, y, comparison, path, ylabel, y_err=None, *, y_ci=None, title=None,
+                 xlabel="quantum generator capacity Q (trainable parameters)") -> pathlib.Path:
+    """A capacity series y(Q) on semilog-y axes with the fitted laws and the verdict.
+
+    On semilog-y axes an exponential law is a straight line, so curvature is the visual test.
+    The best law is drawn solid, the others dashed; each legend entry carries the fitted
+    parameters, R² (on log y) and ΔAIC; the title carries the verdict.
+
+    Args:
+      Q: quantum generator capacities.
+      y: the series, positive (e.g. C*(Q) or G*(Q)).
+      comparison: the :class:`~qlsgan_tf.study.fits.ScalingComparison` of ``fit_laws(Q, y)``,
+        or ``None`` (points only). A "too few points" comparison draws the points and verdict.
+      path: the ``.png`` to write.
+      ylabel: what y is, e.g. ``"optimal critic capacity C*(Q)"``.
+      y_err: error bars as matplotlib offsets, shape ``(n,)`` or ``(2, n)`` = [below, above].
+      y_ci: alternatively the absolute interval of each point, shape ``(n, 2)`` or ``(2, n)``.
+      title, xlabel: override the defaults.
+
+    Returns:
+      ``path`` as a :class:`pathlib.Path`.
+    """
+    path = _png_path(path)
+    return _save(_scaling_figure(Q, y, comparison, ylabel, y_err, y_ci, title, xlabel), path)
+
+
+# --------------------------------------------------------------------------------------------
+# Image grids.
+
+
+def _unit_images(images) -> np.ndarray:
+    """[N, H, W, 4] uint8 or float in [-1, 1] -> float in [0, 1]."""
+    if not isinstance(images, np.ndarray):
+        try:
+            images = np.asarray(images)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"images must be an array [N, 28, 28, 4], got {images!r}.") from err
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape [N, 28, 28, 4], got {images.shape}.")
+    if images.shape[-1] != 4:
+        raise ValueError(
+            f"images must have 4 bands (R, G, B, NIR) in the last axis, got {images.shape[-1]} "
+            f"(shape {images.shape})."
+        )
+    if images.shape[0] == 0:
+        raise ValueError("images is empty: there is no patch to draw.")
+    if images.dtype == np.uint8:
+        return images.astype(np.float64) / 255.0
+    if not np.issubdtype(images.dtype, np.floating):
+        raise TypeError(
+            f"images must be uint8 (0..255) or float in [-1, 1], got dtype {images.dtype}."
+        )
+    if not np.all(np.isfinite(images)):
+        raise ValueError("images contain NaN/inf.")
+    low, high = float(images.min()), float(images.max())
+    if low < -1.0 - 1e-3 or high > 1.0 + 1e-3:
+        raise ValueError(
+            f"float images must lie in [-1, 1] (the tanh range), got [{low:.3g}, {high:.3g}]."
+        )
+    return np.clip((images.astype(np.float64) + 1.0) / 2.0, 0.0, 1.0)
+
+
+def _mosaic(tiles: np.ndarray, ncols: int, gap: int = 2) -> np.ndarray:
+    """[N, H, W, 3] -> one [rows·(H+gap)-gap, cols·(W+gap)-gap, 3] image on white."""
+    n, h, w, c = tiles.shape
+    rows = math.ceil(n / ncols)
+    out = np.ones((rows * (h + gap) - gap, ncols * (w + gap) - gap, c))
+    for i, tile in enumerate(tiles):
+        r, k = divmod(i, ncols)
+        out[r * (h + gap):r * (h + gap) + h, k * (w + gap):k * (w + gap) + w] = tile
+    return out
+
+
+def _image_figure(images, title, ncols=None) -> Figure:
+    unit = _unit_images(images)
+    n = unit.shape[0]
+    if ncols is None:
+        ncols = min(n, 8)
+    if isinstance(ncols, bool) or not isinstance(ncols, numbers.Integral) or ncols < 1:
+        raise ValueError(f"ncols must be a positive integer, got {ncols!r}.")
+    ncols = int(min(ncols, n))
+    rgb = _mosaic(unit[..., [0, 1, 2]], ncols)
+    false_colour = _mosaic(unit[..., [3, 0, 1]], ncols)
+    rows = math.ceil(n / ncols)
+    tile_in = 0.9 * unit.shape[2] / 28.0
+    width = max(ncols * tile_in, 4.0)
+    fig = Figure(figsize=(width, 2 * rows * tile_in * unit.shape[1] / unit.shape[2] + 1.0),
+                 layout="constrained")
+    axes = fig.subplots(2, 1)
+    for ax, block, name in ((axes[0], rgb, "RGB (R, G, B)"),
+                            (axes[1], false_colour, "false colour (NIR, R, G as RGB)")):
+        ax.imshow(block, interpolation="nearest", norm=colors.NoNorm())
+        ax.set_title(name, fontsize="small")
+        ax.set_axis_off()
+    fig.suptitle(f"{title} ({n} patch{'es' if n != 1 else ''})")
+    return fig
+
+
+def plot_image_grid(images, path, title, ncols=None) -> pathlib.Path:
+    """SAT-4 patches as two blocks: true colour (R, G, B) and false colour (NIR, R, G).
+
+    In the false-colour block vegetation, bright in near infrared, shows red: the usual way to
+    read the NIR band, and where "trees" and "grassland" patches differ most.
+
+    Args:
+      images: ``[N, H, W, 4]`` (R, G, B, NIR; SAT-4 is 28×28), uint8 0..255 or float in
+        [-1, 1] (what the generators and ``data.normalize`` produce).
+      path: the ``.png`` to write.
+      title: the figure's title, e.g. ``"best hybrid n4_L2"``.
+      ncols: patches per row (default min(N, 8)).
+
+    Returns:
+      ``path`` as a :class:`pathlib.Path`.
+    """
+    path = _png_path(path)
+    return _save(_image_figure(images, str(title), ncols), path)
+
