@@ -89,11 +89,20 @@ def test_training_writes_manifest_and_reloads(trained, sample):
     assert load_feature_net(out / "manifest.json").manifest == manifest
 
 
-def test_features_are_the_feature_layer(trained, sample):
+def test_features_are_the_standardized_feature_layer(trained, sample):
     net, _ = trained
     x = normalize(sample[1].images[:5])
     ref = tf.keras.Model(net.model.inputs, net.model.get_layer(FEATURE_LAYER).output)(x)
-    np.testing.assert_allclose(net.features(x), ref.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(net.raw_features(x), ref.numpy(), rtol=1e-6, atol=1e-6)
+    mean = np.array(net.manifest["feature_mean"])
+    std = np.array(net.manifest["feature_std"])
+    np.testing.assert_allclose(net.features(x), (ref.numpy() - mean) / std, rtol=1e-5,
+                               atol=1e-5)
+    # Standardized on the 8 flips/rotations of the training patches: mean 0, std 1 there.
+    train_aug = normalize(dihedral_augment(sample[0].images))
+    feats = net.features(train_aug)
+    np.testing.assert_allclose(feats.mean(0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(feats.std(0)[std != 1.0], 1.0, rtol=1e-3)
 
 
 def test_training_is_deterministic(sample):
@@ -152,8 +161,12 @@ def test_load_errors(trained, tmp_path):
     with pytest.raises(ValueError, match="corrupt feature net manifest"):
         load_feature_net(bad)
     manifest = json.loads((out / "manifest.json").read_text())
-    (bad / "manifest.json").write_text(json.dumps(dict(manifest, feature_dim=16)))
+    wider = dict(manifest, feature_dim=16, feature_mean=[0.0] * 16, feature_std=[1.0] * 16)
+    (bad / "manifest.json").write_text(json.dumps(wider))
     with pytest.raises(ValueError, match="cannot load feature net weights"):
+        load_feature_net(bad)
+    (bad / "manifest.json").write_text(json.dumps(dict(manifest, feature_std=[0.0] * 8)))
+    with pytest.raises(ValueError, match="feature_std"):
         load_feature_net(bad)
     (bad / "manifest.json").write_text(json.dumps(manifest))
     (bad / "feature_net.weights.h5").write_bytes(b"truncated")

@@ -163,6 +163,7 @@ class FeatureNet:
         self.manifest = dict(manifest or {})
         self.feature_layer = FEATURE_LAYER
         self.feature_dim = int(layer.units)
+        self.feature_mean, self.feature_std = _standardization(self.manifest, self.feature_dim)
         self._extractor = tf.keras.Model(model.inputs, layer.output, name="feature_extractor")
         # One trace per network, whatever the batch size.
         spec = [tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32)]
@@ -181,9 +182,22 @@ class FeatureNet:
         out = [fn(arr[i:i + batch_size]).numpy() for i in range(0, len(arr), batch_size)]
         return np.concatenate(out, axis=0)
 
-    def features(self, images, batch_size=256):
-        """Embeds images ``[N, 28, 28, 4]`` in [-1, 1]; returns float64 ``[N, feature_dim]``."""
+    def raw_features(self, images, batch_size=256):
+        """The ``"features"`` layer's output for images in [-1, 1], float64 ``[N, D]``."""
         return self._batched(self._embed, images, batch_size).astype(np.float64)
+
+    def features(self, images, batch_size=256):
+        """Embeds images ``[N, 28, 28, 4]`` in [-1, 1]; returns float64 ``[N, feature_dim]``.
+
+        The layer's output is standardized with the per-dimension mean and std of the
+        training patches' features (from the manifest), so FD-SAT4 and KID are in units of
+        the real data's feature spread: the cubic KID kernel stays well scaled, and figures
+        from networks retrained on other data are on a comparable scale.
+        """
+        raw = self.raw_features(images, batch_size)
+        if self.feature_mean is None:
+            return raw
+        return (raw - self.feature_mean) / self.feature_std
 
     def predict(self, images, batch_size=256):
         """Class probabilities ``[N, n_classes]`` of images in [-1, 1]."""
@@ -294,6 +308,19 @@ def _dataset(images, labels, batch_size, augment, shuffle, seed):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def _standardization(manifest, feature_dim):
+    """(mean, std) float64 arrays from a manifest, or (None, None) when it has none."""
+    if "feature_mean" not in manifest:
+        return None, None
+    mean = np.asarray(manifest["feature_mean"], np.float64)
+    std = np.asarray(manifest.get("feature_std"), np.float64)
+    if mean.shape != (feature_dim,) or std.shape != (feature_dim,) \
+            or not np.all(np.isfinite(mean)) or not np.all(std > 0):
+        raise ValueError(
+            f"manifest feature_mean/feature_std must be {feature_dim} finite values (std > 0)")
+    return mean, std
+
+
 def _accuracy(net, dataset):
     """Exact fraction of correctly classified images in a dataset of (images, labels)."""
     correct = total = 0
@@ -360,6 +387,10 @@ def train_feature_net(train_data, test_data, out_dir=None, epochs=60, seed=0, au
     history = model.fit(train_ds, epochs=int(epochs), validation_data=test_ds,
                         callbacks=callbacks, verbose=verbose)
     net = FeatureNet(model)
+    raw = np.concatenate([net._embed(x).numpy() for x, _ in  # pylint: disable=protected-access
+                          _dataset(x_train, y_train, 256, augment, False, None)])
+    std = raw.std(axis=0)
+    std[std < 1e-6] = 1.0  # a dead feature stays unscaled rather than dividing by ~0
     test_acc = _accuracy(net, test_ds)
     train_acc = _accuracy(net, _dataset(x_train, y_train, 256, False, False, None))
     net.manifest = {
@@ -378,6 +409,10 @@ def train_feature_net(train_data, test_data, out_dir=None, epochs=60, seed=0, au
         "final_train_loss": float(history.history["loss"][-1]),
         "feature_layer": FEATURE_LAYER,
         "feature_dim": int(feature_dim),
+        "feature_standardization": "per-dimension mean/std of the features of the training "
+                                   "patches" + (" (all 8 flips/rotations)" if augment else ""),
+        "feature_mean": [float(v) for v in raw.mean(axis=0)],
+        "feature_std": [float(v) for v in std],
         "architecture": {
             "n_classes": n_classes,
             "filters": list(build_kwargs.get("filters", (16, 32))),
@@ -394,6 +429,7 @@ def train_feature_net(train_data, test_data, out_dir=None, epochs=60, seed=0, au
         "tensorflow_version": tf.__version__,
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
+    net.feature_mean, net.feature_std = _standardization(net.manifest, net.feature_dim)
     if out_dir is not None:
         net.save(out_dir)
     return net
@@ -430,6 +466,7 @@ def load_feature_net(path=None):
         feature_dim = int(manifest["feature_dim"])
         if manifest.get("feature_layer", FEATURE_LAYER) != FEATURE_LAYER:
             raise ValueError(f"unknown feature layer {manifest['feature_layer']!r}")
+        _standardization(manifest, feature_dim)
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError,
             AttributeError) as err:
         raise ValueError(f"corrupt feature net manifest {str(manifest_path)!r}: {err}") from None
