@@ -211,6 +211,17 @@ def test_scaling_figure_draws_fits_and_verdict():
         assert lo == pytest.approx(Y[i] / 1.5) and hi == pytest.approx(Y[i] * 2.0)
 
 
+def test_scaling_legend_reports_selection_frequency():
+    reps = Y[:, None] * np.exp(np.random.default_rng(1).normal(0.0, 0.1, (Q.size, 30)))
+    comparison = fits.fit_laws(Q, Y, y_samples=reps, n_boot=200)
+    ax = plots._scaling_figure(Q, Y, comparison, "C*(Q)").axes[0]
+    labels = {ln.get_label().split(":")[0]: ln.get_label() for ln in ax.get_lines()
+              if len(ln.get_xdata()) == 300}
+    assert len(labels) == 3
+    for name, share in comparison.selection_frequency.items():
+        assert f"best in {share:.0%} of resamples" in labels[fits.LAW_LABELS[name]]
+
+
 def test_scaling_without_a_fit(tmp_path):
     few = fits.fit_laws(Q[:2], Y[:2])
     ax = plots._scaling_figure(Q[:2], Y[:2], few, "G*(Q)").axes[0]

@@ -347,14 +347,15 @@ def plot_score_vs_critic_capacity(rows, path, optima=None, title=None,
 # Scaling laws.
 
 
-def _law_legend(fit) -> str:
+def _law_legend(fit, selection=None) -> str:
     a, b = fit.params["a"], fit.params["b"]
     formula = {
         "exponential": f"y = {a:.3g}·exp({b:.3g}·Q)",
         "power_law": f"y = {a:.3g}·Q^{b:.3g}",
         "linear": f"y = {a:.3g} {'+' if b >= 0 else '−'} {abs(b):.3g}·Q",
     }[fit.name]
-    return f"{fit.label}: {formula}  (R² = {fit.r2:.2f}, ΔAIC = {fit.delta_aic:.1f})"
+    picked = f", best in {selection[fit.name]:.0%} of resamples" if selection else ""
+    return f"{fit.label}: {formula}  (R² = {fit.r2:.2f}, ΔAIC = {fit.delta_aic:.1f}{picked})"
 
 
 def _error_bars(y: np.ndarray, y_err, y_ci) -> Optional[np.ndarray]:
@@ -408,6 +409,7 @@ def _scaling_figure(Q, y, comparison, ylabel, y_err=None, y_ci=None, title=None,
                 label="measured" + (" (95% CI)" if err is not None else ""))
     fits = dict(getattr(comparison, "fits", {}) or {})
     best = getattr(comparison, "best", None)
+    selection = dict(getattr(comparison, "selection_frequency", {}) or {})
     span = q.max() - q.min()
     grid = np.linspace(max(q.min() - 0.05 * span, q.min() / 2), q.max() + 0.05 * span, 300)
     styles = {"exponential": "tab:red", "power_law": "tab:blue", "linear": "tab:green"}
@@ -417,7 +419,8 @@ def _scaling_figure(Q, y, comparison, ylabel, y_err=None, y_ci=None, title=None,
         pred = np.where(pred > 0, pred, np.nan)
         is_best = best is not None and fit.name == best.name
         ax.plot(grid, pred, color=styles.get(name, "0.3"), linewidth=2.4 if is_best else 1.4,
-                linestyle="-" if is_best else "--", label=_law_legend(fit), zorder=3)
+                linestyle="-" if is_best else "--", label=_law_legend(fit, selection),
+                zorder=3)
     ax.set_yscale("log")
     lo = y - (err[0] if err is not None and err.ndim == 2 else err if err is not None else 0)
     hi = y + (err[1] if err is not None and err.ndim == 2 else err if err is not None else 0)
@@ -439,7 +442,8 @@ def plot_scaling(Q, y, comparison, path, ylabel, y_err=None, *, y_ci=None, title
 
     On semilog-y axes an exponential law is a straight line, so curvature is the visual test.
     The best law is drawn solid, the others dashed; each legend entry carries the fitted
-    parameters, R² (on log y) and ΔAIC; the title carries the verdict.
+    parameters, R² (on log y), ΔAIC and, with a replicate bootstrap, how often the law ranked
+    first over the resamples; the title carries the verdict.
 
     Args:
       Q: quantum generator capacities.
