@@ -122,6 +122,7 @@ def test_aic_used_when_aicc_undefined():
     q, y = Q[:4], noisy("exponential", 3)[:4]
     comparison = fit_laws(q, y, n_boot=0)
     assert comparison.criterion == "AIC"
+    assert comparison.verdict.endswith("; indicative only: 4 points, AICc needs at least 5")
     assert all(math.isnan(fit.aicc) for fit in comparison.fits.values())
     best = min(fit.aic for fit in comparison.fits.values())
     for fit in comparison.fits.values():

@@ -29,6 +29,9 @@ criteria use the Gaussian likelihood of the log residuals with the maximum-likel
 
 Capacity series are short (a handful of Q values), far below Burnham & Anderson's n/k ≥ 40 rule,
 so AICc is the criterion whenever it is defined and AIC otherwise (``criterion`` says which).
+With n < 5 the AICc penalty is undefined — two-parameter laws fitted to 3 or 4 points leave
+one or two residual degrees of freedom and AIC overstates the evidence — so such verdicts end
+with "; indicative only: n points, AICc needs at least 5".
 All three laws have the same k, so the AICc correction is identical for each and ΔAICc = ΔAIC:
 the ranking and the verdict do not depend on that choice, only the absolute values do.
 
@@ -182,7 +185,8 @@ class ScalingComparison:
       fits: law name -> :class:`ScalingFit`, best first (empty when too few points).
       verdict: e.g. ``"exponential preferred by ΔAIC = 7.3 over power law (R² = 0.98)"``,
         ``"data do not distinguish exponential from power law (ΔAIC = 0.8)"`` or
-        ``"too few points to fit (...)"``.
+        ``"too few points to fit (...)"``; with fewer than 5 points the first two end with
+        ``"; indicative only: ..."``.
       criterion: ``"AICc"`` or ``"AIC"`` — which one ranked the laws (same Δ either way).
       n_points, n_distinct_q: the size of the series.
       selection_frequency: law name -> fraction of replicate-bootstrap resamples in which it
@@ -630,7 +634,10 @@ def fit_laws(
     return ScalingComparison(
         best=ranked[0],
         fits={fit.name: fit for fit in ranked},
-        verdict=_verdict(ranked),
+        verdict=_verdict(ranked) + (
+            f"; indicative only: {n} points, AICc needs at least {N_PARAMS + 2}"
+            if criterion == "AIC" else ""
+        ),
         criterion=criterion,
         n_points=n,
         n_distinct_q=n_distinct,
