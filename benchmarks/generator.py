@@ -42,7 +42,8 @@ def _int_list(text):
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}") from None
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
     return values
@@ -199,7 +200,7 @@ def bench_point(n, n_layers, batch, ansatz, readout, backends, repeats, warmup, 
         result["backends"][backend] = entry
     base = result["backends"].get("tfq-raw")
     if base:
-        for backend, entry in result["backends"].items():
+        for entry in result["backends"].values():
             for kind in ("forward", "grad"):
                 entry[f"{kind}_speedup"] = base[f"{kind}_ms"] / entry[f"{kind}_ms"]
     return result

@@ -138,8 +138,11 @@ def test_xla_and_eager_paths_agree(ansatz):
     n, n_layers = 4, 2
     angles = random_angles(n, n_layers, ansatz, seed=3)
     cot = tf.ones([4, 2 * n])
-    results = [value_and_grad(lambda a: fast_sim.style_expectations(
-        a, n, n_layers, ansatz, "xz", jit_compile=jit), angles, cot) for jit in (False, True)]
+    results = []
+    for jit in (False, True):
+        def run(a, jit=jit):
+            return fast_sim.style_expectations(a, n, n_layers, ansatz, "xz", jit_compile=jit)
+        results.append(value_and_grad(run, angles, cot))
     np.testing.assert_allclose(results[0][0], results[1][0], atol=1e-6)
     np.testing.assert_allclose(results[0][1], results[1][1], atol=1e-5)
 
@@ -222,3 +225,82 @@ def test_bad_angles():
         fast_sim.style_expectations(tf.zeros([2, 17]), 3, 1)
     with pytest.raises(ValueError, match="shape"):
         fast_sim.style_expectations(tf.zeros([18]), 3, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Through the Keras layer: backend="fast" equals backend="tfq"
+
+
+def _layer_pair(n, n_layers, ansatz, readout, latent_dim):
+    from qlsgan_tf.layers import StyleQuantumGenerator
+
+    layers = {}
+    for backend in ("tfq", "fast"):
+        layer = StyleQuantumGenerator(n, n_layers, latent_dim=latent_dim, ansatz=ansatz,
+                                      readout=readout, backend=backend)
+        layer.build([None, latent_dim])
+        layers[backend] = layer
+    rng = np.random.default_rng(n + n_layers)
+    count = layers["tfq"].n_angles
+    scale = rng.uniform(-1.5, 1.5, count).astype(np.float32)  # larger than the default init
+    bias = rng.uniform(-np.pi, np.pi, count).astype(np.float32)
+    for layer in layers.values():
+        layer.style_scale.assign(scale)
+        layer.style_bias.assign(bias)
+    return layers
+
+
+@pytest.mark.parametrize("ansatz,readout,n,n_layers,latent_dim",
+                         [("bel", "xz", 3, 2, 3), ("bel", "z", 2, 1, 5),
+                          ("simple", "xz", 5, 2, 4), ("simple", "z", 4, 3, 4)])
+def test_layer_fast_backend_equals_tfq_backend(ansatz, readout, n, n_layers, latent_dim):
+    layers = _layer_pair(n, n_layers, ansatz, readout, latent_dim)
+    z = tf.constant(np.random.default_rng(9).uniform(-1, 1, (6, latent_dim)), tf.float32)
+    cot = tf.constant(np.random.default_rng(10).normal(
+        size=(6, circuits.output_dim(n, readout))), tf.float32)
+    results = {}
+    for backend, layer in layers.items():
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            out = layer(z)
+            loss = tf.reduce_sum(out * cot)
+        grads = tape.gradient(loss, [layer.style_scale, layer.style_bias, z])
+        results[backend] = out.numpy(), [g.numpy() for g in grads]
+    np.testing.assert_allclose(results["fast"][0], results["tfq"][0], atol=OUT_TOL, rtol=0)
+    for fast_grad, tfq_grad in zip(results["fast"][1], results["tfq"][1]):
+        assert_grad_close(fast_grad, tfq_grad, tol=TFQ_GRAD_TOL)
+
+
+def test_fast_backend_survives_save_and_reload(tmp_path):
+    from qlsgan_tf.layers import StyleQuantumGenerator
+
+    layer = StyleQuantumGenerator(3, 2, latent_dim=3, ansatz="bel", readout="xz",
+                                  backend="fast")
+    model = tf.keras.Sequential([tf.keras.Input([3]), layer])
+    z = tf.constant(np.random.default_rng(0).uniform(-1, 1, (5, 3)), tf.float32)
+    expected = model(z).numpy()
+    path = str(tmp_path / "fast.keras")
+    model.save(path)
+    reloaded = tf.keras.models.load_model(path)
+    assert reloaded.layers[0].backend == "fast"
+    assert reloaded.layers[0].get_config()["backend"] == "fast"
+    np.testing.assert_array_equal(reloaded(z).numpy(), expected)
+    # The reloaded fast layer still equals TFQ on the same weights.
+    tfq_layer = StyleQuantumGenerator(3, 2, latent_dim=3, ansatz="bel", readout="xz")
+    tfq_layer.build([None, 3])
+    tfq_layer.set_weights(reloaded.layers[0].get_weights())
+    np.testing.assert_allclose(tfq_layer(z).numpy(), expected, atol=OUT_TOL)
+
+
+def test_fast_backend_trains_in_keras_fit():
+    """A few fit steps through the fast layer lower a regression loss (gradients flow)."""
+    from qlsgan_tf.layers import StyleQuantumGenerator
+
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([tf.keras.Input([2]),
+                                 StyleQuantumGenerator(2, 1, readout="z", backend="fast")])
+    model.compile(tf.keras.optimizers.Adam(0.1), "mse")
+    z = np.random.default_rng(0).uniform(-1, 1, (32, 2)).astype(np.float32)
+    target = np.tile([[0.3, -0.5]], (32, 1)).astype(np.float32)
+    history = model.fit(z, target, epochs=15, batch_size=32, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]

@@ -36,7 +36,7 @@ from qlsgan_tf.layers import circuits
 
 #: Largest circuit compiled with XLA (``jit_compile=True``); larger ones run op by op, because
 #: XLA on CPU handles the batched small matmuls worse than Eigen and compiles for much longer.
-XLA_MAX_QUBITS = 6
+XLA_MAX_QUBITS = 0
 #: Ring edges merged into one block step (a block acts on ``CHAIN + 1`` qubits).
 CHAIN = 2
 #: Largest qubit window whose reduced density matrix gives ``<Z>``/``<X>`` in one matmul.
@@ -129,22 +129,20 @@ def _su2(alpha, beta):
 
 
 def _simulate_bel(angles, n, n_layers, readout):
-    batch = tf.shape(angles)[0]
+    # Shapes use -1 for the batch axis so that every reshape has a constant shape.
     per_layer = 5 * n
     body, final = tf.split(angles, [n_layers * per_layer, n], axis=1)
-    body = tf.reshape(body, [batch, n_layers, per_layer])
-    rot, cry = tf.split(body, [4 * n, n], axis=2)
-    a, b, c, d = tf.unstack(tf.reshape(rot, [batch, n_layers * n, 4]), axis=2)
+    rot, cry = tf.split(tf.reshape(body, [-1, n_layers, per_layer]), [4 * n, n], axis=2)
+    a, b, c, d = tf.unstack(tf.reshape(rot, [-1, n_layers * n, 4]), axis=2)
     alpha, beta = _fused_rotations(a, b, c, d)  # [batch, L*n], (layer, qubit) order
 
     # Edge e of layer l (control e, target e+1 mod n) applies, to its target, the fused rotation
     # that comes next in (layer, qubit) order: the rotations shifted by one, identity at the end.
     alpha0, alpha = tf.split(alpha, [1, n_layers * n - 1], axis=1)
     beta0, beta = tf.split(beta, [1, n_layers * n - 1], axis=1)
-    ones = tf.ones([batch, 1], tf.complex64)
-    alpha = tf.concat([alpha, ones], axis=1)
-    beta = tf.concat([beta, tf.zeros_like(ones)], axis=1)
-    half = 0.5 * tf.reshape(cry, [batch, n_layers * n])
+    alpha = tf.concat([alpha, tf.ones_like(alpha0)], axis=1)
+    beta = tf.concat([beta, tf.zeros_like(beta0)], axis=1)
+    half = 0.5 * tf.reshape(cry, [-1, n_layers * n])
     ct = tf.complex(tf.cos(half), tf.zeros_like(half))
     st = tf.complex(tf.sin(half), tf.zeros_like(half))
     # Control=1 half, again SU(2): RY(theta) @ rotation for the edges q -> q+1 (the target's
@@ -156,68 +154,84 @@ def _simulate_bel(angles, n, n_layers, readout):
     wrap_b = ct * beta + st * tf.math.conj(alpha)
 
     def per_edge(chain_value, wrap_value):
-        chain_value, _ = tf.split(tf.reshape(chain_value, [batch, n_layers, n]), [n - 1, 1], 2)
-        _, wrap_value = tf.split(tf.reshape(wrap_value, [batch, n_layers, n]), [n - 1, 1], 2)
-        return tf.reshape(tf.concat([chain_value, wrap_value], 2), [batch, n_layers * n])
+        chain_value, _ = tf.split(tf.reshape(chain_value, [-1, n_layers, n]), [n - 1, 1], 2)
+        _, wrap_value = tf.split(tf.reshape(wrap_value, [-1, n_layers, n]), [n - 1, 1], 2)
+        return tf.reshape(tf.concat([chain_value, wrap_value], 2), [-1, n_layers * n])
 
     alpha1, beta1 = per_edge(chain_a, wrap_a), per_edge(chain_b, wrap_b)
+    # Column 0 of every edge block, [batch, edges, control, target]: SU(2) column 0 is
+    # (alpha, beta).
+    columns = tf.stack([tf.stack([alpha, beta], axis=2), tf.stack([alpha1, beta1], axis=2)],
+                       axis=2)
     # Edge blocks [batch, edges, control, 2, 2].
     blocks = tf.stack([_su2(alpha, beta), _su2(alpha1, beta1)], axis=2)
 
     # Layer 0 acts on |0...0>: grow the state qubit by qubit, each edge appending its target as
     # column 0 of its block (the target starts in |0>).
-    state = tf.stack([alpha0[:, 0], beta0[:, 0]], axis=1)  # qubit 0: RZ RY RZ RY |0>
-    edge_blocks = tf.unstack(blocks, axis=1)
-    for e in range(n - 1):
-        column = edge_blocks[e][:, :, :, 0]  # [batch, control, target]
-        state = tf.reshape(state, [batch, 2 ** e, 2, 1]) * column[:, None, :, :]
+    growth, _ = tf.split(columns, [n - 1, n_layers * n - n + 1], axis=1)
+    state = tf.concat([alpha0, beta0], axis=1)  # qubit 0: RZ RY RZ RY |0>
+    for e, column in enumerate(tf.unstack(growth, axis=1)):
+        state = tf.reshape(state, [-1, 2 ** e, 2, 1]) * tf.expand_dims(column, 1)
     # Now the qubit order is 0..n-1; put control n-1 first for the rotating ring.
-    state = tf.transpose(tf.reshape(state, [batch, 2 ** (n - 1), 2]), [0, 2, 1])
-    state = _ring_steps(state, edge_blocks[n - 1:], n, batch)
+    state = tf.transpose(tf.reshape(state, [-1, 2 ** (n - 1), 2]), [0, 2, 1])
+    _, ring = tf.split(blocks, [n - 1, n_layers * n - n + 1], axis=1)
+    state = _ring_steps(state, ring, n)
     # After all (L-1) n + 1 remaining edges the qubit order is 0..n-1 again.
-    z, x = _pauli_zx(tf.reshape(state, [batch, 2 ** n]), n, batch, complex_state=True)
+    z, x = _pauli_zx(tf.reshape(state, [-1, 2 ** n]), n, complex_state=True)
     # Fold the final RY(phi) layer into the observables.
     cphi, sphi = tf.cos(final), tf.sin(final)
     z, x = cphi * z - sphi * x, sphi * z + cphi * x
     return z if readout == "z" else tf.concat([z, x], axis=1)
 
 
-def _ring_steps(state, edge_blocks, n, batch):
+def _ring_steps(state, blocks, n):
     """Apply consecutive ring edges, ``CHAIN`` at a time, rotating the qubit order.
 
-    ``state`` has the control of the first edge as its leading qubit; every block is
-    ``[batch, control(2), 2, 2]``. Returns the state with the qubit order rotated by the number
-    of edges.
+    ``state`` has the control of the first edge as its leading qubit; ``blocks`` is
+    ``[batch, edges, control(2), 2, 2]``. Returns the state with the qubit order rotated by the
+    number of edges.
     """
-    chain = max(1, min(CHAIN, n - 1))
-    for start in range(0, len(edge_blocks), chain):
-        group = edge_blocks[start:start + chain]
-        k = len(group)
-        block = _chain_block(group, batch)  # [batch, 2, 2^k, 2^k]
-        rest = 2 ** (n - 1 - k)
-        # Leading qubits: control, then the k targets.
-        state = tf.reshape(state, [batch * 2, 2 ** k, rest])
-        state = tf.matmul(tf.reshape(block, [batch * 2, 2 ** k, 2 ** k]), state)
+    edges = blocks.shape[1]
+    k = max(1, min(CHAIN, n - 1))
+    full, rest = divmod(edges, k)
+    groups = []
+    if full:
+        # All full groups at once: [batch, groups, k, control, 2, 2] -> [batch, groups, ...].
+        main, tail = tf.split(blocks, [full * k, rest], axis=1)
+        main = tf.reshape(main, [-1, full, k, 2, 2, 2])
+        merged = _chain_block(tf.unstack(main, axis=2))  # [batch, full, 2, 2^k, 2^k]
+        groups += [(k, g) for g in tf.unstack(merged, axis=1)]
+    else:
+        tail = blocks
+    if rest:
+        groups.append((rest, _chain_block(tf.unstack(tail, axis=1))))
+    for k, block in groups:
+        # Leading qubits: control, then the k targets; one matmul per control value.
+        state = tf.reshape(state, [-1, 2 ** k, 2 ** (n - 1 - k)])
+        state = tf.matmul(tf.reshape(block, [-1, 2 ** k, 2 ** k]), state)
         # Rotate: the first k qubits go to the end, the last target leads.
-        state = tf.transpose(tf.reshape(state, [batch, 2 ** k, 2 ** (n - k)]), [0, 2, 1])
+        state = tf.transpose(tf.reshape(state, [-1, 2 ** k, 2 ** (n - k)]), [0, 2, 1])
     return state
 
 
-def _chain_block(group, batch):
-    """The product of consecutive ring edges as one block-diagonal-in-the-first-control matrix.
+def _chain_block(group):
+    """The product of consecutive ring edges, block-diagonal in the first control.
 
-    Edge j has control ``c + j`` and target ``c + j + 1``; the result acts on targets
-    ``c+1..c+k`` for each value of control ``c`` (``[batch, 2, 2^k, 2^k]``).
+    ``group`` holds ``k`` edge blocks ``[..., control(2), 2, 2]``; edge j has control ``c + j``
+    and target ``c + j + 1``. The result ``[..., 2, 2^k, 2^k]`` acts on targets ``c+1..c+k``
+    for each value of control ``c``.
     """
     block = group[0]
+    lead = block.shape[1:-3]  # extra leading axes (the groups), kept as they are
     for edge in group[1:]:
         dim = block.shape[-1]
         # Rows of `block` are (control c, earlier targets r, last target c' = this edge's
-        # control); the new rows append the edge's target t', the columns its input t.
-        rows = tf.unstack(tf.reshape(block, [batch, dim, 2, dim]), axis=2)  # per c'
-        parts = [tf.reshape(r, [batch, dim, 1, dim, 1]) * e[:, None, :, None, :]
-                 for r, e in zip(rows, tf.unstack(edge, axis=1))]
-        block = tf.reshape(tf.stack(parts, axis=2), [batch, 2, 2 * dim, 2 * dim])
+        # control); the new rows append the edge's target t', the new columns its input t.
+        rows = tf.unstack(tf.reshape(block, [-1, dim, 2, dim]), axis=2)  # per c'
+        edge_c = tf.unstack(tf.reshape(edge, [-1, 1, 2, 2, 2]), axis=2)  # per c'
+        parts = [tf.reshape(r, [-1, dim, 1, dim, 1]) * tf.expand_dims(e, 3)
+                 for r, e in zip(rows, edge_c)]
+        block = tf.reshape(tf.stack(parts, axis=2), [-1, *lead, 2, 2 * dim, 2 * dim])
     return block
 
 
@@ -234,37 +248,37 @@ def _cz_ring_signs(n):
 
 
 def _simulate_simple(angles, n, n_layers, readout):
-    batch = tf.shape(angles)[0]
-    half = 0.5 * tf.reshape(angles, [batch, n_layers, n])
+    half = 0.5 * tf.reshape(angles, [-1, n_layers, n])
     cos, sin = tf.cos(half), tf.sin(half)
     signs = tf.constant(_cz_ring_signs(n))
     cos_layers, sin_layers = tf.unstack(cos, axis=1), tf.unstack(sin, axis=1)
 
-    # Layer 0 on |0...0> is a product state.
+    # Layer 0 on |0...0> is a product state of RY(theta)|0> = (cos, sin).
     cols = tf.unstack(tf.stack([cos_layers[0], sin_layers[0]], axis=2), axis=1)
     state = cols[0]
     for q in range(1, n):
-        state = tf.reshape(state[:, :, None] * cols[q][:, None, :], [batch, 2 ** (q + 1)])
+        state = tf.reshape(tf.expand_dims(state, 2) * tf.expand_dims(cols[q], 1),
+                           [-1, 2 ** (q + 1)])
+    width = max(1, min(CHAIN + 1, n))
     for layer in range(1, n_layers):
         state = state * signs
-        # RY on every qubit, CHAIN + 1 qubits per block, rotating the order back to 0..n-1.
+        # RY on every qubit, `width` qubits per block (their Kronecker product), rotating the
+        # qubit order back to 0..n-1 over the layer.
         rys = tf.unstack(_ry_matrices(cos_layers[layer], sin_layers[layer]), axis=1)
-        width = max(1, min(CHAIN + 1, n))
         for start in range(0, n, width):
             group = rys[start:start + width]
             k = len(group)
             block = group[0]
             for ry in group[1:]:
                 dim = block.shape[-1]
-                block = tf.reshape(block[:, :, None, :, None] * ry[:, None, :, None, :],
-                                   [batch, 2 * dim, 2 * dim])
-            state = tf.matmul(block, tf.reshape(state, [batch, 2 ** k, 2 ** (n - k)]))
-            state = tf.reshape(tf.transpose(state, [0, 2, 1]), [batch, 2 ** n])
+                block = tf.reshape(tf.reshape(block, [-1, dim, 1, dim, 1])
+                                   * tf.reshape(ry, [-1, 1, 2, 1, 2]), [-1, 2 * dim, 2 * dim])
+            state = tf.matmul(block, tf.reshape(state, [-1, 2 ** k, 2 ** (n - k)]))
+            state = tf.reshape(tf.transpose(state, [0, 2, 1]), [-1, 2 ** n])
     if readout == "z":
         # The last CZ ring is diagonal: it leaves every <Z_q> unchanged.
-        z, _ = _pauli_zx(state, n, batch, complex_state=False, need_x=False)
-        return z
-    z, x = _pauli_zx(state * signs, n, batch, complex_state=False)
+        return _pauli_z(state, n)
+    z, x = _pauli_zx(state * signs, n, complex_state=False)
     return tf.concat([z, x], axis=1)
 
 
@@ -277,18 +291,21 @@ def _ry_matrices(cos, sin):
 # Readout.
 
 
-def _window_maps(w: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Constant maps from a flattened ``w``-qubit ``Re(rho)`` to ``<Z_j>`` and ``<X_j>``."""
-    dim = 2 ** w
-    zmap = np.zeros((dim * dim, w), np.float32)
-    xmap = np.zeros((dim * dim, w), np.float32)
-    for j in range(w):
-        bit = 1 << (w - 1 - j)  # window qubit j is the j-th most significant bit
-        for i in range(dim):
-            zmap[i * dim + i, j] = -1.0 if i & bit else 1.0
-            # <X_j> = sum_i rho[i, i ^ bit] (rho Hermitian: the real part is symmetric).
-            xmap[i * dim + (i ^ bit), j] = 1.0
-    return zmap, xmap
+def _readout_map(n: int) -> np.ndarray:
+    """Constant map from the flattened window ``Re(rho)``s to ``<Z_0..Z_{n-1}, X_0..X_{n-1}>``."""
+    rows = sum(4 ** w for _, w in _windows(n))
+    out = np.zeros((rows, 2 * n), np.float32)
+    offset = 0
+    for start, w in _windows(n):
+        dim = 2 ** w
+        for j in range(w):
+            bit = 1 << (w - 1 - j)  # window qubit j is the j-th most significant bit
+            for i in range(dim):
+                out[offset + i * dim + i, start + j] = -1.0 if i & bit else 1.0
+                # <X> = sum_i rho[i, i ^ bit] (rho is Hermitian: its real part is symmetric).
+                out[offset + i * dim + (i ^ bit), n + start + j] = 1.0
+        offset += dim * dim
+    return out
 
 
 def _windows(n: int) -> List[Tuple[int, int]]:
@@ -299,28 +316,33 @@ def _windows(n: int) -> List[Tuple[int, int]]:
     return [(int(s), int(w)) for s, w in zip(starts, widths)]
 
 
-def _pauli_zx(state, n, batch, complex_state, need_x=True):
-    """``<Z_q>`` and ``<X_q>`` (``[batch, n]`` each) of a state ``[batch, 2^n]`` in qubit order."""
-    if not need_x:
-        probs = tf.square(state) if not complex_state else tf.math.real(
-            state * tf.math.conj(state))
-        bits = (np.arange(2 ** n)[:, None] >> (n - 1 - np.arange(n))[None, :]) & 1
-        return tf.matmul(probs, tf.constant((1 - 2 * bits).astype(np.float32))), None
-    zs, xs = [], []
+def _pauli_z(state, n):
+    """``<Z_q>`` ``[batch, n]`` of a real state ``[batch, 2^n]``: probabilities times signs."""
+    bits = (np.arange(2 ** n)[:, None] >> (n - 1 - np.arange(n))[None, :]) & 1
+    return tf.matmul(tf.square(state), tf.constant((1 - 2 * bits).astype(np.float32)))
+
+
+def _pauli_zx(state, n, complex_state):
+    """``<Z_q>`` and ``<X_q>`` (``[batch, n]`` each) of a state ``[batch, 2^n]`` in qubit order.
+
+    Each window of qubits gives its reduced density matrix ``Re(rho) = A A^T`` (one batched
+    matmul, ``A`` the amplitudes with the window's qubits leading, real and imaginary parts side
+    by side); one constant matmul then reads all expectations off the ``rho``s.
+    """
+    rhos = []
     for start, w in _windows(n):
         before, after = 2 ** start, 2 ** (n - start - w)
         if before == 1:
-            amps = tf.reshape(state, [batch, 2 ** w, after])
+            amps = tf.reshape(state, [-1, 2 ** w, after])
         elif after == 1:
-            amps = tf.transpose(tf.reshape(state, [batch, before, 2 ** w]), [0, 2, 1])
+            amps = tf.transpose(tf.reshape(state, [-1, before, 2 ** w]), [0, 2, 1])
         else:
-            amps = tf.transpose(tf.reshape(state, [batch, before, 2 ** w, after]), [0, 2, 1, 3])
-            amps = tf.reshape(amps, [batch, 2 ** w, before * after])
+            amps = tf.transpose(tf.reshape(state, [-1, before, 2 ** w, after]), [0, 2, 1, 3])
+            amps = tf.reshape(amps, [-1, 2 ** w, before * after])
         if complex_state:
             amps = tf.concat([tf.math.real(amps), tf.math.imag(amps)], axis=2)
-        rho = tf.matmul(amps, amps, transpose_b=True)  # Re(rho) of the window
-        rho = tf.reshape(rho, [batch, 4 ** w])
-        zmap, xmap = _window_maps(w)
-        zs.append(tf.matmul(rho, tf.constant(zmap)))
-        xs.append(tf.matmul(rho, tf.constant(xmap)))
-    return tf.concat(zs, axis=1), tf.concat(xs, axis=1)
+        rho = tf.matmul(amps, amps, transpose_b=True)
+        rhos.append(tf.reshape(rho, [-1, 4 ** w]))
+    values = tf.matmul(tf.concat(rhos, axis=1) if len(rhos) > 1 else rhos[0],
+                       tf.constant(_readout_map(n)))
+    return tf.split(values, 2, axis=1)
