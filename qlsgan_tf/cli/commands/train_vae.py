@@ -7,6 +7,7 @@ and its ``test`` split measured. DIR gets ``vae.keras``, ``metrics.json``,
 ``reconstructions.png`` and TensorBoard logs under ``DIR/logs``.
 """
 import json
+import os
 
 from absl import flags
 
@@ -65,6 +66,12 @@ def main(argv):
         if not 0.0 < FLAGS.val_fraction < 1.0:
             raise UsageError(f"--val_fraction must be in (0, 1), got {FLAGS.val_fraction}")
         hyperparameters = _hyperparameters()
+        # Cheap checks before TensorFlow loads (seconds on a busy machine).
+        if not os.path.exists(argv[1]):
+            raise FileNotFoundError(f"no SAT-4 data at {argv[1]}")
+        if os.path.exists(os.path.join(FLAGS.out, "vae.keras")) and not FLAGS.overwrite:
+            raise FileExistsError(f"{os.path.join(FLAGS.out, 'vae.keras')} already exists; pass "
+                                  "--overwrite to replace it, or choose another --out.")
 
         from qlsgan_tf.tuning.vae import train_vae  # pylint: disable=import-outside-toplevel
 
