@@ -130,6 +130,16 @@ def test_fid_callback_uses_model_generate_and_final_epoch(real, net):
     assert cb.results[-1].n_fake == 40 and cb.results[-1].n_real == 50
 
 
+def test_cached_real_activations_give_the_same_values(real, net):
+    fixed = np.random.default_rng(2).uniform(-1, 1, (40, LATENT_DIM)).astype(np.float32)
+    decoder = _decoder()
+    by_images = FIDCallback(decoder, net, real, n_samples=40, sample_fn=lambda n: fixed)
+    cached = FIDCallback(decoder, net, real_activations=net.features(real), n_samples=40,
+                         sample_fn=lambda n: fixed)
+    _model().fit(*_data(), epochs=1, verbose=0, callbacks=[by_images, cached])
+    assert cached.history == by_images.history
+
+
 def test_nan_generation_is_recorded_and_stops_with_guard(real, net):
     nan_latents = lambda n: np.full((n, LATENT_DIM), np.nan, np.float32)  # noqa: E731
     fid = FIDCallback(_decoder(), net, real, n_samples=40, sample_fn=nan_latents)
@@ -234,7 +244,12 @@ def test_study_layout_config_once(tmp_path):
     (lambda r, n: FIDCallback("nope", n, r), TypeError, "decoder must be callable"),
     (lambda r, n: FIDCallback(_decoder(), n, r, every_n_epochs=0), ValueError, "every_n_epochs"),
     (lambda r, n: FIDCallback(_decoder(), n, r, n_samples=1), ValueError, "n_samples"),
-    (lambda r, n: FIDCallback(_decoder(), n, None), ValueError, "real_images"),
+    (lambda r, n: FIDCallback(_decoder(), n, None), ValueError, "exactly one of"),
+    (lambda r, n: FIDCallback(_decoder(), n, r, real_activations=np.zeros((5, 32))),
+     ValueError, "exactly one of"),
+    (lambda r, n: FIDCallback(_decoder(), n, real_activations=np.zeros((5, 8))), ValueError,
+     r"shape \[N, 32\]"),
+    (lambda r, n: FIDCallback(_decoder(), n, r[:1]), ValueError, ">= 2 images"),
     (lambda r, n: FIDCallback(_decoder(), n, r[..., :3]), ValueError, "4 bands"),
     (lambda r, n: ImageGridCallback(_decoder()), ValueError, "log_dir and/or png_dir"),
     (lambda r, n: NaNGuard(max_abs=-1), ValueError, "max_abs"),

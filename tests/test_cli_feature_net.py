@@ -17,6 +17,7 @@ def _run(*args):
                           timeout=300, check=False)
 
 
+@pytest.mark.slow
 def test_trains_and_writes_loadable_net(sat4_sample_dir, tmp_path):
     out = tmp_path / "fn"
     res = _run(sat4_sample_dir, "--out", out, "--epochs", 2, "--seed", 1, "--feature_dim", 6,

@@ -99,6 +99,9 @@ class FIDCallback(_GeneratingCallback):
         (the VAE decoder).
       feature_net: a :class:`~qlsgan_tf.metrics.FeatureNet` (None: the bundled one).
       real_images: the real reference set ``[N, 28, 28, 4]`` in [-1, 1]; embedded once.
+      real_activations: instead of ``real_images``, their cached activations
+        ``feature_net.features(real_images)`` ``[N, feature_dim]`` (the study reuses them
+        across runs).
       every_n_epochs: evaluation period.
       n_samples: generated images per evaluation (fixed, documented: FD depends on it).
       log_dir: TensorBoard root; scalars go to ``log_dir/eval`` (None: no logging).
@@ -118,10 +121,12 @@ class FIDCallback(_GeneratingCallback):
 
     def __init__(self, decoder, feature_net=None, real_images=None, every_n_epochs=1,
                  n_samples=256, log_dir=None, sample_fn=None, floor=None,
-                 evaluate_on_train_end=True, max_block_size=None, batch_size=256):
+                 evaluate_on_train_end=True, max_block_size=None, batch_size=256,
+                 real_activations=None):
         super().__init__(decoder, sample_fn, batch_size)
-        if real_images is None:
-            raise ValueError("FIDCallback needs real_images (the real reference set)")
+        if (real_images is None) == (real_activations is None):
+            raise ValueError("FIDCallback needs exactly one of real_images (the real reference "
+                             "set) and real_activations (its cached features)")
         if feature_net is None:
             from qlsgan_tf.metrics.distances import default_feature_net  # pylint: disable=import-outside-toplevel
 
@@ -131,10 +136,19 @@ class FIDCallback(_GeneratingCallback):
         self.n_samples = _check_n(n_samples, "n_samples")
         if self.n_samples < 2:
             raise ValueError(f"n_samples must be >= 2 for FD-SAT4; got {self.n_samples}")
-        real = check_images(real_images, "real_images")
-        if len(real) < 2:
-            raise ValueError(f"real_images must hold >= 2 images for FD-SAT4; got {len(real)}")
-        self.real_activations = feature_net.features(real)
+        if real_activations is None:
+            real_activations = feature_net.features(check_images(real_images, "real_images"))
+        real_activations = np.asarray(real_activations, np.float64)
+        dim = getattr(feature_net, "feature_dim", real_activations.shape[-1])
+        if real_activations.ndim != 2 or real_activations.shape[1] != dim:
+            raise ValueError(f"real_activations must have shape [N, {dim}] (the feature net's "
+                             f"dimension); got {real_activations.shape}")
+        if len(real_activations) < 2:
+            raise ValueError("the real reference set must hold >= 2 images for FD-SAT4; got "
+                             f"{len(real_activations)}")
+        if not np.all(np.isfinite(real_activations)):
+            raise ValueError("real_activations contain NaN or inf values")
+        self.real_activations = real_activations
         self.floor = getattr(floor, "fd", floor)
         self.evaluate_on_train_end = bool(evaluate_on_train_end)
         self.max_block_size = max_block_size
