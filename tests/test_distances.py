@@ -209,11 +209,10 @@ def test_image_errors(bad, exc, match):
 
 def test_bundled_feature_net_real_floor(sat4_sample_dir):
     """Real SAT-4: train vs test split through the shipped network; floor < real vs noise."""
-    import scipy.io  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.data import load_sat4, normalize  # pylint: disable=import-outside-toplevel
 
-    mat = scipy.io.loadmat(str(sat4_sample_dir / "sat-4-sample.mat"))
-    train = (np.transpose(mat["train_x"], (3, 0, 1, 2)).astype(np.float32) - 127.5) / 127.5
-    test = (np.transpose(mat["test_x"], (3, 0, 1, 2)).astype(np.float32) - 127.5) / 127.5
+    train = normalize(load_sat4(sat4_sample_dir, "train").images)
+    test = normalize(load_sat4(sat4_sample_dir, "test").images)
     with pytest.warns(SmallSampleWarning):  # 20 test patches < 32 features
         floor = real_floor(train, test)
     noise = np.random.default_rng(0).uniform(-1, 1, size=test.shape).astype(np.float32)
@@ -222,3 +221,6 @@ def test_bundled_feature_net_real_floor(sat4_sample_dir):
     assert np.isfinite(floor.fd) and floor.fd < vs_noise.fd
     assert floor.kid < vs_noise.kid
     assert (floor.n_real, floor.n_fake, floor.feature_dim) == (50, 20, 32)
+    net = distances.default_feature_net()
+    assert floor.fd == pytest.approx(
+        _gaussian_fd(net.features(train), net.features(test)), rel=1e-5)
