@@ -54,7 +54,7 @@ def _raises(path, *patterns, split="test", **kwargs):
 
 def test_missing_file(tmp_path):
     err = _raises(tmp_path / "sat-4-full.mat", "no such file")
-    assert isinstance(err, FileNotFoundError)
+    assert isinstance(err, FileNotFoundError) and isinstance(err, ValueError)
 
 
 def test_missing_labels_file(sat4_sample_dir, tmp_path):
