@@ -40,6 +40,7 @@ def saved_hybrid(tmp_path_factory):
     return hybrid, path
 
 
+@pytest.mark.slow
 def test_sample_writes_grid_and_the_models_images(tmp_path, saved_hybrid):
     hybrid, path = saved_hybrid
     out, npy = tmp_path / "grid.png", tmp_path / "images.npy"
@@ -169,3 +170,83 @@ def test_latent_width_mismatch_is_named(tmp_path, tiny_vae_and_data):
     critic = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)])
     with pytest.raises(ValueError, match="generator outputs 2 values.*latents have shape"):
         train_latent_gan(generator, critic, tmp_path, vae=vae, real_images=train, epochs=1)
+
+
+# ------------------------------------------------------------------------- qlsgan train-gan
+@pytest.fixture(scope="module")
+def trained_vae_dir(tmp_path_factory, sat4_sample_dir):
+    """A VAE with a 3-d latent, trained for 2 epochs by `qlsgan train-vae`."""
+    out = tmp_path_factory.mktemp("vae")
+    proc = qlsgan("train-vae", sat4_sample_dir, "--out", out, "--epochs", 2, "--latent_dim", 3,
+                  "--noaugment", "--verbose", 0,
+                  "--hyperparameters", '{"base_filters": 16, "dense_units": 64}')
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_train_gan_then_sample_end_to_end(tmp_path, sat4_sample_dir, trained_vae_dir):
+    out = tmp_path / "run"
+    proc = qlsgan("train-gan", sat4_sample_dir, "--vae", trained_vae_dir, "--out", out,
+                  "--generator", "quantum", "--qubits", 3, "--layers", 1, "--epochs", 2,
+                  "--batch_size", 16, "--n_critic", 2, "--n_fid_samples", 40, "--verbose", 0)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["failed"] is False and metrics["epochs_run"] == 2
+    assert [e for e, _, _ in metrics["fd_history"]] == [0, 1]
+    assert metrics["final_fd"] > 0 and metrics["floor_fd"] > 0
+    assert metrics["generator_capacity"] == 36 and metrics["time_per_epoch_s"] > 0
+    assert metrics["hparams"]["n_qubits"] == 3 and metrics["hparams"]["readout"] == "z"
+    assert "fd_sat4" in _scalars(out / "logs")
+    for name in ("samples.png", "hybrid.keras", "generator.keras", "history.csv"):
+        assert (out / name).exists(), name
+    # A second run into the same directory is refused unless --overwrite.
+    again = qlsgan("train-gan", sat4_sample_dir, "--vae", trained_vae_dir, "--out", out,
+                   "--qubits", 3, "--layers", 1, "--epochs", 1)
+    assert again.returncode == 1 and "--overwrite" in again.stderr
+
+    grid = tmp_path / "grid.png"
+    proc = qlsgan("sample", out, "--n", 16, "--out", grid, "--seed", 0)
+    assert proc.returncode == 0, proc.stderr
+    assert _png_size(grid)[0] >= 400
+
+
+@pytest.mark.slow
+def test_train_gan_classical_generator(tmp_path, sat4_sample_dir, trained_vae_dir):
+    out = tmp_path / "classical"
+    proc = qlsgan("train-gan", sat4_sample_dir, "--vae", trained_vae_dir, "--out", out,
+                  "--generator", "classical", "--gen_units", "8", "--critic_units", "8",
+                  "--epochs", 1, "--batch_size", 32, "--n_critic", 1, "--loss", "bce",
+                  "--n_fid_samples", 20, "--verbose", 0)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    # MLPGenerator 3 -> 8 -> 3 and MLPCritic 3 -> 8 -> 1.
+    assert metrics["generator_capacity"] == 3 * 8 + 8 + 8 * 3 + 3
+    assert metrics["critic_capacity"] == 3 * 8 + 8 + 8 + 1
+    assert metrics["gp_history"] == [] and metrics["hparams"]["loss"] == "bce"
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--qubits", 2], 2, "latent_dim 3, but a 2-qubit generator with --readout z outputs 2"),
+    (["--qubits", 3, "--readout", "xz"], 2, "outputs 6 values"),
+    (["--generator", "classical", "--qubits", 3], 2, "apply to --generator quantum"),
+    (["--gen_units", "8"], 2, "apply to --generator classical"),
+    (["--critic_units", "8,x"], 2, "--critic_units must be comma-separated"),
+    (["--loss", "hinge"], 2, "--loss"),
+    (["--g_lr", "0"], 2, "--g_lr must be > 0"),
+])
+def test_train_gan_bad_flags_are_one_clear_line(tmp_path, sat4_sample_dir, trained_vae_dir,
+                                                args, code, message):
+    proc = qlsgan("train-gan", sat4_sample_dir, "--vae", trained_vae_dir,
+                  "--out", tmp_path / "o", "--epochs", 1, *args)
+    assert proc.returncode == code, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_train_gan_missing_inputs(tmp_path, sat4_sample_dir):
+    proc = qlsgan("train-gan", sat4_sample_dir, "--vae", tmp_path / "nope", "--out", tmp_path)
+    assert proc.returncode == 1 and "--vae" in proc.stderr and "does not exist" in proc.stderr
+    proc = qlsgan("train-gan", sat4_sample_dir, "--out", tmp_path)
+    assert proc.returncode == 2 and "--vae DIR is required" in proc.stderr
+    proc = qlsgan("train-gan", "--vae", tmp_path, "--out", tmp_path)
+    assert proc.returncode == 2 and "expected one DATA path" in proc.stderr

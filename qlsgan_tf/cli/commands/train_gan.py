@@ -1,0 +1,174 @@
+"""``qlsgan train-gan DATA --vae DIR --out DIR``: train a latent GAN on VAE-encoded SAT-4 patches.
+
+The real data are the latents of DATA's training patches under the VAE trained by
+``qlsgan train-vae`` (its bounded mean, in [-1, 1]). The generator is the style-based quantum
+generator (``--generator quantum``: ``--qubits``, ``--layers``, ``--ansatz``, ``--readout``,
+``--backend``) or a classical MLP (``--generator classical``: ``--gen_units``); the critic is
+an MLP (``--critic_units``). The generator's output must match the VAE latent: ``n`` values
+for ``--readout z``, ``2n`` for ``--readout xz``.
+
+Writes into ``--out``: ``checkpoints/``, TensorBoard ``logs/`` (losses, FD-SAT4 and KID,
+image grids, HParams), ``history.csv``, ``metrics.json`` (final FD-SAT4/KID, the real-vs-real
+floor, capacities, time per epoch), ``samples.png``, ``generator.keras`` and ``hybrid.keras``
+(for ``qlsgan sample``).
+"""
+import json
+import pathlib
+
+from absl import flags
+
+from qlsgan_tf.cli.common import UsageError, clear_errors
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("vae", None, "Directory of the VAE trained by `qlsgan train-vae`.")
+flags.DEFINE_string("out", None, "Run directory (checkpoints, logs, metrics, samples).")
+flags.DEFINE_enum("generator", "quantum", ["quantum", "classical"],
+                  "Style-based quantum generator or classical MLP generator.")
+flags.DEFINE_integer("qubits", 5, "Qubits n of the quantum generator.", lower_bound=2)
+flags.DEFINE_integer("layers", 2, "Layers L of the quantum generator.", lower_bound=1)
+flags.DEFINE_enum("ansatz", "bel", ["bel", "simple"], "Quantum generator ansatz.")
+flags.DEFINE_enum("readout", "z", ["z", "xz"],
+                  "Quantum readout: <Z> (n latents) or <Z> then <X> (2n latents).")
+flags.DEFINE_enum("backend", "tfq", ["tfq", "fast"],
+                  "Quantum simulator: TFQ (Adjoint gradients) or the exact TF-ops simulator.")
+flags.DEFINE_list("gen_units", ["64"], "Hidden widths of the classical generator, e.g. 64,64.")
+flags.DEFINE_integer("noise_dim", None, "Noise dimension of the classical generator "
+                     "(default: the VAE latent dimension). The quantum generator takes "
+                     "n_qubits noise values.", lower_bound=1)
+flags.DEFINE_list("critic_units", ["64", "32"], "Hidden widths of the critic, e.g. 512,256.")
+flags.DEFINE_integer("epochs", 10, "Training epochs (one epoch = every latent once).",
+                     lower_bound=1)
+flags.DEFINE_integer("batch_size", 64, "Batch size.", lower_bound=1)
+flags.DEFINE_integer("n_critic", 5, "Critic updates per generator update.", lower_bound=1)
+flags.DEFINE_enum("loss", "wgan-gp", ["wgan-gp", "bce"],
+                  "Wasserstein loss with gradient penalty, or non-saturating BCE.")
+flags.DEFINE_float("gp_weight", 10.0, "Gradient-penalty weight (wgan-gp).", lower_bound=0.0)
+flags.DEFINE_enum("noise", "uniform", ["uniform", "normal"],
+                  "Generator noise: uniform in [-1, 1) or standard normal.")
+flags.DEFINE_float("g_lr", 2e-4, "Generator Adam learning rate (betas 0.5, 0.9).")
+flags.DEFINE_float("c_lr", 2e-4, "Critic Adam learning rate (betas 0.5, 0.9).")
+flags.DEFINE_integer("seed", 0, "Random seed (weights, noise, shuffling).", lower_bound=0)
+flags.DEFINE_integer("fid_every", 1, "Compute FD-SAT4/KID every N epochs.", lower_bound=1)
+flags.DEFINE_integer("n_fid_samples", 256, "Generated patches per FD-SAT4 evaluation.",
+                     lower_bound=2)
+flags.DEFINE_string("feature_net", None, "Feature-net directory for FD-SAT4 (default: the "
+                    "bundled one).")
+flags.DEFINE_integer("max_images", None, "Use only the first N training patches.",
+                     lower_bound=1)
+flags.DEFINE_boolean("overwrite", False, "Reuse an --out directory that already holds a run.")
+flags.DEFINE_integer("verbose", 1, "Keras progress: 0 silent, 1 progress bar, 2 one line per "
+                     "epoch.", lower_bound=0, upper_bound=2)
+
+
+def _units(name, values):
+    try:
+        units = tuple(int(v) for v in values)
+    except ValueError:
+        raise UsageError(f"--{name} must be comma-separated positive integers, "
+                         f"got {','.join(values)!r}") from None
+    if not units or any(u < 1 for u in units):
+        raise UsageError(f"--{name} must be comma-separated positive integers, "
+                         f"got {','.join(values)!r}")
+    return units
+
+
+def _check_flags():
+    for name in ("vae", "out"):
+        if not getattr(FLAGS, name):
+            raise UsageError(f"--{name} DIR is required")
+    for name in ("g_lr", "c_lr"):
+        if not getattr(FLAGS, name) > 0:
+            raise UsageError(f"--{name} must be > 0, got {getattr(FLAGS, name)}")
+    if FLAGS.generator == "quantum":
+        if FLAGS["gen_units"].present or FLAGS["noise_dim"].present:
+            raise UsageError("--gen_units and --noise_dim apply to --generator classical; the "
+                             "quantum generator is sized by --qubits and --layers")
+    elif any(FLAGS[name].present for name in ("qubits", "layers", "ansatz", "readout",
+                                              "backend")):
+        raise UsageError("--qubits/--layers/--ansatz/--readout/--backend apply to "
+                         "--generator quantum; size the classical generator with --gen_units")
+
+
+def build_generator(latent_dim):
+    """The generator the flags describe, checked against the VAE's latent dimension."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    if FLAGS.generator == "quantum":
+        from qlsgan_tf.layers import StyleQuantumGenerator  # pylint: disable=import-outside-toplevel
+
+        out_dim = FLAGS.qubits * (2 if FLAGS.readout == "xz" else 1)
+        if out_dim != latent_dim:
+            hint = (f"--qubits {latent_dim // 2} --readout xz or " if latent_dim % 2 == 0
+                    and latent_dim >= 4 else "")
+            raise UsageError(
+                f"the VAE in --vae has latent_dim {latent_dim}, but a {FLAGS.qubits}-qubit "
+                f"generator with --readout {FLAGS.readout} outputs {out_dim} values; use "
+                f"{hint}--qubits {latent_dim} --readout z, or a VAE with latent_dim {out_dim}")
+        layer = StyleQuantumGenerator(FLAGS.qubits, FLAGS.layers, ansatz=FLAGS.ansatz,
+                                      readout=FLAGS.readout, backend=FLAGS.backend)
+        generator = tf.keras.Sequential([tf.keras.Input((FLAGS.qubits,)), layer],
+                                        name="quantum_generator")
+        return generator, FLAGS.qubits, {"n_qubits": FLAGS.qubits, "n_layers": FLAGS.layers,
+                                         "ansatz": FLAGS.ansatz, "readout": FLAGS.readout,
+                                         "backend": FLAGS.backend}
+    from qlsgan_tf.models import MLPGenerator  # pylint: disable=import-outside-toplevel
+
+    units = _units("gen_units", FLAGS.gen_units)
+    noise_dim = FLAGS.noise_dim or latent_dim
+    generator = MLPGenerator(latent_dim, hidden_units=units, latent_dim=noise_dim)
+    return generator, noise_dim, {"gen_units": ",".join(map(str, units)), "noise_dim": noise_dim}
+
+
+def main(argv):
+    with clear_errors("train-gan"):
+        if len(argv) != 2:
+            raise UsageError("expected one DATA path; usage: qlsgan train-gan DATA --vae DIR "
+                             "--out DIR [--generator quantum|classical ...]")
+        _check_flags()
+        critic_units = _units("critic_units", FLAGS.critic_units)
+        if not pathlib.Path(FLAGS.vae).exists():
+            raise FileNotFoundError(f"--vae {FLAGS.vae!r} does not exist (train a VAE with "
+                                    "`qlsgan train-vae DATA --out DIR`)")
+        out = pathlib.Path(FLAGS.out)
+        if (out / "metrics.json").exists() and not FLAGS.overwrite:
+            raise FileExistsError(f"{str(out)!r} already holds a run (metrics.json); pass "
+                                  "--overwrite to replace it")
+
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+        from qlsgan_tf.data import load_sat4  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.metrics.feature_net import load_feature_net  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.models import MLPCritic  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.training.gan_run import train_latent_gan  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.tuning.vae import load_vae  # pylint: disable=import-outside-toplevel
+
+        data = argv[1]
+        train = load_sat4(data, "train", max_images=FLAGS.max_images)
+        try:
+            test = load_sat4(data, "test")
+        except (FileNotFoundError, ValueError):
+            test = None  # no test split: metrics.json then has no real-vs-real floor
+        vae = load_vae(FLAGS.vae)
+        tf.keras.utils.set_random_seed(FLAGS.seed)
+        generator, noise_dim, gen_hparams = build_generator(int(vae.latent_dim))
+        critic = MLPCritic(hidden_units=critic_units, input_dim=int(vae.latent_dim))
+        result = train_latent_gan(
+            generator, critic, vae=vae, real_images=train.images,
+            test_images=None if test is None else test.images, out_dir=out,
+            latent_dim=noise_dim, loss=FLAGS.loss, gp_weight=FLAGS.gp_weight,
+            n_critic=FLAGS.n_critic, noise=FLAGS.noise, g_lr=FLAGS.g_lr, c_lr=FLAGS.c_lr,
+            epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
+            fid_every=FLAGS.fid_every, n_fid_samples=FLAGS.n_fid_samples,
+            feature_net=load_feature_net(FLAGS.feature_net), verbose=FLAGS.verbose,
+            hparams={"generator": FLAGS.generator, **gen_hparams,
+                     "critic_units": ",".join(map(str, critic_units)), "loss": FLAGS.loss,
+                     "n_critic": FLAGS.n_critic, "seed": FLAGS.seed,
+                     "data": str(data), "vae": str(FLAGS.vae)})
+        summary = {k: result[k] for k in ("failed", "failure_reason", "final_fd", "final_kid",
+                                          "floor_fd", "generator_capacity", "critic_capacity",
+                                          "epochs_run", "time_per_epoch_s")}
+        print(json.dumps(summary, indent=2))
+        print(f"wrote {out}: metrics.json, samples.png, hybrid.keras, generator.keras, "
+              "checkpoints/, logs/ (tensorboard --logdir " f"{out / 'logs'})")
+        if result["failed"]:
+            raise ValueError(f"training failed: {result['failure_reason']}")
