@@ -280,3 +280,32 @@ def test_metrics_json_roundtrip_of_history(real, net):
     cb = FIDCallback(_decoder(), net, real, n_samples=40)
     _model().fit(*_data(), epochs=1, verbose=0, callbacks=[cb])
     assert json.loads(json.dumps(cb.history))[0][0] == 0
+
+
+def test_callbacks_with_the_project_latent_gan(real, net, tmp_path):
+    """FID, image grids, guard and HParams around a real WGAN-GP LatentGAN (MLP generator)."""
+    from qlsgan_tf.models.mlp import MLPCritic, MLPGenerator  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.training import LatentGAN  # pylint: disable=import-outside-toplevel
+
+    tf.keras.utils.set_random_seed(0)
+    gan = LatentGAN(MLPGenerator(LATENT_DIM, hidden_units=(8,), latent_dim=LATENT_DIM),
+                    MLPCritic(hidden_units=(8,)), latent_dim=LATENT_DIM, n_critic=1)
+    gan.compile()
+    decoder = _decoder()
+    fid = FIDCallback(decoder, net, real, every_n_epochs=1, n_samples=40, log_dir=tmp_path)
+    grids = ImageGridCallback(decoder, real, n_images=4, log_dir=tmp_path)
+    guard = NaNGuard()
+    latents = tf.data.Dataset.from_tensor_slices(_data(32)[1]).batch(16)
+    gan.fit(latents, epochs=2, verbose=0, callbacks=[fid, guard, grids])
+    assert not guard.failed and [e for e, _, _ in fid.history] == [0, 1]
+    assert all(np.isfinite(fd) for _, fd, _ in fid.history)
+    log_hparams(tmp_path, {"generator_capacity": gan.generator_capacity,
+                           "critic_capacity": gan.critic_capacity},
+                {"final_fd_sat4": fid.history[-1][1]})
+    assert [v for _, v in _scalars(tmp_path / "eval")["fd_sat4"]] == pytest.approx(
+        [fd for _, fd, _ in fid.history])
+    assert {tag for _, tag, _ in _events(tmp_path / "images")} >= {"generated/rgb",
+                                                                   "generated/nir"}
+    session = [d.session_start_info for d in _hparams_plugin(tmp_path)
+               if d.HasField("session_start_info")][0]
+    assert session.hparams["critic_capacity"].number_value == gan.critic_capacity
