@@ -99,7 +99,9 @@ def prepare(config, data_path, out_dir, log=print):
                          "n_test": int(len(test.images)), "n_reference": int(len(reference)),
                          "augment": bool(config.augment)},
                 "vaes": vaes,
-                "feature_net": net.summary(),
+                "feature_net": {k: net.manifest.get(k) for k in (
+                    "data", "test_accuracy", "feature_dim", "feature_layer", "seed",
+                    "augmentation", "date")},
                 "floor": floor.as_dict(),
             }
             store_lib.atomic_write_json(prepared_path, prepared)
@@ -109,7 +111,7 @@ def prepare(config, data_path, out_dir, log=print):
     return Resources(
         real_images=reference, real_activations=real_activations, feature_net=net,
         latents=real_latents, decoders=decoders, samples_dir=out / "samples",
-        logs_dir=out / "logs")
+        logs_dir=out / "logs", floor=prepared["floor"]["fd"])
 
 
 def _test_reference(config, test):

@@ -7,10 +7,10 @@ configuration. KerasTuner keeps the oracle state (``OUT/tuner/``) and runs distr
 its own chief/worker environment variables; our store (``OUT/runs/``) makes every finished
 seed-run permanent, so a killed study resumes without losing or repeating finished runs.
 """
+import contextlib
 import math
 import os
 import pathlib
-import time
 
 from qlsgan_tf.study import prepare as prepare_lib
 from qlsgan_tf.study import report as report_lib
@@ -46,12 +46,40 @@ def run_study(config, data_path, out_dir, verbose=1, log=print):
             log(f"estimated time of the remaining runs on this machine: {_hms(seconds)} "
                 "(measured per-epoch cost x epochs x runs; divide by the number of workers)")
     hypermodel = capacity.CapacityHyperModel(config)
-    tuner = capacity.make_tuner(config, hypermodel, directory=out / "tuner",
-                                project_name=PROJECT, run_store=store, verbose=verbose)
-    tuner.search(resources=resources)
+    with _progress(config, store, enabled=verbose > 0 and where != "chief") as progress:
+        tuner = capacity.make_tuner(config, hypermodel, directory=out / "tuner",
+                                    project_name=PROJECT, run_store=store, progress=progress,
+                                    verbose=0)
+        tuner.search(resources=resources)
     if where == "worker":
         return None
     return report_lib.write_report(out)
+
+
+@contextlib.contextmanager
+def _progress(config, store, enabled):
+    """A tqdm bar over the study's training runs (ETA included); yields the tuner callback."""
+    if not enabled:
+        yield None
+        return
+    from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
+
+    bar = tqdm(total=config.n_runs(), initial=len(store.all_runs()), unit="run",
+               desc="capacity study", dynamic_ncols=True)
+
+    def update(result, cached):
+        if cached:
+            return
+        fd = result.get("final_fd", math.inf)
+        bar.set_postfix_str(f"{result['generator']} critic {result['critic_capacity']} "
+                            f"seed {result['seed']}: FD-SAT4 {fd:.3g}"
+                            + ("" if result.get("stable") else " (unstable)"))
+        bar.update(1)
+
+    try:
+        yield update
+    finally:
+        bar.close()
 
 
 def estimate_seconds(config, resources):
@@ -84,8 +112,3 @@ def _hms(seconds):
         return "unknown"
     seconds = int(seconds)
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m {seconds % 60:02d}s"
-
-
-def wall_clock():
-    """Monotonic seconds; one place to read the clock for progress and timings."""
-    return time.monotonic()

@@ -38,6 +38,7 @@ class Resources:
     decoders: dict  # latent size -> callable latents -> images in [-1, 1]
     samples_dir: pathlib.Path
     logs_dir: pathlib.Path
+    floor: float = None  # real-vs-real FD-SAT4, logged beside each run's FD-SAT4
 
 
 def parse_generator(label, settings):
@@ -118,7 +119,8 @@ class CapacityHyperModel(keras_tuner.HyperModel):
         run = gan_run.fit_with_fd(
             model, resources.latents[spec["latent_dim"]],
             decoder=resources.decoders[spec["latent_dim"]], feature_net=resources.feature_net,
-            real_activations=resources.real_activations, epochs=s.epochs,
+            real_images=resources.real_images, real_activations=resources.real_activations,
+            floor=resources.floor, epochs=s.epochs,
             batch_size=s.batch_size, steps_per_epoch=s.steps_per_epoch or None,
             fid_every=s.fid_every, n_fid_samples=s.n_fid_samples, seed=seed,
             log_dir=resources.logs_dir / key, verbose=verbose,
@@ -183,6 +185,7 @@ class CapacityTuner(keras_tuner.Tuner):
                 tf.keras.utils.set_random_seed(int(seed))
                 model = self.hypermodel.build(hp, seed=int(seed))
                 result = self.hypermodel.fit(hp, model, resources=resources, seed=int(seed))
+                result["tuner_id"] = self.tuner_id
                 if self.run_store:
                     self.run_store.put(result)
             if self.progress:

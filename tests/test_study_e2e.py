@@ -1,0 +1,150 @@
+"""The whole study end to end through the CLI: smoke run, SIGKILL + resume, chief + workers."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SMALL = ["--quantum_grid", "2x1,2x2,2x3", "--critic_capacities", "20,120",
+         "--classical_capacities", "15,60", "--seeds", "0"]
+
+
+def _cmd(out, *extra, data=None):
+    cmd = [sys.executable, "-m", "qlsgan_tf.cli.main", "study", "--preset", "smoke",
+           "--out", str(out), "--verbose", "0", *extra]
+    if data:
+        cmd += ["--data", str(data)]
+    return cmd
+
+
+def _env(**extra):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    for key in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+        env.pop(key, None)
+    env.update(extra)
+    return env
+
+
+def _run_keys(out):
+    return sorted(p.stem for p in (out / "runs").glob("*.json"))
+
+
+EXPECTED = sorted(f"{g}__c{c}__s0" for g in ("q2x1", "q2x2", "q2x3", "c15@2", "c60@2")
+                  for c in (20, 120))
+
+
+@pytest.fixture(scope="module")
+def smoke_study(tmp_path_factory, sat4_sample_dir):
+    """One uninterrupted smoke study, shared by the tests below."""
+    out = tmp_path_factory.mktemp("smoke")
+    proc = subprocess.run(_cmd(out, *SMALL, data=sat4_sample_dir), env=_env(),
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
+def test_smoke_study_writes_the_full_report(smoke_study):
+    out, proc = smoke_study
+    assert "report:" in proc.stdout
+    assert _run_keys(out) == EXPECTED
+    results = json.loads((out / "results.json").read_text())
+    analysis = results["analysis"]
+    assert analysis["n_runs"] == len(EXPECTED) and results["analysis"]["complete"]
+    assert [e["q_capacity"] for e in analysis["quantum"]] == [24, 44, 64]
+    for e in analysis["quantum"]:
+        assert e["critic_star"] in (20, 120)
+    assert "verdict" in analysis["fits"]["critic"]
+    assert results["prepared"]["floor"]["fd"] >= 0
+    report = (out / "report.md").read_text()
+    for needle in ("Definitions", "C*(Q)", "Verdict", "Real-vs-real floor", "FD-SAT4"):
+        assert needle in report
+    header = (out / "trials.csv").read_text().splitlines()[0]
+    assert header.startswith("generator,kind,")
+    pngs = sorted(p.name for p in (out / "plots").glob("*.png"))
+    assert "fid_trajectories.png" in pngs and "score_vs_critic_capacity.png" in pngs
+    for png in (out / "plots").glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Every run has its own TensorBoard directory.
+    assert len([p for p in (out / "logs").iterdir() if p.is_dir()]) == len(EXPECTED)
+
+
+def test_report_command_rewrites_the_report(smoke_study, tmp_path):
+    out, _ = smoke_study
+    before = json.loads((out / "results.json").read_text())["analysis"]
+    proc = subprocess.run([sys.executable, "-m", "qlsgan_tf.cli.main", "report", str(out)],
+                          env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    after = json.loads((out / "results.json").read_text())["analysis"]
+    assert after["quantum"] == before["quantum"]
+    bad = subprocess.run([sys.executable, "-m", "qlsgan_tf.cli.main", "report", str(tmp_path)],
+                         env=_env(), capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "not a study directory" in bad.stderr
+
+
+def test_sigkill_then_resume_loses_and_repeats_nothing(smoke_study, tmp_path, sat4_sample_dir):
+    out = tmp_path / "study"
+    proc = subprocess.Popen(_cmd(out, *SMALL, data=sat4_sample_dir), env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 600
+    while len(_run_keys(out)) < 3 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the study finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (out / "runs").glob("*.json")}
+    assert 3 <= len(finished) < len(EXPECTED)
+
+    again = subprocess.run(_cmd(out, *SMALL, data=sat4_sample_dir), env=_env(),
+                           capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    for name, (mtime, content) in finished.items():  # neither lost nor re-run
+        path = out / "runs" / name
+        assert path.stat().st_mtime_ns == mtime and path.read_bytes() == content
+    assert _run_keys(out) == _run_keys(smoke_study[0]) == EXPECTED
+    results = json.loads((out / "results.json").read_text())
+    assert results["analysis"]["n_runs"] == len(EXPECTED)
+
+
+def test_resume_with_other_settings_is_refused(smoke_study, sat4_sample_dir):
+    out, _ = smoke_study
+    proc = subprocess.run(_cmd(out, *SMALL, "--epochs", "4", data=sat4_sample_dir), env=_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert "other settings" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_chief_and_two_workers_on_localhost(tmp_path, sat4_sample_dir):
+    out = tmp_path / "dist"
+    port = str(_free_port())
+    tiny = ["--quantum_grid", "2x1,2x2", "--critic_capacities", "20",
+            "--classical_capacities", "15,60", "--seeds", "0"]
+    procs = {}
+    for tuner_id in ("chief", "tuner0", "tuner1"):
+        env = _env(KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP="127.0.0.1",
+                   KERASTUNER_ORACLE_PORT=port)
+        procs[tuner_id] = subprocess.Popen(
+            _cmd(out, *tiny, data=sat4_sample_dir), env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        if tuner_id == "chief":
+            time.sleep(3)  # let the chief's oracle start serving
+    outputs = {k: p.communicate(timeout=900) for k, p in procs.items()}
+    for tuner_id, proc in procs.items():
+        assert proc.returncode == 0, (tuner_id, outputs[tuner_id][1][-3000:])
+    runs = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
+    assert sorted(f"{r['generator']}__c{r['critic_capacity']}" for r in runs) == sorted(
+        f"{g}__c20" for g in ("q2x1", "q2x2", "c15@2", "c60@2"))
+    assert {r["tuner_id"] for r in runs} <= {"tuner0", "tuner1"}  # workers train, chief serves
+    assert "report:" in outputs["chief"][0]
+    assert (out / "report.md").exists()
