@@ -185,3 +185,41 @@ def test_bad_arguments_are_named(kwargs, error, match):
 def test_non_models_are_rejected():
     with pytest.raises(TypeError, match="critic"):
         LatentGAN(_mlp(2, 2), lambda x: x, latent_dim=2)
+
+
+def test_trains_the_style_quantum_generator_against_an_mlp_critic():
+    """The hybrid case: StyleQuantumGenerator (TFQ, Adjoint) vs MLPCritic, a few fit steps."""
+    from qlsgan_tf.layers import StyleQuantumGenerator
+    from qlsgan_tf.models import MLPCritic
+
+    tf.keras.utils.set_random_seed(0)
+    layer = StyleQuantumGenerator(3, 1, readout="z")
+    generator = tf.keras.Sequential([tf.keras.Input((3,)), layer])
+    latents = np.random.default_rng(0).uniform(-1, 1, (24, 3)).astype(np.float32)
+    gan = LatentGAN(generator, MLPCritic((8,), input_dim=3), latent_dim=3, n_critic=2, seed=0)
+    gan.compile(g_optimizer=tf.keras.optimizers.Adam(0.05, 0.5, 0.9))
+    scale_before = layer.style_scale.numpy().copy()
+    history = gan.fit(latent_dataset(latents, 8, seed=0), epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["c_loss"]))
+    assert not np.allclose(layer.style_scale.numpy(), scale_before)
+    assert int(gan.g_optimizer.iterations) == 6 and int(gan.c_optimizer.iterations) == 12
+    assert gan.generator_capacity == layer.capacity == 2 * 3 * 6
+    fake = gan.generate(16, seed=0)
+    assert fake.shape == (16, 3) and np.all(np.abs(fake) <= 1.0 + 1e-6)
+
+
+def test_classical_baseline_with_project_models_saves_and_reloads(tmp_path):
+    from qlsgan_tf.models import MLPCritic, MLPGenerator
+
+    latents = np.random.default_rng(0).uniform(-1, 1, (16, 4)).astype(np.float32)
+    gan = LatentGAN(MLPGenerator(4, hidden_units=(8,), latent_dim=2),
+                    MLPCritic((8, 4), input_dim=4), latent_dim=2, n_critic=1, loss="bce")
+    gan.compile()
+    gan.fit(latent_dataset(latents, 8), epochs=1, verbose=0)
+    gan.save(tmp_path / "gan.keras")
+    reloaded = tf.keras.models.load_model(tmp_path / "gan.keras")
+    noise = gan.sample_noise(6, seed=2)
+    np.testing.assert_allclose(reloaded(noise).numpy(), gan(noise).numpy(), atol=1e-6)
+    np.testing.assert_allclose(reloaded.critic(latents).numpy(), gan.critic(latents).numpy(),
+                               atol=1e-6)
+    assert reloaded.generator_capacity == gan.generator.capacity

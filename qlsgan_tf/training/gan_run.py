@@ -180,6 +180,9 @@ def fit_with_fd(gan, latents, decoder=None, feature_net=None, real_images=None,
     repeat = steps_per_epoch is not None
     data = latent_dataset(latents, batch_size, seed=seed, repeat=repeat)
     reals = None if real_images is None else _as_images(real_images)
+    if reals is None and real_activations is not None:
+        raise ValueError("real_activations were given without real_images: pass the real "
+                         "reference images too (they are also shown in the image grids).")
 
     timer = _EpochTimer()
     fid = grids = None
