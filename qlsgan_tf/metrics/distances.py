@@ -8,6 +8,10 @@ distance **FD-SAT4** in logs and reports, and always report it with
 - the real-vs-real floor (:func:`real_floor`, train vs test split, computed the same way), and
 - the feature network's test accuracy and training data (its manifest).
 
+The features are standardized with the training patches' feature mean and std (see
+``FeatureNet.features``), so FD-SAT4 is in units of the real feature variance summed over the
+``feature_dim`` dimensions.
+
 Small samples (decided here, documented once):
 
 - Fewer than 2 samples on either side is an error: no covariance (FD) and no unbiased
@@ -183,30 +187,25 @@ def _activations(images, feature_net, name):
     return net.features(check_images(images, name))
 
 
-def _image_pair(real_images, fake_images):
-    real = check_images(real_images, "real_images")
-    fake = check_images(fake_images, "fake_images")
-    if real.shape[1:] != fake.shape[1:]:
-        raise ValueError(
-            f"real_images and fake_images differ in shape: {real.shape} vs {fake.shape}")
+def _embed_pair(real_images, fake_images, feature_net, names=("real_images", "fake_images")):
+    """Validated activations of two image sets, warning once about small samples."""
+    real = _activations(real_images, feature_net, names[0])
+    fake = _activations(fake_images, feature_net, names[1])
+    real, fake = check_activations(real, fake)
+    _warn_small(len(real), len(fake), real.shape[1], stacklevel=3)
     return real, fake
 
 
 def frechet_distance(real_images, fake_images, feature_net=None):
     """FD-SAT4 of two image sets ``[N, 28, 28, 4]`` in [-1, 1] (None: bundled feature net)."""
-    real, fake = _image_pair(real_images, fake_images)
-    real_act, fake_act = check_activations(_activations(real, feature_net, "real_images"),
-                                           _activations(fake, feature_net, "fake_images"))
-    _warn_small(len(real_act), len(fake_act), real_act.shape[1], stacklevel=2)
-    return _fd(real_act, fake_act)
+    return _fd(*_embed_pair(real_images, fake_images, feature_net))
 
 
 def kernel_distance(real_images, fake_images, feature_net=None, max_block_size=None):
     """``(kid, kid_std)`` of two image sets ``[N, 28, 28, 4]`` in [-1, 1]."""
-    real, fake = _image_pair(real_images, fake_images)
-    return kernel_distance_from_activations(_activations(real, feature_net, "real_images"),
-                                            _activations(fake, feature_net, "fake_images"),
-                                            max_block_size)
+    return kernel_distance_from_activations(
+        _activations(real_images, feature_net, "real_images"),
+        _activations(fake_images, feature_net, "fake_images"), max_block_size)
 
 
 def fd_sat4(real_images, fake_images, feature_net=None, max_block_size=None):
@@ -215,11 +214,7 @@ def fd_sat4(real_images, fake_images, feature_net=None, max_block_size=None):
     >>> res = fd_sat4(real, fake, load_feature_net())          # doctest: +SKIP
     >>> res.fd, res.kid, res.kid_std                           # doctest: +SKIP
     """
-    real, fake = _image_pair(real_images, fake_images)
-    real_act, fake_act = check_activations(_activations(real, feature_net, "real_images"),
-                                           _activations(fake, feature_net, "fake_images"))
-    _warn_small(len(real_act), len(fake_act), real_act.shape[1], stacklevel=2)
-    return _fd_sat4(real_act, fake_act, max_block_size)
+    return _fd_sat4(*_embed_pair(real_images, fake_images, feature_net), max_block_size)
 
 
 def real_floor(train_images, test_images, feature_net=None, max_block_size=None):
@@ -229,8 +224,6 @@ def real_floor(train_images, test_images, feature_net=None, max_block_size=None)
     FD-SAT4 is only meaningful next to this floor, computed with the same feature network and
     comparable sample sizes (apply the same augmentation to the real sets as in the run).
     """
-    real, fake = _image_pair(train_images, test_images)
-    real_act, fake_act = check_activations(_activations(real, feature_net, "train_images"),
-                                           _activations(fake, feature_net, "test_images"))
-    _warn_small(len(real_act), len(fake_act), real_act.shape[1], stacklevel=2)
-    return _fd_sat4(real_act, fake_act, max_block_size)
+    real, fake = _embed_pair(train_images, test_images, feature_net,
+                             ("train_images", "test_images"))
+    return _fd_sat4(real, fake, max_block_size)
