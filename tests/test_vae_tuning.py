@@ -84,7 +84,9 @@ def test_train_vae_writes_model_metrics_png_and_logs(sample, tmp_path):
     per_band = err.mean(axis=(0, 1, 2))
     assert [metrics["test_per_band_mse"][b] for b in ("R", "G", "B", "NIR")] == \
         pytest.approx(per_band.tolist(), rel=1e-5)
-    assert metrics["test_kl"] > 0
+    mean, log_var = (t.numpy().astype(np.float64) for t in again.encoder(x_test))
+    kl = np.mean(0.5 * np.sum(mean**2 + np.exp(log_var) - 1 - log_var, axis=1))
+    assert metrics["test_kl"] == pytest.approx(kl, rel=1e-4) and kl > 0
 
     png = (out / "reconstructions.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
