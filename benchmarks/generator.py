@@ -5,7 +5,9 @@ Backends, measured side by side (interleaved round by round, so machine noise hi
 * ``tfq-raw``: ``tfq.layers.Expectation`` + ``Adjoint`` on the same cirq circuit, with the style
   angle map ``angles = scale * z[:, g % latent_dim] + bias`` written inline (the baseline);
 * ``layer-tfq``: ``StyleQuantumGenerator(..., backend="tfq")``;
-* ``layer-fast``: ``StyleQuantumGenerator(..., backend="fast")`` (``qlsgan_tf.layers.fast_sim``).
+* ``layer-fast``: ``StyleQuantumGenerator(..., backend="fast")`` (``qlsgan_tf.layers.fast_sim``);
+* ``fast-xla`` (opt-in, not in the default set): ``fast_sim.style_expectations(...,
+  jit_compile=True)`` with the angle map inline, to show what XLA buys and what it costs to compile.
 
 Each measurement is one ``tf.function`` call: ``forward`` returns the outputs, ``grad`` also
 returns the gradient of ``sum(outputs * cotangent)`` with respect to scale, bias and ``z``. The
@@ -36,6 +38,7 @@ import tensorflow as tf  # noqa: E402
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "generator.json"
 BACKENDS = ("tfq-raw", "layer-tfq", "layer-fast")
+OPTIONAL_BACKENDS = ("fast-xla",)
 
 
 def _int_list(text):
@@ -58,7 +61,7 @@ def parse_args(argv=None):
     parser.add_argument("--ansatz", choices=("bel", "simple"), default="bel")
     parser.add_argument("--readout", choices=("z", "xz"), default="xz")
     parser.add_argument("--backends", default=",".join(BACKENDS),
-                        help=f"comma-separated subset of {BACKENDS}")
+                        help=f"comma-separated subset of {BACKENDS + OPTIONAL_BACKENDS}")
     parser.add_argument("--repeats", type=int, default=9, help="timed rounds (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds after the first")
     parser.add_argument("--quick", action="store_true",
@@ -68,9 +71,9 @@ def parse_args(argv=None):
     if args.quick:
         args.n, args.layers, args.batch, args.repeats, args.warmup = [3, 5], [1, 2], [64], 3, 1
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = sorted(set(args.backends) - set(BACKENDS))
+    unknown = sorted(set(args.backends) - set(BACKENDS + OPTIONAL_BACKENDS))
     if unknown:
-        parser.error(f"--backends: unknown {unknown}; choose from {BACKENDS}")
+        parser.error(f"--backends: unknown {unknown}; choose from {BACKENDS + OPTIONAL_BACKENDS}")
     if args.repeats < 1:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
     return args
@@ -96,6 +99,21 @@ def make_raw_tfq(n, n_layers, ansatz, readout, latent_dim, scale, bias):
         batch = tf.shape(z)[0]
         return expectation(tf.tile(program, [batch]), symbol_names=names, symbol_values=angles,
                            operators=tf.tile(operators, [batch, 1]))
+
+    return model, variables
+
+
+def make_fast_xla(n, n_layers, ansatz, readout, latent_dim, scale, bias):
+    """The fast simulator compiled with XLA, with the angle map inline."""
+    from qlsgan_tf.layers import circuits, fast_sim
+
+    index = tf.constant(circuits.noise_index(scale.shape[0], latent_dim))
+    variables = [tf.Variable(scale), tf.Variable(bias)]
+
+    def model(z):
+        angles = variables[0] * tf.gather(z, index, axis=1) + variables[1]
+        return fast_sim.style_expectations(angles, n, n_layers, ansatz, readout,
+                                           jit_compile=True)
 
     return model, variables
 
@@ -155,6 +173,9 @@ def bench_point(n, n_layers, batch, ansatz, readout, backends, repeats, warmup, 
             if backend == "tfq-raw":
                 model, variables = make_raw_tfq(n, n_layers, ansatz, readout, latent_dim,
                                                 scale, bias)
+            elif backend == "fast-xla":
+                model, variables = make_fast_xla(n, n_layers, ansatz, readout, latent_dim,
+                                                 scale, bias)
             else:
                 model, variables = make_layer(n, n_layers, ansatz, readout, latent_dim, scale,
                                               bias, backend.split("-")[1])
@@ -171,6 +192,10 @@ def bench_point(n, n_layers, batch, ansatz, readout, backends, repeats, warmup, 
     for round_index in range(warmup + repeats):
         for backend, kinds in fns.items():
             for kind, fn in kinds.items():
+                # One untimed call first: a call right after another backend's (after TFQ's
+                # large allocations were freed) runs measurably slower than in steady use,
+                # where the same function is called again and again.
+                _call(fn, z)
                 seconds, _ = _call(fn, z)
                 if round_index >= warmup:
                     times[(backend, kind)].append(seconds)
