@@ -123,6 +123,9 @@ def test_bundled_weights(sample):
     assert acc == pytest.approx(m["test_accuracy"])
     assert acc >= 0.6  # chance 0.25, majority class 0.4
     assert "test accuracy" in net.summary()
+    prov = net.provenance()
+    assert prov["test_accuracy"] == m["test_accuracy"] and prov["n_test"] == 20
+    assert prov["metric"] == "FD-SAT4" and json.loads(json.dumps(prov)) == prov
 
 
 def test_feature_input_errors():

@@ -222,6 +222,21 @@ class FeatureNet:
             fh.write("\n")
         return out
 
+    def provenance(self):
+        """What must travel with every FD-SAT4 figure (JSON-ready): data, accuracy, setup."""
+        m = self.manifest
+        return {
+            "metric": "FD-SAT4",
+            "feature_dim": self.feature_dim,
+            "feature_layer": self.feature_layer,
+            "data": m.get("data"),
+            "n_train": m.get("n_train"),
+            "n_test": m.get("n_test"),
+            "test_accuracy": m.get("test_accuracy"),
+            "augmentation": m.get("augmentation"),
+            "seed": m.get("seed"),
+        }
+
     def summary(self):
         """One line for logs and reports: where the features come from and how good they are."""
         acc = self.test_accuracy
