@@ -82,3 +82,12 @@ def test_bad_arguments_are_named():
         HybridLSGAN(_quantum_generator(), "decoder.keras", latent_dim=3)
     with pytest.raises(ValueError, match="n must"):
         HybridLSGAN(_quantum_generator(), _dense_decoder(), latent_dim=3).sample(0)
+
+
+def test_latent_dim_defaults_to_the_generator_input_width():
+    assert HybridLSGAN(_quantum_generator(), _dense_decoder()).latent_dim == N_QUBITS
+    from qlsgan_tf.models import MLPGenerator
+
+    hybrid = HybridLSGAN(MLPGenerator(N_QUBITS, hidden_units=(4,), latent_dim=2),
+                         _dense_decoder())
+    assert hybrid.latent_dim == 2 and hybrid.sample(3, seed=0).shape == (3, 28, 28, 4)

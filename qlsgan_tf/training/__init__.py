@@ -19,7 +19,11 @@ _EXPORTS = {
     "HybridLSGAN": "hybrid",
     "make_gan_estimator": "estimator",
     "latent_input_fn": "estimator",
+    "noise_input_fn": "estimator",
     "train_latent_gan": "gan_run",
+    "fit_with_fd": "gan_run",
+    "load_hybrid": "gan_run",
+    "save_image_grid": "gan_run",
     "FIDCallback": "callbacks",
     "ImageGridCallback": "callbacks",
     "NaNGuard": "callbacks",
@@ -28,7 +32,8 @@ _EXPORTS = {
 
 __all__ = [
     "FIDCallback", "HybridLSGAN", "ImageGridCallback", "LatentGAN", "NaNGuard", "encode_latents",
-    "latent_dataset", "latent_input_fn", "log_hparams", "make_gan_estimator", "sample_noise",
+    "fit_with_fd", "latent_dataset", "latent_input_fn", "load_hybrid", "log_hparams",
+    "make_gan_estimator", "noise_input_fn", "sample_noise", "save_image_grid",
     "train_latent_gan",
 ]
 

@@ -5,6 +5,18 @@ import tensorflow as tf
 from qlsgan_tf.training.latent_gan import NOISES, sample_noise
 
 
+def _input_width(generator):
+    """The generator's input width, or an error asking for ``latent_dim``."""
+    try:
+        width = generator.input_shape[-1]
+    except (AttributeError, RuntimeError, ValueError, TypeError):
+        width = getattr(generator, "latent_dim", None)
+    if width is None:
+        raise ValueError("latent_dim was not given and the generator has no known input width; "
+                         "pass latent_dim (the noise dimension).")
+    return int(width)
+
+
 @tf.keras.utils.register_keras_serializable(package="qlsgan_tf")
 class HybridLSGAN(tf.keras.Model):
     """The hybrid latent style-based GAN at inference: ``decoder(generator(noise))``.
@@ -14,7 +26,8 @@ class HybridLSGAN(tf.keras.Model):
             ``StyleQuantumGenerator`` model or an ``MLPGenerator``).
         decoder: Keras model, VAE latents -> images ``[batch, 28, 28, 4]`` in [-1, 1]
             (``SatVAE.decoder``).
-        latent_dim: noise dimension (the generator's input width).
+        latent_dim: noise dimension; default: the generator's input width (a model built
+            with ``tf.keras.Input`` or an ``MLPGenerator`` with ``latent_dim``).
         noise: ``"uniform"`` in [-1, 1) or ``"normal"``; the noise the generator was trained on.
 
     Saved with ``model.save("hybrid.keras")`` and reloaded with
@@ -24,12 +37,14 @@ class HybridLSGAN(tf.keras.Model):
     >>> images = hybrid.sample(64, seed=0)          # float32 [64, 28, 28, 4] in [-1, 1]
     """
 
-    def __init__(self, generator, decoder, latent_dim, noise="uniform", **kwargs):
+    def __init__(self, generator, decoder, latent_dim=None, noise="uniform", **kwargs):
         super().__init__(**kwargs)
         for name, model in (("generator", generator), ("decoder", decoder)):
             if not isinstance(model, tf.keras.layers.Layer):
                 raise TypeError(
                     f"{name} must be a Keras model or layer, got {type(model).__name__}.")
+        if latent_dim is None:
+            latent_dim = _input_width(generator)
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) \
                 or latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}.")
