@@ -223,3 +223,50 @@ def test_classical_baseline_with_project_models_saves_and_reloads(tmp_path):
     np.testing.assert_allclose(reloaded.critic(latents).numpy(), gan.critic(latents).numpy(),
                                atol=1e-6)
     assert reloaded.generator_capacity == gan.generator.capacity
+
+
+# ---------------------------------------------------------------------------- latents.py
+def test_encode_latents_is_the_vae_mean_in_batches():
+    from qlsgan_tf.data import normalize
+    from qlsgan_tf.models import SatVAE
+    from qlsgan_tf.training import encode_latents
+
+    tf.keras.utils.set_random_seed(0)
+    vae = SatVAE(latent_dim=3, filters=(4, 8), dense_units=16)
+    pixels = np.random.default_rng(0).integers(0, 256, (10, 28, 28, 4), dtype=np.uint8)
+    latents = encode_latents(vae, pixels, batch_size=4)  # uint8 is scaled to [-1, 1] first
+    assert latents.shape == (10, 3) and latents.dtype == np.float32
+    np.testing.assert_allclose(latents, np.asarray(vae.encode(normalize(pixels))), atol=1e-6)
+    assert np.all(np.abs(latents) <= 1.0)  # tanh-bounded mean
+
+
+@pytest.mark.parametrize("images, error, match", [
+    (np.zeros((2, 28, 28, 3), np.float32), ValueError, "R, G, B, NIR"),
+    (np.zeros((0, 28, 28, 4), np.float32), ValueError, "empty"),
+    (np.full((2, 28, 28, 4), np.nan, np.float32), ValueError, "NaN"),
+    (np.zeros((2, 28, 28, 4), np.int32), TypeError, "dtype"),
+])
+def test_encode_latents_rejects_bad_images(images, error, match):
+    from qlsgan_tf.models import SatVAE
+    from qlsgan_tf.training import encode_latents
+
+    with pytest.raises(error, match=match):
+        encode_latents(SatVAE(latent_dim=2, filters=(4, 8), dense_units=8), images)
+
+
+def test_latent_dataset_batches_shuffles_and_keeps_the_remainder():
+    latents = np.arange(20, dtype=np.float32).reshape(10, 2)
+    batches = [b.numpy() for b in latent_dataset(latents, 4, shuffle=False)]
+    assert [len(b) for b in batches] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate(batches), latents)
+    shuffled = np.concatenate(list(latent_dataset(latents, 4, seed=1)))
+    assert sorted(shuffled[:, 0]) == list(latents[:, 0]) and not np.array_equal(shuffled, latents)
+    np.testing.assert_array_equal(shuffled, np.concatenate(list(latent_dataset(latents, 4, seed=1))))
+    repeated = latent_dataset(latents, 4, repeat=True, drop_remainder=True).take(5)
+    assert [b.shape[0] for b in repeated] == [4] * 5
+    with pytest.raises(ValueError, match="latents must have shape"):
+        latent_dataset(latents[0], 4)
+    with pytest.raises(ValueError, match="NaN"):
+        latent_dataset(np.full((3, 2), np.nan), 4)
+    with pytest.raises(ValueError, match="batch_size"):
+        latent_dataset(latents, 0)
