@@ -261,7 +261,8 @@ def test_latent_dataset_batches_shuffles_and_keeps_the_remainder():
     np.testing.assert_array_equal(np.concatenate(batches), latents)
     shuffled = np.concatenate(list(latent_dataset(latents, 4, seed=1)))
     assert sorted(shuffled[:, 0]) == list(latents[:, 0]) and not np.array_equal(shuffled, latents)
-    np.testing.assert_array_equal(shuffled, np.concatenate(list(latent_dataset(latents, 4, seed=1))))
+    again = np.concatenate(list(latent_dataset(latents, 4, seed=1)))
+    np.testing.assert_array_equal(shuffled, again)
     repeated = latent_dataset(latents, 4, repeat=True, drop_remainder=True).take(5)
     assert [b.shape[0] for b in repeated] == [4] * 5
     with pytest.raises(ValueError, match="latents must have shape"):
