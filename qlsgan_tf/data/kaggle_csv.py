@@ -55,12 +55,7 @@ def _diagnose(lines, ncols, first_line, path):
             text = token.strip().decode("utf-8", "replace")
             try:
                 value = float(text)
-            except ValueError:
-                if lineno == 1:
-                    raise core.Sat4FormatError(
-                        f"{path}: line 1 looks like a header row ({text!r} in column {col} is "
-                        f"not a number); SAT-4 CSV files have no header, remove that line"
-                    ) from None
+            except ValueError:  # (a non-numeric line 1 was already reported as a header)
                 what = "an empty value" if not text else f"non-numeric value {text!r}"
                 raise core.Sat4FormatError(f"{path}: line {lineno}, column {col}: {what}"
                                            ) from None
@@ -121,7 +116,7 @@ def parse_rows(lines, ncols, first_line, path):
         if (floats.size != len(lines) * ncols or not np.isfinite(floats).all()
                 or (floats != np.round(floats)).any()):
             _diagnose(lines, ncols, first_line, path)
-        values = np.clip(floats, -1, 256).astype(np.int32)
+        values = np.clip(floats, -2**31, 2**31 - 1).astype(np.int32)
     return values.reshape(len(lines), ncols)
 
 
