@@ -251,6 +251,7 @@ def format_table(results):
 
 def main(argv=None):
     args = parse_args(argv)
+    load_before = os.getloadavg()
     results = []
     points = [(n, L, b) for n in args.n for L in args.layers for b in args.batch]
     for i, (n, n_layers, batch) in enumerate(points, 1):
@@ -258,11 +259,15 @@ def main(argv=None):
               flush=True)
         results.append(bench_point(n, n_layers, batch, args.ansatz, args.readout,
                                    args.backends, args.repeats, args.warmup))
+    load_after = os.getloadavg()
     print(format_table(results))
+    print(f"1-min load average: {load_before[0]:.1f} at start, {load_after[0]:.1f} at end "
+          f"({os.cpu_count()} CPUs); ratios are only comparable within one run.")
     payload = {
         "benchmark": "style generator forward and forward+gradient",
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpu_count": os.cpu_count(), "tensorflow": tf.__version__},
+                    "cpu_count": os.cpu_count(), "tensorflow": tf.__version__,
+                    "load_average_start": load_before, "load_average_end": load_after},
         "settings": {"repeats": args.repeats, "warmup": args.warmup,
                      "ansatz": args.ansatz, "readout": args.readout,
                      "timing": "median of interleaved rounds; first call reported separately"},
