@@ -42,10 +42,14 @@ __all__ = [
 MODEL_FILE = "vae.keras"
 METRICS_FILE = "metrics.json"
 RECONSTRUCTIONS_FILE = "reconstructions.png"
-BAND_NAMES = ("R", "G", "B", "NIR")
+BAND_NAMES = data_lib.BAND_NAMES  # ("R", "G", "B", "NIR")
 
 # The nominal VAE: the search space's defaults. Measured on the bundled sample (40 training
-# patches x 8 dihedral copies, CPU): see the module's tests and the project notes.
+# patches x 8 dihedral copies, 10 held out, 20 test; latent 10; 2 shared CPU cores): early
+# stopping after ~35-55 epochs, 33-90 s of training; test reconstruction MSE 0.037-0.039 over
+# seeds 0-3 (pixels in [-1, 1]; predicting the training mean image gives 0.102), KL ~12 nats.
+# A 4-trial search chose linear latent (scale 0.39), beta 0.1, filters (64, 128): test MSE
+# 0.035-0.038 over seeds 0-3, KL ~27 nats -- within the seed spread at this data size.
 NOMINAL_HYPERPARAMETERS = {
     "latent_activation": "tanh",
     "tanh_scale": 1.0,
