@@ -117,6 +117,9 @@ def make_pennylane(n, n_layers):
 def make_tensorcircuit(n, n_layers):
     import jax
     import jax.numpy as jnp
+
+    if not hasattr(np, "ComplexWarning"):  # tensorcircuit 0.12 predates numpy 2.0
+        np.ComplexWarning = np.exceptions.ComplexWarning
     import tensorcircuit as tc
 
     tc.set_backend("jax")
