@@ -2,8 +2,12 @@
 import numpy as np
 import pytest
 
-from qlsgan_tf.models.capacity import (capacity_grid, mlp_param_count, tapered_widths,
-                                       units_for_capacity)
+from qlsgan_tf.models.capacity import (
+    capacity_grid,
+    mlp_param_count,
+    tapered_widths,
+    units_for_capacity,
+)
 
 
 def _keras_count(in_dim, hidden, out_dim):

@@ -11,8 +11,9 @@ SMALL = json.dumps({"base_filters": 8, "dense_units": 32})
 
 def _qlsgan(*args, timeout=300):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, "-m", "qlsgan_tf.cli.main", "train-vae", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    command = [sys.executable, "-m", "qlsgan_tf.cli.main", "train-vae", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env,
+                          check=False)
 
 
 @pytest.mark.slow

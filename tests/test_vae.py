@@ -1,4 +1,4 @@
-"""Tests for qlsgan_tf.models.SatVAE: bounded latents, loss terms vs numpy, save/reload, training."""
+"""Tests for qlsgan_tf.models.SatVAE: bounded latents, loss terms vs numpy, save/reload, fit."""
 import numpy as np
 import pytest
 import tensorflow as tf

@@ -9,8 +9,13 @@ import tensorflow as tf
 
 from qlsgan_tf.data import load_sat4, normalize
 from qlsgan_tf.models import SatVAE
-from qlsgan_tf.tuning.vae import (NOMINAL_HYPERPARAMETERS, SatVAEHyperModel, build_vae,
-                                  load_vae, train_vae)
+from qlsgan_tf.tuning.vae import (
+    NOMINAL_HYPERPARAMETERS,
+    SatVAEHyperModel,
+    build_vae,
+    load_vae,
+    train_vae,
+)
 
 # Small networks so that each training takes seconds on a shared CPU.
 SMALL = {"base_filters": 16, "dense_units": 64}

@@ -9,8 +9,13 @@ The Keras classes are imported on first use, so ``units_for_capacity`` stays che
 """
 import importlib
 
-from qlsgan_tf.models.capacity import (capacity_grid, count_trainable, mlp_param_count,
-                                       tapered_widths, units_for_capacity)
+from qlsgan_tf.models.capacity import (
+    capacity_grid,
+    count_trainable,
+    mlp_param_count,
+    tapered_widths,
+    units_for_capacity,
+)
 
 _LAZY = {
     "MLPGenerator": "qlsgan_tf.models.mlp",

@@ -1,4 +1,4 @@
-"""``SatVAE``: convolutional VAE for SAT-4 patches (28x28, bands R, G, B, NIR) with a bounded latent.
+"""``SatVAE``: convolutional VAE for SAT-4 patches (28x28; R, G, B, NIR) with a bounded latent.
 
 The latent GAN works in this VAE's latent space, and the quantum generator emits expectation
 values in [-1, 1]; so the latent that the GAN sees (``encode``: the posterior mean, squashed)

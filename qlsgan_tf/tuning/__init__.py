@@ -1,4 +1,4 @@
-"""KerasTuner hypermodels: the SAT-4 VAE (``tuning.vae``) and the capacity study (``tuning.capacity``).
+"""KerasTuner hypermodels: the SAT-4 VAE (``tuning.vae``), the capacity study (``tuning.capacity``).
 
 Submodules import KerasTuner and TensorFlow, so nothing is imported here until a name is used:
 ``from qlsgan_tf.tuning import train_vae`` loads ``tuning.vae`` on first access.
