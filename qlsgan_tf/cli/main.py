@@ -42,9 +42,14 @@ def run(argv=None):
         _usage(sys.stderr)
         return 2
     module = importlib.import_module(f"qlsgan_tf.cli.commands.{COMMANDS[name][0]}")
-    from absl import app  # pylint: disable=import-outside-toplevel
+    from absl import app, flags  # pylint: disable=import-outside-toplevel
 
-    # absl sees "qlsgan COMMAND" as the program name, so usage lines read naturally.
+    # absl's --help lists the flags of the main module (sys.argv[0]); the command's flags
+    # are defined in its own module, so make them the program's key flags.
+    for flag in flags.FLAGS.get_flags_for_module(module.__name__):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    # The command's docstring is its usage text; "qlsgan COMMAND" its program name.
+    sys.modules["__main__"].__doc__ = module.__doc__
     app.run(module.main, argv=[f"qlsgan {name}"] + argv[2:], flags_parser=_flags_parser)
     return 0
 

@@ -84,11 +84,13 @@ def _write_plots(out, runs, result, comparisons, prepared):
         paths["fid_trajectories"] = plots.plot_fid_trajectories(
             trajectories, plot_dir / "fid_trajectories.png", floor=floor)
     rows = [{"q_capacity": r["generator_capacity"], "critic_capacity": r["critic_capacity"],
-             "score": r["score"], "seed": r["seed"]}
+             "score": r["score"], "seed": r["seed"], "stable": r["stable"],
+             "generator": r["generator"]}
             for r in runs if r["kind"] == "quantum"]
     if rows:
         paths["score_vs_critic"] = plots.plot_score_vs_critic_capacity(
-            rows, plot_dir / "score_vs_critic_capacity.png")
+            rows, plot_dir / "score_vs_critic_capacity.png",
+            optima={e["generator"]: e["critic_star"] for e in result["quantum"]})
     for key, ylabel, fname in (
         ("critic", "optimal critic capacity C*(Q)", "critic_scaling.png"),
         ("classical_generator", "matching classical generator capacity G*(Q)",
