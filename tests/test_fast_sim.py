@@ -134,17 +134,32 @@ def test_outputs_and_gradients_equal_tfq(n, n_layers, ansatz, readout):
 
 
 @pytest.mark.parametrize("ansatz", ["bel", "simple"])
-def test_xla_and_eager_paths_agree(ansatz):
+def test_eager_graph_and_xla_paths_agree(ansatz):
+    """Eager calls (a cached tf.function), ops traced inline into a caller's tf.function, and
+    the XLA-compiled function give the same outputs and gradients."""
     n, n_layers = 4, 2
     angles = random_angles(n, n_layers, ansatz, seed=3)
     cot = tf.ones([4, 2 * n])
-    results = []
-    for jit in (False, True):
-        def run(a, jit=jit):
-            return fast_sim.style_expectations(a, n, n_layers, ansatz, "xz", jit_compile=jit)
-        results.append(value_and_grad(run, angles, cot))
-    np.testing.assert_allclose(results[0][0], results[1][0], atol=1e-6)
-    np.testing.assert_allclose(results[0][1], results[1][1], atol=1e-5)
+
+    def eager(a):
+        return fast_sim.style_expectations(a, n, n_layers, ansatz, "xz")
+
+    def xla(a):
+        return fast_sim.style_expectations(a, n, n_layers, ansatz, "xz", jit_compile=True)
+
+    @tf.function
+    def in_graph(a):
+        with tf.GradientTape() as tape:
+            tape.watch(a)
+            out = eager(a)
+            loss = tf.reduce_sum(out * cot)
+        return out, tape.gradient(loss, a)
+
+    expected = value_and_grad(eager, angles, cot)
+    graph_out, graph_grad = in_graph(tf.constant(angles))
+    for out, grad in [value_and_grad(xla, angles, cot), (graph_out.numpy(), graph_grad.numpy())]:
+        np.testing.assert_allclose(out, expected[0], atol=1e-6)
+        np.testing.assert_allclose(grad, expected[1], atol=1e-5)
 
 
 @pytest.mark.parametrize("chain", [1, 3])

@@ -79,6 +79,12 @@ def style_expectations(angles, n_qubits: int, n_layers: int, ansatz: str = "bel"
                          f"n_layers={n_layers}, ansatz={ansatz!r}; got {angles.shape[-1]}.")
     if jit_compile is None:
         jit_compile = n <= XLA_MAX_QUBITS
+    if not jit_compile and not tf.executing_eagerly():
+        # Inside a caller's graph (a Keras train step, a tf.function): trace the ops inline, so
+        # the caller's tape differentiates them once, without a nested function's extra
+        # forward/backward graphs (which made tracing several times slower).
+        sim = _simulate_bel if ansatz == "bel" else _simulate_simple
+        return sim(angles, n, n_layers, readout)
     return _compiled(n, n_layers, ansatz, readout, bool(jit_compile))(angles)
 
 
