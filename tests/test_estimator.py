@@ -48,6 +48,7 @@ def test_estimator_trains_resumes_and_predicts(tmp_path, sample_latents, backend
                                      StyleQuantumGenerator(N_QUBITS, 1, backend=backend)])
     est = make_gan_estimator(generator, _critic(), N_QUBITS, tmp_path / "est", n_critic=2,
                              g_lr=0.05, c_lr=0.05)
+    assert est.params == {"gradient_penalty_weight": 10.0}  # tfgan.gan_loss adds the penalty
     est.train(latent_input_fn(latents, 16, N_QUBITS, seed=0), steps=3)
     assert est.get_variable_value("global_step") == 3
     assert tf.train.latest_checkpoint(str(tmp_path / "est")).endswith("-3")
