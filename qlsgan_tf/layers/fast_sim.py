@@ -22,8 +22,13 @@ Why it is fast (each measured, see ``benchmarks/README.md``):
   (``RY^+ Z RY = cos Z - sin X``, ``RY^+ X RY = sin Z + cos X``);
 * ``<Z_q>`` and ``<X_q>`` of all qubits come from the reduced density matrices of windows of up
   to four qubits (one batched matmul each) and one constant linear map;
-* small circuits (``n_qubits <= XLA_MAX_QUBITS``) run as an XLA-compiled function, where per-op
-  overhead dominates and compilation takes about a second.
+* inside a caller's graph (Keras ``fit``, any ``tf.function``) the ops are traced inline; eager
+  calls run one cached ``tf.function`` per circuit shape.
+
+XLA (``jit_compile=True``) is opt-in: on 2 CPU cores it compiled for 4-15 s and gained at most 2x
+at n <= 3, nothing at n = 5 (``benchmarks/README.md``). Gradients use autodiff rather than an
+adjoint custom gradient: at batch 128 autodiff holds +151 MiB at n=12 L=4 (+524 MiB at n=14) and
+is faster than recomputing the state backwards.
 """
 from __future__ import annotations
 
@@ -34,8 +39,9 @@ import tensorflow as tf
 
 from qlsgan_tf.layers import circuits
 
-#: Largest circuit compiled with XLA (``jit_compile=True``); larger ones run op by op, because
-#: XLA on CPU handles the batched small matmuls worse than Eigen and compiles for much longer.
+#: Largest circuit compiled with XLA by default (``jit_compile=None``); 0 = never. Measured on 2
+#: CPU cores: compilation took 4-15 s and gained little (see ``benchmarks/README.md``), so XLA is
+#: opt-in per call (``jit_compile=True``).
 XLA_MAX_QUBITS = 0
 #: Ring edges merged into one block step (a block acts on ``CHAIN + 1`` qubits).
 CHAIN = 2
@@ -55,8 +61,8 @@ def style_expectations(angles, n_qubits: int, n_layers: int, ansatz: str = "bel"
         ansatz: ``"bel"`` or ``"simple"``.
         readout: ``"z"`` -> ``[batch, n]`` of ``<Z_q>``; ``"xz"`` -> ``[batch, 2 n]`` of
             ``<Z_0..Z_{n-1}>`` then ``<X_0..X_{n-1}>``.
-        jit_compile: ``None`` compiles with XLA when ``n_qubits <= XLA_MAX_QUBITS``; ``True`` /
-            ``False`` force it on / off.
+        jit_compile: ``None`` compiles with XLA when ``n_qubits <= XLA_MAX_QUBITS`` (by default
+            never); ``True`` / ``False`` force it on / off.
 
     Returns:
         float32 tensor ``[batch, output_dim]``, differentiable with respect to ``angles``.
