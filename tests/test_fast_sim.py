@@ -319,3 +319,30 @@ def test_fast_backend_trains_in_keras_fit():
     target = np.tile([[0.3, -0.5]], (32, 1)).astype(np.float32)
     history = model.fit(z, target, epochs=15, batch_size=32, verbose=0)
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The benchmark script itself (a tiny point, so that it does not rot)
+
+
+def test_generator_benchmark_runs_and_backends_agree(tmp_path):
+    import importlib.util
+    import json
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "generator.py"
+    spec = importlib.util.spec_from_file_location("bench_generator", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "generator.json"
+    assert bench.main(["--n", "2", "--layers", "1", "--batch", "4", "--repeats", "1",
+                       "--warmup", "0", "--out", str(out)]) == 0
+    (point,) = json.loads(out.read_text())["results"]
+    assert set(point["backends"]) == {"tfq-raw", "layer-tfq", "layer-fast"}
+    assert point["unavailable"] == {}
+    for backend in ("layer-tfq", "layer-fast"):
+        assert point["agreement"][backend]["max_abs_output_diff"] < OUT_TOL
+        assert point["agreement"][backend]["max_rel_grad_diff"] < TFQ_GRAD_TOL
+        assert point["backends"][backend]["grad_speedup"] > 0
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--backends", "qsim"])
