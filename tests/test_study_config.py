@@ -41,7 +41,7 @@ def test_generator_labels_and_run_count():
     config = presets.make_config("smoke")
     labels = config.generator_labels()
     assert labels[:3] == ["q2x1", "q2x2", "q2x3"]
-    assert [l for l in labels if l.startswith("c")] == ["c15@2", "c60@2"]
+    assert [lbl for lbl in labels if lbl.startswith("c")] == ["c15@2", "c60@2"]
     assert config.n_runs() == len(labels) * 2 * 1
 
 

@@ -97,7 +97,8 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(smoke_study, tmp_path, sa
     assert proc.poll() is None, "the study finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    finished = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (out / "runs").glob("*.json")}
+    finished = {p.name: (p.stat().st_mtime_ns, p.read_bytes())
+                for p in (out / "runs").glob("*.json")}
     assert 3 <= len(finished) < len(EXPECTED)
 
     again = subprocess.run(_cmd(out, *SMALL, data=sat4_sample_dir), env=_env(),

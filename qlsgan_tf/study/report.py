@@ -31,7 +31,8 @@ def write_report(out_dir, n_boot=None):
     runs = store.all_runs()
     if not runs:
         raise ValueError(f"{out}: no finished runs yet; nothing to report")
-    prepared = store_lib.read_json(out / "prepared.json") if (out / "prepared.json").exists() else {}
+    prepared_path = out / "prepared.json"
+    prepared = store_lib.read_json(prepared_path) if prepared_path.exists() else {}
     result, comparisons = analysis_lib.analyse(runs, config, n_boot=n_boot)
     expected = config.n_runs()
     result["complete"] = len(runs) >= expected
@@ -39,7 +40,7 @@ def write_report(out_dir, n_boot=None):
 
     plots = _write_plots(out, runs, result, comparisons, prepared)
     results = {
-        "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "generated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "config": config.to_dict(),
         "prepared": prepared,
         "analysis": result,

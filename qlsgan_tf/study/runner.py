@@ -91,13 +91,14 @@ def estimate_seconds(config, resources):
     done = {store_lib.run_key(r["generator"], r["critic_capacity"], r["seed"])
             for r in store.all_runs()}
     labels = config.generator_labels()
-    cost = {}
-    for kind, label in (("q", max((lbl for lbl in labels if lbl.startswith("q")),
-                                  key=lambda lbl: capacity.parse_generator(lbl, config)["capacity"])),
-                        ("c", max((lbl for lbl in labels if lbl.startswith("c")),
-                                  key=lambda lbl: capacity.parse_generator(lbl, config)["capacity"]))):
-        cost[kind] = capacity.time_one_epoch(config, label, max(config.critic_capacities),
-                                             resources)
+
+    def largest(prefix):
+        return max((lbl for lbl in labels if lbl.startswith(prefix)),
+                   key=lambda lbl: capacity.parse_generator(lbl, config)["capacity"])
+
+    cost = {kind: capacity.time_one_epoch(config, largest(kind), max(config.critic_capacities),
+                                          resources)
+            for kind in ("q", "c")}
     remaining = 0.0
     for label in labels:
         for critic in config.critic_capacities:

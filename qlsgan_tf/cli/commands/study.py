@@ -47,7 +47,8 @@ def _ints(name, values):
     try:
         return [int(v) for v in values]
     except ValueError:
-        raise UsageError(f"--{name} takes integers separated by commas; got {','.join(values)}")
+        raise UsageError(
+            f"--{name} takes integers separated by commas; got {','.join(values)}") from None
 
 
 def _grid(values):
