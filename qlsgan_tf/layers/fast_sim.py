@@ -26,9 +26,9 @@ Why it is fast (each measured, see ``benchmarks/README.md``):
   calls run one cached ``tf.function`` per circuit shape.
 
 XLA (``jit_compile=True``) is opt-in: on 2 CPU cores it compiled for 4-15 s and gained at most 2x
-at n <= 3, nothing at n = 5 (``benchmarks/README.md``). Gradients use autodiff rather than an
-adjoint custom gradient: at batch 128 autodiff holds +151 MiB at n=12 L=4 (+524 MiB at n=14) and
-is faster than recomputing the state backwards.
+at n <= 3, nothing at n = 5 (``benchmarks/README.md``). Gradients use autodiff by default;
+``GRADIENT = "adjoint"`` recomputes the states backwards instead of storing them (measured: equal
+or slower, and only ~30% less memory at n=14, so not the default).
 """
 from __future__ import annotations
 
@@ -45,6 +45,9 @@ from qlsgan_tf.layers import circuits
 XLA_MAX_QUBITS = 0
 #: Ring edges merged into one block step (a block acts on ``CHAIN + 1`` qubits).
 CHAIN = 2
+#: Gradient of the ring steps of ``"bel"``: ``"autodiff"`` (TensorFlow stores each step's state)
+#: or ``"adjoint"`` (recomputes them backwards; less memory, slower - see ``benchmarks/README.md``).
+GRADIENT = "autodiff"
 #: Largest qubit window whose reduced density matrix gives ``<Z>``/``<X>`` in one matmul.
 READOUT_WINDOW = 4
 
@@ -99,7 +102,7 @@ _FUNCTIONS: Dict[Tuple, tf.types.experimental.GenericFunction] = {}
 
 def _compiled(n, n_layers, ansatz, readout, jit_compile):
     """One cached ``tf.function`` per circuit shape (XLA-compiled for small circuits)."""
-    key = (n, n_layers, ansatz, readout, jit_compile)
+    key = (n, n_layers, ansatz, readout, jit_compile, CHAIN, GRADIENT, READOUT_WINDOW)
     if key not in _FUNCTIONS:
         sim = _simulate_bel if ansatz == "bel" else _simulate_simple
 
@@ -217,13 +220,52 @@ def _ring_steps(state, blocks, n):
         tail = blocks
     if rest:
         groups.append((rest, _chain_block(tf.unstack(tail, axis=1))))
-    for k, block in groups:
+    ks, merged_blocks = [g[0] for g in groups], [g[1] for g in groups]
+    if GRADIENT == "adjoint":
+        return _apply_groups_adjoint(state, merged_blocks, ks, n)
+    return _apply_groups(state, merged_blocks, ks, n)
+
+
+def _apply_groups(state, blocks, ks, n):
+    """Apply merged blocks (``[batch, 2, 2^k, 2^k]`` each) in turn, rotating the qubit order."""
+    for k, block in zip(ks, blocks):
         # Leading qubits: control, then the k targets; one matmul per control value.
         state = tf.reshape(state, [-1, 2 ** k, 2 ** (n - 1 - k)])
         state = tf.matmul(tf.reshape(block, [-1, 2 ** k, 2 ** k]), state)
         # Rotate: the first k qubits go to the end, the last target leads.
         state = tf.transpose(tf.reshape(state, [-1, 2 ** k, 2 ** (n - k)]), [0, 2, 1])
     return state
+
+
+def _apply_groups_adjoint(state, blocks, ks, n):
+    """:func:`_apply_groups` with an adjoint-method gradient (``GRADIENT = "adjoint"``).
+
+    The backward pass walks the steps in reverse, recomputing each earlier state with the
+    inverse (conjugate-transposed) block instead of storing it: memory O(batch 2^n) instead of
+    O(steps batch 2^n), for one extra matmul and transpose per step.
+    """
+
+    @tf.custom_gradient
+    def apply(state, *blocks):
+        final = _apply_groups(state, blocks, ks, n)
+
+        def grad(d_final):
+            psi, lam, d_blocks = final, d_final, []
+            for k, block in reversed(list(zip(ks, blocks))):
+                dim, rest = 2 ** k, 2 ** (n - 1 - k)
+                psi, lam = [tf.reshape(tf.transpose(tf.reshape(t, [-1, 2 ** (n - k), dim]),
+                                                    [0, 2, 1]), [-1, dim, rest])
+                            for t in (psi, lam)]
+                matrix = tf.reshape(block, [-1, dim, dim])
+                psi = tf.matmul(matrix, psi, adjoint_a=True)  # the state before this step
+                d_blocks.append(tf.reshape(tf.matmul(lam, psi, adjoint_b=True),
+                                           tf.shape(block)))
+                lam = tf.matmul(matrix, lam, adjoint_a=True)
+            return [tf.reshape(lam, tf.shape(state))] + d_blocks[::-1]
+
+        return final, grad
+
+    return apply(state, *blocks)
 
 
 def _chain_block(group):
