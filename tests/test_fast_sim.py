@@ -331,6 +331,20 @@ def test_fast_backend_survives_save_and_reload(tmp_path):
     np.testing.assert_allclose(tfq_layer(z).numpy(), expected, atol=OUT_TOL)
 
 
+def test_fast_backend_survives_savedmodel(tmp_path):
+    from qlsgan_tf.layers import StyleQuantumGenerator
+
+    model = tf.keras.Sequential([tf.keras.Input([2]),
+                                 StyleQuantumGenerator(2, 1, ansatz="simple", readout="xz",
+                                                       backend="fast")])
+    z = tf.constant(np.random.default_rng(1).uniform(-1, 1, (3, 2)), tf.float32)
+    expected = model(z).numpy()
+    model.save(str(tmp_path / "saved"), save_format="tf")
+    reloaded = tf.keras.models.load_model(str(tmp_path / "saved"))
+    assert reloaded.layers[0].backend == "fast"
+    np.testing.assert_allclose(reloaded(z).numpy(), expected, atol=1e-7)
+
+
 def test_fast_backend_trains_in_keras_fit():
     """A few fit steps through the fast layer lower a regression loss (gradients flow)."""
     from qlsgan_tf.layers import StyleQuantumGenerator
