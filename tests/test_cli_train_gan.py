@@ -250,3 +250,31 @@ def test_train_gan_missing_inputs(tmp_path, sat4_sample_dir):
     assert proc.returncode == 2 and "--vae DIR is required" in proc.stderr
     proc = qlsgan("train-gan", "--vae", tmp_path, "--out", tmp_path)
     assert proc.returncode == 2 and "expected one DATA path" in proc.stderr
+
+
+def test_fit_with_fd_as_the_study_calls_it(tmp_path, tiny_vae_and_data):
+    """Decoder as a bound method, cached real activations, fixed steps per epoch, a floor."""
+    from qlsgan_tf.data import normalize
+    from qlsgan_tf.metrics.distances import default_feature_net, real_floor
+    from qlsgan_tf.models import MLPCritic, MLPGenerator
+    from qlsgan_tf.training import LatentGAN, encode_latents, fit_with_fd
+
+    vae, train, test = tiny_vae_and_data
+    reals = normalize(train)
+    net = default_feature_net()
+    floor = real_floor(reals, normalize(test), feature_net=net)
+    gan = LatentGAN(MLPGenerator(3, hidden_units=(8,), latent_dim=3), MLPCritic((8,), input_dim=3),
+                    latent_dim=3, n_critic=1)
+    gan.compile()
+    run = fit_with_fd(gan, encode_latents(vae, reals), decoder=vae.decode, feature_net=net,
+                      real_images=reals, real_activations=net.features(reals), floor=floor,
+                      epochs=2, batch_size=8, steps_per_epoch=3, fid_every=1, n_fid_samples=30,
+                      seed=0, log_dir=tmp_path / "logs", verbose=0,
+                      hparams={"generator": "c", "kind": "classical", "seed": 0})
+    assert int(gan.g_optimizer.iterations) == 6  # 2 epochs x 3 steps
+    assert [e for e, _, _ in run["fd_history"]] == [0, 1] and not run["failed"]
+    scalars = _scalars(tmp_path / "logs")
+    assert scalars["fd_sat4_floor"][0][1] == pytest.approx(floor.fd, rel=1e-6)
+    with pytest.raises(ValueError, match="real_activations were given without real_images"):
+        fit_with_fd(gan, encode_latents(vae, reals), decoder=vae.decode,
+                    real_activations=net.features(reals), epochs=1)
