@@ -25,10 +25,10 @@ Why it is fast (each measured, see ``benchmarks/README.md``):
 * inside a caller's graph (Keras ``fit``, any ``tf.function``) the ops are traced inline; eager
   calls run one cached ``tf.function`` per circuit shape.
 
-XLA (``jit_compile=True``) is opt-in: on 2 CPU cores it compiled for 4-15 s and gained at most 2x
-at n <= 3, nothing at n = 5 (``benchmarks/README.md``). Gradients use autodiff by default;
-``GRADIENT = "adjoint"`` recomputes the states backwards instead of storing them (measured: equal
-or slower, and only ~30% less memory at n=14, so not the default).
+XLA (``jit_compile=True``) is opt-in: on 2 CPU cores it made forward + gradient no faster (forward
+alone 2x at n <= 5) and compiled for 1.5-15 s depending on load (``benchmarks/README.md``).
+Gradients use autodiff by default; ``GRADIENT = "adjoint"`` recomputes the states backwards
+instead of storing them (measured: equal or slower, and only ~30% less memory at n=14).
 """
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ import tensorflow as tf
 from qlsgan_tf.layers import circuits
 
 #: Largest circuit compiled with XLA by default (``jit_compile=None``); 0 = never. Measured on 2
-#: CPU cores: compilation took 4-15 s and gained little (see ``benchmarks/README.md``), so XLA is
-#: opt-in per call (``jit_compile=True``).
+#: CPU cores: no gain for forward + gradient, 1.5-15 s of compilation (``benchmarks/README.md``),
+#: so XLA is opt-in per call (``jit_compile=True``).
 XLA_MAX_QUBITS = 0
 #: Ring edges merged into one block step (a block acts on ``CHAIN + 1`` qubits).
 CHAIN = 2
@@ -101,7 +101,7 @@ _FUNCTIONS: Dict[Tuple, tf.types.experimental.GenericFunction] = {}
 
 
 def _compiled(n, n_layers, ansatz, readout, jit_compile):
-    """One cached ``tf.function`` per circuit shape (XLA-compiled for small circuits)."""
+    """One cached ``tf.function`` per circuit shape and setting (XLA-compiled on request)."""
     key = (n, n_layers, ansatz, readout, jit_compile, CHAIN, GRADIENT, READOUT_WINDOW)
     if key not in _FUNCTIONS:
         sim = _simulate_bel if ansatz == "bel" else _simulate_simple
