@@ -177,16 +177,23 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--budget-s", type=float, default=60.0,
                         help="time budget per peer and point for the timed repeats")
+    parser.add_argument("--peers", default=",".join(PEERS),
+                        help=f"comma-separated subset of {tuple(PEERS)}")
     parser.add_argument("--install-status", type=pathlib.Path, default=None)
     parser.add_argument("--out", type=pathlib.Path,
                         default=REPO / "benchmarks" / "results" / "peers.json")
     args = parser.parse_args(argv)
     points = [tuple(int(v) for v in p.split("x")) for p in args.points.split(",")]
+    peers = [p.strip() for p in args.peers.split(",") if p.strip()]
+    unknown = sorted(set(peers) - set(PEERS))
+    if unknown:
+        parser.error(f"--peers: unknown {unknown}; choose from {tuple(PEERS)}")
     install = (args.install_status.read_text().splitlines()
                if args.install_status and args.install_status.exists() else [])
     results, unavailable = [], {}
     rng = np.random.default_rng(0)
-    for peer, make in PEERS.items():
+    for peer in peers:
+        make = PEERS[peer]
         for n, n_layers in points:
             angles = rng.uniform(-np.pi, np.pi, (args.batch, n_angles(n, n_layers)))
             angles = angles.astype(np.float32)
