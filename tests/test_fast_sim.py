@@ -369,6 +369,8 @@ def test_generator_benchmark_runs_and_backends_agree(tmp_path):
     import pathlib
 
     path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "generator.py"
+    if not path.exists():  # e.g. Bazel runfiles hold the package and tests only
+        pytest.skip(f"{path} is not part of this test tree")
     spec = importlib.util.spec_from_file_location("bench_generator", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
