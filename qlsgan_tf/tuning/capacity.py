@@ -199,12 +199,47 @@ class CapacityTuner(keras_tuner.Tuner):
         return None
 
 
+class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
+    """``GridSearchOracle`` that can resume a search interrupted at any moment.
+
+    KerasTuner 1.4.8's grid oracle keeps its position in the grid (the trials ordered by
+    their values, and the queue of trials whose successor is still to be generated) in
+    memory only, so a search reloaded after an interruption fails with a ``KeyError`` on
+    the first retried trial, or stops early. This subclass saves the ordered trial list with
+    the oracle's state, and on reload queues every ended trial again (the oracle skips a
+    trial whose successor was already tried, so a repeat costs nothing).
+    """
+
+    def get_state(self):
+        state = super().get_state()
+        state["ordered_ids"] = self._ordered_trial_ids()
+        return state
+
+    def set_state(self, state):
+        super().set_state(state)
+        from keras_tuner.src.tuners.gridsearch import LinkedList  # pylint: disable=import-outside-toplevel
+
+        self._ordered_ids = LinkedList()
+        for trial_id in state.get("ordered_ids", []):
+            self._ordered_ids.insert(trial_id)
+        pending = set(self._retry_queue) | {t.trial_id for t in self.ongoing_trials.values()}
+        self._populate_next = [tid for tid in self.start_order if tid not in pending]
+
+    def _ordered_trial_ids(self):
+        ids, links = [], self._ordered_ids
+        index = links._next_index[None]  # pylint: disable=protected-access
+        while index is not None:
+            ids.append(links._memory[index])  # pylint: disable=protected-access
+            index = links._next_index[index]  # pylint: disable=protected-access
+        return ids
+
+
 def make_tuner(settings, hypermodel, directory, project_name="capacity", run_store=None,
                progress=None, verbose=1):
     """A ``CapacityTuner`` with the oracle the settings name (``grid`` or ``bayesian``)."""
     objective = keras_tuner.Objective("score", direction="min")
     if settings.tuner == "grid":
-        oracle = keras_tuner.oracles.GridSearchOracle(
+        oracle = ResumableGridSearchOracle(
             objective=objective, max_trials=settings.max_trials or None, seed=0)
     else:
         oracle = keras_tuner.oracles.BayesianOptimizationOracle(

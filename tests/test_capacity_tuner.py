@@ -1,0 +1,105 @@
+"""The capacity search space, its HyperModel and the resumable grid oracle."""
+import keras_tuner
+import pytest
+
+from qlsgan_tf.study import presets
+from qlsgan_tf.tuning import capacity
+
+
+def settings(**kw):
+    return presets.make_config("smoke", **kw)
+
+
+def test_generator_labels_decode_to_capacities():
+    s = settings(readout="z")
+    q = capacity.parse_generator("q3x2", s)
+    assert q == {"kind": "quantum", "n_qubits": 3, "n_layers": 2, "noise_dim": 3,
+                 "latent_dim": 3, "capacity": 2 * 3 * 11}
+    c = capacity.parse_generator("c300@3", s)
+    assert c["kind"] == "classical" and c["latent_dim"] == 3 and c["noise_dim"] == 3
+    # The realised capacity is the nearest reachable parameter count of that shape.
+    assert abs(c["capacity"] - 300) / 300 < 0.1
+    xz = capacity.parse_generator("q3x2", settings(readout="xz"))
+    assert xz["latent_dim"] == 6 and xz["noise_dim"] == 3
+    with pytest.raises(ValueError, match="unknown generator label 'x3'"):
+        capacity.parse_generator("x3", s)
+
+
+@pytest.mark.parametrize("label, kind", [("q2x2", "quantum"), ("c60@2", "classical")])
+def test_hypermodel_builds_a_compiled_gan_of_the_asked_capacities(label, kind):
+    s = settings()
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("generator", label)
+    hp.Fixed("critic_capacity", 120)
+    gan = capacity.CapacityHyperModel(s).build(hp, seed=0)
+    spec = capacity.parse_generator(label, s)
+    assert gan.generator_capacity == spec["capacity"]
+    assert abs(gan.critic_capacity - 120) / 120 < 0.15
+    assert gan.g_optimizer is not None and gan.c_optimizer is not None
+    assert gan.generate(5).shape == (5, spec["latent_dim"])
+
+
+def _grid_oracle(directory):
+    hps = keras_tuner.HyperParameters()
+    hps.Choice("generator", ["a", "b", "c"])
+    hps.Choice("critic_capacity", [1, 2], ordered=True)
+    oracle = capacity.ResumableGridSearchOracle(
+        objective=keras_tuner.Objective("score", "min"), hyperparameters=hps, seed=0)
+    oracle._set_project_dir(str(directory), "p")  # pylint: disable=protected-access
+    return oracle
+
+
+def _finish(oracle, trial):
+    oracle.update_trial(trial.trial_id, {"score": 1.0})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+
+
+def test_grid_oracle_resumes_after_an_interruption_mid_trial(tmp_path):
+    first = _grid_oracle(tmp_path)
+    done = []
+    for _ in range(3):
+        trial = first.create_trial("tuner0")
+        _finish(first, trial)
+        done.append(dict(trial.hyperparameters.values))
+    running = first.create_trial("tuner0")  # the process dies during this trial
+    first.save()
+
+    second = _grid_oracle(tmp_path)
+    second.reload()
+    seen = []
+    while True:
+        trial = second.create_trial("tuner0")
+        if trial.status == "STOPPED":
+            break
+        seen.append(dict(trial.hyperparameters.values))
+        _finish(second, trial)
+    assert seen[0] == dict(running.hyperparameters.values)  # the interrupted trial re-runs
+    combos = {(v["generator"], v["critic_capacity"]) for v in done + seen}
+    assert combos == {(g, c) for g in "abc" for c in (1, 2)}
+    assert len(done) + len(seen) == 6  # every combination exactly once
+
+
+def test_grid_oracle_resumes_after_an_interruption_between_trials(tmp_path):
+    first = _grid_oracle(tmp_path)
+    done = []
+    for _ in range(2):
+        trial = first.create_trial("tuner0")
+        _finish(first, trial)
+        done.append((trial.hyperparameters.get("generator"),
+                     trial.hyperparameters.get("critic_capacity")))
+    # Killed after the trial ended but before the next one was created. KerasTuner saved
+    # its state before it marked the last trial ended, so that trial is offered again (the
+    # study's run store then returns its recorded runs instead of training them again).
+    second = _grid_oracle(tmp_path)
+    second.reload()
+    seen = []
+    while True:
+        trial = second.create_trial("tuner0")
+        if trial.status == "STOPPED":
+            break
+        seen.append((trial.hyperparameters.get("generator"),
+                     trial.hyperparameters.get("critic_capacity")))
+        _finish(second, trial)
+    assert set(done + seen) == {(g, c) for g in "abc" for c in (1, 2)}
+    assert seen[0] == done[-1] and len(seen) == 5
