@@ -200,8 +200,9 @@ PRESETS = {
     # 300 generator steps per run at Adam 1e-3 (not the sibling study's 2e-4): measured on
     # q3x2 with an 800-parameter critic, 2e-4 still sits at FD-SAT4 67 after 300 steps,
     # while 1e-3 reaches 4.8 (the real-vs-real floor is 6.9); 2e-3 oscillates (9-21).
+    # Five quantum capacities, so that the fits can use AICc (defined from 5 points).
     "quick": dict(
-        quantum_grid=[(3, 1), (3, 2), (3, 4)],
+        quantum_grid=[(3, 1), (3, 2), (3, 3), (3, 4), (3, 5)],
         critic_capacities=[30, 150, 800, 4000],
         classical_capacities=[20, 80, 300, 1200],
         seeds=[0, 1],

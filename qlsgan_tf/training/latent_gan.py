@@ -243,12 +243,24 @@ class LatentGAN(tf.keras.Model):
         real = data[0] if isinstance(data, (tuple, list)) else data
         real = tf.cast(real, tf.float32)
         batch = tf.shape(real)[0]
-        for _ in range(self.n_critic):
+        if not self.critic.built:
+            self.critic(real)
+        # The critic updates run in a tf.while_loop, not an unrolled Python loop: the step
+        # is traced once instead of n_critic times (measured: the first epoch of a quick-study
+        # run 4.4 s -> 2.0 s). Its optimizer's slots must exist before the loop.
+        self.c_optimizer.build(self.critic.trainable_variables)
+
+        def critic_update(i, c_loss, gp, w_dist):
             fake = self.generator(self.sample_noise(batch), training=True)
             with tf.GradientTape() as tape:
                 c_loss, gp, w_dist = self._critic_losses(real, fake, training=True)
             grads = tape.gradient(c_loss, self.critic.trainable_variables)
             self.c_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+            return i + 1, c_loss, gp, w_dist
+
+        zero = tf.zeros([])
+        _, c_loss, gp, w_dist = tf.while_loop(
+            lambda i, *_: i < self.n_critic, critic_update, (tf.constant(0), zero, zero, zero))
 
         noise = self.sample_noise(batch)
         with tf.GradientTape() as tape:
