@@ -33,14 +33,7 @@ def sample_latents(sat4_sample_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", [
-    pytest.param("tfq", marks=pytest.mark.xfail(
-        strict=True, raises=AttributeError,
-        reason="StyleQuantumGenerator.build calls .numpy() on tfq.convert_to_tensor(...), "
-               "which fails in the estimator's graph mode; serialize the circuit protos "
-               "without TF (tensorflow_quantum.core.serialize.serializer) to fix")),
-    "fast",
-])
+@pytest.mark.parametrize("backend", ["tfq", "fast"])
 def test_estimator_trains_resumes_and_predicts(tmp_path, sample_latents, backend):
     latents = sample_latents
     assert latents.shape[1] == N_QUBITS and np.abs(latents).max() <= 1.0

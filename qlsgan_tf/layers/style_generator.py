@@ -13,6 +13,7 @@ import cirq
 import numpy as np
 import tensorflow as tf
 import tensorflow_quantum as tfq
+from tensorflow_quantum.core.serialize import serializer
 
 from qlsgan_tf.layers import circuits
 
@@ -281,9 +282,15 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
             name="style_bias", shape=[self.n_angles], initializer=self.bias_initializer,
             trainable=True)
         if self.backend == "tfq":
-            self._circuit_proto = tfq.convert_to_tensor([self.executed_circuit()]).numpy()
-            self._operator_proto = tfq.convert_to_tensor(
-                [circuits.readout_operators(self._qubits, self.readout)]).numpy()
+            # Serialized with TFQ's serializer in plain Python (not tfq.convert_to_tensor +
+            # .numpy()), so that the layer also builds inside graphs: TF-GAN's estimator.
+            self._circuit_proto = np.array(
+                [serializer.serialize_circuit(self.executed_circuit()).SerializeToString()],
+                dtype=object)
+            self._operator_proto = np.array(
+                [[serializer.serialize_paulisum(op).SerializeToString()
+                  for op in circuits.readout_operators(self._qubits, self.readout)]],
+                dtype=object)
             self._symbol_names = np.array([str(s) for s in self._symbols])
             # The differentiable TFQ ops are used directly rather than through
             # tfq.layers.Expectation: that layer's call() has a Keras initializer as a default
