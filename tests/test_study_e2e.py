@@ -149,3 +149,13 @@ def test_chief_and_two_workers_on_localhost(tmp_path, sat4_sample_dir):
     assert {r["tuner_id"] for r in runs} <= {"tuner0", "tuner1"}  # workers train, chief serves
     assert "report:" in outputs["chief"][0]
     assert (out / "report.md").exists()
+
+
+def test_dry_run_prints_the_estimate_and_trains_nothing(tmp_path, sat4_sample_dir):
+    out = tmp_path / "dry"
+    proc = subprocess.run(_cmd(out, *SMALL, "--dry_run", data=sat4_sample_dir), env=_env(),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "grid: 5 generators x 2 critics x 1 seeds" in proc.stdout
+    assert "10 runs x 4 steps/epoch: estimated at most" in proc.stdout
+    assert not out.exists()

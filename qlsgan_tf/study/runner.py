@@ -42,9 +42,9 @@ def run_study(config, data_path, out_dir, verbose=1, log=print):
     if where != "chief":  # the chief only serves the oracle
         resources = prepare_lib.prepare(config, data_path, out, log=log)
         if config.preset == "paper":
-            seconds = estimate_seconds(config, resources)
-            log(f"estimated time of the remaining runs on this machine: {_hms(seconds)} "
-                "(measured per-epoch cost x epochs x runs; divide by the number of workers)")
+            done = [store_lib.run_key(r["generator"], r["critic_capacity"], r["seed"])
+                    for r in store.all_runs()]
+            log(describe_estimate(estimate(config, len(resources.real_images), done)))
     hypermodel = capacity.CapacityHyperModel(config)
     with _progress(config, store, enabled=verbose > 0 and where != "chief") as progress:
         tuner = capacity.make_tuner(config, hypermodel, directory=out / "tuner",
@@ -82,30 +82,44 @@ def _progress(config, store, enabled):
         bar.close()
 
 
-def estimate_seconds(config, resources):
-    """Remaining wall time: measured seconds per epoch of the largest quantum and classical
-    configurations, times epochs, times the runs not yet recorded."""
+def estimate(config, n_reference, done=()):
+    """Estimated wall time of the runs not in ``done`` (run keys), on this machine.
+
+    Measures, for every critic capacity, the tracing time and the cost per generator step of
+    the largest quantum and the largest classical generator, then sums over the remaining
+    runs ``first call + steps per epoch x epochs x step cost`` (an upper bound for smaller
+    generators; FD-SAT4 evaluations excluded). ``n_reference``: real latents per epoch.
+    """
     from qlsgan_tf.tuning import capacity  # pylint: disable=import-outside-toplevel
 
-    store = store_lib.ResultStore(resources.samples_dir.parent)
-    done = {store_lib.run_key(r["generator"], r["critic_capacity"], r["seed"])
-            for r in store.all_runs()}
     labels = config.generator_labels()
 
     def largest(prefix):
         return max((lbl for lbl in labels if lbl.startswith(prefix)),
                    key=lambda lbl: capacity.parse_generator(lbl, config)["capacity"])
 
-    cost = {kind: capacity.time_one_epoch(config, largest(kind), max(config.critic_capacities),
-                                          resources)
-            for kind in ("q", "c")}
-    remaining = 0.0
-    for label in labels:
-        for critic in config.critic_capacities:
-            for seed in config.seeds:
-                if store_lib.run_key(label, critic, seed) not in done:
-                    remaining += cost[label[0]] * config.epochs
-    return remaining
+    cost = {(kind, critic): capacity.time_training(config, largest(kind), critic)
+            for kind in ("q", "c") for critic in config.critic_capacities}
+    steps = config.steps_per_epoch or math.ceil(n_reference / config.batch_size)
+    done = set(done)
+    remaining = [(label[0], critic) for label in labels for critic in config.critic_capacities
+                 for seed in config.seeds
+                 if store_lib.run_key(label, critic, seed) not in done]
+    seconds = sum(cost[key][0] + steps * config.epochs * cost[key][1] for key in remaining)
+    step_ms = {kind: {critic: cost[(kind, critic)][1] * 1e3 for critic in config.critic_capacities}
+               for kind in ("q", "c")}
+    return {"runs": len(remaining), "steps_per_epoch": steps, "seconds": seconds,
+            "step_ms": step_ms}
+
+
+def describe_estimate(est):
+    """One paragraph for the user: the estimate and what it rests on."""
+    q, c = est["step_ms"]["q"], est["step_ms"]["c"]
+    return (f"{est['runs']} runs x {est['steps_per_epoch']} steps/epoch: estimated at most "
+            f"{_hms(est['seconds'])} on this machine; divide by the number of workers. "
+            f"Measured ms per generator step (largest generator) from the smallest to the "
+            f"largest critic: quantum {q[min(q)]:.1f} to {q[max(q)]:.1f}, classical "
+            f"{c[min(c)]:.1f} to {c[max(c)]:.1f}; FD-SAT4 evaluations not included.")
 
 
 def _hms(seconds):

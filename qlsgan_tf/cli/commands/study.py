@@ -41,6 +41,8 @@ flags.DEFINE_enum("tuner", None, ["grid", "bayesian"], "KerasTuner oracle.")
 flags.DEFINE_integer("max_trials", None, "Trial budget (0: the whole grid).", lower_bound=0)
 flags.DEFINE_boolean("augment", None, "Dihedral augmentation of the real patches.")
 flags.DEFINE_integer("verbose", 1, "0: quiet; 1: progress bar over runs.")
+flags.DEFINE_boolean("dry_run", False, "Print the grid and the estimated time (measured on "
+                     "this machine), then exit without training.")
 
 
 def _ints(name, values):
@@ -91,6 +93,9 @@ def main(argv):
         data_path = FLAGS.data or str(data_lib.sample_path())
         print(f"qlsgan study: preset {config.preset}, {config.n_runs()} training runs, "
               f"data {data_path}, out {FLAGS.out} (role: {runner.role()})", flush=True)
+        if FLAGS.dry_run:
+            _dry_run(config, data_path, data_lib)
+            return
         try:
             paths = runner.run_study(config, data_path, FLAGS.out, verbose=FLAGS.verbose)
         except KeyboardInterrupt:
@@ -100,3 +105,20 @@ def main(argv):
         if paths:
             print(f"report: {paths['report']}")
             print(f"results: {paths['results']}  trials: {paths['trials']}")
+
+
+def _dry_run(config, data_path, data_lib):
+    """Grid size and estimated time, without preparing or training anything."""
+    import pathlib  # pylint: disable=import-outside-toplevel
+
+    from qlsgan_tf.study import runner, store  # pylint: disable=import-outside-toplevel
+
+    train = data_lib.load_sat4(data_path, split="train", max_images=config.max_images or None)
+    n_reference = len(train.images) * (8 if config.augment else 1)
+    results = store.ResultStore(pathlib.Path(FLAGS.out))
+    done = [store.run_key(r["generator"], r["critic_capacity"], r["seed"])
+            for r in results.all_runs()]
+    print(f"grid: {len(config.generator_labels())} generators x "
+          f"{len(config.critic_capacities)} critics x {len(config.seeds)} seeds "
+          f"({len(done)} runs already finished); {n_reference} real latents per epoch")
+    print(runner.describe_estimate(runner.estimate(config, n_reference, done)))
