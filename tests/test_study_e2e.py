@@ -61,6 +61,11 @@ def test_smoke_study_writes_the_full_report(smoke_study):
         assert e["critic_star"] in (20, 120)
     assert "verdict" in analysis["fits"]["critic"]
     assert results["prepared"]["floor"]["fd"] >= 0
+    bounds = results["prepared"]["baselines"]["2"]
+    assert bounds["random_latents"]["fd"] > 0 and bounds["reconstructions"]["fd"] > 0
+    for path in (out / "runs").glob("*.json"):
+        run = json.loads(path.read_text())
+        assert run["stable"] is False or 0 <= run["latent_fd"] < float("inf")
     report = (out / "report.md").read_text()
     for needle in ("Definitions", "C*(Q)", "Verdict", "Real-vs-real floor", "FD-SAT4"):
         assert needle in report

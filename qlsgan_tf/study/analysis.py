@@ -64,6 +64,12 @@ class RunTable:
         return (frac, float(np.mean([r["score"] for r in stable])),
                 float(np.mean([r["final_fd"] for r in stable])))
 
+    def mean_of(self, generator, critic, field):
+        """Mean of a run field over the stable seeds of one configuration (inf if none)."""
+        values = [float(r[field]) for r in self.by_config[(generator, critic)].values()
+                  if _stable(r) and r.get(field) is not None]
+        return float(np.mean(values)) if values else math.inf
+
     def best_critic(self, generator, seeds=None):
         """(critic capacity, stats) of the best-ranked configuration of ``generator``."""
         best = None
@@ -99,7 +105,7 @@ def analyse(runs, config, n_boot=None, seed=0):
         classical[info["latent_dim"]].append({
             "generator": g, "generator_capacity": info["generator_capacity"],
             "best_critic_capacity": critic, "stable_fraction": frac, "score": score,
-            "fd": fd, "boot_fd": boot_fd,
+            "fd": fd, "latent_fd": table.mean_of(g, critic, "latent_fd"), "boot_fd": boot_fd,
         })
 
     quantum = []
@@ -118,7 +124,7 @@ def analyse(runs, config, n_boot=None, seed=0):
             "latent_dim": info["latent_dim"],
             "critic_star": critic, "critic_star_ci": _ci(boot_critic),
             "critic_star_boot": boot_critic, "stable_fraction": frac, "score": score,
-            "fd": fd, "fd_band": band,
+            "fd": fd, "fd_band": band, "latent_fd": table.mean_of(g, critic, "latent_fd"),
             "scores_by_critic": {
                 str(c): table.config_stats(g, c)[1] for c in table.critics(g)
             },

@@ -103,6 +103,9 @@ def prepare(config, data_path, out_dir, log=print):
                     "data", "test_accuracy", "feature_dim", "feature_layer", "seed",
                     "augmentation", "date")},
                 "floor": floor.as_dict(),
+                "baselines": {str(dim): _baselines(config, decoders[dim], real_latents[dim],
+                                                   real_activations, net)
+                              for dim in config.latent_dims},
             }
             store_lib.atomic_write_json(prepared_path, prepared)
             samples = out / "samples"
@@ -112,6 +115,27 @@ def prepare(config, data_path, out_dir, log=print):
         real_images=reference, real_activations=real_activations, feature_net=net,
         latents=real_latents, decoders=decoders, samples_dir=out / "samples",
         logs_dir=out / "logs", floor=prepared["floor"]["fd"])
+
+
+def _baselines(config, decoder, real_latents, real_activations, net):
+    """FD-SAT4 bounds a latent GAN is read against, with this VAE and feature network.
+
+    ``random_latents``: decoded uniform noise in the latent box (a generator that learned
+    nothing of the latent distribution); ``reconstructions``: decoded real latents (a perfect
+    latent generator: what the VAE alone allows).
+    """
+    from qlsgan_tf.metrics import distances  # pylint: disable=import-outside-toplevel
+
+    rng = np.random.default_rng(0)
+    n = config.n_fid_samples
+    noise = rng.uniform(-1, 1, (n, real_latents.shape[1])).astype(np.float32)
+    picks = real_latents[rng.choice(len(real_latents), size=n, replace=len(real_latents) < n)]
+    out = {}
+    for name, latents in (("random_latents", noise), ("reconstructions", picks)):
+        images = np.asarray(decoder(latents))
+        out[name] = distances.fd_sat4_from_activations(
+            real_activations, net.features(images)).as_dict()
+    return out
 
 
 def _test_reference(config, test):

@@ -18,7 +18,8 @@ from qlsgan_tf.study import store as store_lib
 CSV_FIELDS = (
     "generator", "kind", "n_qubits", "n_layers", "latent_dim", "generator_capacity",
     "critic_capacity", "critic_params", "critic_units", "seed", "stable", "failed",
-    "failure_reason", "score", "final_fd", "fd_std_last_k", "final_kid", "epochs_run",
+    "failure_reason", "score", "final_fd", "fd_std_last_k", "final_kid", "latent_fd",
+    "epochs_run",
     "time_s", "time_per_epoch_s",
 )
 
@@ -199,6 +200,14 @@ def _markdown(config, prepared, result, plots, out, runs):
         lines.append(f"- Real-vs-real floor (train vs test split, same features): FD-SAT4 "
                      f"{_fmt(floor.get('fd'))}, KID {_fmt(floor.get('kid'))}. Generated "
                      "FD-SAT4 values are only meaningful relative to this floor.")
+    for dim, base in sorted(prepared.get("baselines", {}).items()):
+        lines.append(
+            f"- Bounds with this VAE (latent {dim}): decoded uniform random latents score "
+            f"FD-SAT4 {_fmt(base['random_latents']['fd'])} (a generator that learned nothing), "
+            f"decoded real latents {_fmt(base['reconstructions']['fd'])} (a perfect latent "
+            "generator). When the two are close, FD-SAT4 cannot rank generators on this data; "
+            "the latent Fréchet distance (generated vs real latents, per run in trials.csv) "
+            "measures the GAN directly.")
     lines += [
         f"- Generators: style-based quantum circuits, ansatz `{config.ansatz}`, readout "
         f"`{config.readout}`, backend `{config.backend}`; classical MLP generators "
@@ -222,8 +231,9 @@ def _markdown(config, prepared, result, plots, out, runs):
         "",
         "## Results",
         "",
-        "| n | L | Q | C*(Q) | C* 95% CI | FD-SAT4 | FD band | stable | G*(Q) | G* 95% CI |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| n | L | Q | C*(Q) | C* 95% CI | FD-SAT4 | FD band | latent FD | stable | G*(Q) "
+        "| G* 95% CI |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in result["quantum"]:
         g_star = (_fmt(e["generator_star"]) if e["generator_star"] is not None
@@ -231,13 +241,16 @@ def _markdown(config, prepared, result, plots, out, runs):
         lines.append(
             f"| {e['n_qubits']} | {e['n_layers']} | {e['q_capacity']} | {e['critic_star']} | "
             f"{_ci(e['critic_star_ci'])} | {_fmt(e['fd'])} | {_ci(e['fd_band'])} | "
+            f"{_fmt(e.get('latent_fd'))} | "
             f"{_fmt(e['stable_fraction'], 2)} | {g_star} | {_ci(e['generator_star_ci'])} |")
     lines += ["", "### Classical generators (each with its own optimal critic)", "",
-              "| latent | capacity | best critic | FD-SAT4 | stable |", "|---|---|---|---|---|"]
+              "| latent | capacity | best critic | FD-SAT4 | latent FD | stable |",
+              "|---|---|---|---|---|---|"]
     for dim, rows in sorted(result["classical"].items()):
         for r in rows:
             lines.append(f"| {dim} | {r['generator_capacity']} | {r['best_critic_capacity']} | "
-                         f"{_fmt(r['fd'])} | {_fmt(r['stable_fraction'], 2)} |")
+                         f"{_fmt(r['fd'])} | {_fmt(r.get('latent_fd'))} | "
+                         f"{_fmt(r['stable_fraction'], 2)} |")
     lines += ["", "## Scaling laws", ""]
     for key, title in (("critic", "Optimal critic capacity C*(Q)"),
                        ("classical_generator", "Matching classical generator capacity G*(Q)")):

@@ -138,6 +138,8 @@ class CapacityHyperModel(keras_tuner.HyperModel):
                 fds, losses, k=s.k_last, std_penalty=s.std_penalty,
                 max_fid_rel_std=s.max_fid_rel_std, max_loss_oscillation=s.max_loss_oscillation)
         tail = np.asarray(fds[-s.k_last:], dtype=float)
+        latent_fd = _latent_fd(model, resources.latents[spec["latent_dim"]], s.n_fid_samples,
+                               seed, run["failed"])
         np.save(resources.samples_dir / f"{key}.npy", run["samples"])
         return {
             "generator": label, "kind": spec["kind"], "n_qubits": spec["n_qubits"],
@@ -151,10 +153,23 @@ class CapacityHyperModel(keras_tuner.HyperModel):
             "final_fd": float(np.mean(tail)) if tail.size else math.inf,
             "fd_std_last_k": float(np.std(tail)) if tail.size else math.inf,
             "final_kid": float(run["fd_history"][-1][2]) if run["fd_history"] else math.inf,
+            "latent_fd": latent_fd,
             "fd_history": run["fd_history"], "c_loss_history": losses,
             "epochs_run": run["epochs_run"], "time_s": run["time_s"],
             "time_per_epoch_s": run["time_per_epoch_s"],
         }
+
+
+def _latent_fd(model, real_latents, n, seed, failed):
+    """Fréchet distance between generated and real latents: what the GAN itself fits."""
+    from qlsgan_tf.metrics import distances  # pylint: disable=import-outside-toplevel
+
+    if failed:
+        return math.inf
+    fake = model.generate(int(n), seed=int(seed))
+    if not np.all(np.isfinite(fake)):
+        return math.inf
+    return float(distances.frechet_distance_from_activations(real_latents, fake))
 
 
 class CapacityTuner(keras_tuner.Tuner):
