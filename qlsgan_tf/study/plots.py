@@ -24,10 +24,11 @@ import textwrap
 from typing import Any, Dict, Mapping, Optional, Sequence
 
 import numpy as np
-from matplotlib import colormaps, colors, transforms
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib import colormaps, transforms
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+
+from qlsgan_tf.training.images import plot_image_grid, png_path, save_figure
 
 __all__ = [
     "plot_fid_trajectories",
@@ -38,8 +39,6 @@ __all__ = [
 
 #: Values spanning more than this factor get a log axis.
 LOG_SPAN = 30.0
-#: Resolution of the written PNGs.
-DPI = 120
 #: Trajectories named one by one in the legend; more are drawn but summarised.
 MAX_LEGEND_RUNS = 12
 FAILED_COLOR = "0.55"
@@ -47,22 +46,6 @@ FAILED_COLOR = "0.55"
 
 # --------------------------------------------------------------------------------------------
 # Shared helpers.
-
-
-def _png_path(path) -> pathlib.Path:
-    if not isinstance(path, (str, pathlib.PurePath)):
-        raise TypeError(f"path must be a str or pathlib.Path, got {path!r}.")
-    path = pathlib.Path(path)
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"path must name a .png file, got {str(path)!r}.")
-    return path
-
-
-def _save(fig: Figure, path: pathlib.Path) -> pathlib.Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
-    return path
 
 
 def _floats(values, name: str, allow_nonfinite: bool = False) -> np.ndarray:
@@ -195,8 +178,8 @@ def plot_fid_trajectories(trajectories, path, floor=None, title=None,
     Returns:
       ``path`` as a :class:`pathlib.Path`.
     """
-    path = _png_path(path)
-    return _save(_fid_figure(trajectories, floor, title, ylabel), path)
+    path = png_path(path)
+    return save_figure(_fid_figure(trajectories, floor, title, ylabel), path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,8 +322,8 @@ def plot_score_vs_critic_capacity(rows, path, optima=None, title=None,
     Returns:
       ``path`` as a :class:`pathlib.Path`.
     """
-    path = _png_path(path)
-    return _save(_score_figure(rows, optima, title, ylabel), path)
+    path = png_path(path)
+    return save_figure(_score_figure(rows, optima, title, ylabel), path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,98 +442,10 @@ def plot_scaling(Q, y, comparison, path, ylabel, y_err=None, *, y_ci=None, title
     Returns:
       ``path`` as a :class:`pathlib.Path`.
     """
-    path = _png_path(path)
-    return _save(_scaling_figure(Q, y, comparison, ylabel, y_err, y_ci, title, xlabel), path)
+    path = png_path(path)
+    return save_figure(_scaling_figure(Q, y, comparison, ylabel, y_err, y_ci, title, xlabel), path)
 
 
 # --------------------------------------------------------------------------------------------
 # Image grids.
-
-
-def _unit_images(images) -> np.ndarray:
-    """[N, H, W, 4] uint8 or float in [-1, 1] -> float in [0, 1]."""
-    if not isinstance(images, np.ndarray):
-        try:
-            images = np.asarray(images)
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"images must be an array [N, 28, 28, 4], got {images!r}.") from err
-    if images.ndim != 4:
-        raise ValueError(f"images must have shape [N, 28, 28, 4], got {images.shape}.")
-    if images.shape[-1] != 4:
-        raise ValueError(
-            f"images must have 4 bands (R, G, B, NIR) in the last axis, got {images.shape[-1]} "
-            f"(shape {images.shape})."
-        )
-    if images.shape[0] == 0:
-        raise ValueError("images is empty: there is no patch to draw.")
-    if images.dtype == np.uint8:
-        return images.astype(np.float64) / 255.0
-    if not np.issubdtype(images.dtype, np.floating):
-        raise TypeError(
-            f"images must be uint8 (0..255) or float in [-1, 1], got dtype {images.dtype}."
-        )
-    if not np.all(np.isfinite(images)):
-        raise ValueError("images contain NaN/inf.")
-    low, high = float(images.min()), float(images.max())
-    if low < -1.0 - 1e-3 or high > 1.0 + 1e-3:
-        raise ValueError(
-            f"float images must lie in [-1, 1] (the tanh range), got [{low:.3g}, {high:.3g}]."
-        )
-    return np.clip((images.astype(np.float64) + 1.0) / 2.0, 0.0, 1.0)
-
-
-def _mosaic(tiles: np.ndarray, ncols: int, gap: int = 2) -> np.ndarray:
-    """[N, H, W, 3] -> one [rows·(H+gap)-gap, cols·(W+gap)-gap, 3] image on white."""
-    n, h, w, c = tiles.shape
-    rows = math.ceil(n / ncols)
-    out = np.ones((rows * (h + gap) - gap, ncols * (w + gap) - gap, c))
-    for i, tile in enumerate(tiles):
-        r, k = divmod(i, ncols)
-        out[r * (h + gap):r * (h + gap) + h, k * (w + gap):k * (w + gap) + w] = tile
-    return out
-
-
-def _image_figure(images, title, ncols=None) -> Figure:
-    unit = _unit_images(images)
-    n = unit.shape[0]
-    if ncols is None:
-        ncols = min(n, 8)
-    if isinstance(ncols, bool) or not isinstance(ncols, numbers.Integral) or ncols < 1:
-        raise ValueError(f"ncols must be a positive integer, got {ncols!r}.")
-    ncols = int(min(ncols, n))
-    rgb = _mosaic(unit[..., [0, 1, 2]], ncols)
-    false_colour = _mosaic(unit[..., [3, 0, 1]], ncols)
-    rows = math.ceil(n / ncols)
-    tile_in = 0.9 * unit.shape[2] / 28.0
-    width = max(ncols * tile_in, 4.0)
-    fig = Figure(figsize=(width, 2 * rows * tile_in * unit.shape[1] / unit.shape[2] + 1.0),
-                 layout="constrained")
-    axes = fig.subplots(2, 1)
-    for ax, block, name in ((axes[0], rgb, "RGB (R, G, B)"),
-                            (axes[1], false_colour, "false colour (NIR, R, G as RGB)")):
-        ax.imshow(block, interpolation="nearest", norm=colors.NoNorm())
-        ax.set_title(name, fontsize="small")
-        ax.set_axis_off()
-    fig.suptitle(f"{title} ({n} patch{'es' if n != 1 else ''})")
-    return fig
-
-
-def plot_image_grid(images, path, title, ncols=None) -> pathlib.Path:
-    """SAT-4 patches as two blocks: true colour (R, G, B) and false colour (NIR, R, G).
-
-    In the false-colour block vegetation, bright in near infrared, shows red: the usual way to
-    read the NIR band, and where "trees" and "grassland" patches differ most.
-
-    Args:
-      images: ``[N, H, W, 4]`` (R, G, B, NIR; SAT-4 is 28×28), uint8 0..255 or float in
-        [-1, 1] (what the generators and ``data.normalize`` produce).
-      path: the ``.png`` to write.
-      title: the figure's title, e.g. ``"best hybrid n4_L2"``.
-      ncols: patches per row (default min(N, 8)).
-
-    Returns:
-      ``path`` as a :class:`pathlib.Path`.
-    """
-    path = _png_path(path)
-    return _save(_image_figure(images, str(title), ncols), path)
 

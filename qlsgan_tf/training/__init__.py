@@ -23,7 +23,7 @@ _EXPORTS = {
     "train_latent_gan": "gan_run",
     "fit_with_fd": "gan_run",
     "load_hybrid": "gan_run",
-    "save_image_grid": "gan_run",
+    "plot_image_grid": "images",
     "FIDCallback": "callbacks",
     "ImageGridCallback": "callbacks",
     "NaNGuard": "callbacks",
@@ -33,7 +33,7 @@ _EXPORTS = {
 __all__ = [
     "FIDCallback", "HybridLSGAN", "ImageGridCallback", "LatentGAN", "NaNGuard", "encode_latents",
     "fit_with_fd", "latent_dataset", "latent_input_fn", "load_hybrid", "log_hparams",
-    "make_gan_estimator", "noise_input_fn", "sample_noise", "save_image_grid",
+    "make_gan_estimator", "noise_input_fn", "plot_image_grid", "sample_noise",
     "train_latent_gan",
 ]
 

@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from qlsgan_tf.metrics.distances import SmallSampleWarning, fd_sat4_from_activations
 from qlsgan_tf.metrics.feature_net import check_images
+from qlsgan_tf.training.images import mosaic
 
 FD_TAG = "fd_sat4"
 KID_TAG = "kid"
@@ -232,15 +233,9 @@ def image_grid(images, bands="rgb", cols=None):
         raise ValueError(f"bands must be 'rgb' or 'nir'; got {bands!r}")
     x = np.clip((images + 1.0) / 2.0, 0.0, 1.0)
     x = x[..., :3] if bands == "rgb" else x[..., [3, 0, 1]]
-    n = len(x)
-    cols = int(cols or math.ceil(math.sqrt(n)))
-    rows = math.ceil(n / cols)
-    h, w = x.shape[1:3]
-    canvas = np.ones((rows * (h + 1) + 1, cols * (w + 1) + 1, 3), np.float32)
-    for i, img in enumerate(x):
-        r, c = divmod(i, cols)
-        canvas[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + c * (w + 1):1 + c * (w + 1) + w] = img
-    return canvas
+    cols = int(cols or math.ceil(math.sqrt(len(x))))
+    canvas = mosaic(x, cols, gap=1)
+    return np.pad(canvas, ((1, 1), (1, 1), (0, 0)), constant_values=1.0).astype(np.float32)
 
 
 class ImageGridCallback(_GeneratingCallback):

@@ -25,10 +25,10 @@ from qlsgan_tf.training.callbacks import (
     FIDCallback,
     ImageGridCallback,
     NaNGuard,
-    image_grid,
     log_hparams,
 )
 from qlsgan_tf.training.hybrid import HybridLSGAN
+from qlsgan_tf.training.images import plot_image_grid
 from qlsgan_tf.training.latent_gan import LatentGAN
 from qlsgan_tf.training.latents import _as_images, encode_latents, latent_dataset
 
@@ -37,39 +37,6 @@ N_RETURNED_SAMPLES = 16
 
 
 # ----------------------------------------------------------------------------------- images
-def save_image_grid(images, path, title=None):
-    """Writes a PNG: the patches in true colour (R, G, B) beside NIR false colour (NIR, R, G).
-
-    ``images``: float ``[N, 28, 28, 4]`` in [-1, 1]. Returns the path written.
-    """
-    import matplotlib  # pylint: disable=import-outside-toplevel
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[1:] != (28, 28, 4) or len(images) == 0:
-        raise ValueError(f"images must have shape [N, 28, 28, 4] with N >= 1, "
-                         f"got {list(images.shape)}.")
-    if not np.all(np.isfinite(images)):
-        raise ValueError("images contain NaN or infinite values; nothing to plot.")
-    images = np.clip(images.astype(np.float32), -1.0, 1.0)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 5.4))
-    for ax, bands, name in ((axes[0], "rgb", "RGB"),
-                            (axes[1], "nir", "NIR false colour (NIR, R, G)")):
-        ax.imshow(image_grid(images, bands), interpolation="nearest")
-        ax.set_title(name)
-        ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
 def load_hybrid(path):
     """Loads a saved :class:`HybridLSGAN` from ``path`` (a ``.keras`` file or a run directory)."""
     import qlsgan_tf.layers  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import  (registers StyleQuantumGenerator)
@@ -345,7 +312,7 @@ def train_latent_gan(generator, critic, out_dir, *, vae=None, latents=None, real
         if not result["failed"]:
             images = hybrid.sample(N_GRID, seed=seed)
             if np.all(np.isfinite(images)):
-                save_image_grid(images, out / "samples.png",
+                plot_image_grid(images, out / "samples.png",
                                 title=f"{N_GRID} generated patches, final FD-SAT4 "
                                       f"{result['final_fd']:.4g}")
     metrics = {k: v for k, v in result.items() if k != "samples"}
