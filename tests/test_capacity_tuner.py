@@ -55,51 +55,48 @@ def _finish(oracle, trial):
     oracle.end_trial(trial)
 
 
+def _values(trial):
+    return trial.hyperparameters.get("generator"), trial.hyperparameters.get("critic_capacity")
+
+
+def _run_trials(oracle, n=None):
+    """Creates and finishes trials (n of them, or until the oracle stops); their values."""
+    seen = []
+    while n is None or len(seen) < n:
+        trial = oracle.create_trial("tuner0")
+        if trial.status == "STOPPED":
+            break
+        seen.append(_values(trial))
+        _finish(oracle, trial)
+    return seen
+
+
+def _reloaded(directory):
+    oracle = _grid_oracle(directory)
+    oracle.reload()
+    return oracle
+
+
+GRID = {(g, c) for g in "abc" for c in (1, 2)}
+
+
 def test_grid_oracle_resumes_after_an_interruption_mid_trial(tmp_path):
     first = _grid_oracle(tmp_path)
-    done = []
-    for _ in range(3):
-        trial = first.create_trial("tuner0")
-        _finish(first, trial)
-        done.append(dict(trial.hyperparameters.values))
+    done = _run_trials(first, 3)
     running = first.create_trial("tuner0")  # the process dies during this trial
     first.save()
 
-    second = _grid_oracle(tmp_path)
-    second.reload()
-    seen = []
-    while True:
-        trial = second.create_trial("tuner0")
-        if trial.status == "STOPPED":
-            break
-        seen.append(dict(trial.hyperparameters.values))
-        _finish(second, trial)
-    assert seen[0] == dict(running.hyperparameters.values)  # the interrupted trial re-runs
-    combos = {(v["generator"], v["critic_capacity"]) for v in done + seen}
-    assert combos == {(g, c) for g in "abc" for c in (1, 2)}
+    seen = _run_trials(_reloaded(tmp_path))
+    assert seen[0] == _values(running)  # the interrupted trial re-runs
+    assert set(done + seen) == GRID
     assert len(done) + len(seen) == 6  # every combination exactly once
 
 
 def test_grid_oracle_resumes_after_an_interruption_between_trials(tmp_path):
-    first = _grid_oracle(tmp_path)
-    done = []
-    for _ in range(2):
-        trial = first.create_trial("tuner0")
-        _finish(first, trial)
-        done.append((trial.hyperparameters.get("generator"),
-                     trial.hyperparameters.get("critic_capacity")))
+    done = _run_trials(_grid_oracle(tmp_path), 2)
     # Killed after the trial ended but before the next one was created. KerasTuner saved
     # its state before it marked the last trial ended, so that trial is offered again (the
     # study's run store then returns its recorded runs instead of training them again).
-    second = _grid_oracle(tmp_path)
-    second.reload()
-    seen = []
-    while True:
-        trial = second.create_trial("tuner0")
-        if trial.status == "STOPPED":
-            break
-        seen.append((trial.hyperparameters.get("generator"),
-                     trial.hyperparameters.get("critic_capacity")))
-        _finish(second, trial)
-    assert set(done + seen) == {(g, c) for g in "abc" for c in (1, 2)}
+    seen = _run_trials(_reloaded(tmp_path))
+    assert set(done + seen) == GRID
     assert seen[0] == done[-1] and len(seen) == 5

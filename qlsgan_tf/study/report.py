@@ -140,7 +140,9 @@ def _sample_grids(out, plot_dir, result, plots):
                             f"matched classical {match['generator']}, "
                             f"critic {match['best_critic_capacity']}"))
     for name, generator, critic, title in choices:
-        files = sorted((out / "samples").glob(f"{generator}__c{int(critic)}__s*.npy"))
+        files = [out / "samples" / f"{store_lib.run_key(generator, critic, seed)}.npy"
+                 for seed in result["seeds"]]
+        files = [f for f in files if f.exists()]
         if files:
             images = np.load(files[0])
             paths[name] = plots.plot_image_grid(images, plot_dir / f"samples_{name}.png", title)

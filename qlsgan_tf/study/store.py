@@ -82,6 +82,8 @@ def run_key(generator, critic_capacity, seed):
 class ResultStore:
     """The results of one study directory."""
 
+    key = staticmethod(run_key)
+
     def __init__(self, out_dir):
         self.root = pathlib.Path(out_dir)
         self.runs_dir = self.root / "runs"

@@ -107,15 +107,20 @@ class CapacityHyperModel(keras_tuner.HyperModel):
         gan.build()
         return gan
 
-    def fit(self, hp, model, *args, resources=None, seed=0, verbose=0, **kwargs):
-        """Trains one seed; returns the run's result dict (JSON-ready)."""
+    def fit(self, hp, model, *args, resources=None, seed=0, run_name=None, verbose=0,
+            **kwargs):
+        """Trains one seed; returns the run's result dict (JSON-ready).
+
+        ``run_name`` names the run's TensorBoard directory and sample file (the study passes
+        its run store's key); by default ``<generator>-<critic capacity>-<seed>``.
+        """
         from qlsgan_tf.metrics import stability  # pylint: disable=import-outside-toplevel
         from qlsgan_tf.training import gan_run  # pylint: disable=import-outside-toplevel
 
         s = self.settings
         label, critic_budget = hp.get("generator"), int(hp.get("critic_capacity"))
         spec = parse_generator(label, s)
-        key = f"{label}__c{critic_budget}__s{seed}"
+        key = run_name or f"{label}-{critic_budget}-{seed}"
         run = gan_run.fit_with_fd(
             model, resources.latents[spec["latent_dim"]],
             decoder=resources.decoders[spec["latent_dim"]], feature_net=resources.feature_net,
@@ -176,8 +181,9 @@ class CapacityTuner(keras_tuner.Tuner):
     """Runs each configuration for every seed; the objective is the seeds' mean score.
 
     Args:
-        run_store: object with ``get(generator, critic_capacity, seed)`` and ``put(result)``
-            (``study.store.ResultStore``); finished seed-runs are read back, not re-run.
+        run_store: object with ``get(generator, critic_capacity, seed)``, ``put(result)`` and
+            ``key(generator, critic_capacity, seed)`` (``study.store.ResultStore``): finished
+            seed-runs are read back, not re-run, and each run is named by its key.
         seeds: the seeds of every configuration.
         progress: optional callable(result, cached) called after each seed-run.
     """
@@ -199,7 +205,10 @@ class CapacityTuner(keras_tuner.Tuner):
                 tf.keras.backend.clear_session()
                 tf.keras.utils.set_random_seed(int(seed))
                 model = self.hypermodel.build(hp, seed=int(seed))
-                result = self.hypermodel.fit(hp, model, resources=resources, seed=int(seed))
+                name = (self.run_store.key(label, critic, seed) if self.run_store
+                        else f"trial{trial.trial_id}-{seed}")
+                result = self.hypermodel.fit(hp, model, resources=resources, seed=int(seed),
+                                             run_name=name)
                 result["tuner_id"] = self.tuner_id
                 if self.run_store:
                     self.run_store.put(result)
