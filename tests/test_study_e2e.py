@@ -73,6 +73,7 @@ def test_smoke_study_writes_the_full_report(smoke_study):
     assert header.startswith("generator,kind,")
     pngs = sorted(p.name for p in (out / "plots").glob("*.png"))
     assert "fid_trajectories.png" in pngs and "score_vs_critic_capacity.png" in pngs
+    assert "samples_best_hybrid.png" in pngs and "samples_real.png" in pngs
     for png in (out / "plots").glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Every run has its own TensorBoard directory.
