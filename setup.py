@@ -17,7 +17,7 @@ INSTALL_REQUIRES = [
     "tensorflow-gan==2.1.0",
     "tensorflow-probability==0.23.*",
     "tf-keras==2.15.*",
-    "keras-tuner==1.4.8",
+    "keras-tuner[bayesian]==1.4.8",  # the bayesian extra: scikit-learn, for --tuner bayesian
     "numpy==1.26.*",
     "absl-py",
     "tensorboard==2.15.*",

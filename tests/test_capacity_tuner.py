@@ -100,3 +100,20 @@ def test_grid_oracle_resumes_after_an_interruption_between_trials(tmp_path):
     seen = _run_trials(_reloaded(tmp_path))
     assert set(done + seen) == GRID
     assert seen[0] == done[-1] and len(seen) == 5
+
+
+def test_bayesian_tuner_proposes_configurations_from_the_grid(tmp_path):
+    s = settings(tuner="bayesian", max_trials=3)
+    tuner = capacity.make_tuner(s, capacity.CapacityHyperModel(s), directory=tmp_path,
+                                verbose=0)
+    assert isinstance(tuner.oracle, keras_tuner.oracles.BayesianOptimizationOracle)
+    assert tuner.oracle.objective.name == "score" and tuner.oracle.objective.direction == "min"
+    seen = []
+    for _ in range(3):
+        trial = tuner.oracle.create_trial("tuner0")
+        assert trial.status == "RUNNING"
+        seen.append(_values(trial))
+        _finish(tuner.oracle, trial)
+    assert tuner.oracle.create_trial("tuner0").status == "STOPPED"  # the trial budget
+    assert set(seen) <= {(g, c) for g in s.generator_labels() for c in s.critic_capacities}
+    assert len(set(seen)) == 3

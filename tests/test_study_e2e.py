@@ -165,3 +165,20 @@ def test_dry_run_prints_the_estimate_and_trains_nothing(tmp_path, sat4_sample_di
     assert "grid: 5 generators x 2 critics x 1 seeds" in proc.stdout
     assert "10 runs x 4 steps/epoch: estimated at most" in proc.stdout
     assert not out.exists()
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_finished_runs(tmp_path, sat4_sample_dir):
+    out = tmp_path / "interrupted"
+    proc = subprocess.Popen(_cmd(out, *SMALL, data=sat4_sample_dir), env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 600
+    while not _run_keys(out) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the study finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "interrupted; finished runs are kept" in stderr and "Traceback" not in stderr
+    for path in (out / "runs").glob("*.json"):
+        json.loads(path.read_text())  # every recorded run is whole
+    assert _run_keys(out)
