@@ -99,10 +99,12 @@ def test_store_records_runs_and_pins_the_config(tmp_path):
     assert results.pin_config(presets.make_config("smoke", max_trials=3)) is False
 
     assert results.get("q2x1", 20, 0) is None
+    assert results.keys() == set()
     run = {"generator": "q2x1", "critic_capacity": 20, "seed": 0, "score": math.inf}
     results.put(run)
     assert results.get("q2x1", 20, 0) == run
     assert results.all_runs() == [run]
+    assert results.keys() == {store.run_key("q2x1", 20, 0)}
 
 
 def test_interrupted_write_leaves_no_partial_file(tmp_path):

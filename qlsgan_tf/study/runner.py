@@ -35,16 +35,14 @@ def run_study(config, data_path, out_dir, verbose=1, log=print):
     out.mkdir(parents=True, exist_ok=True)
     store = store_lib.ResultStore(out)
     if store.pin_config(config) is False:
-        log(f"resuming the study in {out}: {len(store.all_runs())} of {config.n_runs()} "
+        log(f"resuming the study in {out}: {len(store.keys())} of {config.n_runs()} "
             "training runs already finished")
     where = role()
     resources = None
     if where != "chief":  # the chief only serves the oracle
         resources = prepare_lib.prepare(config, data_path, out, log=log)
         if config.preset == "paper":
-            done = [store_lib.run_key(r["generator"], r["critic_capacity"], r["seed"])
-                    for r in store.all_runs()]
-            log(describe_estimate(estimate(config, len(resources.real_images), done)))
+            log(describe_estimate(estimate(config, len(resources.real_images), store.keys())))
     hypermodel = capacity.CapacityHyperModel(config)
     with _progress(config, store, enabled=verbose > 0 and where != "chief") as progress:
         tuner = capacity.make_tuner(config, hypermodel, directory=out / "tuner",
@@ -64,7 +62,7 @@ def _progress(config, store, enabled):
         return
     from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
 
-    bar = tqdm(total=config.n_runs(), initial=len(store.all_runs()), unit="run",
+    bar = tqdm(total=config.n_runs(), initial=len(store.keys()), unit="run",
                desc="capacity study", dynamic_ncols=True)
 
     def update(result, cached):

@@ -134,6 +134,12 @@ class ResultStore:
             self.path(result["generator"], result["critic_capacity"], result["seed"]), result
         )
 
+    def keys(self):
+        """Keys of the recorded runs, from the file names alone (nothing is parsed)."""
+        if not self.runs_dir.exists():
+            return set()
+        return {p.stem for p in self.runs_dir.glob("*.json")}
+
     def all_runs(self):
         """Every recorded run, sorted by key; unreadable files are reported, not skipped."""
         if not self.runs_dir.exists():

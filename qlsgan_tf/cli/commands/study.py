@@ -115,9 +115,7 @@ def _dry_run(config, data_path, data_lib):
 
     train = data_lib.load_sat4(data_path, split="train", max_images=config.max_images or None)
     n_reference = len(train.images) * (8 if config.augment else 1)
-    results = store.ResultStore(pathlib.Path(FLAGS.out))
-    done = [store.run_key(r["generator"], r["critic_capacity"], r["seed"])
-            for r in results.all_runs()]
+    done = store.ResultStore(pathlib.Path(FLAGS.out)).keys()
     print(f"grid: {len(config.generator_labels())} generators x "
           f"{len(config.critic_capacities)} critics x {len(config.seeds)} seeds "
           f"({len(done)} runs already finished); {n_reference} real latents per epoch")
