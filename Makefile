@@ -33,7 +33,7 @@ test-fast: install
 
 # ruff.toml holds the rules; only the folders that exist yet are checked.
 lint: install
-	$(PY) -m ruff check $(wildcard qlsgan_tf tests benchmarks tools setup.py)
+	$(PY) -m ruff check $(wildcard qlsgan_tf tests benchmarks tools examples setup.py)
 
 bench: install
 	$(PY) -m pip install -q -e ".[bench]"
