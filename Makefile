@@ -1,4 +1,5 @@
-# The shared vocabulary: make demo | test | test-fast | lint | bench | bench-peers | bazel-test.
+# The shared vocabulary: make demo | test | test-fast | lint | typecheck | bench | bench-peers |
+# bazel-test.
 # `make demo` and `make test` install what they need on a fresh machine (Python 3.11 required).
 
 PYTHON ?= python3.11
@@ -9,7 +10,7 @@ DEMO_OUT ?= demo-out
 # pytest workers: 2 cores here; override with `make test PYTEST_WORKERS=0` to run serially.
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test test-fast lint bench bench-peers bazel-test clean
+.PHONY: install demo test test-fast lint typecheck bench bench-peers bazel-test clean
 
 install: $(STAMP)
 
@@ -34,6 +35,10 @@ test-fast: install
 # ruff.toml holds the rules; only the folders that exist yet are checked.
 lint: install
 	$(PY) -m ruff check $(wildcard qlsgan_tf tests benchmarks tools examples setup.py)
+
+# mypy.ini names the public API it checks.
+typecheck: install
+	$(PY) -m mypy
 
 bench: install
 	$(PY) -m pip install -q -e ".[bench]"

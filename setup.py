@@ -50,7 +50,7 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "test": ["pytest>=7", "pytest-xdist"],
-        "lint": ["ruff"],
+        "lint": ["ruff", "mypy==2.4.1"],
         "bench": ["psutil"],
     },
     entry_points={"console_scripts": ["qlsgan=qlsgan_tf.cli.main:run"]},

@@ -181,18 +181,20 @@ def style_circuit(qubits: Sequence[cirq.Qid], n_layers: int, ansatz: str = "bel"
     ops = []
     for gate in gates:
         qs = [qubits[i] for i in gate.qubits]
-        if gate.name == "ry":
-            ops.append(cirq.ry(symbols[gate.angle_index]).on(qs[0]))
+        theta = None if gate.angle_index is None else symbols[gate.angle_index]
+        if gate.name == "cz":
+            ops.append(cirq.CZ(qs[0], qs[1]))
+        elif theta is None:  # pragma: no cover - gate_list gives every rotation an angle
+            raise AssertionError(f"{gate.name} gate without an angle")
+        elif gate.name == "ry":
+            ops.append(cirq.ry(theta).on(qs[0]))
         elif gate.name == "rz":
-            ops.append(cirq.rz(symbols[gate.angle_index]).on(qs[0]))
+            ops.append(cirq.rz(theta).on(qs[0]))
         elif gate.name == "cry" and decompose_cry:
-            theta = symbols[gate.angle_index]
             ops += [cirq.CNOT(qs[0], qs[1]), cirq.ry(-theta / 2).on(qs[1]),
                     cirq.CNOT(qs[0], qs[1]), cirq.ry(theta / 2).on(qs[1])]
         elif gate.name == "cry":
-            ops.append(cirq.ry(symbols[gate.angle_index]).on(qs[1]).controlled_by(qs[0]))
-        elif gate.name == "cz":
-            ops.append(cirq.CZ(qs[0], qs[1]))
+            ops.append(cirq.ry(theta).on(qs[1]).controlled_by(qs[0]))
         else:  # pragma: no cover - gate_list only emits the four names above
             raise AssertionError(gate.name)
         if noise is not None:

@@ -88,7 +88,7 @@ def _image_figure(images, title, ncols=None) -> Figure:
         ncols = min(n, 8)
     if isinstance(ncols, bool) or not isinstance(ncols, numbers.Integral) or ncols < 1:
         raise ValueError(f"ncols must be a positive integer, got {ncols!r}.")
-    ncols = int(min(ncols, n))
+    ncols = min(int(ncols), n)
     rgb = mosaic(unit[..., [0, 1, 2]], ncols)
     false_colour = mosaic(unit[..., [3, 0, 1]], ncols)
     rows = math.ceil(n / ncols)
