@@ -860,7 +860,16 @@ def _wald_ci(name, theta, args, span, n, level):
     sd = np.sqrt(np.maximum(np.diag(jac @ cov @ jac.T), 0.0))
     crit = stats.t.ppf(0.5 * (1 + level), max(n - 3, 1))
     centre = reported(theta)
-    return {k: (float(c - crit * s), float(c + crit * s)) for k, c, s in zip(names, centre, sd)}
+    # Positive parameters (sigma; a of the exponential and power law) get intervals on the
+    # log scale, where their estimates are closer to normal and the bounds stay positive.
+    positive = {"sigma"} | ({"a"} if name != "linear" else set())
+    out = {}
+    for k, c, s in zip(names, centre, sd):
+        if k in positive and c > 0:
+            out[k] = (float(c * math.exp(-crit * s / c)), float(c * math.exp(crit * s / c)))
+        else:
+            out[k] = (float(c - crit * s), float(c + crit * s))
+    return out
 
 
 def _num_hessian(fun, x, h=1e-4):

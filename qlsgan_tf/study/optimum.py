@@ -84,6 +84,12 @@ def optimum_from_means(x, means):
     Returns ``(x_hat, best, censored)`` with ``censored`` -1 (low), 0 or +1 (high); rows with
     no finite mean give ``x_hat = NaN`` and ``best = -1``.
     """
+    return vertex_and_value(x, means)[:3]
+
+
+def vertex_and_value(x, means):
+    """:func:`optimum_from_means` plus the parabola's value at ``x_hat`` (the best score; the
+    edge's mean when censored)."""
     means = np.asarray(means, dtype=np.float64)
     valid = np.isfinite(means)
     any_valid = valid.any(axis=-1)
@@ -106,7 +112,11 @@ def optimum_from_means(x, means):
     vertex = np.where(np.isfinite(vertex) & (curv > 0), np.clip(vertex, x0, x2), x1)
     x_hat = np.where(censored == 0, vertex, x1)
     x_hat = np.where(any_valid, x_hat, np.nan)
-    return x_hat, np.where(any_valid, best, -1), np.where(any_valid, censored, 0)
+    with np.errstate(invalid="ignore"):
+        value = y0 + d01 * (x_hat - x0) + curv * (x_hat - x0) * (x_hat - x1)
+    value = np.where((censored == 0) & np.isfinite(value), np.minimum(value, y1), y1)
+    return (x_hat, np.where(any_valid, best, -1), np.where(any_valid, censored, 0),
+            np.where(any_valid, value, np.nan))
 
 
 def seed_means(scores, weights):
@@ -199,18 +209,8 @@ def estimate_optimum(capacities, scores, *, seed=0, n_boot=DEFAULT_N_BOOT, level
         return OptimumEstimate(None, (math.nan, math.nan), None, None, 0, n_seeds, math.nan, 0,
                                float(level))
     weights = bootstrap_weights(n_seeds, n_boot, np.random.default_rng(seed))
-    out = estimate_batch(np.log(cap), tab, weights, level)
-    best, cens = int(out["index"]), int(out["censored"])
-    censored = {-1: "low", 0: None, 1: "high"}[cens]
-    if censored == "low":
-        ci = (0.0, float(cap[best]))
-    elif censored == "high":
-        ci = (float(cap[best]), math.inf)
-    else:
-        ci = (float(np.exp(out["low"])), float(np.exp(out["high"])))
-    value = float(cap[best]) if censored else float(np.exp(out["x_hat"]))
-    return OptimumEstimate(value, ci, censored, best, n_valid, n_seeds,
-                           float(out["log_sd"]), int(out["n_boot"]), float(level))
+    return from_estimate(cap, estimate_batch(np.log(cap), tab, weights, level), n_valid,
+                         n_seeds, level)
 
 
 def estimate_batch(x, tables, weights, level):
@@ -223,20 +223,55 @@ def estimate_batch(x, tables, weights, level):
       level: interval coverage.
 
     Returns:
+      the dict of :func:`estimate_from_means`.
+    """
+    n_seeds = tables.shape[-2]
+    point = seed_means(tables, np.ones((1, n_seeds)))[..., 0, :]
+    return estimate_from_means(x, point, seed_means(tables, weights), n_seeds, level)
+
+
+def estimate_from_means(x, point, boot, n_seeds, level):
+    """Optimum, censoring and widened interval from a mean-score curve and its resamples.
+
+    Args:
+      x: log capacities ``[n_cap]``.
+      point: mean scores ``[..., n_cap]`` on all seeds (NaN: no valid run).
+      boot: the same on each cluster-bootstrap resample, ``[..., B, n_cap]``.
+      n_seeds: number of seeds (for the widening).
+      level: interval coverage.
+
+    Returns:
       dict of arrays of shape ``[...]``: ``x_hat`` (log optimum; NaN when nothing is valid),
       ``index``, ``censored`` (-1, 0, +1), ``low``/``high`` (log interval of an uncensored
       optimum), ``log_sd`` and ``n_boot`` (resamples with a valid run).
     """
-    n_seeds = tables.shape[-2]
-    x_hat, best, cens = optimum_from_means(x, seed_means(tables, np.ones((1, n_seeds)))[..., 0, :])
-    boot, _, _ = optimum_from_means(x, seed_means(tables, weights))
-    valid_x = np.where(np.isfinite(tables).any(axis=-2), x, np.nan)
-    x_range = (np.nanmin(valid_x, axis=-1), np.nanmax(valid_x, axis=-1)) if np.isfinite(
-        valid_x).any() else (np.nan, np.nan)
+    x_hat, best, cens = optimum_from_means(x, point)
+    boot_x, _, _ = optimum_from_means(x, boot)
+    valid_x = np.where(np.isfinite(point), x, np.nan)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        low, high = interval(x_hat, boot, level, widening(n_seeds, level), x_range)
-        n_ok = np.sum(np.isfinite(boot), axis=-1)
-        log_sd = np.where(n_ok > 1, np.nanstd(boot, axis=-1), np.nan)
+        x_range = (np.nanmin(valid_x, axis=-1), np.nanmax(valid_x, axis=-1))
+        low, high = interval(x_hat, boot_x, level, widening(n_seeds, level), x_range)
+        n_ok = np.sum(np.isfinite(boot_x), axis=-1)
+        log_sd = np.where(n_ok > 1, np.nanstd(boot_x, axis=-1), np.nan)
     return {"x_hat": x_hat, "index": best, "censored": cens, "low": low, "high": high,
             "log_sd": log_sd, "n_boot": n_ok}
+
+
+def from_estimate(capacities, out, n_valid, n_seeds, level):
+    """An :class:`OptimumEstimate` from one (scalar) :func:`estimate_from_means` result."""
+    cap = np.asarray(capacities, dtype=np.float64)
+    if not np.isfinite(out["x_hat"]):
+        return OptimumEstimate(None, (math.nan, math.nan), None, None, int(n_valid), n_seeds,
+                               math.nan, 0, float(level))
+    best, cens = int(out["index"]), int(out["censored"])
+    censored = {-1: "low", 0: None, 1: "high"}[cens]
+    if censored == "low":
+        ci = (0.0, float(cap[best]))
+    elif censored == "high":
+        ci = (float(cap[best]), math.inf)
+    else:
+        ci = (float(np.exp(out["low"])), float(np.exp(out["high"])))
+    value = float(cap[best]) if censored else float(np.exp(out["x_hat"]))
+    return OptimumEstimate(value, ci, censored, best, int(n_valid), n_seeds,
+                           float(out["log_sd"]), int(out["n_boot"]), float(level))

@@ -40,6 +40,8 @@ flags.DEFINE_enum("loss", None, ["wgan-gp", "bce"], "GAN loss.")
 flags.DEFINE_enum("tuner", None, ["grid", "bayesian"], "KerasTuner oracle.")
 flags.DEFINE_integer("max_trials", None, "Trial budget (0: the whole grid).", lower_bound=0)
 flags.DEFINE_boolean("augment", None, "Dihedral augmentation of the real patches.")
+flags.DEFINE_enum("score", None, ["latent", "fd"], "Score that decides the optima: the latent "
+                  "distance (default) or FD-SAT4; the report shows both.")
 flags.DEFINE_integer("verbose", 1, "0: quiet; 1: progress bar over runs.")
 flags.DEFINE_boolean("dry_run", False, "Print the grid and the estimated time (measured on "
                      "this machine), then exit without training.")
@@ -77,6 +79,8 @@ def overrides_from_flags():
             out[name] = _ints(name, getattr(FLAGS, name))
     if FLAGS.quantum_grid is not None:
         out["quantum_grid"] = _grid(FLAGS.quantum_grid)
+    if FLAGS.score is not None:
+        out["score_metric"] = FLAGS.score
     return out
 
 
