@@ -52,3 +52,13 @@ def test_design_for_power_suggests_a_design_reaching_the_target():
 def test_bad_designs(kwargs, match):
     with pytest.raises(ValueError, match=match):
         power.simulate_power(**kwargs)
+
+
+def test_describe_power_lines():
+    lines = power.describe_power(Q, GRID, 5, 0.2, n_rep=20)
+    assert "(measured on the finished runs)" in lines[0] and "Monte-Carlo error" in lines[0]
+    assert [line.split(":")[0].strip() for line in lines[1:5]] == [
+        f"planted {t}" for t in power.TRUTHS]
+    assumed = power.describe_power(Q, GRID, 5, None, n_rep=20)
+    assert f"sigma = {power.ASSUMED_SIGMA:.3g}" in assumed[0] and "(assumed)" in assumed[0]
+    assert "not simulated" in power.describe_power(Q[:3], GRID, 5, 0.2)[0]

@@ -169,6 +169,7 @@ def test_dry_run_prints_the_estimate_and_trains_nothing(tmp_path, sat4_sample_di
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "grid: 5 generators x 2 critics x 1 seeds" in proc.stdout
     assert "10 runs x 4 steps/epoch: estimated at most" in proc.stdout
+    assert "power: not simulated (needs >= 4 Q values" in proc.stdout  # 3 Q values here
     assert not out.exists()
 
 

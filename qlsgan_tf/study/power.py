@@ -245,3 +245,34 @@ def _rise_for(truth, q, q_new, rise):
     if truth == "linear":
         return float(1.0 + (rise - 1.0) * (new_hi - lo) / (hi - lo))
     return rise
+
+
+#: The noise of log C* assumed before any run exists (the issue's design target); a study
+#: with finished runs uses the spread of its own bootstrap C* estimates instead.
+ASSUMED_SIGMA = 0.3
+
+
+def describe_power(q, critic_grid, n_seeds, sigma=None, *, n_rep=DEFAULT_N_REP, seed=0):
+    """Plain-text lines: verdict probabilities at this design and what would reach 80 %.
+
+    ``sigma`` None uses :data:`ASSUMED_SIGMA` and says so.
+    """
+    q = sorted({float(v) for v in q})
+    if len(q) < 4 or len(critic_grid) < 3 or n_seeds < 2:
+        return ["power: not simulated (needs >= 4 Q values, >= 3 critic capacities and >= 2 "
+                f"seeds; this design has {len(q)}, {len(critic_grid)} and {n_seeds})"]
+    source = "measured on the finished runs" if sigma is not None else "assumed"
+    sigma = max(float(sigma), 0.01) if sigma is not None else ASSUMED_SIGMA
+    res = simulate_power(q, critic_grid, n_seeds, sigma, n_rep=n_rep, seed=seed)
+    lines = [f"power at noise sigma = {sigma:.3g} in log C* ({source}), C* rising "
+             f"{res.design['rise']:g}x over Q = {q[0]:g}..{q[-1]:g}, {n_rep} repetitions per "
+             f"law (Monte-Carlo error <= {res.mc_error:.2f}):"]
+    for truth, probs in res.probabilities.items():
+        shown = ", ".join(f"{v} {p:.0%}" for v, p in probs.items() if p)
+        lines.append(f"  planted {truth}: {shown}")
+    if res.power["exponential"] < TARGET_POWER:
+        design = design_for_power(q, critic_grid, n_seeds, sigma, n_rep=n_rep, seed=seed)
+        tried = "; ".join(f"{c['design']} {c['power']:.0%}" for c in design["candidates"])
+        lines.append(f"  to reach {TARGET_POWER:.0%} for an exponential law: "
+                     + (design["suggestion"] or "none of the tried designs") + f" ({tried})")
+    return lines

@@ -124,3 +124,17 @@ def _dry_run(config, data_path, data_lib):
           f"{len(config.critic_capacities)} critics x {len(config.seeds)} seeds "
           f"({len(done)} runs already finished); {n_reference} real latents per epoch")
     print(runner.describe_estimate(runner.estimate(config, n_reference, done)))
+    _print_power(config, store.ResultStore(pathlib.Path(FLAGS.out)))
+
+
+def _print_power(config, result_store):
+    """The verdict's power at this design (noise measured on finished runs when there are)."""
+    from qlsgan_tf.study import analysis, power, presets  # pylint: disable=import-outside-toplevel
+
+    sigma = None
+    if result_store.config_path.exists() and result_store.keys():
+        result, _ = analysis.analyse(result_store.all_runs(), config, with_power=False)
+        sigma = result["noise"]["critic_log_sd"]
+    q = [presets.quantum_capacity(n, layers, config.ansatz) for n, layers in config.quantum_grid]
+    for line in power.describe_power(q, config.critic_capacities, len(config.seeds), sigma):
+        print(line)
