@@ -157,7 +157,10 @@ def test_score_metric_fd_and_old_records():
     result, _ = analysis.analyse(synthetic_runs(), config(score_metric="fd"), n_boot=50,
                                  with_power=False)
     assert result["score_metric"] == "fd"
-    assert _by_gen(result)["q3x4"]["score"] == pytest.approx(10.0, rel=0.01)
+    entry = _by_gen(result)["q3x4"]
+    assert entry["score"] == pytest.approx(10.0, rel=0.01)
+    # The report shows both scores: here the latent one at the best grid critic (1000).
+    assert entry["other_score"] == {"metric": "latent", "value": pytest.approx(1.001)}
     old = []
     for run in synthetic_runs():  # a record written before statuses existed
         run = {k: v for k, v in run.items() if k not in ("status", "learning_rate", "fd_score")}

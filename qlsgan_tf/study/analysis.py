@@ -246,11 +246,29 @@ def _quantum_entry(table, g, c, classical, n_seeds):
         "score": _json(best[0]), "score_ci": _percentile_ci(best[1:]),
         "scores_by_critic": {str(k): _json(v) for k, v in zip(c["critics"], c["curves"][0])},
     }
+    entry["other_score"] = (other_metric_score(table, g, entry["critic_grid_best"],
+                                               entry["learning_rate"])
+                            if est.index is not None else None)
     entry.update(_generator_star(classical.get(info["latent_dim"], []), best, n_seeds))
     x = np.log(np.asarray(c["critics"], dtype=np.float64))
     boot_x, _, boot_cens = optimum.optimum_from_means(x, c["curves"][1:FIT_BOOT + 1])
     entry["_boot"] = (boot_x, boot_cens)
     return entry
+
+
+def other_metric_score(table, generator, critic, lr):
+    """Mean of the *other* score (FD-SAT4 when the latent score decides, and vice versa) over
+    the converged seeds of one configuration, so that the report shows both."""
+    other = "fd" if table.metric == "latent" else "latent"
+    values = []
+    for run in table.by_generator[generator]:
+        run_lr = float(run.get("learning_rate", table.default_lr or 0.0))
+        if int(run["critic_capacity"]) != critic or (lr is not None and run_lr != lr):
+            continue
+        value = run_score(run, other)
+        if math.isfinite(value):
+            values.append(value)
+    return {"metric": other, "value": float(np.mean(values)) if values else None}
 
 
 def _law_points(entries, value_key, ci_key, cens_key):

@@ -293,9 +293,10 @@ def _star(value, ci, censored):
 
 
 def _result_lines(result):
+    other = "FD-SAT4" if result["score_metric"] == "latent" else "latent score"
     lines = ["## Results", "",
-             "| n | L | Q | converged | best score [95% CI] | C*(Q) | C* 95% CI | G*(Q) "
-             "| G* 95% CI |", "|---|---|---|---|---|---|---|---|---|"]
+             f"| n | L | Q | converged | best score [95% CI] | {other} at the best critic | "
+             "C*(Q) | C* 95% CI | G*(Q) | G* 95% CI |", "|---|---|---|---|---|---|---|---|---|---|"]
     for e in result["quantum"]:
         c_val, c_ci = _star(e["critic_star"], e["critic_star_ci"], e["critic_star_censored"])
         g_val, g_ci = _star(e["generator_star"], e["generator_star_ci"],
@@ -303,6 +304,7 @@ def _result_lines(result):
         n_runs = sum(e["status_counts"].values())
         lines.append(f"| {e['n_qubits']} | {e['n_layers']} | {e['q_capacity']} | "
                      f"{e['n_converged']}/{n_runs} | {_fmt(e['score'])} {_ci(e['score_ci'])} | "
+                     f"{_fmt((e.get('other_score') or {}).get('value'))} | "
                      f"{c_val} | {c_ci} | {g_val} | {g_ci} |")
     if result["excluded"]:
         lines += ["", "### Excluded generators (no optimum, left out of the fits)", ""]
