@@ -110,3 +110,21 @@ def test_bad_options():
         estimate_optimum(GRID[:3], np.ones((2, 3)), level=1.5)
     with pytest.raises(TypeError, match="numeric"):
         estimate_optimum(GRID[:3], [["a", "b", "c"]])
+
+
+def test_suggest_capacities_extends_censored_and_refines_bracketed_optima():
+    from qlsgan_tf.study.optimum import suggest_capacities
+
+    table = np.tile((np.log(GRID) - np.log(5.0)) ** 2, (3, 1))
+    low = estimate_optimum(GRID, table)
+    assert low.censored == "low"
+    # One grid step (x 30/100 in capacity) below the smallest critic.
+    assert suggest_capacities(GRID, low) == [9]
+    high = estimate_optimum(GRID, np.tile((np.log(GRID) - np.log(1e6)) ** 2, (3, 1)))
+    assert suggest_capacities(GRID, high, n=2) == [90000, 270000]
+    inner = estimate_optimum(GRID, np.tile((np.log(GRID) - np.log(700.0)) ** 2, (3, 1)))
+    new = suggest_capacities(GRID, inner, n=2)
+    assert len(new) == 2 and all(300 < c < 3000 and c not in GRID for c in new)
+    assert suggest_capacities(GRID, estimate_optimum(GRID, np.full((2, GRID.size), np.nan))) == []
+    with pytest.raises(ValueError, match="n must be"):
+        suggest_capacities(GRID, inner, n=0)

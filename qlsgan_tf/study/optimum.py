@@ -275,3 +275,46 @@ def from_estimate(capacities, out, n_valid, n_seeds, level):
     value = float(cap[best]) if censored else float(np.exp(out["x_hat"]))
     return OptimumEstimate(value, ci, censored, best, int(n_valid), n_seeds,
                            float(out["log_sd"]), int(out["n_boot"]), float(level))
+
+
+def suggest_capacities(capacities, estimate, *, n=1):
+    """Where to run next to sharpen an optimum: ``n`` new capacities (ints, not yet in the grid).
+
+    - censored ``"low"`` / ``"high"``: extend the grid beyond that edge by its edge step in log
+      capacity (the optimum is not bracketed yet);
+    - otherwise: golden-section refinement of the bracket around the best grid point — new
+      points inside the larger of the two intervals next to the best point, at the golden ratio
+      from it, then in the other interval;
+    - no valid run (``estimate.value`` None): an empty list.
+
+    A search adapting within a run budget calls this after each round and runs the suggestions.
+    """
+    cap = np.asarray(capacities, dtype=np.float64)
+    if cap.ndim != 1 or cap.size < 2 or np.any(np.diff(cap) <= 0) or cap[0] <= 0:
+        raise ValueError(f"capacities must be >= 2 increasing positive values; got {cap.tolist()}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive int; got {n!r}")
+    if estimate.value is None:
+        return []
+    x = np.log(cap)
+    if estimate.censored:
+        low = estimate.censored == "low"
+        step = (x[1] - x[0]) if low else (x[-1] - x[-2])
+        edge = x[0] if low else x[-1]
+        pts = [edge + (-1 if low else 1) * step * (k + 1) for k in range(n)]
+    else:
+        i = int(estimate.index)
+        sides = [(x[i], x[i - 1]) if i > 0 else None, (x[i], x[i + 1]) if i + 1 < x.size else None]
+        sides = sorted((s for s in sides if s), key=lambda s: -abs(s[1] - s[0]))
+        golden = (3.0 - math.sqrt(5.0)) / 2.0  # 0.382: the golden-section interior point
+        pts = []
+        for k in range(n):
+            start, end = sides[k % len(sides)]
+            frac = golden / (1 + k // len(sides))
+            pts.append(start + frac * (end - start))
+    out = []
+    for p in pts:
+        c = int(round(math.exp(p)))
+        if c >= 1 and c not in cap and c not in out:
+            out.append(c)
+    return out
