@@ -23,6 +23,7 @@ import collections
 import math
 
 import numpy as np
+from scipy import stats
 
 from qlsgan_tf.study import fits, optimum
 
@@ -319,10 +320,16 @@ def cluster_verdicts(entries):
 
 
 def measured_noise(entries):
-    """The noise of log C*: median bootstrap std over the uncensored C* estimates."""
-    sds = [e["critic_star_log_sd"] for e in entries
-           if e["critic_star"] is not None and e["critic_star_censored"] is None
-           and e["critic_star_log_sd"] is not None]
+    """The noise of log C*: median over the uncensored C* of ``log(high / low) / (2 z)``.
+
+    The interval is the seed bootstrap's, widened for few seeds: the raw bootstrap spread
+    (``critic_star_log_sd``) underestimates the true spread of C* with a handful of seeds (in
+    simulation, 0.23 against 0.33 with 5 seeds), the widened interval matches it (0.34).
+    """
+    z = stats.norm.ppf(0.5 * (1.0 + LEVEL))
+    sds = [math.log(e["critic_star_ci"][1] / e["critic_star_ci"][0]) / (2.0 * z)
+           for e in entries if e["critic_star"] is not None and e["critic_star_censored"] is None
+           and None not in e["critic_star_ci"] and e["critic_star_ci"][0] > 0]
     return float(np.median(sds)) if sds else None
 
 

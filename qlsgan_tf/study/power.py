@@ -11,9 +11,10 @@ repetitions ending in each verdict is the verdict's probability; its Monte-Carlo
 is ``sqrt(p (1 - p) / n_rep)`` (at most ``0.5 / sqrt(n_rep)``).
 
 **Noise.** The noise is given as ``sigma``, the standard deviation of an estimate of log C*
-(natural log), which a study measures as the spread of its bootstrap C* estimates
-(``OptimumEstimate.log_sd``). The per-run score noise that produces this ``sigma`` at the
-design's grid and seeds is found by bisection on simulated tables (:func:`calibrate_noise`);
+(natural log), which a study measures from its C* intervals (the median of
+``log(high / low) / (2 z)``, see ``analysis.measured_noise``). The per-run score noise that
+produces this ``sigma`` at the design's grid and seeds is found by bisection on simulated
+tables (:func:`calibrate_noise`);
 the score valley has curvature :data:`VALLEY_CURVATURE` per (log C)^2.
 """
 import dataclasses

@@ -356,9 +356,9 @@ def _power_lines(result):
         return lines + [f"Not computed: {why}.", ""]
     lines += [f"Simulated planted laws (C* rising {power['design']['rise']:g}-fold over the Q "
               f"range, or flat) through the same estimators at this design and the measured "
-              f"noise σ = {_fmt(sigma)} in log C* (median bootstrap spread of the uncensored "
-              f"C*); {power['n_rep']} repetitions per law, Monte-Carlo error ≤ "
-              f"{power['mc_error']:.2f}.", "",
+              f"noise σ = {_fmt(sigma)} in log C* (median standard error of the uncensored C*, "
+              f"from their widened bootstrap intervals); {power['n_rep']} repetitions per law, "
+              f"Monte-Carlo error ≤ {power['mc_error']:.2f}.", "",
               "| planted law | " + " | ".join(power["probabilities"]["flat"]) + " |",
               "|---|" + "---|" * len(power["probabilities"]["flat"])]
     for truth, probs in power["probabilities"].items():
