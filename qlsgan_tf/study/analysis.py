@@ -34,7 +34,7 @@ FIT_BOOT = 100
 _CODES = {-1: "low", 0: None, 1: "high"}
 
 
-def run_status(run):
+def record_status(run):
     """The run's status; older records: ``stable`` -> converged, ``failed`` -> failed."""
     if run.get("status"):
         return str(run["status"])
@@ -43,9 +43,9 @@ def run_status(run):
     return "converged" if run.get("stable") else "unstable"
 
 
-def run_score(run, metric="latent"):
+def record_score(run, metric="latent"):
     """The score a run contributes (NaN unless it converged with a finite score)."""
-    if run_status(run) != "converged":
+    if record_status(run) != "converged":
         return math.nan
     value = run.get("fd_score") if metric == "fd" and "status" in run else run.get("score")
     value = math.nan if value is None else float(value)
@@ -85,12 +85,12 @@ class RunTable:
         for run in self.by_generator[generator]:
             lr = float(run.get("learning_rate", self.default_lr or 0.0))
             tab[self.lrs.index(lr), self.seeds.index(int(run["seed"])),
-                critics.index(int(run["critic_capacity"]))] = run_score(run, self.metric)
+                critics.index(int(run["critic_capacity"]))] = record_score(run, self.metric)
         return critics, tab
 
     def status_counts(self, generator=None):
         runs = self.runs if generator is None else self.by_generator[generator]
-        return dict(collections.Counter(run_status(r) for r in runs))
+        return dict(collections.Counter(record_status(r) for r in runs))
 
 
 def best_lr_curves(tab, weights):
@@ -266,7 +266,7 @@ def other_metric_score(table, generator, critic, lr):
         run_lr = float(run.get("learning_rate", table.default_lr or 0.0))
         if int(run["critic_capacity"]) != critic or (lr is not None and run_lr != lr):
             continue
-        value = run_score(run, other)
+        value = record_score(run, other)
         if math.isfinite(value):
             values.append(value)
     return {"metric": other, "value": float(np.mean(values)) if values else None}
@@ -370,8 +370,8 @@ def analyse(runs, config, n_boot=None, seed=0, with_power=True, power_reps=None)
     result = {
         "score_metric": metric, "n_runs": len(table.runs),
         "status_counts": table.status_counts(),
-        "n_converged_runs": sum(run_status(r) == "converged" for r in table.runs),
-        "n_stable_runs": sum(run_status(r) not in ("failed", "unstable", "diverging")
+        "n_converged_runs": sum(record_status(r) == "converged" for r in table.runs),
+        "n_stable_runs": sum(record_status(r) not in ("failed", "unstable", "diverging")
                              for r in table.runs),
         "seeds": table.seeds, "learning_rates": table.lrs, "n_boot": n_boot,
         "design": {"q": sorted({int(table.info(g)["generator_capacity"])

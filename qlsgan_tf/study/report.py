@@ -87,14 +87,14 @@ def _write_plots(out, runs, result, comparisons, prepared, metric="latent"):
         "label": f"{r['generator']} c{r['critic_capacity']} s{r['seed']}",
         "epochs": [p[0] for p in r.get("fd_history", [])],
         "fd": [p[1] for p in r.get("fd_history", [])],
-        "failed": analysis_lib.run_status(r) != "converged",
+        "failed": analysis_lib.record_status(r) != "converged",
     } for r in runs if r.get("fd_history")]
     if trajectories:
         paths["fid_trajectories"] = plots.plot_fid_trajectories(
             trajectories, plot_dir / "fid_trajectories.png", floor=floor)
     rows = [{"q_capacity": r["generator_capacity"], "critic_capacity": r["critic_capacity"],
-             "score": analysis_lib.run_score(r, metric), "seed": r["seed"],
-             "stable": analysis_lib.run_status(r) == "converged", "generator": r["generator"]}
+             "score": analysis_lib.record_score(r, metric), "seed": r["seed"],
+             "stable": analysis_lib.record_status(r) == "converged", "generator": r["generator"]}
             for r in runs if r["kind"] == "quantum"]
     if rows:
         paths["score_vs_critic"] = plots.plot_score_vs_critic_capacity(
