@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf import data as data_lib
+from qlsgan_tf.fsutil import chmod_umask
 from qlsgan_tf.models.vae import SatVAE
 
 __all__ = [
@@ -169,6 +170,7 @@ def _atomic_write(path, write):
     os.close(fd)
     try:
         write(tmp)
+        chmod_umask(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -397,10 +399,6 @@ def load_vae(path):
     if not model_path.exists():
         raise FileNotFoundError(f"no trained VAE at {model_path} (train one with "
                                 "`qlsgan train-vae DATA --out DIR`).")
-    try:
-        model = tf.keras.models.load_model(model_path)
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"cannot load a VAE from {model_path}: {err}") from err
-    if not isinstance(model, SatVAE):
-        raise ValueError(f"{model_path} holds a {type(model).__name__}, not a SatVAE.")
-    return model
+    from qlsgan_tf.safe_load import load_keras_model  # pylint: disable=import-outside-toplevel
+
+    return load_keras_model(model_path, expected_type=SatVAE)
