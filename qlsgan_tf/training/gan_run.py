@@ -21,6 +21,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from qlsgan_tf.safe_load import load_keras_model
 from qlsgan_tf.training.callbacks import (
     FIDCallback,
     ImageGridCallback,
@@ -47,14 +48,7 @@ def load_hybrid(path):
         path = path / "hybrid.keras"
     if not path.exists():
         raise FileNotFoundError(f"no saved hybrid model at {str(path)!r}")
-    try:
-        model = tf.keras.models.load_model(path)
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"{str(path)!r} is not a readable Keras model: {err}") from None
-    if not isinstance(model, HybridLSGAN):
-        raise ValueError(f"{str(path)!r} holds a {type(model).__name__}, not a HybridLSGAN "
-                         "(qlsgan train-gan writes hybrid.keras)")
-    return model
+    return load_keras_model(path, expected_type=HybridLSGAN)
 
 
 # ------------------------------------------------------------------------------- the run
