@@ -8,12 +8,12 @@ import pytest
 
 from qlsgan_tf.data import (
     Sat4FormatError,
+    cache,
     convert_to_cache,
     describe,
     load_sat4,
     read_manifest,
 )
-from qlsgan_tf.data import cache
 
 pytestmark = pytest.mark.filterwarnings("error")
 

@@ -132,8 +132,7 @@ class FIDCallback(_GeneratingCallback):
             raise ValueError("FIDCallback needs exactly one of real_images (the real reference "
                              "set) and real_activations (its cached features)")
         if feature_net is None:
-            from qlsgan_tf import interrupts
-from qlsgan_tf.metrics.distances import default_feature_net  # pylint: disable=import-outside-toplevel
+            from qlsgan_tf.metrics.distances import default_feature_net  # pylint: disable=import-outside-toplevel
 
             feature_net = default_feature_net()
         self.feature_net = feature_net
