@@ -6,6 +6,7 @@ Only the chosen subcommand's module is imported: ``qlsgan train-vae --help`` sho
 command's flags alone, and a command's heavy imports (TensorFlow) never slow another.
 """
 import importlib
+import os
 import sys
 
 # name -> (module under qlsgan_tf.cli.commands, one-line summary)
@@ -41,8 +42,13 @@ def run(argv=None):
         print(f"qlsgan: unknown command {name!r}", file=sys.stderr)
         _usage(sys.stderr)
         return 2
+    # TensorFlow's C++ start-up logs (CUDA probing, CPU features) would bury the one-line
+    # result; TF_CPP_MIN_LOG_LEVEL set by the user wins.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     module = importlib.import_module(f"qlsgan_tf.cli.commands.{COMMANDS[name][0]}")
     from absl import app, flags  # pylint: disable=import-outside-toplevel
+
+    from qlsgan_tf.cli.common import clear_errors  # pylint: disable=import-outside-toplevel
 
     # absl's --help lists the flags of the main module (sys.argv[0]); the command's flags
     # are defined in its own module, so make them the program's key flags.
@@ -50,7 +56,8 @@ def run(argv=None):
         flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     # The command's docstring is its usage text; "qlsgan COMMAND" its program name.
     sys.modules["__main__"].__doc__ = module.__doc__
-    app.run(module.main, argv=[f"qlsgan {name}"] + argv[2:], flags_parser=_flags_parser)
+    with clear_errors(name):  # also catches what a command raises outside its own boundary
+        app.run(module.main, argv=[f"qlsgan {name}"] + argv[2:], flags_parser=_flags_parser)
     return 0
 
 

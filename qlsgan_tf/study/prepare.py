@@ -12,6 +12,8 @@ import pathlib
 
 import numpy as np
 
+from qlsgan_tf import interrupts
+from qlsgan_tf.study import records
 from qlsgan_tf.study import store as store_lib
 
 
@@ -83,14 +85,16 @@ def prepare(config, data_path, out_dir, log=print):
         net = feature_net.load_feature_net(None)
         vaes, decoders, real_latents = {}, {}, {}
         for dim in config.latent_dims:
+            interrupts.check_stop()
             model, info = _vae_for(config, dim, train, test, out, log)
             vaes[str(dim)] = info
             decoders[dim] = model.decode
             real_latents[dim] = latents_lib.encode_latents(model, reference)
         real_activations = net.features(reference)
+        interrupts.check_stop()
         prepared_path = out / "prepared.json"
         if prepared_path.exists():
-            prepared = store_lib.read_json(prepared_path)
+            prepared = records.load_prepared(prepared_path)
         else:
             floor = distances.real_floor(
                 reference, _test_reference(config, test), feature_net=net)

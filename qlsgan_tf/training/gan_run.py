@@ -26,6 +26,7 @@ from qlsgan_tf.training.callbacks import (
     FIDCallback,
     ImageGridCallback,
     NaNGuard,
+    StopOnRequest,
     log_hparams,
 )
 from qlsgan_tf.training.hybrid import HybridLSGAN
@@ -162,6 +163,7 @@ def fit_with_fd(gan, latents, decoder=None, feature_net=None, real_images=None,
         project.append(fid)
     guard = NaNGuard()
     project.append(guard)  # after FIDCallback: a NaN FD-SAT4 stops the run too
+    project.append(StopOnRequest())  # Ctrl-C/SIGTERM under interrupts.handle_signals
     if log_dir is not None:
         project.append(tf.keras.callbacks.TensorBoard(str(log_dir), profile_batch=0))
         if decoder is not None:

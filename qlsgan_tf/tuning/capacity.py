@@ -18,6 +18,8 @@ import keras_tuner
 import numpy as np
 import tensorflow as tf
 
+from qlsgan_tf import interrupts
+
 # Unstable seeds enter the tuner's objective with this score so that the oracle (a Gaussian
 # process for "bayesian") sees finite numbers; the study's analysis ranks configurations by
 # stable fraction first and never averages this constant.
@@ -199,6 +201,7 @@ class CapacityTuner(keras_tuner.Tuner):
         label, critic = hp.get("generator"), int(hp.get("critic_capacity"))
         scores = []
         for seed in self.seeds:
+            interrupts.check_stop()  # between runs: every recorded run is whole
             result = self.run_store.get(label, critic, seed) if self.run_store else None
             cached = result is not None
             if not cached:
@@ -210,6 +213,7 @@ class CapacityTuner(keras_tuner.Tuner):
                 result = self.hypermodel.fit(hp, model, resources=resources, seed=int(seed),
                                              run_name=name)
                 result["tuner_id"] = self.tuner_id
+                interrupts.check_stop()  # a run stopped mid-way is never recorded
                 if self.run_store:
                     self.run_store.put(result)
             if self.progress:

@@ -26,8 +26,10 @@ import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf import data as data_lib
+from qlsgan_tf import interrupts
 from qlsgan_tf.fsutil import chmod_umask
 from qlsgan_tf.models.vae import SatVAE
+from qlsgan_tf.training.callbacks import StopOnRequest
 
 __all__ = [
     "NOMINAL_HYPERPARAMETERS",
@@ -312,6 +314,7 @@ def train_vae(data, out_dir, test_data=None, latent_dim=10, tune=False, max_tria
             tf.keras.callbacks.EarlyStopping(monitor="val_reconstruction_loss",
                                              patience=patience, restore_best_weights=True),
             tf.keras.callbacks.TensorBoard(log_dir=str(log_dir)),
+            StopOnRequest(),
         ]
 
     tuning_info = None
@@ -327,6 +330,7 @@ def train_vae(data, out_dir, test_data=None, latent_dim=10, tune=False, max_tria
         tuner.search(x_fit, validation_data=(x_val,), epochs=tuning_epochs,
                      batch_size=batch_size, callbacks=callbacks(logs / "tuning"),
                      verbose=verbose)
+        interrupts.check_stop()  # a stopped search is not a finished one
         best = tuner.get_best_hyperparameters(1)[0]
         trials = tuner.oracle.get_best_trials(max_trials)
         tuning_info = {
@@ -344,6 +348,7 @@ def train_vae(data, out_dir, test_data=None, latent_dim=10, tune=False, max_tria
     vae, hp_values = build_vae(latent_dim, fixed)
     history = vae.fit(x_fit, validation_data=(x_val,), epochs=epochs, batch_size=batch_size,
                       shuffle=True, callbacks=callbacks(logs / "train"), verbose=verbose)
+    interrupts.check_stop()  # a VAE stopped mid-training is never saved as trained
     seconds = time.time() - start
     val_curve = history.history["val_reconstruction_loss"]
 
