@@ -58,16 +58,28 @@ def clear_errors(command, interrupted=None):
         print(f"qlsgan {command}: interrupted ({reason}); "
               + (interrupted or "every file written so far is whole"), file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
-    except OSError as err:
-        print(f"qlsgan {command}: error: {describe_os_error(err)}", file=sys.stderr)
-        sys.exit(1)
-    except (ValueError, TypeError) as err:
-        print(f"qlsgan {command}: error: {err}", file=sys.stderr)
-        sys.exit(1)
     except Exception as err:  # pylint: disable=broad-except
-        if not _is_tf_error(err):
+        line = describe_error(err)
+        if line is None:
             raise
-        print(f"qlsgan {command}: error: TensorFlow {type(err).__name__}: "
-              f"{_first_line(err.message if hasattr(err, 'message') else err)}",
-              file=sys.stderr)
+        print(f"qlsgan {command}: error: {line}", file=sys.stderr)
         sys.exit(1)
+
+
+def describe_error(err):
+    """One line for an expected failure, or None for a bug.
+
+    A wrapper (KerasTuner's ``FatalError`` around a trial's error) is described by the
+    expected failure it was raised from.
+    """
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError):
+            return describe_os_error(err)
+        if isinstance(err, (ValueError, TypeError)):
+            return str(err)
+        if _is_tf_error(err):
+            return f"TensorFlow {type(err).__name__}: {_first_line(err.message)}"
+        err = err.__cause__
+    return None

@@ -14,7 +14,7 @@ import pathlib
 LOCK_FILE = ".lock"
 
 
-class StudyLockedError(RuntimeError):
+class StudyLockedError(OSError):
     """Another process holds the study directory."""
 
 

@@ -21,6 +21,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from qlsgan_tf.fsutil import atomic_write_file
 from qlsgan_tf.safe_load import load_keras_model
 from qlsgan_tf.training.callbacks import (
     FIDCallback,
@@ -301,17 +302,31 @@ def train_latent_gan(generator, critic, out_dir, *, vae=None, latents=None, real
         "out_dir": str(out),
     })
 
-    gan.generator.save(out / "generator.keras")
-    if decoder is not None:
+    if result["failed"]:  # NaN/diverged weights are never saved as a model
+        _set_aside_failed(out)
+    else:
+        gan.generator.save(out / "generator.keras")
+    if decoder is not None and not result["failed"]:
         hybrid = HybridLSGAN(gan.generator, decoder, latent_dim=int(latent_dim), noise=noise)
         hybrid.save(out / "hybrid.keras")
-        if not result["failed"]:
-            images = hybrid.sample(N_GRID, seed=seed)
-            if np.all(np.isfinite(images)):
-                plot_image_grid(images, out / "samples.png",
-                                title=f"{N_GRID} generated patches, final FD-SAT4 "
-                                      f"{result['final_fd']:.4g}")
+        images = hybrid.sample(N_GRID, seed=seed)
+        if np.all(np.isfinite(images)):
+            plot_image_grid(images, out / "samples.png",
+                            title=f"{N_GRID} generated patches, final FD-SAT4 "
+                                  f"{result['final_fd']:.4g}")
     metrics = {k: v for k, v in result.items() if k != "samples"}
-    (out / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2) + "\n",
-                                      encoding="utf-8")
+    text = json.dumps(_jsonable(metrics), indent=2, allow_nan=False) + "\n"
+    atomic_write_file(out / "metrics.json",
+                      lambda tmp: pathlib.Path(tmp).write_text(text, encoding="utf-8"))
     return result
+
+
+def _set_aside_failed(out):
+    """After a failed run: no model files, and its checkpoints renamed ``checkpoints.failed``."""
+    import shutil  # pylint: disable=import-outside-toplevel
+
+    for name in ("generator.keras", "hybrid.keras", "samples.png"):  # from an earlier run
+        (out / name).unlink(missing_ok=True)
+    if (out / "checkpoints").exists():
+        shutil.rmtree(out / "checkpoints.failed", ignore_errors=True)
+        (out / "checkpoints").rename(out / "checkpoints.failed")

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf import interrupts
+from qlsgan_tf.tuning import trial_errors
 
 # Unstable seeds enter the tuner's objective with this score so that the oracle (a Gaussian
 # process for "bayesian") sees finite numbers; the study's analysis ranks configurations by
@@ -179,7 +180,7 @@ def _latent_fd(model, real_latents, n, seed, failed):
     return float(distances.frechet_distance_from_activations(real_latents, fake))
 
 
-class CapacityTuner(keras_tuner.Tuner):
+class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
     """Runs each configuration for every seed; the objective is the seeds' mean score.
 
     Args:
