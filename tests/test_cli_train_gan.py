@@ -233,7 +233,7 @@ def test_train_gan_classical_generator(tmp_path, sat4_sample_dir, trained_vae_di
     (["--gen_units", "8"], 2, "apply to --generator classical"),
     (["--critic_units", "8,x"], 2, "--critic_units must be comma-separated"),
     (["--loss", "hinge"], 2, "--loss"),
-    (["--g_lr", "0"], 2, "--g_lr must be > 0"),
+    (["--g_lr", "0"], 2, "--g_lr must be a finite number > 0"),
 ])
 def test_train_gan_bad_flags_are_one_clear_line(tmp_path, sat4_sample_dir, trained_vae_dir,
                                                 args, code, message):

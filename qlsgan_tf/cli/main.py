@@ -45,10 +45,11 @@ def run(argv=None):
     # TensorFlow's C++ start-up logs (CUDA probing, CPU features) would bury the one-line
     # result; TF_CPP_MIN_LOG_LEVEL set by the user wins.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    module = importlib.import_module(f"qlsgan_tf.cli.commands.{COMMANDS[name][0]}")
-    from absl import app, flags  # pylint: disable=import-outside-toplevel
-
     from qlsgan_tf.cli.common import clear_errors  # pylint: disable=import-outside-toplevel
+
+    with clear_errors(name):  # Ctrl-C while importing is one line too
+        module = importlib.import_module(f"qlsgan_tf.cli.commands.{COMMANDS[name][0]}")
+    from absl import app, flags  # pylint: disable=import-outside-toplevel
 
     # absl's --help lists the flags of the main module (sys.argv[0]); the command's flags
     # are defined in its own module, so make them the program's key flags.
@@ -66,10 +67,18 @@ def _flags_parser(argv):
     from absl import flags  # pylint: disable=import-outside-toplevel
 
     try:
-        return flags.FLAGS(argv)
+        rest = flags.FLAGS(argv)
     except flags.Error as err:
         print(f"{argv[0]}: {err}\nPass --help to see the flags.", file=sys.stderr)
         sys.exit(2)
+    if not flags.FLAGS["verbosity"].present:  # TF/Keras Python warnings: --verbosity 0 shows
+        import logging  # pylint: disable=import-outside-toplevel
+
+        from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    return rest
 
 
 if __name__ == "__main__":

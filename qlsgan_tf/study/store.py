@@ -49,7 +49,8 @@ def read_json(path):
     try:
         return _restore(json.loads(text))
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: corrupt JSON ({err})") from None
+        raise ValueError(f"{path}: corrupt JSON ({err}); restore or delete the file, then "
+                         "rerun") from None
 
 
 def _finite(obj):
