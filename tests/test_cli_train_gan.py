@@ -160,6 +160,9 @@ def test_diverging_run_is_marked_failed_not_crashed(tmp_path, tiny_vae_and_data)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["failed"] is True and metrics["final_fd"] is None
     assert not (tmp_path / "samples.png").exists()
+    # No model is saved with NaN weights; the checkpoints are named as failed.
+    assert not (tmp_path / "hybrid.keras").exists() and not (tmp_path / "generator.keras").exists()
+    assert (tmp_path / "checkpoints.failed").is_dir() and not (tmp_path / "checkpoints").exists()
 
 
 def test_latent_width_mismatch_is_named(tmp_path, tiny_vae_and_data):

@@ -206,6 +206,10 @@ def test_second_plain_process_on_one_directory_is_refused(tmp_path):
                 pass
         with lock_lib.study_lock(tmp_path, role="worker"):  # workers share it by design
             pass
+        proc = qlsgan("study", "--preset", "smoke", "--out", tmp_path)
+        assert proc.returncode == 1
+        line = _one_line(proc.stderr)
+        assert f"another study process is using {tmp_path} (pid {holder.pid})" in line
     finally:
         holder.kill()
         holder.wait()
@@ -372,3 +376,27 @@ def test_unreadable_file_is_permission_denied_not_corrupt(sat4_sample_dir):
         shutil.rmtree(where)
     for path, message in zip(paths, messages):
         assert message == f"{path}: permission denied (unreadable SAT-4 data file)"
+
+
+# ------------------------------------------------------------------- trial errors
+def test_a_trial_error_ends_the_search_instead_of_an_invalid_trial(tmp_path):
+    import keras_tuner
+
+    from qlsgan_tf.tuning.trial_errors import FailFast
+
+    class FullDiskTuner(FailFast, keras_tuner.Tuner):
+        def run_trial(self, trial, *args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "r.json"))
+
+    def build(hp):
+        hp.Int("x", 0, 3)
+        return None
+
+    oracle = keras_tuner.oracles.RandomSearchOracle(
+        objective=keras_tuner.Objective("score", "min"), max_trials=3, seed=0)
+    tuner = FullDiskTuner(oracle=oracle, hypermodel=build, directory=str(tmp_path),
+                          project_name="p")
+    with pytest.raises(keras_tuner.errors.FatalError) as info:
+        tuner.search()
+    assert isinstance(info.value.__cause__, OSError)
+    assert describe_error(info.value).startswith(f"{tmp_path / 'r.json'}: No space left")

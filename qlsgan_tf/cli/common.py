@@ -32,9 +32,9 @@ def _is_tf_error(err):
 def describe_os_error(err):
     """One line for an ``OSError``: what failed, on which file, and what to do."""
     name = err.filename if getattr(err, "filename", None) else None
-    what = err.strerror if err.strerror and name else _first_line(err)
+    what = err.strerror or _first_line(err)
     line = f"{name}: {what}" if name else what
-    if err.errno == errno.ENOSPC:
+    if err.errno == errno.ENOSPC and "free some space" not in line:
         line += "; free some space and rerun (finished work is kept)"
     elif err.errno in (errno.EACCES, errno.EPERM) and "permission denied" not in line.lower():
         line += " (permission denied)"

@@ -13,12 +13,14 @@ class FailFast:
     """Tuner mixin (put it before ``keras_tuner.Tuner``): any trial error ends the search.
 
     ``keras_tuner.errors.FailedTrialError`` keeps its meaning (a trial that failed by
-    design); every other ``Exception`` becomes a ``FatalError`` raised from it.
+    design); every other ``Exception`` becomes a ``FatalError`` raised from it. It wraps
+    ``_run_and_update_trial`` (KerasTuner 1.4's step that calls ``run_trial`` and reports to
+    the oracle), so a subclass's own ``run_trial`` is covered too.
     """
 
-    def run_trial(self, trial, *args, **kwargs):
+    def _run_and_update_trial(self, trial, *args, **kwargs):
         try:
-            return super().run_trial(trial, *args, **kwargs)
+            return super()._run_and_update_trial(trial, *args, **kwargs)
         except (keras_tuner.errors.FailedTrialError, keras_tuner.errors.FatalError):
             raise
         except Exception as err:
