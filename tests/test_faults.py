@@ -56,10 +56,9 @@ def _wait_for(proc, condition, timeout=300):
 
 def _error_line(stderr, command="study"):
     """The one line the CLI printed; nothing else from it, no traceback."""
-    assert "Traceback" not in stderr, stderr[-3000:]
-    ours = [line for line in stderr.splitlines() if line.startswith(f"qlsgan {command}:")]
-    assert len(ours) == 1, stderr[-3000:]
-    return ours[0]
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"qlsgan {command}:"), stderr[-3000:]
+    return lines[0]
 
 
 def _keys(out):

@@ -256,9 +256,11 @@ def test_every_expected_failure_is_one_line(capsys):
         code, line = _boundary_line(capsys, wrapped)
     assert code == 1 and "No space left on device" in line
     code, line = _boundary_line(capsys, tf.errors.ResourceExhaustedError(
-        None, None, "/out/logs/events: No space left on device\n  more detail"))
-    assert code == 1 and line.endswith("ResourceExhaustedError: /out/logs/events: No space "
-                                       "left on device")
+        None, None, "{{function_node __wrapped__FlushSummaryWriter}} /out/logs/events; No "
+                    "space left on device\n  more detail"))
+    assert code == 1 and line.endswith("ResourceExhaustedError: /out/logs/events; No space "
+                                       "left on device; free some space and rerun (finished "
+                                       "work is kept)")
     code, line = _boundary_line(capsys, interrupts.StudyInterrupted("SIGTERM"))
     assert code == 130 and "interrupted (SIGTERM)" in line
     assert describe_error(RuntimeError("a bug")) is None  # bugs keep their traceback

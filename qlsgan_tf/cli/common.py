@@ -7,6 +7,7 @@ exception) keep their traceback, since a user needs it for a report.
 """
 import contextlib
 import errno
+import re
 import sys
 
 from qlsgan_tf import interrupts
@@ -27,6 +28,14 @@ def _is_tf_error(err):
     tf = sys.modules.get("tensorflow")
     errors = getattr(tf, "errors", None)
     return errors is not None and isinstance(err, errors.OpError)
+
+
+def _describe_tf_error(err):
+    """TensorFlow's message without its ``{{function_node ...}}`` prefix, plus the fix."""
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", _first_line(err.message))
+    if "No space left on device" in text:
+        text += "; free some space and rerun (finished work is kept)"
+    return f"TensorFlow {type(err).__name__}: {text}"
 
 
 def describe_os_error(err):
@@ -80,6 +89,6 @@ def describe_error(err):
         if isinstance(err, (ValueError, TypeError)):
             return str(err)
         if _is_tf_error(err):
-            return f"TensorFlow {type(err).__name__}: {_first_line(err.message)}"
+            return _describe_tf_error(err)
         err = err.__cause__
     return None

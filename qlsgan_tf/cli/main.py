@@ -8,6 +8,7 @@ command's flags alone, and a command's heavy imports (TensorFlow) never slow ano
 import importlib
 import os
 import sys
+import warnings
 
 # name -> (module under qlsgan_tf.cli.commands, one-line summary)
 COMMANDS = {
@@ -45,6 +46,8 @@ def run(argv=None):
     # TensorFlow's C++ start-up logs (CUDA probing, CPU features) would bury the one-line
     # result; TF_CPP_MIN_LOG_LEVEL set by the user wins.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated",
+                            category=UserWarning)  # printed by tensorflow_hub's import
     from qlsgan_tf.cli.common import clear_errors  # pylint: disable=import-outside-toplevel
 
     with clear_errors(name):  # Ctrl-C while importing is one line too
