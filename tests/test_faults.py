@@ -178,7 +178,7 @@ def test_sigkill_at_random_moments_then_resume(base, tmp_path, sat4_sample_dir):
         proc = _start(_study(out, sat4_sample_dir))
         # Once TF is up: somewhere in loading, a run, a record being written, or the report.
         assert proc.stdout.readline().startswith("qlsgan study:")
-        time.sleep(rng.uniform(2.0, 30.0))
+        time.sleep(rng.uniform(2.0, 20.0))
         if proc.poll() is not None:
             break
         proc.kill()
