@@ -55,7 +55,7 @@ def check_stop():
         raise StudyInterrupted(reason)
 
 
-def _handler(signum, frame):  # pylint: disable=unused-argument
+def _handler(signum, _frame):
     if stop_requested():
         raise KeyboardInterrupt  # second signal: the user insists
     request_stop(signal.Signals(signum).name)

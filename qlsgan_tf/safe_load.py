@@ -59,7 +59,7 @@ def load_keras_model(path, expected_type=None, custom_objects=None):
       ValueError: not a ``.keras`` zip, unreadable by Keras (including ``Lambda`` layers,
         refused by safe mode), or not an ``expected_type``; the message names the file.
     """
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf  # here: this module stays importable without TensorFlow
 
     path = os.fspath(path)
     check_keras_zip(path)

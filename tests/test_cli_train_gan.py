@@ -281,3 +281,20 @@ def test_fit_with_fd_as_the_study_calls_it(tmp_path, tiny_vae_and_data):
     with pytest.raises(ValueError, match="real_activations were given without real_images"):
         fit_with_fd(gan, encode_latents(vae, reals), decoder=vae.decode,
                     real_activations=net.features(reals), epochs=1)
+
+
+@pytest.mark.slow
+def test_failed_train_gan_prints_valid_json_and_saves_no_model(tmp_path, sat4_sample_dir,
+                                                                trained_vae_dir):
+    out = tmp_path / "run"
+    proc = qlsgan("train-gan", sat4_sample_dir, "--vae", trained_vae_dir, "--out", out,
+                  "--generator", "classical", "--gen_units", 8, "--critic_units", 8,
+                  "--g_lr", 1e30, "--c_lr", 1e30, "--epochs", 2, "--batch_size", 16,
+                  "--n_critic", 1, "--n_fid_samples", 20, "--verbose", 0)
+    assert proc.returncode == 1 and "training failed" in proc.stderr.splitlines()[-1]
+    summary, _, wrote = proc.stdout.partition("\nwrote ")
+    summary = json.loads(summary[summary.index("{"):], parse_constant=pytest.fail)  # strict
+    assert summary["failed"] is True
+    assert "samples.png" not in wrote and "hybrid.keras" not in wrote
+    assert "checkpoints.failed/" in wrote and not (out / "hybrid.keras").exists()
+    json.loads((out / "metrics.json").read_text(), parse_constant=pytest.fail)

@@ -67,7 +67,7 @@ def clear_errors(command, interrupted=None):
         print(f"qlsgan {command}: interrupted ({reason}); "
               + (interrupted or "every file written so far is whole"), file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
-    except Exception as err:  # pylint: disable=broad-except
+    except Exception as err:  # noqa: BLE001  bugs are re-raised below
         line = describe_error(err)
         if line is None:
             raise

@@ -48,7 +48,7 @@ def run(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated",
                             category=UserWarning)  # printed by tensorflow_hub's import
-    from qlsgan_tf.cli.common import clear_errors  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.cli.common import clear_errors  # light: no TensorFlow
 
     with clear_errors(name):  # Ctrl-C while importing is one line too
         module = importlib.import_module(f"qlsgan_tf.cli.commands.{COMMANDS[name][0]}")
@@ -75,9 +75,9 @@ def _flags_parser(argv):
         print(f"{argv[0]}: {err}\nPass --help to see the flags.", file=sys.stderr)
         sys.exit(2)
     if not flags.FLAGS["verbosity"].present:  # TF/Keras Python warnings: --verbosity 0 shows
-        import logging  # pylint: disable=import-outside-toplevel
+        import logging
 
-        from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+        from absl import logging as absl_logging
 
         absl_logging.set_verbosity(absl_logging.ERROR)
         logging.getLogger("tensorflow").setLevel(logging.ERROR)

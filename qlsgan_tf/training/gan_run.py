@@ -16,6 +16,7 @@ calls ``fit_with_fd`` and writes a run directory::
 import json
 import math
 import pathlib
+import shutil
 import time
 
 import numpy as np
@@ -323,8 +324,6 @@ def train_latent_gan(generator, critic, out_dir, *, vae=None, latents=None, real
 
 def _set_aside_failed(out):
     """After a failed run: no model files, and its checkpoints renamed ``checkpoints.failed``."""
-    import shutil  # pylint: disable=import-outside-toplevel
-
     for name in ("generator.keras", "hybrid.keras", "samples.png"):  # from an earlier run
         (out / name).unlink(missing_ok=True)
     if (out / "checkpoints").exists():

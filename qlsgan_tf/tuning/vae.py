@@ -29,6 +29,7 @@ from qlsgan_tf import data as data_lib
 from qlsgan_tf import interrupts
 from qlsgan_tf.fsutil import chmod_umask
 from qlsgan_tf.models.vae import SatVAE
+from qlsgan_tf.safe_load import load_keras_model
 from qlsgan_tf.training.callbacks import StopOnRequest
 
 __all__ = [
@@ -404,6 +405,4 @@ def load_vae(path):
     if not model_path.exists():
         raise FileNotFoundError(f"no trained VAE at {model_path} (train one with "
                                 "`qlsgan train-vae DATA --out DIR`).")
-    from qlsgan_tf.safe_load import load_keras_model  # pylint: disable=import-outside-toplevel
-
     return load_keras_model(model_path, expected_type=SatVAE)
