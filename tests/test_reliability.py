@@ -402,3 +402,15 @@ def test_a_trial_error_ends_the_search_instead_of_an_invalid_trial(tmp_path):
         tuner.search()
     assert isinstance(info.value.__cause__, OSError)
     assert describe_error(info.value).startswith(f"{tmp_path / 'r.json'}: No space left")
+
+
+def test_convert_removes_partial_caches_of_killed_conversions(tmp_path, sat4_sample_dir):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    stale = tmp_path / f".cache.partial-{dead.stdout.strip()}-abc123"
+    stale.mkdir()
+    (stale / "train_images.npy").write_bytes(b"\0" * 100)
+    alive = tmp_path / f".cache.partial-{os.getpid()}-def456"  # a conversion still running
+    alive.mkdir()
+    convert_to_cache(sat4_sample_dir / "sat-4-sample.mat", tmp_path / "cache")
+    assert not stale.exists() and alive.exists()

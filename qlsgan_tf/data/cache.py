@@ -198,7 +198,8 @@ def convert_to_cache(src, out_dir, chunk_size=DEFAULT_CHUNK_SIZE, overwrite=Fals
     splits = sources.available_splits(src)
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
+    _remove_stale_partials(out_dir)
+    tmp_dir = tempfile.mkdtemp(prefix=f"{_partial_prefix(out_dir)}{os.getpid()}-", dir=parent)
     try:
         chmod_umask(tmp_dir, directory=True)
         manifest = {
@@ -227,6 +228,26 @@ def convert_to_cache(src, out_dir, chunk_size=DEFAULT_CHUNK_SIZE, overwrite=Fals
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
     return manifest
+
+
+def _partial_prefix(out_dir):
+    return f".{os.path.basename(out_dir)}.partial-"
+
+
+def _remove_stale_partials(out_dir):
+    """Removes partial caches left by killed conversions (their pid is no longer running)."""
+    prefix = _partial_prefix(out_dir)
+    parent = os.path.dirname(out_dir)
+    for name in os.listdir(parent):
+        pid = name[len(prefix):].split("-", 1)[0] if name.startswith(prefix) else ""
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 def _write_split(reader, tmp_dir, split, chunk_size, progress):
