@@ -160,6 +160,9 @@ def test_diverging_run_is_marked_failed_not_crashed(tmp_path, tiny_vae_and_data)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["failed"] is True and metrics["final_fd"] is None
     assert not (tmp_path / "samples.png").exists()
+    # No model is saved with NaN weights; the checkpoints are named as failed.
+    assert not (tmp_path / "hybrid.keras").exists() and not (tmp_path / "generator.keras").exists()
+    assert (tmp_path / "checkpoints.failed").is_dir() and not (tmp_path / "checkpoints").exists()
 
 
 def test_latent_width_mismatch_is_named(tmp_path, tiny_vae_and_data):
@@ -233,7 +236,7 @@ def test_train_gan_classical_generator(tmp_path, sat4_sample_dir, trained_vae_di
     (["--gen_units", "8"], 2, "apply to --generator classical"),
     (["--critic_units", "8,x"], 2, "--critic_units must be comma-separated"),
     (["--loss", "hinge"], 2, "--loss"),
-    (["--g_lr", "0"], 2, "--g_lr must be > 0"),
+    (["--g_lr", "0"], 2, "--g_lr must be a finite number > 0"),
 ])
 def test_train_gan_bad_flags_are_one_clear_line(tmp_path, sat4_sample_dir, trained_vae_dir,
                                                 args, code, message):
@@ -278,3 +281,20 @@ def test_fit_with_fd_as_the_study_calls_it(tmp_path, tiny_vae_and_data):
     with pytest.raises(ValueError, match="real_activations were given without real_images"):
         fit_with_fd(gan, encode_latents(vae, reals), decoder=vae.decode,
                     real_activations=net.features(reals), epochs=1)
+
+
+@pytest.mark.slow
+def test_failed_train_gan_prints_valid_json_and_saves_no_model(tmp_path, sat4_sample_dir,
+                                                                trained_vae_dir):
+    out = tmp_path / "run"
+    proc = qlsgan("train-gan", sat4_sample_dir, "--vae", trained_vae_dir, "--out", out,
+                  "--generator", "classical", "--gen_units", 8, "--critic_units", 8,
+                  "--g_lr", 1e30, "--c_lr", 1e30, "--epochs", 2, "--batch_size", 16,
+                  "--n_critic", 1, "--n_fid_samples", 20, "--verbose", 0)
+    assert proc.returncode == 1 and "training failed" in proc.stderr.splitlines()[-1]
+    summary, _, wrote = proc.stdout.partition("\nwrote ")
+    summary = json.loads(summary[summary.index("{"):], parse_constant=pytest.fail)  # strict
+    assert summary["failed"] is True
+    assert "samples.png" not in wrote and "hybrid.keras" not in wrote
+    assert "checkpoints.failed/" in wrote and not (out / "hybrid.keras").exists()
+    json.loads((out / "metrics.json").read_text(), parse_constant=pytest.fail)

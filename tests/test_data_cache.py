@@ -8,6 +8,7 @@ import pytest
 
 from qlsgan_tf.data import (
     Sat4FormatError,
+    cache,
     convert_to_cache,
     describe,
     load_sat4,
@@ -121,12 +122,16 @@ def test_missing_cache_file(cache_dir):
         load_sat4(cache_dir, "test")
 
 
-def test_checksum_mismatch_found_on_request(cache_dir):
+def test_checksum_mismatch_found_on_open_and_on_request(cache_dir, monkeypatch):
     path = cache_dir / "test_images.npy"
     raw = bytearray(path.read_bytes())
     raw[-5] ^= 0xFF  # flip one pixel: shape and counts stay valid
     path.write_bytes(bytes(raw))
-    assert len(load_sat4(cache_dir, "test")) == 20  # not checked by default (reads everything)
+    # A small cache is verified on every open; a large one (simulated) only on request.
+    with pytest.raises(Sat4FormatError, match="test_images.npy: corrupt cache: sha256"):
+        load_sat4(cache_dir, "test")
+    monkeypatch.setattr(cache, "AUTO_VERIFY_BYTES", 0)
+    assert len(load_sat4(cache_dir, "test")) == 20
     with pytest.raises(Sat4FormatError, match="test_images.npy: corrupt cache: sha256"):
         load_sat4(cache_dir, "test", verify=True)
 

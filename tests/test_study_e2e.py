@@ -184,7 +184,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_runs(tmp_path, sat4_sample_dir)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 130, stderr[-2000:]
-    assert "interrupted; finished runs are kept" in stderr and "Traceback" not in stderr
+    assert "interrupted (SIGINT); finished runs are kept" in stderr and "Traceback" not in stderr
     for path in (out / "runs").glob("*.json"):
         json.loads(path.read_text())  # every recorded run is whole
     assert _run_keys(out)

@@ -160,5 +160,5 @@ def test_load_vae_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no trained VAE"):
         load_vae(tmp_path)
     (tmp_path / "vae.keras").write_bytes(b"not a zip archive")
-    with pytest.raises(ValueError, match="cannot load a VAE"):
+    with pytest.raises(ValueError, match="vae.keras: not a Keras .keras zip archive"):
         load_vae(tmp_path)

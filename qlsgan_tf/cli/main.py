@@ -6,7 +6,9 @@ Only the chosen subcommand's module is imported: ``qlsgan train-vae --help`` sho
 command's flags alone, and a command's heavy imports (TensorFlow) never slow another.
 """
 import importlib
+import os
 import sys
+import warnings
 
 # name -> (module under qlsgan_tf.cli.commands, one-line summary)
 COMMANDS = {
@@ -41,7 +43,15 @@ def run(argv=None):
         print(f"qlsgan: unknown command {name!r}", file=sys.stderr)
         _usage(sys.stderr)
         return 2
-    module = importlib.import_module(f"qlsgan_tf.cli.commands.{COMMANDS[name][0]}")
+    # TensorFlow's C++ start-up logs (CUDA probing, CPU features) would bury the one-line
+    # result; TF_CPP_MIN_LOG_LEVEL set by the user wins.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated",
+                            category=UserWarning)  # printed by tensorflow_hub's import
+    from qlsgan_tf.cli.common import clear_errors  # light: no TensorFlow
+
+    with clear_errors(name):  # Ctrl-C while importing is one line too
+        module = importlib.import_module(f"qlsgan_tf.cli.commands.{COMMANDS[name][0]}")
     from absl import app, flags  # pylint: disable=import-outside-toplevel
 
     # absl's --help lists the flags of the main module (sys.argv[0]); the command's flags
@@ -50,7 +60,8 @@ def run(argv=None):
         flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     # The command's docstring is its usage text; "qlsgan COMMAND" its program name.
     sys.modules["__main__"].__doc__ = module.__doc__
-    app.run(module.main, argv=[f"qlsgan {name}"] + argv[2:], flags_parser=_flags_parser)
+    with clear_errors(name):  # also catches what a command raises outside its own boundary
+        app.run(module.main, argv=[f"qlsgan {name}"] + argv[2:], flags_parser=_flags_parser)
     return 0
 
 
@@ -59,10 +70,18 @@ def _flags_parser(argv):
     from absl import flags  # pylint: disable=import-outside-toplevel
 
     try:
-        return flags.FLAGS(argv)
+        rest = flags.FLAGS(argv)
     except flags.Error as err:
         print(f"{argv[0]}: {err}\nPass --help to see the flags.", file=sys.stderr)
         sys.exit(2)
+    if not flags.FLAGS["verbosity"].present:  # TF/Keras Python warnings: --verbosity 0 shows
+        import logging
+
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    return rest
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ file with the same words.
 from __future__ import annotations
 
 import dataclasses
+import os
+import stat
 
 import numpy as np
 
@@ -15,6 +17,29 @@ BAND_NAMES = ("R", "G", "B", "NIR")
 SPLITS = ("train", "test")
 IMAGE_SHAPE = (28, 28, 4)
 PIXELS_PER_IMAGE = 28 * 28 * 4  # 3136 values per CSV row
+
+
+def check_regular_file(path, what="file"):
+    """Refuses a FIFO, device or socket (reading one may hang) and an unreadable file.
+
+    A missing ``path`` passes (the caller reports it in its own words).
+    """
+    path = os.fspath(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except PermissionError:
+        raise PermissionError(f"{path}: permission denied (cannot reach the {what})") from None
+    if stat.S_ISDIR(mode):
+        return
+    if not stat.S_ISREG(mode):
+        raise Sat4FormatError(f"{path}: not a regular file (a FIFO, device or socket); "
+                              f"expected a {what}")
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+    except PermissionError:
+        raise PermissionError(f"{path}: permission denied (unreadable {what})") from None
 
 
 class Sat4FormatError(ValueError):

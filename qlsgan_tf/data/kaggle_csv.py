@@ -148,6 +148,7 @@ def _nonblank_lines(f, path):
 def read_labels(y_path):
     """Labels int64 ``[N]`` from a ``y_{split}_sat4.csv`` file (one-hot rows of 4)."""
     y_path = os.fspath(y_path)
+    core.check_regular_file(y_path, what="labels file")
     with open(y_path, "rb") as f:
         numbered = list(_nonblank_lines(f, y_path))
     if not numbered:

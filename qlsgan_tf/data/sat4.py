@@ -31,7 +31,7 @@ def sample_path():
     return path
 
 
-def load_sat4(path, split="train", max_images=None, classes=None, verify=False,
+def load_sat4(path, split="train", max_images=None, classes=None, verify=None,
               chunk_size=DEFAULT_CHUNK_SIZE):
     """Loads one split of SAT-4.
 
@@ -43,7 +43,8 @@ def load_sat4(path, split="train", max_images=None, classes=None, verify=False,
       max_images: keep only the first ``max_images`` images (after the ``classes`` filter).
         CSV and v7.3 files stop reading there; a cache returns a slice of the memory map.
       classes: class names and/or indices to keep (labels keep their original indices).
-      verify: for a cache, also check the sha256 checksums (reads every byte).
+      verify: for a cache, also check the sha256 checksums (reads every byte); None (the
+        default) checks them for caches up to ``cache.AUTO_VERIFY_BYTES``.
       chunk_size: images per chunk when streaming.
 
     Returns:
@@ -101,10 +102,11 @@ def _stream(reader, rows, chunk_size):
     return core.Sat4Data(images, np.ascontiguousarray(labels, dtype=np.int64), core.CLASS_NAMES)
 
 
-def describe(path, splits=None, chunk_size=DEFAULT_CHUNK_SIZE, progress=False):
+def describe(path, splits=None, chunk_size=DEFAULT_CHUNK_SIZE, progress=False, verify=None):
     """Counts per split and class, and per-band mean/std, computed in one streaming pass.
 
     ``progress``: tqdm bar on stderr: True always, None only on a terminal, False never.
+    ``verify``: for a cache, check the sha256 checksums (None: small caches only).
 
     Per-band histograms give exact sums and sums of squares chunk by chunk, so the full data
     set needs memory for one chunk only (a v5 ``.mat`` split is still read whole by scipy).
@@ -115,7 +117,7 @@ def describe(path, splits=None, chunk_size=DEFAULT_CHUNK_SIZE, progress=False):
     """
     info = {"path": os.fspath(path), "layout": sources.layout_of(path), "splits": {}}
     for split in splits or sources.available_splits(path):
-        reader = sources.open_split(path, split)
+        reader = sources.open_split(path, split, verify=verify)
         try:
             n = len(reader)
             total = np.zeros(4, dtype=np.int64)

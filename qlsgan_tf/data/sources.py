@@ -21,7 +21,12 @@ def _resolve(path):
     if not os.path.exists(path):
         raise core.Sat4FileNotFoundError(f"{path}: no such file or directory (expected "
                                          f"{_ACCEPTED})")
+    core.check_regular_file(path, what="SAT-4 data file")
     if os.path.isdir(path):
+        try:
+            os.listdir(path)
+        except PermissionError:
+            raise PermissionError(f"{path}: permission denied (unreadable directory)") from None
         if cache.is_cache(path):
             return "cache", path
         mats = sorted(glob.glob(os.path.join(glob.escape(path), "*.mat")))
@@ -76,7 +81,7 @@ def available_splits(path):
             if os.path.exists(os.path.join(resolved, f"X_{s}_sat4.csv"))]
 
 
-def open_split(path, split, verify=False):
+def open_split(path, split, verify=None):
     """A reader for ``split`` of the data at ``path`` (see ``_ACCEPTED``).
 
     Readers have ``path``, ``split``, ``layout``, ``labels`` (int64), ``len()``,

@@ -12,6 +12,8 @@ import pathlib
 
 import numpy as np
 
+from qlsgan_tf import interrupts
+from qlsgan_tf.study import records
 from qlsgan_tf.study import store as store_lib
 
 
@@ -84,15 +86,17 @@ def prepare(config, data_path, out_dir, log=print):
         vaes, decoders, real_latents, heldout_latents = {}, {}, {}, {}
         heldout = _test_reference(config, test)
         for dim in config.latent_dims:
+            interrupts.check_stop()
             model, info = _vae_for(config, dim, train, test, out, log)
             vaes[str(dim)] = info
             decoders[dim] = model.decode
             real_latents[dim] = latents_lib.encode_latents(model, reference)
             heldout_latents[dim] = latents_lib.encode_latents(model, heldout)
         real_activations = net.features(reference)
+        interrupts.check_stop()
         prepared_path = out / "prepared.json"
         if prepared_path.exists():
-            prepared = store_lib.read_json(prepared_path)
+            prepared = records.load_prepared(prepared_path)
         else:
             floor = floor_at_eval_sizes(real_activations, net.features(heldout),
                                         config.n_fid_samples)

@@ -14,6 +14,7 @@ import pathlib
 import numpy as np
 
 from qlsgan_tf.study import analysis as analysis_lib
+from qlsgan_tf.study import records
 from qlsgan_tf.study import store as store_lib
 
 CSV_FIELDS = (
@@ -36,11 +37,11 @@ def write_report(out_dir, n_boot=None, score_metric=None):
     config = store.load_config()
     if score_metric is not None:
         config = dataclasses.replace(config, score_metric=score_metric).validate()
-    runs = store.all_runs()
+    runs = records.load_runs(store)  # each file checked: a bad one is named
     if not runs:
         raise ValueError(f"{out}: no finished runs yet; nothing to report")
     prepared_path = out / "prepared.json"
-    prepared = store_lib.read_json(prepared_path) if prepared_path.exists() else {}
+    prepared = records.load_prepared(prepared_path)
     result, comparisons = analysis_lib.analyse(runs, config, n_boot=n_boot)
     expected = config.n_runs()
     result["complete"] = len(runs) >= expected

@@ -12,9 +12,12 @@ import math
 import os
 import pathlib
 
+from qlsgan_tf import interrupts
+from qlsgan_tf.study import lock as lock_lib
 from qlsgan_tf.study import prepare as prepare_lib
 from qlsgan_tf.study import report as report_lib
 from qlsgan_tf.study import store as store_lib
+from qlsgan_tf.study import tuner_state
 
 PROJECT = "capacity"
 
@@ -28,11 +31,20 @@ def role():
 
 
 def run_study(config, data_path, out_dir, verbose=1, log=print):
-    """Runs (or resumes) the study; returns the report paths (None on a worker)."""
-    from qlsgan_tf.tuning import capacity  # pylint: disable=import-outside-toplevel
+    """Runs (or resumes) the study; returns the report paths (None on a worker).
 
+    One plain process per ``out_dir`` (a lock; KerasTuner workers are exempt). Raises
+    ``interrupts.StudyInterrupted`` at a safe point once a stop was requested.
+    """
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    with lock_lib.study_lock(out, role()):
+        return _run_study(config, data_path, out, verbose, log)
+
+
+def _run_study(config, data_path, out, verbose, log):
+    from qlsgan_tf.tuning import capacity  # pylint: disable=import-outside-toplevel
+
     store = store_lib.ResultStore(out)
     if store.pin_config(config) is False:
         log(f"resuming the study in {out}: {len(store.keys())} of {config.n_runs()} "
@@ -44,6 +56,9 @@ def run_study(config, data_path, out_dir, verbose=1, log=print):
         if config.preset == "paper":
             log(describe_estimate(estimate(config, len(resources.real_images), store.keys())))
     hypermodel = capacity.CapacityHyperModel(config)
+    interrupts.check_stop()
+    if where != "worker":  # the run store is the truth: damaged tuner state is rebuilt
+        tuner_state.repair_tuner_state(out / "tuner", log=log)
     with _progress(config, store, enabled=verbose > 0 and where != "chief") as progress:
         tuner = capacity.make_tuner(config, hypermodel, directory=out / "tuner",
                                     project_name=PROJECT, run_store=store, progress=progress,
@@ -51,6 +66,7 @@ def run_study(config, data_path, out_dir, verbose=1, log=print):
         tuner.search(resources=resources)
     if where == "worker":
         return None
+    interrupts.check_stop()
     return report_lib.write_report(out)
 
 

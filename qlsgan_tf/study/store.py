@@ -12,6 +12,8 @@ import os
 import pathlib
 import tempfile
 
+from qlsgan_tf.fsutil import chmod_umask
+
 
 def atomic_write_text(path, text):
     """Writes ``text`` to ``path`` atomically (temp file in the same directory + rename)."""
@@ -23,6 +25,7 @@ def atomic_write_text(path, text):
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        chmod_umask(tmp)  # mkstemp makes 0600: a shared study must stay readable
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -46,7 +49,8 @@ def read_json(path):
     try:
         return _restore(json.loads(text))
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: corrupt JSON ({err})") from None
+        raise ValueError(f"{path}: corrupt JSON ({err}); restore or delete the file, then "
+                         "rerun") from None
 
 
 def _finite(obj):

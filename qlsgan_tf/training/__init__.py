@@ -27,13 +27,14 @@ _EXPORTS = {
     "FIDCallback": "callbacks",
     "ImageGridCallback": "callbacks",
     "NaNGuard": "callbacks",
+    "StopOnRequest": "callbacks",
     "log_hparams": "callbacks",
 }
 
 __all__ = [
     "FIDCallback", "HybridLSGAN", "ImageGridCallback", "LatentGAN", "NaNGuard", "encode_latents",
     "fit_with_fd", "latent_dataset", "latent_input_fn", "load_hybrid", "log_hparams",
-    "make_gan_estimator", "noise_input_fn", "plot_image_grid", "sample_noise",
+    "make_gan_estimator", "noise_input_fn", "plot_image_grid", "sample_noise", "StopOnRequest",
     "train_latent_gan",
 ]
 

@@ -7,6 +7,8 @@
   generated and real patches (``tf.summary.image``, optionally PNG files).
 - :class:`NaNGuard` — stops training on NaN/inf or diverging logged values and records why
   (``failed``, ``reason``), so a run is marked failed instead of crashing.
+- :class:`StopOnRequest` — ends training after the current batch once a stop was requested
+  (``qlsgan_tf.interrupts``: Ctrl-C or SIGTERM under ``handle_signals``).
 - :func:`log_hparams` — the HParams plugin: generator and critic capacities (and any other
   hyperparameters) with the final FD-SAT4, so the HParams dashboard plots capacity vs FD-SAT4.
 
@@ -25,6 +27,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
+from qlsgan_tf import interrupts
 from qlsgan_tf.metrics.distances import SmallSampleWarning, fd_sat4_from_activations
 from qlsgan_tf.metrics.feature_net import check_images
 from qlsgan_tf.training.images import mosaic
@@ -319,6 +322,10 @@ class ImageGridCallback(_GeneratingCallback):
             self._writer.flush()
 
 
+# Logged values NaNGuard leaves alone by default: KID's std is NaN with one block.
+UNWATCHED_PREFIX = "kid"
+
+
 class NaNGuard(tf.keras.callbacks.Callback):
     """Stops training on NaN/inf or diverging logged values; marks the run failed.
 
@@ -329,7 +336,8 @@ class NaNGuard(tf.keras.callbacks.Callback):
 
     Args:
       monitor: names in ``logs`` to check (None: every numeric entry, e.g. ``c_loss``,
-        ``g_loss``, ``gp``, ``w_dist`` and, from :class:`FIDCallback`, ``fd_sat4``).
+        ``g_loss``, ``gp``, ``w_dist`` and, from :class:`FIDCallback`, ``fd_sat4``, except
+        the KID entries: ``kid_std`` is NaN by design when KID has a single block).
       max_abs: divergence threshold on ``|value|`` (None: only NaN/inf).
     """
 
@@ -355,7 +363,8 @@ class NaNGuard(tf.keras.callbacks.Callback):
     def _check(self, logs, where):
         if self.failed or not logs:
             return
-        keys = self.monitor if self.monitor is not None else sorted(logs)
+        keys = self.monitor if self.monitor is not None else sorted(
+            k for k in logs if not k.startswith(UNWATCHED_PREFIX))
         for key in keys:
             if key not in logs:
                 continue
@@ -382,6 +391,30 @@ class NaNGuard(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self._current_epoch = int(epoch)
         self._check(logs, " (epoch end)")
+
+
+class StopOnRequest(tf.keras.callbacks.Callback):
+    """Ends ``fit`` after the current batch when ``interrupts.stop_requested()``.
+
+    The signal handlers of ``interrupts.handle_signals`` only set a flag; this callback is
+    where training sees it. ``stopped`` tells the caller that the run is incomplete (its
+    result must not be recorded as finished).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.stopped = False
+
+    def _poll(self):
+        if interrupts.stop_requested():
+            self.stopped = True
+            self.model.stop_training = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._poll()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._poll()
 
 
 def _check_hparam_values(values, name, allowed):

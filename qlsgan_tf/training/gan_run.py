@@ -16,15 +16,19 @@ calls ``fit_with_fd`` and writes a run directory::
 import json
 import math
 import pathlib
+import shutil
 import time
 
 import numpy as np
 import tensorflow as tf
 
+from qlsgan_tf.fsutil import atomic_write_file
+from qlsgan_tf.safe_load import load_keras_model
 from qlsgan_tf.training.callbacks import (
     FIDCallback,
     ImageGridCallback,
     NaNGuard,
+    StopOnRequest,
     log_hparams,
 )
 from qlsgan_tf.training.hybrid import HybridLSGAN
@@ -47,14 +51,7 @@ def load_hybrid(path):
         path = path / "hybrid.keras"
     if not path.exists():
         raise FileNotFoundError(f"no saved hybrid model at {str(path)!r}")
-    try:
-        model = tf.keras.models.load_model(path)
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"{str(path)!r} is not a readable Keras model: {err}") from None
-    if not isinstance(model, HybridLSGAN):
-        raise ValueError(f"{str(path)!r} holds a {type(model).__name__}, not a HybridLSGAN "
-                         "(qlsgan train-gan writes hybrid.keras)")
-    return model
+    return load_keras_model(path, expected_type=HybridLSGAN)
 
 
 # ------------------------------------------------------------------------------- the run
@@ -168,6 +165,7 @@ def fit_with_fd(gan, latents, decoder=None, feature_net=None, real_images=None,
         project.append(fid)
     guard = NaNGuard()
     project.append(guard)  # after FIDCallback: a NaN FD-SAT4 stops the run too
+    project.append(StopOnRequest())  # Ctrl-C/SIGTERM under interrupts.handle_signals
     if log_dir is not None:
         project.append(tf.keras.callbacks.TensorBoard(str(log_dir), profile_batch=0))
         if decoder is not None:
@@ -305,17 +303,29 @@ def train_latent_gan(generator, critic, out_dir, *, vae=None, latents=None, real
         "out_dir": str(out),
     })
 
-    gan.generator.save(out / "generator.keras")
-    if decoder is not None:
+    if result["failed"]:  # NaN/diverged weights are never saved as a model
+        _set_aside_failed(out)
+    else:
+        gan.generator.save(out / "generator.keras")
+    if decoder is not None and not result["failed"]:
         hybrid = HybridLSGAN(gan.generator, decoder, latent_dim=int(latent_dim), noise=noise)
         hybrid.save(out / "hybrid.keras")
-        if not result["failed"]:
-            images = hybrid.sample(N_GRID, seed=seed)
-            if np.all(np.isfinite(images)):
-                plot_image_grid(images, out / "samples.png",
-                                title=f"{N_GRID} generated patches, final FD-SAT4 "
-                                      f"{result['final_fd']:.4g}")
+        images = hybrid.sample(N_GRID, seed=seed)
+        if np.all(np.isfinite(images)):
+            plot_image_grid(images, out / "samples.png",
+                            title=f"{N_GRID} generated patches, final FD-SAT4 "
+                                  f"{result['final_fd']:.4g}")
     metrics = {k: v for k, v in result.items() if k != "samples"}
-    (out / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2) + "\n",
-                                      encoding="utf-8")
+    text = json.dumps(_jsonable(metrics), indent=2, allow_nan=False) + "\n"
+    atomic_write_file(out / "metrics.json",
+                      lambda tmp: pathlib.Path(tmp).write_text(text, encoding="utf-8"))
     return result
+
+
+def _set_aside_failed(out):
+    """After a failed run: no model files, and its checkpoints renamed ``checkpoints.failed``."""
+    for name in ("generator.keras", "hybrid.keras", "samples.png"):  # from an earlier run
+        (out / name).unlink(missing_ok=True)
+    if (out / "checkpoints").exists():
+        shutil.rmtree(out / "checkpoints.failed", ignore_errors=True)
+        (out / "checkpoints").rename(out / "checkpoints.failed")

@@ -16,6 +16,8 @@ from matplotlib import colors
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from qlsgan_tf.fsutil import atomic_write_file
+
 #: Resolution of the written PNGs.
 DPI = 120
 
@@ -31,11 +33,10 @@ def png_path(path) -> pathlib.Path:
 
 
 def save_figure(fig: Figure, path: pathlib.Path) -> pathlib.Path:
-    """Renders ``fig`` with the Agg canvas into ``path`` (parents created); returns ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Renders ``fig`` with the Agg canvas into ``path`` atomically; returns ``path``."""
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
-    return path
+    return atomic_write_file(path, lambda tmp: fig.savefig(
+        tmp, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None}))
 
 
 def _unit_images(images) -> np.ndarray:

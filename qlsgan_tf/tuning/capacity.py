@@ -18,6 +18,9 @@ import keras_tuner
 import numpy as np
 import tensorflow as tf
 
+from qlsgan_tf import interrupts
+from qlsgan_tf.tuning import trial_errors
+
 # Unstable seeds enter the tuner's objective with this score so that the oracle (a Gaussian
 # process for "bayesian") sees finite numbers; the study's analysis ranks configurations by
 # stable fraction first and never averages this constant.
@@ -177,7 +180,7 @@ def _latent_fd(model, real_latents, n, seed, failed):
     return float(distances.frechet_distance_from_activations(real_latents, fake))
 
 
-class CapacityTuner(keras_tuner.Tuner):
+class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
     """Runs each configuration for every seed; the objective is the seeds' mean score.
 
     Args:
@@ -199,6 +202,7 @@ class CapacityTuner(keras_tuner.Tuner):
         label, critic = hp.get("generator"), int(hp.get("critic_capacity"))
         scores = []
         for seed in self.seeds:
+            interrupts.check_stop()  # between runs: every recorded run is whole
             result = self.run_store.get(label, critic, seed) if self.run_store else None
             cached = result is not None
             if not cached:
@@ -210,6 +214,7 @@ class CapacityTuner(keras_tuner.Tuner):
                 result = self.hypermodel.fit(hp, model, resources=resources, seed=int(seed),
                                              run_name=name)
                 result["tuner_id"] = self.tuner_id
+                interrupts.check_stop()  # a run stopped mid-way is never recorded
                 if self.run_store:
                     self.run_store.put(result)
             if self.progress:

@@ -26,7 +26,11 @@ import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf import data as data_lib
+from qlsgan_tf import interrupts
+from qlsgan_tf.fsutil import chmod_umask
 from qlsgan_tf.models.vae import SatVAE
+from qlsgan_tf.safe_load import load_keras_model
+from qlsgan_tf.training.callbacks import StopOnRequest
 
 __all__ = [
     "NOMINAL_HYPERPARAMETERS",
@@ -169,6 +173,7 @@ def _atomic_write(path, write):
     os.close(fd)
     try:
         write(tmp)
+        chmod_umask(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -310,6 +315,7 @@ def train_vae(data, out_dir, test_data=None, latent_dim=10, tune=False, max_tria
             tf.keras.callbacks.EarlyStopping(monitor="val_reconstruction_loss",
                                              patience=patience, restore_best_weights=True),
             tf.keras.callbacks.TensorBoard(log_dir=str(log_dir)),
+            StopOnRequest(),
         ]
 
     tuning_info = None
@@ -325,6 +331,7 @@ def train_vae(data, out_dir, test_data=None, latent_dim=10, tune=False, max_tria
         tuner.search(x_fit, validation_data=(x_val,), epochs=tuning_epochs,
                      batch_size=batch_size, callbacks=callbacks(logs / "tuning"),
                      verbose=verbose)
+        interrupts.check_stop()  # a stopped search is not a finished one
         best = tuner.get_best_hyperparameters(1)[0]
         trials = tuner.oracle.get_best_trials(max_trials)
         tuning_info = {
@@ -342,6 +349,7 @@ def train_vae(data, out_dir, test_data=None, latent_dim=10, tune=False, max_tria
     vae, hp_values = build_vae(latent_dim, fixed)
     history = vae.fit(x_fit, validation_data=(x_val,), epochs=epochs, batch_size=batch_size,
                       shuffle=True, callbacks=callbacks(logs / "train"), verbose=verbose)
+    interrupts.check_stop()  # a VAE stopped mid-training is never saved as trained
     seconds = time.time() - start
     val_curve = history.history["val_reconstruction_loss"]
 
@@ -397,10 +405,4 @@ def load_vae(path):
     if not model_path.exists():
         raise FileNotFoundError(f"no trained VAE at {model_path} (train one with "
                                 "`qlsgan train-vae DATA --out DIR`).")
-    try:
-        model = tf.keras.models.load_model(model_path)
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"cannot load a VAE from {model_path}: {err}") from err
-    if not isinstance(model, SatVAE):
-        raise ValueError(f"{model_path} holds a {type(model).__name__}, not a SatVAE.")
-    return model
+    return load_keras_model(model_path, expected_type=SatVAE)

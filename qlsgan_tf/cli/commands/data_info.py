@@ -13,6 +13,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_enum("split", None, ["train", "test"], "Only this split (default: every split).")
 flags.DEFINE_boolean("json", False, "Print the summary as JSON instead of tables.")
 flags.DEFINE_integer("chunk_size", 8192, "Images per chunk while scanning.", lower_bound=1)
+flags.DEFINE_boolean("verify", None, "For a cache: check its sha256 checksums (default: "
+                     "only caches small enough to check in a moment).")
 
 
 def format_summary(info):
@@ -42,5 +44,5 @@ def main(argv):
         from qlsgan_tf.data import describe  # pylint: disable=import-outside-toplevel
 
         info = describe(argv[1], splits=[FLAGS.split] if FLAGS.split else None,
-                        chunk_size=FLAGS.chunk_size, progress=None)
+                        chunk_size=FLAGS.chunk_size, progress=None, verify=FLAGS.verify)
         print(json.dumps(info, indent=2) if FLAGS.json else format_summary(info))

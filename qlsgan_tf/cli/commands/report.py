@@ -5,6 +5,7 @@ Works on a finished or a partial study (the report then says PARTIAL); writes
 """
 from absl import flags
 
+from qlsgan_tf import interrupts
 from qlsgan_tf.cli.common import UsageError, clear_errors
 
 FLAGS = flags.FLAGS
@@ -15,12 +16,13 @@ flags.DEFINE_enum("score", None, ["latent", "fd"], "Score that decides the optim
 
 
 def main(argv):
-    with clear_errors("report"):
+    with clear_errors("report"), interrupts.handle_signals():
         if len(argv) != 2:
             raise UsageError("usage: qlsgan report OUT (one study directory)")
         from qlsgan_tf.study import report  # pylint: disable=import-outside-toplevel
 
         paths = report.write_report(argv[1], n_boot=FLAGS.n_boot, score_metric=FLAGS.score)
+        interrupts.check_stop()  # Ctrl-C/SIGTERM: the report is finished first (seconds)
         for name in ("report", "results", "trials"):
             print(f"{name}: {paths[name]}")
         print(f"plots: {len(paths) - 3} PNG files in {argv[1]}/plots")

@@ -5,10 +5,9 @@ repeated); Ctrl-C stops cleanly. Distributed: start one chief and N workers with
 command and KerasTuner's variables KERASTUNER_TUNER_ID (chief, tuner0, tuner1, ...),
 KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT, all writing to one shared --out.
 """
-import sys
-
 from absl import flags
 
+from qlsgan_tf import interrupts
 from qlsgan_tf.cli.common import UsageError, clear_errors
 
 FLAGS = flags.FLAGS
@@ -85,9 +84,11 @@ def overrides_from_flags():
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    with clear_errors("study"):
+    interrupted = (f"finished runs are kept in {FLAGS.out}/runs. Rerun the same command to "
+                   "resume.")
+    with clear_errors("study", interrupted=interrupted), interrupts.handle_signals():
+        if len(argv) > 1:
+            raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
         if not FLAGS.out:
             raise UsageError("--out is required (the study directory)")
         from qlsgan_tf import data as data_lib  # pylint: disable=import-outside-toplevel
@@ -100,12 +101,8 @@ def main(argv):
         if FLAGS.dry_run:
             _dry_run(config, data_path, data_lib)
             return
-        try:
-            paths = runner.run_study(config, data_path, FLAGS.out, verbose=FLAGS.verbose)
-        except KeyboardInterrupt:
-            print(f"\nqlsgan study: interrupted; finished runs are kept in {FLAGS.out}/runs. "
-                  "Rerun the same command to resume.", file=sys.stderr)
-            sys.exit(130)
+        paths = runner.run_study(config, data_path, FLAGS.out, verbose=FLAGS.verbose)
+        interrupts.check_stop()  # a signal during the report: the report is whole, say so
         if paths:
             print(f"report: {paths['report']}")
             print(f"results: {paths['results']}  trials: {paths['trials']}")

@@ -13,6 +13,7 @@ floor, capacities, time per epoch), ``samples.png``, ``generator.keras`` and ``h
 (for ``qlsgan sample``).
 """
 import json
+import math
 import pathlib
 
 from absl import flags
@@ -77,8 +78,8 @@ def _check_flags():
         if not getattr(FLAGS, name):
             raise UsageError(f"--{name} DIR is required")
     for name in ("g_lr", "c_lr"):
-        if not getattr(FLAGS, name) > 0:
-            raise UsageError(f"--{name} must be > 0, got {getattr(FLAGS, name)}")
+        if not 0 < getattr(FLAGS, name) < math.inf:
+            raise UsageError(f"--{name} must be a finite number > 0, got {getattr(FLAGS, name)}")
     if FLAGS.generator == "quantum":
         if FLAGS["gen_units"].present or FLAGS["noise_dim"].present:
             raise UsageError("--gen_units and --noise_dim apply to --generator classical; the "
@@ -167,8 +168,12 @@ def main(argv):
         summary = {k: result[k] for k in ("failed", "failure_reason", "final_fd", "final_kid",
                                           "floor_fd", "generator_capacity", "critic_capacity",
                                           "epochs_run", "time_per_epoch_s")}
-        print(json.dumps(summary, indent=2))
-        print(f"wrote {out}: metrics.json, samples.png, hybrid.keras, generator.keras, "
-              "checkpoints/, logs/ (tensorboard --logdir " f"{out / 'logs'})")
+        print(json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v
+                          for k, v in summary.items()}, indent=2, allow_nan=False))
+        written = [name for name in ("metrics.json", "samples.png", "hybrid.keras",
+                                     "generator.keras", "checkpoints/", "checkpoints.failed/")
+                   if (out / name.rstrip("/")).exists()]
+        print(f"wrote {out}: {', '.join(written)}, logs/ (tensorboard --logdir "
+              f"{out / 'logs'})")
         if result["failed"]:
             raise ValueError(f"training failed: {result['failure_reason']}")

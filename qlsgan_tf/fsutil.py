@@ -1,0 +1,44 @@
+"""File creation that respects the user's umask, and atomic writes of any file.
+
+``tempfile.mkstemp``/``mkdtemp`` create 0600/0700 entries whatever the umask, so a file
+written to a temporary name and renamed into place would stay private: a shared or
+distributed study directory becomes unreadable to the other users. :func:`chmod_umask`
+gives such an entry the mode a plain ``open``/``mkdir`` would have given it.
+"""
+import os
+import pathlib
+import tempfile
+
+
+def current_umask():
+    """The process umask (read without changing it for other threads for long)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def chmod_umask(path, directory=False):
+    """Sets ``path`` to 0666 (files) or 0777 (directories) minus the umask."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+    return path
+
+
+def atomic_write_file(path, write):
+    """Calls ``write(tmp_path)`` then renames the result onto ``path``.
+
+    A reader sees the old file or the whole new one, never half of it; the temporary file is
+    removed on any failure (a full disk included) and gets the umask's mode.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp",
+                               dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        chmod_umask(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path

@@ -1,0 +1,81 @@
+"""Cooperative stopping on Ctrl-C (SIGINT) and SIGTERM.
+
+An exception raised by a signal handler lands wherever the main thread happens to be: inside
+TensorFlow, KerasTuner or a destructor it may be turned into an ordinary error, caught, or
+ignored. So the handlers installed by :func:`handle_signals` only set a flag. Training loops
+poll it between batches (``training.callbacks.StopOnRequest``) and the study between runs
+(:func:`check_stop`), which raises :class:`StudyInterrupted` at a point where every file is
+whole. A second signal while the first is being honoured raises ``KeyboardInterrupt`` at once.
+
+TensorFlow-free: importable from any layer.
+"""
+import contextlib
+import signal
+import threading
+
+_state = {"reason": None}
+_lock = threading.Lock()
+
+
+class StudyInterrupted(BaseException):
+    """A stop was requested (SIGINT/SIGTERM); raised by :func:`check_stop`.
+
+    A ``BaseException`` like ``KeyboardInterrupt``, so ``except Exception`` clauses in
+    libraries (KerasTuner marks a trial that raises as failed) let it through.
+    """
+
+
+def request_stop(reason="stop requested"):
+    """Sets the stop flag; the first reason given is kept."""
+    with _lock:
+        if _state["reason"] is None:
+            _state["reason"] = str(reason)
+
+
+def stop_requested():
+    """True once a stop was requested (until :func:`reset`)."""
+    return _state["reason"] is not None
+
+
+def stop_reason():
+    """Why the stop was requested (None when it was not)."""
+    return _state["reason"]
+
+
+def reset():
+    """Clears the stop flag."""
+    with _lock:
+        _state["reason"] = None
+
+
+def check_stop():
+    """Raises :class:`StudyInterrupted` when a stop was requested."""
+    reason = _state["reason"]
+    if reason is not None:
+        raise StudyInterrupted(reason)
+
+
+def _handler(signum, _frame):
+    if stop_requested():
+        raise KeyboardInterrupt  # second signal: the user insists
+    request_stop(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def handle_signals(signals=(signal.SIGINT, signal.SIGTERM)):
+    """Within the block, the given signals set the stop flag instead of raising.
+
+    Previous handlers are restored on exit. Outside the main thread (where Python cannot
+    install handlers) the block runs with the handlers unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    try:
+        for signum in signals:
+            previous[signum] = signal.signal(signum, _handler)
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
