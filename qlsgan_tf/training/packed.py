@@ -25,6 +25,7 @@ from qlsgan_tf.training.latent_gan import LOSSES, NOISES
 
 BETA_1, BETA_2, EPSILON = 0.5, 0.9, 1e-7
 GENERATOR_KINDS = ("quantum", "classical")
+XLA_MAX_QUBITS = 6
 
 
 def _positive_int(name, value):
@@ -94,6 +95,9 @@ class PackedLatentGAN(tf.keras.Model):
         latent_dim: the VAE latent size (the generator's output and the critic's input).
         batch_size: real and generated samples per run and step.
         loss, gp_weight, n_critic, noise: as in :class:`LatentGAN`.
+        jit_compile: compile the training step with XLA; ``None`` (default) does for
+            classical generators and circuits of at most ``XLA_MAX_QUBITS`` qubits, where
+            it halves the step time (``benchmarks/README.md``).
 
     Per-run settings (``seeds``, learning rates, initial weights) are given to :meth:`reset`.
 
@@ -104,7 +108,7 @@ class PackedLatentGAN(tf.keras.Model):
     """
 
     def __init__(self, generator, critic_units, latent_dim, batch_size=64, loss="wgan-gp",
-                 gp_weight=10.0, n_critic=5, noise="uniform", **kwargs):
+                 gp_weight=10.0, n_critic=5, noise="uniform", jit_compile=None, **kwargs):
         super().__init__(**kwargs)
         # Ingest generator, critics and sizes.
         self.generator_spec = _ingest_generator(generator)
@@ -134,8 +138,14 @@ class PackedLatentGAN(tf.keras.Model):
         self.noise_dim = self.generator_spec["noise_dim"]
         self.widths = [max(units[i] for units in self.critic_units)
                        for i in range(len(self.critic_units[0]))]
+        if jit_compile is None:
+            jit_compile = (self.generator_spec["kind"] == "classical"
+                           or self.generator_spec["n_qubits"] <= XLA_MAX_QUBITS)
+        self.jit_compile = bool(jit_compile)
         self._make_variables()
         self.trace_count = 0
+        self._step_fn = tf.function(self._step, jit_compile=True) if self.jit_compile \
+            else self._step
         self.sample_trace_count = 0
         self._train_fn = tf.function(self._train_chunk, input_signature=[
             tf.TensorSpec([None, self.latent_dim], tf.float32),
@@ -364,7 +374,7 @@ class PackedLatentGAN(tf.keras.Model):
         out = tf.TensorArray(tf.float32, size=steps)
 
         def body(t, out):
-            return t + 1, out.write(t, self._step(tf.gather(real_data, indices[t])))
+            return t + 1, out.write(t, self._step_fn(tf.gather(real_data, indices[t])))
 
         _, out = tf.while_loop(lambda t, _: t < steps, body, (tf.constant(0), out))
         return out.stack()
@@ -479,7 +489,7 @@ class PackedLatentGAN(tf.keras.Model):
                 "critic_units": [list(u) for u in self.critic_units],
                 "latent_dim": self.latent_dim, "batch_size": self.batch_size,
                 "loss": self.loss_name, "gp_weight": self.gp_weight, "n_critic": self.n_critic,
-                "noise": self.noise}
+                "noise": self.noise, "jit_compile": self.jit_compile}
 
     @classmethod
     def from_config(cls, config):
