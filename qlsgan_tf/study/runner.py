@@ -101,8 +101,8 @@ def estimate(config, n_reference, done=()):
     steps = config.steps_per_epoch or math.ceil(n_reference / config.batch_size)
     done = set(done)
     remaining = [(label[0], critic) for label in labels for critic in config.critic_capacities
-                 for seed in config.seeds
-                 if store_lib.run_key(label, critic, seed) not in done]
+                 for seed in config.seeds for lr in config.learning_rates
+                 if store_lib.run_key(label, critic, seed, lr) not in done]
     seconds = sum(cost[key][0] + steps * config.epochs * cost[key][1] for key in remaining)
     step_ms = {kind: {critic: cost[(kind, critic)][1] * 1e3 for critic in config.critic_capacities}
                for kind in ("q", "c")}

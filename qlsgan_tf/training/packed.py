@@ -81,6 +81,29 @@ def _glorot(rng, fan_in, fan_out):
     return rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32)
 
 
+def _dense_weights(rng, dims):
+    return [w for a, b in zip(dims[:-1], dims[1:])
+            for w in (_glorot(rng, a, b), np.zeros([b], np.float32))]
+
+
+def initial_weights(generator, critic_units, latent_dim, init_seed):
+    """A run's initial (generator, critic) weights, a function of ``init_seed`` alone, in the
+    order of the Keras models' ``get_weights``: Glorot-uniform kernels and zero biases (Keras
+    ``Dense``), style weights uniform in [-0.15, 0.15] (``StyleQuantumGenerator``). Runs of
+    one seed share the generator's initial weights whatever their critic."""
+    spec = _ingest_generator(generator)
+    rng = np.random.default_rng([int(init_seed), 7])
+    if spec["kind"] == "quantum":
+        from qlsgan_tf.layers import circuits  # pylint: disable=import-outside-toplevel
+
+        n_angles = circuits.n_angles(spec["n_qubits"], spec["n_layers"], spec["ansatz"])
+        g_weights = [rng.uniform(-0.15, 0.15, [n_angles]).astype(np.float32) for _ in "sb"]
+    else:
+        g_weights = _dense_weights(rng, [spec["noise_dim"], *spec["units"], int(latent_dim)])
+    critic_rng = np.random.default_rng([int(init_seed), 11])
+    return g_weights, _dense_weights(critic_rng, [int(latent_dim), *critic_units, 1])
+
+
 @tf.keras.utils.register_keras_serializable(package="qlsgan_tf")
 class PackedLatentGAN(tf.keras.Model):
     """K latent-GAN runs with stacked weights, trained in one step (see the module docstring).
@@ -219,8 +242,8 @@ class PackedLatentGAN(tf.keras.Model):
         for var, mask in zip(self.c_masks, self._critic_mask_values()):
             var.assign(mask)
         for k in range(K):
-            rng = np.random.default_rng(int(init_seeds[k]))
-            self._assign_run(k, self._init_generator(rng), self._init_critic(rng, k))
+            self._assign_run(k, *initial_weights(self.generator_spec, self.critic_units[k],
+                                                 self.latent_dim, int(init_seeds[k])))
         for var in (self.g_t, self.c_t):
             var.assign(tf.zeros_like(var))
         for slots in self._slots.values():
@@ -229,19 +252,6 @@ class PackedLatentGAN(tf.keras.Model):
         self.active.assign(tf.ones([K], tf.bool))
         self.failed.assign(tf.zeros([K], tf.bool))
         self.step.assign(0)
-
-    def _init_generator(self, rng):
-        if self.generator_spec["kind"] == "quantum":
-            return [rng.uniform(-0.15, 0.15, v.shape[1:]).astype(np.float32)
-                    for v in self.g_vars]
-        dims = [self.noise_dim, *self.generator_spec["units"], self.latent_dim]
-        return [w for a, b in zip(dims[:-1], dims[1:])
-                for w in (_glorot(rng, a, b), np.zeros([b], np.float32))]
-
-    def _init_critic(self, rng, k):
-        dims = [self.latent_dim, *self.critic_units[k], 1]
-        return [w for a, b in zip(dims[:-1], dims[1:])
-                for w in (_glorot(rng, a, b), np.zeros([b], np.float32))]
 
     def _assign_run(self, k, g_weights, c_weights):
         for var, w in zip(self.g_vars, g_weights):
