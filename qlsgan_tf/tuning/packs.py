@@ -1,7 +1,7 @@
 """The capacity study's runs trained in packs, evaluated, judged and recorded one by one.
 
 A trial of the study hands out one generator with all its critic capacities, seeds and
-learning rates. ``train_runs`` splits them into packs (``pack_size``) and trains each pack
+learning rates. ``train_runs`` splits them into packs (``pack_groups``) and trains each pack
 with a ``PackedLatentGAN`` (or, with ``settings.pack == 1``, each run alone with
 ``LatentGAN``: the same arithmetic, initial weights, noise and data order, kept for
 comparison). After every epoch each live run gets its latent score (``n_latent_samples``
@@ -48,13 +48,37 @@ def plan_runs(settings, label, key=None):
             for lr in settings.learning_rates]
 
 
-def pack_size(settings, n_runs):
-    """Runs per pack: ``settings.pack`` when given, else all runs of the trial up to
-    ``MAX_PACK`` (bounded so that one pack's step stays well inside memory and its widest
-    critic's padding does not dominate; see ``benchmarks/README.md``)."""
+PACK_OVERHEAD_PARAMS = 40_000
+"""The fixed cost of one pack step (dispatch, generator, noise) expressed in critic parameters
+of one run: a pack step costs about ``PACK_OVERHEAD_PARAMS + K * widest critic``. Measured
+on 2 CPU cores with the quick preset's critics (``benchmarks/README.md``)."""
+
+
+def pack_groups(settings, runs, latent_dim):
+    """Splits runs into packs: ``settings.pack`` runs each when given; else critics are packed
+    together (padded to the widest) while the padding costs less than another pack's fixed
+    step cost, and no pack exceeds ``MAX_PACK`` runs."""
+    from qlsgan_tf.models import capacity  # pylint: disable=import-outside-toplevel
+
+    runs = list(runs)
     if settings.pack:
-        return max(1, min(int(settings.pack), n_runs))
-    return max(1, min(MAX_PACK, n_runs))
+        size = int(settings.pack)
+        return [runs[i:i + size] for i in range(0, len(runs), size)]
+
+    def params(run):
+        return capacity.mlp_param_count(
+            latent_dim, critic_units(settings, latent_dim, run.critic_capacity), 1)
+
+    groups, current, widest = [], [], 0
+    for run in sorted(runs, key=params):
+        cost = params(run)
+        if current and (len(current) * (cost - widest) > PACK_OVERHEAD_PARAMS
+                        or len(current) >= MAX_PACK):
+            groups.append(current)
+            current = []
+        current.append(run)
+        widest = cost
+    return groups + ([current] if current else [])
 
 
 def generator_spec(settings, spec):
@@ -170,11 +194,9 @@ class Pack:
 
 
 def make_trainers(settings, spec, runs):
-    """Yields (runs of a pack, its trainer): packs of ``pack_size`` or single runs."""
-    size = pack_size(settings, len(runs))
-    for start in range(0, len(runs), size):
-        chunk = runs[start:start + size]
-        if size == 1:
+    """Yields (runs of a pack, its trainer) for the packs of ``pack_groups``."""
+    for chunk in pack_groups(settings, runs, spec["latent_dim"]):
+        if settings.pack == 1:
             run = chunk[0]
             yield chunk, SingleRun(settings, spec, critic_units(settings, spec["latent_dim"],
                                                                  run.critic_capacity),
@@ -409,3 +431,20 @@ def train_runs(settings, label, runs, resources, on_finish, tuner_id=None):
     spec = parse_generator(label, settings)
     for chunk, trainer in make_trainers(settings, spec, list(runs)):
         train_pack(settings, spec, chunk, trainer, resources, on_finish, tuner_id=tuner_id)
+
+
+def time_pack(settings, label, runs, n_steps=10):
+    """Measured cost of training ``runs`` of ``label`` as one pack: (seconds to build and
+    trace it, seconds per generator step). Uniform latents stand in for the real ones."""
+    from qlsgan_tf.tuning.capacity import parse_generator  # pylint: disable=import-outside-toplevel,cyclic-import
+
+    spec = parse_generator(label, settings)
+    latents = np.random.default_rng(0).uniform(
+        -1, 1, (settings.batch_size * 4, spec["latent_dim"])).astype(np.float32)
+    start = time.perf_counter()
+    trainer = Pack(settings, spec, runs)
+    trainer.train(latents, 1)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    trainer.train(latents, n_steps)
+    return first, (time.perf_counter() - start) / n_steps
