@@ -48,16 +48,16 @@ def plan_runs(settings, label, key=None):
             for lr in settings.learning_rates]
 
 
-PACK_OVERHEAD_PARAMS = 40_000
-"""The fixed cost of one pack step (dispatch, generator, noise) expressed in critic parameters
-of one run: a pack step costs about ``PACK_OVERHEAD_PARAMS + K * widest critic``. Measured
-on 2 CPU cores with the quick preset's critics (``benchmarks/README.md``)."""
+PACK_COMPILE_COST = 1e7
+"""Building and compiling one more pack, in units of the arithmetic of one critic parameter of
+one run for one generator step: a pack's step is arithmetic-bound and costs about
+``K x widest critic`` such units, its compilation a few seconds (``benchmarks/README.md``)."""
 
 
 def pack_groups(settings, runs, latent_dim):
     """Splits runs into packs: ``settings.pack`` runs each when given; else critics are packed
-    together (padded to the widest) while the padding costs less than another pack's fixed
-    step cost, and no pack exceeds ``MAX_PACK`` runs."""
+    together (padded to the widest) while the padding's arithmetic over the run's steps costs
+    less than compiling another pack, and no pack exceeds ``MAX_PACK`` runs."""
     from qlsgan_tf.models import capacity  # pylint: disable=import-outside-toplevel
 
     runs = list(runs)
@@ -69,10 +69,11 @@ def pack_groups(settings, runs, latent_dim):
         return capacity.mlp_param_count(
             latent_dim, critic_units(settings, latent_dim, run.critic_capacity), 1)
 
+    steps = settings.epochs * (settings.steps_per_epoch or 1)
     groups, current, widest = [], [], 0
     for run in sorted(runs, key=params):
         cost = params(run)
-        if current and (len(current) * (cost - widest) > PACK_OVERHEAD_PARAMS
+        if current and (len(current) * (cost - widest) * steps > PACK_COMPILE_COST
                         or len(current) >= MAX_PACK):
             groups.append(current)
             current = []
