@@ -122,7 +122,7 @@ def test_packed_and_one_at_a_time_write_the_same_runs(tmp_path, sat4_sample_dir)
     """--pack 1 trains each run alone with LatentGAN; the default packs them: same run keys,
     and (same initial weights, noise and data order) the same latent scores."""
     tiny = ["--quantum_grid", "2x1", "--critic_capacities", "20,120", "--classical_capacities",
-            "15", "--seeds", "0,1", "--learning_rates", "1e-3,2e-3"]
+            "15", "--seeds", "0,1", "--learning_rates", "1e-3,2e-3", "--max_epochs", "5"]
     runs = {}
     for pack in ("0", "1"):
         out = tmp_path / f"pack{pack}"
@@ -135,6 +135,12 @@ def test_packed_and_one_at_a_time_write_the_same_runs(tmp_path, sat4_sample_dir)
         alone = runs["1"][key]
         assert packed["pack_size"] == 8 and alone["pack_size"] == 1
         assert packed["status"] == alone["status"]
+        assert packed["epochs_run"] == alone["epochs_run"]
+        # Runs still improving after 3 epochs train on; at the budget they are not converged.
+        assert 3 <= packed["epochs_run"] <= 5
+        assert packed["status"] != "not_converged" or packed["epochs_run"] == 5
+        assert packed["status"] != "improving"
+        assert (packed["score"] is None) == (packed["status"] != "converged")
         for (step_p, value_p), (step_a, value_a) in zip(packed["latent_score_history"],
                                                         alone["latent_score_history"]):
             assert step_p == step_a and abs(value_p - value_a) <= 1e-3 * max(1.0, value_a)
