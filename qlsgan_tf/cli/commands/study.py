@@ -129,6 +129,7 @@ def _dry_run(config, data_path, data_lib):
     n_reference = len(train.images) * (8 if config.augment else 1)
     done = store.ResultStore(pathlib.Path(FLAGS.out)).keys()
     print(f"grid: {len(config.generator_labels())} generators x "
-          f"{len(config.critic_capacities)} critics x {len(config.seeds)} seeds "
-          f"({len(done)} runs already finished); {n_reference} real latents per epoch")
+          f"{len(config.critic_capacities)} critics x {len(config.seeds)} seeds x "
+          f"{len(config.learning_rates)} learning rates ({len(done)} runs already finished); "
+          f"{n_reference} real latents per epoch")
     print(runner.describe_estimate(runner.estimate(config, n_reference, done)))
