@@ -222,6 +222,25 @@ def test_scaling_legend_reports_selection_frequency():
         assert f"best in {share:.0%} of resamples" in labels[fits.LAW_LABELS[name]]
 
 
+def test_scaling_with_compare_laws_and_censored_points(tmp_path):
+    cens = [None] * (Q.size - 1) + ["high"]
+    comparison = fits.compare_laws(Q, Y, censored=cens)
+    ax = plots._scaling_figure(Q, Y, comparison, "C*(Q)", censored=cens,
+                               y_ci=np.stack([Y / 1.5, Y * 1.5])).axes[0]
+    assert comparison.verdict in ax.get_title()
+    labels = [ln.get_label() for ln in ax.get_lines()]
+    up = next(ln for ln in ax.get_lines() if ln.get_label() == "censored: at or above")
+    assert up.get_marker() == "^" and list(up.get_xdata()) == [Q[-1]]
+    for fit in comparison.fits.values():
+        assert any(lab.startswith(fit.label + ":") and f"ΔAICc = {fit.delta_aicc:.1f}" in lab
+                   for lab in labels)
+    bars = ax.containers[0].lines[2][0].get_segments()
+    assert len(bars) == Q.size - 1  # no error bar on the censored point
+    with pytest.raises(ValueError, match="censored must list"):
+        plots.plot_scaling(Q, Y, None, tmp_path / "x.png", ylabel="C*", censored=["up"] * Q.size)
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_scaling_without_a_fit(tmp_path):
     few = fits.fit_laws(Q[:2], Y[:2])
     ax = plots._scaling_figure(Q[:2], Y[:2], few, "G*(Q)").axes[0]

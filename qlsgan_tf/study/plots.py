@@ -337,6 +337,8 @@ def _law_legend(fit, selection=None) -> str:
         "power_law": f"y = {a:.3g}·Q^{b:.3g}",
         "linear": f"y = {a:.3g} {'+' if b >= 0 else '−'} {abs(b):.3g}·Q",
     }[fit.name]
+    if hasattr(fit, "delta_aicc"):  # a compare_laws fit: judged by AICc
+        return f"{fit.label}: {formula}  (ΔAICc = {fit.delta_aicc:.1f})"
     picked = f", best in {selection[fit.name]:.0%} of resamples" if selection else ""
     return f"{fit.label}: {formula}  (R² = {fit.r2:.2f}, ΔAIC = {fit.delta_aic:.1f}{picked})"
 
@@ -369,8 +371,19 @@ def _error_bars(y: np.ndarray, y_err, y_ci) -> Optional[np.ndarray]:
     return err
 
 
+def _check_censored(censored, n):
+    if censored is None:
+        return [None] * n
+    values = list(censored)
+    if len(values) != n or any(v not in (None, "low", "high") for v in values):
+        raise ValueError(f"censored must list None, 'low' or 'high' for each of the {n} points; "
+                         f"got {censored!r}.")
+    return values
+
+
 def _scaling_figure(Q, y, comparison, ylabel, y_err=None, y_ci=None, title=None,
-                    xlabel="quantum generator capacity Q (trainable parameters)") -> Figure:
+                    xlabel="quantum generator capacity Q (trainable parameters)",
+                    censored=None) -> Figure:
     q = _floats(Q, "Q")
     y = _floats(y, "y")
     if q.size != y.size:
@@ -385,11 +398,19 @@ def _scaling_figure(Q, y, comparison, ylabel, y_err=None, y_ci=None, title=None,
         raise TypeError(
             f"comparison must be a fits.ScalingComparison (or None), got {comparison!r}."
         )
+    cens = np.array([c or "" for c in _check_censored(censored, q.size)])
     fig = Figure(figsize=(8.0, 5.2))
     ax = fig.add_subplot()
-    ax.errorbar(q, y, yerr=err, fmt="o", color="black", markersize=6, capsize=4,
-                elinewidth=1.2, zorder=5,
+    exact = cens == ""
+    ax.errorbar(q[exact], y[exact], yerr=None if err is None else err[..., exact], fmt="o",
+                color="black", markersize=6, capsize=4, elinewidth=1.2, zorder=5,
                 label="measured" + (" (95% CI)" if err is not None else ""))
+    for side, marker, text in (("low", "v", "censored: at or below"),
+                               ("high", "^", "censored: at or above")):
+        pick = cens == side
+        if pick.any():
+            ax.plot(q[pick], y[pick], marker=marker, markersize=9, linestyle="none",
+                    markerfacecolor="white", markeredgecolor="black", zorder=5, label=text)
     fits = dict(getattr(comparison, "fits", {}) or {})
     best = getattr(comparison, "best", None)
     selection = dict(getattr(comparison, "selection_frequency", {}) or {})
@@ -420,7 +441,8 @@ def _scaling_figure(Q, y, comparison, ylabel, y_err=None, y_ci=None, title=None,
 
 
 def plot_scaling(Q, y, comparison, path, ylabel, y_err=None, *, y_ci=None, title=None,
-                 xlabel="quantum generator capacity Q (trainable parameters)") -> pathlib.Path:
+                 xlabel="quantum generator capacity Q (trainable parameters)",
+                 censored=None) -> pathlib.Path:
     """A capacity series y(Q) on semilog-y axes with the fitted laws and the verdict.
 
     On semilog-y axes an exponential law is a straight line, so curvature is the visual test.
@@ -431,19 +453,23 @@ def plot_scaling(Q, y, comparison, path, ylabel, y_err=None, *, y_ci=None, title
     Args:
       Q: quantum generator capacities.
       y: the series, positive (e.g. C*(Q) or G*(Q)).
-      comparison: the :class:`~qlsgan_tf.study.fits.ScalingComparison` of ``fit_laws(Q, y)``,
+      comparison: a :class:`~qlsgan_tf.study.fits.LawComparison` (``compare_laws``) or
+        :class:`~qlsgan_tf.study.fits.ScalingComparison` (``fit_laws``),
         or ``None`` (points only). A "too few points" comparison draws the points and verdict.
       path: the ``.png`` to write.
       ylabel: what y is, e.g. ``"optimal critic capacity C*(Q)"``.
       y_err: error bars as matplotlib offsets, shape ``(n,)`` or ``(2, n)`` = [below, above].
       y_ci: alternatively the absolute interval of each point, shape ``(n, 2)`` or ``(2, n)``.
       title, xlabel: override the defaults.
+      censored: per point None, ``"low"`` or ``"high"``; censored points are drawn as open
+        triangles pointing where the true value lies, without error bars.
 
     Returns:
       ``path`` as a :class:`pathlib.Path`.
     """
     path = png_path(path)
-    return save_figure(_scaling_figure(Q, y, comparison, ylabel, y_err, y_ci, title, xlabel), path)
+    return save_figure(_scaling_figure(Q, y, comparison, ylabel, y_err, y_ci, title, xlabel,
+                                       censored), path)
 
 
 # --------------------------------------------------------------------------------------------

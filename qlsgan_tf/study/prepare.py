@@ -73,7 +73,7 @@ def _vae_metrics(vae_dir):
 
 def prepare(config, data_path, out_dir, log=print):
     """Builds (or reloads) the shared study resources; returns ``tuning.capacity.Resources``."""
-    from qlsgan_tf.metrics import distances, feature_net  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.metrics import feature_net  # pylint: disable=import-outside-toplevel
     from qlsgan_tf.training import latents as latents_lib  # pylint: disable=import-outside-toplevel
     from qlsgan_tf.tuning.capacity import Resources  # pylint: disable=import-outside-toplevel
 
@@ -81,19 +81,21 @@ def prepare(config, data_path, out_dir, log=print):
     with _locked(out / ".prepare.lock"):
         train, test, reference = load_real(config, data_path)
         net = feature_net.load_feature_net(None)
-        vaes, decoders, real_latents = {}, {}, {}
+        vaes, decoders, real_latents, heldout_latents = {}, {}, {}, {}
+        heldout = _test_reference(config, test)
         for dim in config.latent_dims:
             model, info = _vae_for(config, dim, train, test, out, log)
             vaes[str(dim)] = info
             decoders[dim] = model.decode
             real_latents[dim] = latents_lib.encode_latents(model, reference)
+            heldout_latents[dim] = latents_lib.encode_latents(model, heldout)
         real_activations = net.features(reference)
         prepared_path = out / "prepared.json"
         if prepared_path.exists():
             prepared = store_lib.read_json(prepared_path)
         else:
-            floor = distances.real_floor(
-                reference, _test_reference(config, test), feature_net=net)
+            floor = floor_at_eval_sizes(real_activations, net.features(heldout),
+                                        config.n_fid_samples)
             prepared = {
                 "data": {"path": str(data_path), "n_train": int(len(train.images)),
                          "n_test": int(len(test.images)), "n_reference": int(len(reference)),
@@ -102,8 +104,8 @@ def prepare(config, data_path, out_dir, log=print):
                 "feature_net": {k: net.manifest.get(k) for k in (
                     "data", "test_accuracy", "feature_dim", "feature_layer", "seed",
                     "augmentation", "date")},
-                "floor": floor.as_dict(),
-                "baselines": {str(dim): _baselines(config, decoders[dim], real_latents[dim],
+                "floor": floor,
+                "baselines": {str(dim): _baselines(config, decoders[dim], heldout_latents[dim],
                                                    real_activations, net)
                               for dim in config.latent_dims},
             }
@@ -117,19 +119,49 @@ def prepare(config, data_path, out_dir, log=print):
         logs_dir=out / "logs", floor=prepared["floor"]["fd"])
 
 
-def _baselines(config, decoder, real_latents, real_activations, net):
+def _draw(rng, n_pool, n):
+    """Indices of ``n`` draws from a pool: without replacement when it is large enough."""
+    return rng.choice(n_pool, size=n, replace=n_pool < n)
+
+
+def floor_at_eval_sizes(reference_activations, heldout_activations, n_fake, seed=0, n_rep=5):
+    """Real-vs-real FD-SAT4/KID floor at the sizes of a generator evaluation.
+
+    A generator is evaluated as ``len(reference)`` real against ``n_fake`` generated samples;
+    the floor compares the same reference with ``n_fake`` *held-out* real samples (test
+    patches, never the reference itself), drawn without replacement when there are enough and
+    as a bootstrap resample otherwise; the mean over ``n_rep`` draws.
+    """
+    from qlsgan_tf.metrics import distances  # pylint: disable=import-outside-toplevel
+
+    rng = np.random.default_rng(seed)
+    held = np.asarray(heldout_activations)
+    results = [distances.fd_sat4_from_activations(
+        reference_activations, held[_draw(rng, len(held), n_fake)]) for _ in range(n_rep)]
+    return {"fd": float(np.mean([r.fd for r in results])),
+            "kid": float(np.mean([r.kid for r in results])),
+            "kid_std": float(np.mean([r.kid_std for r in results])),
+            "fd_rep_std": float(np.std([r.fd for r in results])),
+            "n_real": int(len(reference_activations)), "n_fake": int(n_fake),
+            "n_heldout": int(len(held)), "n_rep": int(n_rep),
+            "sampling": "without replacement" if len(held) >= n_fake else "bootstrap"}
+
+
+def _baselines(config, decoder, heldout_latents, real_activations, net):
     """FD-SAT4 bounds a latent GAN is read against, with this VAE and feature network.
 
     ``random_latents``: decoded uniform noise in the latent box (a generator that learned
-    nothing of the latent distribution); ``reconstructions``: decoded real latents (a perfect
-    latent generator: what the VAE alone allows).
+    nothing of the latent distribution); ``reconstructions``: decoded *held-out* real latents
+    (test patches: a perfect latent generator, never the reference set it is compared with).
+    Both at the evaluation's sample size ``n_fid_samples``.
     """
     from qlsgan_tf.metrics import distances  # pylint: disable=import-outside-toplevel
 
     rng = np.random.default_rng(0)
     n = config.n_fid_samples
-    noise = rng.uniform(-1, 1, (n, real_latents.shape[1])).astype(np.float32)
-    picks = real_latents[rng.choice(len(real_latents), size=n, replace=len(real_latents) < n)]
+    heldout_latents = np.asarray(heldout_latents)
+    noise = rng.uniform(-1, 1, (n, heldout_latents.shape[1])).astype(np.float32)
+    picks = heldout_latents[_draw(rng, len(heldout_latents), n)]
     out = {}
     for name, latents in (("random_latents", noise), ("reconstructions", picks)):
         images = np.asarray(decoder(latents))

@@ -14,6 +14,7 @@ BACKENDS = ("fast", "tfq")
 LOSSES = ("wgan-gp", "bce")
 TUNERS = ("grid", "bayesian")
 NOISES = ("uniform", "normal")
+SCORE_METRICS = ("latent", "fd")
 
 
 def angles_per_circuit(n_qubits, n_layers, ansatz):
@@ -83,6 +84,9 @@ class StudyConfig:
     max_epochs: int = 0
     # Generated latents per run for the latent score (its floor uses the same sizes).
     n_latent_samples: int = 2000
+    # Which converged-run score decides the optima: "latent" (the latent distance, default)
+    # or "fd" (FD-SAT4); the report shows both (see docs/method.md).
+    score_metric: str = "latent"
 
     # ----------------------------------------------------------------- derived
     @property
@@ -113,7 +117,7 @@ class StudyConfig:
     def fingerprint(self):
         """Hash of the settings that change results (not of budgets like max_trials)."""
         data = self.to_dict()
-        for key in ("preset", "max_trials", "n_boot", "tuner", "pack"):
+        for key in ("preset", "max_trials", "n_boot", "tuner", "pack", "score_metric"):
             data.pop(key, None)
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
@@ -155,6 +159,7 @@ class StudyConfig:
         _choice("loss", self.loss, LOSSES)
         _choice("tuner", self.tuner, TUNERS)
         _choice("noise", self.noise, NOISES)
+        _choice("score_metric", self.score_metric, SCORE_METRICS)
         for name in ("critic_capacities", "classical_capacities", "seeds", "learning_rates"):
             values = getattr(self, name)
             if not values:

@@ -10,6 +10,8 @@ from qlsgan_tf.cli.common import UsageError, clear_errors
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("n_boot", None, "Bootstrap resamples (default: the study's).",
                      lower_bound=10)
+flags.DEFINE_enum("score", None, ["latent", "fd"], "Score that decides the optima: the latent "
+                  "distance or FD-SAT4 (default: the study's, latent).")
 
 
 def main(argv):
@@ -18,7 +20,7 @@ def main(argv):
             raise UsageError("usage: qlsgan report OUT (one study directory)")
         from qlsgan_tf.study import report  # pylint: disable=import-outside-toplevel
 
-        paths = report.write_report(argv[1], n_boot=FLAGS.n_boot)
+        paths = report.write_report(argv[1], n_boot=FLAGS.n_boot, score_metric=FLAGS.score)
         for name in ("report", "results", "trials"):
             print(f"{name}: {paths[name]}")
         print(f"plots: {len(paths) - 3} PNG files in {argv[1]}/plots")

@@ -46,6 +46,8 @@ flags.DEFINE_integer("max_epochs", None, "Runs still improving after --epochs tr
                      "this many epochs (0: no extension).", lower_bound=0)
 flags.DEFINE_integer("max_trials", None, "Trial budget (0: the whole grid).", lower_bound=0)
 flags.DEFINE_boolean("augment", None, "Dihedral augmentation of the real patches.")
+flags.DEFINE_enum("score", None, ["latent", "fd"], "Score that decides the optima: the latent "
+                  "distance (default) or FD-SAT4; the report shows both.")
 flags.DEFINE_integer("verbose", 1, "0: quiet; 1: progress bar over runs.")
 flags.DEFINE_boolean("dry_run", False, "Print the grid and the estimated time (measured on "
                      "this machine), then exit without training.")
@@ -89,6 +91,8 @@ def overrides_from_flags():
                              f"{','.join(FLAGS.learning_rates)}") from None
     if FLAGS.quantum_grid is not None:
         out["quantum_grid"] = _grid(FLAGS.quantum_grid)
+    if FLAGS.score is not None:
+        out["score_metric"] = FLAGS.score
     return out
 
 
@@ -133,3 +137,17 @@ def _dry_run(config, data_path, data_lib):
           f"{len(config.learning_rates)} learning rates ({len(done)} runs already finished); "
           f"{n_reference} real latents per epoch")
     print(runner.describe_estimate(runner.estimate(config, n_reference, done)))
+    _print_power(config, store.ResultStore(pathlib.Path(FLAGS.out)))
+
+
+def _print_power(config, result_store):
+    """The verdict's power at this design (noise measured on finished runs when there are)."""
+    from qlsgan_tf.study import analysis, power, presets  # pylint: disable=import-outside-toplevel
+
+    sigma = None
+    if result_store.config_path.exists() and result_store.keys():
+        result, _ = analysis.analyse(result_store.all_runs(), config, with_power=False)
+        sigma = result["noise"]["critic_log_sd"]
+    q = [presets.quantum_capacity(n, layers, config.ansatz) for n, layers in config.quantum_grid]
+    for line in power.describe_power(q, config.critic_capacities, len(config.seeds), sigma):
+        print(line)
