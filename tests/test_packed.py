@@ -140,3 +140,22 @@ def test_batch_indices_are_per_run_epoch_permutations():
         assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:]) == list(range(10))
     assert not np.array_equal(idx[:, 0], idx[:, 1])
     np.testing.assert_array_equal(batch_indices(10, 4, [3, 4], 2, 3), idx[2:])
+
+
+def test_a_packed_run_saves_and_reloads_as_keras_models(tmp_path):
+    pack = PackedLatentGAN(_spec("quantum", 3), CRITICS, latent_dim=3, batch_size=BATCH,
+                           n_critic=1)
+    pack.reset(seeds=SEEDS, c_lr=1e-3, g_lr=1e-3)
+    pack.train(_latents(3), 2)
+    generator, critic = pack.run_generator(1), pack.run_critic(1)
+    generator.save(tmp_path / "generator.keras")
+    critic.save(tmp_path / "critic.keras")
+    noise = np.random.default_rng(2).uniform(-1, 1, (3, 7, 3)).astype(np.float32)
+    expected = pack(noise)[1].numpy()
+    reloaded = tf.keras.models.load_model(tmp_path / "generator.keras")
+    np.testing.assert_allclose(reloaded(noise[1]).numpy(), expected, atol=1e-5)
+    latents = pack(noise).numpy()
+    np.testing.assert_allclose(
+        tf.keras.models.load_model(tmp_path / "critic.keras")(latents[1]).numpy()[:, 0],
+        pack.critic_batched(tf.constant(latents))[1].numpy(), atol=1e-5)
+    assert critic.hidden_units == CRITICS[1]
