@@ -242,21 +242,30 @@ class _History:
         self.fakes, self.status, self.finished = None, None, False
 
 
-def _fd_sat4(resources, decoder, fakes):
-    """(fd, kid, kid_std) of generated latents ``[n, D]`` (nan for a non-finite generation)."""
+def _fd_sat4_batched(resources, decoder, fakes):
+    """(fd, kid, kid_std) per run for generated latents ``{k: [n, D]}``: one decoder and one
+    feature-network call for the whole pack; nan for a run with non-finite output."""
     from qlsgan_tf.metrics import SmallSampleWarning  # pylint: disable=import-outside-toplevel
     from qlsgan_tf.metrics.distances import fd_sat4_from_activations  # pylint: disable=import-outside-toplevel
 
-    if not np.all(np.isfinite(fakes)):
-        return math.nan, math.nan, math.nan
-    images = np.asarray(decoder(fakes), np.float32)
-    if not np.all(np.isfinite(images)):
-        return math.nan, math.nan, math.nan
+    out = {k: (math.nan, math.nan, math.nan) for k in fakes}
+    finite = [k for k, f in fakes.items() if np.all(np.isfinite(f))]
+    if not finite:
+        return out
+    images = np.asarray(decoder(np.concatenate([fakes[k] for k in finite])), np.float32)
+    sizes = np.cumsum([len(fakes[k]) for k in finite])[:-1]
+    ok = [k for k, part in zip(finite, np.split(images, sizes)) if np.all(np.isfinite(part))]
+    if not ok:
+        return out
+    images = np.concatenate([part for k, part in zip(finite, np.split(images, sizes))
+                             if k in ok])
+    features = resources.feature_net.features(images)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SmallSampleWarning)
-        res = fd_sat4_from_activations(resources.real_activations,
-                                       resources.feature_net.features(images))
-    return float(res.fd), float(res.kid), float(res.kid_std)
+        for k, part in zip(ok, np.split(features, np.cumsum([len(fakes[k]) for k in ok])[:-1])):
+            res = fd_sat4_from_activations(resources.real_activations, part)
+            out[k] = (float(res.fd), float(res.kid), float(res.kid_std))
+    return out
 
 
 def _latent_score(settings, real, fakes):
@@ -273,13 +282,15 @@ def _evaluate(settings, resources, spec, trainer, histories, live, epoch, steps,
     real = resources.latents[spec["latent_dim"]]
     fakes = trainer.sample(settings.n_latent_samples, index=0)
     decoder = resources.decoders[spec["latent_dim"]]
-    for k in np.flatnonzero(live):
+    live = np.flatnonzero(live)
+    fds = _fd_sat4_batched(resources, decoder, {
+        k: fakes[k][:settings.n_fid_samples] for k in live}) if with_fd else {}
+    for k in live:
         hist = histories[k]
         hist.fakes = fakes[k]
         hist.latent.append([epoch * steps, _latent_score(settings, real, fakes[k])])
         if with_fd:
-            hist.fd.append([epoch - 1, *_fd_sat4(resources, decoder,
-                                                 fakes[k][:settings.n_fid_samples])[:2]])
+            hist.fd.append([epoch - 1, *fds[k][:2]])
 
 
 def _judge(settings, hist, floor, final):
