@@ -17,6 +17,8 @@ The compiled training and sampling functions are bound to the variables of one i
 so one pack shape is traced once: ``pack_for`` keeps one instance per shape and ``reset``
 loads new runs into it by assignment.
 """
+import collections
+
 import numpy as np
 import tensorflow as tf
 
@@ -516,18 +518,23 @@ def shape_key(config):
     return repr(sorted((k, repr(v)) for k, v in config.items()))
 
 
-_PACKS = {}
+_PACKS = collections.OrderedDict()
+MAX_CACHED_PACKS = 16
 
 
 def pack_for(generator, critic_units, latent_dim, **kwargs):
     """The cached ``PackedLatentGAN`` of this shape (made on first use), not yet reset:
-    equal shapes reuse one instance and its traced functions; call ``reset`` on it."""
+    equal shapes reuse one instance and its traced functions; call ``reset`` on it. The
+    ``MAX_CACHED_PACKS`` most recently used shapes are kept (a long study meets hundreds)."""
     config = {"generator": _ingest_generator(generator),
               "critic_units": [list(int(u) for u in units) for units in critic_units],
               "latent_dim": int(latent_dim), **kwargs}
     key = shape_key(config)
     if key not in _PACKS:
         _PACKS[key] = PackedLatentGAN(**config)
+        while len(_PACKS) > MAX_CACHED_PACKS:
+            _PACKS.popitem(last=False)
+    _PACKS.move_to_end(key)
     return _PACKS[key]
 
 
