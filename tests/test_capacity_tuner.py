@@ -102,18 +102,39 @@ def test_grid_oracle_resumes_after_an_interruption_between_trials(tmp_path):
     assert seen[0] == done[-1] and len(seen) == 5
 
 
-def test_bayesian_tuner_proposes_configurations_from_the_grid(tmp_path):
-    s = settings(tuner="bayesian", max_trials=3)
+def test_bayesian_tuner_is_refused_with_the_reason(tmp_path):
+    # Minimising the score over generators would starve weak generators (each trial is one
+    # generator with all its critics); the grid is the only oracle offered.
+    with pytest.raises(ValueError, match="starve"):
+        settings(tuner="bayesian", max_trials=3)
+    s = settings()
+    s.tuner = "bayesian"
+    with pytest.raises(ValueError, match="not offered"):
+        capacity.make_tuner(s, capacity.CapacityHyperModel(s), directory=tmp_path, verbose=0)
+
+
+def test_a_trial_is_one_generator_with_all_its_runs(tmp_path):
+    s = settings(learning_rates=[1e-3, 2e-3])
     tuner = capacity.make_tuner(s, capacity.CapacityHyperModel(s), directory=tmp_path,
                                 verbose=0)
-    assert isinstance(tuner.oracle, keras_tuner.oracles.BayesianOptimizationOracle)
-    assert tuner.oracle.objective.name == "score" and tuner.oracle.objective.direction == "min"
-    seen = []
-    for _ in range(3):
-        trial = tuner.oracle.create_trial("tuner0")
-        assert trial.status == "RUNNING"
-        seen.append(_values(trial))
-        _finish(tuner.oracle, trial)
-    assert tuner.oracle.create_trial("tuner0").status == "STOPPED"  # the trial budget
-    assert set(seen) <= {(g, c) for g in s.generator_labels() for c in s.critic_capacities}
-    assert len(set(seen)) == 3
+    assert set(tuner.oracle.hyperparameters.values) == {"generator"}
+    runs = capacity.packs.plan_runs(s, "q2x1")
+    assert len(runs) == len(s.critic_capacities) * len(s.seeds) * 2
+    assert runs[0].key == "q2x1__c20__s0__lr0.001"
+
+
+def test_pack_groups_pad_small_critics_together_and_split_wide_ones():
+    quick = presets.make_config("quick")
+    runs = capacity.packs.plan_runs(quick, "q3x2")
+    assert [len(g) for g in capacity.packs.pack_groups(quick, runs, 3)] == [len(runs)]
+    wide = presets.make_config("quick", seeds=[0, 1, 2, 3, 4], learning_rates=[5e-4, 1e-3, 2e-3])
+    groups = capacity.packs.pack_groups(wide, capacity.packs.plan_runs(wide, "q3x2"), 3)
+    assert sorted(r.key for g in groups for r in g) == sorted(
+        r.key for r in capacity.packs.plan_runs(wide, "q3x2"))
+    assert len(groups) > 1 and all(len(g) <= capacity.packs.MAX_PACK for g in groups)
+    assert {r.critic_capacity for r in groups[-1]} == {4000}
+    paper = presets.make_config("paper")
+    groups = capacity.packs.pack_groups(paper, capacity.packs.plan_runs(paper, "q3x1"), 3)
+    assert {r.critic_capacity for r in groups[-1]} == {300000}
+    one = presets.make_config("quick", pack=1)
+    assert all(len(g) == 1 for g in capacity.packs.pack_groups(one, runs, 3))

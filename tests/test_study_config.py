@@ -43,6 +43,19 @@ def test_generator_labels_and_run_count():
     assert labels[:3] == ["q2x1", "q2x2", "q2x3"]
     assert [lbl for lbl in labels if lbl.startswith("c")] == ["c15@2", "c60@2"]
     assert config.n_runs() == len(labels) * 2 * 1
+    assert presets.make_config("smoke", learning_rates=[1e-3, 2e-3]).n_runs() == \
+        len(labels) * 2 * 2
+
+
+def test_configs_written_with_one_learning_rate_still_load():
+    data = presets.make_config("smoke").to_dict()
+    data.pop("learning_rates")
+    data["learning_rate"] = 1e-3
+    config = presets.StudyConfig.from_dict(data)
+    assert config.learning_rates == [1e-3] and config.learning_rate == 1e-3
+    # pack only decides how runs are batched, not their results: a study resumes with another
+    assert presets.make_config("smoke", pack=1).fingerprint() == \
+        presets.make_config("smoke").fingerprint()
 
 
 @pytest.mark.parametrize("override, message", [
@@ -53,8 +66,11 @@ def test_generator_labels_and_run_count():
     (dict(critic_capacities=[10, 10]), "repeated"),
     (dict(seeds=[]), "seeds is empty"),
     (dict(epochs=2, fid_every=1, k_last=3), "k_last=3"),
-    (dict(learning_rate=float("nan")), "learning_rate"),
-    (dict(tuner="bayesian"), "max_trials"),
+    (dict(learning_rates=[float("nan")]), "learning_rates"),
+    (dict(learning_rates=[1e-3, 1e-3]), "repeated"),
+    (dict(tuner="bayesian"), "not offered"),
+    (dict(pack=-1), "pack must be >= 0"),
+    (dict(max_epochs=2), "max_epochs=2"),
 ])
 def test_bad_settings_are_rejected_with_a_clear_message(override, message):
     with pytest.raises(ValueError, match=message):

@@ -35,8 +35,8 @@ def _run_keys(out):
     return sorted(p.stem for p in (out / "runs").glob("*.json"))
 
 
-EXPECTED = sorted(f"{g}__c{c}__s0" for g in ("q2x1", "q2x2", "q2x3", "c15@2", "c60@2")
-                  for c in (20, 120))
+EXPECTED = sorted(f"{g}__c{c}__s0__lr0.0002"
+                  for g in ("q2x1", "q2x2", "q2x3", "c15@2", "c60@2") for c in (20, 120))
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +121,34 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(smoke_study, tmp_path, sa
     assert _run_keys(out) == _run_keys(smoke_study[0]) == EXPECTED
     results = json.loads((out / "results.json").read_text())
     assert results["analysis"]["n_runs"] == len(EXPECTED)
+
+
+def test_packed_and_one_at_a_time_write_the_same_runs(tmp_path, sat4_sample_dir):
+    """--pack 1 trains each run alone with LatentGAN; the default packs them: same run keys,
+    and (same initial weights, noise and data order) the same latent scores."""
+    tiny = ["--quantum_grid", "2x1", "--critic_capacities", "20,120", "--classical_capacities",
+            "15", "--seeds", "0,1", "--learning_rates", "1e-3,2e-3", "--max_epochs", "5"]
+    runs = {}
+    for pack in ("0", "1"):
+        out = tmp_path / f"pack{pack}"
+        proc = subprocess.run(_cmd(out, *tiny, "--pack", pack, data=sat4_sample_dir),
+                              env=_env(), capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs[pack] = {p.stem: json.loads(p.read_text()) for p in (out / "runs").glob("*.json")}
+    assert sorted(runs["0"]) == sorted(runs["1"]) and len(runs["0"]) == 16
+    for key, packed in runs["0"].items():
+        alone = runs["1"][key]
+        assert packed["pack_size"] == 8 and alone["pack_size"] == 1
+        assert packed["status"] == alone["status"]
+        assert packed["epochs_run"] == alone["epochs_run"]
+        # Runs still improving after 3 epochs train on; at the budget they are not converged.
+        assert 3 <= packed["epochs_run"] <= 5
+        assert packed["status"] != "not_converged" or packed["epochs_run"] == 5
+        assert packed["status"] != "improving"
+        assert (packed["score"] is None) == (packed["status"] != "converged")
+        for (step_p, value_p), (step_a, value_a) in zip(packed["latent_score_history"],
+                                                        alone["latent_score_history"]):
+            assert step_p == step_a and abs(value_p - value_a) <= 1e-3 * max(1.0, value_a)
 
 
 def test_resume_with_other_settings_is_refused(smoke_study, sat4_sample_dir):

@@ -57,7 +57,9 @@ class StudyConfig:
     n_critic: int = 5
     loss: str = "wgan-gp"
     gp_weight: float = 10.0
-    learning_rate: float = 2e-4
+    # Adam learning rates (critic and generator alike): each (generator, critic) is trained at
+    # every one, a nuisance parameter the analysis takes the best of.
+    learning_rates: list = dataclasses.field(default_factory=lambda: [2e-4])
     noise: str = "uniform"
     fid_every: int = 1
     n_fid_samples: int = 256
@@ -74,6 +76,14 @@ class StudyConfig:
     augment: bool = True  # dihedral augmentation of real patches (see README)
     n_boot: int = 1000
     steps_per_epoch: int = 0  # 0 = one pass over the (augmented) real latents
+    # Runs trained at once in one compiled step (training.PackedLatentGAN): 0 = chosen from
+    # the configuration, 1 = one run at a time with LatentGAN (kept for comparison).
+    pack: int = 0
+    # Runs still improving after `epochs` train on, in chunks, up to this many epochs
+    # (0 = no extension); a run still improving then is "not_converged".
+    max_epochs: int = 0
+    # Generated latents per run for the latent score (its floor uses the same sizes).
+    n_latent_samples: int = 2000
     # Which converged-run score decides the optima: "latent" (the latent distance, default)
     # or "fd" (FD-SAT4); the report shows both (see docs/method.md).
     score_metric: str = "latent"
@@ -94,14 +104,20 @@ class StudyConfig:
         labels += [f"c{c}@{d}" for d in self.latent_dims for c in self.classical_capacities]
         return labels
 
+    @property
+    def learning_rate(self):
+        """The first learning rate (configurations written before ``learning_rates``)."""
+        return self.learning_rates[0]
+
     def n_runs(self):
-        """Training runs in the whole grid: generators x critics x seeds."""
-        return len(self.generator_labels()) * len(self.critic_capacities) * len(self.seeds)
+        """Training runs in the whole grid: generators x critics x seeds x learning rates."""
+        return (len(self.generator_labels()) * len(self.critic_capacities) * len(self.seeds)
+                * len(self.learning_rates))
 
     def fingerprint(self):
         """Hash of the settings that change results (not of budgets like max_trials)."""
         data = self.to_dict()
-        for key in ("preset", "max_trials", "n_boot", "tuner", "score_metric"):
+        for key in ("preset", "max_trials", "n_boot", "tuner", "pack", "score_metric"):
             data.pop(key, None)
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
@@ -114,6 +130,11 @@ class StudyConfig:
 
     @classmethod
     def from_dict(cls, data):
+        data = dict(data)
+        if "learning_rate" in data:  # a configuration written before learning_rates existed
+            if "learning_rates" in data:
+                raise ValueError("give learning_rates or learning_rate, not both")
+            data["learning_rates"] = [data.pop("learning_rate")]
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -139,7 +160,7 @@ class StudyConfig:
         _choice("tuner", self.tuner, TUNERS)
         _choice("noise", self.noise, NOISES)
         _choice("score_metric", self.score_metric, SCORE_METRICS)
-        for name in ("critic_capacities", "classical_capacities", "seeds"):
+        for name in ("critic_capacities", "classical_capacities", "seeds", "learning_rates"):
             values = getattr(self, name)
             if not values:
                 raise ValueError(f"{name} is empty")
@@ -163,17 +184,31 @@ class StudyConfig:
                 f"k_last={self.k_last} FD-SAT4 evaluations are scored, but epochs={self.epochs} "
                 f"with fid_every={self.fid_every} gives only {n_evals}"
             )
-        for name in ("gp_weight", "learning_rate", "std_penalty", "max_fid_rel_std",
-                     "max_loss_oscillation"):
+        for name in ("gp_weight", "std_penalty", "max_fid_rel_std", "max_loss_oscillation"):
             value = float(getattr(self, name))
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
-        if self.learning_rate == 0:
-            raise ValueError("learning_rate must be > 0")
+        for value in self.learning_rates:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"learning_rates must be finite numbers > 0, got "
+                                 f"{self.learning_rates!r}")
+        self.learning_rates = [float(v) for v in self.learning_rates]
+        if self.pack < 0:
+            raise ValueError(f"pack must be >= 0 (0 = automatic, 1 = one run at a time), got "
+                             f"{self.pack}")
+        if self.max_epochs and self.max_epochs < self.epochs:
+            raise ValueError(f"max_epochs={self.max_epochs} is below epochs={self.epochs}: it "
+                             "is the budget runs still improving after `epochs` may train to")
+        if self.n_latent_samples < 2:
+            raise ValueError(f"n_latent_samples must be >= 2, got {self.n_latent_samples}")
         if self.max_trials < 0 or self.max_images < 0 or self.steps_per_epoch < 0:
             raise ValueError("max_trials, max_images and steps_per_epoch must be >= 0")
-        if self.tuner == "bayesian" and self.max_trials == 0:
-            raise ValueError("the bayesian tuner needs max_trials > 0 (its trial budget)")
+        if self.tuner == "bayesian":
+            raise ValueError(
+                "tuner 'bayesian' is not offered: a trial trains every critic capacity, seed and "
+                "learning rate of one generator at once (a pack), and minimising the score over "
+                "generators would starve the weak ones the study must measure; use 'grid'")
         return self
 
 
@@ -213,7 +248,7 @@ PRESETS = {
         seeds=[0, 1],
         epochs=12,
         steps_per_epoch=25,
-        learning_rate=1e-3,
+        learning_rates=[1e-3],
         fid_every=2,
         k_last=3,
         n_fid_samples=200,

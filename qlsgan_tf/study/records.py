@@ -19,7 +19,7 @@ RUN_FIELDS = {
     "critic_capacity": _NUMBER,
     "seed": (int,),
     "stable": (bool,),
-    "score": _NUMBER,
+    "score": _NUMBER + (type(None),),  # null: the run did not converge
     "final_fd": _NUMBER,
     "fd_history": (list,),
 }

@@ -129,6 +129,7 @@ def _sample_grids(out, plot_dir, result, plots):
         return paths
     best = min(scored, key=lambda e: e["score"])
     choices = [("best_hybrid", best["generator"], best["critic_grid_best"],
+                best.get("learning_rate"),
                 f"best hybrid {best['generator']} (Q={best['q_capacity']}), "
                 f"critic {best['critic_grid_best']}")]
     rows = result["classical"].get(str(best["latent_dim"]), [])
@@ -136,11 +137,12 @@ def _sample_grids(out, plot_dir, result, plots):
         match = min(rows, key=lambda r: abs(math.log(r["generator_capacity"])
                                             - math.log(best["generator_star"])))
         choices.append(("matched_classical", match["generator"], match["best_critic_capacity"],
-                        f"matched classical {match['generator']}, "
+                        match.get("learning_rate"), f"matched classical {match['generator']}, "
                         f"critic {match['best_critic_capacity']}"))
-    for name, generator, critic, title in choices:
-        files = [out / "samples" / f"{store_lib.run_key(generator, critic, seed)}.npy"
-                 for seed in result["seeds"]]
+    for name, generator, critic, lr, title in choices:
+        # Runs of studies before learning-rate sweeps are keyed without it.
+        files = [out / "samples" / f"{store_lib.run_key(generator, critic, seed, rate)}.npy"
+                 for seed in result["seeds"] for rate in (lr, None)]
         files = [f for f in files if f.exists()]
         if files:
             images = np.load(files[0])

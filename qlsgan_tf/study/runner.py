@@ -99,41 +99,63 @@ def _progress(config, store, enabled):
 def estimate(config, n_reference, done=()):
     """Estimated wall time of the runs not in ``done`` (run keys), on this machine.
 
-    Measures, for every critic capacity, the tracing time and the cost per generator step of
-    the largest quantum and the largest classical generator, then sums over the remaining
-    runs ``first call + steps per epoch x epochs x step cost`` (an upper bound for smaller
-    generators; FD-SAT4 evaluations excluded). ``n_reference``: real latents per epoch.
+    Packed (``config.pack != 1``): for the largest quantum and the largest classical
+    generator, builds each of its packs (``tuning.packs.pack_groups``) and measures the time
+    to build and trace it and its cost per generator step; every generator of that kind is
+    charged the same (an upper bound for smaller ones), scaled by its share of unfinished
+    runs. One at a time (``pack == 1``): per critic capacity, the tracing time and step cost
+    of one ``LatentGAN`` run. Evaluations (latent score, FD-SAT4) are not included;
+    ``n_reference``: real latents per epoch. Runs still improving may train up to
+    ``max_epochs``; the estimate counts ``epochs``.
     """
-    from qlsgan_tf.tuning import capacity  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.tuning import capacity, packs  # pylint: disable=import-outside-toplevel
 
     labels = config.generator_labels()
+    steps = config.steps_per_epoch or math.ceil(n_reference / config.batch_size)
+    done = set(done)
 
     def largest(prefix):
         return max((lbl for lbl in labels if lbl.startswith(prefix)),
                    key=lambda lbl: capacity.parse_generator(lbl, config)["capacity"])
 
-    cost = {(kind, critic): capacity.time_training(config, largest(kind), critic)
-            for kind in ("q", "c") for critic in config.critic_capacities}
-    steps = config.steps_per_epoch or math.ceil(n_reference / config.batch_size)
-    done = set(done)
-    remaining = [(label[0], critic) for label in labels for critic in config.critic_capacities
-                 for seed in config.seeds
-                 if store_lib.run_key(label, critic, seed) not in done]
-    seconds = sum(cost[key][0] + steps * config.epochs * cost[key][1] for key in remaining)
-    step_ms = {kind: {critic: cost[(kind, critic)][1] * 1e3 for critic in config.critic_capacities}
-               for kind in ("q", "c")}
-    return {"runs": len(remaining), "steps_per_epoch": steps, "seconds": seconds,
-            "step_ms": step_ms}
+    def remaining(label):
+        return [r for r in packs.plan_runs(config, label) if r.key not in done]
+
+    n_left = sum(len(remaining(label)) for label in labels)
+    seconds, step_ms = 0.0, {}
+    for kind in ("q", "c"):
+        label = largest(kind)
+        spec = capacity.parse_generator(label, config)
+        if config.pack == 1:
+            cost = {c: capacity.time_training(config, label, c) for c in config.critic_capacities}
+            per_run = {c: first + steps * config.epochs * step for c, (first, step) in cost.items()}
+            seconds += sum(per_run[r.critic_capacity] for lbl in labels if lbl[0] == kind
+                           for r in remaining(lbl))
+            step_ms[kind] = {c: cost[c][1] * 1e3 for c in cost}
+            continue
+        groups = packs.pack_groups(config, packs.plan_runs(config, label), spec["latent_dim"])
+        per_generator, step_ms[kind] = 0.0, {}
+        for group in groups:
+            first, step = packs.time_pack(config, label, group)
+            per_generator += first + steps * config.epochs * step
+            step_ms[kind][max(r.critic_capacity for r in group)] = step * 1e3 / len(group)
+        total = len(packs.plan_runs(config, label))
+        seconds += sum(per_generator * len(remaining(lbl)) / total for lbl in labels
+                       if lbl[0] == kind)
+    return {"runs": n_left, "steps_per_epoch": steps, "seconds": seconds, "step_ms": step_ms,
+            "packed": config.pack != 1}
 
 
 def describe_estimate(est):
     """One paragraph for the user: the estimate and what it rests on."""
     q, c = est["step_ms"]["q"], est["step_ms"]["c"]
+    unit = "ms per run and generator step in a pack" if est.get("packed") else \
+        "ms per generator step"
     return (f"{est['runs']} runs x {est['steps_per_epoch']} steps/epoch: estimated at most "
             f"{_hms(est['seconds'])} on this machine; divide by the number of workers. "
-            f"Measured ms per generator step (largest generator) from the smallest to the "
-            f"largest critic: quantum {q[min(q)]:.1f} to {q[max(q)]:.1f}, classical "
-            f"{c[min(c)]:.1f} to {c[max(c)]:.1f}; FD-SAT4 evaluations not included.")
+            f"Measured {unit} (largest generator), from the smallest to the largest critic: "
+            f"quantum {q[min(q)]:.2f} to {q[max(q)]:.2f}, classical {c[min(c)]:.2f} to "
+            f"{c[max(c)]:.2f}; latent-score and FD-SAT4 evaluations not included.")
 
 
 def _hms(seconds):

@@ -1,6 +1,6 @@
 """Atomic, resumable storage of a study's results.
 
-Each finished training run (generator, critic capacity, seed) is one JSON file under
+Each finished training run (generator, critic capacity, seed, learning rate) is one JSON file under
 ``OUT/runs/``, written to a temporary file and renamed into place, so a run is either wholly
 recorded or absent: a study killed at any moment (SIGKILL included) loses at most the run in
 progress, and a rerun skips every recorded run. ``OUT/study.json`` pins the configuration:
@@ -78,9 +78,10 @@ def _restore(obj):
     return obj
 
 
-def run_key(generator, critic_capacity, seed):
-    """File-name-safe key of one training run."""
-    return f"{generator}__c{int(critic_capacity)}__s{int(seed)}"
+def run_key(generator, critic_capacity, seed, learning_rate=None):
+    """File-name-safe key of one training run (with its learning rate when given)."""
+    key = f"{generator}__c{int(critic_capacity)}__s{int(seed)}"
+    return key if learning_rate is None else f"{key}__lr{float(learning_rate):g}"
 
 
 class ResultStore:
@@ -122,12 +123,12 @@ class ResultStore:
         return StudyConfig.from_dict(read_json(self.config_path)["config"])
 
     # ------------------------------------------------------------------ runs
-    def path(self, generator, critic_capacity, seed):
-        return self.runs_dir / f"{run_key(generator, critic_capacity, seed)}.json"
+    def path(self, generator, critic_capacity, seed, learning_rate=None):
+        return self.runs_dir / f"{run_key(generator, critic_capacity, seed, learning_rate)}.json"
 
-    def get(self, generator, critic_capacity, seed):
+    def get(self, generator, critic_capacity, seed, learning_rate=None):
         """The recorded result of a run, or None when it has not finished."""
-        path = self.path(generator, critic_capacity, seed)
+        path = self.path(generator, critic_capacity, seed, learning_rate)
         if not path.exists():
             return None
         return read_json(path)
@@ -135,7 +136,8 @@ class ResultStore:
     def put(self, result):
         """Records a finished run (atomically)."""
         return atomic_write_json(
-            self.path(result["generator"], result["critic_capacity"], result["seed"]), result
+            self.path(result["generator"], result["critic_capacity"], result["seed"],
+                      result.get("learning_rate")), result
         )
 
     def keys(self):

@@ -13,6 +13,8 @@ import importlib
 # ``qlsgan_tf.training`` does not pull in TF-GAN or the metrics unless they are used.
 _EXPORTS = {
     "LatentGAN": "latent_gan",
+    "PackedLatentGAN": "packed",
+    "pack_for": "packed",
     "sample_noise": "latent_gan",
     "encode_latents": "latents",
     "latent_dataset": "latents",
@@ -32,9 +34,11 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "FIDCallback", "HybridLSGAN", "ImageGridCallback", "LatentGAN", "NaNGuard", "encode_latents",
+    "FIDCallback", "HybridLSGAN", "ImageGridCallback", "LatentGAN", "NaNGuard", "PackedLatentGAN",
+    "encode_latents",
     "fit_with_fd", "latent_dataset", "latent_input_fn", "load_hybrid", "log_hparams",
-    "make_gan_estimator", "noise_input_fn", "plot_image_grid", "sample_noise", "StopOnRequest",
+    "make_gan_estimator", "noise_input_fn", "pack_for", "plot_image_grid", "sample_noise",
+    "StopOnRequest",
     "train_latent_gan",
 ]
 

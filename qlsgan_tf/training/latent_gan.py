@@ -11,6 +11,8 @@ the classical baseline.
 import numpy as np
 import tensorflow as tf
 
+from qlsgan_tf.training import streams
+
 LOSSES = ("wgan-gp", "bce")
 NOISES = ("uniform", "normal")
 
@@ -44,6 +46,15 @@ def _capacity(model):
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
+class _StreamState:
+    """The training streams' seed and generator-step counter. A plain holder, so that Keras
+    does not track the counter as a model weight (saved weights keep their layout)."""
+
+    def __init__(self, seed):
+        self.seed = int(seed)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="stream_step")
+
+
 @tf.keras.utils.register_keras_serializable(package="qlsgan_tf")
 class LatentGAN(tf.keras.Model):
     """A GAN whose real data are VAE latents: critic ``n_critic`` times, then generator once.
@@ -63,7 +74,10 @@ class LatentGAN(tf.keras.Model):
             generator updates as batches.
         noise: ``"uniform"`` (default: uniform in [-1, 1), which keeps the style angles
             ``w*z + b`` bounded) or ``"normal"`` (standard normal, as qibo's StyleQGAN draws).
-        seed: optional int seeding the training-noise generator (``None``: nondeterministic).
+        seed: optional int seeding the training noise (``None``: a seed drawn from NumPy's
+            global generator). Training noise and penalty weights are counter-based streams
+            of (seed, generator step) (:mod:`qlsgan_tf.training.streams`), the same a
+            :class:`PackedLatentGAN` run with this seed draws.
 
     Metrics (per ``fit`` epoch, averaged over its batches): ``c_loss`` (critic loss, including
     the penalty), ``g_loss``, ``gp`` (the penalty before weighting, ``"wgan-gp"`` only) and
@@ -119,6 +133,8 @@ class LatentGAN(tf.keras.Model):
         self.seed = None if seed is None else int(seed)
         self._rng = (tf.random.Generator.from_seed(self.seed) if self.seed is not None
                      else tf.random.Generator.from_non_deterministic_state())
+        self._stream = _StreamState(
+            self.seed if self.seed is not None else int(np.random.randint(0, 2**31 - 1)))
         self.c_loss_tracker = tf.keras.metrics.Mean(name="c_loss")
         self.g_loss_tracker = tf.keras.metrics.Mean(name="g_loss")
         self.gp_tracker = tf.keras.metrics.Mean(name="gp")
@@ -222,12 +238,12 @@ class LatentGAN(tf.keras.Model):
         norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=axes) + 1e-12)
         return tf.reduce_mean(tf.square(norms - 1.0))
 
-    def _critic_losses(self, real, fake, training):
+    def _critic_losses(self, real, fake, training, alpha=None):
         real_scores = self.critic(real, training=training)
         fake_scores = self.critic(fake, training=training)
         w_dist = tf.reduce_mean(real_scores) - tf.reduce_mean(fake_scores)
         if self.loss_name == "wgan-gp":
-            gp = self.gradient_penalty(real, fake)
+            gp = self.gradient_penalty(real, fake, alpha=alpha)
             return -w_dist + self.gp_weight * gp, gp, w_dist
         c_loss = (tf.reduce_mean(tf.nn.softplus(-real_scores))
                   + tf.reduce_mean(tf.nn.softplus(fake_scores)))
@@ -250,10 +266,19 @@ class LatentGAN(tf.keras.Model):
         # run 4.4 s -> 2.0 s). Its optimizer's slots must exist before the loop.
         self.c_optimizer.build(self.critic.trainable_variables)
 
+        step = self._stream.step
+        seeds = tf.constant([self._stream.seed], tf.int64)
+
+        def draw(index, shape_fn):
+            return shape_fn(seeds, streams.step_counter(step, index, self.n_critic))[0]
+
         def critic_update(i, c_loss, gp, w_dist):
-            fake = self.generator(self.sample_noise(batch), training=True)
+            noise = draw(2 * i, lambda s, c: streams.stream_noise(
+                s, c, batch, self.latent_dim, self.noise))
+            alpha = draw(2 * i + 1, lambda s, c: streams.stream_uniform(s, c, [batch, 1]))
+            fake = self.generator(noise, training=True)
             with tf.GradientTape() as tape:
-                c_loss, gp, w_dist = self._critic_losses(real, fake, training=True)
+                c_loss, gp, w_dist = self._critic_losses(real, fake, training=True, alpha=alpha)
             grads = tape.gradient(c_loss, self.critic.trainable_variables)
             self.c_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
             return i + 1, c_loss, gp, w_dist
@@ -262,12 +287,14 @@ class LatentGAN(tf.keras.Model):
         _, c_loss, gp, w_dist = tf.while_loop(
             lambda i, *_: i < self.n_critic, critic_update, (tf.constant(0), zero, zero, zero))
 
-        noise = self.sample_noise(batch)
+        noise = draw(2 * self.n_critic, lambda s, c: streams.stream_noise(
+            s, c, batch, self.latent_dim, self.noise))
         with tf.GradientTape() as tape:
             fake = self.generator(noise, training=True)
             g_loss = self._generator_loss(self.critic(fake, training=True))
         grads = tape.gradient(g_loss, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        step.assign_add(1)
         return self._update_metrics(c_loss, g_loss, gp, w_dist)
 
     def test_step(self, data):

@@ -1,12 +1,12 @@
 """KerasTuner search over generator and critic capacities for the capacity study.
 
 ``CapacityHyperModel`` declares the search space in one place (``generator``: a quantum or
-classical generator label; ``critic_capacity``: a critic parameter budget), ``build(hp)``
-composes a compiled ``LatentGAN`` and ``fit(hp, model, ...)`` trains it with FD-SAT4
-tracking and returns the run's result, the optimality score included.
-``CapacityTuner.run_trial`` trains every seed of a configuration (skipping seeds already in
-the run store) and reports the seeds' mean score to the oracle. Oracle, directory layout
-and distribution (chief/workers) are KerasTuner's own.
+classical generator label); ``build(hp)`` composes a compiled ``LatentGAN`` of one critic
+capacity (for timing and inspection). A trial is one generator: ``CapacityTuner.run_trial``
+trains all its critic capacities x seeds x learning rates that the run store does not hold
+yet, in packs (``tuning.packs``), writes each run as it finishes, and reports the runs' mean
+score to the oracle. Oracle, directory layout and distribution (chief/workers) are
+KerasTuner's own: workers are handed generators, i.e. packs.
 """
 import dataclasses
 import math
@@ -16,15 +16,10 @@ import time
 
 import keras_tuner
 import numpy as np
-import tensorflow as tf
 
 from qlsgan_tf import interrupts
-from qlsgan_tf.tuning import trial_errors
-
-# Unstable seeds enter the tuner's objective with this score so that the oracle (a Gaussian
-# process for "bayesian") sees finite numbers; the study's analysis ranks configurations by
-# stable fraction first and never averages this constant.
-UNSTABLE_SCORE = 1e4
+from qlsgan_tf.tuning import packs, trial_errors
+from qlsgan_tf.tuning.packs import UNSTABLE_SCORE  # noqa: F401  (re-exported)
 
 _QUANTUM = re.compile(r"^q(\d+)x(\d+)$")
 _CLASSICAL = re.compile(r"^c(\d+)@(\d+)$")
@@ -42,6 +37,7 @@ class Resources:
     samples_dir: pathlib.Path
     logs_dir: pathlib.Path
     floor: float = None  # real-vs-real FD-SAT4, logged beside each run's FD-SAT4
+    latent_floors: dict = dataclasses.field(default_factory=dict)  # latent size -> floor
 
 
 def parse_generator(label, settings):
@@ -81,151 +77,75 @@ class CapacityHyperModel(keras_tuner.HyperModel):
 
     def declare_hyperparameters(self, hp):
         hp.Choice("generator", self.settings.generator_labels())
-        hp.Choice("critic_capacity", [int(c) for c in self.settings.critic_capacities],
-                  ordered=True)
 
-    def build(self, hp, seed=None):
-        from qlsgan_tf.layers import StyleQuantumGenerator  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.models import MLPCritic, MLPGenerator, units_for_capacity  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.training import LatentGAN  # pylint: disable=import-outside-toplevel
-
+    def build(self, hp, seed=None, critic_capacity=None, learning_rate=None):
+        """A compiled ``LatentGAN``: the trial's generator against one critic capacity
+        (``hp``'s ``critic_capacity`` when set, else the argument, else the smallest), with
+        the initial weights the packed trainer gives the same run."""
         s = self.settings
         spec = parse_generator(hp.get("generator"), s)
-        if spec["kind"] == "quantum":
-            layer = StyleQuantumGenerator(spec["n_qubits"], spec["n_layers"], ansatz=s.ansatz,
-                                          readout=s.readout, backend=s.backend)
-            generator = tf.keras.Sequential(
-                [tf.keras.Input((spec["noise_dim"],)), layer], name="quantum_generator")
-        else:
-            generator = MLPGenerator(spec["latent_dim"], hidden_units=spec["units"],
-                                     latent_dim=spec["noise_dim"])
-        critic_units = units_for_capacity(int(hp.get("critic_capacity")), spec["latent_dim"], 1,
-                                          s.critic_depth)
-        critic = MLPCritic(hidden_units=critic_units, input_dim=spec["latent_dim"])
-        gan = LatentGAN(generator, critic, latent_dim=spec["noise_dim"], loss=s.loss,
-                        gp_weight=s.gp_weight, n_critic=s.n_critic, noise=s.noise, seed=seed)
-        gan.compile(
-            g_optimizer=tf.keras.optimizers.Adam(s.learning_rate, beta_1=0.5, beta_2=0.9),
-            c_optimizer=tf.keras.optimizers.Adam(s.learning_rate, beta_1=0.5, beta_2=0.9))
-        gan.build()
-        return gan
-
-    def fit(self, hp, model, *args, resources=None, seed=0, run_name=None, verbose=0,
-            **kwargs):
-        """Trains one seed; returns the run's result dict (JSON-ready).
-
-        ``run_name`` names the run's TensorBoard directory and sample file (the study passes
-        its run store's key); by default ``<generator>-<critic capacity>-<seed>``.
-        """
-        from qlsgan_tf.metrics import stability  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.training import gan_run  # pylint: disable=import-outside-toplevel
-
-        s = self.settings
-        label, critic_budget = hp.get("generator"), int(hp.get("critic_capacity"))
-        spec = parse_generator(label, s)
-        key = run_name or f"{label}-{critic_budget}-{seed}"
-        run = gan_run.fit_with_fd(
-            model, resources.latents[spec["latent_dim"]],
-            decoder=resources.decoders[spec["latent_dim"]], feature_net=resources.feature_net,
-            real_images=resources.real_images, real_activations=resources.real_activations,
-            floor=resources.floor, epochs=s.epochs,
-            batch_size=s.batch_size, steps_per_epoch=s.steps_per_epoch or None,
-            fid_every=s.fid_every, n_fid_samples=s.n_fid_samples, seed=seed,
-            log_dir=resources.logs_dir / key, verbose=verbose,
-            hparams={"generator": label, "kind": spec["kind"],
-                     "generator_capacity": spec["capacity"],
-                     "critic_capacity": model.critic_capacity, "seed": seed})
-        fds = [fd for _, fd, _ in run["fd_history"]]
-        losses = run["c_loss_history"]
-        stable, reasons = (False, [run["failure_reason"]]) if run["failed"] else \
-            stability.check_stability(fds, losses, k=s.k_last, max_fid_rel_std=s.max_fid_rel_std,
-                                      max_loss_oscillation=s.max_loss_oscillation)
-        score = math.inf
-        if stable:
-            score = stability.optimality_score(
-                fds, losses, k=s.k_last, std_penalty=s.std_penalty,
-                max_fid_rel_std=s.max_fid_rel_std, max_loss_oscillation=s.max_loss_oscillation)
-        tail = np.asarray(fds[-s.k_last:], dtype=float)
-        latent_fd = _latent_fd(model, resources.latents[spec["latent_dim"]], s.n_fid_samples,
-                               seed, run["failed"])
-        np.save(resources.samples_dir / f"{key}.npy", run["samples"])
-        return {
-            "generator": label, "kind": spec["kind"], "n_qubits": spec["n_qubits"],
-            "n_layers": spec["n_layers"], "latent_dim": spec["latent_dim"],
-            "generator_capacity": spec["capacity"], "critic_capacity": critic_budget,
-            "critic_params": int(model.critic_capacity),
-            "critic_units": [int(u) for u in model.critic.hidden_units], "seed": int(seed),
-            "stable": bool(stable), "failed": bool(run["failed"]),
-            "failure_reason": "; ".join(r for r in reasons if r),
-            "score": float(score),
-            "final_fd": float(np.mean(tail)) if tail.size else math.inf,
-            "fd_std_last_k": float(np.std(tail)) if tail.size else math.inf,
-            "final_kid": float(run["fd_history"][-1][2]) if run["fd_history"] else math.inf,
-            "latent_fd": latent_fd,
-            "fd_history": run["fd_history"], "c_loss_history": losses,
-            "epochs_run": run["epochs_run"], "time_s": run["time_s"],
-            "time_per_epoch_s": run["time_per_epoch_s"],
-        }
-
-
-def _latent_fd(model, real_latents, n, seed, failed):
-    """Fréchet distance between generated and real latents: what the GAN itself fits."""
-    from qlsgan_tf.metrics import distances  # pylint: disable=import-outside-toplevel
-
-    if failed:
-        return math.inf
-    fake = model.generate(int(n), seed=int(seed))
-    if not np.all(np.isfinite(fake)):
-        return math.inf
-    return float(distances.frechet_distance_from_activations(real_latents, fake))
+        if critic_capacity is None:
+            critic_capacity = (hp.get("critic_capacity") if "critic_capacity" in hp.values
+                               else min(s.critic_capacities))
+        units = packs.critic_units(s, spec["latent_dim"], critic_capacity)
+        run = packs.SingleRun(s, spec, units, 0 if seed is None else int(seed),
+                              learning_rate or s.learning_rates[0])
+        run.gan.build()
+        return run.gan
 
 
 class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
-    """Runs each configuration for every seed; the objective is the seeds' mean score.
+    """Trains every run of one generator per trial; the objective is the runs' mean score.
 
     Args:
-        run_store: object with ``get(generator, critic_capacity, seed)``, ``put(result)`` and
-            ``key(generator, critic_capacity, seed)`` (``study.store.ResultStore``): finished
-            seed-runs are read back, not re-run, and each run is named by its key.
-        seeds: the seeds of every configuration.
-        progress: optional callable(result, cached) called after each seed-run.
+        run_store: object with ``get(generator, critic_capacity, seed, learning_rate)``,
+            ``put(result)`` and ``key(generator, critic_capacity, seed, learning_rate)``
+            (``study.store.ResultStore``): finished runs are read back, never re-run, and
+            each run is named by its key.
+        seeds: unused (the settings give seeds and learning rates); kept for callers.
+        progress: optional callable(result, cached) called after each run.
     """
 
-    def __init__(self, *args, run_store=None, seeds=(0,), progress=None, **kwargs):
+    def __init__(self, *args, run_store=None, seeds=None, progress=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.run_store = run_store
-        self.seeds = list(seeds)
         self.progress = progress
 
     def run_trial(self, trial, *args, resources=None, **kwargs):
-        hp = trial.hyperparameters
-        label, critic = hp.get("generator"), int(hp.get("critic_capacity"))
-        scores = []
-        for seed in self.seeds:
-            interrupts.check_stop()  # between runs: every recorded run is whole
-            result = self.run_store.get(label, critic, seed) if self.run_store else None
-            cached = result is not None
-            if not cached:
-                tf.keras.backend.clear_session()
-                tf.keras.utils.set_random_seed(int(seed))
-                model = self.hypermodel.build(hp, seed=int(seed))
-                name = (self.run_store.key(label, critic, seed) if self.run_store
-                        else f"trial{trial.trial_id}-{seed}")
-                result = self.hypermodel.fit(hp, model, resources=resources, seed=int(seed),
-                                             run_name=name)
-                result["tuner_id"] = self.tuner_id
-                interrupts.check_stop()  # a run stopped mid-way is never recorded
-                if self.run_store:
-                    self.run_store.put(result)
+        settings = self.hypermodel.settings
+        label = trial.hyperparameters.get("generator")
+        key = self.run_store.key if self.run_store else None
+        scores, todo = [], []
+        interrupts.check_stop()  # between trials: every recorded run is whole
+        for run in packs.plan_runs(settings, label, key=key):
+            result = (self.run_store.get(label, run.critic_capacity, run.seed,
+                                         run.learning_rate) if self.run_store else None)
+            if result is None:
+                todo.append(run)
+                continue
+            scores.append(_objective(result))
             if self.progress:
-                self.progress(result, cached)
-            scores.append(result["score"] if math.isfinite(result["score"]) else UNSTABLE_SCORE)
+                self.progress(result, True)
+
+        def on_finish(result):
+            if self.run_store:
+                self.run_store.put(result)
+            scores.append(_objective(result))
+            if self.progress:
+                self.progress(result, False)
+
+        packs.train_runs(settings, label, todo, resources, on_finish, tuner_id=self.tuner_id)
         return {"score": float(np.mean(scores))}
 
     # Each run keeps its own samples and logs; KerasTuner's per-trial checkpoints would only
     # duplicate them.
     def save_model(self, trial_id, model, step=0):
         return None
+
+
+def _objective(result):
+    score = result.get("score")
+    return float(score) if score is not None and math.isfinite(score) else UNSTABLE_SCORE
 
 
 class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
@@ -265,17 +185,15 @@ class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
 
 def make_tuner(settings, hypermodel, directory, project_name="capacity", run_store=None,
                progress=None, verbose=1):
-    """A ``CapacityTuner`` with the oracle the settings name (``grid`` or ``bayesian``)."""
+    """A ``CapacityTuner`` over the generators with the resumable grid oracle."""
+    if settings.tuner != "grid":
+        raise ValueError(f"tuner {settings.tuner!r} is not offered; use 'grid' (every trial "
+                         "trains all critic capacities of one generator)")
     objective = keras_tuner.Objective("score", direction="min")
-    if settings.tuner == "grid":
-        oracle = ResumableGridSearchOracle(
-            objective=objective, max_trials=settings.max_trials or None, seed=0)
-    else:
-        oracle = keras_tuner.oracles.BayesianOptimizationOracle(
-            objective=objective, max_trials=settings.max_trials, seed=0)
+    oracle = ResumableGridSearchOracle(
+        objective=objective, max_trials=settings.max_trials or None, seed=0)
     tuner = CapacityTuner(oracle=oracle, hypermodel=hypermodel, directory=str(directory),
-                          project_name=project_name, run_store=run_store,
-                          seeds=settings.seeds, progress=progress)
+                          project_name=project_name, run_store=run_store, progress=progress)
     tuner.oracle.verbose = verbose
     return tuner
 

@@ -37,6 +37,12 @@ flags.DEFINE_enum("readout", None, ["z", "xz"], "Quantum readout (latent size n 
 flags.DEFINE_enum("backend", None, ["fast", "tfq"], "Quantum simulation backend.")
 flags.DEFINE_enum("loss", None, ["wgan-gp", "bce"], "GAN loss.")
 flags.DEFINE_enum("tuner", None, ["grid", "bayesian"], "KerasTuner oracle.")
+flags.DEFINE_list("learning_rates", None, "Adam learning rates, each (generator, critic) "
+                  "trained at every one, e.g. 5e-4,1e-3,2e-3.")
+flags.DEFINE_integer("pack", None, "Runs trained at once in one compiled step: 0 chooses from "
+                     "the configuration, 1 trains one run at a time.", lower_bound=0)
+flags.DEFINE_integer("max_epochs", None, "Runs still improving after --epochs train on up to "
+                     "this many epochs (0: no extension).", lower_bound=0)
 flags.DEFINE_integer("max_trials", None, "Trial budget (0: the whole grid).", lower_bound=0)
 flags.DEFINE_boolean("augment", None, "Dihedral augmentation of the real patches.")
 flags.DEFINE_enum("score", None, ["latent", "fd"], "Score that decides the optima: the latent "
@@ -69,13 +75,19 @@ def overrides_from_flags():
     out = {}
     for name in ("epochs", "steps_per_epoch", "batch_size", "n_critic", "fid_every", "k_last",
                  "max_images", "ansatz", "readout", "backend", "loss", "tuner", "max_trials",
-                 "augment", "vae"):
+                 "augment", "vae", "pack", "max_epochs"):
         value = getattr(FLAGS, name)
         if value is not None:
             out[name] = value
     for name in ("critic_capacities", "classical_capacities", "seeds"):
         if getattr(FLAGS, name) is not None:
             out[name] = _ints(name, getattr(FLAGS, name))
+    if FLAGS.learning_rates is not None:
+        try:
+            out["learning_rates"] = [float(v) for v in FLAGS.learning_rates]
+        except ValueError:
+            raise UsageError("--learning_rates takes numbers separated by commas; got "
+                             f"{','.join(FLAGS.learning_rates)}") from None
     if FLAGS.quantum_grid is not None:
         out["quantum_grid"] = _grid(FLAGS.quantum_grid)
     if FLAGS.score is not None:
@@ -118,8 +130,9 @@ def _dry_run(config, data_path, data_lib):
     n_reference = len(train.images) * (8 if config.augment else 1)
     done = store.ResultStore(pathlib.Path(FLAGS.out)).keys()
     print(f"grid: {len(config.generator_labels())} generators x "
-          f"{len(config.critic_capacities)} critics x {len(config.seeds)} seeds "
-          f"({len(done)} runs already finished); {n_reference} real latents per epoch")
+          f"{len(config.critic_capacities)} critics x {len(config.seeds)} seeds x "
+          f"{len(config.learning_rates)} learning rates ({len(done)} runs already finished); "
+          f"{n_reference} real latents per epoch")
     print(runner.describe_estimate(runner.estimate(config, n_reference, done)))
     _print_power(config, store.ResultStore(pathlib.Path(FLAGS.out)))
 

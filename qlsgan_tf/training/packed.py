@@ -1,0 +1,558 @@
+"""``PackedLatentGAN``: K independent latent-GAN runs trained at once in one compiled step.
+
+A capacity study is thousands of small runs; trained one at a time the machine spends its
+time dispatching ops and tracing graphs, not computing. Here the weights of K runs are
+stacked on a leading run axis and one ``train_step`` updates all of them with batched ops
+(``einsum``; the style circuits of all runs go through one ``fast_sim.style_expectations``
+call). Each run keeps its own seed (its noise and penalty streams, :mod:`.streams`), its
+own critic (widths padded to the widest with zero weights that stay zero), its own critic
+and generator learning rates, its own Adam state, and its own NaN guard: a run whose losses
+turn NaN/inf is frozen (``active`` mask) and marked ``failed`` while the others go on. The
+same mask freezes runs a caller considers finished.
+
+A run trained in a pack follows exactly the arithmetic of :class:`LatentGAN` trained alone
+with the same seed, initial weights, learning rates and real batches (tested to 1e-4).
+
+The compiled training and sampling functions are bound to the variables of one instance,
+so one pack shape is traced once: ``pack_for`` keeps one instance per shape and ``reset``
+loads new runs into it by assignment.
+"""
+import collections
+
+import numpy as np
+import tensorflow as tf
+
+from qlsgan_tf.training import streams
+from qlsgan_tf.training.latent_gan import LOSSES, NOISES
+
+BETA_1, BETA_2, EPSILON = 0.5, 0.9, 1e-7
+GENERATOR_KINDS = ("quantum", "classical")
+XLA_MAX_QUBITS = 6
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}.")
+    return int(value)
+
+
+def _ingest_generator(spec):
+    """Checks a generator spec dict; returns it normalised."""
+    if not isinstance(spec, dict) or spec.get("kind") not in GENERATOR_KINDS:
+        raise ValueError(f"generator must be a dict with kind in {GENERATOR_KINDS}, got "
+                         f"{spec!r}.")
+    if spec["kind"] == "quantum":
+        from qlsgan_tf.layers import circuits  # pylint: disable=import-outside-toplevel
+
+        n, n_layers = circuits.check_size(spec["n_qubits"], spec["n_layers"])
+        ansatz, readout = spec.get("ansatz", "bel"), spec.get("readout", "z")
+        circuits.check_ansatz(ansatz)
+        circuits.check_readout(readout)
+        return {"kind": "quantum", "n_qubits": n, "n_layers": n_layers, "ansatz": ansatz,
+                "readout": readout, "noise_dim": int(spec.get("noise_dim") or n)}
+    units = tuple(_positive_int("generator units", u) for u in spec.get("units", ()))
+    return {"kind": "classical", "units": units,
+            "noise_dim": _positive_int("generator noise_dim", spec.get("noise_dim")),
+            "output_dim": _positive_int("generator output_dim", spec.get("output_dim")),
+            "activation": spec.get("activation", "leaky_relu"),
+            "output_activation": spec.get("output_activation", "tanh")}
+
+
+def _ingest_critics(critic_units, n_runs):
+    critic_units = [tuple(int(u) for u in units) for units in critic_units]
+    if len(critic_units) != n_runs:
+        raise ValueError(f"critic_units must give the hidden widths of each of the {n_runs} "
+                         f"runs, got {len(critic_units)} entries.")
+    depths = {len(u) for u in critic_units}
+    if len(depths) != 1:
+        raise ValueError(f"all critics of a pack must have the same depth, got {critic_units}.")
+    if any(u < 1 for units in critic_units for u in units):
+        raise ValueError(f"critic widths must be positive, got {critic_units}.")
+    return critic_units
+
+
+def _per_run(name, value, n_runs, dtype):
+    values = np.broadcast_to(np.asarray(value, dtype), [n_runs]).copy()
+    if np.issubdtype(values.dtype, np.floating) and not np.all(np.isfinite(values) & (values > 0)):
+        raise ValueError(f"{name} must be finite and > 0 for every run, got {value!r}.")
+    return values
+
+
+def _glorot(rng, fan_in, fan_out):
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32)
+
+
+def _dense_weights(rng, dims):
+    return [w for a, b in zip(dims[:-1], dims[1:])
+            for w in (_glorot(rng, a, b), np.zeros([b], np.float32))]
+
+
+def initial_weights(generator, critic_units, latent_dim, init_seed):
+    """A run's initial (generator, critic) weights, a function of ``init_seed`` alone, in the
+    order of the Keras models' ``get_weights``: Glorot-uniform kernels and zero biases (Keras
+    ``Dense``), style weights uniform in [-0.15, 0.15] (``StyleQuantumGenerator``). Runs of
+    one seed share the generator's initial weights whatever their critic."""
+    spec = _ingest_generator(generator)
+    rng = np.random.default_rng([int(init_seed), 7])
+    if spec["kind"] == "quantum":
+        from qlsgan_tf.layers import circuits  # pylint: disable=import-outside-toplevel
+
+        n_angles = circuits.n_angles(spec["n_qubits"], spec["n_layers"], spec["ansatz"])
+        g_weights = [rng.uniform(-0.15, 0.15, [n_angles]).astype(np.float32) for _ in "sb"]
+    else:
+        g_weights = _dense_weights(rng, [spec["noise_dim"], *spec["units"], int(latent_dim)])
+    critic_rng = np.random.default_rng([int(init_seed), 11])
+    return g_weights, _dense_weights(critic_rng, [int(latent_dim), *critic_units, 1])
+
+
+@tf.keras.utils.register_keras_serializable(package="qlsgan_tf")
+class PackedLatentGAN(tf.keras.Model):
+    """K latent-GAN runs with stacked weights, trained in one step (see the module docstring).
+
+    Args:
+        generator: the generator of every run, a dict: ``{"kind": "quantum", "n_qubits",
+            "n_layers", "ansatz", "readout"}`` (fast simulator; noise width ``n_qubits``) or
+            ``{"kind": "classical", "units", "noise_dim", "output_dim"}`` (an MLP like
+            ``MLPGenerator``: leaky-ReLU hidden layers, tanh output).
+        critic_units: per run, the hidden widths of its MLP critic (``MLPCritic``: leaky ReLU,
+            one linear logit); all of one depth. Narrower critics are zero-padded.
+        latent_dim: the VAE latent size (the generator's output and the critic's input).
+        batch_size: real and generated samples per run and step.
+        loss, gp_weight, n_critic, noise: as in :class:`LatentGAN`.
+        jit_compile: compile the training step with XLA; ``None`` (default) does for
+            classical generators and circuits of at most ``XLA_MAX_QUBITS`` qubits, where
+            it halves the step time (``benchmarks/README.md``).
+
+    Per-run settings (``seeds``, learning rates, initial weights) are given to :meth:`reset`.
+
+    >>> pack = PackedLatentGAN({"kind": "quantum", "n_qubits": 3, "n_layers": 1},
+    ...                        [(8, 8), (16, 8)], latent_dim=3, batch_size=64)
+    >>> pack.reset(seeds=[0, 1], c_lr=1e-3, g_lr=1e-3)
+    >>> history = pack.train(latents, steps=100)          # [steps, K, 4] per-run losses
+    """
+
+    def __init__(self, generator, critic_units, latent_dim, batch_size=64, loss="wgan-gp",
+                 gp_weight=10.0, n_critic=5, noise="uniform", jit_compile=None, **kwargs):
+        super().__init__(**kwargs)
+        # Ingest generator, critics and sizes.
+        self.generator_spec = _ingest_generator(generator)
+        self.latent_dim = _positive_int("latent_dim", latent_dim)
+        if self.generator_spec["kind"] == "quantum":
+            out = self.generator_spec["n_qubits"] * (1 if self.generator_spec["readout"] == "z"
+                                                     else 2)
+        else:
+            out = self.generator_spec["output_dim"]
+        if out != self.latent_dim:
+            raise ValueError(f"the generator outputs {out} values but latent_dim is "
+                             f"{self.latent_dim}.")
+        self.critic_units = _ingest_critics(critic_units, len(critic_units))
+        self.n_runs = len(self.critic_units)
+        if self.n_runs < 1:
+            raise ValueError("critic_units is empty: a pack needs at least one run.")
+        self.batch_size = _positive_int("batch_size", batch_size)
+        # Ingest loss, penalty, n_critic, noise.
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
+        if isinstance(gp_weight, bool) or not np.isfinite(float(gp_weight)) or gp_weight < 0:
+            raise ValueError(f"gp_weight must be finite and >= 0, got {gp_weight!r}.")
+        if noise not in NOISES:
+            raise ValueError(f"noise must be one of {NOISES}, got {noise!r}.")
+        self.loss_name, self.gp_weight, self.noise = loss, float(gp_weight), noise
+        self.n_critic = _positive_int("n_critic", n_critic)
+        self.noise_dim = self.generator_spec["noise_dim"]
+        self.widths = [max(units[i] for units in self.critic_units)
+                       for i in range(len(self.critic_units[0]))]
+        if jit_compile is None:
+            jit_compile = (self.generator_spec["kind"] == "classical"
+                           or self.generator_spec["n_qubits"] <= XLA_MAX_QUBITS)
+        self.jit_compile = bool(jit_compile)
+        self._make_variables()
+        self.trace_count = 0
+        self._step_fn = tf.function(self._step, jit_compile=True) if self.jit_compile \
+            else self._step
+        self.sample_trace_count = 0
+        self._train_fn = tf.function(self._train_chunk, input_signature=[
+            tf.TensorSpec([None, self.latent_dim], tf.float32),
+            tf.TensorSpec([None, self.n_runs, self.batch_size], tf.int32)])
+        self._sample_fn = tf.function(self._sample, input_signature=[
+            tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int64)])
+        self.reset()
+
+    # ------------------------------------------------------------------ variables
+    def _variable(self, name, shape, dtype=tf.float32, trainable=False):
+        return tf.Variable(tf.zeros(shape, dtype), trainable=trainable, name=name)
+
+    def _make_variables(self):
+        K, spec = self.n_runs, self.generator_spec
+        if spec["kind"] == "quantum":
+            from qlsgan_tf.layers import circuits  # pylint: disable=import-outside-toplevel
+
+            n_angles = circuits.n_angles(spec["n_qubits"], spec["n_layers"], spec["ansatz"])
+            self._noise_index = tf.constant(circuits.noise_index(n_angles, self.noise_dim))
+            g_shapes = [[n_angles], [n_angles]]
+        else:
+            dims = [self.noise_dim, *spec["units"], self.latent_dim]
+            g_shapes = [s for a, b in zip(dims[:-1], dims[1:]) for s in ([a, b], [b])]
+        dims = [self.latent_dim, *self.widths, 1]
+        c_shapes = [s for a, b in zip(dims[:-1], dims[1:]) for s in ([a, b], [b])]
+        self.g_vars = [self._variable(f"g{i}", [K, *s], trainable=True)
+                       for i, s in enumerate(g_shapes)]
+        self.c_vars = [self._variable(f"c{i}", [K, *s], trainable=True)
+                       for i, s in enumerate(c_shapes)]
+        self._slots = {name: [self._variable(f"{name}{i}", v.shape) for i, v in enumerate(vs)]
+                       for name, vs in (("gm", self.g_vars), ("gv", self.g_vars),
+                                        ("cm", self.c_vars), ("cv", self.c_vars))}
+        self.c_masks = [self._variable(f"cmask{i}", v.shape) for i, v in enumerate(self.c_vars)]
+        self.g_lr, self.c_lr = self._variable("g_lr", [K]), self._variable("c_lr", [K])
+        self.g_t, self.c_t = self._variable("g_t", [K]), self._variable("c_t", [K])
+        self.seeds = self._variable("seeds", [K], tf.int64)
+        self.active = self._variable("active", [K], tf.bool)
+        self.failed = self._variable("failed", [K], tf.bool)
+        self.step = self._variable("step", [], tf.int64)
+
+    def _critic_mask_values(self):
+        masks = []
+        dims_all = [[self.latent_dim, *units, 1] for units in self.critic_units]
+        padded = [self.latent_dim, *self.widths, 1]
+        for layer, (a, b) in enumerate(zip(padded[:-1], padded[1:])):
+            kernel = np.zeros([self.n_runs, a, b], np.float32)
+            bias = np.zeros([self.n_runs, b], np.float32)
+            for k, dims in enumerate(dims_all):
+                kernel[k, :dims[layer], :dims[layer + 1]] = 1.0
+                bias[k, :dims[layer + 1]] = 1.0
+            masks += [kernel, bias]
+        return masks
+
+    def reset(self, seeds=None, c_lr=2e-4, g_lr=2e-4, init_seeds=None):
+        """Loads K fresh runs by assignment (no retracing): seeds, learning rates, weights.
+
+        Args:
+            seeds: per run, the seed of its noise and penalty streams (default 0..K-1).
+            c_lr, g_lr: critic and generator Adam learning rates, scalars or ``[K]``.
+            init_seeds: per run, the seed of its initial weights (default ``seeds``):
+                Glorot-uniform kernels and zero biases (Keras ``Dense``), style weights
+                uniform in [-0.15, 0.15] (``StyleQuantumGenerator``).
+        """
+        K = self.n_runs
+        seeds = np.arange(K) if seeds is None else _per_run("seeds", seeds, K, np.int64)
+        init_seeds = seeds if init_seeds is None else _per_run("init_seeds", init_seeds, K,
+                                                               np.int64)
+        self.seeds.assign(seeds)
+        self.c_lr.assign(_per_run("c_lr", c_lr, K, np.float32))
+        self.g_lr.assign(_per_run("g_lr", g_lr, K, np.float32))
+        for var, mask in zip(self.c_masks, self._critic_mask_values()):
+            var.assign(mask)
+        for k in range(K):
+            self._assign_run(k, *initial_weights(self.generator_spec, self.critic_units[k],
+                                                 self.latent_dim, int(init_seeds[k])))
+        for var in (self.g_t, self.c_t):
+            var.assign(tf.zeros_like(var))
+        for slots in self._slots.values():
+            for var in slots:
+                var.assign(tf.zeros_like(var))
+        self.active.assign(tf.ones([K], tf.bool))
+        self.failed.assign(tf.zeros([K], tf.bool))
+        self.step.assign(0)
+
+    def _assign_run(self, k, g_weights, c_weights):
+        for var, w in zip(self.g_vars, g_weights):
+            var[k].assign(np.asarray(w, np.float32).reshape(var.shape[1:]))
+        for var, w in zip(self.c_vars, c_weights):
+            w = np.asarray(w, np.float32)
+            padded = np.zeros(var.shape[1:], np.float32)
+            padded[tuple(slice(0, s) for s in w.shape)] = w
+            var[k].assign(padded)
+
+    # ------------------------------------------------------------------ networks
+    def generate_batched(self, noise, g_vars=None):
+        """Noise ``[K, n, noise_dim]`` -> latents ``[K, n, latent_dim]``, run k by its weights."""
+        g_vars = self.g_vars if g_vars is None else g_vars
+        spec = self.generator_spec
+        if spec["kind"] == "quantum":
+            from qlsgan_tf.layers import fast_sim  # pylint: disable=import-outside-toplevel
+
+            scale, bias = g_vars
+            angles = (scale[:, None, :] * tf.gather(noise, self._noise_index, axis=2)
+                      + bias[:, None, :])
+            shape = tf.shape(angles)
+            flat = tf.reshape(angles, [shape[0] * shape[1], shape[2]])
+            out = fast_sim.style_expectations(flat, spec["n_qubits"], spec["n_layers"],
+                                              spec["ansatz"], spec["readout"], jit_compile=False)
+            return tf.reshape(out, [shape[0], shape[1], self.latent_dim])
+        hidden = tf.keras.activations.get(spec["activation"])
+        output = tf.keras.activations.get(spec["output_activation"])
+        return self._mlp(noise, g_vars, hidden, output)
+
+    def critic_batched(self, x):
+        """Latents ``[K, n, latent_dim]`` -> logits ``[K, n]``, run k by its own critic."""
+        return self._mlp(x, self.c_vars, tf.keras.activations.get("leaky_relu"), None)[..., 0]
+
+    @staticmethod
+    def _mlp(x, variables, hidden, output):
+        n_layers = len(variables) // 2
+        for i in range(n_layers):
+            x = tf.einsum("kbi,kio->kbo", x, variables[2 * i]) + variables[2 * i + 1][:, None, :]
+            if i < n_layers - 1:
+                x = hidden(x)
+            elif output is not None:
+                x = output(x)
+        return x
+
+    # ------------------------------------------------------------------ losses
+    def _critic_losses(self, real, fake, alpha):
+        """Per-run critic loss, penalty and score gap, each ``[K]`` (as ``LatentGAN``)."""
+        real_scores = self.critic_batched(real)
+        fake_scores = self.critic_batched(fake)
+        w_dist = tf.reduce_mean(real_scores, 1) - tf.reduce_mean(fake_scores, 1)
+        if self.loss_name == "wgan-gp":
+            interpolates = real + alpha * (fake - real)
+            with tf.GradientTape() as tape:
+                tape.watch(interpolates)
+                scores = self.critic_batched(interpolates)
+            grads = tape.gradient(scores, interpolates)
+            norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=2) + 1e-12)
+            gp = tf.reduce_mean(tf.square(norms - 1.0), axis=1)
+            return -w_dist + self.gp_weight * gp, gp, w_dist
+        c_loss = (tf.reduce_mean(tf.nn.softplus(-real_scores), 1)
+                  + tf.reduce_mean(tf.nn.softplus(fake_scores), 1))
+        return c_loss, tf.zeros_like(c_loss), w_dist
+
+    def _generator_loss(self, fake_scores):
+        if self.loss_name == "wgan-gp":
+            return -tf.reduce_mean(fake_scores, 1)
+        return tf.reduce_mean(tf.nn.softplus(-fake_scores), 1)
+
+    def _adam(self, variables, grads, slots, t, lr, masks=None):
+        """Keras' Adam update (betas 0.5, 0.9), per run: its own step count and learning rate;
+        frozen runs (``active`` false) keep weights and state."""
+        active = self.active
+        t_new = t + tf.cast(active, tf.float32)
+        local = tf.maximum(t_new, 1.0)
+        alpha = lr * tf.sqrt(1 - tf.pow(BETA_2, local)) / (1 - tf.pow(BETA_1, local))
+        for i, (var, grad) in enumerate(zip(variables, grads)):
+            shape = [self.n_runs] + [1] * (var.shape.rank - 1)
+            if masks is not None:
+                grad = grad * masks[i]
+            m, v = self._slots[slots + "m"][i], self._slots[slots + "v"][i]
+            m_new = m + (grad - m) * (1 - BETA_1)
+            v_new = v + (tf.square(grad) - v) * (1 - BETA_2)
+            var_new = var - (m_new * tf.reshape(alpha, shape)) / (tf.sqrt(v_new) + EPSILON)
+            keep = tf.reshape(active, shape)
+            m.assign(tf.where(keep, m_new, m))
+            v.assign(tf.where(keep, v_new, v))
+            var.assign(tf.where(keep, var_new, var))
+        t.assign(t_new)
+
+    # ------------------------------------------------------------------ training
+    def _draw_noise(self, draw, n):
+        counter = streams.step_counter(self.step, draw, self.n_critic)
+        return streams.stream_noise(self.seeds, counter, n, self.noise_dim, self.noise)
+
+    def _step(self, real):
+        """One generator step of every run: ``n_critic`` critic updates, one generator update.
+        Returns the per-run ``[K, 4]`` (c_loss, g_loss, gp, w_dist)."""
+        batch = self.batch_size
+
+        def critic_update(i, c_loss, gp, w_dist):
+            fake = self.generate_batched(self._draw_noise(2 * i, batch))
+            alpha = streams.stream_uniform(
+                self.seeds, streams.step_counter(self.step, 2 * i + 1, self.n_critic),
+                [batch, 1])
+            with tf.GradientTape() as tape:
+                c_loss, gp, w_dist = self._critic_losses(real, fake, alpha)
+            grads = tape.gradient(c_loss, self.c_vars)  # a vector target: the sum over runs
+            self._adam(self.c_vars, grads, "c", self.c_t, self.c_lr, masks=self.c_masks)
+            return i + 1, c_loss, gp, w_dist
+
+        zero = tf.zeros([self.n_runs])
+        _, c_loss, gp, w_dist = tf.while_loop(
+            lambda i, *_: i < self.n_critic, critic_update, (tf.constant(0), zero, zero, zero))
+        noise = self._draw_noise(2 * self.n_critic, batch)
+        with tf.GradientTape() as tape:
+            g_loss = self._generator_loss(self.critic_batched(self.generate_batched(noise)))
+        grads = tape.gradient(g_loss, self.g_vars)
+        self._adam(self.g_vars, grads, "g", self.g_t, self.g_lr)
+        # The per-run NaN guard: a run with a non-finite loss is frozen and marked failed.
+        finite = tf.math.is_finite(c_loss) & tf.math.is_finite(g_loss)
+        self.failed.assign(self.failed | (self.active & ~finite))
+        self.active.assign(self.active & finite)
+        self.step.assign_add(1)
+        return tf.stack([c_loss, g_loss, gp, w_dist], axis=1)
+
+    def _train_chunk(self, real_data, indices):
+        self.trace_count += 1  # runs at trace time only: counts traces
+        steps = tf.shape(indices)[0]
+        out = tf.TensorArray(tf.float32, size=steps)
+
+        def body(t, out):
+            return t + 1, out.write(t, self._step_fn(tf.gather(real_data, indices[t])))
+
+        _, out = tf.while_loop(lambda t, _: t < steps, body, (tf.constant(0), out))
+        return out.stack()
+
+    def train_step(self, data):
+        """Keras ``fit`` step: ``data`` holds real batches ``[K, batch, latent_dim]``."""
+        real = data[0] if isinstance(data, (tuple, list)) else data
+        metrics = self._step(tf.cast(real, tf.float32))
+        return {name: tf.reduce_mean(metrics[:, i])
+                for i, name in enumerate(("c_loss", "g_loss", "gp", "w_dist"))}
+
+    def train(self, latents, steps, data_seeds=None):
+        """Trains every active run ``steps`` generator steps on ``latents`` ``[N, latent_dim]``.
+
+        Run k draws its real batches in its own order (``batch_indices`` with
+        ``data_seeds[k]``, default its stream seed), continuing where the last call ended.
+        Returns the per-step, per-run losses ``[steps, K, 4]`` (c_loss, g_loss, gp, w_dist).
+        """
+        latents = np.asarray(latents, np.float32)
+        if latents.ndim != 2 or latents.shape[1] != self.latent_dim or not len(latents):
+            raise ValueError(f"latents must have shape [N, {self.latent_dim}], got "
+                             f"{list(latents.shape)}.")
+        steps = _positive_int("steps", steps)
+        seeds = self.seeds.numpy() if data_seeds is None else data_seeds
+        idx = batch_indices(len(latents), self.batch_size, seeds, int(self.step.numpy()), steps)
+        return self._train_fn(tf.constant(latents), tf.constant(idx)).numpy()
+
+    # ------------------------------------------------------------------ sampling
+    def _sample(self, n, index):
+        self.sample_trace_count += 1
+        noise = streams.stream_noise(self.seeds, streams.EVAL_COUNTER + index, n,
+                                     self.noise_dim, self.noise)
+        return self.generate_batched(noise)
+
+    def sample(self, n, index=0):
+        """``n`` generated latents per run, ``[K, n, latent_dim]`` float32; run k draws from
+        its seed's evaluation stream number ``index`` (the same index: the same noise)."""
+        n = _positive_int("n", n)
+        return self._sample_fn(tf.constant(n, tf.int32), tf.constant(int(index), tf.int64)).numpy()
+
+    def call(self, inputs):
+        """Noise ``[K, n, noise_dim]`` -> latents ``[K, n, latent_dim]``."""
+        return self.generate_batched(tf.convert_to_tensor(inputs, tf.float32))
+
+    # ------------------------------------------------------------------ single runs
+    def run_weights(self, k):
+        """Run k's weights without padding: (generator list, critic list) of NumPy arrays,
+        in the order of the Keras models' ``get_weights``."""
+        k = self._run_index(k)
+        dims = [self.latent_dim, *self.critic_units[k], 1]
+        shapes = [s for a, b in zip(dims[:-1], dims[1:]) for s in ((a, b), (b,))]
+        critic = [v[k].numpy()[tuple(slice(0, d) for d in shape)]
+                  for v, shape in zip(self.c_vars, shapes)]
+        return [v[k].numpy() for v in self.g_vars], critic
+
+    def set_run(self, k, generator, critic):
+        """Loads run k's weights from Keras models (a ``StyleQuantumGenerator`` model or
+        ``MLPGenerator``, and an ``MLPCritic``) and resets its optimizer state."""
+        k = self._run_index(k)
+        g_weights, c_weights = generator.get_weights(), critic.get_weights()
+        if [np.shape(w) for w in g_weights] != [tuple(v.shape[1:]) for v in self.g_vars]:
+            raise ValueError(f"the generator's weights {[np.shape(w) for w in g_weights]} do not "
+                             f"fit this pack's generator {self.generator_spec}.")
+        dims = [self.latent_dim, *self.critic_units[k], 1]
+        expected = [s for a, b in zip(dims[:-1], dims[1:]) for s in ((a, b), (b,))]
+        if [np.shape(w) for w in c_weights] != expected:
+            raise ValueError(f"the critic's weights {[np.shape(w) for w in c_weights]} do not "
+                             f"fit run {k}'s critic widths {self.critic_units[k]}.")
+        self._assign_run(k, g_weights, c_weights)
+        for slots in self._slots.values():
+            for var in slots:
+                var[k].assign(tf.zeros(var.shape[1:]))
+        for var in (self.g_t, self.c_t):
+            var[k].assign(0.0)
+
+    def run_generator(self, k):
+        """Run k's generator as an ordinary Keras model (saved and sampled like today's)."""
+        from qlsgan_tf.layers import StyleQuantumGenerator  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.models import MLPGenerator  # pylint: disable=import-outside-toplevel
+
+        spec = self.generator_spec
+        if spec["kind"] == "quantum":
+            layer = StyleQuantumGenerator(spec["n_qubits"], spec["n_layers"],
+                                          ansatz=spec["ansatz"], readout=spec["readout"],
+                                          backend="fast")
+            model = tf.keras.Sequential([tf.keras.Input((self.noise_dim,)), layer],
+                                        name="quantum_generator")
+        else:
+            model = MLPGenerator(self.latent_dim, hidden_units=spec["units"],
+                                 latent_dim=self.noise_dim, activation=spec["activation"],
+                                 output_activation=spec["output_activation"])
+        model.set_weights(self.run_weights(k)[0])
+        return model
+
+    def run_critic(self, k):
+        """Run k's critic as an ordinary ``MLPCritic`` (its own widths, padding removed)."""
+        from qlsgan_tf.models import MLPCritic  # pylint: disable=import-outside-toplevel
+
+        critic = MLPCritic(hidden_units=self.critic_units[self._run_index(k)],
+                           input_dim=self.latent_dim)
+        critic.set_weights(self.run_weights(k)[1])
+        return critic
+
+    def _run_index(self, k):
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) \
+                or not 0 <= k < self.n_runs:
+            raise ValueError(f"run index must be an int in [0, {self.n_runs}), got {k!r}.")
+        return int(k)
+
+    def get_config(self):
+        return {"name": self.name, "generator": dict(self.generator_spec),
+                "critic_units": [list(u) for u in self.critic_units],
+                "latent_dim": self.latent_dim, "batch_size": self.batch_size,
+                "loss": self.loss_name, "gp_weight": self.gp_weight, "n_critic": self.n_critic,
+                "noise": self.noise, "jit_compile": self.jit_compile}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def shape_key(self):
+        """What a compiled step depends on: packs with equal keys share one instance."""
+        return shape_key(self.get_config())
+
+
+def shape_key(config):
+    """Hashable key of a pack configuration (the name excluded)."""
+    config = {k: v for k, v in config.items() if k != "name"}
+    return repr(sorted((k, repr(v)) for k, v in config.items()))
+
+
+_PACKS = collections.OrderedDict()
+MAX_CACHED_PACKS = 16
+
+
+def pack_for(generator, critic_units, latent_dim, **kwargs):
+    """The cached ``PackedLatentGAN`` of this shape (made on first use), not yet reset:
+    equal shapes reuse one instance and its traced functions; call ``reset`` on it. The
+    ``MAX_CACHED_PACKS`` most recently used shapes are kept (a long study meets hundreds)."""
+    config = {"generator": _ingest_generator(generator),
+              "critic_units": [list(int(u) for u in units) for units in critic_units],
+              "latent_dim": int(latent_dim), **kwargs}
+    key = shape_key(config)
+    if key not in _PACKS:
+        _PACKS[key] = PackedLatentGAN(**config)
+        while len(_PACKS) > MAX_CACHED_PACKS:
+            _PACKS.popitem(last=False)
+    _PACKS.move_to_end(key)
+    return _PACKS[key]
+
+
+def batch_indices(n_latents, batch_size, seeds, start_step, steps):
+    """Real-batch indices ``[steps, K, batch_size]`` int32 for steps ``start_step...``.
+
+    Run k walks through the latents in epochs, each a permutation drawn from
+    ``(seeds[k], epoch)``: a pure function of the seed and the step, so a run's data order
+    does not depend on the pack it is in or on how its steps are split into calls.
+    """
+    n, batch = int(n_latents), int(batch_size)
+    first, last = start_step * batch, (start_step + steps) * batch
+    positions = np.arange(first, last)
+    epochs, offsets = positions // n, positions % n
+    out = np.empty([len(seeds), len(positions)], np.int32)
+    for k, seed in enumerate(np.asarray(seeds, np.int64)):
+        for epoch in range(int(epochs[0]), int(epochs[-1]) + 1):
+            perm = np.random.default_rng([int(seed), epoch]).permutation(n)
+            where = epochs == epoch
+            out[k, where] = perm[offsets[where]]
+    return np.ascontiguousarray(out.reshape(len(seeds), steps, batch).transpose(1, 0, 2))
