@@ -518,7 +518,7 @@ def shape_key(config):
     return repr(sorted((k, repr(v)) for k, v in config.items()))
 
 
-_PACKS = collections.OrderedDict()
+_PACKS: "collections.OrderedDict[str, PackedLatentGAN]" = collections.OrderedDict()
 MAX_CACHED_PACKS = 16
 
 
