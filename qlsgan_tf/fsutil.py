@@ -5,9 +5,12 @@ written to a temporary name and renamed into place would stay private: a shared 
 distributed study directory becomes unreadable to the other users. :func:`chmod_umask`
 gives such an entry the mode a plain ``open``/``mkdir`` would have given it.
 """
+import io
 import os
 import pathlib
 import tempfile
+
+import numpy as np
 
 
 def current_umask():
@@ -42,3 +45,23 @@ def atomic_write_file(path, write):
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def atomic_write_npy(path, array):
+    """Writes ``array`` as a ``.npy`` file atomically; returns its path.
+
+    Like ``np.save``, ``.npy`` is appended to a path without it. The array is serialised in
+    memory first and written with one ``write``: numpy's own writer reports a full disk as
+    "N requested and M written", not as ``ENOSPC``.
+    """
+    path = pathlib.Path(path)
+    if path.suffix != ".npy":
+        path = path.with_name(path.name + ".npy")
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+
+    def write(tmp):
+        with open(tmp, "wb") as handle:
+            handle.write(buffer.getvalue())
+
+    return atomic_write_file(path, write)

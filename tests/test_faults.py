@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 
 GRID = ["--quantum_grid", "2x1", "--critic_capacities", "20,120", "--classical_capacities",
         "15", "--seeds", "0"]
-EXPECTED = sorted(f"{g}__c{c}__s0" for g in ("q2x1", "c15@2") for c in (20, 120))
+# Run keys end in the learning rate (the smoke preset's one).
+EXPECTED = sorted(f"{g}__c{c}__s0__lr0.0002" for g in ("q2x1", "c15@2") for c in (20, 120))
 # Files every reader relies on; each must parse whenever it exists.
 STATE = ("study.json", "prepared.json", "results.json")
 
@@ -256,7 +257,8 @@ def _du(path):
 
 def test_study_and_report_on_a_full_disk_then_resume(base, tmpfs, sat4_sample_dir):
     prepared = _copy_prepared(base[0], base[0].parent / "prepared-copy")
-    room = _du(prepared) + 2**20  # VAE and records, then not enough for every run's logs
+    # The prepared state, then room for about two of the four runs' records, logs and samples.
+    room = _du(prepared) + 2**17
     disk = tmpfs(f"{room // 1024}k")
     out = disk / "study"
     shutil.copytree(prepared, out)

@@ -7,6 +7,7 @@ exception) keep their traceback, since a user needs it for a report.
 """
 import contextlib
 import errno
+import os
 import re
 import sys
 
@@ -92,3 +93,24 @@ def describe_error(err):
             return _describe_tf_error(err)
         err = err.__cause__
     return None
+
+
+def quiet_xla_banner():
+    """Spends XLA's once-per-process "Compiled cluster using XLA!" log line out of sight.
+
+    XLA writes it through absl's C++ log, which ``TF_CPP_MIN_LOG_LEVEL`` does not reach, the
+    first time a process compiles a cluster; compiling one trivial function with the stderr
+    file descriptor sent to /dev/null uses that once, so a study prints its progress bar and
+    its result, not XLA's start-up notes.
+    """
+    import tensorflow as tf  # noqa: PLC0415 (only the commands that compile XLA pay for it)
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w", encoding="utf-8") as null:
+            os.dup2(null.fileno(), 2)
+            tf.function(lambda x: x + 1.0, jit_compile=True)(tf.zeros([1]))
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -32,6 +32,10 @@ def _usage(stream):
         print(f"  {name:<18} {summary}", file=stream)
 
 
+# Commands that compile XLA steps (packed training).
+XLA_COMMANDS = ("study",)
+
+
 def run(argv=None):
     """Entry point of the ``qlsgan`` console script."""
     argv = list(sys.argv if argv is None else argv)
@@ -45,13 +49,16 @@ def run(argv=None):
         return 2
     # TensorFlow's C++ start-up logs (CUDA probing, CPU features) would bury the one-line
     # result; TF_CPP_MIN_LOG_LEVEL set by the user wins.
+    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated",
                             category=UserWarning)  # printed by tensorflow_hub's import
-    from qlsgan_tf.cli.common import clear_errors  # light: no TensorFlow
+    from qlsgan_tf.cli.common import clear_errors, quiet_xla_banner  # light: no TensorFlow
 
     with clear_errors(name):  # Ctrl-C while importing is one line too
         module = importlib.import_module(f"qlsgan_tf.cli.commands.{COMMANDS[name][0]}")
+        if quiet and name in XLA_COMMANDS:
+            quiet_xla_banner()
     from absl import app, flags  # pylint: disable=import-outside-toplevel
 
     # absl's --help lists the flags of the main module (sys.argv[0]); the command's flags

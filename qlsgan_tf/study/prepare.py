@@ -13,6 +13,7 @@ import pathlib
 import numpy as np
 
 from qlsgan_tf import interrupts
+from qlsgan_tf.fsutil import atomic_write_npy
 from qlsgan_tf.study import records
 from qlsgan_tf.study import store as store_lib
 
@@ -116,7 +117,7 @@ def prepare(config, data_path, out_dir, log=print):
             store_lib.atomic_write_json(prepared_path, prepared)
             samples = out / "samples"
             samples.mkdir(parents=True, exist_ok=True)
-            np.save(samples / "real.npy", np.asarray(train.images[:16]))
+            atomic_write_npy(samples / "real.npy", np.asarray(train.images[:16]))
     return Resources(
         real_images=reference, real_activations=real_activations, feature_net=net,
         latents=real_latents, decoders=decoders, samples_dir=out / "samples",

@@ -20,8 +20,6 @@ RUN_FIELDS = {
     "seed": (int,),
     "stable": (bool,),
     "score": _NUMBER + (type(None),),  # null: the run did not converge
-    "final_fd": _NUMBER,
-    "fd_history": (list,),
 }
 PREPARED_SECTIONS = ("data", "vaes", "feature_net", "floor", "baselines")
 

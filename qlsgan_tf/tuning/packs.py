@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf import interrupts
+from qlsgan_tf.fsutil import atomic_write_npy
 
 UNSTABLE_SCORE = 1e4  # a run without a score enters the tuner's objective with this value
 MAX_PACK = 64
@@ -368,8 +369,8 @@ def _save_samples(resources, spec, run, hist):
         return
     images = np.asarray(resources.decoders[spec["latent_dim"]](hist.fakes[:N_SAMPLE_IMAGES]))
     if np.all(np.isfinite(images)):
-        np.save(resources.samples_dir / f"{run.key}.npy",
-                denormalize(np.clip(images, -1.0, 1.0)))
+        atomic_write_npy(resources.samples_dir / f"{run.key}.npy",
+                         denormalize(np.clip(images, -1.0, 1.0)))
 
 
 def train_pack(settings, spec, runs, trainer, resources, on_finish, tuner_id=None):

@@ -36,7 +36,6 @@ def main(argv):
                               + ("" if FLAGS.seed is None else f" (seed {FLAGS.seed})"))
         print(f"wrote {out}")
         if FLAGS.npy:
-            import numpy as np  # pylint: disable=import-outside-toplevel
+            from qlsgan_tf.fsutil import atomic_write_npy  # pylint: disable=import-outside-toplevel
 
-            np.save(FLAGS.npy, denormalize(images))
-            print(f"wrote {FLAGS.npy}")
+            print(f"wrote {atomic_write_npy(FLAGS.npy, denormalize(images))}")
