@@ -126,15 +126,22 @@ def test_a_trial_is_one_generator_with_all_its_runs(tmp_path):
 def test_pack_groups_pad_small_critics_together_and_split_wide_ones():
     quick = presets.make_config("quick")
     runs = capacity.packs.plan_runs(quick, "q3x2")
-    assert [len(g) for g in capacity.packs.pack_groups(quick, runs, 3)] == [len(runs)]
+    groups = capacity.packs.pack_groups(quick, runs, 3)
+    # 10 runs per critic: the three small critics share one padded pack, the widest its own.
+    assert [sorted({r.critic_capacity for r in g}) for g in groups] == [[30, 200, 1500], [6000]]
+    small = presets.make_config("quick", seeds=[0, 1], learning_rates=[1e-3],
+                                critic_capacities=[30, 150, 800, 4000])
+    runs = capacity.packs.plan_runs(small, "q3x2")
+    assert [len(g) for g in capacity.packs.pack_groups(small, runs, 3)] == [len(runs)]
     wide = presets.make_config("quick", seeds=[0, 1, 2, 3, 4], learning_rates=[5e-4, 1e-3, 2e-3])
     groups = capacity.packs.pack_groups(wide, capacity.packs.plan_runs(wide, "q3x2"), 3)
     assert sorted(r.key for g in groups for r in g) == sorted(
         r.key for r in capacity.packs.plan_runs(wide, "q3x2"))
     assert len(groups) > 1 and all(len(g) <= capacity.packs.MAX_PACK for g in groups)
-    assert {r.critic_capacity for r in groups[-1]} == {4000}
+    assert {r.critic_capacity for r in groups[-1]} == {6000}
     paper = presets.make_config("paper")
     groups = capacity.packs.pack_groups(paper, capacity.packs.plan_runs(paper, "q3x1"), 3)
     assert {r.critic_capacity for r in groups[-1]} == {300000}
     one = presets.make_config("quick", pack=1)
-    assert all(len(g) == 1 for g in capacity.packs.pack_groups(one, runs, 3))
+    assert all(len(g) == 1 for g in capacity.packs.pack_groups(
+        one, capacity.packs.plan_runs(one, "q3x2"), 3))

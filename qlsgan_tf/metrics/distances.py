@@ -101,8 +101,35 @@ def _warn_small(n_real, n_fake, dim, stacklevel):
             stacklevel=stacklevel + 1)
 
 
+_GRAPHS = {}
+
+
+def _graph(name, dim, max_block_size=None):
+    """TF-GAN's activation metric as one cached ``tf.function`` (float64 ``[N, dim]`` inputs).
+
+    A study evaluates FD-SAT4 and KID thousands of times; run eagerly, TF-GAN's ops (KID's
+    ``map_fn`` over blocks above all) cost tens of milliseconds of dispatch per call, traced
+    once they cost a few (numbers in ``benchmarks/README.md``). Same ops, same values.
+    """
+    key = (name, dim, max_block_size)
+    if key not in _GRAPHS:
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+        tfgan = _tfgan()
+        spec = [tf.TensorSpec([None, dim], tf.float64)] * 2  # KID needs the static dim
+        if name == "fd":
+            def metric(real, fake):
+                return tfgan.eval.frechet_classifier_distance_from_activations(real, fake)
+        else:
+            def metric(real, fake):
+                return tfgan.eval.kernel_classifier_distance_and_std_from_activations(
+                    real, fake, max_block_size=max_block_size)
+        _GRAPHS[key] = tf.function(metric, input_signature=spec, autograph=False)
+    return _GRAPHS[key]
+
+
 def _fd(real, fake):
-    fd = _tfgan().eval.frechet_classifier_distance_from_activations(real, fake)
+    fd = _graph("fd", real.shape[1])(real, fake)
     # Tiny negative values are round-off of identical sets.
     return max(float(fd), 0.0)
 
@@ -146,10 +173,7 @@ def kernel_distance_from_activations(real_activations, fake_activations, max_blo
         raise ValueError(
             f"KID: max_block_size={max_block_size} splits {len(real)} real / {len(fake)} fake "
             f"samples into {n_blocks} blocks, leaving fewer than 2 samples of a side per block")
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-    kid, std = _tfgan().eval.kernel_classifier_distance_and_std_from_activations(
-        tf.constant(real), tf.constant(fake), max_block_size=int(max_block_size))
+    kid, std = _graph("kid", real.shape[1], int(max_block_size))(real, fake)
     return float(kid), float(std)
 
 

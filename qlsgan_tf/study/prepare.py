@@ -60,9 +60,33 @@ def _vae_for(config, latent_dim, train, test, out, log):
         vae_tuning.train_vae(
             train, vae_dir, test_data=test, latent_dim=latent_dim,
             tune=config.vae == "tuned", max_trials=config.vae_max_trials,
-            epochs=config.vae_epochs, seed=0, augment=config.augment)
+            epochs=config.vae_epochs, seed=0, augment=config.augment,
+            verbose=0)  # the study shows one progress bar, over its runs
     return vae_tuning.load_vae(vae_dir), dict(_vae_metrics(vae_dir), path=str(vae_dir),
                                              kind=config.vae)
+
+
+def _feature_net_for(config, data_path, train, test, out, log):
+    """(FD-SAT4 feature network, where it came from) as ``config.feature_net`` asks.
+
+    ``"train"`` learns it from the study's own data once (``OUT/feature_net/``, reused on
+    resume; a run killed while training it leaves no manifest, so it is trained again).
+    """
+    from qlsgan_tf.metrics import feature_net  # pylint: disable=import-outside-toplevel
+
+    if config.feature_net == "bundled":
+        return feature_net.load_feature_net(None), "bundled (the 50 sample patches)"
+    if config.feature_net != "train":
+        return feature_net.load_feature_net(config.feature_net), str(config.feature_net)
+    net_dir = out / "feature_net"
+    if not (net_dir / feature_net.MANIFEST_FILE).exists():
+        log(f"training the FD-SAT4 feature network on {data_path} -> {net_dir}")
+        feature_net.train_feature_net(
+            train, test, net_dir, epochs=config.feature_net_epochs, seed=0,
+            augment=config.augment, data_name=f"{data_path}: train split, test split",
+            verbose=0)
+        interrupts.check_stop()
+    return feature_net.load_feature_net(net_dir), f"trained on the study's data ({net_dir})"
 
 
 def _vae_metrics(vae_dir):
@@ -76,14 +100,13 @@ def _vae_metrics(vae_dir):
 
 def prepare(config, data_path, out_dir, log=print):
     """Builds (or reloads) the shared study resources; returns ``tuning.capacity.Resources``."""
-    from qlsgan_tf.metrics import feature_net  # pylint: disable=import-outside-toplevel
     from qlsgan_tf.training import latents as latents_lib  # pylint: disable=import-outside-toplevel
     from qlsgan_tf.tuning.capacity import Resources  # pylint: disable=import-outside-toplevel
 
     out = pathlib.Path(out_dir)
     with _locked(out / ".prepare.lock"):
         train, test, reference = load_real(config, data_path)
-        net = feature_net.load_feature_net(None)
+        net, net_source = _feature_net_for(config, data_path, train, test, out, log)
         vaes, decoders, real_latents, heldout_latents = {}, {}, {}, {}
         heldout = _test_reference(config, test)
         for dim in config.latent_dims:
@@ -106,9 +129,9 @@ def prepare(config, data_path, out_dir, log=print):
                          "n_test": int(len(test.images)), "n_reference": int(len(reference)),
                          "augment": bool(config.augment)},
                 "vaes": vaes,
-                "feature_net": {k: net.manifest.get(k) for k in (
+                "feature_net": dict({k: net.manifest.get(k) for k in (
                     "data", "test_accuracy", "feature_dim", "feature_layer", "seed",
-                    "augmentation", "date")},
+                    "augmentation", "date")}, source=net_source),
                 "floor": floor,
                 "baselines": {str(dim): _baselines(config, decoders[dim], heldout_latents[dim],
                                                    real_activations, net)

@@ -238,8 +238,9 @@ def _setup_lines(config, prepared):
                      f"(pixels in [-1, 1]); `{vae.get('path')}`.")
     fnet = prepared.get("feature_net", {})
     if fnet:
-        lines.append(f"- FD-SAT4 feature network: {fnet.get('feature_dim')}-d features, test "
-                     f"accuracy {_fmt(fnet.get('test_accuracy'))} on {fnet.get('data')}; "
+        lines.append(f"- FD-SAT4 feature network ({fnet.get('source', 'bundled')}): "
+                     f"{fnet.get('feature_dim')}-d features, test accuracy "
+                     f"{_fmt(fnet.get('test_accuracy'))} on {fnet.get('data')}; "
                      f"{config.n_fid_samples} generated samples per evaluation.")
     floor = prepared.get("floor", {})
     if floor:

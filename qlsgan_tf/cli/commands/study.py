@@ -19,6 +19,9 @@ flags.DEFINE_string("data", None, "SAT-4 data: .mat, Kaggle CSV, a directory wit
 flags.DEFINE_string("out", None, "Study directory (created; an existing one is resumed).")
 flags.DEFINE_string("vae", None, "nominal, tuned, or the directory of a VAE saved by "
                     "`qlsgan train-vae` (default: the preset's, nominal).")
+flags.DEFINE_string("feature_net", None, "FD-SAT4 feature network: bundled, train (learn it "
+                    "from --data, kept in OUT/feature_net), or the directory of one written by "
+                    "`qlsgan train-feature-net` (default: the preset's).")
 flags.DEFINE_list("quantum_grid", None, "Quantum generators as NxL pairs, e.g. 3x1,3x2,4x1.")
 flags.DEFINE_list("critic_capacities", None, "Critic parameter budgets, e.g. 30,150,800.")
 flags.DEFINE_list("classical_capacities", None, "Classical generator parameter budgets.")
@@ -75,7 +78,7 @@ def overrides_from_flags():
     out = {}
     for name in ("epochs", "steps_per_epoch", "batch_size", "n_critic", "fid_every", "k_last",
                  "max_images", "ansatz", "readout", "backend", "loss", "tuner", "max_trials",
-                 "augment", "vae", "pack", "max_epochs"):
+                 "augment", "vae", "pack", "max_epochs", "feature_net"):
         value = getattr(FLAGS, name)
         if value is not None:
             out[name] = value
