@@ -18,7 +18,6 @@ import json
 import os
 import pathlib
 import shutil
-import tempfile
 import time
 
 import keras_tuner as kt
@@ -27,7 +26,7 @@ import tensorflow as tf
 
 from qlsgan_tf import data as data_lib
 from qlsgan_tf import interrupts
-from qlsgan_tf.fsutil import chmod_umask
+from qlsgan_tf.fsutil import atomic_write_file
 from qlsgan_tf.models.vae import SatVAE
 from qlsgan_tf.safe_load import load_keras_model
 from qlsgan_tf.training.callbacks import StopOnRequest
@@ -166,19 +165,6 @@ def _split_validation(images, val_fraction, seed):
 
 # -- outputs ---------------------------------------------------------------------------------
 
-def _atomic_write(path, write):
-    """Calls ``write(tmp_path)`` then renames onto ``path``: never a half-written file."""
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        chmod_umask(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
 
 def _evaluate(vae, images):
     """Reconstruction MSE (total and per band) and mean KL of float images in [-1, 1]."""
@@ -223,7 +209,7 @@ def save_reconstructions_png(vae, images, path, n=8):
                 ax.set_ylabel(label, fontsize=7)
     fig.suptitle("SatVAE reconstructions (test split)", fontsize=9)
     fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    atomic_write_file(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     plt.close(fig)
 
 
@@ -391,10 +377,10 @@ def train_vae(data, out_dir, test_data=None, latent_dim=10, tune=False, max_tria
                  "best_val_reconstruction_loss is the early-stopping value (on the augmented "
                  "validation images when augment is on), comparable to the tuning scores.",
     }
-    _atomic_write(out / METRICS_FILE, lambda tmp: pathlib.Path(tmp).write_text(
+    atomic_write_file(out / METRICS_FILE, lambda tmp: pathlib.Path(tmp).write_text(
         json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8"))
     save_reconstructions_png(vae, x_test, out / RECONSTRUCTIONS_FILE)
-    _atomic_write(model_path, vae.save)  # last: its presence marks a complete directory
+    atomic_write_file(model_path, vae.save)  # last: its presence marks a complete directory
     return vae, metrics
 
 

@@ -1,6 +1,6 @@
 """Measured error rates of the study's statistics on simulated data with known truth.
 
-    PYTHONPATH=. python benchmarks/statistics.py [--reps 300]
+    PYTHONPATH=. python benchmarks/study_statistics.py [--reps 300]
 
 Prints: the latent distances' seed-to-seed spread and floor, run_status rates on simulated
 trajectories, estimate_optimum coverage, compare_laws verdict rates at the issue's design
