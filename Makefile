@@ -45,6 +45,8 @@ bench: install
 	$(PY) benchmarks/generator.py
 	$(PY) benchmarks/study.py
 	$(PY) benchmarks/data_load.py
+	$(PY) benchmarks/packed.py
+	PYTHONPATH=. $(PY) benchmarks/study_statistics.py
 
 bench-peers: install
 	bash benchmarks/peers/run.sh
