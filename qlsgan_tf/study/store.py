@@ -13,6 +13,7 @@ import pathlib
 import tempfile
 
 from qlsgan_tf.fsutil import chmod_umask
+from qlsgan_tf.tuning.keys import run_key
 
 
 def atomic_write_text(path, text):
@@ -76,12 +77,6 @@ def _restore(obj):
     if isinstance(obj, list):
         return [_restore(v) for v in obj]
     return obj
-
-
-def run_key(generator, critic_capacity, seed, learning_rate=None):
-    """File-name-safe key of one training run (with its learning rate when given)."""
-    key = f"{generator}__c{int(critic_capacity)}__s{int(seed)}"
-    return key if learning_rate is None else f"{key}__lr{float(learning_rate):g}"
 
 
 class ResultStore:

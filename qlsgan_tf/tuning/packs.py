@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from qlsgan_tf import interrupts
 from qlsgan_tf.fsutil import atomic_write_npy
+from qlsgan_tf.tuning.keys import run_key
 
 UNSTABLE_SCORE = 1e4  # a run without a score enters the tuner's objective with this value
 MAX_PACK = 64
@@ -43,9 +44,7 @@ class RunSpec:
 
 def plan_runs(settings, label, key=None):
     """Every run of one generator: critic capacities x seeds x learning rates."""
-    from qlsgan_tf.study import store  # pylint: disable=import-outside-toplevel,cyclic-import
-
-    key = key or store.run_key
+    key = key or run_key
     return [RunSpec(label, int(c), int(s), float(lr), key(label, c, s, lr))
             for c in settings.critic_capacities for s in settings.seeds
             for lr in settings.learning_rates]
