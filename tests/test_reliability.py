@@ -365,7 +365,10 @@ def test_unreadable_file_is_permission_denied_not_corrupt(sat4_sample_dir):
             os.chmod(where / name, 0o000)
             paths.append(where / name)
         if as_root:
-            os.seteuid(65534)
+            try:
+                os.seteuid(65534)
+            except OSError as err:  # a user-namespace sandbox (Bazel's) maps no other uid
+                pytest.skip(f"cannot drop root privileges here ({err}), and root reads any file")
         try:
             for path in paths:
                 with pytest.raises(PermissionError) as info:
