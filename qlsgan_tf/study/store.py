@@ -10,29 +10,21 @@ import json
 import math
 import os
 import pathlib
-import tempfile
 
-from qlsgan_tf.fsutil import chmod_umask
+from qlsgan_tf.fsutil import atomic_write_file
 from qlsgan_tf.tuning.keys import run_key
 
 
 def atomic_write_text(path, text):
-    """Writes ``text`` to ``path`` atomically (temp file in the same directory + rename)."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    """Writes ``text`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        chmod_umask(tmp)  # mkstemp makes 0600: a shared study must stay readable
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+
+    return atomic_write_file(path, write)
 
 
 def atomic_write_json(path, data):
