@@ -400,3 +400,160 @@ def _pauli_zx(state, n, complex_state):
     values = tf.matmul(tf.concat(rhos, axis=1) if len(rhos) > 1 else rhos[0],
                        tf.constant(_readout_map(n)))
     return tf.split(values, 2, axis=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Layer by layer, with a per-row layer count: circuits of several depths in one graph.
+
+
+def layered_expectations(angles, n_qubits: int, max_layers: int, ansatz: str = "bel",
+                         readout: str = "z", layers=None) -> tf.Tensor:
+    """:func:`style_expectations` of circuits of up to ``max_layers`` layers, each row with its
+    own depth, in one graph (what a pack of generators of several depths shares).
+
+    Args:
+        angles: float32 ``[batch, n_angles(n_qubits, max_layers, ansatz)]``: per row, the
+            angles of its first ``layers[row]`` layers in circuit order, then (any values for)
+            the unused layers, then (``"bel"``) its final RY layer in the last ``n_qubits``
+            columns.
+        n_qubits, ansatz, readout: as in :func:`style_expectations`.
+        max_layers: the layers the graph holds.
+        layers: int32 ``[batch]``, each row's depth in ``1..max_layers``; ``None``: all
+            ``max_layers``. The layers a row does not have are skipped (its state passes
+            unchanged), and layers no row has are not computed at all (``tf.cond``), so a pack
+            of shallow circuits costs its own depth, whatever ``max_layers`` is.
+
+    Returns:
+        float32 ``[batch, output_dim]``: row ``r`` equals ``style_expectations`` of the
+        circuit of ``layers[r]`` layers with that row's angles (to float32 rounding).
+
+    The state is kept as real and imaginary float32 arrays with the qubits as leading axes of
+    size 2 and the batch last, so that every gate is a few elementwise ops over the batch that
+    XLA fuses (measured faster than the batched small matmuls of :func:`style_expectations`
+    inside a compiled pack step, ``benchmarks/README.md``).
+    """
+    n, max_layers = circuits.check_size(n_qubits, max_layers)
+    circuits.check_ansatz(ansatz)
+    circuits.check_readout(readout)
+    count = circuits.n_angles(n, max_layers, ansatz)
+    angles = tf.convert_to_tensor(angles, tf.float32)
+    if angles.shape.rank is not None and (angles.shape.rank != 2
+                                          or angles.shape[-1] not in (None, count)):
+        raise ValueError(f"angles must have shape [batch, {count}], got {angles.shape}.")
+    per_layer = 5 * n if ansatz == "bel" else n
+    columns = tf.transpose(angles)  # [count, batch]: each angle's row is contiguous
+    body = tf.reshape(columns[:max_layers * per_layer], [max_layers, per_layer, -1])
+    batch = tf.shape(angles)[0]
+    shape = [2] * n
+    re = tf.reshape(tf.concat([tf.ones([1, batch]), tf.zeros([2 ** n - 1, batch])], 0),
+                    shape + [batch])  # |0...0>
+    complex_state = ansatz == "bel"
+    im = tf.zeros_like(re) if complex_state else tf.zeros([])
+    if layers is None:
+        active, top = None, max_layers
+    else:
+        active = tf.cast(layers, tf.int32)
+        top = tf.reduce_max(active)
+
+    def step(layer, re, im):
+        layer_cols = tf.unstack(tf.gather(body, layer), num=per_layer)
+        if complex_state:
+            new_re, new_im = _bel_layer(re, im, layer_cols, n)
+        else:
+            new_re, new_im = _simple_layer(re, layer_cols, n), im
+        if active is not None:
+            keep = layer < active  # [batch]: rows deeper than this layer
+            new_re = tf.where(keep, new_re, re)
+            if complex_state:
+                new_im = tf.where(keep, new_im, im)
+        return layer + 1, new_re, new_im
+
+    # One compiled layer body, run as many times as the deepest row needs (XLA needs the
+    # static bound ``maximum_iterations`` to differentiate the loop).
+    _, re, im = tf.while_loop(lambda layer, *_: layer < top, step, (tf.constant(0), re, im),
+                              maximum_iterations=max_layers)
+    cols = tf.unstack(columns[count - n:], num=n) if complex_state else []
+    if ansatz == "bel":
+        for q, phi in enumerate(cols):
+            c, s = tf.cos(0.5 * phi), tf.sin(0.5 * phi)
+            re, im = (_real_gate(re, q, c, -s, s, c, n), _real_gate(im, q, c, -s, s, c, n))
+    z, x = _layered_readout(re, im if complex_state else None, n, want_x=readout == "xz")
+    return tf.transpose(z if x is None else tf.concat([z, x], 0))
+
+
+def _pair(x, q):
+    """The two halves of state ``x`` along qubit ``q`` (axis ``q``)."""
+    return tf.unstack(x, num=2, axis=q)
+
+
+def _real_gate(x, q, a, b, c, d, n):
+    """The real 2x2 matrix ``[[a, b], [c, d]]`` (entries ``[batch]`` or scalars) on qubit q."""
+    del n
+    s0, s1 = _pair(x, q)
+    return tf.stack([a * s0 + b * s1, c * s0 + d * s1], axis=q)
+
+
+def _bel_layer(re, im, cols, n):
+    """One ``"bel"`` layer: ``RY RZ RY RZ`` on each qubit, then the CRY ring."""
+    for q in range(n):
+        ar, ai, br, bi = _fused_real(*cols[4 * q:4 * q + 4])
+        r0, r1 = _pair(re, q)
+        i0, i1 = _pair(im, q)
+        re = tf.stack([ar * r0 - ai * i0 - br * r1 - bi * i1,
+                       br * r0 - bi * i0 + ar * r1 + ai * i1], axis=q)
+        im = tf.stack([ar * i0 + ai * r0 - br * i1 + bi * r1,
+                       br * i0 + bi * r0 + ar * i1 - ai * r1], axis=q)
+    for e in range(n):
+        control, target = e, (e + 1) % n
+        theta = cols[4 * n + e]
+        c, s = tf.cos(0.5 * theta), tf.sin(0.5 * theta)
+        re, im = (_controlled_ry(re, control, target, c, s), _controlled_ry(im, control, target,
+                                                                            c, s))
+    return re, im
+
+
+def _controlled_ry(x, control, target, c, s):
+    """``RY`` (cos, sin of half the angle, ``[batch]``) on ``target`` where ``control`` is 1."""
+    off, on = _pair(x, control)
+    # Without the control axis, the target's axis shifts down when it came after it.
+    t = target if target < control else target - 1
+    s0, s1 = _pair(on, t)
+    on = tf.stack([c * s0 - s * s1, s * s0 + c * s1], axis=t)
+    return tf.stack([off, on], axis=control)
+
+
+def _fused_real(a, b, c, d):
+    """Real and imaginary parts of ``(alpha, beta)`` of :func:`_fused_rotations`."""
+    ca, sa = tf.cos(0.5 * a), tf.sin(0.5 * a)
+    cc, sc = tf.cos(0.5 * c), tf.sin(0.5 * c)
+    p, m = 0.5 * (b + d), 0.5 * (b - d)
+    cp, sp, cm, sm = tf.cos(p), tf.sin(p), tf.cos(m), tf.sin(m)
+    cca, ssa, sca, csa = cc * ca, sc * sa, sc * ca, cc * sa
+    return (cca * cp - ssa * cm, -cca * sp - ssa * sm,
+            sca * cm + csa * cp, csa * sp - sca * sm)
+
+
+def _simple_layer(re, cols, n):
+    """One ``"simple"`` layer: ``RY`` on each qubit, then the CZ ring (a real state)."""
+    for q in range(n):
+        c, s = tf.cos(0.5 * cols[q]), tf.sin(0.5 * cols[q])
+        re = _real_gate(re, q, c, -s, s, c, n)
+    return re * tf.reshape(tf.constant(_cz_ring_signs(n)), [2] * n + [1])
+
+
+def _layered_readout(re, im, n, want_x):
+    """``<Z_q>`` (and ``<X_q>`` when ``want_x``), ``[n, batch]`` each, of a batch-last state."""
+    prob = tf.square(re) if im is None else tf.square(re) + tf.square(im)
+    z, x = [], []
+    for q in range(n):
+        axes = list(range(n - 1))  # the other qubits (the batch axis is last)
+        p0, p1 = _pair(prob, q)
+        z.append(tf.reduce_sum(p0 - p1, axis=axes) if axes else p0 - p1)
+        if want_x:
+            r0, r1 = _pair(re, q)
+            overlap = r0 * r1
+            if im is not None:
+                i0, i1 = _pair(im, q)
+                overlap = overlap + i0 * i1
+            x.append(2.0 * (tf.reduce_sum(overlap, axis=axes) if axes else overlap))
+    return tf.stack(z), (tf.stack(x) if want_x else None)

@@ -58,6 +58,40 @@ def _ingest_generator(spec):
             "output_activation": spec.get("output_activation", "tanh")}
 
 
+def _fit_generator(spec, shape):
+    """Checks that run generator ``spec`` fits a pack whose generator shape is ``shape``
+    (both ingested): same kind, sizes and settings, at most as deep (quantum) or as wide
+    (classical, layer by layer). Raises ``ValueError`` naming both."""
+    if spec["kind"] == shape["kind"]:
+        if spec["kind"] == "quantum":
+            same = ("n_qubits", "ansatz", "readout", "noise_dim")
+            fits = spec["n_layers"] <= shape["n_layers"]
+        else:
+            same = ("noise_dim", "output_dim", "activation", "output_activation")
+            fits = (len(spec["units"]) == len(shape["units"])
+                    and all(a <= b for a, b in zip(spec["units"], shape["units"])))
+        if fits and all(spec[key] == shape[key] for key in same):
+            return spec
+    raise ValueError(f"the run's generator {spec} does not fit this pack's generator {shape} "
+                     "(same kind and sizes, at most as many layers or as wide).")
+
+
+def _quantum_layout(spec, max_layers):
+    """Where a run's angles sit among a pack's padded angles: (positions, noise index of every
+    padded angle). A circuit of ``L`` layers padded to ``max_layers``: its layers first, the
+    padding (zero weights: the layers are skipped) after them, its final RY layer last."""
+    from qlsgan_tf.layers import circuits  # pylint: disable=import-outside-toplevel
+
+    n, layers, ansatz = spec["n_qubits"], spec["n_layers"], spec["ansatz"]
+    count, padded = (circuits.n_angles(n, layers, ansatz),
+                     circuits.n_angles(n, max_layers, ansatz))
+    body = n * layers * (5 if ansatz == "bel" else 1)
+    positions = np.r_[np.arange(body), np.arange(padded - (count - body), padded)]
+    index = np.zeros([padded], np.int32)
+    index[positions] = circuits.noise_index(count, spec["noise_dim"])
+    return positions, index
+
+
 def _ingest_critics(critic_units, n_runs):
     critic_units = [tuple(int(u) for u in units) for units in critic_units]
     if len(critic_units) != n_runs:
@@ -111,10 +145,14 @@ class PackedLatentGAN(tf.keras.Model):
     """K latent-GAN runs with stacked weights, trained in one step (see the module docstring).
 
     Args:
-        generator: the generator of every run, a dict: ``{"kind": "quantum", "n_qubits",
-            "n_layers", "ansatz", "readout"}`` (fast simulator; noise width ``n_qubits``) or
-            ``{"kind": "classical", "units", "noise_dim", "output_dim"}`` (an MLP like
-            ``MLPGenerator``: leaky-ReLU hidden layers, tanh output).
+        generator: the pack's generator shape, a dict: ``{"kind": "quantum", "n_qubits",
+            "n_layers", "ansatz", "readout"}`` (fast simulator, ``fast_sim.
+            layered_expectations``; noise width ``n_qubits``) or ``{"kind": "classical",
+            "units", "noise_dim", "output_dim"}`` (an MLP like ``MLPGenerator``: leaky-ReLU
+            hidden layers, tanh output). Each run may have its own generator of that kind
+            (``reset(generators=...)``): a circuit of fewer layers (its layers beyond its
+            depth are skipped) or an MLP of narrower layers (zero-padded like critics), so
+            generators of several sizes share one compiled step.
         critic_units: per run, the hidden widths of its MLP critic (``MLPCritic``: leaky ReLU,
             one linear logit); all of one depth. Narrower critics are zero-padded.
         latent_dim: the VAE latent size (the generator's output and the critic's input).
@@ -124,7 +162,8 @@ class PackedLatentGAN(tf.keras.Model):
             classical generators and circuits of at most ``XLA_MAX_QUBITS`` qubits, where
             it halves the step time (``benchmarks/README.md``).
 
-    Per-run settings (``seeds``, learning rates, initial weights) are given to :meth:`reset`.
+    Per-run settings (``seeds``, learning rates, generators, initial weights) are given to
+    :meth:`reset`.
 
     >>> pack = PackedLatentGAN({"kind": "quantum", "n_qubits": 3, "n_layers": 1},
     ...                        [(8, 8), (16, 8)], latent_dim=3, batch_size=64)
@@ -137,6 +176,7 @@ class PackedLatentGAN(tf.keras.Model):
         super().__init__(**kwargs)
         # Ingest generator, critics and sizes.
         self.generator_spec = _ingest_generator(generator)
+        self.run_generators = [self.generator_spec]
         self.latent_dim = _positive_int("latent_dim", latent_dim)
         if self.generator_spec["kind"] == "quantum":
             out = self.generator_spec["n_qubits"] * (1 if self.generator_spec["readout"] == "z"
@@ -189,7 +229,8 @@ class PackedLatentGAN(tf.keras.Model):
             from qlsgan_tf.layers import circuits  # pylint: disable=import-outside-toplevel
 
             n_angles = circuits.n_angles(spec["n_qubits"], spec["n_layers"], spec["ansatz"])
-            self._noise_index = tf.constant(circuits.noise_index(n_angles, self.noise_dim))
+            self.g_layers = self._variable("g_layers", [K], tf.int32)
+            self.g_index = self._variable("g_index", [K, n_angles], tf.int32)
             g_shapes = [[n_angles], [n_angles]]
         else:
             dims = [self.noise_dim, *spec["units"], self.latent_dim]
@@ -204,6 +245,7 @@ class PackedLatentGAN(tf.keras.Model):
                        for name, vs in (("gm", self.g_vars), ("gv", self.g_vars),
                                         ("cm", self.c_vars), ("cv", self.c_vars))}
         self.c_masks = [self._variable(f"cmask{i}", v.shape) for i, v in enumerate(self.c_vars)]
+        self.g_masks = [self._variable(f"gmask{i}", v.shape) for i, v in enumerate(self.g_vars)]
         self.g_lr, self.c_lr = self._variable("g_lr", [K]), self._variable("c_lr", [K])
         self.g_t, self.c_t = self._variable("g_t", [K]), self._variable("c_t", [K])
         self.seeds = self._variable("seeds", [K], tf.int64)
@@ -224,8 +266,9 @@ class PackedLatentGAN(tf.keras.Model):
             masks += [kernel, bias]
         return masks
 
-    def reset(self, seeds=None, c_lr=2e-4, g_lr=2e-4, init_seeds=None):
-        """Loads K fresh runs by assignment (no retracing): seeds, learning rates, weights.
+    def reset(self, seeds=None, c_lr=2e-4, g_lr=2e-4, init_seeds=None, generators=None):
+        """Loads K fresh runs by assignment (no retracing): seeds, learning rates, generators,
+        weights.
 
         Args:
             seeds: per run, the seed of its noise and penalty streams (default 0..K-1).
@@ -233,8 +276,17 @@ class PackedLatentGAN(tf.keras.Model):
             init_seeds: per run, the seed of its initial weights (default ``seeds``):
                 Glorot-uniform kernels and zero biases (Keras ``Dense``), style weights
                 uniform in [-0.15, 0.15] (``StyleQuantumGenerator``).
+            generators: per run, its generator dict (default: the pack's): of the pack's kind,
+                at most as deep / wide (see the class docstring).
         """
         K = self.n_runs
+        if generators is None:
+            generators = [self.generator_spec] * K
+        if len(generators) != K:
+            raise ValueError(f"generators must give the generator of each of the {K} runs, "
+                             f"got {len(generators)}.")
+        self.run_generators = [_fit_generator(_ingest_generator(g), self.generator_spec)
+                               for g in generators]
         seeds = np.arange(K) if seeds is None else _per_run("seeds", seeds, K, np.int64)
         init_seeds = seeds if init_seeds is None else _per_run("init_seeds", init_seeds, K,
                                                                np.int64)
@@ -243,8 +295,9 @@ class PackedLatentGAN(tf.keras.Model):
         self.g_lr.assign(_per_run("g_lr", g_lr, K, np.float32))
         for var, mask in zip(self.c_masks, self._critic_mask_values()):
             var.assign(mask)
+        self._set_generator_layout()
         for k in range(K):
-            self._assign_run(k, *initial_weights(self.generator_spec, self.critic_units[k],
+            self._assign_run(k, *initial_weights(self.run_generators[k], self.critic_units[k],
                                                  self.latent_dim, int(init_seeds[k])))
         for var in (self.g_t, self.c_t):
             var.assign(tf.zeros_like(var))
@@ -255,9 +308,47 @@ class PackedLatentGAN(tf.keras.Model):
         self.failed.assign(tf.zeros([K], tf.bool))
         self.step.assign(0)
 
+    def _set_generator_layout(self):
+        """Per run: the gradient masks of its generator's padded weights (and, quantum, its
+        depth and the noise index of every padded angle)."""
+        masks = [np.zeros(v.shape, np.float32) for v in self.g_vars]
+        if self.generator_spec["kind"] == "quantum":
+            layers = np.zeros(self.n_runs, np.int32)
+            index = np.zeros(self.g_index.shape, np.int32)
+            for k, spec in enumerate(self.run_generators):
+                positions, index[k] = _quantum_layout(spec, self.generator_spec["n_layers"])
+                layers[k] = spec["n_layers"]
+                for mask in masks:
+                    mask[k, positions] = 1.0
+            self.g_layers.assign(layers)
+            self.g_index.assign(index)
+        else:
+            for k in range(self.n_runs):
+                for mask, shape in zip(masks, self._run_generator_shapes(k)):
+                    mask[(k, *(slice(0, d) for d in shape))] = 1.0
+        for var, mask in zip(self.g_masks, masks):
+            var.assign(mask)
+
+    def _run_generator_shapes(self, k):
+        """Run k's classical generator weight shapes (``MLPGenerator.get_weights`` order)."""
+        spec = self.run_generators[k]
+        dims = [spec["noise_dim"], *spec["units"], self.latent_dim]
+        return [s for a, b in zip(dims[:-1], dims[1:]) for s in ((a, b), (b,))]
+
     def _assign_run(self, k, g_weights, c_weights):
-        for var, w in zip(self.g_vars, g_weights):
-            var[k].assign(np.asarray(w, np.float32).reshape(var.shape[1:]))
+        if self.generator_spec["kind"] == "quantum":
+            positions = _quantum_layout(self.run_generators[k],
+                                        self.generator_spec["n_layers"])[0]
+            for var, w in zip(self.g_vars, g_weights):
+                padded = np.zeros(var.shape[1:], np.float32)
+                padded[positions] = np.asarray(w, np.float32).reshape(-1)
+                var[k].assign(padded)
+        else:
+            for var, w in zip(self.g_vars, g_weights):
+                w = np.asarray(w, np.float32)
+                padded = np.zeros(var.shape[1:], np.float32)
+                padded[tuple(slice(0, d) for d in w.shape)] = w
+                var[k].assign(padded)
         for var, w in zip(self.c_vars, c_weights):
             w = np.asarray(w, np.float32)
             padded = np.zeros(var.shape[1:], np.float32)
@@ -273,12 +364,13 @@ class PackedLatentGAN(tf.keras.Model):
             from qlsgan_tf.layers import fast_sim  # pylint: disable=import-outside-toplevel
 
             scale, bias = g_vars
-            angles = (scale[:, None, :] * tf.gather(noise, self._noise_index, axis=2)
+            angles = (scale[:, None, :] * tf.gather(noise, self.g_index, axis=2, batch_dims=1)
                       + bias[:, None, :])
             shape = tf.shape(angles)
             flat = tf.reshape(angles, [shape[0] * shape[1], shape[2]])
-            out = fast_sim.style_expectations(flat, spec["n_qubits"], spec["n_layers"],
-                                              spec["ansatz"], spec["readout"], jit_compile=False)
+            layers = tf.reshape(tf.broadcast_to(self.g_layers[:, None], shape[:2]), [-1])
+            out = fast_sim.layered_expectations(flat, spec["n_qubits"], spec["n_layers"],
+                                                spec["ansatz"], spec["readout"], layers=layers)
             return tf.reshape(out, [shape[0], shape[1], self.latent_dim])
         hidden = tf.keras.activations.get(spec["activation"])
         output = tf.keras.activations.get(spec["output_activation"])
@@ -372,7 +464,7 @@ class PackedLatentGAN(tf.keras.Model):
         with tf.GradientTape() as tape:
             g_loss = self._generator_loss(self.critic_batched(self.generate_batched(noise)))
         grads = tape.gradient(g_loss, self.g_vars)
-        self._adam(self.g_vars, grads, "g", self.g_t, self.g_lr)
+        self._adam(self.g_vars, grads, "g", self.g_t, self.g_lr, masks=self.g_masks)
         # The per-run NaN guard: a run with a non-finite loss is frozen and marked failed.
         finite = tf.math.is_finite(c_loss) & tf.math.is_finite(g_loss)
         self.failed.assign(self.failed | (self.active & ~finite))
@@ -440,16 +532,21 @@ class PackedLatentGAN(tf.keras.Model):
         shapes = [s for a, b in zip(dims[:-1], dims[1:]) for s in ((a, b), (b,))]
         critic = [v[k].numpy()[tuple(slice(0, d) for d in shape)]
                   for v, shape in zip(self.c_vars, shapes)]
-        return [v[k].numpy() for v in self.g_vars], critic
+        if self.generator_spec["kind"] == "quantum":
+            positions = _quantum_layout(self.run_generators[k],
+                                        self.generator_spec["n_layers"])[0]
+            return [v[k].numpy()[positions] for v in self.g_vars], critic
+        return [v[k].numpy()[tuple(slice(0, d) for d in shape)]
+                for v, shape in zip(self.g_vars, self._run_generator_shapes(k))], critic
 
     def set_run(self, k, generator, critic):
         """Loads run k's weights from Keras models (a ``StyleQuantumGenerator`` model or
         ``MLPGenerator``, and an ``MLPCritic``) and resets its optimizer state."""
         k = self._run_index(k)
         g_weights, c_weights = generator.get_weights(), critic.get_weights()
-        if [np.shape(w) for w in g_weights] != [tuple(v.shape[1:]) for v in self.g_vars]:
+        if [np.shape(w) for w in g_weights] != [np.shape(w) for w in self.run_weights(k)[0]]:
             raise ValueError(f"the generator's weights {[np.shape(w) for w in g_weights]} do not "
-                             f"fit this pack's generator {self.generator_spec}.")
+                             f"fit run {k}'s generator {self.run_generators[k]}.")
         dims = [self.latent_dim, *self.critic_units[k], 1]
         expected = [s for a, b in zip(dims[:-1], dims[1:]) for s in ((a, b), (b,))]
         if [np.shape(w) for w in c_weights] != expected:
@@ -467,7 +564,7 @@ class PackedLatentGAN(tf.keras.Model):
         from qlsgan_tf.layers import StyleQuantumGenerator  # pylint: disable=import-outside-toplevel
         from qlsgan_tf.models import MLPGenerator  # pylint: disable=import-outside-toplevel
 
-        spec = self.generator_spec
+        spec = self.run_generators[self._run_index(k)]
         if spec["kind"] == "quantum":
             layer = StyleQuantumGenerator(spec["n_qubits"], spec["n_layers"],
                                           ansatz=spec["ansatz"], readout=spec["readout"],
