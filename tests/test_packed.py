@@ -159,3 +159,50 @@ def test_a_packed_run_saves_and_reloads_as_keras_models(tmp_path):
         tf.keras.models.load_model(tmp_path / "critic.keras")(latents[1]).numpy()[:, 0],
         pack.critic_batched(tf.constant(latents))[1].numpy(), atol=1e-5)
     assert critic.hidden_units == CRITICS[1]
+
+
+@pytest.mark.parametrize("kind", ["quantum", "classical"])
+def test_padded_smaller_generators_equal_their_runs_alone(kind):
+    """Generators of several sizes share one pack (one compiled step): a circuit of fewer
+    layers than the pack's, an MLP narrower than the pack's, each equals its run alone."""
+    dim = 3
+    latents = _latents(dim)
+    if kind == "quantum":
+        shape = {"kind": "quantum", "n_qubits": dim, "n_layers": 4}
+        runs = [dict(shape, n_layers=layers) for layers in (1, 4, 2)]
+    else:
+        shape = {"kind": "classical", "units": (9,), "noise_dim": 2, "output_dim": dim}
+        runs = [dict(shape, units=(u,)) for u in (3, 9, 6)]
+    pack = PackedLatentGAN(shape, CRITICS, latent_dim=dim, batch_size=BATCH, n_critic=3)
+    pack.reset(seeds=SEEDS, c_lr=LRS, g_lr=LRS, generators=runs)
+    initial = [pack.run_weights(k) for k in range(3)]
+    pack.train(latents, STEPS)
+    idx = batch_indices(len(latents), BATCH, SEEDS, 0, STEPS)
+    for k in (0, 2):  # the shallow / narrow runs, padded
+        generator, critic = pack.run_generator(k), pack.run_critic(k)
+        assert [w.shape for w in generator.get_weights()] == \
+            [w.shape for w in initial[k][0]]
+        generator.set_weights(initial[k][0])
+        critic.set_weights(initial[k][1])
+        gan = LatentGAN(generator, critic, latent_dim=pack.noise_dim, n_critic=3,
+                        seed=SEEDS[k])
+        gan.compile(g_optimizer=tf.keras.optimizers.Adam(LRS[k], beta_1=0.5, beta_2=0.9),
+                    c_optimizer=tf.keras.optimizers.Adam(LRS[k], beta_1=0.5, beta_2=0.9))
+        gan.fit(tf.data.Dataset.from_tensor_slices(latents[idx[:, k]]), epochs=1,
+                steps_per_epoch=STEPS, verbose=0)
+        g_packed, c_packed = pack.run_weights(k)
+        for got, want in zip(g_packed + c_packed, generator.get_weights() + critic.get_weights()):
+            np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+        assert max(np.abs(a - b).max() for a, b in zip(g_packed, initial[k][0])) > 1e-3
+    # The padding stays exactly zero.
+    full = [v[0].numpy() for v in pack.g_vars]
+    mask = [m[0].numpy() for m in pack.g_masks]
+    assert all(np.all(w[m == 0] == 0) for w, m in zip(full, mask))
+    assert any(np.any(m == 0) for m in mask)
+    # One pack shape serves every generator of the family: no new trace after a reset.
+    pack.reset(seeds=SEEDS, generators=runs[::-1])
+    pack.train(latents, 2)
+    assert pack.trace_count == 1
+    with pytest.raises(ValueError, match="does not fit"):
+        pack.reset(generators=[dict(runs[0], **({"n_layers": 5} if kind == "quantum"
+                                                 else {"units": (10,)}))] * 3)

@@ -413,15 +413,17 @@ def layered_expectations(angles, n_qubits: int, max_layers: int, ansatz: str = "
 
     Args:
         angles: float32 ``[batch, n_angles(n_qubits, max_layers, ansatz)]``: per row, the
-            angles of its first ``layers[row]`` layers in circuit order, then (any values for)
-            the unused layers, then (``"bel"``) its final RY layer in the last ``n_qubits``
+            angles of its first ``layers[row]`` layers in circuit order, then the unused
+            layers' (zeros for ``"bel"``: such a layer is the identity; any values for
+            ``"simple"``), then (``"bel"``) its final RY layer in the last ``n_qubits``
             columns.
         n_qubits, ansatz, readout: as in :func:`style_expectations`.
         max_layers: the layers the graph holds.
         layers: int32 ``[batch]``, each row's depth in ``1..max_layers``; ``None``: all
-            ``max_layers``. The layers a row does not have are skipped (its state passes
-            unchanged), and layers no row has are not computed at all (``tf.cond``), so a pack
-            of shallow circuits costs its own depth, whatever ``max_layers`` is.
+            ``max_layers``. The layers a row does not have leave its state unchanged (zero
+            angles, ``"bel"``; masked, ``"simple"``), and layers no row has are not computed
+            at all (the loop stops at the deepest row), so a pack of shallow circuits costs its
+            own depth, whatever ``max_layers`` is.
 
     Returns:
         float32 ``[batch, output_dim]``: row ``r`` equals ``style_expectations`` of the
@@ -461,11 +463,12 @@ def layered_expectations(angles, n_qubits: int, max_layers: int, ansatz: str = "
             new_re, new_im = _bel_layer(re, im, layer_cols, n)
         else:
             new_re, new_im = _simple_layer(re, layer_cols, n), im
-        if active is not None:
+        if active is not None and not complex_state:
+            # A "simple" layer's CZ ring is no identity even at zero angles: rows this layer
+            # is not part of keep their state. (A "bel" layer at zero angles is the identity
+            # exactly - cos 0 = 1, sin 0 = 0 - so rows padded with zero angles pass through.)
             keep = layer < active  # [batch]: rows deeper than this layer
             new_re = tf.where(keep, new_re, re)
-            if complex_state:
-                new_im = tf.where(keep, new_im, im)
         return layer + 1, new_re, new_im
 
     # One compiled layer body, run as many times as the deepest row needs (XLA needs the

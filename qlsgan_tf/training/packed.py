@@ -28,6 +28,10 @@ from qlsgan_tf.training.latent_gan import LOSSES, NOISES
 BETA_1, BETA_2, EPSILON = 0.5, 0.9, 1e-7
 GENERATOR_KINDS = ("quantum", "classical")
 XLA_MAX_QUBITS = 6
+#: Simulator of a quantum pack's circuits: "layered" (``fast_sim.layered_expectations``: one
+#: layer body in a loop, per-run depth, so circuits of several depths share one compiled step)
+#: or "fused" (``fast_sim.style_expectations``, the pack's depth only; for comparison).
+QUANTUM_SIM = "layered"
 
 
 def _positive_int(name, value):
@@ -368,6 +372,11 @@ class PackedLatentGAN(tf.keras.Model):
                       + bias[:, None, :])
             shape = tf.shape(angles)
             flat = tf.reshape(angles, [shape[0] * shape[1], shape[2]])
+            if QUANTUM_SIM == "fused":
+                out = fast_sim.style_expectations(flat, spec["n_qubits"], spec["n_layers"],
+                                                  spec["ansatz"], spec["readout"],
+                                                  jit_compile=False)
+                return tf.reshape(out, [shape[0], shape[1], self.latent_dim])
             layers = tf.reshape(tf.broadcast_to(self.g_layers[:, None], shape[:2]), [-1])
             out = fast_sim.layered_expectations(flat, spec["n_qubits"], spec["n_layers"],
                                                 spec["ansatz"], spec["readout"], layers=layers)

@@ -94,6 +94,27 @@ def generator_spec(settings, spec):
             "output_dim": spec["latent_dim"]}
 
 
+def family_spec(settings, spec):
+    """The generator shape a pack of ``spec``'s runs is compiled for: the deepest circuit of
+    the study's grid with the same qubit count, or the widest classical generator (layer by
+    layer) of the same latent size. All generators of a family share one compiled pack step
+    (``PackedLatentGAN`` skips the layers a shallower circuit lacks and zero-pads narrower
+    MLPs), so a study compiles once per family and critic group, not once per generator."""
+    from qlsgan_tf.tuning.capacity import parse_generator  # pylint: disable=import-outside-toplevel,cyclic-import
+
+    own = generator_spec(settings, spec)
+    if spec["kind"] == "quantum":
+        depth = max([layers for n, layers in settings.quantum_grid if n == spec["n_qubits"]]
+                    + [spec["n_layers"]])
+        return dict(own, n_layers=depth)
+    widths = list(own["units"])
+    for budget in settings.classical_capacities:
+        other = parse_generator(f"c{int(budget)}@{spec['latent_dim']}", settings)
+        if len(other["units"]) == len(widths):
+            widths = [max(a, b) for a, b in zip(widths, other["units"])]
+    return dict(own, units=tuple(widths))
+
+
 def critic_units(settings, latent_dim, critic_capacity):
     """Hidden widths of the critic of a parameter budget (as ``CapacityHyperModel``)."""
     from qlsgan_tf.models import units_for_capacity  # pylint: disable=import-outside-toplevel
@@ -169,12 +190,13 @@ class Pack:
         from qlsgan_tf.training.packed import pack_for  # pylint: disable=import-outside-toplevel
 
         units = [critic_units(settings, spec["latent_dim"], r.critic_capacity) for r in runs]
-        self.gan = pack_for(generator_spec(settings, spec), units, spec["latent_dim"],
+        self.gan = pack_for(family_spec(settings, spec), units, spec["latent_dim"],
                             batch_size=settings.batch_size, loss=settings.loss,
                             gp_weight=float(settings.gp_weight), n_critic=settings.n_critic,
                             noise=settings.noise)
         lrs = [r.learning_rate for r in runs]
-        self.gan.reset(seeds=[r.seed for r in runs], c_lr=lrs, g_lr=lrs)
+        self.gan.reset(seeds=[r.seed for r in runs], c_lr=lrs, g_lr=lrs,
+                       generators=[generator_spec(settings, spec)] * len(runs))
 
     @property
     def active(self):
