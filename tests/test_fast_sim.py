@@ -386,3 +386,37 @@ def test_generator_benchmark_runs_and_backends_agree(tmp_path):
         assert point["backends"][backend]["grad_speedup"] > 0
     with pytest.raises(SystemExit):
         bench.parse_args(["--backends", "qsim"])
+
+
+@pytest.mark.parametrize("ansatz", ["bel", "simple"])
+@pytest.mark.parametrize("readout", ["z", "xz"])
+def test_layered_circuits_of_several_depths_equal_each_circuit_alone(ansatz, readout):
+    """One graph, rows of depth 1, 3 and 2 padded to 4 layers (zero angles in the padding of
+    "bel"; any values for "simple", whose unused layers are masked): each row equals its
+    circuit simulated alone (``PackedLatentGAN`` masks the gradients of the padding)."""
+    n, max_layers, depths = 3, 4, [1, 3, 2]
+    rng = np.random.default_rng(5)
+    width = circuits.n_angles(n, max_layers, ansatz)
+    per_layer = 5 * n if ansatz == "bel" else n
+    padded = (np.zeros if ansatz == "bel" else lambda s: rng.uniform(-3, 3, s))(
+        (len(depths), width)).astype(np.float32)
+    alone = []
+    for row, depth in enumerate(depths):
+        own = rng.uniform(-3, 3, circuits.n_angles(n, depth, ansatz)).astype(np.float32)
+        padded[row, :depth * per_layer] = own[:depth * per_layer]
+        if ansatz == "bel":
+            padded[row, width - n:] = own[depth * per_layer:]
+        alone.append(fast_sim.style_expectations(own[None], n, depth, ansatz, readout)[0])
+    angles = tf.constant(padded)
+    with tf.GradientTape() as tape:
+        tape.watch(angles)
+        out = fast_sim.layered_expectations(angles, n, max_layers, ansatz, readout,
+                                            layers=tf.constant(depths))
+    np.testing.assert_allclose(out.numpy(), np.stack(alone), atol=1e-5)
+    grad = tape.gradient(out, angles).numpy()
+    assert np.all(np.isfinite(grad)) and np.all(grad[:, :per_layer] != 0)
+    if ansatz == "simple":  # masked layers: no gradient reaches the unused angles
+        assert np.all(grad[0, per_layer:] == 0) and np.all(grad[2, 2 * per_layer:] == 0)
+    layered_once = tf.function(lambda a: fast_sim.layered_expectations(
+        a, n, max_layers, ansatz, readout, layers=tf.constant(depths)), jit_compile=True)
+    np.testing.assert_allclose(layered_once(angles).numpy(), out.numpy(), atol=1e-5)

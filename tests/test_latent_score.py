@@ -7,6 +7,7 @@ import scipy.stats
 from qlsgan_tf.metrics.latent_score import (
     gaussian_frechet,
     latent_distance,
+    latent_distances,
     latent_floor,
     swd_projections,
     wasserstein_1d_sorted,
@@ -118,3 +119,21 @@ def test_bad_arguments():
         latent_floor(x, 1)
     with pytest.raises(ValueError, match="n_rep"):
         latent_floor(x, 3, n_rep=0)
+
+
+@pytest.mark.parametrize("method", ["swd", "mmd", "fd"])
+@pytest.mark.parametrize("n,m,threads", [(40, 200, 2), (37, 90, 1), (64, 64, 3)])
+def test_batched_distances_equal_one_call_per_set(monkeypatch, method, n, m, threads):
+    from qlsgan_tf.metrics import latent_score
+
+    monkeypatch.setattr(latent_score, "SWD_THREADS", threads)
+    real = RNG.normal(size=(n, 3))
+    fakes = RNG.normal(0.3, 1.2, size=(5, m, 3)).astype(np.float32)
+    fakes[2, 3, 1] = np.nan  # a diverged run: nan, the others scored
+    got = latent_distances(real, fakes, method=method, seed=4)
+    want = [latent_distance(real, f, method=method, seed=4) for f in fakes[[0, 1, 3, 4]]]
+    np.testing.assert_allclose(got[[0, 1, 3, 4]], want, rtol=0, atol=1e-6)
+    assert np.isnan(got[2])
+    assert np.all(np.isnan(latent_distances(real, fakes[2:3], method=method)))
+    with pytest.raises(ValueError, match="K, M, d"):
+        latent_distances(real, fakes[0], method=method)

@@ -292,13 +292,12 @@ def _fd_sat4_batched(resources, decoder, fakes):
     return out
 
 
-def _latent_score(settings, real, fakes):
+def _latent_scores(settings, real, fakes):
+    """Latent score of each generated set ``fakes [k, n, D]`` (nan where non-finite), all
+    sets at once (``metrics.latent_score.latent_distances``, equal to one call per run)."""
     from qlsgan_tf.metrics import latent_score  # pylint: disable=import-outside-toplevel
 
-    if not np.all(np.isfinite(fakes)):
-        return math.nan
-    return float(latent_score.latent_distance(real, fakes, method=latent_method(settings),
-                                              seed=0))
+    return latent_score.latent_distances(real, fakes, method=latent_method(settings), seed=0)
 
 
 def _evaluate(settings, resources, spec, trainer, histories, live, epoch, steps, with_fd):
@@ -309,10 +308,11 @@ def _evaluate(settings, resources, spec, trainer, histories, live, epoch, steps,
     live = np.flatnonzero(live)
     fds = _fd_sat4_batched(resources, decoder, {
         k: fakes[k][:settings.n_fid_samples] for k in live}) if with_fd else {}
-    for k in live:
+    scores = _latent_scores(settings, real, fakes[live]) if len(live) else []
+    for k, score in zip(live, scores):
         hist = histories[k]
         hist.fakes = fakes[k]
-        hist.latent.append([epoch * steps, _latent_score(settings, real, fakes[k])])
+        hist.latent.append([epoch * steps, float(score)])
         if with_fd:
             hist.fd.append([epoch - 1, *fds[k][:2]])
 
