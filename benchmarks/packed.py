@@ -7,8 +7,11 @@ critic capacity x seed x learning rate), the same steps (``epochs x steps_per_ep
 the VAE latent size: the cost does not depend on their values) and the same initial weights.
 Tracing and XLA compilation are included: every pack shape and every single run starts
 untraced, as in a fresh study process (the packed side's cache of compiled packs is cleared
-per generator). Evaluation (latent score, FD-SAT4) is excluded; ``--evaluate`` times one
-evaluation of a pack separately.
+once, at the start: as in a study, the generators of one family - quantum circuits of one
+qubit count, classical MLPs of one latent size - share their compiled pack steps, so the first
+generator of a family pays its compilations). Evaluation (latent score, FD-SAT4) is excluded;
+``--evaluate`` times one latent-score evaluation of each pack separately (sampling
+``n_latent_samples`` latents per run and scoring them all, as the study does every epoch).
 
 The two paths are measured interleaved, generator by generator, so machine noise hits both
 alike. One-at-a-time runs are slow, so by default only ``--single_per_generator`` runs per
@@ -70,13 +73,11 @@ def _train(config, spec, chunk, trainer, latents):
 
 
 def time_packed(config, label, latents, evaluate=False):
-    """Seconds to train every run of ``label`` in packs, from cold (tracing included)."""
-    import numpy as np  # pylint: disable=import-outside-toplevel
-
-    from qlsgan_tf.training import packed  # pylint: disable=import-outside-toplevel
+    """Seconds to train every run of ``label`` in packs (compiled pack steps of the family
+    reused, as in a study process)."""
+    from qlsgan_tf.metrics import latent_score  # pylint: disable=import-outside-toplevel
     from qlsgan_tf.tuning import capacity, packs  # pylint: disable=import-outside-toplevel
 
-    packed._PACKS.clear()  # pylint: disable=protected-access  (cold start, as a new process)
     spec = capacity.parse_generator(label, config)
     runs = packs.plan_runs(config, label)
     start, sizes, eval_s = time.perf_counter(), [], []
@@ -86,10 +87,9 @@ def time_packed(config, label, latents, evaluate=False):
         if evaluate:
             t0 = time.perf_counter()
             fakes = trainer.sample(config.n_latent_samples)
-            for k in range(len(chunk)):
-                np.asarray(fakes[k]).mean()
+            latent_score.latent_distances(latents[spec["latent_dim"]], fakes)
             eval_s.append(time.perf_counter() - t0)
-    return time.perf_counter() - start, len(runs), sizes, eval_s
+    return time.perf_counter() - start - sum(eval_s), len(runs), sizes, eval_s
 
 
 def time_single(config, label, latents, n_runs):
@@ -118,6 +118,9 @@ def main(argv=None):
     sys.path.insert(0, str(REPO))
     import numpy as np  # pylint: disable=import-outside-toplevel
 
+    from qlsgan_tf.training import packed  # pylint: disable=import-outside-toplevel
+
+    packed._PACKS.clear()  # pylint: disable=protected-access  (cold start, as a new process)
     packed_cfg, single_cfg = _config(args, args.pack), _config(args, 1)
     labels = args.generators.split(",") if args.generators else packed_cfg.generator_labels()
     rng = np.random.default_rng(0)
@@ -139,6 +142,8 @@ def main(argv=None):
               f"x{row['speedup']:.1f}", flush=True)
     load.append(os.getloadavg()[0])
     packed_per_run = sum(r["packed_s"] for r in rows) / sum(r["runs"] for r in rows)
+    eval_per_run = (sum(sum(r["eval_s_per_pack"]) for r in rows)
+                    / sum(r["runs"] for r in rows)) if args.evaluate else None
     single_per_run = (sum(r["single_s_per_run"] * r["runs"] for r in rows)
                       / sum(r["runs"] for r in rows))
     summary = {
@@ -147,11 +152,14 @@ def main(argv=None):
         "packed_runs_per_hour": 3600 / packed_per_run,
         "single_runs_per_hour": 3600 / single_per_run,
         "speedup": single_per_run / packed_per_run,
+        "eval_s_per_run_and_epoch": eval_per_run,
     }
     print(f"packed {summary['packed_runs_per_hour']:.0f} runs/h ({packed_per_run:.2f} s/run), "
           f"one at a time {summary['single_runs_per_hour']:.0f} runs/h "
           f"({single_per_run:.2f} s/run): x{summary['speedup']:.1f}; "
-          f"load {load[0]:.1f} -> {load[1]:.1f}")
+          f"load {load[0]:.1f} -> {load[1]:.1f}"
+          + (f"; one latent-score evaluation {eval_per_run * 1e3:.0f} ms per run"
+             if args.evaluate else ""))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load": load},
