@@ -102,8 +102,8 @@ def estimate(config, n_reference, done=()):
     Packed (``config.pack != 1``): for the largest quantum and the largest classical
     generator, builds each of its packs (``tuning.packs.pack_groups``) and measures the time
     to build and trace it and its cost per generator step; every generator of that kind is
-    charged the same (an upper bound for smaller ones), scaled by its share of unfinished
-    runs. One at a time (``pack == 1``): per critic capacity, the tracing time and step cost
+    charged the same steps (an upper bound for smaller ones), scaled by its share of
+    unfinished runs, and every family (qubit count, latent size) the compilations once. One at a time (``pack == 1``): per critic capacity, the tracing time and step cost
     of one ``LatentGAN`` run. Evaluations (latent score, FD-SAT4) are not included;
     ``n_reference``: real latents per epoch. Runs still improving may train up to
     ``max_epochs``; the estimate counts ``epochs``.
@@ -134,14 +134,20 @@ def estimate(config, n_reference, done=()):
             step_ms[kind] = {c: cost[c][1] * 1e3 for c in cost}
             continue
         groups = packs.pack_groups(config, packs.plan_runs(config, label), spec["latent_dim"])
-        per_generator, step_ms[kind] = 0.0, {}
+        compile_s, per_generator, step_ms[kind] = 0.0, 0.0, {}
         for group in groups:
             first, step = packs.time_pack(config, label, group)
-            per_generator += first + steps * config.epochs * step
+            compile_s += first
+            per_generator += steps * config.epochs * step
             step_ms[kind][max(r.critic_capacity for r in group)] = step * 1e3 / len(group)
         total = len(packs.plan_runs(config, label))
-        seconds += sum(per_generator * len(remaining(lbl)) / total for lbl in labels
-                       if lbl[0] == kind)
+        mine = [lbl for lbl in labels if lbl[0] == kind]
+        # The generators of a family (a qubit count, a latent size) share compiled packs.
+        families = {capacity.parse_generator(lbl, config)["n_qubits" if kind == "q"
+                                                          else "latent_dim"] for lbl in mine
+                    if remaining(lbl)}
+        seconds += compile_s * len(families) + sum(
+            per_generator * len(remaining(lbl)) / total for lbl in mine)
     return {"runs": n_left, "steps_per_epoch": steps, "seconds": seconds, "step_ms": step_ms,
             "packed": config.pack != 1}
 
