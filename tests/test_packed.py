@@ -36,15 +36,17 @@ def _spec(kind, latent_dim):
     return {"kind": "classical", "units": (5,), "noise_dim": 2, "output_dim": latent_dim}
 
 
-@pytest.mark.parametrize("kind,loss,noise", [("quantum", "wgan-gp", "uniform"),
-                                             ("classical", "wgan-gp", "normal"),
-                                             ("quantum", "bce", "normal"),
-                                             ("classical", "bce", "uniform")])
-def test_run_in_pack_equals_run_alone(kind, loss, noise):
+@pytest.mark.parametrize("kind,loss,noise,layered", [("quantum", "wgan-gp", "uniform", None),
+                                                     ("classical", "wgan-gp", "normal", None),
+                                                     ("quantum", "bce", "normal", None),
+                                                     ("classical", "bce", "uniform", None),
+                                                     ("quantum", "wgan-gp", "normal", False)])
+def test_run_in_pack_equals_run_alone(kind, loss, noise, layered):
     dim = 3
     latents = _latents(dim)
     pack = PackedLatentGAN(_spec(kind, dim), CRITICS, latent_dim=dim, batch_size=BATCH,
-                           loss=loss, n_critic=3, noise=noise)
+                           loss=loss, n_critic=3, noise=noise, layered=layered)
+    assert pack.layered == (kind == "quantum" and layered is None)
     pack.reset(seeds=SEEDS, c_lr=LRS, g_lr=[2 * lr for lr in LRS])
     alone = []
     for k in range(len(CRITICS)):

@@ -28,10 +28,12 @@ from qlsgan_tf.training.latent_gan import LOSSES, NOISES
 BETA_1, BETA_2, EPSILON = 0.5, 0.9, 1e-7
 GENERATOR_KINDS = ("quantum", "classical")
 XLA_MAX_QUBITS = 6
-#: Simulator of a quantum pack's circuits: "layered" (``fast_sim.layered_expectations``: one
-#: layer body in a loop, per-run depth, so circuits of several depths share one compiled step)
-#: or "fused" (``fast_sim.style_expectations``, the pack's depth only; for comparison).
-QUANTUM_SIM = "layered"
+#: Largest circuit simulated by ``fast_sim.layered_expectations`` by default (one layer body in
+#: a loop, per-run depth: circuits of several depths share one compiled step). Larger ones use
+#: ``fast_sim.style_expectations`` (the pack's depth only). Measured in a compiled pack step
+#: (``benchmarks/README.md``): at n = 3 the two cost the same per step; at n = 6 the layered
+#: one is 3.8x slower per step and compiles in 60 s instead of 10.
+LAYERED_MAX_QUBITS = 3
 
 
 def _positive_int(name, value):
@@ -62,14 +64,15 @@ def _ingest_generator(spec):
             "output_activation": spec.get("output_activation", "tanh")}
 
 
-def _fit_generator(spec, shape):
+def _fit_generator(spec, shape, layered=True):
     """Checks that run generator ``spec`` fits a pack whose generator shape is ``shape``
     (both ingested): same kind, sizes and settings, at most as deep (quantum) or as wide
     (classical, layer by layer). Raises ``ValueError`` naming both."""
     if spec["kind"] == shape["kind"]:
         if spec["kind"] == "quantum":
             same = ("n_qubits", "ansatz", "readout", "noise_dim")
-            fits = spec["n_layers"] <= shape["n_layers"]
+            fits = (spec["n_layers"] <= shape["n_layers"] if layered
+                    else spec["n_layers"] == shape["n_layers"])
         else:
             same = ("noise_dim", "output_dim", "activation", "output_activation")
             fits = (len(spec["units"]) == len(shape["units"])
@@ -77,7 +80,8 @@ def _fit_generator(spec, shape):
         if fits and all(spec[key] == shape[key] for key in same):
             return spec
     raise ValueError(f"the run's generator {spec} does not fit this pack's generator {shape} "
-                     "(same kind and sizes, at most as many layers or as wide).")
+                     "(same kind and sizes, at most as wide, at most as many layers - exactly "
+                     "as many where the pack's circuit is not layered).")
 
 
 def _quantum_layout(spec, max_layers):
@@ -150,12 +154,12 @@ class PackedLatentGAN(tf.keras.Model):
 
     Args:
         generator: the pack's generator shape, a dict: ``{"kind": "quantum", "n_qubits",
-            "n_layers", "ansatz", "readout"}`` (fast simulator, ``fast_sim.
-            layered_expectations``; noise width ``n_qubits``) or ``{"kind": "classical",
+            "n_layers", "ansatz", "readout"}`` (fast simulator, see ``layered``; noise width
+            ``n_qubits``) or ``{"kind": "classical",
             "units", "noise_dim", "output_dim"}`` (an MLP like ``MLPGenerator``: leaky-ReLU
             hidden layers, tanh output). Each run may have its own generator of that kind
-            (``reset(generators=...)``): a circuit of fewer layers (its layers beyond its
-            depth are skipped) or an MLP of narrower layers (zero-padded like critics), so
+            (``reset(generators=...)``): a circuit of fewer layers (``layered`` packs: its
+            layers beyond its depth are skipped) or an MLP of narrower layers (zero-padded like critics), so
             generators of several sizes share one compiled step.
         critic_units: per run, the hidden widths of its MLP critic (``MLPCritic``: leaky ReLU,
             one linear logit); all of one depth. Narrower critics are zero-padded.
@@ -165,6 +169,9 @@ class PackedLatentGAN(tf.keras.Model):
         jit_compile: compile the training step with XLA; ``None`` (default) does for
             classical generators and circuits of at most ``XLA_MAX_QUBITS`` qubits, where
             it halves the step time (``benchmarks/README.md``).
+        layered: quantum packs: simulate with ``fast_sim.layered_expectations`` (runs of
+            fewer layers than the pack's allowed); ``None`` (default) does for circuits of
+            at most ``LAYERED_MAX_QUBITS`` qubits. Otherwise every run has the pack's depth.
 
     Per-run settings (``seeds``, learning rates, generators, initial weights) are given to
     :meth:`reset`.
@@ -176,7 +183,8 @@ class PackedLatentGAN(tf.keras.Model):
     """
 
     def __init__(self, generator, critic_units, latent_dim, batch_size=64, loss="wgan-gp",
-                 gp_weight=10.0, n_critic=5, noise="uniform", jit_compile=None, **kwargs):
+                 gp_weight=10.0, n_critic=5, noise="uniform", jit_compile=None, layered=None,
+                 **kwargs):
         super().__init__(**kwargs)
         # Ingest generator, critics and sizes.
         self.generator_spec = _ingest_generator(generator)
@@ -211,6 +219,10 @@ class PackedLatentGAN(tf.keras.Model):
             jit_compile = (self.generator_spec["kind"] == "classical"
                            or self.generator_spec["n_qubits"] <= XLA_MAX_QUBITS)
         self.jit_compile = bool(jit_compile)
+        if layered is None:
+            layered = (self.generator_spec["kind"] == "quantum"
+                       and self.generator_spec["n_qubits"] <= LAYERED_MAX_QUBITS)
+        self.layered = bool(layered) and self.generator_spec["kind"] == "quantum"
         self._make_variables()
         self.trace_count = 0
         self._step_fn = tf.function(self._step, jit_compile=True) if self.jit_compile \
@@ -289,8 +301,8 @@ class PackedLatentGAN(tf.keras.Model):
         if len(generators) != K:
             raise ValueError(f"generators must give the generator of each of the {K} runs, "
                              f"got {len(generators)}.")
-        self.run_generators = [_fit_generator(_ingest_generator(g), self.generator_spec)
-                               for g in generators]
+        self.run_generators = [_fit_generator(_ingest_generator(g), self.generator_spec,
+                                              self.layered) for g in generators]
         seeds = np.arange(K) if seeds is None else _per_run("seeds", seeds, K, np.int64)
         init_seeds = seeds if init_seeds is None else _per_run("init_seeds", init_seeds, K,
                                                                np.int64)
@@ -372,7 +384,7 @@ class PackedLatentGAN(tf.keras.Model):
                       + bias[:, None, :])
             shape = tf.shape(angles)
             flat = tf.reshape(angles, [shape[0] * shape[1], shape[2]])
-            if QUANTUM_SIM == "fused":
+            if not self.layered:
                 out = fast_sim.style_expectations(flat, spec["n_qubits"], spec["n_layers"],
                                                   spec["ansatz"], spec["readout"],
                                                   jit_compile=False)
@@ -607,7 +619,7 @@ class PackedLatentGAN(tf.keras.Model):
                 "critic_units": [list(u) for u in self.critic_units],
                 "latent_dim": self.latent_dim, "batch_size": self.batch_size,
                 "loss": self.loss_name, "gp_weight": self.gp_weight, "n_critic": self.n_critic,
-                "noise": self.noise, "jit_compile": self.jit_compile}
+                "noise": self.noise, "jit_compile": self.jit_compile, "layered": self.layered}
 
     @classmethod
     def from_config(cls, config):

@@ -99,11 +99,17 @@ def family_spec(settings, spec):
     the study's grid with the same qubit count, or the widest classical generator (layer by
     layer) of the same latent size. All generators of a family share one compiled pack step
     (``PackedLatentGAN`` skips the layers a shallower circuit lacks and zero-pads narrower
-    MLPs), so a study compiles once per family and critic group, not once per generator."""
+    MLPs), so a study compiles once per family and critic group, not once per generator.
+    Circuits of more than ``training.packed.LAYERED_MAX_QUBITS`` qubits, where the layered
+    simulator does not pay, keep their own depth (a compiled step per generator)."""
     from qlsgan_tf.tuning.capacity import parse_generator  # pylint: disable=import-outside-toplevel,cyclic-import
+
+    from qlsgan_tf.training.packed import LAYERED_MAX_QUBITS  # pylint: disable=import-outside-toplevel
 
     own = generator_spec(settings, spec)
     if spec["kind"] == "quantum":
+        if spec["n_qubits"] > LAYERED_MAX_QUBITS:  # not layered: one compiled step per depth
+            return own
         depth = max([layers for n, layers in settings.quantum_grid if n == spec["n_qubits"]]
                     + [spec["n_layers"]])
         return dict(own, n_layers=depth)
