@@ -74,15 +74,16 @@ def time_packed(config, label, latents, evaluate=False):
     import numpy as np  # pylint: disable=import-outside-toplevel
 
     from qlsgan_tf.training import packed  # pylint: disable=import-outside-toplevel
-    from qlsgan_tf.tuning import capacity, packs  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.tuning import packs  # pylint: disable=import-outside-toplevel
 
     packed._PACKS.clear()  # pylint: disable=protected-access  (cold start, as a new process)
-    spec = capacity.parse_generator(label, config)
-    runs = packs.plan_runs(config, label)
+    settings = config.training_settings()
+    spec = settings.generator_spec(label)
+    runs = packs.plan_runs(settings, label)
     start, sizes, eval_s = time.perf_counter(), [], []
-    for chunk, trainer in packs.make_trainers(config, spec, runs):
+    for chunk, trainer in packs.make_trainers(settings, spec, runs):
         sizes.append(len(chunk))
-        _train(config, spec, chunk, trainer, latents[spec["latent_dim"]])
+        _train(config, spec, chunk, trainer, latents[spec.output_dim])
         if evaluate:
             t0 = time.perf_counter()
             fakes = trainer.sample(config.n_latent_samples)
@@ -96,19 +97,20 @@ def time_single(config, label, latents, n_runs):
     """Seconds per run trained alone with LatentGAN (model building and tracing included)."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
-    from qlsgan_tf.tuning import capacity, packs  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.tuning import packs  # pylint: disable=import-outside-toplevel
 
-    spec = capacity.parse_generator(label, config)
-    runs = packs.plan_runs(config, label)
+    settings = config.training_settings()
+    spec = settings.generator_spec(label)
+    runs = packs.plan_runs(settings, label)
     if n_runs:
-        by_critic = sorted(runs, key=lambda r: r.critic_capacity)
+        by_critic = sorted(runs, key=lambda r: r.critic_budget)
         runs = [by_critic[0], by_critic[-1]][:n_runs] if n_runs <= 2 else by_critic[:n_runs]
     times = []
     for run in runs:
         tf.keras.backend.clear_session()
         start = time.perf_counter()
-        for chunk, trainer in packs.make_trainers(config, spec, [run]):
-            _train(config, spec, chunk, trainer, latents[spec["latent_dim"]])
+        for chunk, trainer in packs.make_trainers(settings, spec, [run]):
+            _train(config, spec, chunk, trainer, latents[spec.output_dim])
         times.append(time.perf_counter() - start)
     return times
 

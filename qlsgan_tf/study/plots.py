@@ -28,6 +28,7 @@ from matplotlib import colormaps, transforms
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from qlsgan_tf.study.analysis import most_stable_critic
 from qlsgan_tf.training.images import plot_image_grid, png_path, save_figure
 
 __all__ = [
@@ -189,7 +190,7 @@ def plot_fid_trajectories(trajectories, path, floor=None, title=None,
 def _check_rows(rows) -> list:
     if isinstance(rows, Mapping) or not isinstance(rows, Sequence):
         raise TypeError(
-            "rows must be a list of dicts {q_capacity, critic_capacity, score, seed}, "
+            "rows must be a list of dicts {q_capacity, critic_budget, score, seed}, "
             f"got {type(rows).__name__}."
         )
     if not rows:
@@ -198,27 +199,17 @@ def _check_rows(rows) -> list:
     for i, row in enumerate(rows):
         where = f"rows[{i}]"
         q = _number(_field(row, "q_capacity", where), f"{where}['q_capacity']")
-        c = _number(_field(row, "critic_capacity", where), f"{where}['critic_capacity']")
+        c = _number(_field(row, "critic_budget", where), f"{where}['critic_budget']")
         score = _field(row, "score", where)
         score = math.nan if score is None else _number(score, f"{where}['score']")
         _field(row, "seed", where)
-        for name, value in (("q_capacity", q), ("critic_capacity", c)):
+        for name, value in (("q_capacity", q), ("critic_budget", c)):
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{where}['{name}'] must be a positive number, got {value!r}.")
         stable = bool(row.get("stable", math.isfinite(score))) and math.isfinite(score)
         group = str(row.get("generator", "")) or None
         out.append(dict(q=q, c=c, score=score, stable=stable, group=group))
     return out
-
-
-def _default_optimum(by_critic: Dict[float, list]) -> float:
-    """The analysis rule: most stable seeds, then lowest mean stable score, then smallest."""
-    def key(c):
-        runs = by_critic[c]
-        stable = [r["score"] for r in runs if r["stable"]]
-        frac = len(stable) / len(runs)
-        return (-frac, float(np.mean(stable)) if stable else math.inf, c)
-    return min(by_critic, key=key)
 
 
 def _score_figure(rows, optima=None, title=None,
@@ -266,7 +257,8 @@ def _score_figure(rows, optima=None, title=None,
         if optima is not None:
             star = optima.get(q, optima.get(group)) if optima else None
         else:
-            star = _default_optimum(by_critic)
+            star = most_stable_critic({c: [r["score"] if r["stable"] else math.nan
+                                           for r in rs] for c, rs in by_critic.items()})
         if star is not None:
             star = float(star)
             where = np.flatnonzero(caps == star)
@@ -309,14 +301,15 @@ def plot_score_vs_critic_capacity(rows, path, optima=None, title=None,
     """Per quantum capacity Q: mean score over seeds against critic capacity (log x).
 
     Args:
-      rows: list of dicts ``{"q_capacity", "critic_capacity", "score", "seed"}``, one per run;
+      rows: list of dicts ``{"q_capacity", "critic_budget", "score", "seed"}``, one per run;
         ``score`` inf/NaN/None marks an unstable run (an optional ``"stable": False`` does
         too). Unstable runs are drawn as ``x`` at the top of the axes (a number beside it
         counts them); the line is the mean over stable seeds, the band their min-max. An
         optional ``"generator"`` key separates generators that share a Q.
       path: the ``.png`` to write.
-      optima: ``{q_capacity: C*(Q)}`` (or ``{generator: C*}``) to star; by default the
-        analysis rule: the capacity with the most stable seeds, then the lowest mean score.
+      optima: ``{q_capacity: C*(Q)}`` (or ``{generator: C*}``) to star; by default
+        :func:`qlsgan_tf.study.analysis.most_stable_critic`: the budget with the most stable
+        seeds, then the lowest mean score.
       title, ylabel: override the defaults.
 
     Returns:

@@ -8,25 +8,15 @@ import hashlib
 import json
 import math
 
+from qlsgan_tf.training.spec import READOUTS, GeneratorSpec, readout_width
+from qlsgan_tf.tuning.settings import TrainingSettings
+
 ANSATZE = ("bel", "simple")
-READOUTS = ("z", "xz")
 BACKENDS = ("fast", "tfq")
 LOSSES = ("wgan-gp", "bce")
 TUNERS = ("grid", "bayesian")
 NOISES = ("uniform", "normal")
 SCORE_METRICS = ("latent", "fd")
-
-
-def angles_per_circuit(n_qubits, n_layers, ansatz):
-    """Number of rotation angles of the style circuit (see ``layers.circuits``)."""
-    if ansatz == "bel":
-        return n_qubits * (5 * n_layers + 1)
-    return n_qubits * n_layers
-
-
-def quantum_capacity(n_qubits, n_layers, ansatz):
-    """Trainable parameters Q of a ``StyleQuantumGenerator``: a scale and a bias per angle."""
-    return 2 * angles_per_circuit(n_qubits, n_layers, ansatz)
 
 
 @dataclasses.dataclass
@@ -100,14 +90,36 @@ class StudyConfig:
         return sorted({self.latent_dim_for(n) for n, _ in self.quantum_grid})
 
     def latent_dim_for(self, n_qubits):
-        return n_qubits if self.readout == "z" else 2 * n_qubits
+        return readout_width(n_qubits, self.readout)
+
+    def generator_specs(self):
+        """The generators of the study: the quantum grid, then the classical generators of
+        every latent size in it."""
+        specs = [GeneratorSpec.quantum(n, layers, self.ansatz, self.readout)
+                 for n, layers in self.quantum_grid]
+        specs += [GeneratorSpec.sized(c, d, self.generator_depth, self.readout)
+                  for d in self.latent_dims for c in self.classical_capacities]
+        return specs
 
     def generator_labels(self):
-        """KerasTuner choice values: ``q{n}x{L}`` quantum, ``c{capacity}@{latent}`` classical."""
-        labels = [f"q{n}x{layers}" for n, layers in self.quantum_grid]
-        # Classical generators are matched against every latent size in the quantum grid.
-        labels += [f"c{c}@{d}" for d in self.latent_dims for c in self.classical_capacities]
-        return labels
+        """KerasTuner choice values: ``q{n}x{L}`` quantum, ``c{budget}@{latent}`` classical
+        (``training.spec``)."""
+        return [spec.label for spec in self.generator_specs()]
+
+    def training_settings(self):
+        """What the capacity search (``tuning``) needs of this study."""
+        return TrainingSettings(
+            generators=tuple(self.generator_labels()),
+            critic_budgets=tuple(self.critic_capacities),
+            seeds=tuple(self.seeds), learning_rates=tuple(self.learning_rates),
+            ansatz=self.ansatz, readout=self.readout, backend=self.backend,
+            generator_depth=self.generator_depth, critic_depth=self.critic_depth,
+            epochs=self.epochs, max_epochs=self.max_epochs, steps_per_epoch=self.steps_per_epoch,
+            batch_size=self.batch_size, n_critic=self.n_critic, loss=self.loss,
+            gp_weight=self.gp_weight, noise=self.noise, pack=self.pack,
+            n_latent_samples=self.n_latent_samples, n_fid_samples=self.n_fid_samples,
+            fid_every=self.fid_every, k_last=self.k_last, tuner=self.tuner,
+            max_trials=self.max_trials)
 
     @property
     def learning_rate(self):

@@ -13,13 +13,14 @@ import pathlib
 
 import numpy as np
 
+from qlsgan_tf import jsoncodec
 from qlsgan_tf.study import analysis as analysis_lib
 from qlsgan_tf.study import records
 from qlsgan_tf.study import store as store_lib
 
 CSV_FIELDS = (
     "generator", "kind", "n_qubits", "n_layers", "latent_dim", "generator_capacity",
-    "critic_capacity", "critic_params", "critic_units", "seed", "learning_rate", "status",
+    "critic_budget", "critic_params", "critic_units", "seed", "learning_rate", "status",
     "stable", "failed", "failure_reason", "score", "latent_floor", "fd_score", "final_fd",
     "fd_std_last_k", "final_kid", "latent_fd", "epochs_run",
     "time_s", "time_per_epoch_s",
@@ -54,7 +55,7 @@ def write_report(out_dir, n_boot=None, score_metric=None):
         "prepared": prepared,
         "analysis": result,
         "plots": {k: str(v.relative_to(out)) for k, v in plots.items()},
-        "total_run_time_s": float(sum(r.get("time_s", 0.0) for r in runs)),
+        "total_run_time_s": float(sum(r.time_s for r in runs)),
     }
     paths = {
         "results": store_lib.atomic_write_json(out / "results.json", results),
@@ -71,9 +72,9 @@ def _trials_csv(runs):
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for run in runs:
-        row = dict(run)
-        row["critic_units"] = "-".join(str(u) for u in run.get("critic_units", []))
-        writer.writerow(row)
+        row = run.to_dict()
+        row["critic_units"] = "-".join(str(u) for u in run.critic_units)
+        writer.writerow(jsoncodec.encode(row))
     return buf.getvalue()
 
 
@@ -85,18 +86,18 @@ def _write_plots(out, runs, result, comparisons, prepared, metric="latent"):
     floor = prepared.get("floor", {}).get("fd")
     paths = {}
     trajectories = [{
-        "label": f"{r['generator']} c{r['critic_capacity']} s{r['seed']}",
-        "epochs": [p[0] for p in r.get("fd_history", [])],
-        "fd": [p[1] for p in r.get("fd_history", [])],
-        "failed": analysis_lib.record_status(r) != "converged",
-    } for r in runs if r.get("fd_history")]
+        "label": f"{r.generator} c{r.critic_budget} s{r.seed}",
+        "epochs": [p[0] for p in r.fd_history],
+        "fd": [p[1] for p in r.fd_history],
+        "failed": r.status != "converged",
+    } for r in runs if r.fd_history]
     if trajectories:
         paths["fid_trajectories"] = plots.plot_fid_trajectories(
             trajectories, plot_dir / "fid_trajectories.png", floor=floor)
-    rows = [{"q_capacity": r["generator_capacity"], "critic_capacity": r["critic_capacity"],
-             "score": analysis_lib.record_score(r, metric), "seed": r["seed"],
-             "stable": analysis_lib.record_status(r) == "converged", "generator": r["generator"]}
-            for r in runs if r["kind"] == "quantum"]
+    rows = [{"q_capacity": r.generator_capacity, "critic_budget": r.critic_budget,
+             "score": r.metric_score(metric), "seed": r.seed,
+             "stable": r.status == "converged", "generator": r.generator}
+            for r in runs if r.kind == "quantum"]
     if rows:
         paths["score_vs_critic"] = plots.plot_score_vs_critic_capacity(
             rows, plot_dir / "score_vs_critic_capacity.png",

@@ -55,12 +55,13 @@ def _run_study(config, data_path, out, verbose, log):
         resources = prepare_lib.prepare(config, data_path, out, log=log)
         if config.preset == "paper":
             log(describe_estimate(estimate(config, len(resources.real_images), store.keys())))
-    hypermodel = capacity.CapacityHyperModel(config)
+    settings = config.training_settings()
+    hypermodel = capacity.CapacityHyperModel(settings)
     interrupts.check_stop()
     if where != "worker":  # the run store is the truth: damaged tuner state is rebuilt
         tuner_state.repair_tuner_state(out / "tuner", log=log)
     with _progress(config, store, enabled=verbose > 0 and where != "chief") as progress:
-        tuner = capacity.make_tuner(config, hypermodel, directory=out / "tuner",
+        tuner = capacity.make_tuner(settings, hypermodel, directory=out / "tuner",
                                     project_name=PROJECT, run_store=store, progress=progress,
                                     verbose=0)
         tuner.search(resources=resources)
@@ -84,10 +85,9 @@ def _progress(config, store, enabled):
     def update(result, cached):
         if cached:
             return
-        fd = result.get("final_fd", math.inf)
-        bar.set_postfix_str(f"{result['generator']} critic {result['critic_capacity']} "
-                            f"seed {result['seed']}: FD-SAT4 {fd:.3g}"
-                            + ("" if result.get("stable") else " (unstable)"))
+        bar.set_postfix_str(f"{result.generator} critic {result.critic_budget} "
+                            f"seed {result.seed}: FD-SAT4 {result.final_fd:.3g}"
+                            + ("" if result.stable else " (unstable)"))
         bar.update(1)
 
     try:
@@ -110,36 +110,37 @@ def estimate(config, n_reference, done=()):
     """
     from qlsgan_tf.tuning import capacity, packs  # pylint: disable=import-outside-toplevel
 
+    settings = config.training_settings()
     labels = config.generator_labels()
     steps = config.steps_per_epoch or math.ceil(n_reference / config.batch_size)
     done = set(done)
 
     def largest(prefix):
         return max((lbl for lbl in labels if lbl.startswith(prefix)),
-                   key=lambda lbl: capacity.parse_generator(lbl, config)["capacity"])
+                   key=lambda lbl: settings.generator_spec(lbl).capacity)
 
     def remaining(label):
-        return [r for r in packs.plan_runs(config, label) if r.key not in done]
+        return [r for r in packs.plan_runs(settings, label) if r.key not in done]
 
     n_left = sum(len(remaining(label)) for label in labels)
     seconds, step_ms = 0.0, {}
     for kind in ("q", "c"):
         label = largest(kind)
-        spec = capacity.parse_generator(label, config)
+        spec = settings.generator_spec(label)
         if config.pack == 1:
-            cost = {c: capacity.time_training(config, label, c) for c in config.critic_capacities}
+            cost = {c: capacity.time_training(settings, label, c) for c in config.critic_capacities}
             per_run = {c: first + steps * config.epochs * step for c, (first, step) in cost.items()}
-            seconds += sum(per_run[r.critic_capacity] for lbl in labels if lbl[0] == kind
+            seconds += sum(per_run[r.critic_budget] for lbl in labels if lbl[0] == kind
                            for r in remaining(lbl))
             step_ms[kind] = {c: cost[c][1] * 1e3 for c in cost}
             continue
-        groups = packs.pack_groups(config, packs.plan_runs(config, label), spec["latent_dim"])
+        groups = packs.pack_groups(settings, packs.plan_runs(settings, label), spec.output_dim)
         per_generator, step_ms[kind] = 0.0, {}
         for group in groups:
-            first, step = packs.time_pack(config, label, group)
+            first, step = packs.time_pack(settings, label, group)
             per_generator += first + steps * config.epochs * step
-            step_ms[kind][max(r.critic_capacity for r in group)] = step * 1e3 / len(group)
-        total = len(packs.plan_runs(config, label))
+            step_ms[kind][max(r.critic_budget for r in group)] = step * 1e3 / len(group)
+        total = len(packs.plan_runs(settings, label))
         seconds += sum(per_generator * len(remaining(lbl)) / total for lbl in labels
                        if lbl[0] == kind)
     return {"runs": n_left, "steps_per_epoch": steps, "seconds": seconds, "step_ms": step_ms,

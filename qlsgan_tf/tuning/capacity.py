@@ -1,8 +1,8 @@
 """KerasTuner search over generator and critic capacities for the capacity study.
 
 ``CapacityHyperModel`` declares the search space in one place (``generator``: a quantum or
-classical generator label); ``build(hp)`` composes a compiled ``LatentGAN`` of one critic
-capacity (for timing and inspection). A trial is one generator: ``CapacityTuner.run_trial``
+classical generator label, ``training.spec``); ``build(hp)`` composes a compiled ``LatentGAN``
+of one critic budget (for timing and inspection). A trial is one generator: ``CapacityTuner.run_trial``
 trains all its critic capacities x seeds x learning rates that the run store does not hold
 yet, in packs (``tuning.packs``), writes each run as it finishes, and reports the runs' mean
 score to the oracle. Oracle, directory layout and distribution (chief/workers) are
@@ -11,7 +11,6 @@ KerasTuner's own: workers are handed generators, i.e. packs.
 import dataclasses
 import math
 import pathlib
-import re
 import time
 
 import keras_tuner
@@ -19,10 +18,8 @@ import numpy as np
 
 from qlsgan_tf import interrupts
 from qlsgan_tf.tuning import packs, trial_errors
-from qlsgan_tf.tuning.packs import UNSTABLE_SCORE  # noqa: F401  (re-exported)
-
-_QUANTUM = re.compile(r"^q(\d+)x(\d+)$")
-_CLASSICAL = re.compile(r"^c(\d+)@(\d+)$")
+from qlsgan_tf.tuning.packs import UNSTABLE_SCORE
+from qlsgan_tf.tuning.settings import TrainingSettings
 
 
 @dataclasses.dataclass
@@ -40,54 +37,33 @@ class Resources:
     latent_floors: dict = dataclasses.field(default_factory=dict)  # latent size -> floor
 
 
-def parse_generator(label, settings):
-    """Decodes a generator label into its kind, sizes and capacity (trainable parameters)."""
-    from qlsgan_tf.layers import circuits  # pylint: disable=import-outside-toplevel
-    from qlsgan_tf.models import capacity  # pylint: disable=import-outside-toplevel
-
-    match = _QUANTUM.match(label)
-    if match:
-        n_qubits, n_layers = int(match.group(1)), int(match.group(2))
-        latent_dim = n_qubits if settings.readout == "z" else 2 * n_qubits
-        return {"kind": "quantum", "n_qubits": n_qubits, "n_layers": n_layers,
-                "noise_dim": n_qubits, "latent_dim": latent_dim,
-                "capacity": 2 * circuits.n_angles(n_qubits, n_layers, settings.ansatz)}
-    match = _CLASSICAL.match(label)
-    if match:
-        budget, latent_dim = int(match.group(1)), int(match.group(2))
-        noise_dim = latent_dim if settings.readout == "z" else latent_dim // 2
-        units = capacity.units_for_capacity(budget, noise_dim, latent_dim,
-                                            settings.generator_depth)
-        return {"kind": "classical", "n_qubits": None, "n_layers": None, "units": units,
-                "noise_dim": noise_dim, "latent_dim": latent_dim, "budget": budget,
-                "capacity": capacity.mlp_param_count(noise_dim, units, latent_dim)}
-    raise ValueError(f"unknown generator label {label!r} (expected q<n>x<L> or c<params>@<D>)")
-
-
 class CapacityHyperModel(keras_tuner.HyperModel):
     """Generator + critic of given capacities as a compiled ``LatentGAN``.
 
     Args:
-        settings: a ``study.presets.StudyConfig`` (any object with its fields).
+        settings: the search's ``tuning.settings.TrainingSettings``.
     """
 
     def __init__(self, settings, **kwargs):
+        if not isinstance(settings, TrainingSettings):
+            raise TypeError(f"settings must be a TrainingSettings (a study's "
+                            f"config.training_settings()), got {type(settings).__name__}")
         super().__init__(name="capacity", **kwargs)
         self.settings = settings
 
     def declare_hyperparameters(self, hp):
-        hp.Choice("generator", self.settings.generator_labels())
+        hp.Choice("generator", list(self.settings.generators))
 
-    def build(self, hp, seed=None, critic_capacity=None, learning_rate=None):
-        """A compiled ``LatentGAN``: the trial's generator against one critic capacity
-        (``hp``'s ``critic_capacity`` when set, else the argument, else the smallest), with
+    def build(self, hp, seed=None, critic_budget=None, learning_rate=None):
+        """A compiled ``LatentGAN``: the trial's generator against one critic budget
+        (``hp``'s ``critic_budget`` when set, else the argument, else the smallest), with
         the initial weights the packed trainer gives the same run."""
         s = self.settings
-        spec = parse_generator(hp.get("generator"), s)
-        if critic_capacity is None:
-            critic_capacity = (hp.get("critic_capacity") if "critic_capacity" in hp.values
-                               else min(s.critic_capacities))
-        units = packs.critic_units(s, spec["latent_dim"], critic_capacity)
+        spec = s.generator_spec(hp.get("generator"))
+        if critic_budget is None:
+            critic_budget = (hp.get("critic_budget") if "critic_budget" in hp.values
+                             else min(s.critic_budgets))
+        units = packs.critic_units(s, spec.output_dim, critic_budget)
         run = packs.SingleRun(s, spec, units, 0 if seed is None else int(seed),
                               learning_rate or s.learning_rates[0])
         run.gan.build()
@@ -98,10 +74,10 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
     """Trains every run of one generator per trial; the objective is the runs' mean score.
 
     Args:
-        run_store: object with ``get(generator, critic_capacity, seed, learning_rate)``,
-            ``put(result)`` and ``key(generator, critic_capacity, seed, learning_rate)``
-            (``study.store.ResultStore``): finished runs are read back, never re-run, and
-            each run is named by its key.
+        run_store: object with ``get(generator, critic_budget, seed, learning_rate)`` and
+            ``put(result)`` of ``tuning.results.RunResult`` records, and
+            ``key(generator, critic_budget, seed, learning_rate)`` (``study.store.ResultStore``):
+            finished runs are read back, never re-run, and each run is named by its key.
         seeds: unused (the settings give seeds and learning rates); kept for callers.
         progress: optional callable(result, cached) called after each run.
     """
@@ -118,7 +94,7 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
         scores, todo = [], []
         interrupts.check_stop()  # between trials: every recorded run is whole
         for run in packs.plan_runs(settings, label, key=key):
-            result = (self.run_store.get(label, run.critic_capacity, run.seed,
+            result = (self.run_store.get(label, run.critic_budget, run.seed,
                                          run.learning_rate) if self.run_store else None)
             if result is None:
                 todo.append(run)
@@ -144,8 +120,8 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
 
 
 def _objective(result):
-    score = result.get("score")
-    return float(score) if score is not None and math.isfinite(score) else UNSTABLE_SCORE
+    score = result.metric_score("latent")
+    return score if math.isfinite(score) else UNSTABLE_SCORE
 
 
 class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
@@ -186,6 +162,8 @@ class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
 def make_tuner(settings, hypermodel, directory, project_name="capacity", run_store=None,
                progress=None, verbose=1):
     """A ``CapacityTuner`` over the generators with the resumable grid oracle."""
+    if not isinstance(settings, TrainingSettings):
+        raise TypeError(f"settings must be a TrainingSettings, got {type(settings).__name__}")
     if settings.tuner != "grid":
         raise ValueError(f"tuner {settings.tuner!r} is not offered; use 'grid' (every trial "
                          "trains all critic capacities of one generator)")
@@ -198,7 +176,7 @@ def make_tuner(settings, hypermodel, directory, project_name="capacity", run_sto
     return tuner
 
 
-def time_training(settings, label, critic_capacity, n_steps=20):
+def time_training(settings, label, critic_budget, n_steps=20):
     """Measured cost of one configuration: (first call s, seconds per generator step).
 
     The first call traces the training step; the steps after it run ``n_critic`` critic
@@ -209,11 +187,11 @@ def time_training(settings, label, critic_capacity, n_steps=20):
 
     hp = keras_tuner.HyperParameters()
     hp.Fixed("generator", label)
-    hp.Fixed("critic_capacity", int(critic_capacity))
-    spec = parse_generator(label, settings)
+    hp.Fixed("critic_budget", int(critic_budget))
+    spec = settings.generator_spec(label)
     model = CapacityHyperModel(settings).build(hp, seed=0)
     latents = np.random.default_rng(0).uniform(
-        -1, 1, (settings.batch_size * n_steps, spec["latent_dim"])).astype(np.float32)
+        -1, 1, (settings.batch_size * n_steps, spec.output_dim)).astype(np.float32)
     data = latent_dataset(latents, settings.batch_size, seed=0, repeat=True)
     start = time.perf_counter()
     model.fit(data, epochs=1, steps_per_epoch=1, verbose=0)

@@ -24,10 +24,10 @@ import tensorflow as tf
 from qlsgan_tf import interrupts
 from qlsgan_tf.fsutil import atomic_write_npy
 from qlsgan_tf.tuning.keys import run_key
+from qlsgan_tf.tuning.results import RunResult
 
 UNSTABLE_SCORE = 1e4  # a run without a score enters the tuner's objective with this value
 MAX_PACK = 64
-UNSTABLE_STATUSES = ("failed", "unstable", "diverging")
 N_SAMPLE_IMAGES = 16
 
 
@@ -36,17 +36,17 @@ class RunSpec:
     """One training run of the study and its store key."""
 
     generator: str
-    critic_capacity: int
+    critic_budget: int
     seed: int
     learning_rate: float
     key: str
 
 
 def plan_runs(settings, label, key=None):
-    """Every run of one generator: critic capacities x seeds x learning rates."""
+    """Every run of one generator: critic budgets x seeds x learning rates."""
     key = key or run_key
     return [RunSpec(label, int(c), int(s), float(lr), key(label, c, s, lr))
-            for c in settings.critic_capacities for s in settings.seeds
+            for c in settings.critic_budgets for s in settings.seeds
             for lr in settings.learning_rates]
 
 
@@ -69,7 +69,7 @@ def pack_groups(settings, runs, latent_dim):
 
     def params(run):
         return capacity.mlp_param_count(
-            latent_dim, critic_units(settings, latent_dim, run.critic_capacity), 1)
+            latent_dim, critic_units(settings, latent_dim, run.critic_budget), 1)
 
     steps = settings.epochs * (settings.steps_per_epoch or 1)
     groups, current, widest = [], [], 0
@@ -84,54 +84,34 @@ def pack_groups(settings, runs, latent_dim):
     return groups + ([current] if current else [])
 
 
-def generator_spec(settings, spec):
-    """The ``PackedLatentGAN`` generator dict of a parsed generator label."""
-    if spec["kind"] == "quantum":
-        return {"kind": "quantum", "n_qubits": spec["n_qubits"], "n_layers": spec["n_layers"],
-                "ansatz": settings.ansatz, "readout": settings.readout,
-                "noise_dim": spec["noise_dim"]}
-    return {"kind": "classical", "units": tuple(spec["units"]), "noise_dim": spec["noise_dim"],
-            "output_dim": spec["latent_dim"]}
-
-
-def critic_units(settings, latent_dim, critic_capacity):
+def critic_units(settings, latent_dim, critic_budget):
     """Hidden widths of the critic of a parameter budget (as ``CapacityHyperModel``)."""
     from qlsgan_tf.models import units_for_capacity  # pylint: disable=import-outside-toplevel
 
-    return tuple(units_for_capacity(int(critic_capacity), latent_dim, 1, settings.critic_depth))
+    return tuple(units_for_capacity(int(critic_budget), latent_dim, 1, settings.critic_depth))
 
 
 class SingleRun:
     """One run trained alone with ``LatentGAN``, behind the interface of a pack of one."""
 
     def __init__(self, settings, spec, units, seed, learning_rate):
-        from qlsgan_tf.layers import StyleQuantumGenerator  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.models import MLPCritic, MLPGenerator  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.models import MLPCritic  # pylint: disable=import-outside-toplevel
         from qlsgan_tf.training import LatentGAN  # pylint: disable=import-outside-toplevel
         from qlsgan_tf.training.packed import initial_weights  # pylint: disable=import-outside-toplevel
 
-        gspec = generator_spec(settings, spec)
-        if spec["kind"] == "quantum":
-            generator = tf.keras.Sequential([
-                tf.keras.Input((spec["noise_dim"],)),
-                StyleQuantumGenerator(spec["n_qubits"], spec["n_layers"], ansatz=settings.ansatz,
-                                      readout=settings.readout, backend=settings.backend)],
-                name="quantum_generator")
-        else:
-            generator = MLPGenerator(spec["latent_dim"], hidden_units=spec["units"],
-                                     latent_dim=spec["noise_dim"])
-        critic = MLPCritic(hidden_units=units, input_dim=spec["latent_dim"])
-        g_weights, c_weights = initial_weights(gspec, units, spec["latent_dim"], seed)
+        generator = spec.build(backend=settings.backend)
+        critic = MLPCritic(hidden_units=units, input_dim=spec.output_dim)
+        g_weights, c_weights = initial_weights(spec.pack_config(), units, spec.output_dim, seed)
         generator.set_weights(g_weights)
         critic.set_weights(c_weights)
-        self.gan = LatentGAN(generator, critic, latent_dim=spec["noise_dim"], loss=settings.loss,
+        self.gan = LatentGAN(generator, critic, latent_dim=spec.noise_dim, loss=settings.loss,
                              gp_weight=settings.gp_weight, n_critic=settings.n_critic,
                              noise=settings.noise, seed=int(seed))
         self.gan.compile(
             g_optimizer=tf.keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.9),
             c_optimizer=tf.keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.9))
         self.seed, self.batch_size, self.step = int(seed), settings.batch_size, 0
-        self.noise_dim, self.noise = spec["noise_dim"], settings.noise
+        self.noise_dim, self.noise = spec.noise_dim, settings.noise
         self.active, self.failed = np.ones(1, bool), np.zeros(1, bool)
 
     def train(self, latents, steps):
@@ -168,8 +148,8 @@ class Pack:
     def __init__(self, settings, spec, runs):
         from qlsgan_tf.training.packed import pack_for  # pylint: disable=import-outside-toplevel
 
-        units = [critic_units(settings, spec["latent_dim"], r.critic_capacity) for r in runs]
-        self.gan = pack_for(generator_spec(settings, spec), units, spec["latent_dim"],
+        units = [critic_units(settings, spec.output_dim, r.critic_budget) for r in runs]
+        self.gan = pack_for(spec.pack_config(), units, spec.output_dim,
                             batch_size=settings.batch_size, loss=settings.loss,
                             gp_weight=float(settings.gp_weight), n_critic=settings.n_critic,
                             noise=settings.noise)
@@ -198,11 +178,11 @@ class Pack:
 
 def make_trainers(settings, spec, runs):
     """Yields (runs of a pack, its trainer) for the packs of ``pack_groups``."""
-    for chunk in pack_groups(settings, runs, spec["latent_dim"]):
+    for chunk in pack_groups(settings, runs, spec.output_dim):
         if settings.pack == 1:
             run = chunk[0]
-            yield chunk, SingleRun(settings, spec, critic_units(settings, spec["latent_dim"],
-                                                                 run.critic_capacity),
+            yield chunk, SingleRun(settings, spec, critic_units(settings, spec.output_dim,
+                                                                 run.critic_budget),
                                    run.seed, run.learning_rate)
         else:
             yield chunk, Pack(settings, spec, chunk)
@@ -281,9 +261,9 @@ def _latent_score(settings, real, fakes):
 
 def _evaluate(settings, resources, spec, trainer, histories, live, epoch, steps, with_fd):
     """Latent score (and FD-SAT4 when ``with_fd``) of the live runs, recorded and logged."""
-    real = resources.latents[spec["latent_dim"]]
+    real = resources.latents[spec.output_dim]
     fakes = trainer.sample(settings.n_latent_samples, index=0)
-    decoder = resources.decoders[spec["latent_dim"]]
+    decoder = resources.decoders[spec.output_dim]
     live = np.flatnonzero(live)
     fds = _fd_sat4_batched(resources, decoder, {
         k: fakes[k][:settings.n_fid_samples] for k in live}) if with_fd else {}
@@ -310,41 +290,37 @@ def _judge(settings, hist, floor, final):
 
 
 def _record(settings, resources, spec, run, hist, floor, meta):
-    """The JSON-ready result of a finished run (today's fields plus the convergence ones)."""
+    """The ``RunResult`` of a finished run."""
     from qlsgan_tf.metrics import distances  # pylint: disable=import-outside-toplevel
 
     status = hist.status
     fds = [fd for _, fd, _ in hist.fd]
     tail = np.asarray(fds[-settings.k_last:], float)
     finite_tail = tail.size and np.all(np.isfinite(tail))
-    failed = status.status == "failed"
     latent_fd = math.inf
     if hist.fakes is not None and np.all(np.isfinite(hist.fakes)):
         latent_fd = float(distances.frechet_distance_from_activations(
-            resources.latents[spec["latent_dim"]], hist.fakes))
-    return {
-        "generator": run.generator, "kind": spec["kind"], "n_qubits": spec["n_qubits"],
-        "n_layers": spec["n_layers"], "latent_dim": spec["latent_dim"],
-        "generator_capacity": spec["capacity"], "critic_capacity": run.critic_capacity,
-        "critic_params": meta["critic_params"], "critic_units": list(meta["critic_units"]),
-        "seed": run.seed, "learning_rate": run.learning_rate,
-        "status": status.status, "status_reasons": list(status.reasons),
-        "score": float(status.score) if status.status == "converged" else None,
-        "stable": status.status not in UNSTABLE_STATUSES,
-        "failed": failed, "failure_reason": "; ".join(status.reasons) if failed else "",
-        "latent_method": latent_method(settings), "latent_score_history": hist.latent,
-        "latent_floor": float(floor), "fd_history": hist.fd,
-        "fd_score": float(np.mean(tail)) if finite_tail else None,
-        "final_fd": float(fds[-1]) if fds else math.inf,
-        "fd_std_last_k": float(np.std(tail)) if finite_tail else math.inf,
-        "final_kid": float(hist.fd[-1][2]) if hist.fd else math.inf,
-        "latent_fd": latent_fd,
-        "c_loss_history": [row[0] for row in hist.losses],
-        "g_loss_history": [row[1] for row in hist.losses],
-        "epochs_run": len(hist.losses), "time_s": meta["time_s"],
-        "time_per_epoch_s": meta["time_s"] / max(1, len(hist.losses)),
-        "pack_size": meta["pack_size"], "tuner_id": meta.get("tuner_id"),
-    }
+            resources.latents[spec.output_dim], hist.fakes))
+    return RunResult(
+        generator=run.generator, kind=spec.kind, n_qubits=spec.n_qubits,
+        n_layers=spec.n_layers, latent_dim=spec.output_dim,
+        generator_capacity=spec.capacity, critic_budget=run.critic_budget,
+        critic_params=meta["critic_params"], critic_units=tuple(meta["critic_units"]),
+        seed=run.seed, learning_rate=run.learning_rate,
+        status=status.status, status_reasons=tuple(status.reasons),
+        score=float(status.score) if status.status == "converged" else None,
+        latent_method=latent_method(settings),
+        latent_score_history=tuple(tuple(row) for row in hist.latent),
+        latent_floor=float(floor), fd_history=tuple(tuple(row) for row in hist.fd),
+        fd_score=float(np.mean(tail)) if finite_tail else None,
+        final_fd=float(fds[-1]) if fds else math.inf,
+        fd_std_last_k=float(np.std(tail)) if finite_tail else math.inf,
+        final_kid=float(hist.fd[-1][2]) if hist.fd else math.inf,
+        latent_fd=latent_fd,
+        c_loss_history=tuple(row[0] for row in hist.losses),
+        g_loss_history=tuple(row[1] for row in hist.losses),
+        epochs_run=len(hist.losses), time_s=meta["time_s"],
+        pack_size=meta["pack_size"], tuner_id=meta.get("tuner_id"))
 
 
 def _log_epoch(writer, hist, epoch):
@@ -366,7 +342,7 @@ def _save_samples(resources, spec, run, hist):
 
     if hist.fakes is None or not np.all(np.isfinite(hist.fakes)):
         return
-    images = np.asarray(resources.decoders[spec["latent_dim"]](hist.fakes[:N_SAMPLE_IMAGES]))
+    images = np.asarray(resources.decoders[spec.output_dim](hist.fakes[:N_SAMPLE_IMAGES]))
     if np.all(np.isfinite(images)):
         atomic_write_npy(resources.samples_dir / f"{run.key}.npy",
                          denormalize(np.clip(images, -1.0, 1.0)))
@@ -376,10 +352,10 @@ def train_pack(settings, spec, runs, trainer, resources, on_finish, tuner_id=Non
     """Trains one pack to the end; calls ``on_finish(record)`` for each run as it finishes."""
     from qlsgan_tf.training.callbacks import log_hparams  # pylint: disable=import-outside-toplevel
 
-    latents = resources.latents[spec["latent_dim"]]
+    latents = resources.latents[spec.output_dim]
     steps = settings.steps_per_epoch or math.ceil(len(latents) / settings.batch_size)
     base, budget = settings.epochs, max(settings.max_epochs, settings.epochs)
-    floor = latent_floor(settings, resources, spec["latent_dim"])
+    floor = latent_floor(settings, resources, spec.output_dim)
     histories = [_History() for _ in runs]
     writers = [None if resources.logs_dir is None else
                tf.summary.create_file_writer(str(resources.logs_dir / run.key)) for run in runs]
@@ -388,22 +364,22 @@ def train_pack(settings, spec, runs, trainer, resources, on_finish, tuner_id=Non
     def finish(k, status):
         hist, run = histories[k], runs[k]
         hist.status, hist.finished = status, True
-        units = critic_units(settings, spec["latent_dim"], run.critic_capacity)
+        units = critic_units(settings, spec.output_dim, run.critic_budget)
         from qlsgan_tf.models import capacity  # pylint: disable=import-outside-toplevel
 
         meta = {"critic_units": units, "tuner_id": tuner_id, "pack_size": len(runs),
-                "critic_params": capacity.mlp_param_count(spec["latent_dim"], units, 1),
+                "critic_params": capacity.mlp_param_count(spec.output_dim, units, 1),
                 "time_s": (time.perf_counter() - start) / len(runs)}
         record = _record(settings, resources, spec, run, hist, floor, meta)
         _save_samples(resources, spec, run, hist)
         if writers[k] is not None:
             log_hparams(resources.logs_dir / run.key,
-                        {"generator": run.generator, "kind": spec["kind"],
-                         "generator_capacity": spec["capacity"],
-                         "critic_capacity": run.critic_capacity, "seed": run.seed,
+                        {"generator": run.generator, "kind": spec.kind,
+                         "generator_capacity": spec.capacity,
+                         "critic_budget": run.critic_budget, "seed": run.seed,
                          "learning_rate": run.learning_rate},
-                        {"latent_score": record["score"] if record["score"] is not None
-                         else math.nan, "final_fd_sat4": record["final_fd"]})
+                        {"latent_score": record.metric_score("latent"),
+                         "final_fd_sat4": record.final_fd})
         on_finish(record)
 
     try:
@@ -445,9 +421,7 @@ def train_pack(settings, spec, runs, trainer, resources, on_finish, tuner_id=Non
 
 def train_runs(settings, label, runs, resources, on_finish, tuner_id=None):
     """Trains the given runs of one generator label in packs (see the module docstring)."""
-    from qlsgan_tf.tuning.capacity import parse_generator  # pylint: disable=import-outside-toplevel,cyclic-import
-
-    spec = parse_generator(label, settings)
+    spec = settings.generator_spec(label)
     for chunk, trainer in make_trainers(settings, spec, list(runs)):
         train_pack(settings, spec, chunk, trainer, resources, on_finish, tuner_id=tuner_id)
 
@@ -455,11 +429,9 @@ def train_runs(settings, label, runs, resources, on_finish, tuner_id=None):
 def time_pack(settings, label, runs, n_steps=10):
     """Measured cost of training ``runs`` of ``label`` as one pack: (seconds to build and
     trace it, seconds per generator step). Uniform latents stand in for the real ones."""
-    from qlsgan_tf.tuning.capacity import parse_generator  # pylint: disable=import-outside-toplevel,cyclic-import
-
-    spec = parse_generator(label, settings)
+    spec = settings.generator_spec(label)
     latents = np.random.default_rng(0).uniform(
-        -1, 1, (settings.batch_size * 4, spec["latent_dim"])).astype(np.float32)
+        -1, 1, (settings.batch_size * 4, spec.output_dim)).astype(np.float32)
     start = time.perf_counter()
     trainer = Pack(settings, spec, runs)
     trainer.train(latents, 1)

@@ -142,12 +142,12 @@ def _dry_run(config, data_path, data_lib):
 
 def _print_power(config, result_store):
     """The verdict's power at this design (noise measured on finished runs when there are)."""
-    from qlsgan_tf.study import analysis, power, presets  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.study import analysis, power  # pylint: disable=import-outside-toplevel
 
     sigma = None
     if result_store.config_path.exists() and result_store.keys():
         result, _ = analysis.analyse(result_store.all_runs(), config, with_power=False)
         sigma = result["noise"]["critic_log_sd"]
-    q = [presets.quantum_capacity(n, layers, config.ansatz) for n, layers in config.quantum_grid]
+    q = [spec.capacity for spec in config.generator_specs() if spec.kind == "quantum"]
     for line in power.describe_power(q, config.critic_capacities, len(config.seeds), sigma):
         print(line)

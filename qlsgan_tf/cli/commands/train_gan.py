@@ -90,34 +90,30 @@ def _check_flags():
                          "--generator quantum; size the classical generator with --gen_units")
 
 
-def build_generator(latent_dim):
-    """The generator the flags describe, checked against the VAE's latent dimension."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+def generator_spec(latent_dim):
+    """The ``GeneratorSpec`` the flags describe, checked against the VAE's latent size."""
+    from qlsgan_tf.training.spec import GeneratorSpec  # pylint: disable=import-outside-toplevel
 
-    if FLAGS.generator == "quantum":
-        from qlsgan_tf.layers import StyleQuantumGenerator  # pylint: disable=import-outside-toplevel
+    if FLAGS.generator == "classical":
+        return GeneratorSpec.classical(latent_dim, _units("gen_units", FLAGS.gen_units),
+                                       noise_dim=FLAGS.noise_dim or latent_dim)
+    spec = GeneratorSpec.quantum(FLAGS.qubits, FLAGS.layers, FLAGS.ansatz, FLAGS.readout)
+    if spec.output_dim != latent_dim:
+        hint = (f"--qubits {latent_dim // 2} --readout xz or " if latent_dim % 2 == 0
+                and latent_dim >= 4 else "")
+        raise UsageError(
+            f"the VAE in --vae has latent_dim {latent_dim}, but a {FLAGS.qubits}-qubit "
+            f"generator with --readout {FLAGS.readout} outputs {spec.output_dim} values; use "
+            f"{hint}--qubits {latent_dim} --readout z, or a VAE with latent_dim "
+            f"{spec.output_dim}")
+    return spec
 
-        out_dim = FLAGS.qubits * (2 if FLAGS.readout == "xz" else 1)
-        if out_dim != latent_dim:
-            hint = (f"--qubits {latent_dim // 2} --readout xz or " if latent_dim % 2 == 0
-                    and latent_dim >= 4 else "")
-            raise UsageError(
-                f"the VAE in --vae has latent_dim {latent_dim}, but a {FLAGS.qubits}-qubit "
-                f"generator with --readout {FLAGS.readout} outputs {out_dim} values; use "
-                f"{hint}--qubits {latent_dim} --readout z, or a VAE with latent_dim {out_dim}")
-        layer = StyleQuantumGenerator(FLAGS.qubits, FLAGS.layers, ansatz=FLAGS.ansatz,
-                                      readout=FLAGS.readout, backend=FLAGS.backend)
-        generator = tf.keras.Sequential([tf.keras.Input((FLAGS.qubits,)), layer],
-                                        name="quantum_generator")
-        return generator, FLAGS.qubits, {"n_qubits": FLAGS.qubits, "n_layers": FLAGS.layers,
-                                         "ansatz": FLAGS.ansatz, "readout": FLAGS.readout,
-                                         "backend": FLAGS.backend}
-    from qlsgan_tf.models import MLPGenerator  # pylint: disable=import-outside-toplevel
 
-    units = _units("gen_units", FLAGS.gen_units)
-    noise_dim = FLAGS.noise_dim or latent_dim
-    generator = MLPGenerator(latent_dim, hidden_units=units, latent_dim=noise_dim)
-    return generator, noise_dim, {"gen_units": ",".join(map(str, units)), "noise_dim": noise_dim}
+def _generator_hparams(spec):
+    if spec.kind == "quantum":
+        return {"n_qubits": spec.n_qubits, "n_layers": spec.n_layers, "ansatz": spec.ansatz,
+                "readout": spec.readout, "backend": FLAGS.backend}
+    return {"gen_units": ",".join(map(str, spec.hidden_units)), "noise_dim": spec.noise_dim}
 
 
 def main(argv):
@@ -151,17 +147,18 @@ def main(argv):
             test = None  # no test split: metrics.json then has no real-vs-real floor
         vae = load_vae(FLAGS.vae)
         tf.keras.utils.set_random_seed(FLAGS.seed)
-        generator, noise_dim, gen_hparams = build_generator(int(vae.latent_dim))
+        spec = generator_spec(int(vae.latent_dim))
+        generator = spec.build(backend=FLAGS.backend)
         critic = MLPCritic(hidden_units=critic_units, input_dim=int(vae.latent_dim))
         result = train_latent_gan(
             generator, critic, vae=vae, real_images=train.images,
             test_images=None if test is None else test.images, out_dir=out,
-            latent_dim=noise_dim, loss=FLAGS.loss, gp_weight=FLAGS.gp_weight,
+            latent_dim=spec.noise_dim, loss=FLAGS.loss, gp_weight=FLAGS.gp_weight,
             n_critic=FLAGS.n_critic, noise=FLAGS.noise, g_lr=FLAGS.g_lr, c_lr=FLAGS.c_lr,
             epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
             fid_every=FLAGS.fid_every, n_fid_samples=FLAGS.n_fid_samples,
             feature_net=load_feature_net(FLAGS.feature_net), verbose=FLAGS.verbose,
-            hparams={"generator": FLAGS.generator, **gen_hparams,
+            hparams={"generator": FLAGS.generator, **_generator_hparams(spec),
                      "critic_units": ",".join(map(str, critic_units)), "loss": FLAGS.loss,
                      "n_critic": FLAGS.n_critic, "seed": FLAGS.seed,
                      "data": str(data), "vae": str(FLAGS.vae)})
