@@ -183,7 +183,7 @@ def test_chief_and_two_workers_on_localhost(tmp_path, sat4_sample_dir):
     for tuner_id, proc in procs.items():
         assert proc.returncode == 0, (tuner_id, outputs[tuner_id][1][-3000:])
     runs = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
-    assert sorted(f"{r['generator']}__c{r['critic_capacity']}" for r in runs) == sorted(
+    assert sorted(f"{r['generator']}__c{r['critic_budget']}" for r in runs) == sorted(
         f"{g}__c20" for g in ("q2x1", "q2x2", "c15@2", "c60@2"))
     assert {r["tuner_id"] for r in runs} <= {"tuner0", "tuner1"}  # workers train, chief serves
     assert "report:" in outputs["chief"][0]

@@ -8,7 +8,13 @@ import hashlib
 import json
 import math
 
-from qlsgan_tf.training.spec import READOUTS, GeneratorSpec, readout_width
+from qlsgan_tf.training.spec import (
+    READOUTS,
+    GeneratorSpec,
+    classical_label,
+    quantum_label,
+    readout_width,
+)
 from qlsgan_tf.tuning.settings import TrainingSettings
 
 ANSATZE = ("bel", "simple")
@@ -102,9 +108,12 @@ class StudyConfig:
         return specs
 
     def generator_labels(self):
-        """KerasTuner choice values: ``q{n}x{L}`` quantum, ``c{budget}@{latent}`` classical
-        (``training.spec``)."""
-        return [spec.label for spec in self.generator_specs()]
+        """KerasTuner choice values, in the order of ``generator_specs``: ``q{n}x{L}``
+        quantum, ``c{budget}@{latent}`` classical (``training.spec``)."""
+        labels = [quantum_label(n, layers) for n, layers in self.quantum_grid]
+        labels += [classical_label(c, d) for d in self.latent_dims
+                   for c in self.classical_capacities]
+        return labels
 
     def training_settings(self):
         """What the capacity search (``tuning``) needs of this study."""

@@ -52,6 +52,16 @@ def noise_width(output_dim, readout):
     return int(output_dim) // (2 if _check_readout(readout) == "xz" else 1)
 
 
+def quantum_label(n_qubits, n_layers):
+    """The label of the quantum generator of ``n_qubits`` and ``n_layers``."""
+    return f"q{int(n_qubits)}x{int(n_layers)}"
+
+
+def classical_label(budget, output_dim):
+    """The label of the classical generator of a parameter budget and an output size."""
+    return f"c{int(budget)}@{int(output_dim)}"
+
+
 def _positive(name, value, allow_none=False):
     if value is None and allow_none:
         return None
@@ -156,8 +166,9 @@ class GeneratorSpec:
         """``q{n}x{L}`` or ``c{budget}@{D}`` (a classical generator given by its widths is
         named by its realised capacity)."""
         if self.kind == QUANTUM:
-            return f"q{self.n_qubits}x{self.n_layers}"
-        return f"c{self.budget if self.budget is not None else self.capacity}@{self.output_dim}"
+            return quantum_label(self.n_qubits, self.n_layers)
+        return classical_label(self.budget if self.budget is not None else self.capacity,
+                               self.output_dim)
 
     @property
     def capacity(self):

@@ -40,8 +40,15 @@ def _optional_float(value):
 
 
 def _rows(value):
-    return tuple(tuple(float(v) for v in row) if isinstance(row, (list, tuple)) else float(row)
-                 for row in value or ())
+    """History rows as tuples of floats (a row may be a bare number); null reads as NaN."""
+    return tuple(tuple(_nan_if_none(v) for v in row) if isinstance(row, (list, tuple))
+                 else _nan_if_none(row) for row in value or ())
+
+
+_MEASURED = ("latent_floor", "final_fd", "fd_std_last_k", "final_kid", "latent_fd", "time_s")
+_OPTIONAL = ("score", "fd_score", "learning_rate")
+_HISTORIES = ("latent_score_history", "fd_history", "c_loss_history", "g_loss_history")
+_COUNTS = ("latent_dim", "generator_capacity", "critic_budget", "seed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +89,24 @@ class RunResult:
     time_s: float = 0.0
     pack_size: Optional[int] = None
     tuner_id: Optional[str] = None
+
+    def __post_init__(self):
+        """Normalises the types (JSON gives lists and ints where the record keeps tuples and
+        floats), so a record equals itself read back."""
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        for name in _COUNTS:
+            put(name, int(getattr(self, name)))
+        for name in _MEASURED:
+            put(name, _nan_if_none(getattr(self, name)))
+        for name in _OPTIONAL:
+            put(name, _optional_float(getattr(self, name)))
+        for name in _HISTORIES:
+            put(name, _rows(getattr(self, name)))
+        put("critic_units", tuple(int(u) for u in self.critic_units or ()))
+        put("status_reasons", tuple(str(r) for r in self.status_reasons or ()))
+        put("status", str(self.status))
 
     # ------------------------------------------------------------------ derived
     @property
@@ -154,20 +179,7 @@ class RunResult:
                               "converged" if data["stable"] else "unstable")
             data.setdefault("fd_score", data["score"])
         known = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in known}
-        for name in ("latent_dim", "generator_capacity", "critic_budget", "seed"):
-            kwargs[name] = int(kwargs[name])
-        for name in ("latent_floor", "final_fd", "fd_std_last_k", "final_kid", "latent_fd"):
-            if name in kwargs:
-                kwargs[name] = _nan_if_none(kwargs[name])
-        for name in ("score", "fd_score", "learning_rate"):
-            kwargs[name] = _optional_float(kwargs.get(name))
-        for name in ("latent_score_history", "fd_history", "c_loss_history", "g_loss_history"):
-            kwargs[name] = _rows(kwargs.get(name))
-        kwargs["critic_units"] = tuple(int(u) for u in kwargs.get("critic_units") or ())
-        kwargs["status_reasons"] = tuple(str(r) for r in kwargs.get("status_reasons") or ())
-        kwargs["status"] = str(kwargs["status"])
-        return cls(**kwargs)
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 _NUMBER = (numbers.Real,)
