@@ -206,3 +206,14 @@ def test_power_is_reported_at_the_measured_noise():
     few, _ = _analyse([r for r in runs if r["generator"] in ("q3x1", "q3x2")])
     assert "power" not in few
     assert analysis.power_at_design([36, 66], CRITICS, 3, 0.2)["reason"] == "fewer than 4 Q values"
+
+
+def test_most_stable_critic_rule():
+    nan = math.nan
+    # The share of converged seeds first, then the mean over them, then the smaller budget.
+    assert analysis.most_stable_critic({10: [1.0, nan], 100: [5.0, 5.0]}) == 100
+    assert analysis.most_stable_critic({10: [4.0, 4.0], 100: [2.0, 3.0]}) == 100
+    assert analysis.most_stable_critic({100: [3.0, None], 10: [3.0, math.inf]}) == 10
+    assert analysis.most_stable_critic({10: [nan], 100: [nan, nan]}) == 10
+    with pytest.raises(ValueError, match="empty"):
+        analysis.most_stable_critic({})

@@ -11,6 +11,8 @@ parent folders are created) and returns that path as a :class:`pathlib.Path`:
   laws (:mod:`qlsgan_tf.study.fits`) and the verdict.
 - :func:`plot_image_grid` — SAT-4 patches as an RGB block and a NIR false-colour block.
 
+Each has a ``*_figure`` twin (:func:`fid_figure`, :func:`score_figure`, :func:`scaling_figure`)
+taking the same data and returning the :class:`~matplotlib.figure.Figure` unsaved.
 Figures are built on :class:`matplotlib.figure.Figure` directly and rendered by the Agg canvas,
 so plotting never touches pyplot's global state or the user's backend (safe in workers and
 threads). Axes switch to log scale when the values span more than :data:`LOG_SPAN` (a factor).
@@ -32,10 +34,13 @@ from qlsgan_tf.study.analysis import most_stable_critic
 from qlsgan_tf.training.images import plot_image_grid, png_path, save_figure
 
 __all__ = [
+    "fid_figure",
     "plot_fid_trajectories",
     "plot_image_grid",
     "plot_scaling",
     "plot_score_vs_critic_capacity",
+    "scaling_figure",
+    "score_figure",
 ]
 
 #: Values spanning more than this factor get a log axis.
@@ -111,7 +116,8 @@ def _check_trajectories(trajectories) -> list:
     return out
 
 
-def _fid_figure(trajectories, floor=None, title=None, ylabel="FD-SAT4") -> Figure:
+def fid_figure(trajectories, floor=None, title=None, ylabel="FD-SAT4") -> Figure:
+    """The figure of :func:`plot_fid_trajectories`, unsaved."""
     runs = _check_trajectories(trajectories)
     if floor is not None:
         floor = _number(floor, "floor")
@@ -180,7 +186,7 @@ def plot_fid_trajectories(trajectories, path, floor=None, title=None,
       ``path`` as a :class:`pathlib.Path`.
     """
     path = png_path(path)
-    return save_figure(_fid_figure(trajectories, floor, title, ylabel), path)
+    return save_figure(fid_figure(trajectories, floor, title, ylabel), path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,8 +218,9 @@ def _check_rows(rows) -> list:
     return out
 
 
-def _score_figure(rows, optima=None, title=None,
+def score_figure(rows, optima=None, title=None,
                   ylabel="optimality score (lower is better)") -> Figure:
+    """The figure of :func:`plot_score_vs_critic_capacity`, unsaved."""
     runs = _check_rows(rows)
     if optima is not None and not isinstance(optima, Mapping):
         raise TypeError(f"optima must map q_capacity -> critic capacity, got {optima!r}.")
@@ -316,7 +323,7 @@ def plot_score_vs_critic_capacity(rows, path, optima=None, title=None,
       ``path`` as a :class:`pathlib.Path`.
     """
     path = png_path(path)
-    return save_figure(_score_figure(rows, optima, title, ylabel), path)
+    return save_figure(score_figure(rows, optima, title, ylabel), path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,9 +381,10 @@ def _check_censored(censored, n):
     return values
 
 
-def _scaling_figure(Q, y, comparison, ylabel, y_err=None, y_ci=None, title=None,
+def scaling_figure(Q, y, comparison, ylabel, y_err=None, y_ci=None, title=None,
                     xlabel="quantum generator capacity Q (trainable parameters)",
                     censored=None) -> Figure:
+    """The figure of :func:`plot_scaling`, unsaved."""
     q = _floats(Q, "Q")
     y = _floats(y, "y")
     if q.size != y.size:
@@ -461,7 +469,7 @@ def plot_scaling(Q, y, comparison, path, ylabel, y_err=None, *, y_ci=None, title
       ``path`` as a :class:`pathlib.Path`.
     """
     path = png_path(path)
-    return save_figure(_scaling_figure(Q, y, comparison, ylabel, y_err, y_ci, title, xlabel,
+    return save_figure(scaling_figure(Q, y, comparison, ylabel, y_err, y_ci, title, xlabel,
                                        censored), path)
 
 
