@@ -12,6 +12,7 @@ import importlib
 # public name -> submodule that defines it; imported on first access so that importing
 # ``qlsgan_tf.training`` does not pull in TF-GAN or the metrics unless they are used.
 _EXPORTS = {
+    "GeneratorSpec": "spec",
     "LatentGAN": "latent_gan",
     "PackedLatentGAN": "packed",
     "pack_for": "packed",
@@ -34,7 +35,7 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "FIDCallback", "HybridLSGAN", "ImageGridCallback", "LatentGAN", "NaNGuard", "PackedLatentGAN",
+    "FIDCallback", "GeneratorSpec", "HybridLSGAN", "ImageGridCallback", "LatentGAN", "NaNGuard", "PackedLatentGAN",
     "encode_latents",
     "fit_with_fd", "latent_dataset", "latent_input_fn", "load_hybrid", "log_hparams",
     "make_gan_estimator", "noise_input_fn", "pack_for", "plot_image_grid", "sample_noise",
