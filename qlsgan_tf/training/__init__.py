@@ -35,7 +35,8 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "FIDCallback", "GeneratorSpec", "HybridLSGAN", "ImageGridCallback", "LatentGAN", "NaNGuard", "PackedLatentGAN",
+    "FIDCallback", "GeneratorSpec", "HybridLSGAN", "ImageGridCallback", "LatentGAN", "NaNGuard",
+    "PackedLatentGAN",
     "encode_latents",
     "fit_with_fd", "latent_dataset", "latent_input_fn", "load_hybrid", "log_hparams",
     "make_gan_estimator", "noise_input_fn", "pack_for", "plot_image_grid", "sample_noise",

@@ -1,12 +1,13 @@
 """KerasTuner search over generator and critic capacities for the capacity study.
 
 ``CapacityHyperModel`` declares the search space in one place (``generator``: a quantum or
-classical generator label, ``training.spec``); ``build(hp)`` composes a compiled ``LatentGAN``
-of one critic budget (for timing and inspection). A trial is one generator: ``CapacityTuner.run_trial``
-trains all its critic capacities x seeds x learning rates that the run store does not hold
-yet, in packs (``tuning.packs``), writes each run as it finishes, and reports the runs' mean
-score to the oracle. Oracle, directory layout and distribution (chief/workers) are
-KerasTuner's own: workers are handed generators, i.e. packs.
+classical generator label, ``training.spec``); ``build(hp)`` composes a compiled
+``LatentGAN`` of one critic budget (for timing and inspection). A trial is one generator:
+``CapacityTuner.run_trial`` trains all its critic budgets x seeds x learning rates that the
+run store does not hold yet, in packs (``tuning.packs``), writes each run (a
+``tuning.results.RunResult``) as it finishes, and reports the runs' mean score to the oracle.
+Oracle, directory layout and distribution (chief/workers) are KerasTuner's own: workers are
+handed generators, i.e. packs.
 """
 import dataclasses
 import math
