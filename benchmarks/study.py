@@ -101,7 +101,7 @@ def time_epochs(args):
         rows[name] = {
             "label": configs[name][1], "backend": configs[name][0],
             "generator_capacity": int(models[name].generator_capacity),
-            "critic_params": int(models[name].critic_capacity),
+            "critic_params": int(models[name].critic_params),
             "epoch_s": statistics.median(values), "epoch_s_all": values,
             "first_epoch_s": first[name],
         }

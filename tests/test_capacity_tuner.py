@@ -34,7 +34,7 @@ def test_hypermodel_builds_a_compiled_gan_of_the_asked_capacities(label, kind):
     spec = s.generator_spec(label)
     assert spec.kind == kind
     assert gan.generator_capacity == spec.capacity
-    assert abs(gan.critic_capacity - 120) / 120 < 0.15
+    assert abs(gan.critic_params - 120) / 120 < 0.15
     assert gan.g_optimizer is not None and gan.c_optimizer is not None
     assert gan.generate(5).shape == (5, spec.output_dim)
 

@@ -115,7 +115,7 @@ def test_train_latent_gan_writes_a_complete_run(tmp_path, tiny_vae_and_data):
     assert not result["failed"] and result["epochs_run"] == 3
     # FD at epoch index 1 (every 2nd epoch) and after the last epoch (index 2).
     assert [e for e, _, _ in result["fd_history"]] == [1, 2]
-    assert result["generator_capacity"] == 2 * 3 * 6 and result["critic_capacity"] == 41
+    assert result["generator_capacity"] == 2 * 3 * 6 and result["critic_params"] == 41
     assert len(result["c_loss_history"]) == 3 and result["time_per_epoch_s"] > 0
     assert result["samples"].shape == (16, 28, 28, 4) and result["samples"].dtype == np.uint8
 
@@ -225,7 +225,7 @@ def test_train_gan_classical_generator(tmp_path, sat4_sample_dir, trained_vae_di
     metrics = json.loads((out / "metrics.json").read_text())
     # MLPGenerator 3 -> 8 -> 3 and MLPCritic 3 -> 8 -> 1.
     assert metrics["generator_capacity"] == 3 * 8 + 8 + 8 * 3 + 3
-    assert metrics["critic_capacity"] == 3 * 8 + 8 + 8 + 1
+    assert metrics["critic_params"] == 3 * 8 + 8 + 8 + 1
     assert metrics["gp_history"] == [] and metrics["hparams"]["loss"] == "bce"
 
 

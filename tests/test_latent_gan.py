@@ -154,7 +154,7 @@ def test_config_roundtrip_and_keras_save_reload(tmp_path):
     assert config["gp_weight"] == 5.0 and config["n_critic"] == 2 and config["noise"] == "normal"
     clone = LatentGAN.from_config(config)
     assert clone.generator.count_params() == gan.generator.count_params()
-    assert clone.critic_capacity == gan.critic_capacity == 3 * 16 + 16 + 16 + 1
+    assert clone.critic_params == gan.critic_params == 3 * 16 + 16 + 16 + 1
 
     noise = gan.sample_noise(5, seed=0)
     gan.save(tmp_path / "gan.keras")

@@ -460,7 +460,7 @@ def log_hparams(log_dir, hparams, metrics, experiment_config=True, step=0):
     Args:
       log_dir: the run's TensorBoard directory (written into directly).
       hparams: ``{name: bool | int | float | str}``, e.g. ``{"generator_capacity": 40,
-        "critic_capacity": 1537, "generator": "quantum", "n_qubits": 5, "n_layers": 2}``.
+        "critic_params": 1537, "generator": "quantum", "n_qubits": 5, "n_layers": 2}``.
       metrics: ``{name: float}`` final values, e.g. ``{"final_fd_sat4": 31.2,
         "final_kid": 0.05}``; written as scalars at ``step`` in the same run, where the
         dashboard looks for them. NaN is allowed (a failed run).

@@ -131,7 +131,7 @@ def fit_with_fd(gan, latents, decoder=None, feature_net=None, real_images=None,
         ``w_dist_history``, ``gp_history``, ``final_fd``, ``final_kid``, ``final_kid_std``,
         ``failed``, ``failure_reason``, ``epochs_run``, ``time_s``, ``time_per_epoch_s``
         (median training time of an epoch after the first, FD evaluation excluded),
-        ``epoch_times_s``, ``generator_capacity``, ``critic_capacity`` and ``samples``
+        ``epoch_times_s``, ``generator_capacity``, ``critic_params`` and ``samples``
         (``n_images`` generated patches as uint8, None when generation failed).
     """
     from qlsgan_tf.data import denormalize  # pylint: disable=import-outside-toplevel
@@ -205,13 +205,13 @@ def fit_with_fd(gan, latents, decoder=None, feature_net=None, real_images=None,
         "time_per_epoch_s": _time_per_epoch(timer.seconds),
         "epoch_times_s": list(timer.seconds),
         "generator_capacity": gan.generator_capacity,
-        "critic_capacity": gan.critic_capacity,
+        "critic_params": gan.critic_params,
         "samples": samples,
     }
     if log_dir is not None:
         record = {k: v for k, v in (hparams or {}).items() if v is not None}
         record.setdefault("generator_capacity", gan.generator_capacity)
-        record.setdefault("critic_capacity", gan.critic_capacity)
+        record.setdefault("critic_params", gan.critic_params)
         log_hparams(log_dir, record, {"final_fd_sat4": final_fd, "final_kid": final_kid,
                                       "failed": float(guard.failed)})
     return result

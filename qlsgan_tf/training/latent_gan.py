@@ -196,8 +196,8 @@ class LatentGAN(tf.keras.Model):
         return _capacity(self.generator)
 
     @property
-    def critic_capacity(self):
-        """Trainable parameters of the critic."""
+    def critic_params(self):
+        """Trainable parameters of the critic (the realised count, whatever budget sized it)."""
         return _capacity(self.critic)
 
     # --------------------------------------------------------------------------- the losses

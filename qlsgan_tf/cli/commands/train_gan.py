@@ -163,7 +163,7 @@ def main(argv):
                      "n_critic": FLAGS.n_critic, "seed": FLAGS.seed,
                      "data": str(data), "vae": str(FLAGS.vae)})
         summary = {k: result[k] for k in ("failed", "failure_reason", "final_fd", "final_kid",
-                                          "floor_fd", "generator_capacity", "critic_capacity",
+                                          "floor_fd", "generator_capacity", "critic_params",
                                           "epochs_run", "time_per_epoch_s")}
         print(json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v
                           for k, v in summary.items()}, indent=2, allow_nan=False))
