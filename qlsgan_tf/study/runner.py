@@ -1,11 +1,12 @@
 """Runs a whole capacity study through KerasTuner: prepare, search, report.
 
 One KerasTuner search covers the whole grid: the hyperparameter ``generator`` names a
-quantum (``q{n}x{L}``) or classical (``c{capacity}@{latent}``) generator and
-``critic_capacity`` a critic parameter budget; each trial trains every seed and scores the
-configuration. KerasTuner keeps the oracle state (``OUT/tuner/``) and runs distributed with
-its own chief/worker environment variables; our store (``OUT/runs/``) makes every finished
-seed-run permanent, so a killed study resumes without losing or repeating finished runs.
+quantum (``q{n}x{L}``) or classical (``c{capacity}@{latent}``) generator; each trial trains
+its critic grid x seeds x learning rates, then the adaptive critic search's rounds
+(``study.search``) for that generator. KerasTuner keeps the oracle state (``OUT/tuner/``)
+and runs distributed with its own chief/worker environment variables; our store
+(``OUT/runs/``) makes every finished run permanent, so a killed study resumes without
+losing or repeating finished runs.
 """
 import contextlib
 import math
@@ -16,6 +17,7 @@ from qlsgan_tf import interrupts
 from qlsgan_tf.study import lock as lock_lib
 from qlsgan_tf.study import prepare as prepare_lib
 from qlsgan_tf.study import report as report_lib
+from qlsgan_tf.study import search as search_lib
 from qlsgan_tf.study import store as store_lib
 from qlsgan_tf.study import tuner_state
 
@@ -62,7 +64,7 @@ def _run_study(config, data_path, out, verbose, log):
     with _progress(config, store, enabled=verbose > 0 and where != "chief") as progress:
         tuner = capacity.make_tuner(config, hypermodel, directory=out / "tuner",
                                     project_name=PROJECT, run_store=store, progress=progress,
-                                    verbose=0)
+                                    verbose=0, refine=search_lib.refiner(config))
         tuner.search(resources=resources)
     if where == "worker":
         return None
@@ -78,8 +80,9 @@ def _progress(config, store, enabled):
         return
     from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
 
-    bar = tqdm(total=config.n_runs(), initial=len(store.keys()), unit="run",
-               desc="capacity study", dynamic_ncols=True)
+    # The total counts the grid and the most the adaptive critic search may add.
+    bar = tqdm(total=config.n_runs() + config.n_refine_runs(), initial=len(store.keys()),
+               unit="run", desc="capacity study", dynamic_ncols=True)
 
     def update(result, cached):
         if cached:

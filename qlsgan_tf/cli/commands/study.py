@@ -50,6 +50,15 @@ flags.DEFINE_integer("max_trials", None, "Trial budget (0: the whole grid).", lo
 flags.DEFINE_boolean("augment", None, "Dihedral augmentation of the real patches.")
 flags.DEFINE_enum("score", None, ["latent", "fd"], "Score that decides the optima: the latent "
                   "distance (default) or FD-SAT4; the report shows both.")
+flags.DEFINE_integer("refine_rounds", None, "Rounds of the adaptive critic search after "
+                     "each generator's grid (0 = off): each adds --refine_points critic "
+                     "capacities around its best critic, or beyond a censored edge.")
+flags.DEFINE_integer("refine_points", None, "Critic capacities per generator and round of the "
+                     "adaptive critic search.")
+flags.DEFINE_enum("refine_kinds", None, ["quantum", "classical", "all"], "Generators the "
+                  "adaptive critic search refines.")
+flags.DEFINE_integer("refine_max_critic", None, "Largest critic the adaptive search may "
+                     "suggest (0 = one grid step above the largest grid critic).")
 flags.DEFINE_integer("verbose", 1, "0: quiet; 1: progress bar over runs.")
 flags.DEFINE_boolean("dry_run", False, "Print the grid and the estimated time (measured on "
                      "this machine), then exit without training.")
@@ -78,7 +87,8 @@ def overrides_from_flags():
     out = {}
     for name in ("epochs", "steps_per_epoch", "batch_size", "n_critic", "fid_every", "k_last",
                  "max_images", "ansatz", "readout", "backend", "loss", "tuner", "max_trials",
-                 "augment", "vae", "pack", "max_epochs", "feature_net"):
+                 "augment", "vae", "pack", "max_epochs", "feature_net", "refine_rounds",
+                 "refine_points", "refine_kinds", "refine_max_critic"):
         value = getattr(FLAGS, name)
         if value is not None:
             out[name] = value
@@ -111,7 +121,9 @@ def main(argv):
 
         config = presets.make_config(FLAGS.preset, **overrides_from_flags())
         data_path = FLAGS.data or str(data_lib.sample_path())
-        print(f"qlsgan study: preset {config.preset}, {config.n_runs()} training runs, "
+        print(f"qlsgan study: preset {config.preset}, {config.n_runs()} training runs"
+              + (f" (+ up to {config.n_refine_runs()} adaptive)" if config.refine_rounds else "")
+              + ", "
               f"data {data_path}, out {FLAGS.out} (role: {runner.role()})", flush=True)
         if FLAGS.dry_run:
             _dry_run(config, data_path, data_lib)
@@ -136,6 +148,10 @@ def _dry_run(config, data_path, data_lib):
           f"{len(config.critic_capacities)} critics x {len(config.seeds)} seeds x "
           f"{len(config.learning_rates)} learning rates ({len(done)} runs already finished); "
           f"{n_reference} real latents per epoch")
+    if config.refine_rounds:
+        print(f"adaptive critic search: up to {config.n_refine_runs()} more runs "
+              f"({config.refine_rounds} rounds x {config.refine_points} critics for the "
+              f"{config.refine_kinds} generators; not in the estimate below)")
     print(runner.describe_estimate(runner.estimate(config, n_reference, done)))
     _print_power(config, store.ResultStore(pathlib.Path(FLAGS.out)))
 
