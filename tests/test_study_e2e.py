@@ -251,3 +251,21 @@ def test_adaptive_critic_search_trains_its_suggestions_once(tmp_path, sat4_sampl
                            capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")} == before
+
+
+def test_vae_nominal_and_tuned_run_two_studies_and_compare_them(tmp_path, sat4_sample_dir):
+    out = tmp_path / "vaes"
+    tiny = ["--quantum_grid", "2x1,2x2", "--critic_capacities", "20,120",
+            "--classical_capacities", "15", "--seeds", "0", "--vae", "nominal,tuned"]
+    proc = subprocess.run(_cmd(out, *tiny, data=sat4_sample_dir), env=_env(),
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "vae comparison:" in proc.stdout
+    for vae in ("nominal", "tuned"):
+        prepared = json.loads((out / f"vae-{vae}" / "prepared.json").read_text())
+        assert prepared["vaes"]["2"]["kind"] == vae
+        assert len(_run_keys(out / f"vae-{vae}")) == 3 * 2
+        assert (out / f"vae-{vae}" / "report.md").exists()
+    result = json.loads((out / "vae_comparison.json").read_text())
+    assert result["variants"] == ["nominal", "tuned"] and result["n_paired_runs"] == 6
+    assert "# VAE comparison: nominal vs tuned" in (out / "vae_comparison.md").read_text()

@@ -9,6 +9,7 @@ and runs distributed with its own chief/worker environment variables; our store
 losing or repeating finished runs.
 """
 import contextlib
+import dataclasses
 import math
 import os
 import pathlib
@@ -19,7 +20,7 @@ from qlsgan_tf.study import prepare as prepare_lib
 from qlsgan_tf.study import report as report_lib
 from qlsgan_tf.study import search as search_lib
 from qlsgan_tf.study import store as store_lib
-from qlsgan_tf.study import tuner_state
+from qlsgan_tf.study import tuner_state, vae_compare
 
 PROJECT = "capacity"
 
@@ -42,6 +43,37 @@ def run_study(config, data_path, out_dir, verbose=1, log=print):
     out.mkdir(parents=True, exist_ok=True)
     with lock_lib.study_lock(out, role()):
         return _run_study(config, data_path, out, verbose, log)
+
+
+def run_vae_comparison(config, vaes, data_path, out_dir, verbose=1, log=print):
+    """Runs (or resumes) the study once per VAE in ``vaes`` (e.g. ``("nominal", "tuned")``),
+    in ``OUT/vae-<name>/``, and compares them (``study.vae_compare``); returns the paths.
+
+    The FD-SAT4 feature network is shared: with ``feature_net="train"`` the first study trains
+    it and the others reuse it, so FD-SAT4 compares the VAEs and nothing else. One process
+    (chief/worker mode runs one study per directory: run each VAE with its own ``--vae``).
+    """
+    if role() != "local":
+        raise ValueError("--vae with several VAEs runs one study after the other in one "
+                         "process; in chief/worker mode run one study per VAE (--vae nominal, "
+                         "--vae tuned, each with its own --out)")
+    if len(set(vaes)) != len(vaes) or len(vaes) != 2:
+        raise ValueError(f"--vae compares two different VAEs, e.g. nominal,tuned; got "
+                         f"{','.join(vaes)}")
+    out = pathlib.Path(out_dir)
+    dirs, paths = {}, {}
+    feature_net = config.feature_net
+    for vae in vaes:
+        dirs[vae] = vae_compare.variant_dir(out, vae)
+        variant = dataclasses.replace(config, vae=vae, feature_net=feature_net).validate()
+        log(f"study with the {vae} VAE -> {dirs[vae]}")
+        report = run_study(variant, data_path, dirs[vae], verbose=verbose, log=log)
+        paths.update({f"{vae}_{k}": v for k, v in report.items()
+                      if k in ("report", "results", "trials")})
+        if feature_net == "train":  # the next VAE's study reuses this feature network
+            feature_net = str(dirs[vae] / "feature_net")
+    paths.update(vae_compare.write_comparison(out, dirs))
+    return paths
 
 
 def _run_study(config, data_path, out, verbose, log):

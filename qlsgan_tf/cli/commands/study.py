@@ -18,7 +18,8 @@ flags.DEFINE_string("data", None, "SAT-4 data: .mat, Kaggle CSV, a directory wit
                     "cache from `qlsgan convert-data`. Default: the bundled 70-patch sample.")
 flags.DEFINE_string("out", None, "Study directory (created; an existing one is resumed).")
 flags.DEFINE_string("vae", None, "nominal, tuned, or the directory of a VAE saved by "
-                    "`qlsgan train-vae` (default: the preset's, nominal).")
+                    "`qlsgan train-vae` (default: the preset's); two of them separated by a "
+                    "comma (nominal,tuned) run the study once per VAE and compare them.")
 flags.DEFINE_string("feature_net", None, "FD-SAT4 feature network: bundled, train (learn it "
                     "from --data, kept in OUT/feature_net), or the directory of one written by "
                     "`qlsgan train-feature-net` (default: the preset's).")
@@ -119,7 +120,11 @@ def main(argv):
         from qlsgan_tf import data as data_lib  # pylint: disable=import-outside-toplevel
         from qlsgan_tf.study import presets, runner  # pylint: disable=import-outside-toplevel
 
-        config = presets.make_config(FLAGS.preset, **overrides_from_flags())
+        overrides = overrides_from_flags()
+        vaes = [v.strip() for v in overrides.get("vae", "").split(",") if v.strip()]
+        if len(vaes) > 1:
+            overrides["vae"] = vaes[0]
+        config = presets.make_config(FLAGS.preset, **overrides)
         data_path = FLAGS.data or str(data_lib.sample_path())
         print(f"qlsgan study: preset {config.preset}, {config.n_runs()} training runs"
               + (f" (+ up to {config.n_refine_runs()} adaptive)" if config.refine_rounds else "")
@@ -127,6 +132,13 @@ def main(argv):
               f"data {data_path}, out {FLAGS.out} (role: {runner.role()})", flush=True)
         if FLAGS.dry_run:
             _dry_run(config, data_path, data_lib)
+            return
+        if len(vaes) > 1:
+            paths = runner.run_vae_comparison(config, vaes, data_path, FLAGS.out,
+                                              verbose=FLAGS.verbose)
+            interrupts.check_stop()
+            for name, path in paths.items():
+                print(f"{name.replace('_', ' ')}: {path}")
             return
         paths = runner.run_study(config, data_path, FLAGS.out, verbose=FLAGS.verbose)
         interrupts.check_stop()  # a signal during the report: the report is whole, say so
