@@ -81,3 +81,21 @@ def test_refinement_settings_are_checked():
     with pytest.raises(ValueError, match="refine_max_critic=100 is below the largest grid"):
         _config(refine_max_critic=100)
     assert _config().n_refine_runs() == 2 * 2 * 3 * 5 * 1  # rounds x points x q gens x seeds
+
+
+def test_planted_optima_beyond_the_grid_the_search_halves_censoring_and_error():
+    """Known truth: optima drawn over 30..20000 while the grid stops at 6000 (as in the demo,
+    where most C* were censored at the largest critic)."""
+    res = search.simulate_search([30, 200, 1500, 6000], 5, truth_range=(60, 20000),
+                                 n_rep=150, limits=(8, 24000))
+    grid, adaptive, even = res["grid"], res["adaptive"], res["even"]
+    assert adaptive["censored"] < 0.5 * grid["censored"]
+    assert adaptive["censored"] < 0.5 * even["censored"]  # at equal run budget
+    assert adaptive["rms_err"] < 0.8 * grid["rms_err"]
+    assert adaptive["rms_err"] < even["rms_err"]
+    assert adaptive["coverage"] >= 0.85
+
+
+def test_simulated_search_rejects_an_unknown_valley():
+    with pytest.raises(ValueError, match="valley must be one of"):
+        search.simulate_search([30, 200, 1500], 3, truth_range=(60, 1000), valley="w", n_rep=1)
