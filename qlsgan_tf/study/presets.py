@@ -313,6 +313,7 @@ PRESETS = {
         vae_epochs=100,
         vae_max_trials=20,
         feature_net="train",  # FD-SAT4 features learned from the full data, not 50 patches
+        refine_rounds=2,  # the adaptive critic search: 2 rounds x 2 critics per quantum generator
         steps_per_epoch=100,
         augment=False,
         n_boot=2000,
