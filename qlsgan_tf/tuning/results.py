@@ -48,7 +48,7 @@ def _rows(value):
 _MEASURED = ("latent_floor", "final_fd", "fd_std_last_k", "final_kid", "latent_fd", "time_s")
 _OPTIONAL = ("score", "fd_score", "learning_rate")
 _HISTORIES = ("latent_score_history", "fd_history", "c_loss_history", "g_loss_history")
-_COUNTS = ("latent_dim", "generator_capacity", "critic_budget", "seed")
+_COUNTS = ("latent_dim", "generator_capacity", "critic_budget", "seed", "search_round")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +57,9 @@ class RunResult:
 
     ``score`` is the latent score of a converged run (None otherwise), ``fd_score`` the mean
     FD-SAT4 of its last ``k_last`` evaluations (None when not all finite); histories are
-    ``(generator step, latent score)`` and ``(epoch, FD-SAT4, KID)`` rows.
+    ``(generator step, latent score)`` and ``(epoch, FD-SAT4, KID)`` rows; ``search_round``
+    is 0 for a run of the critic grid, ``r`` for one of the adaptive critic search's round
+    ``r`` (``study.search``).
     """
 
     generator: str
@@ -89,6 +91,7 @@ class RunResult:
     time_s: float = 0.0
     pack_size: Optional[int] = None
     tuner_id: Optional[str] = None
+    search_round: int = 0
 
     def __post_init__(self):
         """Normalises the types (JSON gives lists and ints where the record keeps tuples and

@@ -27,7 +27,8 @@ class TrainingSettings:
     - Evaluation: ``n_latent_samples`` per latent score (``latent_method``), FD-SAT4 on
       ``n_fid_samples`` every ``fid_every`` epochs, ``k_last`` evaluations in ``fd_score``;
       ``status_k`` latent scores judged per run (0: ``metrics.stability``'s default).
-    - Search: ``tuner`` (the oracle) and ``max_trials`` (0: the whole grid).
+    - Search: ``tuner`` (the oracle), ``max_trials`` (0: the whole grid), ``refine_rounds``
+      (rounds of the adaptive critic search after a generator's grid, ``study.search``).
     """
 
     generators: Tuple[str, ...]
@@ -56,6 +57,7 @@ class TrainingSettings:
     status_k: int = 0
     tuner: str = "grid"
     max_trials: int = 0
+    refine_rounds: int = 0
 
     def __post_init__(self):
         for name, cast in (("generators", str), ("critic_budgets", int), ("seeds", int),
