@@ -1,5 +1,6 @@
 """``qlsgan train-gan`` and ``qlsgan sample`` through the console entry point (subprocesses)."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from qlsgan_tf import jsoncodec
 from qlsgan_tf.layers import StyleQuantumGenerator
 from qlsgan_tf.training import HybridLSGAN
 
@@ -157,8 +159,10 @@ def test_diverging_run_is_marked_failed_not_crashed(tmp_path, tiny_vae_and_data)
                               epochs=3, batch_size=16, n_fid_samples=8, verbose=0)
     assert result["failed"] and "nan" in result["failure_reason"].lower()
     assert result["epochs_run"] == 1 and result["samples"] is None
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["failed"] is True and metrics["final_fd"] is None
+    text = (tmp_path / "metrics.json").read_text()
+    assert '"final_fd": "nan"' in text  # strict JSON: non-finite floats as strings
+    metrics = jsoncodec.loads(text)
+    assert metrics["failed"] is True and math.isnan(metrics["final_fd"])
     assert not (tmp_path / "samples.png").exists()
     # No model is saved with NaN weights; the checkpoints are named as failed.
     assert not (tmp_path / "hybrid.keras").exists() and not (tmp_path / "generator.keras").exists()

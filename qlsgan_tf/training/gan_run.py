@@ -13,7 +13,6 @@ calls ``fit_with_fd`` and writes a run directory::
     OUT/generator.keras    the trained generator (noise -> latents)
     OUT/hybrid.keras       the HybridLSGAN (noise -> image), for ``qlsgan sample``
 """
-import json
 import math
 import pathlib
 import shutil
@@ -22,6 +21,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from qlsgan_tf import jsoncodec
 from qlsgan_tf.fsutil import atomic_write_file
 from qlsgan_tf.safe_load import load_keras_model
 from qlsgan_tf.training.callbacks import (
@@ -75,21 +75,6 @@ def _time_per_epoch(seconds):
     if not seconds:
         return math.nan
     return float(np.median(seconds[1:] if len(seconds) > 1 else seconds))
-
-
-def _jsonable(value):
-    """NaN/inf -> None and NumPy scalars/arrays -> Python, so the result is strict JSON."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _decode_fn(decoder):
@@ -316,7 +301,7 @@ def train_latent_gan(generator, critic, out_dir, *, vae=None, latents=None, real
                             title=f"{N_GRID} generated patches, final FD-SAT4 "
                                   f"{result['final_fd']:.4g}")
     metrics = {k: v for k, v in result.items() if k != "samples"}
-    text = json.dumps(_jsonable(metrics), indent=2, allow_nan=False) + "\n"
+    text = jsoncodec.dumps(metrics, indent=2) + "\n"  # inf/NaN as "inf"/"nan"
     atomic_write_file(out / "metrics.json",
                       lambda tmp: pathlib.Path(tmp).write_text(text, encoding="utf-8"))
     return result

@@ -14,7 +14,6 @@ nothing. Dihedral augmentation (the 8 flips/rotations, equally plausible for aer
 enlarges the training and validation parts when ``augment`` is on; the test split is not
 augmented.
 """
-import json
 import os
 import pathlib
 import shutil
@@ -25,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf import data as data_lib
-from qlsgan_tf import interrupts
+from qlsgan_tf import interrupts, jsoncodec
 from qlsgan_tf.fsutil import atomic_write_file
 from qlsgan_tf.models.vae import SatVAE
 from qlsgan_tf.safe_load import load_keras_model
@@ -378,7 +377,7 @@ def train_vae(data, out_dir, test_data=None, latent_dim=10, tune=False, max_tria
                  "validation images when augment is on), comparable to the tuning scores.",
     }
     atomic_write_file(out / METRICS_FILE, lambda tmp: pathlib.Path(tmp).write_text(
-        json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8"))
+        jsoncodec.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8"))
     save_reconstructions_png(vae, x_test, out / RECONSTRUCTIONS_FILE)
     atomic_write_file(model_path, vae.save)  # last: its presence marks a complete directory
     return vae, metrics

@@ -12,12 +12,12 @@ image grids, HParams), ``history.csv``, ``metrics.json`` (final FD-SAT4/KID, the
 floor, capacities, time per epoch), ``samples.png``, ``generator.keras`` and ``hybrid.keras``
 (for ``qlsgan sample``).
 """
-import json
 import math
 import pathlib
 
 from absl import flags
 
+from qlsgan_tf import jsoncodec
 from qlsgan_tf.cli.common import UsageError, clear_errors
 
 FLAGS = flags.FLAGS
@@ -165,8 +165,7 @@ def main(argv):
         summary = {k: result[k] for k in ("failed", "failure_reason", "final_fd", "final_kid",
                                           "floor_fd", "generator_capacity", "critic_params",
                                           "epochs_run", "time_per_epoch_s")}
-        print(json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v
-                          for k, v in summary.items()}, indent=2, allow_nan=False))
+        print(jsoncodec.dumps(summary, indent=2))  # inf/NaN as "inf"/"nan", as metrics.json
         written = [name for name in ("metrics.json", "samples.png", "hybrid.keras",
                                      "generator.keras", "checkpoints/", "checkpoints.failed/")
                    if (out / name.rstrip("/")).exists()]
