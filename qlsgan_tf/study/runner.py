@@ -147,12 +147,15 @@ def estimate(config, n_reference, done=()):
 
     settings = config.training_settings()
     labels = config.generator_labels()
+    specs = dict(zip(labels, config.generator_specs()))
     steps = config.steps_per_epoch or math.ceil(n_reference / config.batch_size)
     done = set(done)
 
-    def largest(prefix):
-        return max((lbl for lbl in labels if lbl.startswith(prefix)),
-                   key=lambda lbl: settings.generator_spec(lbl).capacity)
+    def of_kind(kind):
+        return [lbl for lbl in labels if specs[lbl].kind[0] == kind]
+
+    def largest(kind):
+        return max(of_kind(kind), key=lambda lbl: specs[lbl].capacity)
 
     def remaining(label):
         return [r for r in packs.plan_runs(settings, label) if r.key not in done]
@@ -161,11 +164,11 @@ def estimate(config, n_reference, done=()):
     seconds, step_ms = 0.0, {}
     for kind in ("q", "c"):
         label = largest(kind)
-        spec = settings.generator_spec(label)
+        spec = specs[label]
         if config.pack == 1:
             cost = {c: capacity.time_training(settings, label, c) for c in config.critic_capacities}
             per_run = {c: first + steps * config.epochs * step for c, (first, step) in cost.items()}
-            seconds += sum(per_run[r.critic_budget] for lbl in labels if lbl[0] == kind
+            seconds += sum(per_run[r.critic_budget] for lbl in of_kind(kind)
                            for r in remaining(lbl))
             step_ms[kind] = {c: cost[c][1] * 1e3 for c in cost}
             continue
@@ -176,8 +179,7 @@ def estimate(config, n_reference, done=()):
             per_generator += first + steps * config.epochs * step
             step_ms[kind][max(r.critic_budget for r in group)] = step * 1e3 / len(group)
         total = len(packs.plan_runs(settings, label))
-        seconds += sum(per_generator * len(remaining(lbl)) / total for lbl in labels
-                       if lbl[0] == kind)
+        seconds += sum(per_generator * len(remaining(lbl)) / total for lbl in of_kind(kind))
     return {"runs": n_left, "steps_per_epoch": steps, "seconds": seconds, "step_ms": step_ms,
             "packed": config.pack != 1}
 
