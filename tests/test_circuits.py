@@ -94,7 +94,7 @@ def test_gate_list_simple_n3_l2_literal():
 def test_n_angles(n, layers):
     assert circuits.n_angles(n, layers, "bel") == n * (5 * layers + 1)
     assert circuits.n_angles(n, layers, "simple") == n * layers
-    for ansatz in circuits.ANSATZES:
+    for ansatz in circuits.ANSATZE:
         idx = [g.angle_index for g in circuits.gate_list(n, layers, ansatz)
                if g.angle_index is not None]
         assert idx == list(range(circuits.n_angles(n, layers, ansatz)))
@@ -111,7 +111,7 @@ def test_noise_index_and_style_angles():
             assert got[row, g] == pytest.approx(w[g] * z[row, g % 3] + b[g])
 
 
-@pytest.mark.parametrize("ansatz", circuits.ANSATZES)
+@pytest.mark.parametrize("ansatz", circuits.ANSATZE)
 @pytest.mark.parametrize("n,layers", [(2, 1), (3, 2), (4, 1)])
 @pytest.mark.parametrize("decompose", [False, True])
 def test_style_circuit_unitary_matches_issue_text(ansatz, n, layers, decompose):
@@ -139,7 +139,7 @@ def test_symbolic_circuit_resolves_and_uses_grid_qubits():
 
 def test_noise_channels_follow_every_gate():
     qubits = circuits.make_qubits(3)
-    for ansatz in circuits.ANSATZES:
+    for ansatz in circuits.ANSATZE:
         gates = circuits.gate_list(3, 2, ansatz)
         for decompose in (False, True):
             c = circuits.style_circuit(qubits, 2, ansatz, noise=0.01, decompose_cry=decompose)
