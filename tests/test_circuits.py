@@ -172,15 +172,15 @@ def test_make_qubits():
 
 
 @pytest.mark.parametrize("call,err,match", [
-    (lambda: circuits.gate_list(1, 1), ValueError, "n_qubits must be >= 2"),
-    (lambda: circuits.gate_list(3, 0), ValueError, "n_layers must be >= 1"),
-    (lambda: circuits.gate_list(3.0, 1), TypeError, "n_qubits must be an integer"),
-    (lambda: circuits.gate_list(3, True), TypeError, "n_layers must be an integer"),
+    (lambda: circuits.gate_list(1, 1), ValueError, "n_qubits must be an int >= 2"),
+    (lambda: circuits.gate_list(3, 0), ValueError, "n_layers must be a positive int"),
+    (lambda: circuits.gate_list(3.0, 1), TypeError, "n_qubits must be an int"),
+    (lambda: circuits.gate_list(3, True), TypeError, "n_layers must be a positive int"),
     (lambda: circuits.n_angles(3, 1, "qaoa"), ValueError, "ansatz must be one of"),
     (lambda: circuits.readout_operators(circuits.make_qubits(2), "y"), ValueError,
      "readout must be one of"),
     (lambda: circuits.make_qubits(2, "hex"), ValueError, "qubit_type must be one of"),
-    (lambda: circuits.noise_index(5, 0), ValueError, "latent_dim must be >= 1"),
+    (lambda: circuits.noise_index(5, 0), ValueError, "latent_dim must be a positive int"),
     (lambda: circuits.style_circuit(circuits.make_qubits(2), 1, "simple", [sympy.Symbol("a")]),
      ValueError, "symbols must hold 2 angles"),
     (lambda: circuits.style_circuit(circuits.make_qubits(2), 1, "simple", noise=1.5),

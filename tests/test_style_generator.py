@@ -470,9 +470,9 @@ def test_trains_inside_sequential_with_fit():
 
 # ---------------------------------------------------------------- input checks
 @pytest.mark.parametrize("kwargs,err,match", [
-    (dict(n_qubits=1, n_layers=1), ValueError, "n_qubits must be >= 2"),
-    (dict(n_qubits=3, n_layers=0), ValueError, "n_layers must be >= 1"),
-    (dict(n_qubits=3.5, n_layers=1), TypeError, "n_qubits must be an integer"),
+    (dict(n_qubits=1, n_layers=1), ValueError, "n_qubits must be an int >= 2"),
+    (dict(n_qubits=3, n_layers=0), ValueError, "n_layers must be a positive int"),
+    (dict(n_qubits=3.5, n_layers=1), TypeError, "n_qubits must be an int"),
     (dict(n_qubits=3, n_layers=1, latent_dim=0), ValueError, "latent_dim"),
     (dict(n_qubits=3, n_layers=1, latent_dim="4"), TypeError, "latent_dim"),
     (dict(n_qubits=3, n_layers=1, ansatz="hea"), ValueError, "ansatz must be one of"),

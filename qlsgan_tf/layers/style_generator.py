@@ -7,17 +7,15 @@ circuits themselves live in :mod:`qlsgan_tf.layers.circuits`.
 """
 from __future__ import annotations
 
-import numbers
-
 import cirq
 import numpy as np
 import tensorflow as tf
 import tensorflow_quantum as tfq
 from tensorflow_quantum.core.serialize import serializer
 
-from qlsgan_tf.layers import circuits
-
-BACKENDS = ("tfq", "fast")
+from qlsgan_tf.constants import BACKENDS
+from qlsgan_tf.layers import circuits, fast_sim
+from qlsgan_tf.validation import check_choice, check_int, check_probability
 
 # Differentiators that can be rebuilt from a config (name -> class, config attributes).
 _DIFFERENTIATORS = {
@@ -63,6 +61,67 @@ def _ingest_differentiator(differentiator):
             return {"class_name": name,
                     "config": {a: getattr(differentiator, a) for a in attrs}}, None
     return None, differentiator
+
+
+class TFQExecutor:
+    """Expectation values of a symbolic circuit with TFQ's differentiable ops.
+
+    Args:
+        circuit: the symbolic ``cirq.Circuit`` to simulate (with noise channels if ``noisy``).
+        operators: the readout observables, one output column each.
+        symbols: the circuit's symbols, in the order of the angles' columns.
+        differentiator: the ``tfq.differentiators.Differentiator`` whose op this executor uses
+            (TFQ allows one op per instance).
+        repetitions: shots per expectation, or Monte-Carlo trajectories when ``noisy``;
+            ``None`` for analytic expectations.
+        noisy: simulate with TFQ's noisy (trajectory) expectation op.
+
+    Calling it maps angles ``[batch, len(symbols)]`` to ``[batch, len(operators)]``.
+    """
+
+    def __init__(self, circuit, operators, symbols, differentiator, repetitions=None,
+                 noisy=False):
+        # Serialized with TFQ's serializer in plain Python (not tfq.convert_to_tensor +
+        # .numpy()), so that the layer also builds inside graphs: TF-GAN's estimator.
+        self._circuit_proto = np.array(
+            [serializer.serialize_circuit(circuit).SerializeToString()], dtype=object)
+        self._operator_proto = np.array(
+            [[serializer.serialize_paulisum(op).SerializeToString() for op in operators]],
+            dtype=object)
+        self._symbol_names = np.array([str(s) for s in symbols])
+        self.repetitions = repetitions
+        # The differentiable TFQ ops are used directly rather than through
+        # tfq.layers.Expectation: that layer's call() has a Keras initializer as a default
+        # argument, which SavedModel cannot encode, so a model holding it cannot be saved.
+        if noisy:
+            self._op = differentiator.generate_differentiable_op(sampled_op=tfq.noise.expectation)
+        elif repetitions is not None:
+            self._op = differentiator.generate_differentiable_op(
+                sampled_op=tfq.get_sampled_expectation_op())
+        else:
+            self._op = differentiator.generate_differentiable_op(
+                analytic_op=tfq.get_expectation_op())
+
+    def __call__(self, angles):
+        batch = tf.shape(angles)[0]
+        programs = tf.tile(tf.constant(self._circuit_proto), [batch])
+        operators = tf.tile(tf.constant(self._operator_proto), [batch, 1])
+        args = [programs, tf.constant(self._symbol_names), angles, operators]
+        if self.repetitions is not None:  # shots, or noisy trajectories
+            args.append(tf.fill(tf.shape(operators), tf.constant(self.repetitions)))
+        return self._op(*args)
+
+
+class FastExecutor:
+    """Exact noiseless expectation values with :func:`fast_sim.style_expectations`."""
+
+    def __init__(self, n_qubits, n_layers, ansatz, readout):
+        self.n_qubits, self.n_layers = n_qubits, n_layers
+        self.ansatz, self.readout = ansatz, readout
+
+    def __call__(self, angles):
+        return fast_sim.style_expectations(angles, self.n_qubits, self.n_layers, self.ansatz,
+                                           self.readout)
 
 
 @tf.keras.utils.register_keras_serializable(package="qlsgan_tf")
@@ -113,47 +172,22 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
 
         # Ingest circuit size and structure.
         self.n_qubits, self.n_layers = circuits.check_size(n_qubits, n_layers)
-        if latent_dim is None:
-            latent_dim = self.n_qubits
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, numbers.Integral):
-            raise TypeError(f"latent_dim must be a positive integer or None, got {latent_dim!r}.")
-        if latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}.")
-        self.latent_dim = int(latent_dim)
+        self.latent_dim = check_int("latent_dim", self.n_qubits if latent_dim is None
+                                    else latent_dim, 1)
         self.ansatz = circuits.check_ansatz(ansatz)
         self.readout = circuits.check_readout(readout)
-        if qubit_type not in circuits.QUBIT_TYPES:
-            raise ValueError(f"qubit_type must be one of {circuits.QUBIT_TYPES}, "
-                             f"got {qubit_type!r}.")
-        self.qubit_type = qubit_type
+        self.qubit_type = check_choice("qubit_type", qubit_type, circuits.QUBIT_TYPES)
+        self.backend = check_choice("backend", backend, BACKENDS)
 
-        # Ingest backend.
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
-        self.backend = backend
-
-        # Ingest and validate repetitions (shots, or noise trajectories).
-        if repetitions is not None:
-            if isinstance(repetitions, bool) or not isinstance(repetitions, numbers.Integral):
-                raise TypeError(f"repetitions must be a positive integer or None, "
-                                f"got {repetitions!r}.")
-            if repetitions < 1:
-                raise ValueError(f"repetitions must be a positive integer, got {repetitions}.")
-            repetitions = int(repetitions)
-        self.repetitions = repetitions
-
-        # Ingest noise.
+        # Ingest repetitions (shots, or noise trajectories) and noise.
+        self.repetitions = None if repetitions is None else check_int("repetitions",
+                                                                      repetitions, 1)
         if noise is not None:
-            if isinstance(noise, bool) or not isinstance(noise, numbers.Real):
-                raise TypeError(f"noise must be a depolarizing probability or None, "
-                                f"got {noise!r}.")
-            if not 0.0 <= noise <= 1.0 or np.isnan(noise):
-                raise ValueError(f"noise must be a probability in [0, 1], got {noise}.")
+            noise = check_probability("noise", noise)
             if repetitions is None:
                 raise ValueError("noise requires repetitions: TFQ's noisy simulator averages "
                                  "`repetitions` Monte-Carlo trajectories (e.g. "
                                  "repetitions=1000).")
-            noise = float(noise)
         self.noise = noise
 
         # Ingest differentiator.
@@ -183,7 +217,7 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
         self._qubits = circuits.make_qubits(self.n_qubits, self.qubit_type)
         self._symbols = circuits.angle_symbols(self.n_angles)
         self._noise_index = circuits.noise_index(self.n_angles, self.latent_dim)
-        self._expectation_op = None
+        self._executor = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -281,42 +315,18 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
         self.style_bias = self.add_weight(
             name="style_bias", shape=[self.n_angles], initializer=self.bias_initializer,
             trainable=True)
-        if self.backend == "tfq":
-            # Serialized with TFQ's serializer in plain Python (not tfq.convert_to_tensor +
-            # .numpy()), so that the layer also builds inside graphs: TF-GAN's estimator.
-            self._circuit_proto = np.array(
-                [serializer.serialize_circuit(self.executed_circuit()).SerializeToString()],
-                dtype=object)
-            self._operator_proto = np.array(
-                [[serializer.serialize_paulisum(op).SerializeToString()
-                  for op in circuits.readout_operators(self._qubits, self.readout)]],
-                dtype=object)
-            self._symbol_names = np.array([str(s) for s in self._symbols])
-            # The differentiable TFQ ops are used directly rather than through
-            # tfq.layers.Expectation: that layer's call() has a Keras initializer as a default
-            # argument, which SavedModel cannot encode, so a model holding it cannot be saved.
-            differentiator = self._make_differentiator()
-            if self.noise is not None:
-                self._expectation_op = differentiator.generate_differentiable_op(
-                    sampled_op=tfq.noise.expectation)
-            elif self._sampled:
-                self._expectation_op = differentiator.generate_differentiable_op(
-                    sampled_op=tfq.get_sampled_expectation_op())
-            else:
-                self._expectation_op = differentiator.generate_differentiable_op(
-                    analytic_op=tfq.get_expectation_op())
-        else:
-            self._fast_sim()  # fail at build time if the fast backend is unavailable
+        self._executor = self._make_executor()
         super().build(input_shape)
 
-    @staticmethod
-    def _fast_sim():
-        try:
-            from qlsgan_tf.layers import fast_sim
-        except ImportError as err:  # pragma: no cover - depends on the install
-            raise ImportError("backend='fast' needs qlsgan_tf.layers.fast_sim, which could not "
-                              f"be imported: {err}") from err
-        return fast_sim
+    def _make_executor(self):
+        """The simulator of ``backend``: a :class:`TFQExecutor` with this layer's
+        differentiator, or a :class:`FastExecutor`."""
+        if self.backend == "fast":
+            return FastExecutor(self.n_qubits, self.n_layers, self.ansatz, self.readout)
+        return TFQExecutor(self.executed_circuit(),
+                           circuits.readout_operators(self._qubits, self.readout),
+                           self._symbols, self._make_differentiator(),
+                           repetitions=self.repetitions, noisy=self.noise is not None)
 
     def style_angles(self, z):
         """The angles ``[batch, n_angles]`` (circuit order) for noise ``z`` as one batched op."""
@@ -335,18 +345,7 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
                                      ["StyleQuantumGenerator input z has NaN or Inf values"])
         with tf.control_dependencies([finite]):
             z = tf.cast(tf.identity(z), self.style_scale.dtype)
-        angles = self.style_angles(z)
-        if self.backend == "fast":
-            out = self._fast_sim().style_expectations(angles, self.n_qubits, self.n_layers,
-                                                      self.ansatz, self.readout)
-        else:
-            batch = tf.shape(angles)[0]
-            programs = tf.tile(tf.constant(self._circuit_proto), [batch])
-            operators = tf.tile(tf.constant(self._operator_proto), [batch, 1])
-            args = [programs, tf.constant(self._symbol_names), angles, operators]
-            if self.repetitions is not None:  # shots, or noisy trajectories
-                args.append(tf.fill(tf.shape(operators), tf.constant(self.repetitions)))
-            out = self._expectation_op(*args)
+        out = self._executor(self.style_angles(z))
         out = tf.cast(out, tf.float32)
         out.set_shape([z.shape[0], self.output_dim])
         return out
