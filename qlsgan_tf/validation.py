@@ -1,8 +1,10 @@
 """Argument checks shared by the whole package (TensorFlow-free).
 
-One contract, in the style of TFQ's ``PQC``: a value of the wrong type raises ``TypeError``, a
-value of the right type outside its domain raises ``ValueError``; every message starts with the
-argument's name and ends with the value given (``"n_qubits must be an int >= 2, got 1."``).
+One contract, in the style of TFQ's ``PQC``: a value of the wrong type raises
+:class:`ArgumentTypeError` (a ``TypeError``, and a ``ValueError`` too, so that callers that
+catch invalid arguments as ``ValueError`` see both kinds), a value of the right type outside its
+domain raises ``ValueError``; every message starts with the argument's name and ends with the
+value given (``"n_qubits must be an int >= 2, got 1."``).
 Every check returns the value in its canonical Python type (``int``, ``float``), so that NumPy
 scalars are accepted and never stored.
 """
@@ -13,11 +15,15 @@ from typing import Optional, Sequence, TypeVar
 T = TypeVar("T")
 
 
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (a ``TypeError`` that is also a ``ValueError``)."""
+
+
 def check_int(name: str, value, minimum: Optional[int] = None,
               maximum: Optional[int] = None) -> int:
     """``value`` as an ``int`` (``bool`` is not an int here), within ``[minimum, maximum]``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be {_int_kind(minimum, maximum)}, got {value!r}.")
+        raise ArgumentTypeError(f"{name} must be {_int_kind(minimum, maximum)}, got {value!r}.")
     value = int(value)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"{name} must be {_int_kind(minimum, maximum)}, got {value}.")
@@ -37,7 +43,7 @@ def check_finite_float(name: str, value, minimum: Optional[float] = None,
     ``exclusive_minimum`` makes the lower bound strict (``> minimum``).
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}.")
+        raise ArgumentTypeError(f"{name} must be a number, got {value!r}.")
     value = float(value)
     low_ok = minimum is None or (value > minimum if exclusive_minimum else value >= minimum)
     if not math.isfinite(value) or not low_ok or (maximum is not None and value > maximum):
@@ -53,7 +59,7 @@ def check_probability(name: str, value, *, open_low: bool = False,
                       open_high: bool = False) -> float:
     """``value`` as a ``float`` in ``[0, 1]`` (ends excluded with ``open_low``/``open_high``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number in {_interval(open_low, open_high)}, "
+        raise ArgumentTypeError(f"{name} must be a number in {_interval(open_low, open_high)}, "
                         f"got {value!r}.")
     value = float(value)
     if not (0.0 < value if open_low else 0.0 <= value) or not (
@@ -88,3 +94,28 @@ def _int_kind(minimum, maximum) -> str:
 
 def _interval(open_low: bool, open_high: bool) -> str:
     return f"{'(' if open_low else '['}0, 1{')' if open_high else ']'}"
+
+
+def check_samples(name: str, value, *, where: str, max_dim: Optional[int] = None):
+    """A sample set ``[N, d]`` (activations, latents) as a float64 NumPy array.
+
+    At least 2 finite samples of ``1..max_dim`` (any, when ``None``) dimensions; messages start
+    with ``"{where}: {name}"``, e.g. ``"FD-SAT4: real activations"``.
+    """
+    import numpy as np  # deferred: the scalar checks above stay import-free
+
+    prefix = f"{where}: {name}"
+    arr = np.asarray(value)
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise ArgumentTypeError(f"{prefix} must be numeric; got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(f"{prefix} must have shape [N, d]; got shape {arr.shape}")
+    if arr.shape[0] < 2:
+        raise ValueError(f"{prefix} has {arr.shape[0]} sample(s); at least 2 are needed")
+    dim = arr.shape[1]
+    if dim < 1 or (max_dim is not None and dim > max_dim):
+        expected = "at least 1" if max_dim is None else f"1 to {max_dim}"
+        raise ValueError(f"{prefix} has dimension {dim}; expected {expected}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{prefix} contain NaN or inf values")
+    return arr.astype(np.float64)

@@ -136,7 +136,7 @@ def test_fd_sat4_from_activations_result(acts):
     (np.zeros((5, 3)), np.zeros((5, 4)), "feature dimension"),
     (np.zeros((1, 3)), np.zeros((5, 3)), "at least 2"),
     (np.zeros((5, 3)), np.zeros((1, 3)), "at least 2"),
-    (np.zeros((5,)), np.zeros((5, 3)), r"shape \[N, feature_dim\]"),
+    (np.zeros((5,)), np.zeros((5, 3)), r"shape \[N, d\]"),
     (np.full((5, 3), np.nan), np.zeros((5, 3)), "NaN"),
 ])
 def test_activation_errors(real, fake, match):

@@ -14,6 +14,7 @@ from qlsgan_tf.data.core import (
     Sat4Data,
     Sat4FileNotFoundError,
     Sat4FormatError,
+    as_images,
 )
 from qlsgan_tf.data.pipeline import (
     DIHEDRAL_TRANSFORMS,
@@ -28,7 +29,8 @@ from qlsgan_tf.data.sources import available_splits, layout_of
 
 __all__ = [
     "BAND_NAMES", "CLASS_NAMES", "DIHEDRAL_TRANSFORMS", "SPLITS", "Sat4Data",
-    "Sat4FileNotFoundError", "Sat4FormatError", "available_splits", "convert_to_cache",
+    "Sat4FileNotFoundError", "Sat4FormatError", "as_images", "available_splits",
+    "convert_to_cache",
     "denormalize", "describe", "dihedral_augment", "dihedral_transform", "layout_of",
     "load_sat4", "make_dataset", "normalize", "read_manifest", "sample_path",
 ]

@@ -32,6 +32,7 @@ import numpy as np
 
 from qlsgan_tf.data import core
 from qlsgan_tf.fsutil import chmod_umask
+from qlsgan_tf.validation import check_int
 
 FORMAT = "qlsgan_tf.sat4-cache"
 VERSION = 1
@@ -184,9 +185,7 @@ def convert_to_cache(src, out_dir, chunk_size=DEFAULT_CHUNK_SIZE, overwrite=Fals
     """
     from qlsgan_tf.data import sources  # pylint: disable=import-outside-toplevel
 
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
-            or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    chunk_size = check_int("chunk_size", chunk_size, 1)
     out_dir = os.path.abspath(os.fspath(out_dir))
     src_abs = os.path.abspath(os.fspath(src))
     exists = os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir))

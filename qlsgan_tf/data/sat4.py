@@ -15,6 +15,7 @@ import pathlib
 import numpy as np
 
 from qlsgan_tf.data import cache, core, sources
+from qlsgan_tf.validation import check_int
 
 DEFAULT_CHUNK_SIZE = 8192
 _VALUES = np.arange(256, dtype=np.int64)
@@ -61,9 +62,7 @@ def load_sat4(path, split="train", max_images=None, classes=None, verify=None,
     core.check_split(split)
     max_images = core.check_max_images(max_images)
     wanted = core.class_indices(classes)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
-            or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    chunk_size = check_int("chunk_size", chunk_size, 1)
     reader = sources.open_split(path, split, verify=verify)
     try:
         rows = core.selection(reader.labels, wanted, max_images)

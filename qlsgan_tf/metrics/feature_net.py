@@ -19,6 +19,8 @@ import pathlib
 import numpy as np
 
 from qlsgan_tf.data import DIHEDRAL_TRANSFORMS, dihedral_transform, normalize
+from qlsgan_tf.data.core import as_images
+from qlsgan_tf.validation import check_int
 
 IMAGE_SHAPE = (28, 28, 4)
 FEATURE_LAYER = "features"
@@ -28,49 +30,6 @@ LOG_DIR = "logs"
 MANIFEST_VERSION = 1
 BUNDLED_DIR = pathlib.Path(__file__).resolve().parent / "weights"
 # Tolerance on the [-1, 1] range: decoders with a tanh output may round a hair outside it.
-_RANGE_TOL = 1e-3
-
-
-def check_images(images, name="images"):
-    """Validates a batch of SAT-4 images for the feature network and returns it as float32.
-
-    Args:
-      images: array-like ``[N, 28, 28, 4]`` (bands R, G, B, NIR), float in [-1, 1]
-        (``qlsgan_tf.data.normalize`` of the uint8 patches).
-      name: how error messages call the argument.
-
-    Returns:
-      ``np.ndarray`` float32 ``[N, 28, 28, 4]``.
-
-    Raises:
-      TypeError: integer (e.g. uint8, not yet normalized) or non-numeric images.
-      ValueError: wrong rank, size or band count, no images, NaN/inf, values outside [-1, 1].
-    """
-    arr = np.asarray(images)
-    if arr.dtype == np.uint8 or np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(
-            f"{name} must be float images in [-1, 1]; got dtype {arr.dtype} "
-            "(normalize uint8 patches with qlsgan_tf.data.normalize first)")
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise TypeError(f"{name} must be a float array; got dtype {arr.dtype}")
-    if arr.ndim != 4:
-        raise ValueError(
-            f"{name} must have shape [N, 28, 28, 4]; got shape {arr.shape} (rank {arr.ndim})")
-    if arr.shape[-1] != IMAGE_SHAPE[-1]:
-        raise ValueError(
-            f"{name} must have 4 bands (R, G, B, NIR) in the last axis; got {arr.shape[-1]} "
-            f"(shape {arr.shape})")
-    if arr.shape[1:3] != IMAGE_SHAPE[:2]:
-        raise ValueError(f"{name} must be 28x28 patches [N, 28, 28, 4]; got shape {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf values")
-    lo, hi = float(arr.min()), float(arr.max())
-    if lo < -1.0 - _RANGE_TOL or hi > 1.0 + _RANGE_TOL:
-        raise ValueError(
-            f"{name} must lie in [-1, 1]; got values in [{lo:.4g}, {hi:.4g}]")
-    return arr.astype(np.float32, copy=False)
 
 
 def build_feature_net(feature_dim=32, n_classes=4, filters=(16, 32), kernel_size=3,
@@ -101,15 +60,8 @@ def build_feature_net(feature_dim=32, n_classes=4, filters=(16, 32), kernel_size
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
     # Ingest feature_dim.
-    if isinstance(feature_dim, bool) or not isinstance(feature_dim, (int, np.integer)):
-        raise TypeError(f"feature_dim must be a positive int; got {feature_dim!r}")
-    if feature_dim < 1:
-        raise ValueError(f"feature_dim must be a positive int; got {feature_dim}")
-    # Ingest n_classes.
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)):
-        raise TypeError(f"n_classes must be an int >= 2; got {n_classes!r}")
-    if n_classes < 2:
-        raise ValueError(f"n_classes must be an int >= 2; got {n_classes}")
+    feature_dim = check_int("feature_dim", feature_dim, 1)
+    n_classes = check_int("n_classes", n_classes, 2)
     # Ingest filters.
     try:
         filters = tuple(int(f) for f in filters)
@@ -118,9 +70,7 @@ def build_feature_net(feature_dim=32, n_classes=4, filters=(16, 32), kernel_size
     if len(filters) != 2 or min(filters) < 1:
         raise ValueError(f"filters must be two positive ints; got {filters!r}")
     # Ingest kernel_size.
-    if isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer)) \
-            or kernel_size < 1:
-        raise ValueError(f"kernel_size must be a positive int; got {kernel_size!r}")
+    kernel_size = check_int("kernel_size", kernel_size, 1)
     # Ingest dropout.
     if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be a float in [0, 1); got {dropout!r}")
@@ -178,7 +128,7 @@ class FeatureNet:
         return self.manifest.get("test_accuracy")
 
     def _batched(self, fn, images, batch_size):
-        arr = check_images(images)
+        arr = as_images(images, input_range="tanh")
         out = [fn(arr[i:i + batch_size]).numpy() for i in range(0, len(arr), batch_size)]
         return np.concatenate(out, axis=0)
 
@@ -273,7 +223,7 @@ def _as_arrays(data, name, n_classes):
         if images.shape[0] == 0:
             raise ValueError(f"{name} has no images")
     else:
-        images = check_images(images, f"{name} images")
+        images = as_images(images, input_range="tanh", name=f"{name} images")
     labels = np.asarray(labels)
     if labels.shape != (len(images),):
         raise ValueError(
@@ -374,13 +324,9 @@ def train_feature_net(train_data, test_data, out_dir=None, epochs=60, seed=0, au
     """
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int; got {epochs!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+    epochs = check_int("epochs", epochs, 1)
+    seed = check_int("seed", seed, 0)
+    batch_size = check_int("batch_size", batch_size, 1)
     n_classes = int(build_kwargs.get("n_classes", 4))
     x_train, y_train = _as_arrays(train_data, "train_data", n_classes)
     x_test, y_test = _as_arrays(test_data, "test_data", n_classes)

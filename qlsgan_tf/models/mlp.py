@@ -9,6 +9,7 @@ import numbers
 import tensorflow as tf
 
 from qlsgan_tf.models.capacity import count_trainable
+from qlsgan_tf.validation import check_int, check_probability
 
 __all__ = ["MLPGenerator", "MLPCritic"]
 
@@ -22,8 +23,7 @@ def _ingest_units(hidden_units, allow_empty=True):
         raise TypeError(
             f"hidden_units must be a sequence of positive ints, got {hidden_units!r}.") from None
     for w in units:
-        if isinstance(w, bool) or not isinstance(w, numbers.Integral) or w < 1:
-            raise ValueError(f"hidden_units must hold positive ints, got {hidden_units!r}.")
+        check_int("hidden_units entry", w, 1)
     if not units and not allow_empty:
         raise ValueError("hidden_units must not be empty.")
     return tuple(int(w) for w in units)
@@ -32,9 +32,7 @@ def _ingest_units(hidden_units, allow_empty=True):
 def _ingest_dim(name, value, allow_none=False):
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}.")
-    return int(value)
+    return check_int(name, value, 1)
 
 
 def _ingest_activation(name, value):
@@ -171,11 +169,8 @@ class MLPCritic(_DenseStack):
                  input_dim=None, **kwargs):
         hidden_units = _ingest_units(hidden_units)
         activation = _ingest_activation("activation", activation)
-        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
-                or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}.")
+        self.dropout = check_probability("dropout", dropout, open_high=True)
         input_dim = _ingest_dim("input_dim", input_dim, allow_none=True)
-        self.dropout = float(dropout)
         super().__init__(hidden_units, 1, input_dim, activation, None, self.dropout, **kwargs)
 
     def get_config(self):

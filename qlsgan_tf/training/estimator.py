@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from qlsgan_tf.compat import import_tfgan
 from qlsgan_tf.training.latent_gan import NOISES
+from qlsgan_tf.validation import check_choice, check_finite_float, check_int
 
 
 def _model_factory(name, model_or_fn):
@@ -84,15 +85,10 @@ def make_gan_estimator(generator, critic, latent_dim, model_dir, gp_weight=10.0,
     tfgan = import_tfgan()
     gen_factory = _model_factory("generator", generator)
     critic_factory = _model_factory("critic", critic)
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) \
-            or latent_dim < 1:
-        raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}.")
-    if isinstance(n_critic, bool) or not isinstance(n_critic, (int, np.integer)) or n_critic < 1:
-        raise ValueError(f"n_critic must be a positive int, got {n_critic!r}.")
+    latent_dim = check_int("latent_dim", latent_dim, 1)
+    n_critic = check_int("n_critic", n_critic, 1)
     for name, value in (("gp_weight", gp_weight), ("g_lr", g_lr), ("c_lr", c_lr)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not np.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+        check_finite_float(name, value, 0.0)
     if not model_dir:
         raise ValueError("model_dir must name a directory for the checkpoints.")
 
@@ -130,14 +126,9 @@ def _noise(shape, noise, seed):
 
 
 def _check_noise_args(batch_size, latent_dim, noise):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) \
-            or latent_dim < 1:
-        raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}.")
-    if noise not in NOISES:
-        raise ValueError(f"noise must be one of {NOISES}, got {noise!r}.")
+    batch_size = check_int("batch_size", batch_size, 1)
+    latent_dim = check_int("latent_dim", latent_dim, 1)
+    check_choice("noise", noise, NOISES)
 
 
 def latent_input_fn(latents, batch_size, latent_dim, noise="uniform", seed=None,
@@ -170,8 +161,7 @@ def latent_input_fn(latents, batch_size, latent_dim, noise="uniform", seed=None,
 def noise_input_fn(n, latent_dim, batch_size=64, noise="uniform", seed=None):
     """An estimator ``input_fn`` for ``predict``: ``n`` noise vectors, then the end."""
     _check_noise_args(batch_size, latent_dim, noise)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}.")
+    n = check_int("n", n, 1)
     rng = np.random.default_rng(seed)
     values = (rng.uniform(-1.0, 1.0, (int(n), int(latent_dim))) if noise == "uniform"
               else rng.standard_normal((int(n), int(latent_dim)))).astype(np.float32)

@@ -22,6 +22,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from qlsgan_tf.data.core import as_images
 from qlsgan_tf.fsutil import atomic_write_file
 from qlsgan_tf.safe_load import load_keras_model
 from qlsgan_tf.training.callbacks import (
@@ -34,7 +35,7 @@ from qlsgan_tf.training.callbacks import (
 from qlsgan_tf.training.hybrid import HybridLSGAN
 from qlsgan_tf.training.images import plot_image_grid
 from qlsgan_tf.training.latent_gan import LatentGAN
-from qlsgan_tf.training.latents import _as_images, encode_latents, latent_dataset
+from qlsgan_tf.training.latents import encode_latents, latent_dataset
 
 N_GRID = 64
 N_RETURNED_SAMPLES = 16
@@ -143,7 +144,8 @@ def fit_with_fd(gan, latents, decoder=None, feature_net=None, real_images=None,
     decoder = _decode_fn(decoder)
     repeat = steps_per_epoch is not None
     data = latent_dataset(latents, batch_size, seed=seed, repeat=repeat)
-    reals = None if real_images is None else _as_images(real_images)
+    reals = None if real_images is None else as_images(
+        real_images, input_range="uint8_or_tanh", name="real_images")
     if reals is None and real_activations is not None:
         raise ValueError("real_activations were given without real_images: pass the real "
                          "reference images too (they are also shown in the image grids).")
@@ -258,7 +260,8 @@ def train_latent_gan(generator, critic, out_dir, *, vae=None, latents=None, real
     if decoder is not None and not isinstance(decoder, tf.keras.layers.Layer):
         raise TypeError(f"decoder must be a Keras model (latents -> images), got "
                         f"{type(decoder).__name__}.")
-    reals = None if real_images is None else _as_images(real_images)
+    reals = None if real_images is None else as_images(
+        real_images, input_range="uint8_or_tanh", name="real_images")
     if latents is None:
         if vae is None or reals is None:
             raise ValueError("give latents, or a vae and real_images to encode.")
@@ -276,7 +279,8 @@ def train_latent_gan(generator, critic, out_dir, *, vae=None, latents=None, real
     net = feature_net if feature_net is not None else default_feature_net()
     floor = None
     if test_images is not None and reals is not None:
-        floor = real_floor(reals, _as_images(test_images), feature_net=net)
+        tests = as_images(test_images, input_range="uint8_or_tanh", name="test_images")
+        floor = real_floor(reals, tests, feature_net=net)
 
     gan = LatentGAN(generator, critic, latent_dim=int(latent_dim), loss=loss,
                     gp_weight=gp_weight, n_critic=n_critic, noise=noise, seed=seed)

@@ -3,6 +3,7 @@ import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf.training.latent_gan import NOISES, sample_noise
+from qlsgan_tf.validation import check_choice, check_int
 
 
 def _input_width(generator):
@@ -45,11 +46,8 @@ class HybridLSGAN(tf.keras.Model):
                     f"{name} must be a Keras model or layer, got {type(model).__name__}.")
         if latent_dim is None:
             latent_dim = _input_width(generator)
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) \
-                or latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}.")
-        if noise not in NOISES:
-            raise ValueError(f"noise must be one of {NOISES}, got {noise!r}.")
+        latent_dim = check_int("latent_dim", latent_dim, 1)
+        check_choice("noise", noise, NOISES)
         self.generator = generator
         self.decoder = decoder
         self.latent_dim = int(latent_dim)
@@ -78,8 +76,7 @@ class HybridLSGAN(tf.keras.Model):
 
     def sample(self, n, seed=None, batch_size=256):
         """``n`` generated images, float32 ``[n, 28, 28, 4]`` in [-1, 1]."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}.")
+        n = check_int("n", n, 1)
         noise = self.sample_noise(int(n), seed=seed)
         parts = [self(noise[i:i + batch_size], training=False).numpy()
                  for i in range(0, int(n), batch_size)]

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from qlsgan_tf.training import streams
 from qlsgan_tf.training.latent_gan import LOSSES, NOISES
+from qlsgan_tf.validation import check_choice, check_finite_float, check_int
 
 BETA_1, BETA_2, EPSILON = 0.5, 0.9, 1e-7
 GENERATOR_KINDS = ("quantum", "classical")
@@ -31,8 +32,7 @@ XLA_MAX_QUBITS = 6
 
 
 def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}.")
+    value = check_int(name, value, 1)
     return int(value)
 
 
@@ -152,12 +152,9 @@ class PackedLatentGAN(tf.keras.Model):
             raise ValueError("critic_units is empty: a pack needs at least one run.")
         self.batch_size = _positive_int("batch_size", batch_size)
         # Ingest loss, penalty, n_critic, noise.
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
-        if isinstance(gp_weight, bool) or not np.isfinite(float(gp_weight)) or gp_weight < 0:
-            raise ValueError(f"gp_weight must be finite and >= 0, got {gp_weight!r}.")
-        if noise not in NOISES:
-            raise ValueError(f"noise must be one of {NOISES}, got {noise!r}.")
+        check_choice("loss", loss, LOSSES)
+        gp_weight = check_finite_float("gp_weight", gp_weight, 0.0)
+        check_choice("noise", noise, NOISES)
         self.loss_name, self.gp_weight, self.noise = loss, float(gp_weight), noise
         self.n_critic = _positive_int("n_critic", n_critic)
         self.noise_dim = self.generator_spec["noise_dim"]

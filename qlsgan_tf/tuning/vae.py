@@ -30,6 +30,7 @@ from qlsgan_tf.fsutil import atomic_write_file
 from qlsgan_tf.models.vae import SatVAE
 from qlsgan_tf.safe_load import load_keras_model
 from qlsgan_tf.training.callbacks import StopOnRequest
+from qlsgan_tf.validation import check_int, check_probability
 
 __all__ = [
     "NOMINAL_HYPERPARAMETERS",
@@ -84,9 +85,7 @@ class SatVAEHyperModel(kt.HyperModel):
 
     def __init__(self, latent_dim=10, name="sat_vae", tunable=True):
         super().__init__(name=name, tunable=tunable)
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) \
-                or latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}.")
+        latent_dim = check_int("latent_dim", latent_dim, 1)
         self.latent_dim = int(latent_dim)
 
     def build(self, hp):
@@ -215,12 +214,6 @@ def save_reconstructions_png(vae, images, path, n=8):
 
 # -- training --------------------------------------------------------------------------------
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
-    return int(value)
-
-
 def train_vae(data, out_dir, test_data=None, latent_dim=10, tune=False, max_trials=5,
               epochs=60, seed=0, hyperparameters=None, augment=True, batch_size=32,
               patience=10, val_fraction=0.2, tuning_epochs=None, overwrite=False, verbose=1):
@@ -252,16 +245,16 @@ def train_vae(data, out_dir, test_data=None, latent_dim=10, tune=False, max_tria
     Returns:
         ``(vae, metrics)``: the trained ``SatVAE`` and the dict written to ``metrics.json``.
     """
-    latent_dim = _check_int("latent_dim", latent_dim, 1)
-    max_trials = _check_int("max_trials", max_trials, 1)
-    epochs = _check_int("epochs", epochs, 1)
-    seed = _check_int("seed", seed, 0)
-    batch_size = _check_int("batch_size", batch_size, 1)
-    patience = _check_int("patience", patience, 0)
-    tuning_epochs = epochs if tuning_epochs is None else _check_int("tuning_epochs",
+    latent_dim = check_int("latent_dim", latent_dim, 1)
+    max_trials = check_int("max_trials", max_trials, 1)
+    epochs = check_int("epochs", epochs, 1)
+    seed = check_int("seed", seed, 0)
+    batch_size = check_int("batch_size", batch_size, 1)
+    patience = check_int("patience", patience, 0)
+    tuning_epochs = epochs if tuning_epochs is None else check_int("tuning_epochs",
                                                                     tuning_epochs, 1)
-    if not isinstance(val_fraction, (float, int)) or not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}.")
+    val_fraction = check_probability("val_fraction", val_fraction, open_low=True,
+                                     open_high=True)
     if hyperparameters is not None and not isinstance(hyperparameters, dict):
         raise TypeError(f"hyperparameters must be a dict, got {type(hyperparameters).__name__}.")
     _hyperparameters(hyperparameters)  # rejects unknown names before any work
