@@ -189,3 +189,17 @@ def test_make_qubits():
 def test_bad_arguments(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+@pytest.mark.parametrize("n, n_layers", [(2, 1), (3, 2), (5, 3)])
+def test_constants_formulas_count_the_built_circuits(n, n_layers):
+    """The TF-free formulas of ``qlsgan_tf.constants`` agree with the circuits themselves."""
+    from qlsgan_tf import constants
+
+    for ansatz in constants.ANSATZE:
+        angles = [g for g in circuits.gate_list(n, n_layers, ansatz) if g.angle_index is not None]
+        assert constants.n_angles(n, n_layers, ansatz) == len(angles)
+        assert constants.quantum_capacity(n, n_layers, ansatz) == 2 * len(angles)
+    qubits = circuits.make_qubits(n, "grid")
+    for readout in constants.READOUTS:
+        assert constants.output_dim(n, readout) == len(circuits.readout_operators(qubits, readout))

@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from qlsgan_tf import constants
 from qlsgan_tf.study import presets, store
 
 
@@ -33,8 +34,8 @@ def test_paper_preset_has_five_seeds_and_a_wide_critic_range():
 
 
 def test_quantum_capacity_matches_the_ansatz_angle_count():
-    assert presets.quantum_capacity(5, 2, "bel") == 2 * 5 * 11
-    assert presets.quantum_capacity(4, 3, "simple") == 2 * 12
+    assert constants.quantum_capacity(5, 2, "bel") == 2 * 5 * 11
+    assert constants.quantum_capacity(4, 3, "simple") == 2 * 12
 
 
 def test_generator_labels_and_run_count():

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from qlsgan_tf import constants
 from qlsgan_tf.study import analysis, presets, report
 from qlsgan_tf.study import store as store_lib
 
@@ -32,7 +33,7 @@ def fixture_study_dir(tmp_path):
     store = store_lib.ResultStore(tmp_path)
     store.pin_config(config)
     rng = np.random.default_rng(0)
-    qs = [presets.quantum_capacity(3, layers, "bel") for layers in LAYERS]
+    qs = [constants.quantum_capacity(3, layers, "bel") for layers in LAYERS]
     for layers, q in zip(LAYERS, qs):
         # Planted: C* rises exponentially from 100 to 3000 over the Q range.
         cstar = 100.0 * 30.0 ** ((q - qs[0]) / (qs[-1] - qs[0]))

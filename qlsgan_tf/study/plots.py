@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from qlsgan_tf.training.images import plot_image_grid, png_path, save_figure
+from qlsgan_tf.validation import ArgumentTypeError
 
 __all__ = [
     "plot_fid_trajectories",
@@ -63,7 +64,7 @@ def _floats(values, name: str, allow_nonfinite: bool = False) -> np.ndarray:
 
 def _number(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}.")
+        raise ArgumentTypeError(f"{name} must be a number, got {value!r}.")
     return float(value)
 
 

@@ -8,25 +8,11 @@ import hashlib
 import json
 import math
 
-ANSATZE = ("bel", "simple")
-READOUTS = ("z", "xz")
-BACKENDS = ("fast", "tfq")
-LOSSES = ("wgan-gp", "bce")
+from qlsgan_tf.constants import ANSATZE, BACKENDS, LOSSES, NOISES, READOUTS
+from qlsgan_tf.validation import check_choice, check_finite_float
+
 TUNERS = ("grid", "bayesian")
-NOISES = ("uniform", "normal")
 SCORE_METRICS = ("latent", "fd")
-
-
-def angles_per_circuit(n_qubits, n_layers, ansatz):
-    """Number of rotation angles of the style circuit (see ``layers.circuits``)."""
-    if ansatz == "bel":
-        return n_qubits * (5 * n_layers + 1)
-    return n_qubits * n_layers
-
-
-def quantum_capacity(n_qubits, n_layers, ansatz):
-    """Trainable parameters Q of a ``StyleQuantumGenerator``: a scale and a bias per angle."""
-    return 2 * angles_per_circuit(n_qubits, n_layers, ansatz)
 
 
 @dataclasses.dataclass
@@ -197,12 +183,9 @@ class StudyConfig:
             value = float(getattr(self, name))
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
-        for value in self.learning_rates:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"learning_rates must be finite numbers > 0, got "
-                                 f"{self.learning_rates!r}")
-        self.learning_rates = [float(v) for v in self.learning_rates]
+        self.learning_rates = [check_finite_float("learning_rates entry", v, 0.0,
+                                                  exclusive_minimum=True)
+                               for v in self.learning_rates]
         if self.pack < 0:
             raise ValueError(f"pack must be >= 0 (0 = automatic, 1 = one run at a time), got "
                              f"{self.pack}")
@@ -222,8 +205,7 @@ class StudyConfig:
 
 
 def _choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    check_choice(name, value, allowed)
 
 
 # The presets. Capacities are parameter budgets, log-spaced from tens of parameters up.

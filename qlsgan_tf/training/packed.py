@@ -488,10 +488,7 @@ class PackedLatentGAN(tf.keras.Model):
         return critic
 
     def _run_index(self, k):
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) \
-                or not 0 <= k < self.n_runs:
-            raise ValueError(f"run index must be an int in [0, {self.n_runs}), got {k!r}.")
-        return int(k)
+        return check_int("run index", k, 0, self.n_runs - 1)
 
     def get_config(self):
         return {"name": self.name, "generator": dict(self.generator_spec),

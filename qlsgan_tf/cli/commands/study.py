@@ -7,7 +7,7 @@ KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT, all writing to one shared --out
 """
 from absl import flags
 
-from qlsgan_tf import interrupts
+from qlsgan_tf import constants, interrupts
 from qlsgan_tf.cli.common import UsageError, clear_errors
 
 FLAGS = flags.FLAGS
@@ -142,12 +142,12 @@ def _dry_run(config, data_path, data_lib):
 
 def _print_power(config, result_store):
     """The verdict's power at this design (noise measured on finished runs when there are)."""
-    from qlsgan_tf.study import analysis, power, presets  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.study import analysis, power  # pylint: disable=import-outside-toplevel
 
     sigma = None
     if result_store.config_path.exists() and result_store.keys():
         result, _ = analysis.analyse(result_store.all_runs(), config, with_power=False)
         sigma = result["noise"]["critic_log_sd"]
-    q = [presets.quantum_capacity(n, layers, config.ansatz) for n, layers in config.quantum_grid]
+    q = [constants.quantum_capacity(n, layers, config.ansatz) for n, layers in config.quantum_grid]
     for line in power.describe_power(q, config.critic_capacities, len(config.seeds), sigma):
         print(line)
