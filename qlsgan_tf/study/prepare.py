@@ -44,11 +44,12 @@ def load_real(config, data_path):
 
 def _vae_for(config, latent_dim, train, test, out, log):
     """The study's VAE of one latent size: given path, cached, or trained now."""
+    from qlsgan_tf.training import vae_fit  # pylint: disable=import-outside-toplevel
     from qlsgan_tf.tuning import vae as vae_tuning  # pylint: disable=import-outside-toplevel
 
     if config.vae not in ("nominal", "tuned"):
         vae_dir = pathlib.Path(config.vae)
-        model, metrics = vae_tuning.load_vae(vae_dir), _vae_metrics(vae_dir)
+        model, metrics = vae_fit.load_vae(vae_dir), _vae_metrics(vae_dir)
         if int(model.latent_dim) != latent_dim:
             raise ValueError(
                 f"--vae {vae_dir}: its latent size is {model.latent_dim}, but the quantum "
@@ -57,12 +58,14 @@ def _vae_for(config, latent_dim, train, test, out, log):
     vae_dir = out / "vae" / f"latent{latent_dim}"
     if not (vae_dir / "vae.keras").exists():
         log(f"training the {config.vae} VAE with latent size {latent_dim} -> {vae_dir}")
-        vae_tuning.train_vae(
-            train, vae_dir, test_data=test, latent_dim=latent_dim,
-            tune=config.vae == "tuned", max_trials=config.vae_max_trials,
-            epochs=config.vae_epochs, seed=0, augment=config.augment,
-            verbose=0)  # the study shows one progress bar, over its runs
-    return vae_tuning.load_vae(vae_dir), dict(_vae_metrics(vae_dir), path=str(vae_dir),
+        settings = dict(test_data=test, latent_dim=latent_dim, epochs=config.vae_epochs,
+                        seed=0, augment=config.augment,
+                        verbose=0)  # the study shows one progress bar, over its runs
+        if config.vae == "tuned":
+            vae_tuning.tune_vae(train, vae_dir, max_trials=config.vae_max_trials, **settings)
+        else:
+            vae_fit.train_vae(train, vae_dir, **settings)
+    return vae_fit.load_vae(vae_dir), dict(_vae_metrics(vae_dir), path=str(vae_dir),
                                              kind=config.vae)
 
 

@@ -23,6 +23,9 @@ _EXPORTS = {
     "latent_input_fn": "estimator",
     "noise_input_fn": "estimator",
     "train_latent_gan": "gan_run",
+    "train_vae": "vae_fit",
+    "load_vae": "vae_fit",
+    "build_vae": "vae_fit",
     "fit_with_fd": "gan_run",
     "load_hybrid": "gan_run",
     "plot_image_grid": "images",
@@ -35,7 +38,7 @@ _EXPORTS = {
 
 __all__ = [
     "FIDCallback", "HybridLSGAN", "ImageGridCallback", "LatentGAN", "NaNGuard", "PackedLatentGAN",
-    "encode_latents",
+    "build_vae", "encode_latents", "load_vae", "train_vae",
     "fit_with_fd", "latent_dataset", "latent_input_fn", "load_hybrid", "log_hparams",
     "make_gan_estimator", "noise_input_fn", "pack_for", "plot_image_grid", "sample_noise",
     "StopOnRequest",

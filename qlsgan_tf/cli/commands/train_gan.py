@@ -141,7 +141,7 @@ def main(argv):
         from qlsgan_tf.metrics.feature_net import load_feature_net  # pylint: disable=import-outside-toplevel
         from qlsgan_tf.models import MLPCritic  # pylint: disable=import-outside-toplevel
         from qlsgan_tf.training.gan_run import train_latent_gan  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.tuning.vae import load_vae  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.training.vae_fit import load_vae  # pylint: disable=import-outside-toplevel
 
         data = argv[1]
         train = load_sat4(data, "train", max_images=FLAGS.max_images)
