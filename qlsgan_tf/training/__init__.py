@@ -27,7 +27,7 @@ _EXPORTS = {
     "load_vae": "vae_fit",
     "build_vae": "vae_fit",
     "fit_with_fd": "gan_run",
-    "load_hybrid": "gan_run",
+    "load_hybrid": "run_dir",
     "plot_image_grid": "images",
     "FIDCallback": "callbacks",
     "ImageGridCallback": "callbacks",

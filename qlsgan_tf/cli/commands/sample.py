@@ -26,8 +26,8 @@ def main(argv):
         if not FLAGS.out.lower().endswith(".png"):
             raise UsageError(f"--out must name a .png file, got {FLAGS.out!r}")
         from qlsgan_tf.data import denormalize  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.training.gan_run import load_hybrid  # pylint: disable=import-outside-toplevel
         from qlsgan_tf.training.images import plot_image_grid  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.training.run_dir import load_hybrid  # pylint: disable=import-outside-toplevel
 
         hybrid = load_hybrid(argv[1])
         images = hybrid.sample(FLAGS.n, seed=FLAGS.seed)

@@ -165,9 +165,10 @@ def main(argv):
                      "critic_units": ",".join(map(str, critic_units)), "loss": FLAGS.loss,
                      "n_critic": FLAGS.n_critic, "seed": FLAGS.seed,
                      "data": str(data), "vae": str(FLAGS.vae)})
-        summary = {k: result[k] for k in ("failed", "failure_reason", "final_fd", "final_kid",
-                                          "floor_fd", "generator_capacity", "critic_capacity",
-                                          "epochs_run", "time_per_epoch_s")}
+        summary = {k: getattr(result, k)
+                   for k in ("failed", "failure_reason", "final_fd", "final_kid", "floor_fd",
+                             "generator_capacity", "critic_capacity", "epochs_run",
+                             "time_per_epoch_s")}
         print(json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v
                           for k, v in summary.items()}, indent=2, allow_nan=False))
         written = [name for name in ("metrics.json", "samples.png", "hybrid.keras",
@@ -175,5 +176,5 @@ def main(argv):
                    if (out / name.rstrip("/")).exists()]
         print(f"wrote {out}: {', '.join(written)}, logs/ (tensorboard --logdir "
               f"{out / 'logs'})")
-        if result["failed"]:
-            raise ValueError(f"training failed: {result['failure_reason']}")
+        if result.failed:
+            raise ValueError(f"training failed: {result.failure_reason}")
