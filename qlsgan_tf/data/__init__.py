@@ -6,7 +6,8 @@ with ``mmap_mode="r"``), ``sources`` (which layout a path holds), ``sat4`` (``lo
 ``describe``, the bundled sample), ``pipeline`` (scaling, ``make_dataset``, dihedral
 augmentation). No TensorFlow import here: ``make_dataset`` imports it when called.
 """
-from qlsgan_tf.data.cache import convert_to_cache, read_manifest
+from qlsgan_tf.data.cache import read_manifest
+from qlsgan_tf.data.convert import convert_to_cache
 from qlsgan_tf.data.core import (
     BAND_NAMES,
     CLASS_NAMES,
