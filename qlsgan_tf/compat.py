@@ -27,6 +27,6 @@ def apply():
 def import_tfgan():
     """Imports ``tensorflow_gan`` with the shims applied; use this, not a bare import."""
     apply()
-    import tensorflow_gan as tfgan  # pylint: disable=import-outside-toplevel
+    import tensorflow_gan as tfgan
 
     return tfgan

@@ -45,7 +45,7 @@ def _grid_oracle(directory):
     hps.Choice("critic_capacity", [1, 2], ordered=True)
     oracle = capacity.ResumableGridSearchOracle(
         objective=keras_tuner.Objective("score", "min"), hyperparameters=hps, seed=0)
-    oracle._set_project_dir(str(directory), "p")  # pylint: disable=protected-access
+    oracle._set_project_dir(str(directory), "p")
     return oracle
 
 

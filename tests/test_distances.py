@@ -209,7 +209,7 @@ def test_image_errors(bad, exc, match):
 
 def test_bundled_feature_net_real_floor(sat4_sample_dir):
     """Real SAT-4: train vs test split through the shipped network; floor < real vs noise."""
-    from qlsgan_tf.data import load_sat4, normalize  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.data import load_sat4, normalize
 
     train = normalize(load_sat4(sat4_sample_dir, "train").images)
     test = normalize(load_sat4(sat4_sample_dir, "test").images)

@@ -37,7 +37,7 @@ def test_floor_is_at_the_evaluation_sample_sizes(prepared):
 
 def test_reconstruction_bound_decodes_held_out_latents(prepared):
     config, resources, info, vae, data_dir = prepared
-    from qlsgan_tf.training import latents as latents_lib  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.training import latents as latents_lib
 
     test = data_lib.load_sat4(data_dir, split="test")
     heldout = data_lib.normalize(data_lib.dihedral_augment(np.asarray(test.images)))

@@ -133,7 +133,7 @@ def _write_split(reader, tmp_dir, split, chunk_size, progress):
     digest = hashlib.sha256()
     bar = None
     if progress is not False:
-        from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
+        from tqdm.auto import tqdm
 
         bar = tqdm(total=n, unit="img", desc=f"convert {split}", unit_scale=True,
                    disable=None if progress is None else False)

@@ -87,7 +87,7 @@ def make_dataset(arrays, batch_size, shuffle=True, seed=None, normalize="tanh",
     Returns:
       A dataset of images ``[b, 28, 28, 4]`` or ``(images, labels int64 [b])`` pairs.
     """
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
     images, labels = _unpack(arrays)
     images = np.asarray(images) if not isinstance(images, np.ndarray) else images

@@ -123,7 +123,7 @@ def describe(path, splits=None, chunk_size=DEFAULT_CHUNK_SIZE, progress=False, v
             total_sq = np.zeros(4, dtype=np.int64)
             bar = None
             if progress is not False:
-                from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
+                from tqdm.auto import tqdm
 
                 bar = tqdm(total=n, unit="img", desc=f"scan {split}", unit_scale=True,
                            disable=None if progress is None else False)

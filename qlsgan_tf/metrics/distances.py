@@ -61,7 +61,7 @@ class FDResult:
 
 
 def _tfgan():
-    from qlsgan_tf.compat import import_tfgan  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.compat import import_tfgan
 
     return import_tfgan()
 
@@ -98,7 +98,7 @@ def _graph(name, dim, max_block_size=None):
     """
     key = (name, dim, max_block_size)
     if key not in _GRAPHS:
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        import tensorflow as tf
 
         tfgan = _tfgan()
         spec = [tf.TensorSpec([None, dim], tf.float64)] * 2  # KID needs the static dim
@@ -181,7 +181,7 @@ def fd_sat4_from_activations(real_activations, fake_activations, max_block_size=
 @functools.lru_cache(maxsize=1)
 def default_feature_net():
     """The bundled feature network (loaded once per process)."""
-    from qlsgan_tf.metrics.feature_net import load_feature_net  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.metrics.feature_net import load_feature_net
 
     return load_feature_net(None)
 

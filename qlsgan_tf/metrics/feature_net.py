@@ -57,7 +57,7 @@ def build_feature_net(feature_dim=32, n_classes=4, filters=(16, 32), kernel_size
     >>> model.get_layer("features").units
     8
     """
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
     # Ingest feature_dim.
     feature_dim = check_int("feature_dim", feature_dim, 1)
@@ -101,7 +101,7 @@ class FeatureNet:
     """
 
     def __init__(self, model, manifest=None):
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        import tensorflow as tf
 
         try:
             layer = model.get_layer(FEATURE_LAYER)
@@ -245,7 +245,7 @@ def _dataset(images, labels, batch_size, augment, shuffle, seed):
     ``i // N``: every epoch visits each of the 8 flips/rotations of every patch exactly once,
     without materializing them (the full SAT-4 would need 8x its memory).
     """
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
     n = len(images)
     total = n * len(DIHEDRAL_TRANSFORMS) if augment else n
@@ -290,7 +290,7 @@ def _accuracy(net, dataset):
     """Exact fraction of correctly classified images in a dataset of (images, labels)."""
     correct = total = 0
     for images, labels in dataset:
-        pred = np.argmax(net._classify(images).numpy(), axis=1)  # pylint: disable=protected-access
+        pred = np.argmax(net._classify(images).numpy(), axis=1)
         correct += int(np.sum(pred == labels.numpy()))
         total += int(labels.shape[0])
     return correct / total
@@ -322,7 +322,7 @@ def train_feature_net(train_data, test_data, out_dir=None, epochs=60, seed=0, au
     Returns:
       The trained :class:`FeatureNet`, its ``manifest`` filled in.
     """
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
     epochs = check_int("epochs", epochs, 1)
     seed = check_int("seed", seed, 0)
@@ -348,7 +348,7 @@ def train_feature_net(train_data, test_data, out_dir=None, epochs=60, seed=0, au
     history = model.fit(train_ds, epochs=int(epochs), validation_data=test_ds,
                         callbacks=callbacks, verbose=verbose)
     net = FeatureNet(model)
-    raw = np.concatenate([net._embed(x).numpy() for x, _ in  # pylint: disable=protected-access
+    raw = np.concatenate([net._embed(x).numpy() for x, _ in
                           _dataset(x_train, y_train, 256, augment, False, None)])
     std = raw.std(axis=0)
     std[std < 1e-6] = 1.0  # a dead feature stays unscaled rather than dividing by ~0

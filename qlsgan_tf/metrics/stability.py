@@ -222,7 +222,7 @@ def _trend(window, scale):
 
 
 def _scipy_stats():
-    import scipy.stats  # pylint: disable=import-outside-toplevel
+    import scipy.stats
 
     return scipy.stats
 

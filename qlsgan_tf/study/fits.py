@@ -883,7 +883,7 @@ def _num_hessian(fun, x, h=1e-4):
 
 def _fit_law(name, q, logy, s2, kind, level, with_ci):
     """Maximum-likelihood fit of one law; returns a :class:`LawFit` (delta_aicc unset)."""
-    from scipy import optimize  # pylint: disable=import-outside-toplevel
+    from scipy import optimize
 
     span = (float(q.min()), float(q.max()))
     args = (name, q, logy, s2, kind, span)

@@ -43,7 +43,7 @@ def run_study(config, data_path, out_dir, verbose=1, log=print):
 
 
 def _run_study(config, data_path, out, verbose, log):
-    from qlsgan_tf.tuning import capacity  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.tuning import capacity
 
     store = store_lib.ResultStore(out)
     if store.pin_config(config) is False:
@@ -76,7 +76,7 @@ def _progress(config, store, enabled):
     if not enabled:
         yield None
         return
-    from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
+    from tqdm.auto import tqdm
 
     bar = tqdm(total=config.n_runs(), initial=len(store.keys()), unit="run",
                desc="capacity study", dynamic_ncols=True)
@@ -108,7 +108,7 @@ def estimate(config, n_reference, done=()):
     ``n_reference``: real latents per epoch. Runs still improving may train up to
     ``max_epochs``; the estimate counts ``epochs``.
     """
-    from qlsgan_tf.tuning import capacity, packs  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.tuning import capacity, packs
 
     labels = config.generator_labels()
     steps = config.steps_per_epoch or math.ceil(n_reference / config.batch_size)

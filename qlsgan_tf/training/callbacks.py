@@ -130,7 +130,7 @@ class FIDCallback(_GeneratingCallback):
             raise ValueError("FIDCallback needs exactly one of real_images (the real reference "
                              "set) and real_activations (its cached features)")
         if feature_net is None:
-            from qlsgan_tf.metrics.distances import default_feature_net  # pylint: disable=import-outside-toplevel
+            from qlsgan_tf.metrics.distances import default_feature_net
 
             feature_net = default_feature_net()
         self.feature_net = feature_net
@@ -303,7 +303,7 @@ class ImageGridCallback(_GeneratingCallback):
                     tf.summary.image(f"{prefix}/{bands}", grid[None], step=int(step))
             self._writer.flush()
         if self.png_dir is not None:
-            import matplotlib.image  # pylint: disable=import-outside-toplevel
+            import matplotlib.image
 
             for bands, grid in grids.items():
                 matplotlib.image.imsave(self.png_dir / f"{png_prefix}_{bands}.png", grid)
@@ -438,7 +438,7 @@ def write_hparams_config(log_dir, hparam_names, metric_names):
     For a study with many runs under one root, call this once on the root and
     :func:`log_hparams` with ``experiment_config=False`` in each run's directory.
     """
-    from tensorboard.plugins.hparams import api as hp  # pylint: disable=import-outside-toplevel
+    from tensorboard.plugins.hparams import api as hp
 
     writer = tf.summary.create_file_writer(str(log_dir))
     with writer.as_default():
@@ -467,7 +467,7 @@ def log_hparams(log_dir, hparams, metrics, experiment_config=True, step=0):
         ``log_dir``; pass False when :func:`write_hparams_config` wrote it on a parent.
       step: step of the metric scalars.
     """
-    from tensorboard.plugins.hparams import api as hp  # pylint: disable=import-outside-toplevel
+    from tensorboard.plugins.hparams import api as hp
 
     hparams = _check_hparam_values(hparams, "hparams", (bool, int, float, str))
     metrics = _check_hparam_values(metrics, "metrics", (int, float))

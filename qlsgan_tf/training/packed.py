@@ -42,7 +42,7 @@ def _ingest_generator(spec):
         raise ValueError(f"generator must be a dict with kind in {GENERATOR_KINDS}, got "
                          f"{spec!r}.")
     if spec["kind"] == "quantum":
-        from qlsgan_tf.layers import circuits  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.layers import circuits
 
         n, n_layers = circuits.check_size(spec["n_qubits"], spec["n_layers"])
         ansatz, readout = spec.get("ansatz", "bel"), spec.get("readout", "z")
@@ -96,7 +96,7 @@ def initial_weights(generator, critic_units, latent_dim, init_seed):
     spec = _ingest_generator(generator)
     rng = np.random.default_rng([int(init_seed), 7])
     if spec["kind"] == "quantum":
-        from qlsgan_tf.layers import circuits  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.layers import circuits
 
         n_angles = circuits.n_angles(spec["n_qubits"], spec["n_layers"], spec["ansatz"])
         g_weights = [rng.uniform(-0.15, 0.15, [n_angles]).astype(np.float32) for _ in "sb"]
@@ -183,7 +183,7 @@ class PackedLatentGAN(tf.keras.Model):
     def _make_variables(self):
         K, spec = self.n_runs, self.generator_spec
         if spec["kind"] == "quantum":
-            from qlsgan_tf.layers import circuits  # pylint: disable=import-outside-toplevel
+            from qlsgan_tf.layers import circuits
 
             n_angles = circuits.n_angles(spec["n_qubits"], spec["n_layers"], spec["ansatz"])
             self._noise_index = tf.constant(circuits.noise_index(n_angles, self.noise_dim))
@@ -267,7 +267,7 @@ class PackedLatentGAN(tf.keras.Model):
         g_vars = self.g_vars if g_vars is None else g_vars
         spec = self.generator_spec
         if spec["kind"] == "quantum":
-            from qlsgan_tf.layers import fast_sim  # pylint: disable=import-outside-toplevel
+            from qlsgan_tf.layers import fast_sim
 
             scale, bias = g_vars
             angles = (scale[:, None, :] * tf.gather(noise, self._noise_index, axis=2)
@@ -461,8 +461,8 @@ class PackedLatentGAN(tf.keras.Model):
 
     def run_generator(self, k):
         """Run k's generator as an ordinary Keras model (saved and sampled like today's)."""
-        from qlsgan_tf.layers import StyleQuantumGenerator  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.models import MLPGenerator  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.layers import StyleQuantumGenerator
+        from qlsgan_tf.models import MLPGenerator
 
         spec = self.generator_spec
         if spec["kind"] == "quantum":
@@ -480,7 +480,7 @@ class PackedLatentGAN(tf.keras.Model):
 
     def run_critic(self, k):
         """Run k's critic as an ordinary ``MLPCritic`` (its own widths, padding removed)."""
-        from qlsgan_tf.models import MLPCritic  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.models import MLPCritic
 
         critic = MLPCritic(hidden_units=self.critic_units[self._run_index(k)],
                            input_dim=self.latent_dim)

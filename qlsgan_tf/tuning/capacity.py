@@ -42,8 +42,8 @@ class Resources:
 
 def parse_generator(label, settings):
     """Decodes a generator label into its kind, sizes and capacity (trainable parameters)."""
-    from qlsgan_tf.layers import circuits  # pylint: disable=import-outside-toplevel
-    from qlsgan_tf.models import capacity  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.layers import circuits
+    from qlsgan_tf.models import capacity
 
     match = _QUANTUM.match(label)
     if match:
@@ -166,7 +166,7 @@ class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
 
     def set_state(self, state):
         super().set_state(state)
-        from keras_tuner.src.tuners.gridsearch import LinkedList  # pylint: disable=import-outside-toplevel
+        from keras_tuner.src.tuners.gridsearch import LinkedList
 
         self._ordered_ids = LinkedList()
         for trial_id in state.get("ordered_ids", []):
@@ -176,10 +176,10 @@ class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
 
     def _ordered_trial_ids(self):
         ids, links = [], self._ordered_ids
-        index = links._next_index[None]  # pylint: disable=protected-access
+        index = links._next_index[None]
         while index is not None:
-            ids.append(links._memory[index])  # pylint: disable=protected-access
-            index = links._next_index[index]  # pylint: disable=protected-access
+            ids.append(links._memory[index])
+            index = links._next_index[index]
         return ids
 
 
@@ -205,7 +205,7 @@ def time_training(settings, label, critic_capacity, n_steps=20):
     updates and one generator update each. Synthetic latents in [-1, 1] stand in for the
     real ones: the cost does not depend on their values.
     """
-    from qlsgan_tf.training.latents import latent_dataset  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.training.latents import latent_dataset
 
     hp = keras_tuner.HyperParameters()
     hp.Fixed("generator", label)

@@ -19,9 +19,9 @@ def main(argv):
         if len(argv) != 3:
             raise UsageError("expected SRC and OUT; usage: qlsgan convert-data SRC OUT "
                              "[--overwrite]")
-        import time  # pylint: disable=import-outside-toplevel
+        import time
 
-        from qlsgan_tf.data import convert_to_cache, load_sat4  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.data import convert_to_cache, load_sat4
 
         src, out = argv[1], argv[2]
         start = time.perf_counter()

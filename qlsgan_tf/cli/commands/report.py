@@ -19,7 +19,7 @@ def main(argv):
     with clear_errors("report"), interrupts.handle_signals():
         if len(argv) != 2:
             raise UsageError("usage: qlsgan report OUT (one study directory)")
-        from qlsgan_tf.study import report  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.study import report
 
         paths = report.write_report(argv[1], n_boot=FLAGS.n_boot, score_metric=FLAGS.score)
         interrupts.check_stop()  # Ctrl-C/SIGTERM: the report is finished first (seconds)

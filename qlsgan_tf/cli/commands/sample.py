@@ -25,9 +25,9 @@ def main(argv):
                              "--out grid.png [--seed S]")
         if not FLAGS.out.lower().endswith(".png"):
             raise UsageError(f"--out must name a .png file, got {FLAGS.out!r}")
-        from qlsgan_tf.data import denormalize  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.training.images import plot_image_grid  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.training.run_dir import load_hybrid  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.data import denormalize
+        from qlsgan_tf.training.images import plot_image_grid
+        from qlsgan_tf.training.run_dir import load_hybrid
 
         hybrid = load_hybrid(argv[1])
         images = hybrid.sample(FLAGS.n, seed=FLAGS.seed)
@@ -36,6 +36,6 @@ def main(argv):
                               + ("" if FLAGS.seed is None else f" (seed {FLAGS.seed})"))
         print(f"wrote {out}")
         if FLAGS.npy:
-            from qlsgan_tf.fsutil import atomic_write_npy  # pylint: disable=import-outside-toplevel
+            from qlsgan_tf.fsutil import atomic_write_npy
 
             print(f"wrote {atomic_write_npy(FLAGS.npy, denormalize(images))}")

@@ -39,8 +39,8 @@ def main(argv):
             raise UsageError("--out DIR is required")
         if FLAGS.learning_rate <= 0:
             raise UsageError(f"--learning_rate must be > 0; got {FLAGS.learning_rate}")
-        from qlsgan_tf.data import load_sat4  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.metrics.feature_net import MANIFEST_FILE, train_feature_net  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.data import load_sat4
+        from qlsgan_tf.metrics.feature_net import MANIFEST_FILE, train_feature_net
 
         out = pathlib.Path(FLAGS.out)
         if (out / MANIFEST_FILE).exists() and not FLAGS.overwrite:

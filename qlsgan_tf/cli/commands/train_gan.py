@@ -92,10 +92,10 @@ def _check_flags():
 
 def build_generator(latent_dim):
     """The generator the flags describe, checked against the VAE's latent dimension."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
     if FLAGS.generator == "quantum":
-        from qlsgan_tf.layers import StyleQuantumGenerator  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.layers import StyleQuantumGenerator
 
         out_dim = FLAGS.qubits * (2 if FLAGS.readout == "xz" else 1)
         if out_dim != latent_dim:
@@ -112,7 +112,7 @@ def build_generator(latent_dim):
         return generator, FLAGS.qubits, {"n_qubits": FLAGS.qubits, "n_layers": FLAGS.layers,
                                          "ansatz": FLAGS.ansatz, "readout": FLAGS.readout,
                                          "backend": FLAGS.backend}
-    from qlsgan_tf.models import MLPGenerator  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.models import MLPGenerator
 
     units = _units("gen_units", FLAGS.gen_units)
     noise_dim = FLAGS.noise_dim or latent_dim
@@ -135,13 +135,13 @@ def main(argv):
             raise FileExistsError(f"{str(out)!r} already holds a run (metrics.json); pass "
                                   "--overwrite to replace it")
 
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        import tensorflow as tf
 
-        from qlsgan_tf.data import load_sat4  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.metrics.feature_net import load_feature_net  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.models import MLPCritic  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.training.gan_run import train_latent_gan  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.training.vae_fit import load_vae  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.data import load_sat4
+        from qlsgan_tf.metrics.feature_net import load_feature_net
+        from qlsgan_tf.models import MLPCritic
+        from qlsgan_tf.training.gan_run import train_latent_gan
+        from qlsgan_tf.training.vae_fit import load_vae
 
         data = argv[1]
         train = load_sat4(data, "train", max_images=FLAGS.max_images)

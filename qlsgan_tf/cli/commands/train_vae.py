@@ -73,8 +73,8 @@ def main(argv):
             raise FileExistsError(f"{os.path.join(FLAGS.out, 'vae.keras')} already exists; pass "
                                   "--overwrite to replace it, or choose another --out.")
 
-        from qlsgan_tf.training.vae_fit import train_vae  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.tuning.vae import tune_vae  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.training.vae_fit import train_vae
+        from qlsgan_tf.tuning.vae import tune_vae
 
         settings = dict(latent_dim=FLAGS.latent_dim, epochs=FLAGS.epochs, seed=FLAGS.seed,
                         hyperparameters=hyperparameters, augment=FLAGS.augment,
