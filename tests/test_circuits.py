@@ -1,4 +1,4 @@
-"""Circuit builders of the style generator, checked against the ansatz text of issue 3.
+"""Circuit builders of the style generator, checked against the ansätze of layers.circuits.
 
 The reference unitaries here are written from the gate definitions (RY = exp(-i t Y/2), ...)
 with numpy Kronecker products, independently of ``gate_list``.
@@ -42,7 +42,7 @@ def cz(n, a, b):
 
 
 def reference_unitary(n, layers, ansatz, angles):
-    """The issue's pseudo-code, transcribed literally."""
+    """The ansatz pseudo-code of layers.circuits, transcribed literally."""
     u = np.eye(2 ** n, dtype=complex)
     it = iter(angles)
     ring = [(q, q + 1) for q in range(n - 1)] + [(n - 1, 0)]
@@ -114,7 +114,7 @@ def test_noise_index_and_style_angles():
 @pytest.mark.parametrize("ansatz", circuits.ANSATZE)
 @pytest.mark.parametrize("n,layers", [(2, 1), (3, 2), (4, 1)])
 @pytest.mark.parametrize("decompose", [False, True])
-def test_style_circuit_unitary_matches_issue_text(ansatz, n, layers, decompose):
+def test_style_circuit_unitary_matches_ansatz_text(ansatz, n, layers, decompose):
     angles = np.random.default_rng(n * 10 + layers).uniform(-np.pi, np.pi,
                                                             circuits.n_angles(n, layers, ansatz))
     qubits = circuits.make_qubits(n, "line")

@@ -1,8 +1,9 @@
 """StyleQuantumGenerator against references that do not use TFQ.
 
 The main reference is a batched numpy statevector simulator written here from the gate
-definitions (RY = exp(-i t Y/2), RZ = exp(-i t Z/2), CRY = controlled RY, CZ) and the ansatz text
-of issue 3; a hand-built cirq circuit (cirq.Simulator / cirq.DensityMatrixSimulator) is the second.
+definitions (RY = exp(-i t Y/2), RZ = exp(-i t Z/2), CRY = controlled RY, CZ) and the ansatz
+descriptions of layers.circuits; a hand-built cirq circuit (cirq.Simulator /
+cirq.DensityMatrixSimulator) is the second.
 """
 import os
 import re

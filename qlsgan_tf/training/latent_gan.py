@@ -237,8 +237,8 @@ class LatentGAN(tf.keras.Model):
         if not self.critic.built:
             self.critic(real)
         # The critic updates run in a tf.while_loop, not an unrolled Python loop: the step
-        # is traced once instead of n_critic times (measured: the first epoch of a quick-study
-        # run 4.4 s -> 2.0 s). Its optimizer's slots must exist before the loop.
+        # is traced once instead of n_critic times (benchmarks/README.md: "Smaller
+        # measurements"). Its optimizer's slots must exist before the loop.
         self.c_optimizer.build(self.critic.trainable_variables)
 
         step = self._stream.step
