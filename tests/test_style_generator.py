@@ -547,11 +547,40 @@ def test_qasm_and_config_errors():
         custom.get_config()
 
 
-# ---------------------------------------------------------------- fast backend hook
-def test_fast_backend_matches_reference_when_available():
-    pytest.importorskip("qlsgan_tf.layers.fast_sim")
+# ---------------------------------------------------------------- executors
+def test_fast_backend_runs_the_fast_executor_and_matches_reference():
+    from qlsgan_tf.layers.style_generator import FastExecutor
+
     for ansatz in ("bel", "simple"):
         layer, z, scale, bias = make_layer(3, 2, ansatz, "xz", latent_dim=4, seed=21,
                                            backend="fast")
+        assert isinstance(layer._executor, FastExecutor)
         want = reference_outputs(z, scale, bias, 3, 2, ansatz, "xz")
         np.testing.assert_allclose(layer(z).numpy(), want, atol=1e-5)
+
+
+def test_tfq_executor_uses_the_differentiator_it_is_given():
+    """The executor alone, outside the layer: TFQ's op built by the injected differentiator."""
+    import tensorflow_quantum as tfq
+
+    from qlsgan_tf.layers import circuits
+    from qlsgan_tf.layers.style_generator import TFQExecutor
+
+    qubits = circuits.make_qubits(2, "grid")
+    symbols = circuits.angle_symbols(circuits.n_angles(2, 1, "simple"))
+    circuit = circuits.style_circuit(qubits, 1, "simple", symbols)
+
+    # A coarse forward difference: its gradient is told apart from the exact one.
+    executor = TFQExecutor(circuit, circuits.readout_operators(qubits, "z"), symbols,
+                           tfq.differentiators.ForwardDifference(grid_spacing=0.5))
+    a = np.array([[0.3, -0.7]])
+    angles = tf.constant(a, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(angles)
+        out = executor(angles)
+        total = tf.reduce_sum(out)
+    grads = tape.gradient(total, angles).numpy()
+    # simple ansatz, one layer: RY(a0) RY(a1), then CZ (diagonal) -> <Z_q> = cos(a_q).
+    np.testing.assert_allclose(out.numpy(), np.cos(a), atol=1e-5)
+    np.testing.assert_allclose(grads, (np.cos(a + 0.5) - np.cos(a)) / 0.5, atol=1e-4)
+    assert not np.allclose(grads, -np.sin(a), atol=1e-2)
