@@ -257,6 +257,20 @@ def _quantum_entry(table, g, c, classical, n_seeds):
     return entry
 
 
+def critic_optimum(runs, generator, config, n_boot=200, seed=0):
+    """(critic capacities, :class:`optimum.OptimumEstimate`) of one generator's runs: the C*
+    estimate the report gives, on whatever critics those runs have (grid and refinements)."""
+    table = RunTable([r for r in runs if r["generator"] == generator],
+                     getattr(config, "score_metric", "latent"), config.learning_rate)
+    if not table.runs:
+        raise ValueError(f"no runs of generator {generator!r}")
+    n_seeds = len(table.seeds)
+    weights = np.vstack([np.ones((1, n_seeds)), optimum.bootstrap_weights(
+        n_seeds, n_boot, np.random.default_rng(seed))])
+    curves = _generator_curves(table, weights)[generator]
+    return curves["critics"], _critic_star(curves, n_seeds)
+
+
 def other_metric_score(table, generator, critic, lr):
     """Mean of the *other* score (FD-SAT4 when the latent score decides, and vice versa) over
     the converged seeds of one configuration, so that the report shows both."""

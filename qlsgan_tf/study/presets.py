@@ -9,10 +9,11 @@ import json
 import math
 
 from qlsgan_tf.constants import ANSATZE, BACKENDS, LOSSES, NOISES, READOUTS
-from qlsgan_tf.validation import check_choice, check_finite_float
+from qlsgan_tf.validation import check_choice, check_finite_float, check_int
 
 TUNERS = ("grid", "bayesian")
 SCORE_METRICS = ("latent", "fd")
+REFINE_KINDS = ("quantum", "classical", "all")
 
 
 @dataclasses.dataclass
@@ -78,6 +79,15 @@ class StudyConfig:
     # Which converged-run score decides the optima: "latent" (the latent distance, default)
     # or "fd" (FD-SAT4); the report shows both (see docs/method.md).
     score_metric: str = "latent"
+    # The adaptive critic search (``study.search``): after a generator's grid runs, this many
+    # rounds each add `refine_points` critic budgets (golden-section points around its best
+    # critic, or a step beyond a censored edge) x seeds x learning rates, for the generators
+    # of kind `refine_kinds` ("quantum": C*(Q), the claim's quantity; "classical"; "all"),
+    # never above `refine_max_critic` parameters (0: one grid step above the largest critic).
+    refine_rounds: int = 0
+    refine_points: int = 2
+    refine_kinds: str = "quantum"
+    refine_max_critic: int = 0
 
     # ----------------------------------------------------------------- derived
     @property
@@ -104,6 +114,13 @@ class StudyConfig:
         """Training runs in the whole grid: generators x critics x seeds x learning rates."""
         return (len(self.generator_labels()) * len(self.critic_capacities) * len(self.seeds)
                 * len(self.learning_rates))
+
+    def n_refine_runs(self):
+        """Most runs the adaptive critic search may add (it stops early once converged)."""
+        kinds = {"quantum": len(self.quantum_grid), "all": len(self.generator_labels()),
+                 "classical": len(self.generator_labels()) - len(self.quantum_grid)}
+        return (self.refine_rounds * self.refine_points * kinds[self.refine_kinds]
+                * len(self.seeds) * len(self.learning_rates))
 
     def fingerprint(self):
         """Hash of the settings that change results (not of budgets like max_trials)."""
@@ -192,6 +209,14 @@ class StudyConfig:
         if self.max_epochs and self.max_epochs < self.epochs:
             raise ValueError(f"max_epochs={self.max_epochs} is below epochs={self.epochs}: it "
                              "is the budget runs still improving after `epochs` may train to")
+        _choice("refine_kinds", self.refine_kinds, REFINE_KINDS)
+        for name in ("refine_rounds", "refine_points", "refine_max_critic"):
+            check_int(name, getattr(self, name), 0)
+        if self.refine_rounds and self.refine_points < 1:
+            raise ValueError("refine_points must be >= 1 when refine_rounds is set")
+        if self.refine_max_critic and self.refine_max_critic < max(self.critic_capacities):
+            raise ValueError(f"refine_max_critic={self.refine_max_critic} is below the largest "
+                             f"grid critic {max(self.critic_capacities)}")
         if self.n_latent_samples < 2:
             raise ValueError(f"n_latent_samples must be >= 2, got {self.n_latent_samples}")
         if self.max_trials < 0 or self.max_images < 0 or self.steps_per_epoch < 0:
@@ -268,6 +293,7 @@ PRESETS = {
         vae_epochs=100,
         vae_max_trials=20,
         feature_net="train",  # FD-SAT4 features learned from the full data, not 50 patches
+        refine_rounds=2,  # the adaptive critic search: 2 rounds x 2 critics per quantum generator
         steps_per_epoch=100,
         augment=False,
         n_boot=2000,

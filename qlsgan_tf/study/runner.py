@@ -1,13 +1,15 @@
 """Runs a whole capacity study through KerasTuner: prepare, search, report.
 
 One KerasTuner search covers the whole grid: the hyperparameter ``generator`` names a
-quantum (``q{n}x{L}``) or classical (``c{capacity}@{latent}``) generator and
-``critic_capacity`` a critic parameter budget; each trial trains every seed and scores the
-configuration. KerasTuner keeps the oracle state (``OUT/tuner/``) and runs distributed with
-its own chief/worker environment variables; our store (``OUT/runs/``) makes every finished
-seed-run permanent, so a killed study resumes without losing or repeating finished runs.
+quantum (``q{n}x{L}``) or classical (``c{capacity}@{latent}``) generator; each trial trains
+its critic grid x seeds x learning rates, then the adaptive critic search's rounds
+(``study.search``) for that generator. KerasTuner keeps the oracle state (``OUT/tuner/``)
+and runs distributed with its own chief/worker environment variables; our store
+(``OUT/runs/``) makes every finished run permanent, so a killed study resumes without
+losing or repeating finished runs.
 """
 import contextlib
+import dataclasses
 import math
 import os
 import pathlib
@@ -16,8 +18,9 @@ from qlsgan_tf import interrupts
 from qlsgan_tf.study import lock as lock_lib
 from qlsgan_tf.study import prepare as prepare_lib
 from qlsgan_tf.study import report as report_lib
+from qlsgan_tf.study import search as search_lib
 from qlsgan_tf.study import store as store_lib
-from qlsgan_tf.study import tuner_state
+from qlsgan_tf.study import tuner_state, vae_compare
 
 PROJECT = "capacity"
 
@@ -42,6 +45,37 @@ def run_study(config, data_path, out_dir, verbose=1, log=print):
         return _run_study(config, data_path, out, verbose, log)
 
 
+def run_vae_comparison(config, vaes, data_path, out_dir, verbose=1, log=print):
+    """Runs (or resumes) the study once per VAE in ``vaes`` (e.g. ``("nominal", "tuned")``),
+    in ``OUT/vae-<name>/``, and compares them (``study.vae_compare``); returns the paths.
+
+    The FD-SAT4 feature network is shared: with ``feature_net="train"`` the first study trains
+    it and the others reuse it, so FD-SAT4 compares the VAEs and nothing else. One process
+    (chief/worker mode runs one study per directory: run each VAE with its own ``--vae``).
+    """
+    if role() != "local":
+        raise ValueError("--vae with several VAEs runs one study after the other in one "
+                         "process; in chief/worker mode run one study per VAE (--vae nominal, "
+                         "--vae tuned, each with its own --out)")
+    if len(set(vaes)) != len(vaes) or len(vaes) != 2:
+        raise ValueError(f"--vae compares two different VAEs, e.g. nominal,tuned; got "
+                         f"{','.join(vaes)}")
+    out = pathlib.Path(out_dir)
+    dirs, paths = {}, {}
+    feature_net = config.feature_net
+    for vae in vaes:
+        dirs[vae] = vae_compare.variant_dir(out, vae)
+        variant = dataclasses.replace(config, vae=vae, feature_net=feature_net).validate()
+        log(f"study with the {vae} VAE -> {dirs[vae]}")
+        report = run_study(variant, data_path, dirs[vae], verbose=verbose, log=log)
+        paths.update({f"{vae}_{k}": v for k, v in report.items()
+                      if k in ("report", "results", "trials")})
+        if feature_net == "train":  # the next VAE's study reuses this feature network
+            feature_net = str(dirs[vae] / "feature_net")
+    paths.update(vae_compare.write_comparison(out, dirs))
+    return paths
+
+
 def _run_study(config, data_path, out, verbose, log):
     from qlsgan_tf.tuning import capacity
 
@@ -62,7 +96,7 @@ def _run_study(config, data_path, out, verbose, log):
     with _progress(config, store, enabled=verbose > 0 and where != "chief") as progress:
         tuner = capacity.make_tuner(config, hypermodel, directory=out / "tuner",
                                     project_name=PROJECT, run_store=store, progress=progress,
-                                    verbose=0)
+                                    verbose=0, refine=search_lib.refiner(config))
         tuner.search(resources=resources)
     if where == "worker":
         return None
@@ -78,8 +112,9 @@ def _progress(config, store, enabled):
         return
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=config.n_runs(), initial=len(store.keys()), unit="run",
-               desc="capacity study", dynamic_ncols=True)
+    # The total counts the grid and the most the adaptive critic search may add.
+    bar = tqdm(total=config.n_runs() + config.n_refine_runs(), initial=len(store.keys()),
+               unit="run", desc="capacity study", dynamic_ncols=True)
 
     def update(result, cached):
         if cached:

@@ -104,38 +104,62 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
             each run is named by its key.
         seeds: unused (the settings give seeds and learning rates); kept for callers.
         progress: optional callable(result, cached) called after each run.
+        refine: optional callable(label, results, search_round) -> new critic capacities:
+            the adaptive critic search (``study.search``). After the grid's runs of a
+            generator, each round ``1..settings.refine_rounds`` asks it where to train next
+            (given every result of the earlier rounds) and trains those critics x seeds x
+            learning rates; an empty answer ends the search. The rounds depend only on
+            recorded results, so a resumed trial asks the same questions and gets the same
+            answers.
     """
 
-    def __init__(self, *args, run_store=None, seeds=None, progress=None, **kwargs):
+    def __init__(self, *args, run_store=None, seeds=None, progress=None, refine=None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.run_store = run_store
         self.progress = progress
+        self.refine = refine
 
     def run_trial(self, trial, *args, resources=None, **kwargs):
         settings = self.hypermodel.settings
         label = trial.hyperparameters.get("generator")
+        scores = []
+        results = self._train(settings, label, None, 0, resources, scores)
+        rounds = int(getattr(settings, "refine_rounds", 0) or 0) if self.refine else 0
+        for search_round in range(1, rounds + 1):
+            critics = self.refine(label, list(results), search_round)
+            if not critics:
+                break
+            results += self._train(settings, label, critics, search_round, resources, scores)
+        return {"score": float(np.mean(scores))}
+
+    def _train(self, settings, label, critics, search_round, resources, scores):
+        """Trains (or reads back) one generator's runs at ``critics``; returns their results."""
         key = self.run_store.key if self.run_store else None
-        scores, todo = [], []
-        interrupts.check_stop()  # between trials: every recorded run is whole
-        for run in packs.plan_runs(settings, label, key=key):
+        results, todo = [], []
+        interrupts.check_stop()  # between trials and rounds: every recorded run is whole
+        for run in packs.plan_runs(settings, label, key=key, critics=critics):
             result = (self.run_store.get(label, run.critic_capacity, run.seed,
                                          run.learning_rate) if self.run_store else None)
             if result is None:
                 todo.append(run)
                 continue
+            results.append(result)
             scores.append(_objective(result))
             if self.progress:
                 self.progress(result, True)
 
         def on_finish(result):
+            result["search_round"] = search_round
             if self.run_store:
                 self.run_store.put(result)
+            results.append(result)
             scores.append(_objective(result))
             if self.progress:
                 self.progress(result, False)
 
         packs.train_runs(settings, label, todo, resources, on_finish, tuner_id=self.tuner_id)
-        return {"score": float(np.mean(scores))}
+        return results
 
     # Each run keeps its own samples and logs; KerasTuner's per-trial checkpoints would only
     # duplicate them.
@@ -184,7 +208,7 @@ class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
 
 
 def make_tuner(settings, hypermodel, directory, project_name="capacity", run_store=None,
-               progress=None, verbose=1):
+               progress=None, verbose=1, refine=None):
     """A ``CapacityTuner`` over the generators with the resumable grid oracle."""
     if settings.tuner != "grid":
         raise ValueError(f"tuner {settings.tuner!r} is not offered; use 'grid' (every trial "
@@ -193,7 +217,8 @@ def make_tuner(settings, hypermodel, directory, project_name="capacity", run_sto
     oracle = ResumableGridSearchOracle(
         objective=objective, max_trials=settings.max_trials or None, seed=0)
     tuner = CapacityTuner(oracle=oracle, hypermodel=hypermodel, directory=str(directory),
-                          project_name=project_name, run_store=run_store, progress=progress)
+                          project_name=project_name, run_store=run_store, progress=progress,
+                          refine=refine)
     tuner.oracle.verbose = verbose
     return tuner
 

@@ -42,11 +42,13 @@ class RunSpec:
     key: str
 
 
-def plan_runs(settings, label, key=None):
-    """Every run of one generator: critic capacities x seeds x learning rates."""
+def plan_runs(settings, label, key=None, critics=None):
+    """Every run of one generator: critic capacities (``critics``, default the settings'
+    grid) x seeds x learning rates."""
     key = key or run_key
+    critics = settings.critic_capacities if critics is None else critics
     return [RunSpec(label, int(c), int(s), float(lr), key(label, c, s, lr))
-            for c in settings.critic_capacities for s in settings.seeds
+            for c in critics for s in settings.seeds
             for lr in settings.learning_rates]
 
 
