@@ -288,8 +288,8 @@ def test_callbacks_with_the_project_latent_gan(real, net, tmp_path):
     from qlsgan_tf.training import LatentGAN
 
     tf.keras.utils.set_random_seed(0)
-    gan = LatentGAN(MLPGenerator(LATENT_DIM, hidden_units=(8,), latent_dim=LATENT_DIM),
-                    MLPCritic(hidden_units=(8,)), latent_dim=LATENT_DIM, n_critic=1)
+    gan = LatentGAN(MLPGenerator(LATENT_DIM, hidden_units=(8,), noise_dim=LATENT_DIM),
+                    MLPCritic(hidden_units=(8,)), noise_dim=LATENT_DIM, n_critic=1)
     gan.compile()
     decoder = _decoder()
     fid = FIDCallback(decoder, net, real, every_n_epochs=1, n_samples=40, log_dir=tmp_path)

@@ -180,7 +180,7 @@ def test_make_qubits():
     (lambda: circuits.readout_operators(circuits.make_qubits(2), "y"), ValueError,
      "readout must be one of"),
     (lambda: circuits.make_qubits(2, "hex"), ValueError, "qubit_type must be one of"),
-    (lambda: circuits.noise_index(5, 0), ValueError, "latent_dim must be a positive int"),
+    (lambda: circuits.noise_index(5, 0), ValueError, "noise_dim must be a positive int"),
     (lambda: circuits.style_circuit(circuits.make_qubits(2), 1, "simple", [sympy.Symbol("a")]),
      ValueError, "symbols must hold 2 angles"),
     (lambda: circuits.style_circuit(circuits.make_qubits(2), 1, "simple", noise=1.5),

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from qlsgan_tf.layers import StyleQuantumGenerator
-from qlsgan_tf.training import HybridLSGAN
+from qlsgan_tf.training import LatentStyleGAN
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
 
@@ -34,7 +34,7 @@ def saved_hybrid(tmp_path_factory):
     vae = SatVAE(latent_dim=3, filters=(4, 8), dense_units=16)
     vae.build((None, 28, 28, 4))
     generator = tf.keras.Sequential([tf.keras.Input((3,)), StyleQuantumGenerator(3, 1)])
-    hybrid = HybridLSGAN(generator, vae.decoder, latent_dim=3)
+    hybrid = LatentStyleGAN(generator, vae.decoder, noise_dim=3)
     path = tmp_path_factory.mktemp("hybrid") / "hybrid.keras"
     hybrid.save(path)
     return hybrid, path
@@ -72,7 +72,7 @@ def test_sample_rejects_a_model_that_is_not_a_hybrid(tmp_path):
     path = tmp_path / "plain.keras"
     tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)]).save(path)
     proc = qlsgan("sample", path, "--out", tmp_path / "g.png")
-    assert proc.returncode == 1 and "not a HybridLSGAN" in proc.stderr, proc.stderr
+    assert proc.returncode == 1 and "not a LatentStyleGAN" in proc.stderr, proc.stderr
 
 
 # --------------------------------------------------------------- train_latent_gan (the run)
@@ -266,8 +266,8 @@ def test_fit_with_fd_as_the_study_calls_it(tmp_path, tiny_vae_and_data):
     reals = normalize(train)
     net = default_feature_net()
     floor = real_floor(reals, normalize(test), feature_net=net)
-    gan = LatentGAN(MLPGenerator(3, hidden_units=(8,), latent_dim=3), MLPCritic((8,), input_dim=3),
-                    latent_dim=3, n_critic=1)
+    gan = LatentGAN(MLPGenerator(3, hidden_units=(8,), noise_dim=3), MLPCritic((8,), input_dim=3),
+                    noise_dim=3, n_critic=1)
     gan.compile()
     run = fit_with_fd(gan, encode_latents(vae, reals), decoder=vae.decode, feature_net=net,
                       real_images=reals, real_activations=net.features(reals), floor=floor,

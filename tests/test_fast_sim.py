@@ -275,7 +275,7 @@ def _layer_pair(n, n_layers, ansatz, readout, latent_dim):
 
     layers = {}
     for backend in ("tfq", "fast"):
-        layer = StyleQuantumGenerator(n, n_layers, latent_dim=latent_dim, ansatz=ansatz,
+        layer = StyleQuantumGenerator(n, n_layers, noise_dim=latent_dim, ansatz=ansatz,
                                       readout=readout, backend=backend)
         layer.build([None, latent_dim])
         layers[backend] = layer
@@ -313,7 +313,7 @@ def test_layer_fast_backend_equals_tfq_backend(ansatz, readout, n, n_layers, lat
 def test_fast_backend_survives_save_and_reload(tmp_path):
     from qlsgan_tf.layers import StyleQuantumGenerator
 
-    layer = StyleQuantumGenerator(3, 2, latent_dim=3, ansatz="bel", readout="xz",
+    layer = StyleQuantumGenerator(3, 2, noise_dim=3, ansatz="bel", readout="xz",
                                   backend="fast")
     model = tf.keras.Sequential([tf.keras.Input([3]), layer])
     z = tf.constant(np.random.default_rng(0).uniform(-1, 1, (5, 3)), tf.float32)
@@ -325,7 +325,7 @@ def test_fast_backend_survives_save_and_reload(tmp_path):
     assert reloaded.layers[0].get_config()["backend"] == "fast"
     np.testing.assert_array_equal(reloaded(z).numpy(), expected)
     # The reloaded fast layer still equals TFQ on the same weights.
-    tfq_layer = StyleQuantumGenerator(3, 2, latent_dim=3, ansatz="bel", readout="xz")
+    tfq_layer = StyleQuantumGenerator(3, 2, noise_dim=3, ansatz="bel", readout="xz")
     tfq_layer.build([None, 3])
     tfq_layer.set_weights(reloaded.layers[0].get_weights())
     np.testing.assert_allclose(tfq_layer(z).numpy(), expected, atol=OUT_TOL)

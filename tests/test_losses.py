@@ -75,7 +75,7 @@ def _mlp(out_dim, in_dim, seed):
 
 def _train(loss, **compile_losses):
     latents = np.random.default_rng(0).uniform(-1, 1, (24, 2)).astype(np.float32)
-    gan = LatentGAN(_mlp(2, 2, 0), _mlp(1, 2, 10), latent_dim=2, loss=loss, n_critic=2, seed=3)
+    gan = LatentGAN(_mlp(2, 2, 0), _mlp(1, 2, 10), noise_dim=2, loss=loss, n_critic=2, seed=3)
     gan.compile(g_optimizer=tf.keras.optimizers.Adam(1e-2, 0.5, 0.9),
                 c_optimizer=tf.keras.optimizers.Adam(1e-2, 0.5, 0.9), **compile_losses)
     history = gan.fit(latent_dataset(latents, 8, shuffle=False), epochs=2, verbose=0)

@@ -231,6 +231,7 @@ def check_image_dims(shape, where, layout):
 
 
 def check_counts(n_images, n_labels, where):
+    """Refuses a file whose image and label counts differ."""
     if n_images != n_labels:
         raise Sat4FormatError(f"{where}: {n_images} images but {n_labels} labels")
 

@@ -20,7 +20,7 @@ Ansatz ``"simple"`` (``n * L`` angles)::
         for each qubit q:        RY(q)
         CZ on the ring (q, q+1) for q in 0..n-2, then (n-1, 0)
 
-The style map sends noise ``z`` to angles, ``theta_g = scale_g * z[g mod latent_dim] + bias_g``
+The style map sends noise ``z`` to angles, ``theta_g = scale_g * z[g mod noise_dim] + bias_g``
 for gate index ``g`` in circuit order (:func:`noise_index`).
 """
 from __future__ import annotations
@@ -104,15 +104,15 @@ def n_angles(n_qubits: int, n_layers: int, ansatz: str = "bel") -> int:
     return constants.n_angles(n, n_layers, check_ansatz(ansatz))
 
 
-def noise_index(n_angles: int, latent_dim: int) -> np.ndarray:
-    """Which noise component drives each angle: ``g mod latent_dim`` (int32 ``[n_angles]``)."""
+def noise_index(n_angles: int, noise_dim: int) -> np.ndarray:
+    """Which noise component drives each angle: ``g mod noise_dim`` (int32 ``[n_angles]``)."""
     check_int("n_angles", n_angles, 1)
-    check_int("latent_dim", latent_dim, 1)
-    return (np.arange(n_angles) % latent_dim).astype(np.int32)
+    check_int("noise_dim", noise_dim, 1)
+    return (np.arange(n_angles) % noise_dim).astype(np.int32)
 
 
 def style_angles(z, scale, bias) -> np.ndarray:
-    """The style map in numpy: ``angles[b, g] = scale[g] * z[b, g mod latent_dim] + bias[g]``."""
+    """The style map in numpy: ``angles[b, g] = scale[g] * z[b, g mod noise_dim] + bias[g]``."""
     z = np.atleast_2d(np.asarray(z))
     scale, bias = np.asarray(scale), np.asarray(bias)
     return scale * z[:, noise_index(scale.shape[0], z.shape[1])] + bias

@@ -1,7 +1,7 @@
 """The style-based quantum generator as a serializable Keras layer on TensorFlow Quantum.
 
 Every rotation angle of the circuit is an affine function of the input noise (the "style" map of
-Bravo-Prieto et al. 2021): ``theta_g = style_scale[g] * z[:, g mod latent_dim] + style_bias[g]``
+Bravo-Prieto et al. 2021): ``theta_g = style_scale[g] * z[:, g mod noise_dim] + style_bias[g]``
 for gate index ``g`` in circuit order; the output is a vector of qubit expectation values. The
 circuits themselves live in :mod:`qlsgan_tf.layers.circuits`.
 """
@@ -13,6 +13,7 @@ import tensorflow as tf
 import tensorflow_quantum as tfq
 from tensorflow_quantum.core.serialize import serializer
 
+from qlsgan_tf.compat import renamed_noise_dim
 from qlsgan_tf.constants import BACKENDS
 from qlsgan_tf.layers import circuits, fast_sim
 from qlsgan_tf.validation import check_choice, check_int, check_probability
@@ -129,13 +130,13 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
     """Style-based quantum generator: noise ``z`` -> qubit expectation values.
 
     Each of the ``n_angles`` rotation angles of the ansatz (see :mod:`circuits`) is
-    ``theta_g = style_scale[g] * z[:, g mod latent_dim] + style_bias[g]``, computed as one batched
+    ``theta_g = style_scale[g] * z[:, g mod noise_dim] + style_bias[g]``, computed as one batched
     tensor op; TFQ's expectation ops then simulate one resolved circuit per batch row.
 
     Args:
         n_qubits: number of qubits ``n >= 2``.
         n_layers: number of layers ``L >= 1``.
-        latent_dim: length of the noise vector; defaults to ``n_qubits``.
+        noise_dim: length of the noise vector; defaults to ``n_qubits``.
         ansatz: ``"bel"`` (RY RZ RY RZ per qubit + CRY ring per layer, final RY layer;
             ``n (5L+1)`` angles) or ``"simple"`` (RY per qubit + CZ ring per layer; ``n L``).
         readout: ``"z"`` -> ``<Z_q>``; ``"xz"`` -> ``<Z_0..Z_{n-1}>`` then ``<X_0..X_{n-1}>``.
@@ -154,7 +155,7 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
         scale_initializer, bias_initializer: initializers of ``style_scale`` and ``style_bias``;
             default uniform in ``[-0.15, 0.15]``.
 
-    Input shape: ``[batch, latent_dim]``, floating point.
+    Input shape: ``[batch, noise_dim]``, floating point.
     Output shape: ``[batch, n_qubits]`` (``"z"``) or ``[batch, 2 * n_qubits]`` (``"xz"``),
     float32, in ``[-1, 1]``.
 
@@ -165,15 +166,15 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
     66
     """
 
-    def __init__(self, n_qubits, n_layers, latent_dim=None, ansatz="bel", readout="z",
+    def __init__(self, n_qubits, n_layers, noise_dim=None, ansatz="bel", readout="z",
                  differentiator=None, repetitions=None, noise=None, backend="tfq",
                  qubit_type="grid", scale_initializer=None, bias_initializer=None, **kwargs):
         super().__init__(**kwargs)
 
         # Ingest circuit size and structure.
         self.n_qubits, self.n_layers = circuits.check_size(n_qubits, n_layers)
-        self.latent_dim = check_int("latent_dim", self.n_qubits if latent_dim is None
-                                    else latent_dim, 1)
+        self.noise_dim = check_int("noise_dim", self.n_qubits if noise_dim is None
+                                    else noise_dim, 1)
         self.ansatz = circuits.check_ansatz(ansatz)
         self.readout = circuits.check_readout(readout)
         self.qubit_type = check_choice("qubit_type", qubit_type, circuits.QUBIT_TYPES)
@@ -216,7 +217,7 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
 
         self._qubits = circuits.make_qubits(self.n_qubits, self.qubit_type)
         self._symbols = circuits.angle_symbols(self.n_angles)
-        self._noise_index = circuits.noise_index(self.n_angles, self.latent_dim)
+        self._noise_index = circuits.noise_index(self.n_angles, self.noise_dim)
         self._executor = None
 
     # ------------------------------------------------------------------ properties
@@ -274,7 +275,7 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
                                       decompose_cry=self._differentiator_name() != "adjoint")
 
     def resolved_circuit(self, z) -> cirq.Circuit:
-        """The noiseless circuit with the angles of one noise vector ``z`` (``[latent_dim]``)
+        """The noiseless circuit with the angles of one noise vector ``z`` (``[noise_dim]``)
         under the current weights."""
         if not self.built:
             raise ValueError("StyleQuantumGenerator has no weights yet: call the layer or "
@@ -282,8 +283,8 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
         z = np.asarray(z, dtype=np.float64)
         if z.ndim == 2 and z.shape[0] == 1:
             z = z[0]
-        if z.shape != (self.latent_dim,):
-            raise ValueError(f"z must be one noise vector of shape ({self.latent_dim},), "
+        if z.shape != (self.noise_dim,):
+            raise ValueError(f"z must be one noise vector of shape ({self.noise_dim},), "
                              f"got shape {z.shape}.")
         angles = circuits.style_angles(z, self.style_scale.numpy(), self.style_bias.numpy())[0]
         return circuits.style_circuit(self._qubits, self.n_layers, self.ansatz,
@@ -301,10 +302,10 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
     # ------------------------------------------------------------------ Keras
     def _check_input_shape(self, shape: tf.TensorShape):
         if shape.rank is not None and shape.rank != 2:
-            raise ValueError("StyleQuantumGenerator expects noise of rank 2 [batch, latent_dim], "
+            raise ValueError("StyleQuantumGenerator expects noise of rank 2 [batch, noise_dim], "
                              f"got shape {shape}.")
-        if shape.rank == 2 and shape[-1] is not None and shape[-1] != self.latent_dim:
-            raise ValueError(f"StyleQuantumGenerator expects latent_dim={self.latent_dim} noise "
+        if shape.rank == 2 and shape[-1] is not None and shape[-1] != self.noise_dim:
+            raise ValueError(f"StyleQuantumGenerator expects noise_dim={self.noise_dim} noise "
                              f"components, got input shape {shape}.")
 
     def build(self, input_shape):
@@ -355,6 +356,12 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
         self._check_input_shape(input_shape)
         return tf.TensorShape([input_shape[0], self.output_dim])
 
+    @classmethod
+    def from_config(cls, config):
+        """The layer of a config (one saved before the ``latent_dim`` -> ``noise_dim`` rename
+        included)."""
+        return cls(**renamed_noise_dim(config))
+
     def get_config(self):
         if self._custom_differentiator is not None:
             raise ValueError("StyleQuantumGenerator cannot serialize the custom differentiator "
@@ -364,7 +371,7 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
         config.update({
             "n_qubits": self.n_qubits,
             "n_layers": self.n_layers,
-            "latent_dim": self.latent_dim,
+            "noise_dim": self.noise_dim,
             "ansatz": self.ansatz,
             "readout": self.readout,
             "differentiator": (None if self._differentiator_spec is None else {

@@ -8,6 +8,7 @@ import numbers
 
 import tensorflow as tf
 
+from qlsgan_tf.compat import renamed_noise_dim
 from qlsgan_tf.models.capacity import count_trainable
 from qlsgan_tf.validation import check_int, check_probability
 
@@ -103,35 +104,35 @@ class _DenseStack(tf.keras.Model):
 
 @tf.keras.utils.register_keras_serializable(package="qlsgan_tf")
 class MLPGenerator(_DenseStack):
-    """Dense generator: noise ``[batch, latent_dim]`` -> latents ``[batch, output_dim]``.
+    """Dense generator: noise ``[batch, noise_dim]`` -> latents ``[batch, output_dim]``.
 
     Args:
         output_dim: number of generated values (the VAE latent dimension).
         hidden_units: hidden widths; ``()`` gives a single affine map.
-        latent_dim: noise dimension; None builds lazily on the first call.
+        noise_dim: noise dimension; None builds lazily on the first call.
         activation: hidden activation (Keras name).
         output_activation: output activation; ``"tanh"`` matches the bounded VAE latent
             (the quantum generator's output range [-1, 1]).
 
-    >>> gen = MLPGenerator(10, hidden_units=(64,), latent_dim=10)
+    >>> gen = MLPGenerator(10, hidden_units=(64,), noise_dim=10)
     >>> gen.capacity
     1354
     """
 
-    def __init__(self, output_dim, hidden_units=(64,), latent_dim=None, activation="leaky_relu",
+    def __init__(self, output_dim, hidden_units=(64,), noise_dim=None, activation="leaky_relu",
                  output_activation="tanh", **kwargs):
         output_dim = _ingest_dim("output_dim", output_dim)
         hidden_units = _ingest_units(hidden_units)
-        latent_dim = _ingest_dim("latent_dim", latent_dim, allow_none=True)
+        noise_dim = _ingest_dim("noise_dim", noise_dim, allow_none=True)
         activation = _ingest_activation("activation", activation)
         output_activation = _ingest_activation("output_activation", output_activation)
         self.output_dim = output_dim
         self.output_activation = output_activation
-        super().__init__(hidden_units, output_dim, latent_dim, activation, output_activation,
+        super().__init__(hidden_units, output_dim, noise_dim, activation, output_activation,
                          0.0, **kwargs)
 
     @property
-    def latent_dim(self):
+    def noise_dim(self):
         """Noise dimension (None until built)."""
         return self._input_dim
 
@@ -140,14 +141,14 @@ class MLPGenerator(_DenseStack):
             "name": self.name,
             "output_dim": self.output_dim,
             "hidden_units": list(self.hidden_units),
-            "latent_dim": self._input_dim,
+            "noise_dim": self._input_dim,
             "activation": self.activation,
             "output_activation": self.output_activation,
         }
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        return cls(**renamed_noise_dim(config))
 
 
 @tf.keras.utils.register_keras_serializable(package="qlsgan_tf")

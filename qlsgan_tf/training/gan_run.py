@@ -280,7 +280,7 @@ def _noise_width(generator, noise_dim, latents) -> int:
 
 
 def _compiled_gan(generator, critic, noise_dim, settings) -> LatentGAN:
-    gan = LatentGAN(generator, critic, latent_dim=noise_dim, loss=settings["loss"],
+    gan = LatentGAN(generator, critic, noise_dim=noise_dim, loss=settings["loss"],
                     gp_weight=settings["gp_weight"], n_critic=settings["n_critic"],
                     noise=settings["noise"], seed=settings["seed"])
     gan.compile(g_optimizer=tf.keras.optimizers.Adam(settings["g_lr"], beta_1=0.5, beta_2=0.9),
@@ -290,7 +290,7 @@ def _compiled_gan(generator, critic, noise_dim, settings) -> LatentGAN:
 
 def train_latent_gan(generator, critic, out_dir, *, vae=None,  # noqa: PLR0913
                      latents=None, real_images=None,
-                     test_images=None, decoder=None, latent_dim=None, loss="wgan-gp",
+                     test_images=None, decoder=None, noise_dim=None, loss="wgan-gp",
                      gp_weight=10.0, n_critic=5, noise="uniform", g_lr=2e-4, c_lr=2e-4,
                      epochs=10, batch_size=64, steps_per_epoch=None, seed=0, fid_every=1,
                      n_fid_samples=256, feature_net=None, hparams=None,
@@ -298,7 +298,7 @@ def train_latent_gan(generator, critic, out_dir, *, vae=None,  # noqa: PLR0913
     """Trains ``generator`` against ``critic`` on VAE latents and writes a run directory.
 
     Args:
-        generator: Keras model, noise ``[batch, latent_dim]`` -> latents ``[batch, D]``.
+        generator: Keras model, noise ``[batch, noise_dim]`` -> latents ``[batch, D]``.
         critic: Keras model, latents ``[batch, D]`` -> one score.
         out_dir: the run directory (layout in the module docstring).
         vae: the trained ``SatVAE``; encodes ``real_images`` (unless ``latents`` are given)
@@ -309,7 +309,7 @@ def train_latent_gan(generator, critic, out_dir, *, vae=None,  # noqa: PLR0913
         test_images: held-out real patches; with them ``metrics.json`` records the
             real-vs-real floor (``real_floor(real_images, test_images)``).
         decoder: Keras model latents -> images (default ``vae.decoder``).
-        latent_dim: the noise dimension (default: the generator's input width).
+        noise_dim: the noise dimension (default: the generator's input width).
         loss, gp_weight, n_critic, noise: see :class:`LatentGAN`.
         g_lr, c_lr: Adam learning rates (betas 0.5, 0.9).
         epochs, batch_size, steps_per_epoch, seed, fid_every, n_fid_samples, feature_net,
@@ -324,7 +324,7 @@ def train_latent_gan(generator, critic, out_dir, *, vae=None,  # noqa: PLR0913
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     decoder, reals, latents = _real_inputs(vae, latents, real_images, decoder)
-    noise_dim = _noise_width(generator, latent_dim, latents)
+    noise_dim = _noise_width(generator, noise_dim, latents)
     net = feature_net if feature_net is not None else default_feature_net()
     floor = None
     if test_images is not None and reals is not None:

@@ -4,26 +4,27 @@ The shape follows the Keras WGAN-GP example (keras-io ``generative/wgan_gp.py``)
 holds a ``generator`` and a ``critic``, ``compile`` takes one optimizer for each,
 ``gradient_penalty`` is a method, and ``train_step`` runs ``n_critic`` critic updates and then
 one generator update, so that plain ``fit`` with standard callbacks trains it. The generator
-is any Keras model mapping noise ``[batch, latent_dim]`` to latents — a model around
+is any Keras model mapping noise ``[batch, noise_dim]`` to latents — a model around
 ``StyleQuantumGenerator`` or an ``MLPGenerator`` — so the same class trains the hybrid and
 the classical baseline.
 """
 import numpy as np
 import tensorflow as tf
 
+from qlsgan_tf.compat import renamed_noise_dim
 from qlsgan_tf.constants import LOSSES, NOISES
 from qlsgan_tf.training import losses as gan_losses
 from qlsgan_tf.training import streams
 from qlsgan_tf.validation import check_choice, check_finite_float, check_int, check_optional_int
 
 
-def sample_noise(n, latent_dim, noise="uniform", seed=None, rng=None):
-    """Noise ``[n, latent_dim]`` float32: uniform in [-1, 1) or standard normal.
+def sample_noise(n, noise_dim, noise="uniform", seed=None, rng=None):
+    """Noise ``[n, noise_dim]`` float32: uniform in [-1, 1) or standard normal.
 
     ``seed`` (int) gives reproducible stateless draws; otherwise ``rng`` (a
     ``tf.random.Generator``) or TF's global generator is used.
     """
-    shape = tf.stack([tf.cast(n, tf.int32), latent_dim])
+    shape = tf.stack([tf.cast(n, tf.int32), noise_dim])
     if seed is not None:
         seed = tf.constant([int(seed), 0], dtype=tf.int64)
         if noise == "uniform":
@@ -60,10 +61,10 @@ class LatentGAN(tf.keras.Model):
     """A GAN whose real data are VAE latents: critic ``n_critic`` times, then generator once.
 
     Args:
-        generator: Keras model, noise ``[batch, latent_dim]`` -> latents ``[batch, D]``.
+        generator: Keras model, noise ``[batch, noise_dim]`` -> latents ``[batch, D]``.
         critic: Keras model, latents ``[batch, D]`` -> one score (logit) ``[batch, 1]``.
-        latent_dim: noise dimension, i.e. the generator's input width (for the
-            ``StyleQuantumGenerator`` this is its ``latent_dim``, by default ``n_qubits``).
+        noise_dim: noise dimension, i.e. the generator's input width (for the
+            ``StyleQuantumGenerator`` this is its ``noise_dim``, by default ``n_qubits``).
         loss: ``"wgan-gp"`` (Wasserstein loss with gradient penalty, Gulrajani et al. 2017)
             or ``"bce"`` (the non-saturating GAN loss of Goodfellow et al. 2014; the critic
             output is a logit and no gradient penalty is applied).
@@ -84,13 +85,13 @@ class LatentGAN(tf.keras.Model):
     ``w_dist`` (``mean D(real) - mean D(fake)``: the Wasserstein estimate for ``"wgan-gp"``,
     the logit gap for ``"bce"``).
 
-    >>> gan = LatentGAN(generator, critic, latent_dim=5)
+    >>> gan = LatentGAN(generator, critic, noise_dim=5)
     >>> gan.compile()                      # Adam(2e-4, beta_1=0.5, beta_2=0.9) for both
     >>> gan.fit(latent_dataset(latents, 64), epochs=10)
     >>> fake_latents = gan.generate(64)
     """
 
-    def __init__(self, generator, critic, latent_dim, loss="wgan-gp", gp_weight=10.0,
+    def __init__(self, generator, critic, noise_dim, loss="wgan-gp", gp_weight=10.0,
                  n_critic=5, noise="uniform", seed=None, **kwargs):
         super().__init__(**kwargs)
         # Ingest generator and critic.
@@ -102,7 +103,7 @@ class LatentGAN(tf.keras.Model):
             raise ValueError("generator and critic must be different models.")
         self.generator = generator
         self.critic = critic
-        self.latent_dim = check_int("latent_dim", latent_dim, 1)
+        self.noise_dim = check_int("noise_dim", noise_dim, 1)
         self.loss_name = check_choice("loss", loss, LOSSES)
         self.gp_weight = check_finite_float("gp_weight", gp_weight, 0.0)
         self.n_critic = check_int("n_critic", n_critic, 1)
@@ -156,10 +157,10 @@ class LatentGAN(tf.keras.Model):
         return trackers + [self.w_dist_tracker]
 
     def build(self, input_shape=None):
-        """Builds generator and critic from the noise shape ``[batch, latent_dim]``."""
-        noise = tf.zeros([1, self.latent_dim])
+        """Builds generator and critic from the noise shape ``[batch, noise_dim]``."""
+        noise = tf.zeros([1, self.noise_dim])
         self.critic(self.generator(noise))
-        super().build(tf.TensorShape([None, self.latent_dim]))
+        super().build(tf.TensorShape([None, self.noise_dim]))
 
     def call(self, inputs, training=False):
         """Noise -> generated latents (the generator alone)."""
@@ -170,7 +171,7 @@ class LatentGAN(tf.keras.Model):
             **super().get_config(),
             "generator": tf.keras.saving.serialize_keras_object(self.generator),
             "critic": tf.keras.saving.serialize_keras_object(self.critic),
-            "latent_dim": self.latent_dim,
+            "noise_dim": self.noise_dim,
             "loss": self.loss_name,
             "gp_weight": self.gp_weight,
             "n_critic": self.n_critic,
@@ -180,7 +181,7 @@ class LatentGAN(tf.keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config = renamed_noise_dim(config)
         config["generator"] = tf.keras.saving.deserialize_keras_object(config["generator"])
         config["critic"] = tf.keras.saving.deserialize_keras_object(config["critic"])
         gan = cls(**config)
@@ -199,8 +200,8 @@ class LatentGAN(tf.keras.Model):
 
     # --------------------------------------------------------------------------- the losses
     def sample_noise(self, n, seed=None):
-        """Noise ``[n, latent_dim]`` of this model's kind; ``seed`` makes it reproducible."""
-        return sample_noise(n, self.latent_dim, self.noise, seed=seed,
+        """Noise ``[n, noise_dim]`` of this model's kind; ``seed`` makes it reproducible."""
+        return sample_noise(n, self.noise_dim, self.noise, seed=seed,
                             rng=None if seed is not None else self._rng)
 
     def generate(self, n, seed=None, batch_size=256):
@@ -249,7 +250,7 @@ class LatentGAN(tf.keras.Model):
 
         def critic_update(i, c_loss, gp, w_dist):
             noise = draw(2 * i, lambda s, c: streams.stream_noise(
-                s, c, batch, self.latent_dim, self.noise))
+                s, c, batch, self.noise_dim, self.noise))
             alpha = draw(2 * i + 1, lambda s, c: streams.stream_uniform(s, c, [batch, 1]))
             fake = self.generator(noise, training=True)
             with tf.GradientTape() as tape:
@@ -263,7 +264,7 @@ class LatentGAN(tf.keras.Model):
             lambda i, *_: i < self.n_critic, critic_update, (tf.constant(0), zero, zero, zero))
 
         noise = draw(2 * self.n_critic, lambda s, c: streams.stream_noise(
-            s, c, batch, self.latent_dim, self.noise))
+            s, c, batch, self.noise_dim, self.noise))
         with tf.GradientTape() as tape:
             fake = self.generator(noise, training=True)
             g_loss = self.g_loss_fn(self.critic(fake, training=True))

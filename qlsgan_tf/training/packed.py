@@ -473,7 +473,7 @@ class PackedLatentGAN(tf.keras.Model):
                                         name="quantum_generator")
         else:
             model = MLPGenerator(self.latent_dim, hidden_units=spec["units"],
-                                 latent_dim=self.noise_dim, activation=spec["activation"],
+                                 noise_dim=self.noise_dim, activation=spec["activation"],
                                  output_activation=spec["output_activation"])
         model.set_weights(self.run_weights(k)[0])
         return model

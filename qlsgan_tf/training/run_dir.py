@@ -21,7 +21,7 @@ import numpy as np
 
 from qlsgan_tf.fsutil import atomic_write_file
 from qlsgan_tf.safe_load import load_keras_model
-from qlsgan_tf.training.hybrid import HybridLSGAN
+from qlsgan_tf.training.hybrid import LatentStyleGAN
 from qlsgan_tf.training.images import plot_image_grid
 
 N_GRID = 64
@@ -44,7 +44,7 @@ def load_hybrid(path):
         path = path / HYBRID_FILE
     if not path.exists():
         raise FileNotFoundError(f"no saved hybrid model at {str(path)!r}")
-    return load_keras_model(path, expected_type=HybridLSGAN)
+    return load_keras_model(path, expected_type=LatentStyleGAN)
 
 
 def jsonable(value):
@@ -75,7 +75,7 @@ def save_models(out, generator, decoder, noise_dim, noise, seed, final_fd) -> No
     generator.save(out / GENERATOR_FILE)
     if decoder is None:
         return
-    hybrid = HybridLSGAN(generator, decoder, latent_dim=int(noise_dim), noise=noise)
+    hybrid = LatentStyleGAN(generator, decoder, noise_dim=int(noise_dim), noise=noise)
     hybrid.save(out / HYBRID_FILE)
     images = hybrid.sample(N_GRID, seed=seed)
     if np.all(np.isfinite(images)):

@@ -121,12 +121,12 @@ class SingleRun:
                 name="quantum_generator")
         else:
             generator = MLPGenerator(spec["latent_dim"], hidden_units=spec["units"],
-                                     latent_dim=spec["noise_dim"])
+                                     noise_dim=spec["noise_dim"])
         critic = MLPCritic(hidden_units=units, input_dim=spec["latent_dim"])
         g_weights, c_weights = initial_weights(gspec, units, spec["latent_dim"], seed)
         generator.set_weights(g_weights)
         critic.set_weights(c_weights)
-        self.gan = LatentGAN(generator, critic, latent_dim=spec["noise_dim"], loss=settings.loss,
+        self.gan = LatentGAN(generator, critic, noise_dim=spec["noise_dim"], loss=settings.loss,
                              gp_weight=settings.gp_weight, n_critic=settings.n_critic,
                              noise=settings.noise, seed=int(seed))
         self.gan.compile(
@@ -220,6 +220,7 @@ def status_k(settings):
 
 
 def latent_method(settings):
+    """The latent distance of the study (``settings.latent_method``, default ``"swd"``)."""
     return getattr(settings, "latent_method", None) or "swd"
 
 

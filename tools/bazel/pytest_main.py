@@ -68,6 +68,7 @@ class _DeselectedCounter:
 
 
 def main(argv):
+    """Runs pytest on the test files in ``argv`` as Bazel asks (JUnit XML, no cache)."""
     _export_pythonpath()
     _private_home_and_tmp()
     _check_package_origin()

@@ -15,6 +15,7 @@ flags.DEFINE_boolean("verify", True, "Re-open the written cache and check its sh
 
 
 def main(argv):
+    """Runs `qlsgan convert-data` (absl parses the flags; ``argv[1:]``: positional arguments)."""
     with clear_errors("convert-data"):
         if len(argv) != 3:
             raise UsageError("expected SRC and OUT; usage: qlsgan convert-data SRC OUT "

@@ -36,6 +36,7 @@ def format_summary(info):
 
 
 def main(argv):
+    """Runs `qlsgan data-info` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     with clear_errors("data-info"):
         if len(argv) != 2:
             raise UsageError("expected one PATH (a .mat file, a Kaggle X_{split}_sat4.csv, a "

@@ -16,6 +16,7 @@ flags.DEFINE_enum("score", None, ["latent", "fd"], "Score that decides the optim
 
 
 def main(argv):
+    """Runs `qlsgan report` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     with clear_errors("report"), interrupts.handle_signals():
         if len(argv) != 2:
             raise UsageError("usage: qlsgan report OUT (one study directory)")

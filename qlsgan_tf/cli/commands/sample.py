@@ -1,6 +1,6 @@
 """``qlsgan sample MODEL --n 64 --out grid.png [--seed S]``: images from a saved hybrid model.
 
-MODEL is a ``HybridLSGAN`` saved as ``.keras`` (``qlsgan train-gan`` writes ``hybrid.keras``)
+MODEL is a ``LatentStyleGAN`` saved as ``.keras`` (``qlsgan train-gan`` writes ``hybrid.keras``)
 or the run directory holding it. The PNG shows the samples twice: true colour (R, G, B) and
 NIR false colour (NIR, R, G as red, green, blue; vegetation shows red).
 """
@@ -19,6 +19,7 @@ flags.DEFINE_string("npy", None, "Also save the images (uint8 [n, 28, 28, 4]) to
 
 
 def main(argv):
+    """Runs `qlsgan sample` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     with clear_errors("sample"):
         if len(argv) != 2:
             raise UsageError("expected one MODEL path; usage: qlsgan sample MODEL --n 64 "

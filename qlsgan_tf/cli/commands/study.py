@@ -110,6 +110,7 @@ def overrides_from_flags():
 
 
 def main(argv):
+    """Runs `qlsgan study` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     interrupted = (f"finished runs are kept in {FLAGS.out}/runs. Rerun the same command to "
                    "resume.")
     with clear_errors("study", interrupted=interrupted), interrupts.handle_signals():

@@ -31,6 +31,7 @@ flags.DEFINE_integer("verbose", 1, "Keras progress: 0 silent, 1 progress bar, 2 
 
 
 def main(argv):
+    """Runs `qlsgan train-feature-net` (absl parses the flags)."""
     with clear_errors("train-feature-net"):
         if len(argv) != 2:
             raise UsageError("expected one DATA path; usage: qlsgan train-feature-net DATA "

@@ -116,11 +116,12 @@ def build_generator(latent_dim):
 
     units = _units("gen_units", FLAGS.gen_units)
     noise_dim = FLAGS.noise_dim or latent_dim
-    generator = MLPGenerator(latent_dim, hidden_units=units, latent_dim=noise_dim)
+    generator = MLPGenerator(latent_dim, hidden_units=units, noise_dim=noise_dim)
     return generator, noise_dim, {"gen_units": ",".join(map(str, units)), "noise_dim": noise_dim}
 
 
 def main(argv):
+    """Runs `qlsgan train-gan` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     with clear_errors("train-gan"):
         if len(argv) != 2:
             raise UsageError("expected one DATA path; usage: qlsgan train-gan DATA --vae DIR "
@@ -156,7 +157,7 @@ def main(argv):
         result = train_latent_gan(
             generator, critic, vae=vae, real_images=train.images,
             test_images=None if test is None else test.images, out_dir=out,
-            latent_dim=noise_dim, loss=FLAGS.loss, gp_weight=FLAGS.gp_weight,
+            noise_dim=noise_dim, loss=FLAGS.loss, gp_weight=FLAGS.gp_weight,
             n_critic=FLAGS.n_critic, noise=FLAGS.noise, g_lr=FLAGS.g_lr, c_lr=FLAGS.c_lr,
             epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
             fid_every=FLAGS.fid_every, n_fid_samples=FLAGS.n_fid_samples,

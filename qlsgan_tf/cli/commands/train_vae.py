@@ -53,6 +53,7 @@ def _hyperparameters():
 
 
 def main(argv):
+    """Runs `qlsgan train-vae` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     with clear_errors("train-vae"):
         if len(argv) != 2:
             raise UsageError("expected one DATA path; usage: qlsgan train-vae DATA --out DIR "
