@@ -241,7 +241,9 @@ def _as_arrays(data, name, n_classes):
 def _dataset(images, labels, batch_size, augment, shuffle, seed):
     """Batches ``(float32 images in [-1, 1], labels)`` gathered lazily from NumPy.
 
-    With ``augment``, index ``i`` of ``8N`` is image ``i % N`` under dihedral transform
+    With ``augment`` (aerial patches have no canonical orientation: each of the 8
+    flips/rotations is an equally plausible patch of the same class), index ``i`` of ``8N`` is
+    image ``i % N`` under dihedral transform
     ``i // N``: every epoch visits each of the 8 flips/rotations of every patch exactly once,
     without materializing them (the full SAT-4 would need 8x its memory).
     """
@@ -324,69 +326,31 @@ def train_feature_net(train_data, test_data, out_dir=None, epochs=60, seed=0, au
     """
     import tensorflow as tf
 
-    epochs = check_int("epochs", epochs, 1)
-    seed = check_int("seed", seed, 0)
+    epochs, seed = check_int("epochs", epochs, 1), check_int("seed", seed, 0)
     batch_size = check_int("batch_size", batch_size, 1)
     n_classes = int(build_kwargs.get("n_classes", 4))
     x_train, y_train = _as_arrays(train_data, "train_data", n_classes)
     x_test, y_test = _as_arrays(test_data, "test_data", n_classes)
-    class_names = list(getattr(train_data, "class_names", []) or [])
-
-    tf.keras.utils.set_random_seed(int(seed))
+    tf.keras.utils.set_random_seed(seed)
     model = build_feature_net(feature_dim=feature_dim, **build_kwargs)
-    # Aerial patches have no canonical orientation: each of the 8 flips/rotations is an equally
-    # plausible patch of the same class.
-    train_ds = _dataset(x_train, y_train, int(batch_size), augment, shuffle=True, seed=int(seed))
-    test_ds = _dataset(x_test, y_test, 256, False, shuffle=False, seed=None)
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    callbacks = []
-    if out_dir is not None:
-        callbacks.append(tf.keras.callbacks.TensorBoard(
-            os.path.join(str(out_dir), LOG_DIR), histogram_freq=0, write_graph=False))
-    # The test split is monitored (TensorBoard) but never used to select a model.
-    history = model.fit(train_ds, epochs=int(epochs), validation_data=test_ds,
-                        callbacks=callbacks, verbose=verbose)
+    test_ds = _dataset(x_test, y_test, 256, False, shuffle=False, seed=None)
+    callbacks = [] if out_dir is None else [tf.keras.callbacks.TensorBoard(
+        os.path.join(str(out_dir), LOG_DIR), histogram_freq=0, write_graph=False)]
+    history = model.fit(  # the test split is monitored, never used to select a model
+        _dataset(x_train, y_train, batch_size, augment, shuffle=True, seed=seed), epochs=epochs,
+        validation_data=test_ds, callbacks=callbacks, verbose=verbose)
     net = FeatureNet(model)
-    raw = np.concatenate([net._embed(x).numpy() for x, _ in
-                          _dataset(x_train, y_train, 256, augment, False, None)])
-    std = raw.std(axis=0)
-    std[std < 1e-6] = 1.0  # a dead feature stays unscaled rather than dividing by ~0
-    test_acc = _accuracy(net, test_ds)
-    train_acc = _accuracy(net, _dataset(x_train, y_train, 256, False, False, None))
+    mean, std = _feature_statistics(net, x_train, y_train, augment)
     net.manifest = {
-        "manifest_version": MANIFEST_VERSION,
-        "metric_name": "FD-SAT4",
-        "data": data_name or "in-memory arrays",
-        "class_names": class_names,
-        "n_train": int(len(x_train)),
-        "n_train_per_epoch": int(len(x_train)) * (len(DIHEDRAL_TRANSFORMS) if augment else 1),
-        "n_test": int(len(x_test)),
-        "test_accuracy": test_acc,
-        "train_accuracy": train_acc,
-        "chance_accuracy": 1.0 / n_classes,
-        "majority_accuracy": float(np.max(np.bincount(y_test, minlength=n_classes)))
-        / len(y_test),
+        **_data_record(train_data, data_name, x_train, y_test, n_classes, augment),
+        "test_accuracy": _accuracy(net, test_ds),
+        "train_accuracy": _accuracy(net, _dataset(x_train, y_train, 256, False, False, None)),
         "final_train_loss": float(history.history["loss"][-1]),
-        "feature_layer": FEATURE_LAYER,
-        "feature_dim": int(feature_dim),
-        "feature_standardization": "per-dimension mean/std of the features of the training "
-                                   "patches" + (" (all 8 flips/rotations)" if augment else ""),
-        "feature_mean": [float(v) for v in raw.mean(axis=0)],
-        "feature_std": [float(v) for v in std],
-        "architecture": {
-            "n_classes": n_classes,
-            "filters": list(build_kwargs.get("filters", (16, 32))),
-            "kernel_size": int(build_kwargs.get("kernel_size", 3)),
-            "dropout": float(build_kwargs.get("dropout", 0.25)),
-        },
-        "seed": int(seed),
-        "epochs": int(epochs),
-        "batch_size": int(batch_size),
+        **_model_record(feature_dim, build_kwargs, augment, mean, std),
+        "seed": seed, "epochs": epochs, "batch_size": batch_size,
         "learning_rate": float(learning_rate),
-        "augmentation": "dihedral (8 flips/rotations of each training patch)" if augment
-        else "none",
-        "weights_file": WEIGHTS_FILE,
         "tensorflow_version": tf.__version__,
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
@@ -394,6 +358,53 @@ def train_feature_net(train_data, test_data, out_dir=None, epochs=60, seed=0, au
     if out_dir is not None:
         net.save(out_dir)
     return net
+
+
+def _feature_statistics(net, images, labels, augment):
+    """Per-dimension mean and std of the training patches' raw features (a dead feature's std
+    is 1, so that it stays unscaled rather than divided by ~0)."""
+    raw = np.concatenate([net._embed(x).numpy() for x, _ in
+                          _dataset(images, labels, 256, augment, False, None)])
+    std = raw.std(axis=0)
+    std[std < 1e-6] = 1.0
+    return raw.mean(axis=0), std
+
+
+def _data_record(train_data, data_name, x_train, y_test, n_classes, augment):
+    """The manifest's description of the data and of the baselines of its test split."""
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "metric_name": "FD-SAT4",
+        "data": data_name or "in-memory arrays",
+        "class_names": list(getattr(train_data, "class_names", []) or []),
+        "n_train": int(len(x_train)),
+        "n_train_per_epoch": int(len(x_train)) * (len(DIHEDRAL_TRANSFORMS) if augment else 1),
+        "n_test": int(len(y_test)),
+        "chance_accuracy": 1.0 / n_classes,
+        "majority_accuracy": float(np.max(np.bincount(y_test, minlength=n_classes)))
+        / len(y_test),
+    }
+
+
+def _model_record(feature_dim, build_kwargs, augment, mean, std):
+    """The manifest's description of the network, its features and their standardization."""
+    return {
+        "feature_layer": FEATURE_LAYER,
+        "feature_dim": int(feature_dim),
+        "feature_standardization": "per-dimension mean/std of the features of the training "
+                                   "patches" + (" (all 8 flips/rotations)" if augment else ""),
+        "feature_mean": [float(v) for v in mean],
+        "feature_std": [float(v) for v in std],
+        "architecture": {
+            "n_classes": int(build_kwargs.get("n_classes", 4)),
+            "filters": list(build_kwargs.get("filters", (16, 32))),
+            "kernel_size": int(build_kwargs.get("kernel_size", 3)),
+            "dropout": float(build_kwargs.get("dropout", 0.25)),
+        },
+        "augmentation": "dihedral (8 flips/rotations of each training patch)" if augment
+        else "none",
+        "weights_file": WEIGHTS_FILE,
+    }
 
 
 def load_feature_net(path=None):

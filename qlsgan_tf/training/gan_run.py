@@ -279,6 +279,12 @@ def _noise_width(generator, noise_dim, latents) -> int:
     return int(noise_dim)
 
 
+def _floor_fields(floor) -> dict:
+    """The real-vs-real floor's FD-SAT4 and KID (NaN without one)."""
+    return {"floor_fd": math.nan if floor is None else float(floor.fd),
+            "floor_kid": math.nan if floor is None else float(floor.kid)}
+
+
 def _compiled_gan(generator, critic, noise_dim, settings) -> LatentGAN:
     gan = LatentGAN(generator, critic, noise_dim=noise_dim, loss=settings["loss"],
                     gp_weight=settings["gp_weight"], n_critic=settings["n_critic"],
@@ -288,12 +294,11 @@ def _compiled_gan(generator, critic, noise_dim, settings) -> LatentGAN:
     return gan
 
 
-def train_latent_gan(generator, critic, out_dir, *, vae=None,  # noqa: PLR0913
-                     latents=None, real_images=None,
-                     test_images=None, decoder=None, noise_dim=None, loss="wgan-gp",
-                     gp_weight=10.0, n_critic=5, noise="uniform", g_lr=2e-4, c_lr=2e-4,
-                     epochs=10, batch_size=64, steps_per_epoch=None, seed=0, fid_every=1,
-                     n_fid_samples=256, feature_net=None, hparams=None,
+def train_latent_gan(generator, critic, out_dir, *, vae=None, latents=None,  # noqa: PLR0913
+                     real_images=None, test_images=None, decoder=None, noise_dim=None,
+                     loss="wgan-gp", gp_weight=10.0, n_critic=5, noise="uniform", g_lr=2e-4,
+                     c_lr=2e-4, epochs=10, batch_size=64, steps_per_epoch=None, seed=0,
+                     fid_every=1, n_fid_samples=256, feature_net=None, hparams=None,
                      verbose=1) -> GanRunResult:
     """Trains ``generator`` against ``critic`` on VAE latents and writes a run directory.
 
@@ -326,10 +331,9 @@ def train_latent_gan(generator, critic, out_dir, *, vae=None,  # noqa: PLR0913
     decoder, reals, latents = _real_inputs(vae, latents, real_images, decoder)
     noise_dim = _noise_width(generator, noise_dim, latents)
     net = feature_net if feature_net is not None else default_feature_net()
-    floor = None
-    if test_images is not None and reals is not None:
-        tests = as_images(test_images, input_range="uint8_or_tanh", name="test_images")
-        floor = real_floor(reals, tests, feature_net=net)
+    floor = None if test_images is None or reals is None else real_floor(
+        reals, as_images(test_images, input_range="uint8_or_tanh", name="test_images"),
+        feature_net=net)
     settings = {"loss": loss, "n_critic": n_critic, "gp_weight": gp_weight, "noise": noise,
                 "g_lr": g_lr, "c_lr": c_lr, "batch_size": batch_size, "seed": seed}
     gan = _compiled_gan(generator, critic, noise_dim, settings)
@@ -344,14 +348,8 @@ def train_latent_gan(generator, critic, out_dir, *, vae=None,  # noqa: PLR0913
             tf.keras.callbacks.CSVLogger(str(out / run_dir.HISTORY_FILE))])
     result = GanRunResult(
         **{f.name: getattr(fit, f.name) for f in dataclasses.fields(fit)},
-        floor_fd=math.nan if floor is None else float(floor.fd),
-        floor_kid=math.nan if floor is None else float(floor.kid),
-        n_real_latents=int(len(latents)), n_fid_samples=int(n_fid_samples),
-        feature_net=net.summary() if hasattr(net, "summary") else None,
-        hparams=run_hparams, out_dir=str(out))
-    if result.failed:  # NaN/diverged weights are never saved as a model
-        run_dir.set_aside_failed(out)
-    else:
-        run_dir.save_models(out, gan.generator, decoder, noise_dim, noise, seed, result.final_fd)
-    run_dir.write_metrics(out, result.metrics())
+        **_floor_fields(floor), n_real_latents=int(len(latents)),
+        n_fid_samples=int(n_fid_samples), hparams=run_hparams, out_dir=str(out),
+        feature_net=net.summary() if hasattr(net, "summary") else None)
+    run_dir.write_run(out, result, gan.generator, decoder, noise_dim, noise, seed)
     return result

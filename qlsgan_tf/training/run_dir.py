@@ -83,6 +83,16 @@ def save_models(out, generator, decoder, noise_dim, noise, seed, final_fd) -> No
                         title=f"{N_GRID} generated patches, final FD-SAT4 {final_fd:.4g}")
 
 
+def write_run(out, result, generator, decoder, noise_dim, noise, seed) -> None:
+    """A finished run's outputs: the models and samples (not for a failed run: NaN/diverged
+    weights are never saved as a model, its checkpoints are set aside), then metrics.json."""
+    if result.failed:
+        set_aside_failed(out)
+    else:
+        save_models(out, generator, decoder, noise_dim, noise, seed, result.final_fd)
+    write_metrics(out, result.metrics())
+
+
 def set_aside_failed(out) -> None:
     """After a failed run: no model files, and its checkpoints renamed ``checkpoints.failed``."""
     out = pathlib.Path(out)
