@@ -97,7 +97,13 @@ def units_for_capacity(target_params, in_dim, out_dim, depth, min_units=1, max_u
             f"target_params={target} is above the maximum capacity {count(max_units)} reachable "
             f"with max_units={max_units} at depth {depth}; raise max_units or the depth.")
 
-    # Bisection on base: lo has count <= target, hi has count >= target.
+    return tapered_widths(_closest_base(count, target, min_units, max_units), depth, taper,
+                          min_units)
+
+
+def _closest_base(count, target, min_units, max_units):
+    """The first-layer width whose ``count`` is closest to ``target`` (ties: the smaller), by
+    bisection: ``lo`` has count <= target, ``hi`` count >= target (doubled while unbounded)."""
     lo = min_units
     hi = max_units if max_units is not None else max(min_units + 1, 2)
     while max_units is None and count(hi) < target:
@@ -108,8 +114,7 @@ def units_for_capacity(target_params, in_dim, out_dim, depth, min_units=1, max_u
             lo = mid
         else:
             hi = mid
-    best = min((lo, hi), key=lambda b: (abs(count(b) - target), b))
-    return tapered_widths(best, depth, taper, min_units)
+    return min((lo, hi), key=lambda b: (abs(count(b) - target), b))
 
 
 def capacity_grid(min_params, max_params, n):
