@@ -53,7 +53,7 @@ def parse_args(argv=None):
 
 
 def _config(args, pack):
-    from qlsgan_tf.study import presets  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.study import presets
 
     overrides = {"pack": pack}
     if args.seeds:
@@ -71,12 +71,12 @@ def _train(config, spec, chunk, trainer, latents):
 
 def time_packed(config, label, latents, evaluate=False):
     """Seconds to train every run of ``label`` in packs, from cold (tracing included)."""
-    import numpy as np  # pylint: disable=import-outside-toplevel
+    import numpy as np
 
-    from qlsgan_tf.training import packed  # pylint: disable=import-outside-toplevel
-    from qlsgan_tf.tuning import packs  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.training import packed
+    from qlsgan_tf.tuning import packs
 
-    packed._PACKS.clear()  # pylint: disable=protected-access  (cold start, as a new process)
+    packed._PACKS.clear()  # (cold start, as a new process)
     settings = config.training_settings()
     spec = settings.generator_spec(label)
     runs = packs.plan_runs(settings, label)
@@ -95,9 +95,9 @@ def time_packed(config, label, latents, evaluate=False):
 
 def time_single(config, label, latents, n_runs):
     """Seconds per run trained alone with LatentGAN (model building and tracing included)."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
-    from qlsgan_tf.tuning import packs  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.tuning import packs
 
     settings = config.training_settings()
     spec = settings.generator_spec(label)
@@ -118,7 +118,7 @@ def time_single(config, label, latents, n_runs):
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, str(REPO))
-    import numpy as np  # pylint: disable=import-outside-toplevel
+    import numpy as np
 
     packed_cfg, single_cfg = _config(args, args.pack), _config(args, 1)
     labels = args.generators.split(",") if args.generators else packed_cfg.generator_labels()

@@ -40,7 +40,7 @@ class CriticCapacityHyperModel(keras_tuner.HyperModel):
         generator = tf.keras.Sequential(
             [tf.keras.Input((n,)), StyleQuantumGenerator(n, self.n_layers, backend="fast")])
         critic = MLPCritic(hidden_units=units_for_capacity(budget, n, 1, depth=2), input_dim=n)
-        gan = LatentGAN(generator, critic, latent_dim=n, n_critic=5, seed=0)
+        gan = LatentGAN(generator, critic, noise_dim=n, n_critic=5, seed=0)
         gan.compile(g_optimizer=tf.keras.optimizers.Adam(1e-3, beta_1=0.5, beta_2=0.9),
                     c_optimizer=tf.keras.optimizers.Adam(1e-3, beta_1=0.5, beta_2=0.9))
         return gan

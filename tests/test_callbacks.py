@@ -284,12 +284,12 @@ def test_metrics_json_roundtrip_of_history(real, net):
 
 def test_callbacks_with_the_project_latent_gan(real, net, tmp_path):
     """FID, image grids, guard and HParams around a real WGAN-GP LatentGAN (MLP generator)."""
-    from qlsgan_tf.models.mlp import MLPCritic, MLPGenerator  # pylint: disable=import-outside-toplevel
-    from qlsgan_tf.training import LatentGAN  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.models.mlp import MLPCritic, MLPGenerator
+    from qlsgan_tf.training import LatentGAN
 
     tf.keras.utils.set_random_seed(0)
-    gan = LatentGAN(MLPGenerator(LATENT_DIM, hidden_units=(8,), latent_dim=LATENT_DIM),
-                    MLPCritic(hidden_units=(8,)), latent_dim=LATENT_DIM, n_critic=1)
+    gan = LatentGAN(MLPGenerator(LATENT_DIM, hidden_units=(8,), noise_dim=LATENT_DIM),
+                    MLPCritic(hidden_units=(8,)), noise_dim=LATENT_DIM, n_critic=1)
     gan.compile()
     decoder = _decoder()
     fid = FIDCallback(decoder, net, real, every_n_epochs=1, n_samples=40, log_dir=tmp_path)

@@ -4,8 +4,9 @@ import sys
 
 import pytest
 
+from qlsgan_tf.constants import output_dim
 from qlsgan_tf.models import capacity as capacity_lib
-from qlsgan_tf.training.spec import GeneratorSpec, noise_width, readout_width
+from qlsgan_tf.training.spec import GeneratorSpec, noise_width
 
 
 @pytest.mark.parametrize("label, readout, depth", [
@@ -38,10 +39,13 @@ def test_unknown_labels_are_refused(label):
 
 
 def test_readout_rule():
-    assert [readout_width(4, "z"), readout_width(4, "xz")] == [4, 8]
-    assert [noise_width(4, "z"), noise_width(8, "xz")] == [4, 4]
-    with pytest.raises(ValueError, match="readout must be one of z, xz"):
-        readout_width(4, "y")
+    for n in (2, 3, 5):
+        for readout in ("z", "xz"):
+            assert noise_width(output_dim(n, readout), readout) == n
+    with pytest.raises(ValueError, match="readout must be one of"):
+        noise_width(4, "y")
+    with pytest.raises(ValueError, match="readout must be one of"):
+        GeneratorSpec.quantum(3, 1, readout="y")
 
 
 def test_inconsistent_specs_are_refused():

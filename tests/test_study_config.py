@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from qlsgan_tf import constants
 from qlsgan_tf.study import presets, store
 from qlsgan_tf.tuning.results import RunResult
 
@@ -31,6 +32,11 @@ def test_paper_preset_has_five_seeds_and_a_wide_critic_range():
     assert min(config.critic_capacities) <= 50
     # D -> 512 -> 256 -> 1 for D = 6 has 135,681 parameters: the grid goes beyond it.
     assert max(config.critic_capacities) > 6 * 512 + 512 + 512 * 256 + 256 + 257
+
+
+def test_quantum_capacity_matches_the_ansatz_angle_count():
+    assert constants.quantum_capacity(5, 2, "bel") == 2 * 5 * 11
+    assert constants.quantum_capacity(4, 3, "simple") == 2 * 12
 
 
 def test_generator_specs_follow_the_settings():

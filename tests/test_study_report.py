@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
+from qlsgan_tf import constants
 from qlsgan_tf.study import analysis, presets, report
 from qlsgan_tf.study import store as store_lib
-from qlsgan_tf.training.spec import GeneratorSpec
 from qlsgan_tf.tuning.results import RunResult
 
 CRITICS = [30, 100, 300, 1000, 3000, 10000, 30000]
@@ -34,7 +34,7 @@ def fixture_study_dir(tmp_path):
     store = store_lib.ResultStore(tmp_path)
     store.pin_config(config)
     rng = np.random.default_rng(0)
-    qs = [GeneratorSpec.quantum(3, layers).capacity for layers in LAYERS]
+    qs = [constants.quantum_capacity(3, layers, "bel") for layers in LAYERS]
     for layers, q in zip(LAYERS, qs):
         # Planted: C* rises exponentially from 100 to 3000 over the Q range.
         cstar = 100.0 * 30.0 ** ((q - qs[0]) / (qs[-1] - qs[0]))

@@ -76,7 +76,7 @@ def test_suggestions_realising_a_critic_already_tried_are_dropped():
 def test_refinement_settings_are_checked():
     with pytest.raises(ValueError, match="refine_kinds must be one of"):
         _config(refine_kinds="both")
-    with pytest.raises(ValueError, match="refine_rounds must be an int >= 0"):
+    with pytest.raises(ValueError, match="refine_rounds must be a non-negative int"):
         _config(refine_rounds=-1)
     with pytest.raises(ValueError, match="refine_max_critic=100 is below the largest grid"):
         _config(refine_max_critic=100)

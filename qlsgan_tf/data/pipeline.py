@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 
 from qlsgan_tf.data import core
+from qlsgan_tf.validation import check_choice, check_int
 
 _SCALINGS = ("tanh", "unit", None)
 
 
 def _check_scaling(normalize):
-    if normalize not in _SCALINGS:
-        raise ValueError(f"normalize must be one of {_SCALINGS}, got {normalize!r}")
+    check_choice("normalize", normalize, _SCALINGS)
     return normalize
 
 
@@ -87,7 +87,7 @@ def make_dataset(arrays, batch_size, shuffle=True, seed=None, normalize="tanh",
     Returns:
       A dataset of images ``[b, 28, 28, 4]`` or ``(images, labels int64 [b])`` pairs.
     """
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
     images, labels = _unpack(arrays)
     images = np.asarray(images) if not isinstance(images, np.ndarray) else images
@@ -95,9 +95,7 @@ def make_dataset(arrays, batch_size, shuffle=True, seed=None, normalize="tanh",
         raise TypeError(f"make_dataset expects uint8 images, got dtype {images.dtype}")
     if images.ndim != 4 or images.shape[1:] != core.IMAGE_SHAPE:
         raise ValueError(f"make_dataset expects images [N, 28, 28, 4], got shape {images.shape}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    batch_size = check_int("batch_size", batch_size, 1)
     _check_scaling(normalize)
     if with_labels is None:
         with_labels = labels is not None

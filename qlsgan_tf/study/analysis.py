@@ -126,7 +126,7 @@ def crossing(x, scores, target):
     reach = valid & (scores <= target[..., None])
     any_valid, any_reach = valid.any(axis=-1), reach.any(axis=-1)
     first = np.argmax(reach, axis=-1)
-    left, _ = optimum._neighbour_indices(valid)  # pylint: disable=protected-access
+    left, _ = optimum._neighbour_indices(valid)
     prev = np.take_along_axis(left, first[..., None], -1)[..., 0]
     n = scores.shape[-1]
     last_valid = n - 1 - np.argmax(np.flip(valid, -1), axis=-1)
@@ -353,7 +353,7 @@ def measured_noise(entries):
 
 def power_at_design(q, critic_grid, n_seeds, sigma, seed=0, n_rep=POWER_REPS):
     """Verdict probabilities at the design and measured noise, and a design reaching 80 %."""
-    from qlsgan_tf.study import power  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.study import power
 
     q = sorted({float(v) for v in q})
     why = ("fewer than 4 Q values" if len(q) < 4 else "fewer than 3 critic capacities"

@@ -72,11 +72,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import special, stats
+
+from qlsgan_tf.validation import check_int
 
 __all__ = [
     "DELTA_AICC_RULE",
@@ -597,10 +598,7 @@ def _check_fit_inputs(Q, y, y_samples, n_boot, ci_level):
     _check_positive(q, "Q", "capacities are parameter counts and the power law takes log Q")
     _check_positive(y, "y", "the laws are fitted and compared on log y")
     replicates = _as_replicates(y_samples, y.size) if y_samples is not None else None
-    if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral):
-        raise TypeError(f"n_boot must be an integer, got {n_boot!r}.")
-    if n_boot < 0:
-        raise ValueError(f"n_boot must be >= 0, got {n_boot}.")
+    check_int("n_boot", n_boot, 0)
     if not 0.0 < float(ci_level) < 1.0:
         raise ValueError(f"ci_level must be in (0, 1), got {ci_level!r}.")
     return q, y, replicates
@@ -902,7 +900,7 @@ def _num_hessian(fun, x, h=1e-4):
 
 def _fit_law(name, q, logy, s2, kind, level, with_ci):
     """Maximum-likelihood fit of one law; returns a :class:`LawFit` (delta_aicc unset)."""
-    from scipy import optimize  # pylint: disable=import-outside-toplevel
+    from scipy import optimize
 
     span = (float(q.min()), float(q.max()))
     args = (name, q, logy, s2, kind, span)

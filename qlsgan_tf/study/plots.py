@@ -32,6 +32,7 @@ from matplotlib.lines import Line2D
 
 from qlsgan_tf.study.analysis import most_stable_critic
 from qlsgan_tf.training.images import plot_image_grid, png_path, save_figure
+from qlsgan_tf.validation import ArgumentTypeError
 
 __all__ = [
     "fid_figure",
@@ -69,7 +70,7 @@ def _floats(values, name: str, allow_nonfinite: bool = False) -> np.ndarray:
 
 def _number(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}.")
+        raise ArgumentTypeError(f"{name} must be a number, got {value!r}.")
     return float(value)
 
 

@@ -8,20 +8,12 @@ import hashlib
 import json
 import math
 
-from qlsgan_tf.training.spec import (
-    READOUTS,
-    GeneratorSpec,
-    classical_label,
-    quantum_label,
-    readout_width,
-)
+from qlsgan_tf.constants import ANSATZE, BACKENDS, LOSSES, NOISES, READOUTS, output_dim
+from qlsgan_tf.training.spec import GeneratorSpec, classical_label, quantum_label
 from qlsgan_tf.tuning.settings import TrainingSettings
+from qlsgan_tf.validation import check_choice, check_finite_float, check_int
 
-ANSATZE = ("bel", "simple")
-BACKENDS = ("fast", "tfq")
-LOSSES = ("wgan-gp", "bce")
 TUNERS = ("grid", "bayesian")
-NOISES = ("uniform", "normal")
 SCORE_METRICS = ("latent", "fd")
 REFINE_KINDS = ("quantum", "classical", "all")
 
@@ -106,7 +98,7 @@ class StudyConfig:
         return sorted({self.latent_dim_for(n) for n, _ in self.quantum_grid})
 
     def latent_dim_for(self, n_qubits):
-        return readout_width(n_qubits, self.readout)
+        return output_dim(n_qubits, self.readout)
 
     def generator_specs(self):
         """The generators of the study: the quantum grid, then the classical generators of
@@ -235,12 +227,9 @@ class StudyConfig:
             value = float(getattr(self, name))
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
-        for value in self.learning_rates:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"learning_rates must be finite numbers > 0, got "
-                                 f"{self.learning_rates!r}")
-        self.learning_rates = [float(v) for v in self.learning_rates]
+        self.learning_rates = [check_finite_float("learning_rates entry", v, 0.0,
+                                                  exclusive_minimum=True)
+                               for v in self.learning_rates]
         if self.pack < 0:
             raise ValueError(f"pack must be >= 0 (0 = automatic, 1 = one run at a time), got "
                              f"{self.pack}")
@@ -249,9 +238,7 @@ class StudyConfig:
                              "is the budget runs still improving after `epochs` may train to")
         _choice("refine_kinds", self.refine_kinds, REFINE_KINDS)
         for name in ("refine_rounds", "refine_points", "refine_max_critic"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+            check_int(name, getattr(self, name), 0)
         if self.refine_rounds and self.refine_points < 1:
             raise ValueError("refine_points must be >= 1 when refine_rounds is set")
         if self.refine_max_critic and self.refine_max_critic < max(self.critic_capacities):
@@ -270,8 +257,7 @@ class StudyConfig:
 
 
 def _choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    check_choice(name, value, allowed)
 
 
 # The presets. Capacities are parameter budgets, log-spaced from tens of parameters up.

@@ -81,7 +81,7 @@ def _trials_csv(runs):
 
 
 def _write_plots(out, runs, result, comparisons, prepared, metric="latent"):
-    from qlsgan_tf.study import plots  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.study import plots
 
     plot_dir = out / "plots"
     plot_dir.mkdir(parents=True, exist_ok=True)

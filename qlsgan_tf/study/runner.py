@@ -77,7 +77,7 @@ def run_vae_comparison(config, vaes, data_path, out_dir, verbose=1, log=print):
 
 
 def _run_study(config, data_path, out, verbose, log):
-    from qlsgan_tf.tuning import capacity  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.tuning import capacity
 
     store = store_lib.ResultStore(out)
     if store.pin_config(config) is False:
@@ -111,7 +111,7 @@ def _progress(config, store, enabled):
     if not enabled:
         yield None
         return
-    from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
+    from tqdm.auto import tqdm
 
     # The total counts the grid and the most the adaptive critic search may add.
     bar = tqdm(total=config.n_runs() + config.n_refine_runs(), initial=len(store.keys()),
@@ -143,7 +143,7 @@ def estimate(config, n_reference, done=()):
     ``n_reference``: real latents per epoch. Runs still improving may train up to
     ``max_epochs``; the estimate counts ``epochs``.
     """
-    from qlsgan_tf.tuning import capacity, packs  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.tuning import capacity, packs
 
     settings = config.training_settings()
     labels = config.generator_labels()

@@ -91,7 +91,7 @@ class ResultStore:
 
     def load_config(self):
         """The ``StudyConfig`` recorded in this directory."""
-        from qlsgan_tf.study.presets import StudyConfig  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.study.presets import StudyConfig
 
         if not self.config_path.exists():
             raise FileNotFoundError(f"{self.root}: not a study directory (no study.json)")

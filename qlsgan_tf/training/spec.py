@@ -8,8 +8,9 @@ One label names a generator in the study, in run keys and in reports:
 - ``c{budget}@{D}``: a classical MLP generator of about ``budget`` trainable parameters and
   output (VAE latent) size ``D``, its hidden widths from ``models.units_for_capacity``.
 
-The readout fixes the sizes: a quantum generator reads ``<Z>`` of each qubit (``"z"``: ``n``
-latents) or ``<Z>`` then ``<X>`` (``"xz"``: ``2n``), and takes ``n`` noise values; a classical
+The readout fixes the sizes (``constants.output_dim``): a quantum generator reads ``<Z>`` of
+each qubit (``"z"``: ``n`` latents) or ``<Z>`` then ``<X>`` (``"xz"``: ``2n``), and takes
+``n`` noise values (its capacity is ``constants.quantum_capacity``); a classical
 generator of output ``D`` takes as many noise values as the quantum generator of that latent
 size (``D`` or ``D / 2``), so both see the same noise width.
 
@@ -26,30 +27,25 @@ import dataclasses
 import re
 from typing import Optional, Tuple
 
+from qlsgan_tf import constants
 from qlsgan_tf.models import capacity as capacity_lib
 
 QUANTUM, CLASSICAL = "quantum", "classical"
 KINDS = (QUANTUM, CLASSICAL)
-READOUTS = ("z", "xz")
 _LABEL = re.compile(r"^(?:q(?P<n>\d+)x(?P<layers>\d+)|c(?P<budget>\d+)@(?P<dim>\d+))$")
 
 
 def _check_readout(readout):
-    if readout not in READOUTS:
-        raise ValueError(f"readout must be one of {', '.join(READOUTS)}; got {readout!r}")
+    if readout not in constants.READOUTS:
+        raise ValueError(f"readout must be one of {constants.READOUTS}, got {readout!r}.")
     return readout
-
-
-def readout_width(n_qubits, readout):
-    """Values a quantum generator of ``n_qubits`` outputs: ``n`` for ``"z"``, ``2n`` for
-    ``"xz"`` (the VAE latent size it needs)."""
-    return int(n_qubits) * (2 if _check_readout(readout) == "xz" else 1)
 
 
 def noise_width(output_dim, readout):
     """Noise values of a generator of ``output_dim`` latents: the qubits of the quantum
-    generator of that size (``D`` for ``"z"``, ``D // 2`` for ``"xz"``)."""
-    return int(output_dim) // (2 if _check_readout(readout) == "xz" else 1)
+    generator of that size, the inverse of ``constants.output_dim`` (``D`` for ``"z"``,
+    ``D // 2`` for ``"xz"``)."""
+    return int(output_dim) // constants.output_dim(1, _check_readout(readout))
 
 
 def quantum_label(n_qubits, n_layers):
@@ -105,7 +101,8 @@ class GeneratorSpec:
             _positive("n_layers", self.n_layers)
             if self.hidden_units or self.budget is not None:
                 raise ValueError("hidden_units and budget describe a classical generator")
-            for name, value in (("noise_dim", n), ("output_dim", readout_width(n, self.readout))):
+            output_dim = constants.output_dim(n, self.readout)
+            for name, value in (("noise_dim", n), ("output_dim", output_dim)):
                 given = getattr(self, name)
                 if given is not None and given != value:
                     raise ValueError(f"a {n}-qubit generator with readout {self.readout!r} has "
@@ -175,9 +172,7 @@ class GeneratorSpec:
         """Trainable parameters: a scale and a bias per rotation angle (quantum), the MLP's
         weights and biases (classical)."""
         if self.kind == QUANTUM:
-            from qlsgan_tf.layers import circuits  # pylint: disable=import-outside-toplevel
-
-            return 2 * circuits.n_angles(self.n_qubits, self.n_layers, self.ansatz)
+            return constants.quantum_capacity(self.n_qubits, self.n_layers, self.ansatz)
         return capacity_lib.mlp_param_count(self.noise_dim, self.hidden_units, self.output_dim)
 
     def build(self, backend="fast", name=None):
@@ -187,19 +182,19 @@ class GeneratorSpec:
         and no output.
         """
         if self.kind == QUANTUM:
-            import tensorflow as tf  # pylint: disable=import-outside-toplevel
+            import tensorflow as tf
 
-            from qlsgan_tf.layers import StyleQuantumGenerator  # pylint: disable=import-outside-toplevel
+            from qlsgan_tf.layers import StyleQuantumGenerator
 
             layer = StyleQuantumGenerator(self.n_qubits, self.n_layers, ansatz=self.ansatz,
                                           readout=self.readout, backend=backend)
             return tf.keras.Sequential([tf.keras.Input((self.noise_dim,)), layer],
                                        name=name or "quantum_generator")
-        from qlsgan_tf.models import MLPGenerator  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.models import MLPGenerator
 
         kwargs = {"name": name} if name else {}
         return MLPGenerator(self.output_dim, hidden_units=self.hidden_units,
-                            latent_dim=self.noise_dim, **kwargs)
+                            noise_dim=self.noise_dim, **kwargs)
 
     def pack_config(self):
         """The generator dict of ``training.PackedLatentGAN``."""

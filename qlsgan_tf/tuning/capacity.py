@@ -168,7 +168,7 @@ class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
 
     def set_state(self, state):
         super().set_state(state)
-        from keras_tuner.src.tuners.gridsearch import LinkedList  # pylint: disable=import-outside-toplevel
+        from keras_tuner.src.tuners.gridsearch import LinkedList
 
         self._ordered_ids = LinkedList()
         for trial_id in state.get("ordered_ids", []):
@@ -178,10 +178,10 @@ class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
 
     def _ordered_trial_ids(self):
         ids, links = [], self._ordered_ids
-        index = links._next_index[None]  # pylint: disable=protected-access
+        index = links._next_index[None]
         while index is not None:
-            ids.append(links._memory[index])  # pylint: disable=protected-access
-            index = links._next_index[index]  # pylint: disable=protected-access
+            ids.append(links._memory[index])
+            index = links._next_index[index]
         return ids
 
 
@@ -210,7 +210,7 @@ def time_training(settings, label, critic_budget, n_steps=20):
     updates and one generator update each. Synthetic latents in [-1, 1] stand in for the
     real ones: the cost does not depend on their values.
     """
-    from qlsgan_tf.training.latents import latent_dataset  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.training.latents import latent_dataset
 
     hp = keras_tuner.HyperParameters()
     hp.Fixed("generator", label)

@@ -62,7 +62,7 @@ def pack_groups(settings, runs, latent_dim):
     """Splits runs into packs: ``settings.pack`` runs each when given; else critics are packed
     together (padded to the widest) while the padding's arithmetic over the run's steps costs
     less than compiling another pack, and no pack exceeds ``MAX_PACK`` runs."""
-    from qlsgan_tf.models import capacity  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.models import capacity
 
     runs = list(runs)
     if settings.pack:
@@ -88,7 +88,7 @@ def pack_groups(settings, runs, latent_dim):
 
 def critic_units(settings, latent_dim, critic_budget):
     """Hidden widths of the critic of a parameter budget (as ``CapacityHyperModel``)."""
-    from qlsgan_tf.models import units_for_capacity  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.models import units_for_capacity
 
     return tuple(units_for_capacity(int(critic_budget), latent_dim, 1, settings.critic_depth))
 
@@ -97,16 +97,16 @@ class SingleRun:
     """One run trained alone with ``LatentGAN``, behind the interface of a pack of one."""
 
     def __init__(self, settings, spec, units, seed, learning_rate):
-        from qlsgan_tf.models import MLPCritic  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.training import LatentGAN  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.training.packed import initial_weights  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.models import MLPCritic
+        from qlsgan_tf.training import LatentGAN
+        from qlsgan_tf.training.packed import initial_weights
 
         generator = spec.build(backend=settings.backend)
         critic = MLPCritic(hidden_units=units, input_dim=spec.output_dim)
         g_weights, c_weights = initial_weights(spec.pack_config(), units, spec.output_dim, seed)
         generator.set_weights(g_weights)
         critic.set_weights(c_weights)
-        self.gan = LatentGAN(generator, critic, latent_dim=spec.noise_dim, loss=settings.loss,
+        self.gan = LatentGAN(generator, critic, noise_dim=spec.noise_dim, loss=settings.loss,
                              gp_weight=settings.gp_weight, n_critic=settings.n_critic,
                              noise=settings.noise, seed=int(seed))
         self.gan.compile(
@@ -118,7 +118,7 @@ class SingleRun:
 
     def train(self, latents, steps):
         """``steps`` generator steps on the run's own batches; returns ``[1, 1, 4]`` means."""
-        from qlsgan_tf.training.packed import batch_indices  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.training.packed import batch_indices
 
         idx = batch_indices(len(latents), self.batch_size, [self.seed], self.step, steps)[:, 0]
         data = tf.data.Dataset.from_tensor_slices(np.asarray(latents, np.float32)[idx])
@@ -131,7 +131,7 @@ class SingleRun:
         return row[None, None, :]
 
     def sample(self, n, index=0):
-        from qlsgan_tf.training import streams  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.training import streams
 
         noise = streams.stream_noise(tf.constant([self.seed], tf.int64),
                                      streams.EVAL_COUNTER + index, n, self.noise_dim,
@@ -148,7 +148,7 @@ class Pack:
     """A cached ``PackedLatentGAN`` loaded with the given runs (numpy masks for the driver)."""
 
     def __init__(self, settings, spec, runs):
-        from qlsgan_tf.training.packed import pack_for  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.training.packed import pack_for
 
         units = [critic_units(settings, spec.output_dim, r.critic_budget) for r in runs]
         self.gan = pack_for(spec.pack_config(), units, spec.output_dim,
@@ -193,19 +193,20 @@ def make_trainers(settings, spec, runs):
 def status_k(settings):
     """Latent-score evaluations judged per run (one per epoch): the stability module's default,
     fewer when the study trains fewer epochs (at least 3, to test a trend)."""
-    from qlsgan_tf.metrics import stability  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.metrics import stability
 
     return int(getattr(settings, "status_k", 0) or
                min(stability.DEFAULT_STATUS_K, max(3, settings.epochs)))
 
 
 def latent_method(settings):
+    """The latent distance of the study (``settings.latent_method``, default ``"swd"``)."""
     return getattr(settings, "latent_method", None) or "swd"
 
 
 def latent_floor(settings, resources, latent_dim):
     """Real-vs-real latent score at the evaluation's sizes, cached on ``resources``."""
-    from qlsgan_tf.metrics import latent_score  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.metrics import latent_score
 
     floors = getattr(resources, "latent_floors", None)
     if floors is None:
@@ -229,8 +230,8 @@ class _History:
 def _fd_sat4_batched(resources, decoder, fakes):
     """(fd, kid, kid_std) per run for generated latents ``{k: [n, D]}``: one decoder and one
     feature-network call for the whole pack; nan for a run with non-finite output."""
-    from qlsgan_tf.metrics import SmallSampleWarning  # pylint: disable=import-outside-toplevel
-    from qlsgan_tf.metrics.distances import fd_sat4_from_activations  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.metrics import SmallSampleWarning
+    from qlsgan_tf.metrics.distances import fd_sat4_from_activations
 
     out = {k: (math.nan, math.nan, math.nan) for k in fakes}
     finite = [k for k, f in fakes.items() if np.all(np.isfinite(f))]
@@ -253,7 +254,7 @@ def _fd_sat4_batched(resources, decoder, fakes):
 
 
 def _latent_score(settings, real, fakes):
-    from qlsgan_tf.metrics import latent_score  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.metrics import latent_score
 
     if not np.all(np.isfinite(fakes)):
         return math.nan
@@ -279,7 +280,7 @@ def _evaluate(settings, resources, spec, trainer, histories, live, epoch, steps,
 
 def _judge(settings, hist, floor, final):
     """The run's status now (None while it should train on)."""
-    from qlsgan_tf.metrics import stability  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.metrics import stability
 
     scores = [v for _, v in hist.latent]
     status = stability.run_status(scores, [row[0] for row in hist.losses], k=status_k(settings),
@@ -293,7 +294,7 @@ def _judge(settings, hist, floor, final):
 
 def _record(settings, resources, spec, run, hist, floor, meta):
     """The ``RunResult`` of a finished run."""
-    from qlsgan_tf.metrics import distances  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.metrics import distances
 
     status = hist.status
     fds = [fd for _, fd, _ in hist.fd]
@@ -340,7 +341,7 @@ def _log_epoch(writer, hist, epoch):
 
 def _save_samples(resources, spec, run, hist):
     """A few decoded generated patches (uint8), as the report shows them."""
-    from qlsgan_tf.data import denormalize  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.data import denormalize
 
     if hist.fakes is None or not np.all(np.isfinite(hist.fakes)):
         return
@@ -352,7 +353,7 @@ def _save_samples(resources, spec, run, hist):
 
 def train_pack(settings, spec, runs, trainer, resources, on_finish, tuner_id=None):
     """Trains one pack to the end; calls ``on_finish(record)`` for each run as it finishes."""
-    from qlsgan_tf.training.callbacks import log_hparams  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.training.callbacks import log_hparams
 
     latents = resources.latents[spec.output_dim]
     steps = settings.steps_per_epoch or math.ceil(len(latents) / settings.batch_size)
@@ -367,7 +368,7 @@ def train_pack(settings, spec, runs, trainer, resources, on_finish, tuner_id=Non
         hist, run = histories[k], runs[k]
         hist.status, hist.finished = status, True
         units = critic_units(settings, spec.output_dim, run.critic_budget)
-        from qlsgan_tf.models import capacity  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.models import capacity
 
         meta = {"critic_units": units, "tuner_id": tuner_id, "pack_size": len(runs),
                 "critic_params": capacity.mlp_param_count(spec.output_dim, units, 1),
@@ -404,7 +405,7 @@ def train_pack(settings, spec, runs, trainer, resources, on_finish, tuner_id=Non
                 _log_epoch(writers[k], histories[k], epoch)
                 status = None
                 if failed[k]:
-                    from qlsgan_tf.metrics import stability  # pylint: disable=import-outside-toplevel
+                    from qlsgan_tf.metrics import stability
 
                     status = stability.RunStatus("failed", ("losses turned NaN/inf",), math.nan)
                 elif check:

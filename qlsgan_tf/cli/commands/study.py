@@ -110,6 +110,7 @@ def overrides_from_flags():
 
 
 def main(argv):
+    """Runs `qlsgan study` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     interrupted = (f"finished runs are kept in {FLAGS.out}/runs. Rerun the same command to "
                    "resume.")
     with clear_errors("study", interrupted=interrupted), interrupts.handle_signals():
@@ -117,8 +118,8 @@ def main(argv):
             raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
         if not FLAGS.out:
             raise UsageError("--out is required (the study directory)")
-        from qlsgan_tf import data as data_lib  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.study import presets, runner  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf import data as data_lib
+        from qlsgan_tf.study import presets, runner
 
         overrides = overrides_from_flags()
         vaes = [v.strip() for v in overrides.get("vae", "").split(",") if v.strip()]
@@ -149,9 +150,9 @@ def main(argv):
 
 def _dry_run(config, data_path, data_lib):
     """Grid size and estimated time, without preparing or training anything."""
-    import pathlib  # pylint: disable=import-outside-toplevel
+    import pathlib
 
-    from qlsgan_tf.study import runner, store  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.study import runner, store
 
     train = data_lib.load_sat4(data_path, split="train", max_images=config.max_images or None)
     n_reference = len(train.images) * (8 if config.augment else 1)
@@ -170,7 +171,7 @@ def _dry_run(config, data_path, data_lib):
 
 def _print_power(config, result_store):
     """The verdict's power at this design (noise measured on finished runs when there are)."""
-    from qlsgan_tf.study import analysis, power  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.study import analysis, power
 
     sigma = None
     if result_store.config_path.exists() and result_store.keys():

@@ -92,7 +92,7 @@ def _check_flags():
 
 def generator_spec(latent_dim):
     """The ``GeneratorSpec`` the flags describe, checked against the VAE's latent size."""
-    from qlsgan_tf.training.spec import GeneratorSpec  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.training.spec import GeneratorSpec
 
     if FLAGS.generator == "classical":
         return GeneratorSpec.classical(latent_dim, _units("gen_units", FLAGS.gen_units),
@@ -117,6 +117,7 @@ def _generator_hparams(spec):
 
 
 def main(argv):
+    """Runs `qlsgan train-gan` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     with clear_errors("train-gan"):
         if len(argv) != 2:
             raise UsageError("expected one DATA path; usage: qlsgan train-gan DATA --vae DIR "
@@ -131,13 +132,13 @@ def main(argv):
             raise FileExistsError(f"{str(out)!r} already holds a run (metrics.json); pass "
                                   "--overwrite to replace it")
 
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        import tensorflow as tf
 
-        from qlsgan_tf.data import load_sat4  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.metrics.feature_net import load_feature_net  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.models import MLPCritic  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.training.gan_run import train_latent_gan  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.tuning.vae import load_vae  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.data import load_sat4
+        from qlsgan_tf.metrics.feature_net import load_feature_net
+        from qlsgan_tf.models import MLPCritic
+        from qlsgan_tf.training.gan_run import train_latent_gan
+        from qlsgan_tf.training.vae_fit import load_vae
 
         data = argv[1]
         train = load_sat4(data, "train", max_images=FLAGS.max_images)
@@ -153,7 +154,7 @@ def main(argv):
         result = train_latent_gan(
             generator, critic, vae=vae, real_images=train.images,
             test_images=None if test is None else test.images, out_dir=out,
-            latent_dim=spec.noise_dim, loss=FLAGS.loss, gp_weight=FLAGS.gp_weight,
+            noise_dim=spec.noise_dim, loss=FLAGS.loss, gp_weight=FLAGS.gp_weight,
             n_critic=FLAGS.n_critic, noise=FLAGS.noise, g_lr=FLAGS.g_lr, c_lr=FLAGS.c_lr,
             epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
             fid_every=FLAGS.fid_every, n_fid_samples=FLAGS.n_fid_samples,
@@ -162,14 +163,15 @@ def main(argv):
                      "critic_units": ",".join(map(str, critic_units)), "loss": FLAGS.loss,
                      "n_critic": FLAGS.n_critic, "seed": FLAGS.seed,
                      "data": str(data), "vae": str(FLAGS.vae)})
-        summary = {k: result[k] for k in ("failed", "failure_reason", "final_fd", "final_kid",
-                                          "floor_fd", "generator_capacity", "critic_params",
-                                          "epochs_run", "time_per_epoch_s")}
+        summary = {k: getattr(result, k)
+                   for k in ("failed", "failure_reason", "final_fd", "final_kid", "floor_fd",
+                             "generator_capacity", "critic_params", "epochs_run",
+                             "time_per_epoch_s")}
         print(jsoncodec.dumps(summary, indent=2))  # inf/NaN as "inf"/"nan", as metrics.json
         written = [name for name in ("metrics.json", "samples.png", "hybrid.keras",
                                      "generator.keras", "checkpoints/", "checkpoints.failed/")
                    if (out / name.rstrip("/")).exists()]
         print(f"wrote {out}: {', '.join(written)}, logs/ (tensorboard --logdir "
               f"{out / 'logs'})")
-        if result["failed"]:
-            raise ValueError(f"training failed: {result['failure_reason']}")
+        if result.failed:
+            raise ValueError(f"training failed: {result.failure_reason}")
