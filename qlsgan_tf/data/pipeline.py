@@ -67,6 +67,52 @@ def _unpack(arrays):
                     f"{type(arrays).__name__}")
 
 
+def _checked_arrays(arrays, batch_size, normalize, with_labels):
+    """(uint8 images [N, 28, 28, 4], int64 labels or None when not wanted), checked."""
+    images, labels = _unpack(arrays)
+    images = np.asarray(images) if not isinstance(images, np.ndarray) else images
+    if images.dtype != np.uint8:
+        raise TypeError(f"make_dataset expects uint8 images, got dtype {images.dtype}")
+    if images.ndim != 4 or images.shape[1:] != core.IMAGE_SHAPE:
+        raise ValueError(f"make_dataset expects images [N, 28, 28, 4], got shape {images.shape}")
+    check_int("batch_size", batch_size, 1)
+    _check_scaling(normalize)
+    if with_labels is None:
+        with_labels = labels is not None
+    if with_labels and labels is None:
+        raise ValueError("with_labels=True but no labels were given")
+    if labels is not None and labels.shape[0] != images.shape[0]:
+        raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+    return images, (np.ascontiguousarray(labels, dtype=np.int64) if with_labels else None)
+
+
+def _batch_loader(images, labels, normalize):
+    """Batch of indices -> images (and labels), gathered from NumPy and scaled in TF."""
+    import tensorflow as tf
+
+    def gather(idx):
+        out = images[idx]  # fancy indexing copies only this batch (also from a memory map)
+        return (out, labels[idx]) if labels is not None else out
+
+    out_types = (tf.uint8, tf.int64) if labels is not None else tf.uint8
+
+    def load(idx):
+        result = tf.numpy_function(gather, [idx], out_types, stateful=False)
+        if labels is not None:
+            batch, batch_labels = result
+            batch_labels = tf.ensure_shape(batch_labels, [None])
+        else:
+            batch = result
+        batch = tf.ensure_shape(batch, [None, *core.IMAGE_SHAPE])
+        if normalize == "tanh":
+            batch = (tf.cast(batch, tf.float32) - 127.5) / 127.5
+        elif normalize == "unit":
+            batch = tf.cast(batch, tf.float32) / 255.0
+        return (batch, batch_labels) if labels is not None else batch
+
+    return load
+
+
 def make_dataset(arrays, batch_size, shuffle=True, seed=None, normalize="tanh",
                  with_labels=None, drop_remainder=False):
     """A ``tf.data.Dataset`` of SAT-4 batches, gathered lazily from NumPy (memory maps stay lazy).
@@ -89,47 +135,13 @@ def make_dataset(arrays, batch_size, shuffle=True, seed=None, normalize="tanh",
     """
     import tensorflow as tf
 
-    images, labels = _unpack(arrays)
-    images = np.asarray(images) if not isinstance(images, np.ndarray) else images
-    if images.dtype != np.uint8:
-        raise TypeError(f"make_dataset expects uint8 images, got dtype {images.dtype}")
-    if images.ndim != 4 or images.shape[1:] != core.IMAGE_SHAPE:
-        raise ValueError(f"make_dataset expects images [N, 28, 28, 4], got shape {images.shape}")
-    batch_size = check_int("batch_size", batch_size, 1)
-    _check_scaling(normalize)
-    if with_labels is None:
-        with_labels = labels is not None
-    if with_labels and labels is None:
-        raise ValueError("with_labels=True but no labels were given")
-    if labels is not None and labels.shape[0] != images.shape[0]:
-        raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+    images, labels = _checked_arrays(arrays, batch_size, normalize, with_labels)
     n = images.shape[0]
-    labels = None if not with_labels else np.ascontiguousarray(labels, dtype=np.int64)
-
-    def gather(idx):
-        out = images[idx]  # fancy indexing copies only this batch (also from a memory map)
-        return (out, labels[idx]) if labels is not None else out
-
-    out_types = (tf.uint8, tf.int64) if labels is not None else tf.uint8
-
-    def load(idx):
-        result = tf.numpy_function(gather, [idx], out_types, stateful=False)
-        if labels is not None:
-            batch, batch_labels = result
-            batch_labels = tf.ensure_shape(batch_labels, [None])
-        else:
-            batch = result
-        batch = tf.ensure_shape(batch, [None, *core.IMAGE_SHAPE])
-        if normalize == "tanh":
-            batch = (tf.cast(batch, tf.float32) - 127.5) / 127.5
-        elif normalize == "unit":
-            batch = tf.cast(batch, tf.float32) / 255.0
-        return (batch, batch_labels) if labels is not None else batch
-
+    load = _batch_loader(images, labels, normalize)
     ds = tf.data.Dataset.range(n)
     if shuffle:
         ds = ds.shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 

@@ -542,16 +542,9 @@ def fit_laws(
     criterion = "AICc" if n - N_PARAMS - 1 > 0 else "AIC"
     if n_distinct < MIN_DISTINCT_Q:
         return ScalingComparison(
-            best=None,
-            fits={},
-            verdict=(
-                f"too few points to fit ({n_distinct} distinct Q value"
-                f"{'' if n_distinct == 1 else 's'}; at least {MIN_DISTINCT_Q} are needed)"
-            ),
-            criterion=criterion,
-            n_points=n,
-            n_distinct_q=n_distinct,
-        )
+            best=None, fits={}, criterion=criterion, n_points=n, n_distinct_q=n_distinct,
+            verdict=(f"too few points to fit ({n_distinct} distinct Q value"
+                     f"{'' if n_distinct == 1 else 's'}; at least {MIN_DISTINCT_Q} are needed)"))
     logy = np.log(y)
     estimates = _point_fits(q, logy, y)
     rng = np.random.default_rng(seed)
@@ -569,6 +562,11 @@ def fit_laws(
     )
     fits = [_scaling_fit(name, q, logy, estimates[name], boot.get(name), method,
                          percentile_level, ci_level) for name in _LAWS]
+    return _ranked(fits, criterion, n, n_distinct, selection)
+
+
+def _ranked(fits, criterion, n, n_distinct, selection):
+    """The fits ranked by AIC(c) (ties: the order of ``LAWS``) as a ``ScalingComparison``."""
     score = {fit.name: (fit.aicc if criterion == "AICc" else fit.aic) for fit in fits}
     best_score = min(score.values())
     ranked = sorted(
@@ -576,17 +574,11 @@ def fit_laws(
         key=lambda fit: (fit.delta_aic, LAWS.index(fit.name)),
     )
     return ScalingComparison(
-        best=ranked[0],
-        fits={fit.name: fit for fit in ranked},
+        best=ranked[0], fits={fit.name: fit for fit in ranked}, criterion=criterion,
+        n_points=n, n_distinct_q=n_distinct, selection_frequency=selection,
         verdict=_verdict(ranked) + (
             f"; indicative only: {n} points, AICc needs at least {N_PARAMS + 2}"
-            if criterion == "AIC" else ""
-        ),
-        criterion=criterion,
-        n_points=n,
-        n_distinct_q=n_distinct,
-        selection_frequency=selection,
-    )
+            if criterion == "AIC" else ""))
 
 
 def _check_fit_inputs(Q, y, y_samples, n_boot, ci_level):

@@ -180,6 +180,27 @@ class StudyConfig:
 
     def validate(self):
         """Checks every setting; returns self. One clear ValueError per problem."""
+        self._check_grids()
+        for name, allowed in (("ansatz", ANSATZE), ("readout", READOUTS),
+                              ("backend", BACKENDS), ("loss", LOSSES), ("tuner", TUNERS),
+                              ("noise", NOISES), ("score_metric", SCORE_METRICS),
+                              ("refine_kinds", REFINE_KINDS)):
+            _choice(name, getattr(self, name), allowed)
+        if not isinstance(self.feature_net, str) or not self.feature_net:
+            raise ValueError(f"feature_net must be 'bundled', 'train' or a directory, got "
+                             f"{self.feature_net!r}")
+        self._check_counts()
+        self._check_training()
+        self._check_refine()
+        if self.tuner == "bayesian":
+            raise ValueError(
+                "tuner 'bayesian' is not offered: a trial trains every critic capacity, seed and "
+                "learning rate of one generator at once (a pack), and minimising the score over "
+                "generators would starve the weak ones the study must measure; use 'grid'")
+        return self
+
+    def _check_grids(self):
+        """The quantum grid, capacities, seeds and learning rates: non-empty, distinct."""
         if not self.quantum_grid:
             raise ValueError("quantum_grid is empty: give at least one (n_qubits, n_layers)")
         for pair in self.quantum_grid:
@@ -188,13 +209,6 @@ class StudyConfig:
                     f"quantum_grid entry {pair!r} must be (n_qubits >= 2, n_layers >= 1)"
                 )
         self.quantum_grid = [(int(n), int(layers)) for n, layers in self.quantum_grid]
-        _choice("ansatz", self.ansatz, ANSATZE)
-        _choice("readout", self.readout, READOUTS)
-        _choice("backend", self.backend, BACKENDS)
-        _choice("loss", self.loss, LOSSES)
-        _choice("tuner", self.tuner, TUNERS)
-        _choice("noise", self.noise, NOISES)
-        _choice("score_metric", self.score_metric, SCORE_METRICS)
         for name in ("critic_capacities", "classical_capacities", "seeds", "learning_rates"):
             values = getattr(self, name)
             if not values:
@@ -205,9 +219,12 @@ class StudyConfig:
             if any(int(v) < 1 for v in getattr(self, name)):
                 raise ValueError(f"{name} must be positive parameter counts: {getattr(self, name)}")
             setattr(self, name, sorted(int(v) for v in getattr(self, name)))
-        if not isinstance(self.feature_net, str) or not self.feature_net:
-            raise ValueError(f"feature_net must be 'bundled', 'train' or a directory, got "
-                             f"{self.feature_net!r}")
+        self.learning_rates = [check_finite_float("learning_rates entry", v, 0.0,
+                                                  exclusive_minimum=True)
+                               for v in self.learning_rates]
+
+    def _check_counts(self):
+        """Counts and sizes that must be positive, and the non-negative penalties."""
         for name in ("epochs", "batch_size", "n_critic", "fid_every", "k_last", "critic_depth",
                      "feature_net_epochs",
                      "n_fid_samples", "vae_epochs", "vae_max_trials", "n_boot"):
@@ -217,26 +234,32 @@ class StudyConfig:
             raise ValueError(f"generator_depth must be >= 0, got {self.generator_depth}")
         if self.n_fid_samples < 2:
             raise ValueError("n_fid_samples must be >= 2")
+        if self.n_latent_samples < 2:
+            raise ValueError(f"n_latent_samples must be >= 2, got {self.n_latent_samples}")
+        for name in ("gp_weight", "std_penalty", "max_fid_rel_std", "max_loss_oscillation"):
+            value = float(getattr(self, name))
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
+
+    def _check_training(self):
+        """Epoch budgets, evaluations and packing fit together."""
         n_evals = self.epochs // self.fid_every
         if n_evals < self.k_last:
             raise ValueError(
                 f"k_last={self.k_last} FD-SAT4 evaluations are scored, but epochs={self.epochs} "
                 f"with fid_every={self.fid_every} gives only {n_evals}"
             )
-        for name in ("gp_weight", "std_penalty", "max_fid_rel_std", "max_loss_oscillation"):
-            value = float(getattr(self, name))
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
-        self.learning_rates = [check_finite_float("learning_rates entry", v, 0.0,
-                                                  exclusive_minimum=True)
-                               for v in self.learning_rates]
         if self.pack < 0:
             raise ValueError(f"pack must be >= 0 (0 = automatic, 1 = one run at a time), got "
                              f"{self.pack}")
         if self.max_epochs and self.max_epochs < self.epochs:
             raise ValueError(f"max_epochs={self.max_epochs} is below epochs={self.epochs}: it "
                              "is the budget runs still improving after `epochs` may train to")
-        _choice("refine_kinds", self.refine_kinds, REFINE_KINDS)
+        if self.max_trials < 0 or self.max_images < 0 or self.steps_per_epoch < 0:
+            raise ValueError("max_trials, max_images and steps_per_epoch must be >= 0")
+
+    def _check_refine(self):
+        """The adaptive critic search's budget and limit."""
         for name in ("refine_rounds", "refine_points", "refine_max_critic"):
             check_int(name, getattr(self, name), 0)
         if self.refine_rounds and self.refine_points < 1:
@@ -244,16 +267,6 @@ class StudyConfig:
         if self.refine_max_critic and self.refine_max_critic < max(self.critic_capacities):
             raise ValueError(f"refine_max_critic={self.refine_max_critic} is below the largest "
                              f"grid critic {max(self.critic_capacities)}")
-        if self.n_latent_samples < 2:
-            raise ValueError(f"n_latent_samples must be >= 2, got {self.n_latent_samples}")
-        if self.max_trials < 0 or self.max_images < 0 or self.steps_per_epoch < 0:
-            raise ValueError("max_trials, max_images and steps_per_epoch must be >= 0")
-        if self.tuner == "bayesian":
-            raise ValueError(
-                "tuner 'bayesian' is not offered: a trial trains every critic capacity, seed and "
-                "learning rate of one generator at once (a pack), and minimising the score over "
-                "generators would starve the weak ones the study must measure; use 'grid'")
-        return self
 
 
 def _choice(name, value, allowed):
