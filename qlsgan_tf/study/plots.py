@@ -231,64 +231,12 @@ def score_figure(rows, optima=None, title=None,
     keys = sorted(groups, key=lambda k: (k[0], k[1] or ""))
     fig = Figure(figsize=(8.0, 5.0))
     ax = fig.add_subplot()
-    top = transforms.blended_transform_factory(ax.transData, ax.transAxes)
     cmap = colormaps["viridis"]
-    finite_scores = np.array([r["score"] for r in runs if r["stable"]])
     n_unstable = 0
-    for i, key in enumerate(keys):
-        q, group = key
-        by_critic = groups[key]
+    for i, (q, group) in enumerate(keys):
         color = cmap(0.85 * i / max(len(keys) - 1, 1))
-        caps = np.array(sorted(by_critic))
-        stats = []
-        for c in caps:
-            stable = np.array([r["score"] for r in by_critic[c] if r["stable"]])
-            stats.append((stable.mean(), stable.min(), stable.max()) if stable.size else
-                         (math.nan, math.nan, math.nan))
-            ax.scatter(np.full(stable.size, c), stable, s=12, color=color, alpha=0.5,
-                       linewidths=0)
-            n_bad = sum(not r["stable"] for r in by_critic[c])
-            if n_bad:
-                n_unstable += n_bad
-                ax.plot([c], [0.97], marker="x", markersize=9, markeredgewidth=2,
-                        color=color, transform=top, clip_on=False, linestyle="none")
-                if n_bad > 1:
-                    ax.annotate(f"{n_bad}", (c, 0.97), xycoords=top, xytext=(5, -3),
-                                textcoords="offset points", fontsize="x-small", color=color)
-        mean, lo, hi = (np.array(s) for s in zip(*stats))
-        ok = np.isfinite(mean)
-        label = f"Q = {q:g}" + (f" ({group})" if group else "")
-        ax.plot(caps[ok], mean[ok], marker="o", markersize=4, color=color, label=label)
-        if ok.sum() > 1:
-            ax.fill_between(caps[ok], lo[ok], hi[ok], color=color, alpha=0.15, linewidth=0)
-        star = None
-        if optima is not None:
-            star = optima.get(q, optima.get(group)) if optima else None
-        else:
-            star = most_stable_critic({c: [r["score"] if r["stable"] else math.nan
-                                           for r in rs] for c, rs in by_critic.items()})
-        if star is not None:
-            star = float(star)
-            where = np.flatnonzero(caps == star)
-            if where.size and ok[where[0]]:
-                ax.plot([star], [mean[where[0]]], marker="*", markersize=18, color=color,
-                        markeredgecolor="black", linestyle="none", zorder=5)
-            else:  # no stable run there: star at the top, beside the x marks
-                ax.plot([star], [0.9], marker="*", markersize=18, color=color,
-                        markeredgecolor="black", transform=top, linestyle="none", zorder=5)
-    ax.set_xscale("log")
-    if finite_scores.size:  # headroom above the data for the row of unstable-run marks
-        low, high = finite_scores.min(), finite_scores.max()
-        if _wants_log(finite_scores):
-            ax.set_yscale("log")
-            ax.set_ylim(low / 1.3, high * (high / low) ** 0.2)
-        else:
-            pad = (high - low) or max(abs(high), 1.0)
-            ax.set_ylim(low - 0.08 * pad, high + 0.25 * pad)
-    ax.set_xlabel("critic capacity (trainable parameters)")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title or "Optimality score vs critic capacity, per quantum generator capacity Q")
-    ax.grid(True, which="both", alpha=0.3)
+        n_unstable += _score_curve(ax, q, group, groups[(q, group)], color, optima)
+    _score_axes(ax, np.array([r["score"] for r in runs if r["stable"]]), title, ylabel)
     extra = [
         Line2D([], [], marker="*", markersize=14, color="white", markeredgecolor="black",
                linestyle="none", label="chosen optimum C*(Q)"),
@@ -302,6 +250,65 @@ def score_figure(rows, optima=None, title=None,
     ax.legend(handles=handles + extra, loc="upper left", bbox_to_anchor=(1.01, 1.0),
               fontsize="small", frameon=False)
     return fig
+
+
+def _score_curve(ax, q, group, by_critic, color, optima):
+    """One generator's seeds, mean curve, min-max band, unstable marks and star; returns the
+    number of unstable runs drawn."""
+    top = transforms.blended_transform_factory(ax.transData, ax.transAxes)
+    caps = np.array(sorted(by_critic))
+    stats, n_unstable = [], 0
+    for c in caps:
+        stable = np.array([r["score"] for r in by_critic[c] if r["stable"]])
+        stats.append((stable.mean(), stable.min(), stable.max()) if stable.size else
+                     (math.nan, math.nan, math.nan))
+        ax.scatter(np.full(stable.size, c), stable, s=12, color=color, alpha=0.5, linewidths=0)
+        n_bad = sum(not r["stable"] for r in by_critic[c])
+        if n_bad:
+            n_unstable += n_bad
+            ax.plot([c], [0.97], marker="x", markersize=9, markeredgewidth=2,
+                    color=color, transform=top, clip_on=False, linestyle="none")
+            if n_bad > 1:
+                ax.annotate(f"{n_bad}", (c, 0.97), xycoords=top, xytext=(5, -3),
+                            textcoords="offset points", fontsize="x-small", color=color)
+    mean, lo, hi = (np.array(s) for s in zip(*stats))
+    ok = np.isfinite(mean)
+    label = f"Q = {q:g}" + (f" ({group})" if group else "")
+    ax.plot(caps[ok], mean[ok], marker="o", markersize=4, color=color, label=label)
+    if ok.sum() > 1:
+        ax.fill_between(caps[ok], lo[ok], hi[ok], color=color, alpha=0.15, linewidth=0)
+    if optima is not None:
+        star = optima.get(q, optima.get(group)) if optima else None
+    else:
+        star = most_stable_critic({c: [r["score"] if r["stable"] else math.nan
+                                       for r in rs] for c, rs in by_critic.items()})
+    if star is not None:
+        star = float(star)
+        where = np.flatnonzero(caps == star)
+        if where.size and ok[where[0]]:
+            ax.plot([star], [mean[where[0]]], marker="*", markersize=18, color=color,
+                    markeredgecolor="black", linestyle="none", zorder=5)
+        else:  # no stable run there: star at the top, beside the x marks
+            ax.plot([star], [0.9], marker="*", markersize=18, color=color,
+                    markeredgecolor="black", transform=top, linestyle="none", zorder=5)
+    return n_unstable
+
+
+def _score_axes(ax, finite_scores, title, ylabel):
+    """Log x axis, y range with headroom for the row of unstable-run marks, labels, grid."""
+    ax.set_xscale("log")
+    if finite_scores.size:
+        low, high = finite_scores.min(), finite_scores.max()
+        if _wants_log(finite_scores):
+            ax.set_yscale("log")
+            ax.set_ylim(low / 1.3, high * (high / low) ** 0.2)
+        else:
+            pad = (high - low) or max(abs(high), 1.0)
+            ax.set_ylim(low - 0.08 * pad, high + 0.25 * pad)
+    ax.set_xlabel("critic capacity (trainable parameters)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "Optimality score vs critic capacity, per quantum generator capacity Q")
+    ax.grid(True, which="both", alpha=0.3)
 
 
 def plot_score_vs_critic_capacity(rows, path, optima=None, title=None,
