@@ -121,7 +121,7 @@ def make_fast_xla(n, n_layers, ansatz, readout, latent_dim, scale, bias):
 def make_layer(n, n_layers, ansatz, readout, latent_dim, scale, bias, backend):
     from qlsgan_tf.layers import StyleQuantumGenerator
 
-    layer = StyleQuantumGenerator(n, n_layers, latent_dim=latent_dim, ansatz=ansatz,
+    layer = StyleQuantumGenerator(n, n_layers, noise_dim=latent_dim, ansatz=ansatz,
                                   readout=readout, backend=backend)
     layer.build([None, latent_dim])
     layer.style_scale.assign(scale)

@@ -56,7 +56,7 @@ def parse_args(argv=None):
 
 
 def _config(args, pack):
-    from qlsgan_tf.study import presets  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.study import presets
 
     overrides = {"pack": pack}
     if args.seeds:
@@ -75,40 +75,42 @@ def _train(config, spec, chunk, trainer, latents):
 def time_packed(config, label, latents, evaluate=False):
     """Seconds to train every run of ``label`` in packs (compiled pack steps of the family
     reused, as in a study process)."""
-    from qlsgan_tf.metrics import latent_score  # pylint: disable=import-outside-toplevel
-    from qlsgan_tf.tuning import capacity, packs  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.metrics import latent_score
+    from qlsgan_tf.tuning import packs
 
-    spec = capacity.parse_generator(label, config)
-    runs = packs.plan_runs(config, label)
+    settings = config.training_settings()
+    spec = settings.generator_spec(label)
+    runs = packs.plan_runs(settings, label)
     start, sizes, eval_s = time.perf_counter(), [], []
-    for chunk, trainer in packs.make_trainers(config, spec, runs):
+    for chunk, trainer in packs.make_trainers(settings, spec, runs):
         sizes.append(len(chunk))
-        _train(config, spec, chunk, trainer, latents[spec["latent_dim"]])
+        _train(config, spec, chunk, trainer, latents[spec.output_dim])
         if evaluate:
             t0 = time.perf_counter()
             fakes = trainer.sample(config.n_latent_samples)
-            latent_score.latent_distances(latents[spec["latent_dim"]], fakes)
+            latent_score.latent_distances(latents[spec.output_dim], fakes)
             eval_s.append(time.perf_counter() - t0)
     return time.perf_counter() - start - sum(eval_s), len(runs), sizes, eval_s
 
 
 def time_single(config, label, latents, n_runs):
     """Seconds per run trained alone with LatentGAN (model building and tracing included)."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
-    from qlsgan_tf.tuning import capacity, packs  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.tuning import packs
 
-    spec = capacity.parse_generator(label, config)
-    runs = packs.plan_runs(config, label)
+    settings = config.training_settings()
+    spec = settings.generator_spec(label)
+    runs = packs.plan_runs(settings, label)
     if n_runs:
-        by_critic = sorted(runs, key=lambda r: r.critic_capacity)
+        by_critic = sorted(runs, key=lambda r: r.critic_budget)
         runs = [by_critic[0], by_critic[-1]][:n_runs] if n_runs <= 2 else by_critic[:n_runs]
     times = []
     for run in runs:
         tf.keras.backend.clear_session()
         start = time.perf_counter()
-        for chunk, trainer in packs.make_trainers(config, spec, [run]):
-            _train(config, spec, chunk, trainer, latents[spec["latent_dim"]])
+        for chunk, trainer in packs.make_trainers(settings, spec, [run]):
+            _train(config, spec, chunk, trainer, latents[spec.output_dim])
         times.append(time.perf_counter() - start)
     return times
 
@@ -116,11 +118,11 @@ def time_single(config, label, latents, n_runs):
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, str(REPO))
-    import numpy as np  # pylint: disable=import-outside-toplevel
+    import numpy as np
 
-    from qlsgan_tf.training import packed  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.training import packed
 
-    packed._PACKS.clear()  # pylint: disable=protected-access  (cold start, as a new process)
+    packed._PACKS.clear()  # (cold start, as a new process)
     packed_cfg, single_cfg = _config(args, args.pack), _config(args, 1)
     labels = args.generators.split(",") if args.generators else packed_cfg.generator_labels()
     rng = np.random.default_rng(0)

@@ -63,12 +63,15 @@ def time_epochs(args):
 
     from qlsgan_tf.study import presets
     from qlsgan_tf.training.latents import latent_dataset
+    from qlsgan_tf.training.spec import GeneratorSpec
     from qlsgan_tf.tuning.capacity import CapacityHyperModel
 
+    quantum = GeneratorSpec.quantum(args.qubits, args.layers).label
+    classical = GeneratorSpec.sized(args.classical, args.qubits, depth=1).label
     configs = {
-        "hybrid-fast": ("fast", f"q{args.qubits}x{args.layers}"),
-        "hybrid-tfq": ("tfq", f"q{args.qubits}x{args.layers}"),
-        "classical": ("fast", f"c{args.classical}@{args.qubits}"),
+        "hybrid-fast": ("fast", quantum),
+        "hybrid-tfq": ("tfq", quantum),
+        "classical": ("fast", classical),
     }
     rng = np.random.default_rng(0)
     latents = rng.uniform(-1, 1, size=(args.batch * args.steps, args.qubits)).astype("float32")
@@ -81,9 +84,9 @@ def time_epochs(args):
             batch_size=args.batch)
         hp = keras_tuner.HyperParameters()
         hp.Fixed("generator", label)
-        hp.Fixed("critic_capacity", args.critic)
+        hp.Fixed("critic_budget", args.critic)
         tf.keras.utils.set_random_seed(0)
-        models[name] = CapacityHyperModel(settings).build(hp, seed=0)
+        models[name] = CapacityHyperModel(settings.training_settings()).build(hp, seed=0)
         start = time.perf_counter()
         models[name].fit(data, epochs=1, steps_per_epoch=args.steps, verbose=0)
         first[name] = time.perf_counter() - start
@@ -98,7 +101,7 @@ def time_epochs(args):
         rows[name] = {
             "label": configs[name][1], "backend": configs[name][0],
             "generator_capacity": int(models[name].generator_capacity),
-            "critic_capacity": int(models[name].critic_capacity),
+            "critic_params": int(models[name].critic_params),
             "epoch_s": statistics.median(values), "epoch_s_all": values,
             "first_epoch_s": first[name],
         }
@@ -132,7 +135,7 @@ def main(argv=None):
           f"{'epoch s':>8} {'first s':>8} {'vs hybrid-tfq':>14}")
     for name, row in epochs.items():
         print(f"{name:<12} {row['label']:<10} {row['generator_capacity']:>10} "
-              f"{row['critic_capacity']:>13} {row['epoch_s']:>8.3f} "
+              f"{row['critic_params']:>13} {row['epoch_s']:>8.3f} "
               f"{row['first_epoch_s']:>8.2f} {row['speedup_vs_hybrid_tfq']:>13.1f}x")
     result = {"args": {k: (str(v) if isinstance(v, pathlib.Path) else v)
                        for k, v in vars(args).items()}, "epochs": epochs}

@@ -4,7 +4,8 @@
 
 Prints: the latent distances' seed-to-seed spread and floor, run_status rates on simulated
 trajectories, estimate_optimum coverage, compare_laws verdict rates at the issue's design
-(8 Q points over 10x, sigma = 0.3 in log C*, 30x rise), and the power of the whole chain.
+(8 Q points over 10x, sigma = 0.3 in log C*, 30x rise), the power of the whole chain, and the
+adaptive critic search against the grid alone and an even grid at equal run budget.
 """
 import argparse
 import collections
@@ -15,7 +16,7 @@ from scipy import stats
 
 from qlsgan_tf.metrics.latent_score import latent_distance, latent_floor
 from qlsgan_tf.metrics.stability import run_status
-from qlsgan_tf.study import power
+from qlsgan_tf.study import power, presets, search
 from qlsgan_tf.study.fits import VERDICTS, compare_laws
 from qlsgan_tf.study.optimum import estimate_optimum
 
@@ -102,13 +103,26 @@ def chain(reps):
           + f"; suggestion: {out['suggestion']}")
 
 
+def adaptive(reps):
+    grid = [30, 200, 1500, 6000]  # the quick preset's critics; 5 seeds; 1 round of 2 critics
+    for truth_range in ((60, 4000), (60, 20000)):
+        for valley in search.VALLEYS:
+            res = search.simulate_search(grid, 5, truth_range=truth_range, valley=valley,
+                                         n_rep=reps, limits=search.critic_limits(
+                                             presets.make_config("quick")))
+            print(f"truth in {truth_range}, {valley} valley: " + "; ".join(
+                f"{k} rms {v['rms_err']:.3f} median {v['median_abs_err']:.3f} censored "
+                f"{v['censored']:.0%} coverage {v['coverage']:.0%}" for k, v in res.items()))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=300)
     reps = parser.parse_args().reps
     for title, fn, n in (("latent distances", latent, 20), ("run_status", statuses, reps * 5),
                          ("estimate_optimum", optima, reps), ("compare_laws", laws, reps),
-                         ("whole chain (simulate_power)", chain, reps)):
+                         ("whole chain (simulate_power)", chain, reps),
+                         ("adaptive critic search (simulate_search)", adaptive, reps)):
         print(f"## {title}")
         fn(n)
 

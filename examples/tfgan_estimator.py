@@ -38,7 +38,7 @@ def main(argv=None):
                                   tf.keras.layers.Dense(32, activation="leaky_relu"),
                                   tf.keras.layers.Dense(1)])
     model_dir = args.model_dir or tempfile.mkdtemp(prefix="qgan-estimator-")
-    estimator = make_gan_estimator(generator, critic, latent_dim=n, model_dir=model_dir,
+    estimator = make_gan_estimator(generator, critic, noise_dim=n, model_dir=model_dir,
                                    n_critic=2, g_lr=5e-3, c_lr=1e-3)
     half = max(1, args.steps // 2)
     estimator.train(latent_input_fn(latents, 16, n, seed=0), steps=half)

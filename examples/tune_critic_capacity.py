@@ -35,12 +35,12 @@ class CriticCapacityHyperModel(keras_tuner.HyperModel):
         self.capacities, self.latents, self.epochs = capacities, latents, epochs
 
     def build(self, hp):
-        budget = hp.Choice("critic_capacity", self.capacities, ordered=True)
+        budget = hp.Choice("critic_budget", self.capacities, ordered=True)
         n = self.n_qubits
         generator = tf.keras.Sequential(
             [tf.keras.Input((n,)), StyleQuantumGenerator(n, self.n_layers, backend="fast")])
         critic = MLPCritic(hidden_units=units_for_capacity(budget, n, 1, depth=2), input_dim=n)
-        gan = LatentGAN(generator, critic, latent_dim=n, n_critic=5, seed=0)
+        gan = LatentGAN(generator, critic, noise_dim=n, n_critic=5, seed=0)
         gan.compile(g_optimizer=tf.keras.optimizers.Adam(1e-3, beta_1=0.5, beta_2=0.9),
                     c_optimizer=tf.keras.optimizers.Adam(1e-3, beta_1=0.5, beta_2=0.9))
         return gan
@@ -73,11 +73,11 @@ def main(argv=None):
         directory=args.directory or tempfile.mkdtemp(prefix="critic-tuning-"),
         project_name="critic_capacity", overwrite=True)
     tuner.search()
-    results = sorted((t.score, t.hyperparameters.get("critic_capacity"))
+    results = sorted((t.score, t.hyperparameters.get("critic_budget"))
                      for t in tuner.oracle.trials.values())
     for score, budget in results:
         print(f"critic budget {budget:>6}: latent Fréchet distance {score:.4f}")
-    best = tuner.get_best_hyperparameters(1)[0].get("critic_capacity")
+    best = tuner.get_best_hyperparameters(1)[0].get("critic_budget")
     print(f"best critic budget: {best} (one seed: a study repeats this over seeds)")
     if len(results) != len(capacities) or not np.all(np.isfinite([s for s, _ in results])):
         raise SystemExit("some trials did not finish")

@@ -27,6 +27,19 @@ def apply():
 def import_tfgan():
     """Imports ``tensorflow_gan`` with the shims applied; use this, not a bare import."""
     apply()
-    import tensorflow_gan as tfgan  # pylint: disable=import-outside-toplevel
+    import tensorflow_gan as tfgan
 
     return tfgan
+
+
+def renamed_noise_dim(config: dict) -> dict:
+    """A saved generator config with the noise width under its current name ``noise_dim``.
+
+    Models saved before the rename store it as ``latent_dim`` (a name now kept for the VAE);
+    their ``from_config`` passes the config through here so that old ``.keras`` files load.
+    """
+    config = dict(config)
+    if "latent_dim" in config:
+        old = config.pop("latent_dim")
+        config.setdefault("noise_dim", old)
+    return config

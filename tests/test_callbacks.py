@@ -284,12 +284,12 @@ def test_metrics_json_roundtrip_of_history(real, net):
 
 def test_callbacks_with_the_project_latent_gan(real, net, tmp_path):
     """FID, image grids, guard and HParams around a real WGAN-GP LatentGAN (MLP generator)."""
-    from qlsgan_tf.models.mlp import MLPCritic, MLPGenerator  # pylint: disable=import-outside-toplevel
-    from qlsgan_tf.training import LatentGAN  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.models.mlp import MLPCritic, MLPGenerator
+    from qlsgan_tf.training import LatentGAN
 
     tf.keras.utils.set_random_seed(0)
-    gan = LatentGAN(MLPGenerator(LATENT_DIM, hidden_units=(8,), latent_dim=LATENT_DIM),
-                    MLPCritic(hidden_units=(8,)), latent_dim=LATENT_DIM, n_critic=1)
+    gan = LatentGAN(MLPGenerator(LATENT_DIM, hidden_units=(8,), noise_dim=LATENT_DIM),
+                    MLPCritic(hidden_units=(8,)), noise_dim=LATENT_DIM, n_critic=1)
     gan.compile()
     decoder = _decoder()
     fid = FIDCallback(decoder, net, real, every_n_epochs=1, n_samples=40, log_dir=tmp_path)
@@ -300,7 +300,7 @@ def test_callbacks_with_the_project_latent_gan(real, net, tmp_path):
     assert not guard.failed and [e for e, _, _ in fid.history] == [0, 1]
     assert all(np.isfinite(fd) for _, fd, _ in fid.history)
     log_hparams(tmp_path, {"generator_capacity": gan.generator_capacity,
-                           "critic_capacity": gan.critic_capacity},
+                           "critic_params": gan.critic_params},
                 {"final_fd_sat4": fid.history[-1][1]})
     assert [v for _, v in _scalars(tmp_path / "eval")["fd_sat4"]] == pytest.approx(
         [fd for _, fd, _ in fid.history])
@@ -308,4 +308,4 @@ def test_callbacks_with_the_project_latent_gan(real, net, tmp_path):
                                                                    "generated/nir"}
     session = [d.session_start_info for d in _hparams_plugin(tmp_path)
                if d.HasField("session_start_info")][0]
-    assert session.hparams["critic_capacity"].number_value == gan.critic_capacity
+    assert session.hparams["critic_params"].number_value == gan.critic_params

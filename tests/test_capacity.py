@@ -11,7 +11,7 @@ from qlsgan_tf.models.capacity import (
 
 
 def _keras_count(in_dim, hidden, out_dim):
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
     model = tf.keras.Sequential(
         [tf.keras.Input((in_dim,))] + [tf.keras.layers.Dense(w) for w in hidden]

@@ -1,4 +1,6 @@
 """The capacity search space, its HyperModel and the resumable grid oracle."""
+import dataclasses
+
 import keras_tuner
 import pytest
 
@@ -6,23 +8,20 @@ from qlsgan_tf.study import presets
 from qlsgan_tf.tuning import capacity
 
 
-def settings(**kw):
-    return presets.make_config("smoke", **kw)
+def settings(preset="smoke", **kw):
+    return presets.make_config(preset, **kw).training_settings()
 
 
-def test_generator_labels_decode_to_capacities():
-    s = settings(readout="z")
-    q = capacity.parse_generator("q3x2", s)
-    assert q == {"kind": "quantum", "n_qubits": 3, "n_layers": 2, "noise_dim": 3,
-                 "latent_dim": 3, "capacity": 2 * 3 * 11}
-    c = capacity.parse_generator("c300@3", s)
-    assert c["kind"] == "classical" and c["latent_dim"] == 3 and c["noise_dim"] == 3
-    # The realised capacity is the nearest reachable parameter count of that shape.
-    assert abs(c["capacity"] - 300) / 300 < 0.1
-    xz = capacity.parse_generator("q3x2", settings(readout="xz"))
-    assert xz["latent_dim"] == 6 and xz["noise_dim"] == 3
-    with pytest.raises(ValueError, match="unknown generator label 'x3'"):
-        capacity.parse_generator("x3", s)
+def test_the_search_space_is_the_studys_generators():
+    config = presets.make_config("smoke")
+    s = config.training_settings()
+    assert s.generators == tuple(config.generator_labels())
+    assert s.critic_budgets == tuple(config.critic_capacities)
+    hp = keras_tuner.HyperParameters()
+    capacity.CapacityHyperModel(s).declare_hyperparameters(hp)
+    assert hp.space[0].values == list(s.generators)
+    with pytest.raises(TypeError, match="TrainingSettings"):
+        capacity.CapacityHyperModel(config)
 
 
 @pytest.mark.parametrize("label, kind", [("q2x2", "quantum"), ("c60@2", "classical")])
@@ -30,23 +29,26 @@ def test_hypermodel_builds_a_compiled_gan_of_the_asked_capacities(label, kind):
     s = settings()
     hp = keras_tuner.HyperParameters()
     hp.Fixed("generator", label)
-    hp.Fixed("critic_capacity", 120)
+    hp.Fixed("critic_budget", 120)
     gan = capacity.CapacityHyperModel(s).build(hp, seed=0)
-    spec = capacity.parse_generator(label, s)
-    assert gan.generator_capacity == spec["capacity"]
-    assert abs(gan.critic_capacity - 120) / 120 < 0.15
+    spec = s.generator_spec(label)
+    assert spec.kind == kind
+    assert gan.generator_capacity == spec.capacity
+    assert abs(gan.critic_params - 120) / 120 < 0.15
     assert gan.g_optimizer is not None and gan.c_optimizer is not None
-    assert gan.generate(5).shape == (5, spec["latent_dim"])
+    assert gan.generate(5).shape == (5, spec.output_dim)
 
 
-def _grid_oracle(directory):
+def _grid_tuner(directory):
+    """A tuner with the resumable grid oracle over two hyperparameters, in ``directory``;
+    it reloads the oracle's state when the directory holds a saved tuner."""
     hps = keras_tuner.HyperParameters()
     hps.Choice("generator", ["a", "b", "c"])
-    hps.Choice("critic_capacity", [1, 2], ordered=True)
+    hps.Choice("critic_budget", [1, 2], ordered=True)
     oracle = capacity.ResumableGridSearchOracle(
         objective=keras_tuner.Objective("score", "min"), hyperparameters=hps, seed=0)
-    oracle._set_project_dir(str(directory), "p")  # pylint: disable=protected-access
-    return oracle
+    return keras_tuner.Tuner(oracle=oracle, hypermodel=lambda hp: None,
+                             directory=str(directory), project_name="p")
 
 
 def _finish(oracle, trial):
@@ -56,7 +58,7 @@ def _finish(oracle, trial):
 
 
 def _values(trial):
-    return trial.hyperparameters.get("generator"), trial.hyperparameters.get("critic_capacity")
+    return trial.hyperparameters.get("generator"), trial.hyperparameters.get("critic_budget")
 
 
 def _run_trials(oracle, n=None):
@@ -72,18 +74,16 @@ def _run_trials(oracle, n=None):
 
 
 def _reloaded(directory):
-    oracle = _grid_oracle(directory)
-    oracle.reload()
-    return oracle
+    return _grid_tuner(directory).oracle
 
 
 GRID = {(g, c) for g in "abc" for c in (1, 2)}
 
 
 def test_grid_oracle_resumes_after_an_interruption_mid_trial(tmp_path):
-    first = _grid_oracle(tmp_path)
-    done = _run_trials(first, 3)
-    running = first.create_trial("tuner0")  # the process dies during this trial
+    first = _grid_tuner(tmp_path)
+    done = _run_trials(first.oracle, 3)
+    running = first.oracle.create_trial("tuner0")  # the process dies during this trial
     first.save()
 
     seen = _run_trials(_reloaded(tmp_path))
@@ -93,7 +93,9 @@ def test_grid_oracle_resumes_after_an_interruption_mid_trial(tmp_path):
 
 
 def test_grid_oracle_resumes_after_an_interruption_between_trials(tmp_path):
-    done = _run_trials(_grid_oracle(tmp_path), 2)
+    first = _grid_tuner(tmp_path)
+    first.save()  # the tuner's file: a later tuner in this directory reloads
+    done = _run_trials(first.oracle, 2)
     # Killed after the trial ended but before the next one was created. KerasTuner saved
     # its state before it marked the last trial ended, so that trial is offered again (the
     # study's run store then returns its recorded runs instead of training them again).
@@ -107,8 +109,7 @@ def test_bayesian_tuner_is_refused_with_the_reason(tmp_path):
     # generator with all its critics); the grid is the only oracle offered.
     with pytest.raises(ValueError, match="starve"):
         settings(tuner="bayesian", max_trials=3)
-    s = settings()
-    s.tuner = "bayesian"
+    s = dataclasses.replace(settings(), tuner="bayesian")
     with pytest.raises(ValueError, match="not offered"):
         capacity.make_tuner(s, capacity.CapacityHyperModel(s), directory=tmp_path, verbose=0)
 
@@ -119,29 +120,29 @@ def test_a_trial_is_one_generator_with_all_its_runs(tmp_path):
                                 verbose=0)
     assert set(tuner.oracle.hyperparameters.values) == {"generator"}
     runs = capacity.packs.plan_runs(s, "q2x1")
-    assert len(runs) == len(s.critic_capacities) * len(s.seeds) * 2
+    assert len(runs) == len(s.critic_budgets) * len(s.seeds) * 2
     assert runs[0].key == "q2x1__c20__s0__lr0.001"
 
 
 def test_pack_groups_pad_small_critics_together_and_split_wide_ones():
-    quick = presets.make_config("quick")
+    quick = settings("quick")
     runs = capacity.packs.plan_runs(quick, "q3x2")
     groups = capacity.packs.pack_groups(quick, runs, 3)
     # 10 runs per critic: the three small critics share one padded pack, the widest its own.
-    assert [sorted({r.critic_capacity for r in g}) for g in groups] == [[30, 200, 1500], [6000]]
-    small = presets.make_config("quick", seeds=[0, 1], learning_rates=[1e-3],
-                                critic_capacities=[30, 150, 800, 4000])
+    assert [sorted({r.critic_budget for r in g}) for g in groups] == [[30, 200, 1500], [6000]]
+    small = settings("quick", seeds=[0, 1], learning_rates=[1e-3],
+                     critic_capacities=[30, 150, 800, 4000])
     runs = capacity.packs.plan_runs(small, "q3x2")
     assert [len(g) for g in capacity.packs.pack_groups(small, runs, 3)] == [len(runs)]
-    wide = presets.make_config("quick", seeds=[0, 1, 2, 3, 4], learning_rates=[5e-4, 1e-3, 2e-3])
+    wide = settings("quick", seeds=[0, 1, 2, 3, 4], learning_rates=[5e-4, 1e-3, 2e-3])
     groups = capacity.packs.pack_groups(wide, capacity.packs.plan_runs(wide, "q3x2"), 3)
     assert sorted(r.key for g in groups for r in g) == sorted(
         r.key for r in capacity.packs.plan_runs(wide, "q3x2"))
     assert len(groups) > 1 and all(len(g) <= capacity.packs.MAX_PACK for g in groups)
-    assert {r.critic_capacity for r in groups[-1]} == {6000}
-    paper = presets.make_config("paper")
+    assert {r.critic_budget for r in groups[-1]} == {6000}
+    paper = settings("paper")
     groups = capacity.packs.pack_groups(paper, capacity.packs.plan_runs(paper, "q3x1"), 3)
-    assert {r.critic_capacity for r in groups[-1]} == {300000}
-    one = presets.make_config("quick", pack=1)
+    assert {r.critic_budget for r in groups[-1]} == {300000}
+    one = settings("quick", pack=1)
     assert all(len(g) == 1 for g in capacity.packs.pack_groups(
         one, capacity.packs.plan_runs(one, "q3x2"), 3))

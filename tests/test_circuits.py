@@ -1,4 +1,4 @@
-"""Circuit builders of the style generator, checked against the ansatz text of issue 3.
+"""Circuit builders of the style generator, checked against the ansätze of layers.circuits.
 
 The reference unitaries here are written from the gate definitions (RY = exp(-i t Y/2), ...)
 with numpy Kronecker products, independently of ``gate_list``.
@@ -42,7 +42,7 @@ def cz(n, a, b):
 
 
 def reference_unitary(n, layers, ansatz, angles):
-    """The issue's pseudo-code, transcribed literally."""
+    """The ansatz pseudo-code of layers.circuits, transcribed literally."""
     u = np.eye(2 ** n, dtype=complex)
     it = iter(angles)
     ring = [(q, q + 1) for q in range(n - 1)] + [(n - 1, 0)]
@@ -94,7 +94,7 @@ def test_gate_list_simple_n3_l2_literal():
 def test_n_angles(n, layers):
     assert circuits.n_angles(n, layers, "bel") == n * (5 * layers + 1)
     assert circuits.n_angles(n, layers, "simple") == n * layers
-    for ansatz in circuits.ANSATZES:
+    for ansatz in circuits.ANSATZE:
         idx = [g.angle_index for g in circuits.gate_list(n, layers, ansatz)
                if g.angle_index is not None]
         assert idx == list(range(circuits.n_angles(n, layers, ansatz)))
@@ -111,10 +111,10 @@ def test_noise_index_and_style_angles():
             assert got[row, g] == pytest.approx(w[g] * z[row, g % 3] + b[g])
 
 
-@pytest.mark.parametrize("ansatz", circuits.ANSATZES)
+@pytest.mark.parametrize("ansatz", circuits.ANSATZE)
 @pytest.mark.parametrize("n,layers", [(2, 1), (3, 2), (4, 1)])
 @pytest.mark.parametrize("decompose", [False, True])
-def test_style_circuit_unitary_matches_issue_text(ansatz, n, layers, decompose):
+def test_style_circuit_unitary_matches_ansatz_text(ansatz, n, layers, decompose):
     angles = np.random.default_rng(n * 10 + layers).uniform(-np.pi, np.pi,
                                                             circuits.n_angles(n, layers, ansatz))
     qubits = circuits.make_qubits(n, "line")
@@ -139,7 +139,7 @@ def test_symbolic_circuit_resolves_and_uses_grid_qubits():
 
 def test_noise_channels_follow_every_gate():
     qubits = circuits.make_qubits(3)
-    for ansatz in circuits.ANSATZES:
+    for ansatz in circuits.ANSATZE:
         gates = circuits.gate_list(3, 2, ansatz)
         for decompose in (False, True):
             c = circuits.style_circuit(qubits, 2, ansatz, noise=0.01, decompose_cry=decompose)
@@ -172,15 +172,15 @@ def test_make_qubits():
 
 
 @pytest.mark.parametrize("call,err,match", [
-    (lambda: circuits.gate_list(1, 1), ValueError, "n_qubits must be >= 2"),
-    (lambda: circuits.gate_list(3, 0), ValueError, "n_layers must be >= 1"),
-    (lambda: circuits.gate_list(3.0, 1), TypeError, "n_qubits must be an integer"),
-    (lambda: circuits.gate_list(3, True), TypeError, "n_layers must be an integer"),
+    (lambda: circuits.gate_list(1, 1), ValueError, "n_qubits must be an int >= 2"),
+    (lambda: circuits.gate_list(3, 0), ValueError, "n_layers must be a positive int"),
+    (lambda: circuits.gate_list(3.0, 1), TypeError, "n_qubits must be an int"),
+    (lambda: circuits.gate_list(3, True), TypeError, "n_layers must be a positive int"),
     (lambda: circuits.n_angles(3, 1, "qaoa"), ValueError, "ansatz must be one of"),
     (lambda: circuits.readout_operators(circuits.make_qubits(2), "y"), ValueError,
      "readout must be one of"),
     (lambda: circuits.make_qubits(2, "hex"), ValueError, "qubit_type must be one of"),
-    (lambda: circuits.noise_index(5, 0), ValueError, "latent_dim must be >= 1"),
+    (lambda: circuits.noise_index(5, 0), ValueError, "noise_dim must be a positive int"),
     (lambda: circuits.style_circuit(circuits.make_qubits(2), 1, "simple", [sympy.Symbol("a")]),
      ValueError, "symbols must hold 2 angles"),
     (lambda: circuits.style_circuit(circuits.make_qubits(2), 1, "simple", noise=1.5),
@@ -189,3 +189,17 @@ def test_make_qubits():
 def test_bad_arguments(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+@pytest.mark.parametrize("n, n_layers", [(2, 1), (3, 2), (5, 3)])
+def test_constants_formulas_count_the_built_circuits(n, n_layers):
+    """The TF-free formulas of ``qlsgan_tf.constants`` agree with the circuits themselves."""
+    from qlsgan_tf import constants
+
+    for ansatz in constants.ANSATZE:
+        angles = [g for g in circuits.gate_list(n, n_layers, ansatz) if g.angle_index is not None]
+        assert constants.n_angles(n, n_layers, ansatz) == len(angles)
+        assert constants.quantum_capacity(n, n_layers, ansatz) == 2 * len(angles)
+    qubits = circuits.make_qubits(n, "grid")
+    for readout in constants.READOUTS:
+        assert constants.output_dim(n, readout) == len(circuits.readout_operators(qubits, readout))

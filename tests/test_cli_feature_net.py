@@ -29,7 +29,7 @@ def test_trains_and_writes_loadable_net(sat4_sample_dir, tmp_path):
     assert manifest["n_train"] == 50 and manifest["n_test"] == 20
     assert str(sat4_sample_dir) in manifest["data"]
 
-    from qlsgan_tf.metrics import load_feature_net  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.metrics import load_feature_net
 
     net = load_feature_net(out)
     test = load_sat4(sat4_sample_dir, "test")

@@ -1,5 +1,6 @@
 """``qlsgan train-gan`` and ``qlsgan sample`` through the console entry point (subprocesses)."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -8,8 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from qlsgan_tf import jsoncodec
 from qlsgan_tf.layers import StyleQuantumGenerator
-from qlsgan_tf.training import HybridLSGAN
+from qlsgan_tf.training import LatentStyleGAN
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
 
@@ -34,7 +36,7 @@ def saved_hybrid(tmp_path_factory):
     vae = SatVAE(latent_dim=3, filters=(4, 8), dense_units=16)
     vae.build((None, 28, 28, 4))
     generator = tf.keras.Sequential([tf.keras.Input((3,)), StyleQuantumGenerator(3, 1)])
-    hybrid = HybridLSGAN(generator, vae.decoder, latent_dim=3)
+    hybrid = LatentStyleGAN(generator, vae.decoder, noise_dim=3)
     path = tmp_path_factory.mktemp("hybrid") / "hybrid.keras"
     hybrid.save(path)
     return hybrid, path
@@ -72,7 +74,7 @@ def test_sample_rejects_a_model_that_is_not_a_hybrid(tmp_path):
     path = tmp_path / "plain.keras"
     tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)]).save(path)
     proc = qlsgan("sample", path, "--out", tmp_path / "g.png")
-    assert proc.returncode == 1 and "not a HybridLSGAN" in proc.stderr, proc.stderr
+    assert proc.returncode == 1 and "not a LatentStyleGAN" in proc.stderr, proc.stderr
 
 
 # --------------------------------------------------------------- train_latent_gan (the run)
@@ -112,16 +114,16 @@ def test_train_latent_gan_writes_a_complete_run(tmp_path, tiny_vae_and_data):
                               real_images=train, test_images=test, epochs=3, batch_size=16,
                               n_critic=2, fid_every=2, n_fid_samples=40, seed=3, verbose=0,
                               hparams={"generator": "quantum"})
-    assert not result["failed"] and result["epochs_run"] == 3
+    assert not result.failed and result.epochs_run == 3
     # FD at epoch index 1 (every 2nd epoch) and after the last epoch (index 2).
-    assert [e for e, _, _ in result["fd_history"]] == [1, 2]
-    assert result["generator_capacity"] == 2 * 3 * 6 and result["critic_capacity"] == 41
-    assert len(result["c_loss_history"]) == 3 and result["time_per_epoch_s"] > 0
-    assert result["samples"].shape == (16, 28, 28, 4) and result["samples"].dtype == np.uint8
+    assert [e for e, _, _ in result.fd_history] == [1, 2]
+    assert result.generator_capacity == 2 * 3 * 6 and result.critic_params == 41
+    assert len(result.c_loss_history) == 3 and result.time_per_epoch_s > 0
+    assert result.samples.shape == (16, 28, 28, 4) and result.samples.dtype == np.uint8
 
     # metrics.json is strict JSON and agrees with the returned dict.
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["final_fd"] == pytest.approx(result["fd_history"][-1][1])
+    assert metrics["final_fd"] == pytest.approx(result.fd_history[-1][1])
     assert metrics["floor_fd"] > 0 and metrics["hparams"]["n_critic"] == 2
     assert _png_size(tmp_path / "samples.png")[0] >= 400
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")) is not None
@@ -131,12 +133,12 @@ def test_train_latent_gan_writes_a_complete_run(tmp_path, tiny_vae_and_data):
     assert [s for s, _ in scalars["epoch_c_loss"]] == [0, 1, 2]
     fd_logged = dict(scalars["fd_sat4"])
     assert sorted(fd_logged) == [1, 2]
-    assert fd_logged[2] == pytest.approx(result["final_fd"], rel=1e-5)
-    assert scalars["final_fd_sat4"][0][1] == pytest.approx(result["final_fd"], rel=1e-5)
+    assert fd_logged[2] == pytest.approx(result.final_fd, rel=1e-5)
+    assert scalars["final_fd_sat4"][0][1] == pytest.approx(result.final_fd, rel=1e-5)
 
     # The saved hybrid reproduces the trained generator + decoder, and its FD-SAT4 is the
     # metric's own value on its samples (independent recomputation).
-    from qlsgan_tf.training.gan_run import load_hybrid
+    from qlsgan_tf.training.run_dir import load_hybrid
 
     hybrid = load_hybrid(tmp_path)
     noise = hybrid.sample_noise(8, seed=0)
@@ -155,10 +157,12 @@ def test_diverging_run_is_marked_failed_not_crashed(tmp_path, tiny_vae_and_data)
     critic = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(1)])
     result = train_latent_gan(generator, critic, tmp_path, vae=vae, real_images=train,
                               epochs=3, batch_size=16, n_fid_samples=8, verbose=0)
-    assert result["failed"] and "nan" in result["failure_reason"].lower()
-    assert result["epochs_run"] == 1 and result["samples"] is None
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["failed"] is True and metrics["final_fd"] is None
+    assert result.failed and "nan" in result.failure_reason.lower()
+    assert result.epochs_run == 1 and result.samples is None
+    text = (tmp_path / "metrics.json").read_text()
+    assert '"final_fd": "nan"' in text  # strict JSON: non-finite floats as strings
+    metrics = jsoncodec.loads(text)
+    assert metrics["failed"] is True and math.isnan(metrics["final_fd"])
     assert not (tmp_path / "samples.png").exists()
     # No model is saved with NaN weights; the checkpoints are named as failed.
     assert not (tmp_path / "hybrid.keras").exists() and not (tmp_path / "generator.keras").exists()
@@ -225,7 +229,7 @@ def test_train_gan_classical_generator(tmp_path, sat4_sample_dir, trained_vae_di
     metrics = json.loads((out / "metrics.json").read_text())
     # MLPGenerator 3 -> 8 -> 3 and MLPCritic 3 -> 8 -> 1.
     assert metrics["generator_capacity"] == 3 * 8 + 8 + 8 * 3 + 3
-    assert metrics["critic_capacity"] == 3 * 8 + 8 + 8 + 1
+    assert metrics["critic_params"] == 3 * 8 + 8 + 8 + 1
     assert metrics["gp_history"] == [] and metrics["hparams"]["loss"] == "bce"
 
 
@@ -266,8 +270,8 @@ def test_fit_with_fd_as_the_study_calls_it(tmp_path, tiny_vae_and_data):
     reals = normalize(train)
     net = default_feature_net()
     floor = real_floor(reals, normalize(test), feature_net=net)
-    gan = LatentGAN(MLPGenerator(3, hidden_units=(8,), latent_dim=3), MLPCritic((8,), input_dim=3),
-                    latent_dim=3, n_critic=1)
+    gan = LatentGAN(MLPGenerator(3, hidden_units=(8,), noise_dim=3), MLPCritic((8,), input_dim=3),
+                    noise_dim=3, n_critic=1)
     gan.compile()
     run = fit_with_fd(gan, encode_latents(vae, reals), decoder=vae.decode, feature_net=net,
                       real_images=reals, real_activations=net.features(reals), floor=floor,
@@ -275,7 +279,7 @@ def test_fit_with_fd_as_the_study_calls_it(tmp_path, tiny_vae_and_data):
                       seed=0, log_dir=tmp_path / "logs", verbose=0,
                       hparams={"generator": "c", "kind": "classical", "seed": 0})
     assert int(gan.g_optimizer.iterations) == 6  # 2 epochs x 3 steps
-    assert [e for e, _, _ in run["fd_history"]] == [0, 1] and not run["failed"]
+    assert [e for e, _, _ in run.fd_history] == [0, 1] and not run.failed
     scalars = _scalars(tmp_path / "logs")
     assert scalars["fd_sat4_floor"][0][1] == pytest.approx(floor.fd, rel=1e-6)
     with pytest.raises(ValueError, match="real_activations were given without real_images"):

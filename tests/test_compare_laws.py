@@ -1,4 +1,4 @@
-"""compare_laws: planted laws at the issue's design, censoring, per-point errors, the rules."""
+"""compare_laws: planted laws at the study's design, censoring, per-point errors, the rules."""
 import collections
 import math
 

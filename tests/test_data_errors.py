@@ -234,7 +234,7 @@ def test_bad_split_name(sat4_sample_dir):
 @pytest.mark.parametrize("kwargs,error,pattern", [
     ({"classes": ["forest"]}, ValueError, "unknown class name 'forest'"),
     ({"classes": [7]}, ValueError, "class index 7 out of range"),
-    ({"max_images": -1}, ValueError, "max_images must be non-negative"),
+    ({"max_images": -1}, ValueError, "max_images must be a non-negative int"),
     ({"max_images": 2.5}, TypeError, "max_images must be"),
     ({"chunk_size": 0}, ValueError, "chunk_size must be a positive int"),
 ])

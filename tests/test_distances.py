@@ -136,7 +136,7 @@ def test_fd_sat4_from_activations_result(acts):
     (np.zeros((5, 3)), np.zeros((5, 4)), "feature dimension"),
     (np.zeros((1, 3)), np.zeros((5, 3)), "at least 2"),
     (np.zeros((5, 3)), np.zeros((1, 3)), "at least 2"),
-    (np.zeros((5,)), np.zeros((5, 3)), r"shape \[N, feature_dim\]"),
+    (np.zeros((5,)), np.zeros((5, 3)), r"shape \[N, d\]"),
     (np.full((5, 3), np.nan), np.zeros((5, 3)), "NaN"),
 ])
 def test_activation_errors(real, fake, match):
@@ -209,7 +209,7 @@ def test_image_errors(bad, exc, match):
 
 def test_bundled_feature_net_real_floor(sat4_sample_dir):
     """Real SAT-4: train vs test split through the shipped network; floor < real vs noise."""
-    from qlsgan_tf.data import load_sat4, normalize  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.data import load_sat4, normalize
 
     train = normalize(load_sat4(sat4_sample_dir, "train").images)
     test = normalize(load_sat4(sat4_sample_dir, "test").images)

@@ -89,7 +89,7 @@ def test_input_fns_yield_noise_and_real_batches():
     (lambda: latent_input_fn(np.zeros((4, 2)), 0, 2), "batch_size"),
     (lambda: latent_input_fn(np.zeros((4, 2)), 2, 2, noise="cauchy"), "noise"),
     (lambda: noise_input_fn(0, 2), "n must"),
-    (lambda: make_gan_estimator(_critic(), _critic(), 0, "d"), "latent_dim"),
+    (lambda: make_gan_estimator(_critic(), _critic(), 0, "d"), "noise_dim"),
     (lambda: make_gan_estimator(_critic(), _critic(), 2, "d", n_critic=0), "n_critic"),
     (lambda: make_gan_estimator(_critic(), _critic(), 2, "d", gp_weight=-1.0), "gp_weight"),
     (lambda: make_gan_estimator(_critic(), "critic", 2, "d"), "critic"),

@@ -163,35 +163,35 @@ def test_eager_graph_and_xla_paths_agree(ansatz):
 
 
 @pytest.mark.parametrize("chain", [1, 3])
-def test_edge_merging_does_not_change_results(monkeypatch, chain):
+def test_edge_merging_does_not_change_results(chain):
     """Merging 1 or 3 ring edges per block step gives the default (2) results."""
     n, n_layers = 5, 2
-    angles = random_angles(n, n_layers, "bel", seed=4)
-    expected = fast_sim.style_expectations(angles, n, n_layers, "bel", "xz", jit_compile=False)
-    monkeypatch.setattr(fast_sim, "CHAIN", chain)
-    monkeypatch.setattr(fast_sim, "_FUNCTIONS", {})
-    got = fast_sim.style_expectations(angles, n, n_layers, "bel", "xz", jit_compile=False)
-    np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-6)
+    for ansatz in ("bel", "simple"):
+        angles = random_angles(n, n_layers, ansatz, seed=4)
+        expected = fast_sim.style_expectations(angles, n, n_layers, ansatz, "xz")
+        got = fast_sim.style_expectations(angles, n, n_layers, ansatz, "xz", chain=chain)
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-6)
 
 
 @pytest.mark.parametrize("n,n_layers", [(2, 2), (5, 3)])
-def test_adjoint_gradient_equals_autodiff(monkeypatch, n, n_layers):
-    """GRADIENT="adjoint" (state recomputed backwards) gives autodiff's gradients and TFQ's."""
+def test_adjoint_gradient_equals_autodiff(n, n_layers):
+    """gradient="adjoint" (state recomputed backwards) gives autodiff's gradients and TFQ's."""
     angles = random_angles(n, n_layers, "bel", seed=6)
     cot = tf.constant(np.random.default_rng(3).normal(size=(4, 2 * n)), tf.float32)
 
-    @tf.function
-    def run(a):
-        with tf.GradientTape() as tape:
-            tape.watch(a)
-            out = fast_sim.style_expectations(a, n, n_layers, "bel", "xz")
-            loss = tf.reduce_sum(out * cot)
-        return out, tape.gradient(loss, a)
+    def run(gradient):
+        @tf.function
+        def value_and_gradient(a):
+            with tf.GradientTape() as tape:
+                tape.watch(a)
+                out = fast_sim.style_expectations(a, n, n_layers, "bel", "xz",
+                                                  gradient=gradient)
+                loss = tf.reduce_sum(out * cot)
+            return out, tape.gradient(loss, a)
+        return [t.numpy() for t in value_and_gradient(tf.constant(angles))]
 
-    expected = [t.numpy() for t in run(tf.constant(angles))]
-    monkeypatch.setattr(fast_sim, "GRADIENT", "adjoint")
-    run = tf.function(run.python_function)  # retrace with the adjoint gradient
-    out, grad = [t.numpy() for t in run(tf.constant(angles))]
+    expected = run("autodiff")
+    out, grad = run("adjoint")
     np.testing.assert_array_equal(out, expected[0])
     assert_grad_close(grad, expected[1], tol=GRAD_TOL)
     _, tfq_grad = value_and_grad(tfq_expectations(n, n_layers, "bel", "xz"), angles, cot)
@@ -249,6 +249,8 @@ def test_output_is_physical_at_larger_n():
     (dict(n_qubits=2.5), TypeError, "n_qubits"),
     (dict(ansatz="hea"), ValueError, "ansatz"),
     (dict(readout="y"), ValueError, "readout"),
+    (dict(chain=0), ValueError, "chain must be a positive int"),
+    (dict(gradient="backprop"), ValueError, "gradient must be one of"),
 ])
 def test_bad_arguments(kwargs, error, match):
     args = dict(n_qubits=3, n_layers=1, ansatz="bel", readout="z")
@@ -275,7 +277,7 @@ def _layer_pair(n, n_layers, ansatz, readout, latent_dim):
 
     layers = {}
     for backend in ("tfq", "fast"):
-        layer = StyleQuantumGenerator(n, n_layers, latent_dim=latent_dim, ansatz=ansatz,
+        layer = StyleQuantumGenerator(n, n_layers, noise_dim=latent_dim, ansatz=ansatz,
                                       readout=readout, backend=backend)
         layer.build([None, latent_dim])
         layers[backend] = layer
@@ -313,7 +315,7 @@ def test_layer_fast_backend_equals_tfq_backend(ansatz, readout, n, n_layers, lat
 def test_fast_backend_survives_save_and_reload(tmp_path):
     from qlsgan_tf.layers import StyleQuantumGenerator
 
-    layer = StyleQuantumGenerator(3, 2, latent_dim=3, ansatz="bel", readout="xz",
+    layer = StyleQuantumGenerator(3, 2, noise_dim=3, ansatz="bel", readout="xz",
                                   backend="fast")
     model = tf.keras.Sequential([tf.keras.Input([3]), layer])
     z = tf.constant(np.random.default_rng(0).uniform(-1, 1, (5, 3)), tf.float32)
@@ -325,7 +327,7 @@ def test_fast_backend_survives_save_and_reload(tmp_path):
     assert reloaded.layers[0].get_config()["backend"] == "fast"
     np.testing.assert_array_equal(reloaded(z).numpy(), expected)
     # The reloaded fast layer still equals TFQ on the same weights.
-    tfq_layer = StyleQuantumGenerator(3, 2, latent_dim=3, ansatz="bel", readout="xz")
+    tfq_layer = StyleQuantumGenerator(3, 2, noise_dim=3, ansatz="bel", readout="xz")
     tfq_layer.build([None, 3])
     tfq_layer.set_weights(reloaded.layers[0].get_weights())
     np.testing.assert_allclose(tfq_layer(z).numpy(), expected, atol=OUT_TOL)

@@ -39,7 +39,7 @@ def test_one_train_step_matches_hand_computed_wgan_gp_updates():
     real = np.array([[0.5, 0.5], [0.7, 0.1], [0.2, 0.9]], np.float32)
     gen = _linear(2, 2, bias=c0, name="gen")
     critic = _linear(1, 2, kernel=w0, name="critic")
-    gan = LatentGAN(gen, critic, latent_dim=2, gp_weight=lam, n_critic=1, seed=1)
+    gan = LatentGAN(gen, critic, noise_dim=2, gp_weight=lam, n_critic=1, seed=1)
     gan.compile(g_optimizer=tf.keras.optimizers.SGD(lr), c_optimizer=tf.keras.optimizers.SGD(lr))
     logs = gan.train_step(tf.constant(real))
 
@@ -66,7 +66,7 @@ def test_fit_moves_generated_latents_towards_the_real_ones():
     real = (np.array([0.5, -0.5]) + 0.05 * rng.standard_normal((256, 2))).astype(np.float32)
     gan = LatentGAN(_mlp(2, 2, name="g", seed=0),
                     _mlp(1, 2, name="c", seed=10, activation="leaky_relu"),
-                    latent_dim=2, n_critic=5, seed=0)
+                    noise_dim=2, n_critic=5, seed=0)
     gan.compile(g_optimizer=tf.keras.optimizers.Adam(1e-2, 0.5, 0.9),
                 c_optimizer=tf.keras.optimizers.Adam(1e-2, 0.5, 0.9))
     before = np.linalg.norm(gan.generate(512, seed=3).mean(0) - real.mean(0))
@@ -80,7 +80,7 @@ def test_fit_moves_generated_latents_towards_the_real_ones():
 def test_gradient_penalty_of_linear_critic_is_exact():
     w = np.array([[1.5], [-2.0], [0.5]], np.float32)
     critic = _linear(1, 3, kernel=w, bias=np.array([0.7], np.float32), name="lin")
-    gan = LatentGAN(_linear(3, 3, name="g"), critic, latent_dim=3)
+    gan = LatentGAN(_linear(3, 3, name="g"), critic, noise_dim=3)
     real = np.random.default_rng(1).uniform(-1, 1, (8, 3)).astype(np.float32)
     fake = np.random.default_rng(2).uniform(-1, 1, (8, 3)).astype(np.float32)
     gp = float(gan.gradient_penalty(real, fake))
@@ -90,7 +90,7 @@ def test_gradient_penalty_of_linear_critic_is_exact():
 def test_gradient_penalty_matches_per_sample_reference():
     """Nonlinear critic: the batched penalty equals a per-sample loop over fixed interpolates."""
     critic = _mlp(1, 4, units=8, name="c", seed=5)
-    gan = LatentGAN(_mlp(4, 4, name="g"), critic, latent_dim=4)
+    gan = LatentGAN(_mlp(4, 4, name="g"), critic, noise_dim=4)
     rng = np.random.default_rng(3)
     real = rng.uniform(-1, 1, (6, 4)).astype(np.float32)
     fake = rng.uniform(-1, 1, (6, 4)).astype(np.float32)
@@ -110,7 +110,7 @@ def test_gradient_penalty_matches_per_sample_reference():
 @pytest.mark.parametrize("n_critic", [1, 3])
 def test_critic_updates_n_critic_times_per_generator_update(n_critic):
     latents = np.random.default_rng(0).uniform(-1, 1, (20, 3)).astype(np.float32)
-    gan = LatentGAN(_mlp(3, 3, name="g"), _mlp(1, 3, name="c"), latent_dim=3, n_critic=n_critic)
+    gan = LatentGAN(_mlp(3, 3, name="g"), _mlp(1, 3, name="c"), noise_dim=3, n_critic=n_critic)
     gan.compile()
     gan.fit(latent_dataset(latents, 8, shuffle=False), epochs=2, verbose=0)  # 3 batches/epoch
     assert int(gan.g_optimizer.iterations) == 6
@@ -119,7 +119,7 @@ def test_critic_updates_n_critic_times_per_generator_update(n_critic):
 
 def test_bce_loss_trains_and_reports_no_penalty():
     latents = np.random.default_rng(0).uniform(-1, 1, (32, 2)).astype(np.float32)
-    gan = LatentGAN(_mlp(2, 2, name="g"), _mlp(1, 2, name="c"), latent_dim=2, loss="bce",
+    gan = LatentGAN(_mlp(2, 2, name="g"), _mlp(1, 2, name="c"), noise_dim=2, loss="bce",
                     n_critic=1)
     gan.compile()
     before = [w.numpy().copy() for w in gan.generator.weights + gan.critic.weights]
@@ -138,7 +138,7 @@ def test_noise_kinds_ranges_and_seeds():
     np.testing.assert_array_equal(u, sample_noise(4000, 3, "uniform", seed=7).numpy())
     n = sample_noise(4000, 3, "normal", seed=7).numpy()
     assert abs(n.std() - 1.0) < 0.05 and n.min() < -2.5
-    gan = LatentGAN(_mlp(2, 3, name="g"), _mlp(1, 2, name="c"), latent_dim=3, noise="normal")
+    gan = LatentGAN(_mlp(2, 3, name="g"), _mlp(1, 2, name="c"), noise_dim=3, noise="normal")
     out = gan.generate(10, seed=1)
     assert out.shape == (10, 2) and out.dtype == np.float32
     np.testing.assert_allclose(out, gan.generate(10, seed=1))
@@ -146,7 +146,7 @@ def test_noise_kinds_ranges_and_seeds():
 
 def test_config_roundtrip_and_keras_save_reload(tmp_path):
     latents = np.random.default_rng(0).uniform(-1, 1, (16, 3)).astype(np.float32)
-    gan = LatentGAN(_mlp(3, 3, name="g"), _mlp(1, 3, name="c"), latent_dim=3, loss="wgan-gp",
+    gan = LatentGAN(_mlp(3, 3, name="g"), _mlp(1, 3, name="c"), noise_dim=3, loss="wgan-gp",
                     gp_weight=5.0, n_critic=2, noise="normal", seed=4)
     gan.compile()
     gan.fit(latent_dataset(latents, 8), epochs=1, verbose=0)
@@ -154,7 +154,7 @@ def test_config_roundtrip_and_keras_save_reload(tmp_path):
     assert config["gp_weight"] == 5.0 and config["n_critic"] == 2 and config["noise"] == "normal"
     clone = LatentGAN.from_config(config)
     assert clone.generator.count_params() == gan.generator.count_params()
-    assert clone.critic_capacity == gan.critic_capacity == 3 * 16 + 16 + 16 + 1
+    assert clone.critic_params == gan.critic_params == 3 * 16 + 16 + 16 + 1
 
     noise = gan.sample_noise(5, seed=0)
     gan.save(tmp_path / "gan.keras")
@@ -170,12 +170,12 @@ def test_config_roundtrip_and_keras_save_reload(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    ({"latent_dim": 0}, ValueError, "latent_dim"),
-    ({"latent_dim": 2.0}, TypeError, "latent_dim"),
-    ({"latent_dim": 2, "loss": "hinge"}, ValueError, "loss"),
-    ({"latent_dim": 2, "gp_weight": -1.0}, ValueError, "gp_weight"),
-    ({"latent_dim": 2, "n_critic": 0}, ValueError, "n_critic"),
-    ({"latent_dim": 2, "noise": "cauchy"}, ValueError, "noise"),
+    ({"noise_dim": 0}, ValueError, "noise_dim"),
+    ({"noise_dim": 2.0}, TypeError, "noise_dim"),
+    ({"noise_dim": 2, "loss": "hinge"}, ValueError, "loss"),
+    ({"noise_dim": 2, "gp_weight": -1.0}, ValueError, "gp_weight"),
+    ({"noise_dim": 2, "n_critic": 0}, ValueError, "n_critic"),
+    ({"noise_dim": 2, "noise": "cauchy"}, ValueError, "noise"),
 ])
 def test_bad_arguments_are_named(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -184,7 +184,7 @@ def test_bad_arguments_are_named(kwargs, error, match):
 
 def test_non_models_are_rejected():
     with pytest.raises(TypeError, match="critic"):
-        LatentGAN(_mlp(2, 2), lambda x: x, latent_dim=2)
+        LatentGAN(_mlp(2, 2), lambda x: x, noise_dim=2)
 
 
 def test_trains_the_style_quantum_generator_against_an_mlp_critic():
@@ -196,7 +196,7 @@ def test_trains_the_style_quantum_generator_against_an_mlp_critic():
     layer = StyleQuantumGenerator(3, 1, readout="z")
     generator = tf.keras.Sequential([tf.keras.Input((3,)), layer])
     latents = np.random.default_rng(0).uniform(-1, 1, (24, 3)).astype(np.float32)
-    gan = LatentGAN(generator, MLPCritic((8,), input_dim=3), latent_dim=3, n_critic=2, seed=0)
+    gan = LatentGAN(generator, MLPCritic((8,), input_dim=3), noise_dim=3, n_critic=2, seed=0)
     gan.compile(g_optimizer=tf.keras.optimizers.Adam(0.05, 0.5, 0.9))
     scale_before = layer.style_scale.numpy().copy()
     history = gan.fit(latent_dataset(latents, 8, seed=0), epochs=2, verbose=0)
@@ -212,8 +212,8 @@ def test_classical_baseline_with_project_models_saves_and_reloads(tmp_path):
     from qlsgan_tf.models import MLPCritic, MLPGenerator
 
     latents = np.random.default_rng(0).uniform(-1, 1, (16, 4)).astype(np.float32)
-    gan = LatentGAN(MLPGenerator(4, hidden_units=(8,), latent_dim=2),
-                    MLPCritic((8, 4), input_dim=4), latent_dim=2, n_critic=1, loss="bce")
+    gan = LatentGAN(MLPGenerator(4, hidden_units=(8,), noise_dim=2),
+                    MLPCritic((8, 4), input_dim=4), noise_dim=2, n_critic=1, loss="bce")
     gan.compile()
     gan.fit(latent_dataset(latents, 8), epochs=1, verbose=0)
     gan.save(tmp_path / "gan.keras")

@@ -99,7 +99,7 @@ def test_floor_is_deterministic_and_mmd_floor_near_zero():
     (np.zeros((5, 2)), np.zeros((5, 3)), "differ in dimension"),
     (np.zeros((5,)), np.zeros((5, 2)), r"shape \[N, d\]"),
     (np.zeros((1, 2)), np.zeros((5, 2)), "at least 2"),
-    (np.zeros((5, 13)), np.zeros((5, 13)), "latent dimension 13"),
+    (np.zeros((5, 13)), np.zeros((5, 13)), "dimension 13"),
     (np.r_[np.zeros((4, 2)), [[np.nan, 0.0]]], np.zeros((5, 2)), "NaN"),
 ])
 def test_bad_inputs(real, fake, match):

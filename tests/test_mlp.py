@@ -23,7 +23,7 @@ def _numpy_forward(model, x, output_activation):
 
 
 def test_generator_forward_matches_numpy():
-    gen = MLPGenerator(10, hidden_units=(16, 8), latent_dim=5)
+    gen = MLPGenerator(10, hidden_units=(16, 8), noise_dim=5)
     z = np.random.default_rng(0).uniform(-1, 1, (7, 5)).astype(np.float32)
     out = gen(z).numpy()
     assert out.shape == (7, 10)
@@ -42,7 +42,7 @@ def test_critic_forward_matches_numpy_and_is_a_linear_logit():
 @pytest.mark.parametrize("hidden", [(), (3,), (512, 256), (7, 5, 3)])
 def test_capacity_equals_mlp_param_count(hidden):
     assert MLPCritic(hidden, input_dim=10).capacity == mlp_param_count(10, hidden, 1)
-    assert MLPGenerator(10, hidden, latent_dim=4).capacity == mlp_param_count(4, hidden, 10)
+    assert MLPGenerator(10, hidden, noise_dim=4).capacity == mlp_param_count(4, hidden, 10)
 
 
 def test_lazy_build_and_capacity_error():
@@ -55,7 +55,7 @@ def test_lazy_build_and_capacity_error():
 
 
 @pytest.mark.parametrize("make", [
-    lambda: MLPGenerator(6, (9,), latent_dim=3, activation="relu", output_activation=None),
+    lambda: MLPGenerator(6, (9,), noise_dim=3, activation="relu", output_activation=None),
     lambda: MLPCritic((5, 4), dropout=0.25, input_dim=6),
     lambda: MLPCritic((4,)),
 ])
@@ -92,8 +92,8 @@ def test_argument_checks():
         MLPCritic(activation="not-an-activation")
     with pytest.raises(ValueError, match="dropout"):
         MLPCritic(dropout=1.0)
-    with pytest.raises(ValueError, match="latent_dim"):
-        MLPGenerator(4, latent_dim=-2)
+    with pytest.raises(ValueError, match="noise_dim"):
+        MLPGenerator(4, noise_dim=-2)
 
 
 def test_input_checks():

@@ -26,7 +26,7 @@ def _keras_pair(kind, k, latent_dim):
             [tf.keras.Input((latent_dim,)),
              StyleQuantumGenerator(latent_dim, 2, backend="fast")])
     else:
-        generator = MLPGenerator(latent_dim, hidden_units=(5,), latent_dim=2)
+        generator = MLPGenerator(latent_dim, hidden_units=(5,), noise_dim=2)
     return generator, MLPCritic(hidden_units=CRITICS[k], input_dim=latent_dim)
 
 
@@ -57,7 +57,7 @@ def test_run_in_pack_equals_run_alone(kind, loss, noise, layered):
     idx = batch_indices(len(latents), BATCH, SEEDS, 0, STEPS)
     for k in (0, 1):  # two runs of the pack, each against its own run alone
         generator, critic = alone[k]
-        gan = LatentGAN(generator, critic, latent_dim=pack.noise_dim, loss=loss,
+        gan = LatentGAN(generator, critic, noise_dim=pack.noise_dim, loss=loss,
                         n_critic=3, noise=noise, seed=SEEDS[k])
         gan.compile(g_optimizer=tf.keras.optimizers.Adam(2 * LRS[k], beta_1=0.5, beta_2=0.9),
                     c_optimizer=tf.keras.optimizers.Adam(LRS[k], beta_1=0.5, beta_2=0.9))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from qlsgan_tf.study import fits, plots
+from qlsgan_tf.study import analysis, fits, plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -61,7 +61,7 @@ def test_fid_trajectories_writes_png(tmp_path):
 
 def test_fid_figure_draws_runs_failures_and_floor():
     runs = trajectories()
-    fig = plots._fid_figure(runs, floor=7.5)
+    fig = plots.fid_figure(runs, floor=7.5)
     ax = fig.axes[0]
     lines = {line.get_label(): line for line in ax.get_lines()}
     for run in runs[:3]:
@@ -83,7 +83,7 @@ def test_fid_figure_draws_runs_failures_and_floor():
 def test_fid_figure_linear_axis_and_many_runs():
     runs = [dict(label=f"run {i}", epochs=[1, 2, 3], fd=[30 + i, 20 + i, 15 + i])
             for i in range(plots.MAX_LEGEND_RUNS + 3)]
-    ax = plots._fid_figure(runs).axes[0]
+    ax = plots.fid_figure(runs).axes[0]
     assert ax.get_yscale() == "linear"
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert len(legend) == plots.MAX_LEGEND_RUNS
@@ -101,11 +101,11 @@ def score_rows():
         for c in (50, 200, 800, 3200):
             for seed in range(3):
                 score = 20 + (math.log(c) - math.log(20 * q)) ** 2 + rng.normal(0, 0.5)
-                rows.append(dict(q_capacity=q, critic_capacity=c, score=score, seed=seed))
+                rows.append(dict(q_capacity=q, critic_budget=c, score=score, seed=seed))
     rows[0]["score"] = math.inf  # q=36, c=50, seed 0 unstable
     rows[1]["score"] = math.nan  # q=36, c=50, seed 1 unstable
     rows[2]["score"] = None  # q=36, c=50: every seed unstable
-    flagged = next(r for r in rows if (r["q_capacity"], r["critic_capacity"], r["seed"])
+    flagged = next(r for r in rows if (r["q_capacity"], r["critic_budget"], r["seed"])
                    == (72, 200, 1))
     flagged["stable"] = False  # flagged unstable although its score is finite
     return rows
@@ -113,8 +113,8 @@ def score_rows():
 
 def expected_means(rows, q):
     out = {}
-    for c in sorted({r["critic_capacity"] for r in rows if r["q_capacity"] == q}):
-        stable = [r["score"] for r in rows if r["q_capacity"] == q and r["critic_capacity"] == c
+    for c in sorted({r["critic_budget"] for r in rows if r["q_capacity"] == q}):
+        stable = [r["score"] for r in rows if r["q_capacity"] == q and r["critic_budget"] == c
                   and r["score"] is not None and math.isfinite(r["score"])
                   and r.get("stable", True)]
         if stable:
@@ -129,7 +129,7 @@ def test_score_vs_critic_capacity_writes_png(tmp_path):
 
 def test_score_figure_means_unstable_marks_and_optimum():
     rows = score_rows()
-    ax = plots._score_figure(rows).axes[0]
+    ax = plots.score_figure(rows).axes[0]
     assert ax.get_xscale() == "log"
     lines = {line.get_label(): line for line in ax.get_lines()}
     for q in (36, 72, 144):
@@ -142,21 +142,30 @@ def test_score_figure_means_unstable_marks_and_optimum():
     assert sorted(ln.get_xdata()[0] for ln in crosses) == [50, 200]
     assert any(t.get_text() == "3" for t in ax.texts)  # count beside the (36, 50) mark
     stars = [ln for ln in ax.get_lines() if ln.get_marker() == "*"]
-    assert len(stars) == 3
+    # Scores are a parabola in log capacity around 20 Q: the critic nearest it wins.
+    assert [star.get_xdata()[0] for star in stars] == [800, 800, 3200]
     for q, star in zip((36, 72, 144), stars):
-        # The analysis rule: all seeds stable first, then the lowest mean score.
-        means = expected_means(rows, q)
-        full = {c: m for c, m in means.items() if (q, c) not in {(36, 50), (72, 200)}}
-        best = min(full, key=full.get)
-        assert star.get_xdata()[0] == best and star.get_ydata()[0] == pytest.approx(full[best])
+        assert star.get_ydata()[0] == pytest.approx(expected_means(rows, q)[star.get_xdata()[0]])
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "unstable runs (4)" in legend and "chosen optimum C*(Q)" in legend
 
 
+def test_score_figure_stars_the_most_stable_critic_then_the_best_mean():
+    # 100: every seed converged, mean 5; 300: the lowest mean but one seed unstable;
+    # 1000 and 3000: every seed converged, mean 3 (a tie: the smaller budget).
+    scores = {100: [4.0, 6.0], 300: [1.0, math.inf], 1000: [2.0, 4.0], 3000: [3.0, 3.0]}
+    rows = [dict(q_capacity=36, critic_budget=c, score=v, seed=seed)
+            for c, values in scores.items() for seed, v in enumerate(values)]
+    ax = plots.score_figure(rows).axes[0]
+    (star,) = [ln for ln in ax.get_lines() if ln.get_marker() == "*"]
+    assert (star.get_xdata()[0], star.get_ydata()[0]) == (1000, 3.0)
+    assert analysis.most_stable_critic(scores) == 1000
+
+
 def test_score_figure_given_optima_and_all_unstable_group():
-    rows = score_rows() + [dict(q_capacity=300, critic_capacity=c, score=math.inf, seed=0)
+    rows = score_rows() + [dict(q_capacity=300, critic_budget=c, score=math.inf, seed=0)
                            for c in (100, 1000)]
-    ax = plots._score_figure(rows, optima={36: 3200, 72: 800, 144: 800, 300: 1000}).axes[0]
+    ax = plots.score_figure(rows, optima={36: 3200, 72: 800, 144: 800, 300: 1000}).axes[0]
     stars = sorted((ln for ln in ax.get_lines() if ln.get_marker() == "*"),
                    key=lambda ln: ln.get_xdata()[0])
     assert [ln.get_xdata()[0] for ln in stars] == [800, 800, 1000, 3200]
@@ -169,7 +178,7 @@ def test_score_figure_given_optima_and_all_unstable_group():
 
 
 def test_score_figure_all_runs_unstable_does_not_crash(tmp_path):
-    rows = [dict(q_capacity=36, critic_capacity=c, score=math.inf, seed=s)
+    rows = [dict(q_capacity=36, critic_budget=c, score=math.inf, seed=s)
             for c in (50, 500) for s in range(2)]
     read_png(plots.plot_score_vs_critic_capacity(rows, tmp_path / "unstable.png"))
 
@@ -192,7 +201,7 @@ def test_scaling_writes_png(tmp_path):
 
 def test_scaling_figure_draws_fits_and_verdict():
     comparison = fits.fit_laws(Q, Y, n_boot=0)
-    ax = plots._scaling_figure(Q, Y, comparison, "C*(Q)", y_ci=np.stack([Y / 1.5, Y * 2.0])).axes[0]
+    ax = plots.scaling_figure(Q, Y, comparison, "C*(Q)", y_ci=np.stack([Y / 1.5, Y * 2.0])).axes[0]
     assert ax.get_yscale() == "log"
     assert comparison.verdict in ax.get_title().replace("\n", " ")
     curves = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 300]
@@ -214,7 +223,7 @@ def test_scaling_figure_draws_fits_and_verdict():
 def test_scaling_legend_reports_selection_frequency():
     reps = Y[:, None] * np.exp(np.random.default_rng(1).normal(0.0, 0.1, (Q.size, 30)))
     comparison = fits.fit_laws(Q, Y, y_samples=reps, n_boot=200)
-    ax = plots._scaling_figure(Q, Y, comparison, "C*(Q)").axes[0]
+    ax = plots.scaling_figure(Q, Y, comparison, "C*(Q)").axes[0]
     labels = {ln.get_label().split(":")[0]: ln.get_label() for ln in ax.get_lines()
               if len(ln.get_xdata()) == 300}
     assert len(labels) == 3
@@ -225,7 +234,7 @@ def test_scaling_legend_reports_selection_frequency():
 def test_scaling_with_compare_laws_and_censored_points(tmp_path):
     cens = [None] * (Q.size - 1) + ["high"]
     comparison = fits.compare_laws(Q, Y, censored=cens)
-    ax = plots._scaling_figure(Q, Y, comparison, "C*(Q)", censored=cens,
+    ax = plots.scaling_figure(Q, Y, comparison, "C*(Q)", censored=cens,
                                y_ci=np.stack([Y / 1.5, Y * 1.5])).axes[0]
     assert comparison.verdict in ax.get_title()
     labels = [ln.get_label() for ln in ax.get_lines()]
@@ -243,7 +252,7 @@ def test_scaling_with_compare_laws_and_censored_points(tmp_path):
 
 def test_scaling_without_a_fit(tmp_path):
     few = fits.fit_laws(Q[:2], Y[:2])
-    ax = plots._scaling_figure(Q[:2], Y[:2], few, "G*(Q)").axes[0]
+    ax = plots.scaling_figure(Q[:2], Y[:2], few, "G*(Q)").axes[0]
     assert "too few points to fit" in ax.get_title()
     assert len(ax.get_lines()) == 1  # the points only
     read_png(plots.plot_scaling(Q, Y, None, tmp_path / "points.png", ylabel="G*(Q)",
@@ -294,7 +303,7 @@ def test_image_grid_single_patch(tmp_path):
 # Bad input and the import contract.
 
 GOOD_RUN = dict(label="a", epochs=[1, 2], fd=[3.0, 2.0], failed=False)
-GOOD_ROW = dict(q_capacity=36, critic_capacity=100, score=1.0, seed=0)
+GOOD_ROW = dict(q_capacity=36, critic_budget=100, score=1.0, seed=0)
 IMAGES = np.zeros((2, 28, 28, 4), np.uint8)
 
 
@@ -314,8 +323,8 @@ IMAGES = np.zeros((2, 28, 28, 4), np.uint8)
         (lambda p: plots.plot_fid_trajectories([GOOD_RUN], p.with_suffix(".jpg")), ValueError,
          "must name a .png file"),
         (lambda p: plots.plot_score_vs_critic_capacity([], p), ValueError, "rows is empty"),
-        (lambda p: plots.plot_score_vs_critic_capacity([dict(GOOD_ROW, critic_capacity=0)], p),
-         ValueError, r"critic_capacity'\] must be a positive number"),
+        (lambda p: plots.plot_score_vs_critic_capacity([dict(GOOD_ROW, critic_budget=0)], p),
+         ValueError, r"critic_budget'\] must be a positive number"),
         (lambda p: plots.plot_score_vs_critic_capacity(
             [{k: v for k, v in GOOD_ROW.items() if k != "seed"}], p), ValueError,
          "has no 'seed'"),

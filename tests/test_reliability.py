@@ -70,8 +70,8 @@ def test_keras_own_loader_runs_the_payload(hdf5_payload):
 
 
 def test_hdf5_model_is_refused_under_any_name(hdf5_payload, tmp_path):
-    from qlsgan_tf.training.gan_run import load_hybrid
-    from qlsgan_tf.tuning.vae import load_vae
+    from qlsgan_tf.training.run_dir import load_hybrid
+    from qlsgan_tf.training.vae_fit import load_vae
 
     path, marker = hdf5_payload
     with pytest.raises(ValueError, match="evil.h5: not a .keras file"):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from qlsgan_tf.study import analysis, presets
+from qlsgan_tf.tuning.results import RunResult
 
 CRITICS = [10, 100, 1000, 10000, 100000]
 # Quantum generators (label, L, Q, planted C*): interior optima, and one at the grid's low edge.
@@ -18,7 +19,7 @@ CLASSICAL_SCORE = [3.0, 2.0, 1.2, 0.8]  # the quantum best score 1.0 is reached 
 def _run(generator, kind, cap, critic, seed, score, status="converged", lr=1e-3, layers=None):
     return {"generator": generator, "kind": kind, "n_qubits": 3 if kind == "quantum" else None,
             "n_layers": layers, "latent_dim": 3, "generator_capacity": cap,
-            "critic_capacity": critic, "seed": seed, "learning_rate": lr, "status": status,
+            "critic_budget": critic, "seed": seed, "learning_rate": lr, "status": status,
             "score": score if status == "converged" else None,
             "fd_score": 10.0 * score if status == "converged" else None,
             "latent_floor": 0.01, "stable": status == "converged", "failed": status == "failed"}
@@ -54,8 +55,14 @@ def config(**kw):
                                n_boot=200, **kw)
 
 
-def _analyse(runs, **kw):
-    return analysis.analyse(runs, config(), n_boot=kw.pop("n_boot", 200), with_power=False, **kw)
+def records(runs):
+    """The run dicts as the store reads them back."""
+    return [RunResult.from_dict(r) for r in runs]
+
+
+def _analyse(runs, cfg=None, **kw):
+    return analysis.analyse(records(runs), cfg or config(), n_boot=kw.pop("n_boot", 200),
+                            with_power=False, **kw)
 
 
 def _by_gen(result):
@@ -78,7 +85,7 @@ def test_continuous_optimum_and_edge_censoring():
     assert fit["censored"] == ["low", None, None, None] and fit["n_censored"] == 1
     assert fit["points"][1][1:] == pytest.approx([300.0, 1000.0, 3000.0], rel=1e-6)
     assert comparisons["critic"].verdict == fit["verdict"]
-    json.dumps(result)  # JSON-ready
+    json.dumps(result, allow_nan=False)  # JSON-ready: strict JSON, no NaN or inf
 
 
 def test_generator_with_no_converged_run_gets_no_optimum():
@@ -139,36 +146,49 @@ def test_seeds_are_resampled_jointly_across_points():
     assert boot["n"] == analysis.FIT_BOOT
     assert boot["verdicts"] == {"no increase detected": 1.0}
     assert boot["tau_ci"][1] <= 0.0 or boot["tau_ci"] == [0.0, 0.0]
+    # The same runs with each generator's seeds named apart: nothing ties one point's
+    # resample to another's, so C*(Q) moves point by point and some resamples show a trend.
+    apart = [dict(r, seed=r["seed"] + 2 * [g[0] for g in QUANTUM].index(r["generator"]))
+             for r in runs]
+    result, _ = _analyse(apart, config(seeds=list(range(8))), n_boot=200)
+    verdicts = result["fits"]["critic"]["cluster_bootstrap"]["verdicts"]
+    assert verdicts.get("no increase detected", 0.0) < 1.0
 
 
 def test_best_learning_rate_is_chosen_per_critic():
     runs = synthetic_runs(lrs=(1e-3, 1e-2))
     for run in runs:  # the large rate is worse everywhere except at the largest critic
         if run["learning_rate"] == 1e-2:
-            run["score"] = run["score"] * (0.9 if run["critic_capacity"] == 100000 else 2.0)
+            run["score"] = run["score"] * (0.9 if run["critic_budget"] == 100000 else 2.0)
     result, _ = _analyse(runs)
     e = _by_gen(result)["q3x4"]
     assert e["learning_rate"] == 1e-3
     assert e["scores_by_critic"]["100000"] == pytest.approx(0.9 * valley(100000, 1000), rel=0.01)
+    for critic in CRITICS[:-1]:  # elsewhere the small rate's scores
+        assert e["scores_by_critic"][str(critic)] == pytest.approx(valley(critic, 1000),
+                                                                   rel=0.01)
     assert result["learning_rates"] == [1e-3, 1e-2]
 
 
 def test_score_metric_fd_and_old_records():
-    result, _ = analysis.analyse(synthetic_runs(), config(score_metric="fd"), n_boot=50,
-                                 with_power=False)
+    result, _ = _analyse(synthetic_runs(), config(score_metric="fd"), n_boot=50)
     assert result["score_metric"] == "fd"
     entry = _by_gen(result)["q3x4"]
     assert entry["score"] == pytest.approx(10.0, rel=0.01)
     # The report shows both scores: here the latent one at the best grid critic (1000).
     assert entry["other_score"] == {"metric": "latent", "value": pytest.approx(1.001)}
     old = []
-    for run in synthetic_runs():  # a record written before statuses existed
+    for run in synthetic_runs():  # a record written before statuses and learning rates
         run = {k: v for k, v in run.items() if k not in ("status", "learning_rate", "fd_score")}
-        run["final_fd"] = run["score"]
+        run["critic_capacity"] = run.pop("critic_budget")  # the budget's name then
         old.append(run)
     result, _ = _analyse(old)
     assert _by_gen(result)["q3x4"]["critic_star"] == pytest.approx(1000.0, rel=1e-6)
     assert result["status_counts"] == {"converged": len(old)}
+    assert result["learning_rates"] == [config().learning_rate]  # the study's one rate
+    # Its score was the FD-SAT4 score: the "fd" analysis reads it too.
+    fd, _ = _analyse(old, config(score_metric="fd"))
+    assert _by_gen(fd)["q3x4"]["critic_star"] == pytest.approx(1000.0, rel=1e-6)
 
 
 def test_power_is_reported_at_the_measured_noise():
@@ -176,7 +196,8 @@ def test_power_is_reported_at_the_measured_noise():
     runs = synthetic_runs(seeds=(0, 1, 2, 3))
     for run in runs:
         run["score"] *= float(np.exp(0.05 * rng.normal()))
-    result, _ = analysis.analyse(runs, config(seeds=[0, 1, 2, 3]), n_boot=100, power_reps=20)
+    result, _ = analysis.analyse(records(runs), config(seeds=[0, 1, 2, 3]), n_boot=100,
+                                 power_reps=20)
     sigma = result["noise"]["critic_log_sd"]
     assert sigma is not None and sigma > 0
     power = result["power"]
@@ -185,3 +206,14 @@ def test_power_is_reported_at_the_measured_noise():
     few, _ = _analyse([r for r in runs if r["generator"] in ("q3x1", "q3x2")])
     assert "power" not in few
     assert analysis.power_at_design([36, 66], CRITICS, 3, 0.2)["reason"] == "fewer than 4 Q values"
+
+
+def test_most_stable_critic_rule():
+    nan = math.nan
+    # The share of converged seeds first, then the mean over them, then the smaller budget.
+    assert analysis.most_stable_critic({10: [1.0, nan], 100: [5.0, 5.0]}) == 100
+    assert analysis.most_stable_critic({10: [4.0, 4.0], 100: [2.0, 3.0]}) == 100
+    assert analysis.most_stable_critic({100: [3.0, None], 10: [3.0, math.inf]}) == 10
+    assert analysis.most_stable_critic({10: [nan], 100: [nan, nan]}) == 10
+    with pytest.raises(ValueError, match="empty"):
+        analysis.most_stable_critic({})

@@ -5,7 +5,9 @@ import os
 
 import pytest
 
+from qlsgan_tf import constants
 from qlsgan_tf.study import presets, store
+from qlsgan_tf.tuning.results import RunResult
 
 
 def test_presets_validate_and_roundtrip():
@@ -33,8 +35,32 @@ def test_paper_preset_has_five_seeds_and_a_wide_critic_range():
 
 
 def test_quantum_capacity_matches_the_ansatz_angle_count():
-    assert presets.quantum_capacity(5, 2, "bel") == 2 * 5 * 11
-    assert presets.quantum_capacity(4, 3, "simple") == 2 * 12
+    assert constants.quantum_capacity(5, 2, "bel") == 2 * 5 * 11
+    assert constants.quantum_capacity(4, 3, "simple") == 2 * 12
+
+
+def test_generator_specs_follow_the_settings():
+    config = presets.make_config("smoke", quantum_grid=[(3, 2)], readout="xz",
+                                 ansatz="simple", generator_depth=2,
+                                 classical_capacities=[30, 60])
+    quantum, *classical = config.generator_specs()
+    assert (quantum.label, quantum.capacity, quantum.output_dim) == ("q3x2", 2 * 3 * 2, 6)
+    assert [s.label for s in classical] == ["c30@6", "c60@6"] == config.generator_labels()[1:]
+    assert all(len(s.hidden_units) == 2 and s.noise_dim == 3 for s in classical)
+    assert config.latent_dims == [6]
+
+
+def test_training_settings_carry_what_the_search_reads():
+    config = presets.make_config("quick", learning_rates=[1e-3, 2e-3])
+    settings = config.training_settings()
+    assert settings.generators == tuple(config.generator_labels())
+    assert settings.critic_budgets == tuple(config.critic_capacities)
+    assert settings.learning_rates == (1e-3, 2e-3) and settings.seeds == tuple(config.seeds)
+    for name in ("epochs", "max_epochs", "steps_per_epoch", "batch_size", "n_critic", "loss",
+                 "gp_weight", "noise", "pack", "fid_every", "k_last", "n_fid_samples",
+                 "n_latent_samples", "critic_depth", "generator_depth", "readout", "ansatz"):
+        assert getattr(settings, name) == getattr(config, name), name
+    assert settings.generator_spec("q3x2") == config.generator_specs()[1]
 
 
 def test_generator_labels_and_run_count():
@@ -116,11 +142,14 @@ def test_store_records_runs_and_pins_the_config(tmp_path):
 
     assert results.get("q2x1", 20, 0) is None
     assert results.keys() == set()
-    run = {"generator": "q2x1", "critic_capacity": 20, "seed": 0, "score": math.inf}
+    run = RunResult(generator="q2x1", kind="quantum", latent_dim=2, generator_capacity=24,
+                    critic_budget=20, critic_params=23, seed=0, status="converged", score=0.5)
     results.put(run)
     assert results.get("q2x1", 20, 0) == run
     assert results.all_runs() == [run]
-    assert results.keys() == {store.run_key("q2x1", 20, 0)}
+    assert results.keys() == {store.run_key("q2x1", 20, 0)} == {run.key}
+    with pytest.raises(TypeError, match="RunResult"):
+        results.put(run.to_dict())
 
 
 def test_interrupted_write_leaves_no_partial_file(tmp_path):

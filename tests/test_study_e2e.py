@@ -183,7 +183,7 @@ def test_chief_and_two_workers_on_localhost(tmp_path, sat4_sample_dir):
     for tuner_id, proc in procs.items():
         assert proc.returncode == 0, (tuner_id, outputs[tuner_id][1][-3000:])
     runs = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
-    assert sorted(f"{r['generator']}__c{r['critic_capacity']}" for r in runs) == sorted(
+    assert sorted(f"{r['generator']}__c{r['critic_budget']}" for r in runs) == sorted(
         f"{g}__c20" for g in ("q2x1", "q2x2", "c15@2", "c60@2"))
     assert {r["tuner_id"] for r in runs} <= {"tuner0", "tuner1"}  # workers train, chief serves
     assert "report:" in outputs["chief"][0]
@@ -216,3 +216,57 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_runs(tmp_path, sat4_sample_dir)
     for path in (out / "runs").glob("*.json"):
         json.loads(path.read_text())  # every recorded run is whole
     assert _run_keys(out)
+
+
+def test_adaptive_critic_search_trains_its_suggestions_once(tmp_path, sat4_sample_dir):
+    out = tmp_path / "refine"
+    args = ["--quantum_grid", "2x1,2x2", "--critic_capacities", "40,120,360",
+            "--classical_capacities", "15", "--seeds", "0,1", "--refine_rounds", "1",
+            "--refine_points", "1"]
+    proc = subprocess.run(_cmd(out, *args, data=sat4_sample_dir), env=_env(),
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
+    grid = [r for r in runs if r["critic_budget"] in (40, 120, 360)]
+    assert len(grid) == 3 * 3 * 2 and all(r["search_round"] == 0 for r in grid)
+    from qlsgan_tf.study import search, store
+    from qlsgan_tf.tuning.results import RunResult
+
+    config = store.ResultStore(out).load_config()
+    for label in ("q2x1", "q2x2"):
+        expected = search.next_critics(
+            config, label, [RunResult.from_dict(r) for r in grid if r["generator"] == label], 1)
+        refined = sorted({r["critic_budget"] for r in runs
+                          if r["generator"] == label and r["search_round"] == 1})
+        assert refined == expected  # the search trained exactly what it suggested
+        assert len([r for r in runs if r["generator"] == label
+                    and r["critic_budget"] in expected]) == 2 * len(expected)  # both seeds
+    assert not [r for r in runs if r["generator"] == "c15@2" and r["search_round"] != 0]
+    results = json.loads((out / "results.json").read_text())["analysis"]
+    for e in results["quantum"]:
+        tried = {int(c) for c in e["scores_by_critic"]}
+        assert tried == {r["critic_budget"] for r in runs if r["generator"] == e["generator"]}
+    assert "Adaptive critic search: 1 round(s)" in (out / "report.md").read_text()
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")}
+    again = subprocess.run(_cmd(out, *args, data=sat4_sample_dir), env=_env(),
+                           capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")} == before
+
+
+def test_vae_nominal_and_tuned_run_two_studies_and_compare_them(tmp_path, sat4_sample_dir):
+    out = tmp_path / "vaes"
+    tiny = ["--quantum_grid", "2x1,2x2", "--critic_capacities", "20,120",
+            "--classical_capacities", "15", "--seeds", "0", "--vae", "nominal,tuned"]
+    proc = subprocess.run(_cmd(out, *tiny, data=sat4_sample_dir), env=_env(),
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "vae comparison:" in proc.stdout
+    for vae in ("nominal", "tuned"):
+        prepared = json.loads((out / f"vae-{vae}" / "prepared.json").read_text())
+        assert prepared["vaes"]["2"]["kind"] == vae
+        assert len(_run_keys(out / f"vae-{vae}")) == 3 * 2
+        assert (out / f"vae-{vae}" / "report.md").exists()
+    result = json.loads((out / "vae_comparison.json").read_text())
+    assert result["variants"] == ["nominal", "tuned"] and result["n_paired_runs"] == 6
+    assert "# VAE comparison: nominal vs tuned" in (out / "vae_comparison.md").read_text()

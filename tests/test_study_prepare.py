@@ -12,16 +12,16 @@ from qlsgan_tf.study import prepare, presets
 @pytest.fixture(scope="module", name="prepared")
 def fixture_prepared(tmp_path_factory, sat4_sample_dir):
     """A study directory prepared with a one-epoch VAE (latent 2) given by path."""
-    from qlsgan_tf.tuning import vae as vae_tuning  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.training import vae_fit
 
     root = tmp_path_factory.mktemp("prep")
     vae_dir = root / "vae"
-    vae_tuning.train_vae(sat4_sample_dir, vae_dir, latent_dim=2, epochs=1, augment=False,
+    vae_fit.train_vae(sat4_sample_dir, vae_dir, latent_dim=2, epochs=1, augment=False,
                          verbose=0)
     config = presets.make_config("smoke", vae=str(vae_dir), n_fid_samples=64)
     resources = prepare.prepare(config, sat4_sample_dir, root / "study", log=lambda *_: None)
     info = json.loads((root / "study" / "prepared.json").read_text())
-    return config, resources, info, vae_tuning.load_vae(vae_dir), sat4_sample_dir
+    return config, resources, info, vae_fit.load_vae(vae_dir), sat4_sample_dir
 
 
 def test_floor_is_at_the_evaluation_sample_sizes(prepared):
@@ -37,7 +37,7 @@ def test_floor_is_at_the_evaluation_sample_sizes(prepared):
 
 def test_reconstruction_bound_decodes_held_out_latents(prepared):
     config, resources, info, vae, data_dir = prepared
-    from qlsgan_tf.training import latents as latents_lib  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.training import latents as latents_lib
 
     test = data_lib.load_sat4(data_dir, split="test")
     heldout = data_lib.normalize(data_lib.dihedral_augment(np.asarray(test.images)))

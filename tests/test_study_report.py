@@ -5,8 +5,10 @@ import math
 import numpy as np
 import pytest
 
+from qlsgan_tf import constants
 from qlsgan_tf.study import analysis, presets, report
 from qlsgan_tf.study import store as store_lib
+from qlsgan_tf.tuning.results import RunResult
 
 CRITICS = [30, 100, 300, 1000, 3000, 10000, 30000]
 CLASSICAL = [20, 80, 300, 1200]
@@ -16,7 +18,7 @@ LAYERS = list(range(1, 9))  # 8 quantum capacities, n = 3
 def _record(generator, kind, cap, critic, seed, score, layers=None, status="converged"):
     return {"generator": generator, "kind": kind, "n_qubits": 3 if kind == "quantum" else None,
             "n_layers": layers, "latent_dim": 3, "generator_capacity": cap,
-            "critic_capacity": critic, "seed": seed, "learning_rate": 1e-3, "status": status,
+            "critic_budget": critic, "seed": seed, "learning_rate": 1e-3, "status": status,
             "score": score if status == "converged" else None,
             "fd_score": None if score is None else 20.0 * score, "latent_floor": 0.02,
             "stable": status == "converged", "failed": False, "time_s": 1.0,
@@ -32,7 +34,7 @@ def fixture_study_dir(tmp_path):
     store = store_lib.ResultStore(tmp_path)
     store.pin_config(config)
     rng = np.random.default_rng(0)
-    qs = [presets.quantum_capacity(3, layers, "bel") for layers in LAYERS]
+    qs = [constants.quantum_capacity(3, layers, "bel") for layers in LAYERS]
     for layers, q in zip(LAYERS, qs):
         # Planted: C* rises exponentially from 100 to 3000 over the Q range.
         cstar = 100.0 * 30.0 ** ((q - qs[0]) / (qs[-1] - qs[0]))
@@ -41,13 +43,14 @@ def fixture_study_dir(tmp_path):
                 score = (1.0 + 0.1 * math.log(critic / cstar) ** 2) * math.exp(
                     0.03 * rng.normal())
                 status = "converged" if layers < 8 else "unstable"
-                store.put(_record(f"q3x{layers}", "quantum", q, critic, seed, score, layers,
-                                  status))
+                store.put(RunResult.from_dict(_record(f"q3x{layers}", "quantum", q, critic,
+                                                      seed, score, layers, status)))
     for cap, base in zip(CLASSICAL, (3.0, 2.0, 1.1, 0.9)):
         for critic in CRITICS:
             for seed in range(4):
-                store.put(_record(f"c{cap}@3", "classical", cap, critic, seed,
-                                  base * (1.0 + 0.01 * math.log(critic / 300.0) ** 2)))
+                store.put(RunResult.from_dict(_record(
+                    f"c{cap}@3", "classical", cap, critic, seed,
+                    base * (1.0 + 0.01 * math.log(critic / 300.0) ** 2))))
     return tmp_path
 
 
@@ -68,8 +71,8 @@ def test_report_shows_the_method_and_its_answers(study_dir, monkeypatch):
     assert results["power"]["computed"] and results["power"]["n_rep"] == 20
     for name in ("critic_scaling", "score_vs_critic", "classical_generator_scaling"):
         assert paths[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    header = paths["trials"].read_text().splitlines()[0]
-    assert "status" in header and "learning_rate" in header
+    header = paths["trials"].read_text().splitlines()[0].split(",")
+    assert {"status", "learning_rate", "critic_budget", "critic_params"} <= set(header)
 
 
 def test_report_with_the_fd_score(study_dir, monkeypatch):

@@ -1,8 +1,9 @@
 """StyleQuantumGenerator against references that do not use TFQ.
 
 The main reference is a batched numpy statevector simulator written here from the gate
-definitions (RY = exp(-i t Y/2), RZ = exp(-i t Z/2), CRY = controlled RY, CZ) and the ansatz text
-of issue 3; a hand-built cirq circuit (cirq.Simulator / cirq.DensityMatrixSimulator) is the second.
+definitions (RY = exp(-i t Y/2), RZ = exp(-i t Z/2), CRY = controlled RY, CZ) and the ansatz
+descriptions of layers.circuits; a hand-built cirq circuit (cirq.Simulator /
+cirq.DensityMatrixSimulator) is the second.
 """
 import os
 import re
@@ -124,7 +125,7 @@ def count_angles(n, layers, ansatz):
 def make_layer(n, layers, ansatz="bel", readout="z", latent_dim=None, seed=0, batch=5, **kw):
     """A built layer with random weights in [-1.5, 1.5] and noise z in [-1, 1]."""
     latent = latent_dim or n
-    layer = StyleQuantumGenerator(n, layers, latent_dim=latent_dim, ansatz=ansatz,
+    layer = StyleQuantumGenerator(n, layers, noise_dim=latent_dim, ansatz=ansatz,
                                   readout=readout, **kw)
     layer.build((None, latent))
     rng = np.random.default_rng(seed)
@@ -342,8 +343,8 @@ def test_weights_initialisation_and_capacity():
 
 
 def test_output_dim_and_compute_output_shape():
-    layer = StyleQuantumGenerator(4, 1, readout="xz", latent_dim=6)
-    assert layer.output_dim == 8 and layer.latent_dim == 6
+    layer = StyleQuantumGenerator(4, 1, readout="xz", noise_dim=6)
+    assert layer.output_dim == 8 and layer.noise_dim == 6
     assert layer.compute_output_shape((None, 6)).as_list() == [None, 8]
     assert StyleQuantumGenerator(4, 1).output_dim == 4
     model = tf.keras.Sequential([tf.keras.Input((6,)), layer])
@@ -412,7 +413,7 @@ def test_to_qasm_simulates_to_layer_outputs(ansatz):
 
 # ---------------------------------------------------------------- serialization and training
 def test_config_round_trip():
-    layer = StyleQuantumGenerator(3, 2, latent_dim=4, ansatz="simple", readout="xz",
+    layer = StyleQuantumGenerator(3, 2, noise_dim=4, ansatz="simple", readout="xz",
                                   differentiator="parameter_shift",
                                   repetitions=64, noise=0.02, qubit_type="line", name="gen")
     config = layer.get_config()
@@ -470,11 +471,11 @@ def test_trains_inside_sequential_with_fit():
 
 # ---------------------------------------------------------------- input checks
 @pytest.mark.parametrize("kwargs,err,match", [
-    (dict(n_qubits=1, n_layers=1), ValueError, "n_qubits must be >= 2"),
-    (dict(n_qubits=3, n_layers=0), ValueError, "n_layers must be >= 1"),
-    (dict(n_qubits=3.5, n_layers=1), TypeError, "n_qubits must be an integer"),
-    (dict(n_qubits=3, n_layers=1, latent_dim=0), ValueError, "latent_dim"),
-    (dict(n_qubits=3, n_layers=1, latent_dim="4"), TypeError, "latent_dim"),
+    (dict(n_qubits=1, n_layers=1), ValueError, "n_qubits must be an int >= 2"),
+    (dict(n_qubits=3, n_layers=0), ValueError, "n_layers must be a positive int"),
+    (dict(n_qubits=3.5, n_layers=1), TypeError, "n_qubits must be an int"),
+    (dict(n_qubits=3, n_layers=1, noise_dim=0), ValueError, "noise_dim"),
+    (dict(n_qubits=3, n_layers=1, noise_dim="4"), TypeError, "noise_dim"),
     (dict(n_qubits=3, n_layers=1, ansatz="hea"), ValueError, "ansatz must be one of"),
     (dict(n_qubits=3, n_layers=1, readout="y"), ValueError, "readout must be one of"),
     (dict(n_qubits=3, n_layers=1, backend="qsim"), ValueError, "backend must be one of"),
@@ -509,19 +510,19 @@ def test_call_errors():
         layer(tf.zeros([2, 3, 1]))
     with pytest.raises(ValueError, match="rank 2"):
         StyleQuantumGenerator(3, 1)(tf.zeros([3]))
-    with pytest.raises(ValueError, match="latent_dim=3"):
+    with pytest.raises(ValueError, match="noise_dim=3"):
         StyleQuantumGenerator(3, 1)(tf.zeros([2, 4]))
     with pytest.raises(TypeError, match="floating-point noise, got dtype int32"):
         StyleQuantumGenerator(3, 1)(tf.zeros([2, 3], tf.int32))
     layer = StyleQuantumGenerator(3, 1)
     layer(tf.zeros([2, 3]))
-    with pytest.raises(ValueError, match="latent_dim=3"):
+    with pytest.raises(ValueError, match="noise_dim=3"):
         layer(tf.zeros([2, 5]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or Inf"):
         layer(tf.constant([[0.0, np.nan, 0.0]]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or Inf"):
         tf.function(layer)(tf.constant([[0.0, 0.0, np.inf]]))  # graph mode too
-    with pytest.raises(ValueError, match="latent_dim=3"):
+    with pytest.raises(ValueError, match="noise_dim=3"):
         tf.keras.Sequential([tf.keras.Input((4,)), StyleQuantumGenerator(3, 1)])
     # float64 noise is accepted (cast like any Keras layer's input).
     assert layer(tf.zeros([2, 3], tf.float64)).dtype == tf.float32
@@ -546,11 +547,40 @@ def test_qasm_and_config_errors():
         custom.get_config()
 
 
-# ---------------------------------------------------------------- fast backend hook
-def test_fast_backend_matches_reference_when_available():
-    pytest.importorskip("qlsgan_tf.layers.fast_sim")
+# ---------------------------------------------------------------- executors
+def test_fast_backend_runs_the_fast_executor_and_matches_reference():
+    from qlsgan_tf.layers.style_generator import FastExecutor
+
     for ansatz in ("bel", "simple"):
         layer, z, scale, bias = make_layer(3, 2, ansatz, "xz", latent_dim=4, seed=21,
                                            backend="fast")
+        assert isinstance(layer._executor, FastExecutor)
         want = reference_outputs(z, scale, bias, 3, 2, ansatz, "xz")
         np.testing.assert_allclose(layer(z).numpy(), want, atol=1e-5)
+
+
+def test_tfq_executor_uses_the_differentiator_it_is_given():
+    """The executor alone, outside the layer: TFQ's op built by the injected differentiator."""
+    import tensorflow_quantum as tfq
+
+    from qlsgan_tf.layers import circuits
+    from qlsgan_tf.layers.style_generator import TFQExecutor
+
+    qubits = circuits.make_qubits(2, "grid")
+    symbols = circuits.angle_symbols(circuits.n_angles(2, 1, "simple"))
+    circuit = circuits.style_circuit(qubits, 1, "simple", symbols)
+
+    # A coarse forward difference: its gradient is told apart from the exact one.
+    executor = TFQExecutor(circuit, circuits.readout_operators(qubits, "z"), symbols,
+                           tfq.differentiators.ForwardDifference(grid_spacing=0.5))
+    a = np.array([[0.3, -0.7]])
+    angles = tf.constant(a, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(angles)
+        out = executor(angles)
+        total = tf.reduce_sum(out)
+    grads = tape.gradient(total, angles).numpy()
+    # simple ansatz, one layer: RY(a0) RY(a1), then CZ (diagonal) -> <Z_q> = cos(a_q).
+    np.testing.assert_allclose(out.numpy(), np.cos(a), atol=1e-5)
+    np.testing.assert_allclose(grads, (np.cos(a + 0.5) - np.cos(a)) / 0.5, atol=1e-4)
+    assert not np.allclose(grads, -np.sin(a), atol=1e-2)

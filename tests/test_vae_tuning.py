@@ -1,4 +1,4 @@
-"""Tests for qlsgan_tf.tuning.vae: the hypermodel, train_vae's outputs, tuning, load_vae."""
+"""The VAE: its hypermodel (tuning.vae), train_vae outputs, tuning, load_vae (training.vae_fit)."""
 import json
 import pathlib
 
@@ -9,13 +9,8 @@ import tensorflow as tf
 
 from qlsgan_tf.data import load_sat4, normalize
 from qlsgan_tf.models import SatVAE
-from qlsgan_tf.tuning.vae import (
-    NOMINAL_HYPERPARAMETERS,
-    SatVAEHyperModel,
-    build_vae,
-    load_vae,
-    train_vae,
-)
+from qlsgan_tf.training.vae_fit import NOMINAL_HYPERPARAMETERS, build_vae, load_vae, train_vae
+from qlsgan_tf.tuning.vae import SatVAEHyperModel, tune_vae
 
 # Small networks so that each training takes seconds on a shared CPU.
 SMALL = {"base_filters": 16, "dense_units": 64}
@@ -121,9 +116,9 @@ def test_train_vae_from_path_is_deterministic(sat4_sample_dir, tmp_path):
 def test_train_vae_tunes_then_trains_the_best(sample, tmp_path):
     train, test = sample
     out = tmp_path / "tuned"
-    vae, metrics = train_vae(train, out, test_data=test, latent_dim=4, tune=True, max_trials=2,
-                             tuning_epochs=1, epochs=2, seed=3, hyperparameters=SMALL,
-                             augment=False, verbose=0)
+    vae, metrics = tune_vae(train, out, test_data=test, latent_dim=4, max_trials=2,
+                            tuning_epochs=1, epochs=2, seed=3, hyperparameters=SMALL,
+                            augment=False, verbose=0)
     assert metrics["kind"] == "tuned"
     tuning = metrics["tuning"]
     assert tuning["trials_completed"] == 2

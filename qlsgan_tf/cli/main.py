@@ -59,7 +59,7 @@ def run(argv=None):
         module = importlib.import_module(f"qlsgan_tf.cli.commands.{COMMANDS[name][0]}")
         if quiet and name in XLA_COMMANDS:
             quiet_xla_banner()
-    from absl import app, flags  # pylint: disable=import-outside-toplevel
+    from absl import app, flags
 
     # absl's --help lists the flags of the main module (sys.argv[0]); the command's flags
     # are defined in its own module, so make them the program's key flags.
@@ -74,7 +74,7 @@ def run(argv=None):
 
 def _flags_parser(argv):
     """Parses flags; a bad flag value is a one-line usage error (exit 2), not a traceback."""
-    from absl import flags  # pylint: disable=import-outside-toplevel
+    from absl import flags
 
     try:
         rest = flags.FLAGS(argv)

@@ -6,7 +6,8 @@ with ``mmap_mode="r"``), ``sources`` (which layout a path holds), ``sat4`` (``lo
 ``describe``, the bundled sample), ``pipeline`` (scaling, ``make_dataset``, dihedral
 augmentation). No TensorFlow import here: ``make_dataset`` imports it when called.
 """
-from qlsgan_tf.data.cache import convert_to_cache, read_manifest
+from qlsgan_tf.data.cache import read_manifest
+from qlsgan_tf.data.convert import convert_to_cache
 from qlsgan_tf.data.core import (
     BAND_NAMES,
     CLASS_NAMES,
@@ -14,6 +15,7 @@ from qlsgan_tf.data.core import (
     Sat4Data,
     Sat4FileNotFoundError,
     Sat4FormatError,
+    as_images,
 )
 from qlsgan_tf.data.pipeline import (
     DIHEDRAL_TRANSFORMS,
@@ -28,7 +30,8 @@ from qlsgan_tf.data.sources import available_splits, layout_of
 
 __all__ = [
     "BAND_NAMES", "CLASS_NAMES", "DIHEDRAL_TRANSFORMS", "SPLITS", "Sat4Data",
-    "Sat4FileNotFoundError", "Sat4FormatError", "available_splits", "convert_to_cache",
+    "Sat4FileNotFoundError", "Sat4FormatError", "as_images", "available_splits",
+    "convert_to_cache",
     "denormalize", "describe", "dihedral_augment", "dihedral_transform", "layout_of",
     "load_sat4", "make_dataset", "normalize", "read_manifest", "sample_path",
 ]

@@ -11,12 +11,64 @@ import stat
 
 import numpy as np
 
+from qlsgan_tf.validation import check_choice, check_optional_int
+
 # Class order of the one-hot columns in every SAT-4 distribution.
 CLASS_NAMES = ("barren land", "trees", "grassland", "none")
 BAND_NAMES = ("R", "G", "B", "NIR")
 SPLITS = ("train", "test")
 IMAGE_SHAPE = (28, 28, 4)
 PIXELS_PER_IMAGE = 28 * 28 * 4  # 3136 values per CSV row
+
+
+INPUT_RANGES = ("tanh", "uint8", "uint8_or_tanh")
+_RANGE_TOL = 1e-3
+
+
+def as_images(images, *, input_range, name="images") -> np.ndarray:
+    """The one image contract: a non-empty batch ``[N, 28, 28, 4]`` (R, G, B, NIR) as float32
+    in [-1, 1].
+
+    Args:
+        images: array-like.
+        input_range: what the caller accepts: ``"tanh"`` (float in [-1, 1] only; integer
+            pixels are refused, so that un-normalized data cannot slip in), ``"uint8"`` (uint8
+            pixels 0..255 only, scaled as :func:`qlsgan_tf.data.normalize`) or
+            ``"uint8_or_tanh"`` (either, told apart by dtype).
+        name: how error messages call the argument.
+
+    Raises:
+        TypeError: a dtype ``input_range`` does not accept.
+        ValueError: wrong rank, patch size or band count, no images, NaN/inf, or float values
+            outside [-1, 1].
+    """
+    check_choice("input_range", input_range, INPUT_RANGES)
+    arr = np.asarray(images)
+    if arr.ndim != 4:
+        raise ValueError(f"{name} must have shape [N, 28, 28, 4]; got shape {arr.shape} "
+                         f"(rank {arr.ndim})")
+    if arr.shape[-1] != IMAGE_SHAPE[-1]:
+        raise ValueError(f"{name} must have 4 bands (R, G, B, NIR) in the last axis; got "
+                         f"{arr.shape[-1]} (shape {arr.shape})")
+    if arr.shape[1:3] != IMAGE_SHAPE[:2]:
+        raise ValueError(f"{name} must be 28x28 patches [N, 28, 28, 4]; got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}): at least one image is needed")
+    if arr.dtype == np.uint8 and input_range != "tanh":
+        return arr.astype(np.float32) / 127.5 - 1.0
+    if input_range == "uint8" or not np.issubdtype(arr.dtype, np.floating):
+        wanted = {"tanh": "float in [-1, 1] (normalize uint8 patches with "
+                          "qlsgan_tf.data.normalize first)",
+                  "uint8": "uint8 pixels 0..255",
+                  "uint8_or_tanh": "uint8 pixels or float in [-1, 1]"}[input_range]
+        raise TypeError(f"{name} must be {wanted}; got dtype {arr.dtype}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf values")
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < -1.0 - _RANGE_TOL or hi > 1.0 + _RANGE_TOL:
+        raise ValueError(f"{name} must lie in [-1, 1] (the tanh range); got values in "
+                         f"[{lo:.4g}, {hi:.4g}]")
+    return arr.astype(np.float32, copy=False)
 
 
 def check_regular_file(path, what="file"):
@@ -76,8 +128,7 @@ class Sat4Data:
 
 def check_split(split):
     """Returns ``split`` if it names a SAT-4 split, else a ValueError naming the value."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    check_choice("split", split, SPLITS)
     return split
 
 
@@ -108,13 +159,7 @@ def class_indices(classes):
 
 def check_max_images(max_images):
     """Returns ``max_images`` as an int (or None), rejecting negative or non-integer values."""
-    if max_images is None:
-        return None
-    if isinstance(max_images, bool) or not isinstance(max_images, (int, np.integer)):
-        raise TypeError(f"max_images must be a non-negative int or None, got {max_images!r}")
-    if max_images < 0:
-        raise ValueError(f"max_images must be non-negative, got {max_images}")
-    return int(max_images)
+    return check_optional_int("max_images", max_images, 0)
 
 
 def onehot_to_labels(onehot, where):
@@ -186,6 +231,7 @@ def check_image_dims(shape, where, layout):
 
 
 def check_counts(n_images, n_labels, where):
+    """Refuses a file whose image and label counts differ."""
     if n_images != n_labels:
         raise Sat4FormatError(f"{where}: {n_images} images but {n_labels} labels")
 

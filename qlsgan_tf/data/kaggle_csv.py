@@ -107,12 +107,12 @@ def parse_rows(lines, ncols, first_line, path):
     with warnings.catch_warnings():
         # fromstring warns (DeprecationWarning) and stops at the first token it cannot read.
         warnings.simplefilter("ignore", DeprecationWarning)
-        values = np.fromstring(blob, dtype=np.int32, sep=",")  # pylint: disable=no-member
+        values = np.fromstring(blob, dtype=np.int32, sep=",")
     if values.size != len(lines) * ncols:
         # Non-integers, NaN, a header or empty values: integral floats such as "12.0" are fine.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            floats = np.fromstring(blob, dtype=np.float64, sep=",")  # pylint: disable=no-member
+            floats = np.fromstring(blob, dtype=np.float64, sep=",")
         if (floats.size != len(lines) * ncols or not np.isfinite(floats).all()
                 or (floats != np.round(floats)).any()):
             _diagnose(lines, ncols, first_line, path)

@@ -22,7 +22,7 @@ _V73_LAYOUT = "(N, 4, 28, 28) for {split}_x and (N, 4) for {split}_y as HDF5 (MA
 
 
 def _list_variables(path):
-    import scipy.io  # pylint: disable=import-outside-toplevel
+    import scipy.io
 
     try:
         return [name for name, _, _ in scipy.io.whosmat(path)]
@@ -36,14 +36,14 @@ class MatV5Reader(core.RandomAccessReader):
     layout = "mat-v5"
 
     def __init__(self, path, split):
-        import scipy.io  # pylint: disable=import-outside-toplevel
+        import scipy.io
 
         self.path = os.fspath(path)
         self.split = split
         xname, yname = f"{split}_x", f"{split}_y"
         try:
             contents = scipy.io.loadmat(self.path, variable_names=[xname, yname])
-        except Exception as err:  # pylint: disable=broad-except
+        except Exception as err:
             # scipy reports a damaged file as IndexError, OSError, ValueError, zlib.error, ...
             raise core.Sat4FormatError(
                 f"{self.path}: corrupt or truncated .mat file (scipy.io.loadmat failed: "
@@ -86,7 +86,7 @@ class MatV73Reader(core.RandomAccessReader):
     layout = "mat-v7.3"
 
     def __init__(self, path, split):
-        import h5py  # pylint: disable=import-outside-toplevel
+        import h5py
 
         self.path = os.fspath(path)
         self.split = split
@@ -94,7 +94,7 @@ class MatV73Reader(core.RandomAccessReader):
         layout = _V73_LAYOUT.format(split=split)
         try:
             self._file = h5py.File(self.path, "r")
-        except Exception as err:  # pylint: disable=broad-except
+        except Exception as err:
             raise core.Sat4FormatError(f"{self.path}: corrupt or truncated .mat (v7.3/HDF5) file "
                                        f"({type(err).__name__}: {err})") from err
         try:
@@ -121,7 +121,7 @@ class MatV73Reader(core.RandomAccessReader):
                                            f"expected {layout}")
             try:
                 onehot = y[()]
-            except Exception as err:  # pylint: disable=broad-except
+            except Exception as err:
                 raise core.Sat4FormatError(f"{self.path} ({yname}): cannot read labels, file "
                                            f"corrupt or truncated ({err})") from err
             self.labels = core.onehot_to_labels(onehot, f"{self.path} ({yname})")
@@ -135,7 +135,7 @@ class MatV73Reader(core.RandomAccessReader):
     def read(self, start, stop):
         try:
             block = self._x[()][np.newaxis][start:stop] if self._one_image else self._x[start:stop]
-        except Exception as err:  # pylint: disable=broad-except
+        except Exception as err:
             raise core.Sat4FormatError(f"{self._where}: cannot read images {start}..{stop}, file "
                                        f"corrupt or truncated ({err})") from err
         block = block.transpose(0, 3, 2, 1)  # (n, band, col, row) -> (n, row, col, band)
@@ -147,7 +147,7 @@ class MatV73Reader(core.RandomAccessReader):
 
 def is_hdf5(path):
     """True for an HDF5 file (MATLAB v7.3 ``.mat``), judged by its signature."""
-    import h5py  # pylint: disable=import-outside-toplevel
+    import h5py
 
     try:
         return bool(h5py.is_hdf5(os.fspath(path)))
@@ -163,20 +163,20 @@ def open_mat(path, split):
 def splits_in(path):
     """The SAT-4 splits whose ``{split}_x`` variable a ``.mat`` file holds."""
     if is_hdf5(path):
-        import h5py  # pylint: disable=import-outside-toplevel
+        import h5py
 
         try:
             with h5py.File(os.fspath(path), "r") as f:
                 names = set(f.keys())
-        except Exception as err:  # pylint: disable=broad-except
+        except Exception as err:
             raise core.Sat4FormatError(f"{os.fspath(path)}: corrupt or truncated .mat (v7.3/HDF5) "
                                        f"file ({err})") from err
     else:
-        import scipy.io  # pylint: disable=import-outside-toplevel
+        import scipy.io
 
         try:
             names = {name for name, _, _ in scipy.io.whosmat(os.fspath(path))}
-        except Exception as err:  # pylint: disable=broad-except
+        except Exception as err:
             raise core.Sat4FormatError(f"{os.fspath(path)}: corrupt or truncated .mat file "
                                        f"({type(err).__name__}: {err})") from err
     found = [s for s in core.SPLITS if f"{s}_x" in names]

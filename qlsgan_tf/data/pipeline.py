@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 
 from qlsgan_tf.data import core
+from qlsgan_tf.validation import check_choice, check_int
 
 _SCALINGS = ("tanh", "unit", None)
 
 
 def _check_scaling(normalize):
-    if normalize not in _SCALINGS:
-        raise ValueError(f"normalize must be one of {_SCALINGS}, got {normalize!r}")
+    check_choice("normalize", normalize, _SCALINGS)
     return normalize
 
 
@@ -67,37 +67,15 @@ def _unpack(arrays):
                     f"{type(arrays).__name__}")
 
 
-def make_dataset(arrays, batch_size, shuffle=True, seed=None, normalize="tanh",
-                 with_labels=None, drop_remainder=False):
-    """A ``tf.data.Dataset`` of SAT-4 batches, gathered lazily from NumPy (memory maps stay lazy).
-
-    The pipeline shuffles indices, not images, and gathers each batch from the array, so a
-    memory-mapped cache of the full data set is never copied whole into TensorFlow.
-
-    Args:
-      arrays: a ``Sat4Data``, a uint8 array ``[N, 28, 28, 4]``, or ``(images, labels)``.
-      batch_size: images per batch.
-      shuffle: reshuffle the order each epoch.
-      seed: makes the order deterministic: two datasets with the same seed yield identical
-        batches, epoch after epoch.
-      normalize: "tanh" (float32 in [-1, 1]), "unit" (float32 in [0, 1]) or None (uint8).
-      with_labels: yield ``(images, labels)``; default: when labels were given.
-      drop_remainder: drop a last, smaller batch.
-
-    Returns:
-      A dataset of images ``[b, 28, 28, 4]`` or ``(images, labels int64 [b])`` pairs.
-    """
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
+def _checked_arrays(arrays, batch_size, normalize, with_labels):
+    """(uint8 images [N, 28, 28, 4], int64 labels or None when not wanted), checked."""
     images, labels = _unpack(arrays)
     images = np.asarray(images) if not isinstance(images, np.ndarray) else images
     if images.dtype != np.uint8:
         raise TypeError(f"make_dataset expects uint8 images, got dtype {images.dtype}")
     if images.ndim != 4 or images.shape[1:] != core.IMAGE_SHAPE:
         raise ValueError(f"make_dataset expects images [N, 28, 28, 4], got shape {images.shape}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int("batch_size", batch_size, 1)
     _check_scaling(normalize)
     if with_labels is None:
         with_labels = labels is not None
@@ -105,8 +83,12 @@ def make_dataset(arrays, batch_size, shuffle=True, seed=None, normalize="tanh",
         raise ValueError("with_labels=True but no labels were given")
     if labels is not None and labels.shape[0] != images.shape[0]:
         raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
-    n = images.shape[0]
-    labels = None if not with_labels else np.ascontiguousarray(labels, dtype=np.int64)
+    return images, (np.ascontiguousarray(labels, dtype=np.int64) if with_labels else None)
+
+
+def _batch_loader(images, labels, normalize):
+    """Batch of indices -> images (and labels), gathered from NumPy and scaled in TF."""
+    import tensorflow as tf
 
     def gather(idx):
         out = images[idx]  # fancy indexing copies only this batch (also from a memory map)
@@ -128,10 +110,38 @@ def make_dataset(arrays, batch_size, shuffle=True, seed=None, normalize="tanh",
             batch = tf.cast(batch, tf.float32) / 255.0
         return (batch, batch_labels) if labels is not None else batch
 
+    return load
+
+
+def make_dataset(arrays, batch_size, shuffle=True, seed=None, normalize="tanh",
+                 with_labels=None, drop_remainder=False):
+    """A ``tf.data.Dataset`` of SAT-4 batches, gathered lazily from NumPy (memory maps stay lazy).
+
+    The pipeline shuffles indices, not images, and gathers each batch from the array, so a
+    memory-mapped cache of the full data set is never copied whole into TensorFlow.
+
+    Args:
+      arrays: a ``Sat4Data``, a uint8 array ``[N, 28, 28, 4]``, or ``(images, labels)``.
+      batch_size: images per batch.
+      shuffle: reshuffle the order each epoch.
+      seed: makes the order deterministic: two datasets with the same seed yield identical
+        batches, epoch after epoch.
+      normalize: "tanh" (float32 in [-1, 1]), "unit" (float32 in [0, 1]) or None (uint8).
+      with_labels: yield ``(images, labels)``; default: when labels were given.
+      drop_remainder: drop a last, smaller batch.
+
+    Returns:
+      A dataset of images ``[b, 28, 28, 4]`` or ``(images, labels int64 [b])`` pairs.
+    """
+    import tensorflow as tf
+
+    images, labels = _checked_arrays(arrays, batch_size, normalize, with_labels)
+    n = images.shape[0]
+    load = _batch_loader(images, labels, normalize)
     ds = tf.data.Dataset.range(n)
     if shuffle:
         ds = ds.shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 

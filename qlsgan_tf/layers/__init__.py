@@ -1,7 +1,7 @@
 """Quantum circuits as Keras layers: the style-based quantum generator.
 
 ``circuits`` holds the ansätze (pure cirq/numpy); ``style_generator`` the Keras layer on TFQ;
-``fast_sim`` (issue 6) an exact TensorFlow-ops simulator the layer uses with ``backend="fast"``.
+``fast_sim`` an exact TensorFlow-ops simulator the layer uses with ``backend="fast"``.
 Importing this package registers :class:`StyleQuantumGenerator` as Keras serializable, so models
 containing it load with ``tf.keras.models.load_model``.
 """

@@ -20,20 +20,21 @@ Ansatz ``"simple"`` (``n * L`` angles)::
         for each qubit q:        RY(q)
         CZ on the ring (q, q+1) for q in 0..n-2, then (n-1, 0)
 
-The style map sends noise ``z`` to angles, ``theta_g = scale_g * z[g mod latent_dim] + bias_g``
+The style map sends noise ``z`` to angles, ``theta_g = scale_g * z[g mod noise_dim] + bias_g``
 for gate index ``g`` in circuit order (:func:`noise_index`).
 """
 from __future__ import annotations
 
-import numbers
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import cirq
 import numpy as np
 import sympy
 
-ANSATZES = ("bel", "simple")
-READOUTS = ("z", "xz")
+from qlsgan_tf import constants
+from qlsgan_tf.constants import ANSATZE, READOUTS
+from qlsgan_tf.validation import check_choice, check_int
+
 QUBIT_TYPES = ("grid", "line")
 
 
@@ -47,31 +48,19 @@ class Gate(NamedTuple):
     angle_index: Optional[int]
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
-    return int(value)
-
-
 def check_ansatz(ansatz) -> str:
     """Return ``ansatz`` if it is a known ansatz name, else raise ``ValueError``."""
-    if ansatz not in ANSATZES:
-        raise ValueError(f"ansatz must be one of {ANSATZES}, got {ansatz!r}.")
-    return ansatz
+    return check_choice("ansatz", ansatz, ANSATZE)
 
 
 def check_readout(readout) -> str:
     """Return ``readout`` if it is a known readout name, else raise ``ValueError``."""
-    if readout not in READOUTS:
-        raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}.")
-    return readout
+    return check_choice("readout", readout, READOUTS)
 
 
 def check_size(n_qubits, n_layers) -> Tuple[int, int]:
     """Validate the circuit size: ``n_qubits >= 2`` (the entangling ring) and ``n_layers >= 1``."""
-    return _check_int("n_qubits", n_qubits, 2), _check_int("n_layers", n_layers, 1)
+    return check_int("n_qubits", n_qubits, 2), check_int("n_layers", n_layers, 1)
 
 
 def gate_list(n_qubits: int, n_layers: int, ansatz: str = "bel") -> List[Gate]:
@@ -112,19 +101,18 @@ def gate_list(n_qubits: int, n_layers: int, ansatz: str = "bel") -> List[Gate]:
 def n_angles(n_qubits: int, n_layers: int, ansatz: str = "bel") -> int:
     """Number of rotation angles: ``n (5 L + 1)`` for ``"bel"``, ``n L`` for ``"simple"``."""
     n, n_layers = check_size(n_qubits, n_layers)
-    check_ansatz(ansatz)
-    return n * (5 * n_layers + 1) if ansatz == "bel" else n * n_layers
+    return constants.n_angles(n, n_layers, check_ansatz(ansatz))
 
 
-def noise_index(n_angles: int, latent_dim: int) -> np.ndarray:
-    """Which noise component drives each angle: ``g mod latent_dim`` (int32 ``[n_angles]``)."""
-    _check_int("n_angles", n_angles, 1)
-    _check_int("latent_dim", latent_dim, 1)
-    return (np.arange(n_angles) % latent_dim).astype(np.int32)
+def noise_index(n_angles: int, noise_dim: int) -> np.ndarray:
+    """Which noise component drives each angle: ``g mod noise_dim`` (int32 ``[n_angles]``)."""
+    check_int("n_angles", n_angles, 1)
+    check_int("noise_dim", noise_dim, 1)
+    return (np.arange(n_angles) % noise_dim).astype(np.int32)
 
 
 def style_angles(z, scale, bias) -> np.ndarray:
-    """The style map in numpy: ``angles[b, g] = scale[g] * z[b, g mod latent_dim] + bias[g]``."""
+    """The style map in numpy: ``angles[b, g] = scale[g] * z[b, g mod noise_dim] + bias[g]``."""
     z = np.atleast_2d(np.asarray(z))
     scale, bias = np.asarray(scale), np.asarray(bias)
     return scale * z[:, noise_index(scale.shape[0], z.shape[1])] + bias
@@ -132,7 +120,7 @@ def style_angles(z, scale, bias) -> np.ndarray:
 
 def make_qubits(n_qubits: int, qubit_type: str = "grid") -> List[cirq.Qid]:
     """Qubits ``0..n-1`` as ``cirq.GridQubit(0, q)`` (``"grid"``) or ``cirq.LineQubit(q)``."""
-    n = _check_int("n_qubits", n_qubits, 1)
+    n = check_int("n_qubits", n_qubits, 1)
     if qubit_type == "grid":
         return [cirq.GridQubit(0, q) for q in range(n)]
     if qubit_type == "line":
@@ -142,7 +130,7 @@ def make_qubits(n_qubits: int, qubit_type: str = "grid") -> List[cirq.Qid]:
 
 def angle_symbols(n_angles: int, prefix: str = "theta") -> List[sympy.Symbol]:
     """Symbols ``theta_0 .. theta_{n_angles-1}``, one per angle in circuit order."""
-    _check_int("n_angles", n_angles, 1)
+    check_int("n_angles", n_angles, 1)
     return [sympy.Symbol(f"{prefix}_{g}") for g in range(n_angles)]
 
 
@@ -213,4 +201,4 @@ def readout_operators(qubits: Sequence[cirq.Qid], readout: str = "z") -> List[ci
 
 def output_dim(n_qubits: int, readout: str = "z") -> int:
     """Length of the readout vector: ``n`` for ``"z"``, ``2 n`` for ``"xz"``."""
-    return n_qubits * (2 if check_readout(readout) == "xz" else 1)
+    return constants.output_dim(n_qubits, check_readout(readout))

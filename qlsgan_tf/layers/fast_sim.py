@@ -25,10 +25,10 @@ Why it is fast (each measured, see ``benchmarks/README.md``):
 * inside a caller's graph (Keras ``fit``, any ``tf.function``) the ops are traced inline; eager
   calls run one cached ``tf.function`` per circuit shape.
 
-XLA (``jit_compile=True``) is opt-in: on 2 CPU cores it made forward + gradient no faster (forward
-alone 2x at n <= 5) and compiled for 1.5-15 s depending on load (``benchmarks/README.md``).
-Gradients use autodiff by default; ``GRADIENT = "adjoint"`` recomputes the states backwards
-instead of storing them (measured: equal or slower, and only ~30% less memory at n=14).
+XLA (``jit_compile=True``) is opt-in: on the CPUs measured it made forward + gradient no faster
+and took seconds to compile (``benchmarks/README.md``). Gradients use autodiff by default;
+``gradient="adjoint"`` recomputes the states backwards instead of storing them (less memory, no
+faster: ``benchmarks/README.md``).
 """
 from __future__ import annotations
 
@@ -38,22 +38,20 @@ import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf.layers import circuits
+from qlsgan_tf.validation import check_choice, check_int
 
-#: Largest circuit compiled with XLA by default (``jit_compile=None``); 0 = never. Measured on 2
-#: CPU cores: no gain for forward + gradient, 1.5-15 s of compilation (``benchmarks/README.md``),
-#: so XLA is opt-in per call (``jit_compile=True``).
-XLA_MAX_QUBITS = 0
-#: Ring edges merged into one block step (a block acts on ``CHAIN + 1`` qubits).
-CHAIN = 2
-#: Gradient of the ring steps of ``"bel"``: ``"autodiff"`` (TensorFlow stores each step's state)
-#: or ``"adjoint"`` (recomputes them backwards; less memory, slower - see ``benchmarks/README.md``).
-GRADIENT = "autodiff"
+#: Default ring edges merged into one block step (a block acts on ``chain + 1`` qubits).
+DEFAULT_CHAIN = 2
+#: Gradients of the ring steps of ``"bel"``: ``"autodiff"`` (TensorFlow stores each step's
+#: state) or ``"adjoint"`` (recomputes them backwards).
+GRADIENTS = ("autodiff", "adjoint")
 #: Largest qubit window whose reduced density matrix gives ``<Z>``/``<X>`` in one matmul.
 READOUT_WINDOW = 4
 
 
 def style_expectations(angles, n_qubits: int, n_layers: int, ansatz: str = "bel",
-                       readout: str = "z", jit_compile=None) -> tf.Tensor:
+                       readout: str = "z", jit_compile=False, *, chain: int = DEFAULT_CHAIN,
+                       gradient: str = "autodiff") -> tf.Tensor:
     """Exact expectation values of the style circuit for a batch of angle vectors.
 
     Args:
@@ -64,8 +62,12 @@ def style_expectations(angles, n_qubits: int, n_layers: int, ansatz: str = "bel"
         ansatz: ``"bel"`` or ``"simple"``.
         readout: ``"z"`` -> ``[batch, n]`` of ``<Z_q>``; ``"xz"`` -> ``[batch, 2 n]`` of
             ``<Z_0..Z_{n-1}>`` then ``<X_0..X_{n-1}>``.
-        jit_compile: ``None`` compiles with XLA when ``n_qubits <= XLA_MAX_QUBITS`` (by default
-            never); ``True`` / ``False`` force it on / off.
+        jit_compile: compile with XLA (``None`` is ``False``).
+        chain: ring edges of ``"bel"`` merged into one block step (a block acts on ``chain + 1``
+            qubits; ``simple`` applies its RY layers ``chain + 1`` qubits at a time). Every value
+            gives the same results; it trades matmul size against their number.
+        gradient: ``"autodiff"`` or ``"adjoint"`` (ring steps of ``"bel"`` recomputed
+            backwards instead of stored).
 
     Returns:
         float32 tensor ``[batch, output_dim]``, differentiable with respect to ``angles``.
@@ -77,6 +79,8 @@ def style_expectations(angles, n_qubits: int, n_layers: int, ansatz: str = "bel"
     n, n_layers = circuits.check_size(n_qubits, n_layers)
     circuits.check_ansatz(ansatz)
     circuits.check_readout(readout)
+    chain = check_int("chain", chain, 1)
+    check_choice("gradient", gradient, GRADIENTS)
     count = circuits.n_angles(n, n_layers, ansatz)
     angles = tf.convert_to_tensor(angles)
     if angles.dtype != tf.float32:
@@ -86,25 +90,30 @@ def style_expectations(angles, n_qubits: int, n_layers: int, ansatz: str = "bel"
     if angles.shape[-1] is not None and angles.shape[-1] != count:
         raise ValueError(f"angles must have {count} columns for n_qubits={n}, "
                          f"n_layers={n_layers}, ansatz={ansatz!r}; got {angles.shape[-1]}.")
-    if jit_compile is None:
-        jit_compile = n <= XLA_MAX_QUBITS
     if not jit_compile and not tf.executing_eagerly():
         # Inside a caller's graph (a Keras train step, a tf.function): trace the ops inline, so
         # the caller's tape differentiates them once, without a nested function's extra
         # forward/backward graphs (which made tracing several times slower).
-        sim = _simulate_bel if ansatz == "bel" else _simulate_simple
-        return sim(angles, n, n_layers, readout)
-    return _compiled(n, n_layers, ansatz, readout, bool(jit_compile))(angles)
+        return _simulator(ansatz, chain, gradient)(angles, n, n_layers, readout)
+    return _compiled(n, n_layers, ansatz, readout, bool(jit_compile), chain, gradient)(angles)
 
 
 _FUNCTIONS: Dict[Tuple, tf.types.experimental.GenericFunction] = {}
 
 
-def _compiled(n, n_layers, ansatz, readout, jit_compile):
+def _simulator(ansatz, chain, gradient):
+    """``sim(angles, n, n_layers, readout)`` of ``ansatz`` with these settings."""
+    if ansatz == "bel":
+        return lambda a, n, n_layers, readout: _simulate_bel(a, n, n_layers, readout, chain,
+                                                             gradient)
+    return lambda a, n, n_layers, readout: _simulate_simple(a, n, n_layers, readout, chain)
+
+
+def _compiled(n, n_layers, ansatz, readout, jit_compile, chain, gradient):
     """One cached ``tf.function`` per circuit shape and setting (XLA-compiled on request)."""
-    key = (n, n_layers, ansatz, readout, jit_compile, CHAIN, GRADIENT, READOUT_WINDOW)
+    key = (n, n_layers, ansatz, readout, jit_compile, chain, gradient, READOUT_WINDOW)
     if key not in _FUNCTIONS:
-        sim = _simulate_bel if ansatz == "bel" else _simulate_simple
+        sim = _simulator(ansatz, chain, gradient)
 
         def run(angles):
             return sim(angles, n, n_layers, readout)
@@ -143,7 +152,7 @@ def _su2(alpha, beta):
     return tf.stack([top, bottom], axis=-2)
 
 
-def _simulate_bel(angles, n, n_layers, readout):
+def _simulate_bel(angles, n, n_layers, readout, chain, gradient):
     # Shapes use -1 for the batch axis so that every reshape has a constant shape.
     per_layer = 5 * n
     body, final = tf.split(angles, [n_layers * per_layer, n], axis=1)
@@ -190,7 +199,7 @@ def _simulate_bel(angles, n, n_layers, readout):
     # Now the qubit order is 0..n-1; put control n-1 first for the rotating ring.
     state = tf.transpose(tf.reshape(state, [-1, 2 ** (n - 1), 2]), [0, 2, 1])
     _, ring = tf.split(blocks, [n - 1, n_layers * n - n + 1], axis=1)
-    state = _ring_steps(state, ring, n)
+    state = _ring_steps(state, ring, n, chain, gradient)
     # After all (L-1) n + 1 remaining edges the qubit order is 0..n-1 again.
     z, x = _pauli_zx(tf.reshape(state, [-1, 2 ** n]), n, complex_state=True)
     # Fold the final RY(phi) layer into the observables.
@@ -199,15 +208,15 @@ def _simulate_bel(angles, n, n_layers, readout):
     return z if readout == "z" else tf.concat([z, x], axis=1)
 
 
-def _ring_steps(state, blocks, n):
-    """Apply consecutive ring edges, ``CHAIN`` at a time, rotating the qubit order.
+def _ring_steps(state, blocks, n, chain, gradient):
+    """Apply consecutive ring edges, ``chain`` at a time, rotating the qubit order.
 
     ``state`` has the control of the first edge as its leading qubit; ``blocks`` is
     ``[batch, edges, control(2), 2, 2]``. Returns the state with the qubit order rotated by the
     number of edges.
     """
     edges = blocks.shape[1]
-    k = max(1, min(CHAIN, n - 1))
+    k = max(1, min(chain, n - 1))
     full, rest = divmod(edges, k)
     groups = []
     if full:
@@ -221,7 +230,7 @@ def _ring_steps(state, blocks, n):
     if rest:
         groups.append((rest, _chain_block(tf.unstack(tail, axis=1))))
     ks, merged_blocks = [g[0] for g in groups], [g[1] for g in groups]
-    if GRADIENT == "adjoint":
+    if gradient == "adjoint":
         return _apply_groups_adjoint(state, merged_blocks, ks, n)
     return _apply_groups(state, merged_blocks, ks, n)
 
@@ -238,7 +247,7 @@ def _apply_groups(state, blocks, ks, n):
 
 
 def _apply_groups_adjoint(state, blocks, ks, n):
-    """:func:`_apply_groups` with an adjoint-method gradient (``GRADIENT = "adjoint"``).
+    """:func:`_apply_groups` with an adjoint-method gradient (``gradient="adjoint"``).
 
     The backward pass walks the steps in reverse, recomputing each earlier state with the
     inverse (conjugate-transposed) block instead of storing it: memory O(batch 2^n) instead of
@@ -301,7 +310,7 @@ def _cz_ring_signs(n):
     return (1 - 2 * parity).astype(np.float32)
 
 
-def _simulate_simple(angles, n, n_layers, readout):
+def _simulate_simple(angles, n, n_layers, readout, chain):
     half = 0.5 * tf.reshape(angles, [-1, n_layers, n])
     cos, sin = tf.cos(half), tf.sin(half)
     signs = tf.constant(_cz_ring_signs(n))
@@ -313,7 +322,7 @@ def _simulate_simple(angles, n, n_layers, readout):
     for q in range(1, n):
         state = tf.reshape(tf.expand_dims(state, 2) * tf.expand_dims(cols[q], 1),
                            [-1, 2 ** (q + 1)])
-    width = max(1, min(CHAIN + 1, n))
+    width = max(1, min(chain + 1, n))
     for layer in range(1, n_layers):
         state = state * signs
         # RY on every qubit, `width` qubits per block (their Kronecker product), rotating the

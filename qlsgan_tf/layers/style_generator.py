@@ -1,13 +1,11 @@
 """The style-based quantum generator as a serializable Keras layer on TensorFlow Quantum.
 
 Every rotation angle of the circuit is an affine function of the input noise (the "style" map of
-Bravo-Prieto et al. 2021): ``theta_g = style_scale[g] * z[:, g mod latent_dim] + style_bias[g]``
+Bravo-Prieto et al. 2021): ``theta_g = style_scale[g] * z[:, g mod noise_dim] + style_bias[g]``
 for gate index ``g`` in circuit order; the output is a vector of qubit expectation values. The
 circuits themselves live in :mod:`qlsgan_tf.layers.circuits`.
 """
 from __future__ import annotations
-
-import numbers
 
 import cirq
 import numpy as np
@@ -15,9 +13,10 @@ import tensorflow as tf
 import tensorflow_quantum as tfq
 from tensorflow_quantum.core.serialize import serializer
 
-from qlsgan_tf.layers import circuits
-
-BACKENDS = ("tfq", "fast")
+from qlsgan_tf.compat import renamed_noise_dim
+from qlsgan_tf.constants import BACKENDS
+from qlsgan_tf.layers import circuits, fast_sim
+from qlsgan_tf.validation import check_choice, check_int, check_probability
 
 # Differentiators that can be rebuilt from a config (name -> class, config attributes).
 _DIFFERENTIATORS = {
@@ -65,18 +64,79 @@ def _ingest_differentiator(differentiator):
     return None, differentiator
 
 
+class TFQExecutor:
+    """Expectation values of a symbolic circuit with TFQ's differentiable ops.
+
+    Args:
+        circuit: the symbolic ``cirq.Circuit`` to simulate (with noise channels if ``noisy``).
+        operators: the readout observables, one output column each.
+        symbols: the circuit's symbols, in the order of the angles' columns.
+        differentiator: the ``tfq.differentiators.Differentiator`` whose op this executor uses
+            (TFQ allows one op per instance).
+        repetitions: shots per expectation, or Monte-Carlo trajectories when ``noisy``;
+            ``None`` for analytic expectations.
+        noisy: simulate with TFQ's noisy (trajectory) expectation op.
+
+    Calling it maps angles ``[batch, len(symbols)]`` to ``[batch, len(operators)]``.
+    """
+
+    def __init__(self, circuit, operators, symbols, differentiator, repetitions=None,
+                 noisy=False):
+        # Serialized with TFQ's serializer in plain Python (not tfq.convert_to_tensor +
+        # .numpy()), so that the layer also builds inside graphs: TF-GAN's estimator.
+        self._circuit_proto = np.array(
+            [serializer.serialize_circuit(circuit).SerializeToString()], dtype=object)
+        self._operator_proto = np.array(
+            [[serializer.serialize_paulisum(op).SerializeToString() for op in operators]],
+            dtype=object)
+        self._symbol_names = np.array([str(s) for s in symbols])
+        self.repetitions = repetitions
+        # The differentiable TFQ ops are used directly rather than through
+        # tfq.layers.Expectation: that layer's call() has a Keras initializer as a default
+        # argument, which SavedModel cannot encode, so a model holding it cannot be saved.
+        if noisy:
+            self._op = differentiator.generate_differentiable_op(sampled_op=tfq.noise.expectation)
+        elif repetitions is not None:
+            self._op = differentiator.generate_differentiable_op(
+                sampled_op=tfq.get_sampled_expectation_op())
+        else:
+            self._op = differentiator.generate_differentiable_op(
+                analytic_op=tfq.get_expectation_op())
+
+    def __call__(self, angles):
+        batch = tf.shape(angles)[0]
+        programs = tf.tile(tf.constant(self._circuit_proto), [batch])
+        operators = tf.tile(tf.constant(self._operator_proto), [batch, 1])
+        args = [programs, tf.constant(self._symbol_names), angles, operators]
+        if self.repetitions is not None:  # shots, or noisy trajectories
+            args.append(tf.fill(tf.shape(operators), tf.constant(self.repetitions)))
+        return self._op(*args)
+
+
+class FastExecutor:
+    """Exact noiseless expectation values with :func:`fast_sim.style_expectations`."""
+
+    def __init__(self, n_qubits, n_layers, ansatz, readout):
+        self.n_qubits, self.n_layers = n_qubits, n_layers
+        self.ansatz, self.readout = ansatz, readout
+
+    def __call__(self, angles):
+        return fast_sim.style_expectations(angles, self.n_qubits, self.n_layers, self.ansatz,
+                                           self.readout)
+
+
 @tf.keras.utils.register_keras_serializable(package="qlsgan_tf")
 class StyleQuantumGenerator(tf.keras.layers.Layer):
     """Style-based quantum generator: noise ``z`` -> qubit expectation values.
 
     Each of the ``n_angles`` rotation angles of the ansatz (see :mod:`circuits`) is
-    ``theta_g = style_scale[g] * z[:, g mod latent_dim] + style_bias[g]``, computed as one batched
+    ``theta_g = style_scale[g] * z[:, g mod noise_dim] + style_bias[g]``, computed as one batched
     tensor op; TFQ's expectation ops then simulate one resolved circuit per batch row.
 
     Args:
         n_qubits: number of qubits ``n >= 2``.
         n_layers: number of layers ``L >= 1``.
-        latent_dim: length of the noise vector; defaults to ``n_qubits``.
+        noise_dim: length of the noise vector; defaults to ``n_qubits``.
         ansatz: ``"bel"`` (RY RZ RY RZ per qubit + CRY ring per layer, final RY layer;
             ``n (5L+1)`` angles) or ``"simple"`` (RY per qubit + CZ ring per layer; ``n L``).
         readout: ``"z"`` -> ``<Z_q>``; ``"xz"`` -> ``<Z_0..Z_{n-1}>`` then ``<X_0..X_{n-1}>``.
@@ -95,7 +155,7 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
         scale_initializer, bias_initializer: initializers of ``style_scale`` and ``style_bias``;
             default uniform in ``[-0.15, 0.15]``.
 
-    Input shape: ``[batch, latent_dim]``, floating point.
+    Input shape: ``[batch, noise_dim]``, floating point.
     Output shape: ``[batch, n_qubits]`` (``"z"``) or ``[batch, 2 * n_qubits]`` (``"xz"``),
     float32, in ``[-1, 1]``.
 
@@ -106,54 +166,29 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
     66
     """
 
-    def __init__(self, n_qubits, n_layers, latent_dim=None, ansatz="bel", readout="z",
+    def __init__(self, n_qubits, n_layers, noise_dim=None, ansatz="bel", readout="z",
                  differentiator=None, repetitions=None, noise=None, backend="tfq",
                  qubit_type="grid", scale_initializer=None, bias_initializer=None, **kwargs):
         super().__init__(**kwargs)
 
         # Ingest circuit size and structure.
         self.n_qubits, self.n_layers = circuits.check_size(n_qubits, n_layers)
-        if latent_dim is None:
-            latent_dim = self.n_qubits
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, numbers.Integral):
-            raise TypeError(f"latent_dim must be a positive integer or None, got {latent_dim!r}.")
-        if latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}.")
-        self.latent_dim = int(latent_dim)
+        self.noise_dim = check_int("noise_dim", self.n_qubits if noise_dim is None
+                                    else noise_dim, 1)
         self.ansatz = circuits.check_ansatz(ansatz)
         self.readout = circuits.check_readout(readout)
-        if qubit_type not in circuits.QUBIT_TYPES:
-            raise ValueError(f"qubit_type must be one of {circuits.QUBIT_TYPES}, "
-                             f"got {qubit_type!r}.")
-        self.qubit_type = qubit_type
+        self.qubit_type = check_choice("qubit_type", qubit_type, circuits.QUBIT_TYPES)
+        self.backend = check_choice("backend", backend, BACKENDS)
 
-        # Ingest backend.
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
-        self.backend = backend
-
-        # Ingest and validate repetitions (shots, or noise trajectories).
-        if repetitions is not None:
-            if isinstance(repetitions, bool) or not isinstance(repetitions, numbers.Integral):
-                raise TypeError(f"repetitions must be a positive integer or None, "
-                                f"got {repetitions!r}.")
-            if repetitions < 1:
-                raise ValueError(f"repetitions must be a positive integer, got {repetitions}.")
-            repetitions = int(repetitions)
-        self.repetitions = repetitions
-
-        # Ingest noise.
+        # Ingest repetitions (shots, or noise trajectories) and noise.
+        self.repetitions = None if repetitions is None else check_int("repetitions",
+                                                                      repetitions, 1)
         if noise is not None:
-            if isinstance(noise, bool) or not isinstance(noise, numbers.Real):
-                raise TypeError(f"noise must be a depolarizing probability or None, "
-                                f"got {noise!r}.")
-            if not 0.0 <= noise <= 1.0 or np.isnan(noise):
-                raise ValueError(f"noise must be a probability in [0, 1], got {noise}.")
+            noise = check_probability("noise", noise)
             if repetitions is None:
                 raise ValueError("noise requires repetitions: TFQ's noisy simulator averages "
                                  "`repetitions` Monte-Carlo trajectories (e.g. "
                                  "repetitions=1000).")
-            noise = float(noise)
         self.noise = noise
 
         # Ingest differentiator.
@@ -182,8 +217,8 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
 
         self._qubits = circuits.make_qubits(self.n_qubits, self.qubit_type)
         self._symbols = circuits.angle_symbols(self.n_angles)
-        self._noise_index = circuits.noise_index(self.n_angles, self.latent_dim)
-        self._expectation_op = None
+        self._noise_index = circuits.noise_index(self.n_angles, self.noise_dim)
+        self._executor = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -240,7 +275,7 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
                                       decompose_cry=self._differentiator_name() != "adjoint")
 
     def resolved_circuit(self, z) -> cirq.Circuit:
-        """The noiseless circuit with the angles of one noise vector ``z`` (``[latent_dim]``)
+        """The noiseless circuit with the angles of one noise vector ``z`` (``[noise_dim]``)
         under the current weights."""
         if not self.built:
             raise ValueError("StyleQuantumGenerator has no weights yet: call the layer or "
@@ -248,8 +283,8 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
         z = np.asarray(z, dtype=np.float64)
         if z.ndim == 2 and z.shape[0] == 1:
             z = z[0]
-        if z.shape != (self.latent_dim,):
-            raise ValueError(f"z must be one noise vector of shape ({self.latent_dim},), "
+        if z.shape != (self.noise_dim,):
+            raise ValueError(f"z must be one noise vector of shape ({self.noise_dim},), "
                              f"got shape {z.shape}.")
         angles = circuits.style_angles(z, self.style_scale.numpy(), self.style_bias.numpy())[0]
         return circuits.style_circuit(self._qubits, self.n_layers, self.ansatz,
@@ -267,10 +302,10 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
     # ------------------------------------------------------------------ Keras
     def _check_input_shape(self, shape: tf.TensorShape):
         if shape.rank is not None and shape.rank != 2:
-            raise ValueError("StyleQuantumGenerator expects noise of rank 2 [batch, latent_dim], "
+            raise ValueError("StyleQuantumGenerator expects noise of rank 2 [batch, noise_dim], "
                              f"got shape {shape}.")
-        if shape.rank == 2 and shape[-1] is not None and shape[-1] != self.latent_dim:
-            raise ValueError(f"StyleQuantumGenerator expects latent_dim={self.latent_dim} noise "
+        if shape.rank == 2 and shape[-1] is not None and shape[-1] != self.noise_dim:
+            raise ValueError(f"StyleQuantumGenerator expects noise_dim={self.noise_dim} noise "
                              f"components, got input shape {shape}.")
 
     def build(self, input_shape):
@@ -281,42 +316,18 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
         self.style_bias = self.add_weight(
             name="style_bias", shape=[self.n_angles], initializer=self.bias_initializer,
             trainable=True)
-        if self.backend == "tfq":
-            # Serialized with TFQ's serializer in plain Python (not tfq.convert_to_tensor +
-            # .numpy()), so that the layer also builds inside graphs: TF-GAN's estimator.
-            self._circuit_proto = np.array(
-                [serializer.serialize_circuit(self.executed_circuit()).SerializeToString()],
-                dtype=object)
-            self._operator_proto = np.array(
-                [[serializer.serialize_paulisum(op).SerializeToString()
-                  for op in circuits.readout_operators(self._qubits, self.readout)]],
-                dtype=object)
-            self._symbol_names = np.array([str(s) for s in self._symbols])
-            # The differentiable TFQ ops are used directly rather than through
-            # tfq.layers.Expectation: that layer's call() has a Keras initializer as a default
-            # argument, which SavedModel cannot encode, so a model holding it cannot be saved.
-            differentiator = self._make_differentiator()
-            if self.noise is not None:
-                self._expectation_op = differentiator.generate_differentiable_op(
-                    sampled_op=tfq.noise.expectation)
-            elif self._sampled:
-                self._expectation_op = differentiator.generate_differentiable_op(
-                    sampled_op=tfq.get_sampled_expectation_op())
-            else:
-                self._expectation_op = differentiator.generate_differentiable_op(
-                    analytic_op=tfq.get_expectation_op())
-        else:
-            self._fast_sim()  # fail at build time if the fast backend is unavailable
+        self._executor = self._make_executor()
         super().build(input_shape)
 
-    @staticmethod
-    def _fast_sim():
-        try:
-            from qlsgan_tf.layers import fast_sim
-        except ImportError as err:  # pragma: no cover - depends on the install
-            raise ImportError("backend='fast' needs qlsgan_tf.layers.fast_sim, which could not "
-                              f"be imported: {err}") from err
-        return fast_sim
+    def _make_executor(self):
+        """The simulator of ``backend``: a :class:`TFQExecutor` with this layer's
+        differentiator, or a :class:`FastExecutor`."""
+        if self.backend == "fast":
+            return FastExecutor(self.n_qubits, self.n_layers, self.ansatz, self.readout)
+        return TFQExecutor(self.executed_circuit(),
+                           circuits.readout_operators(self._qubits, self.readout),
+                           self._symbols, self._make_differentiator(),
+                           repetitions=self.repetitions, noisy=self.noise is not None)
 
     def style_angles(self, z):
         """The angles ``[batch, n_angles]`` (circuit order) for noise ``z`` as one batched op."""
@@ -335,18 +346,7 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
                                      ["StyleQuantumGenerator input z has NaN or Inf values"])
         with tf.control_dependencies([finite]):
             z = tf.cast(tf.identity(z), self.style_scale.dtype)
-        angles = self.style_angles(z)
-        if self.backend == "fast":
-            out = self._fast_sim().style_expectations(angles, self.n_qubits, self.n_layers,
-                                                      self.ansatz, self.readout)
-        else:
-            batch = tf.shape(angles)[0]
-            programs = tf.tile(tf.constant(self._circuit_proto), [batch])
-            operators = tf.tile(tf.constant(self._operator_proto), [batch, 1])
-            args = [programs, tf.constant(self._symbol_names), angles, operators]
-            if self.repetitions is not None:  # shots, or noisy trajectories
-                args.append(tf.fill(tf.shape(operators), tf.constant(self.repetitions)))
-            out = self._expectation_op(*args)
+        out = self._executor(self.style_angles(z))
         out = tf.cast(out, tf.float32)
         out.set_shape([z.shape[0], self.output_dim])
         return out
@@ -355,6 +355,12 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
         input_shape = tf.TensorShape(input_shape)
         self._check_input_shape(input_shape)
         return tf.TensorShape([input_shape[0], self.output_dim])
+
+    @classmethod
+    def from_config(cls, config):
+        """The layer of a config (one saved before the ``latent_dim`` -> ``noise_dim`` rename
+        included)."""
+        return cls(**renamed_noise_dim(config))
 
     def get_config(self):
         if self._custom_differentiator is not None:
@@ -365,7 +371,7 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
         config.update({
             "n_qubits": self.n_qubits,
             "n_layers": self.n_layers,
-            "latent_dim": self.latent_dim,
+            "noise_dim": self.noise_dim,
             "ansatz": self.ansatz,
             "readout": self.readout,
             "differentiator": (None if self._differentiator_spec is None else {

@@ -27,7 +27,6 @@ from qlsgan_tf.metrics.feature_net import (
     FEATURE_LAYER,
     FeatureNet,
     build_feature_net,
-    check_images,
     load_feature_net,
     train_feature_net,
 )
@@ -45,7 +44,7 @@ from qlsgan_tf.metrics.stability import (
 
 __all__ = [
     "FEATURE_LAYER", "FDResult", "FeatureNet", "RunStatus", "SmallSampleWarning",
-    "build_feature_net", "check_images", "check_stability", "fd_sat4", "fd_sat4_from_activations",
+    "build_feature_net", "check_stability", "fd_sat4", "fd_sat4_from_activations",
     "frechet_distance", "frechet_distance_from_activations", "is_stable", "kernel_distance",
     "kernel_distance_from_activations", "latent_distance", "latent_floor", "load_feature_net",
     "optimality_score", "oscillation", "real_floor", "relative_std", "run_status",

@@ -29,9 +29,8 @@ import functools
 import math
 import warnings
 
-import numpy as np
-
-from qlsgan_tf.metrics.feature_net import check_images
+from qlsgan_tf.data.core import as_images
+from qlsgan_tf.validation import check_int, check_samples
 
 MIN_BLOCK = 10
 MAX_BLOCKS = 10
@@ -62,29 +61,15 @@ class FDResult:
 
 
 def _tfgan():
-    from qlsgan_tf.compat import import_tfgan  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.compat import import_tfgan
 
     return import_tfgan()
 
 
 def check_activations(real, fake, metric="FD-SAT4"):
     """Validates two activation sets ``[N, D]`` and returns them as float64 arrays."""
-    out = []
-    for name, act in (("real activations", real), ("fake activations", fake)):
-        arr = np.asarray(act)
-        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-            raise TypeError(f"{metric}: {name} must be numeric; got dtype {arr.dtype}")
-        if arr.ndim != 2:
-            raise ValueError(
-                f"{metric}: {name} must have shape [N, feature_dim]; got shape {arr.shape}")
-        if arr.shape[0] < 2:
-            raise ValueError(
-                f"{metric}: {name} has {arr.shape[0]} sample(s); at least 2 are needed")
-        if arr.shape[1] < 1:
-            raise ValueError(f"{metric}: {name} has no features (shape {arr.shape})")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{metric}: {name} contain NaN or inf values")
-        out.append(arr.astype(np.float64))
+    out = [check_samples(name, act, where=metric)
+           for name, act in (("real activations", real), ("fake activations", fake))]
     if out[0].shape[1] != out[1].shape[1]:
         raise ValueError(
             f"{metric}: real and fake activations differ in feature dimension: "
@@ -113,7 +98,7 @@ def _graph(name, dim, max_block_size=None):
     """
     key = (name, dim, max_block_size)
     if key not in _GRAPHS:
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        import tensorflow as tf
 
         tfgan = _tfgan()
         spec = [tf.TensorSpec([None, dim], tf.float64)] * 2  # KID needs the static dim
@@ -165,9 +150,7 @@ def kernel_distance_from_activations(real_activations, fake_activations, max_blo
     real, fake = check_activations(real_activations, fake_activations, "KID")
     if max_block_size is None:
         max_block_size = kid_block_size(len(real), len(fake))
-    if isinstance(max_block_size, bool) or not isinstance(max_block_size, (int, np.integer)) \
-            or max_block_size < 2:
-        raise ValueError(f"KID: max_block_size must be an int >= 2; got {max_block_size!r}")
+    max_block_size = check_int("KID: max_block_size", max_block_size, 2)
     n_blocks = math.ceil(max(len(real), len(fake)) / max_block_size)
     if min(len(real), len(fake)) // n_blocks < 2:
         raise ValueError(
@@ -198,7 +181,7 @@ def fd_sat4_from_activations(real_activations, fake_activations, max_block_size=
 @functools.lru_cache(maxsize=1)
 def default_feature_net():
     """The bundled feature network (loaded once per process)."""
-    from qlsgan_tf.metrics.feature_net import load_feature_net  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.metrics.feature_net import load_feature_net
 
     return load_feature_net(None)
 
@@ -208,7 +191,7 @@ def _activations(images, feature_net, name):
     if not hasattr(net, "features"):
         raise TypeError(
             f"feature_net must expose features(images); got {type(net).__name__}")
-    return net.features(check_images(images, name))
+    return net.features(as_images(images, input_range="tanh", name=name))
 
 
 def _embed_pair(real_images, fake_images, feature_net, names=("real_images", "fake_images")):

@@ -19,6 +19,8 @@ import pathlib
 import numpy as np
 
 from qlsgan_tf.data import DIHEDRAL_TRANSFORMS, dihedral_transform, normalize
+from qlsgan_tf.data.core import as_images
+from qlsgan_tf.validation import check_int
 
 IMAGE_SHAPE = (28, 28, 4)
 FEATURE_LAYER = "features"
@@ -28,49 +30,6 @@ LOG_DIR = "logs"
 MANIFEST_VERSION = 1
 BUNDLED_DIR = pathlib.Path(__file__).resolve().parent / "weights"
 # Tolerance on the [-1, 1] range: decoders with a tanh output may round a hair outside it.
-_RANGE_TOL = 1e-3
-
-
-def check_images(images, name="images"):
-    """Validates a batch of SAT-4 images for the feature network and returns it as float32.
-
-    Args:
-      images: array-like ``[N, 28, 28, 4]`` (bands R, G, B, NIR), float in [-1, 1]
-        (``qlsgan_tf.data.normalize`` of the uint8 patches).
-      name: how error messages call the argument.
-
-    Returns:
-      ``np.ndarray`` float32 ``[N, 28, 28, 4]``.
-
-    Raises:
-      TypeError: integer (e.g. uint8, not yet normalized) or non-numeric images.
-      ValueError: wrong rank, size or band count, no images, NaN/inf, values outside [-1, 1].
-    """
-    arr = np.asarray(images)
-    if arr.dtype == np.uint8 or np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(
-            f"{name} must be float images in [-1, 1]; got dtype {arr.dtype} "
-            "(normalize uint8 patches with qlsgan_tf.data.normalize first)")
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise TypeError(f"{name} must be a float array; got dtype {arr.dtype}")
-    if arr.ndim != 4:
-        raise ValueError(
-            f"{name} must have shape [N, 28, 28, 4]; got shape {arr.shape} (rank {arr.ndim})")
-    if arr.shape[-1] != IMAGE_SHAPE[-1]:
-        raise ValueError(
-            f"{name} must have 4 bands (R, G, B, NIR) in the last axis; got {arr.shape[-1]} "
-            f"(shape {arr.shape})")
-    if arr.shape[1:3] != IMAGE_SHAPE[:2]:
-        raise ValueError(f"{name} must be 28x28 patches [N, 28, 28, 4]; got shape {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf values")
-    lo, hi = float(arr.min()), float(arr.max())
-    if lo < -1.0 - _RANGE_TOL or hi > 1.0 + _RANGE_TOL:
-        raise ValueError(
-            f"{name} must lie in [-1, 1]; got values in [{lo:.4g}, {hi:.4g}]")
-    return arr.astype(np.float32, copy=False)
 
 
 def build_feature_net(feature_dim=32, n_classes=4, filters=(16, 32), kernel_size=3,
@@ -98,18 +57,11 @@ def build_feature_net(feature_dim=32, n_classes=4, filters=(16, 32), kernel_size
     >>> model.get_layer("features").units
     8
     """
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
     # Ingest feature_dim.
-    if isinstance(feature_dim, bool) or not isinstance(feature_dim, (int, np.integer)):
-        raise TypeError(f"feature_dim must be a positive int; got {feature_dim!r}")
-    if feature_dim < 1:
-        raise ValueError(f"feature_dim must be a positive int; got {feature_dim}")
-    # Ingest n_classes.
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)):
-        raise TypeError(f"n_classes must be an int >= 2; got {n_classes!r}")
-    if n_classes < 2:
-        raise ValueError(f"n_classes must be an int >= 2; got {n_classes}")
+    feature_dim = check_int("feature_dim", feature_dim, 1)
+    n_classes = check_int("n_classes", n_classes, 2)
     # Ingest filters.
     try:
         filters = tuple(int(f) for f in filters)
@@ -118,9 +70,7 @@ def build_feature_net(feature_dim=32, n_classes=4, filters=(16, 32), kernel_size
     if len(filters) != 2 or min(filters) < 1:
         raise ValueError(f"filters must be two positive ints; got {filters!r}")
     # Ingest kernel_size.
-    if isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer)) \
-            or kernel_size < 1:
-        raise ValueError(f"kernel_size must be a positive int; got {kernel_size!r}")
+    kernel_size = check_int("kernel_size", kernel_size, 1)
     # Ingest dropout.
     if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be a float in [0, 1); got {dropout!r}")
@@ -151,7 +101,7 @@ class FeatureNet:
     """
 
     def __init__(self, model, manifest=None):
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        import tensorflow as tf
 
         try:
             layer = model.get_layer(FEATURE_LAYER)
@@ -178,7 +128,7 @@ class FeatureNet:
         return self.manifest.get("test_accuracy")
 
     def _batched(self, fn, images, batch_size):
-        arr = check_images(images)
+        arr = as_images(images, input_range="tanh")
         out = [fn(arr[i:i + batch_size]).numpy() for i in range(0, len(arr), batch_size)]
         return np.concatenate(out, axis=0)
 
@@ -273,7 +223,7 @@ def _as_arrays(data, name, n_classes):
         if images.shape[0] == 0:
             raise ValueError(f"{name} has no images")
     else:
-        images = check_images(images, f"{name} images")
+        images = as_images(images, input_range="tanh", name=f"{name} images")
     labels = np.asarray(labels)
     if labels.shape != (len(images),):
         raise ValueError(
@@ -291,11 +241,13 @@ def _as_arrays(data, name, n_classes):
 def _dataset(images, labels, batch_size, augment, shuffle, seed):
     """Batches ``(float32 images in [-1, 1], labels)`` gathered lazily from NumPy.
 
-    With ``augment``, index ``i`` of ``8N`` is image ``i % N`` under dihedral transform
+    With ``augment`` (aerial patches have no canonical orientation: each of the 8
+    flips/rotations is an equally plausible patch of the same class), index ``i`` of ``8N`` is
+    image ``i % N`` under dihedral transform
     ``i // N``: every epoch visits each of the 8 flips/rotations of every patch exactly once,
     without materializing them (the full SAT-4 would need 8x its memory).
     """
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
     n = len(images)
     total = n * len(DIHEDRAL_TRANSFORMS) if augment else n
@@ -340,7 +292,7 @@ def _accuracy(net, dataset):
     """Exact fraction of correctly classified images in a dataset of (images, labels)."""
     correct = total = 0
     for images, labels in dataset:
-        pred = np.argmax(net._classify(images).numpy(), axis=1)  # pylint: disable=protected-access
+        pred = np.argmax(net._classify(images).numpy(), axis=1)
         correct += int(np.sum(pred == labels.numpy()))
         total += int(labels.shape[0])
     return correct / total
@@ -372,75 +324,33 @@ def train_feature_net(train_data, test_data, out_dir=None, epochs=60, seed=0, au
     Returns:
       The trained :class:`FeatureNet`, its ``manifest`` filled in.
     """
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int; got {epochs!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+    epochs, seed = check_int("epochs", epochs, 1), check_int("seed", seed, 0)
+    batch_size = check_int("batch_size", batch_size, 1)
     n_classes = int(build_kwargs.get("n_classes", 4))
     x_train, y_train = _as_arrays(train_data, "train_data", n_classes)
     x_test, y_test = _as_arrays(test_data, "test_data", n_classes)
-    class_names = list(getattr(train_data, "class_names", []) or [])
-
-    tf.keras.utils.set_random_seed(int(seed))
+    tf.keras.utils.set_random_seed(seed)
     model = build_feature_net(feature_dim=feature_dim, **build_kwargs)
-    # Aerial patches have no canonical orientation: each of the 8 flips/rotations is an equally
-    # plausible patch of the same class.
-    train_ds = _dataset(x_train, y_train, int(batch_size), augment, shuffle=True, seed=int(seed))
-    test_ds = _dataset(x_test, y_test, 256, False, shuffle=False, seed=None)
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    callbacks = []
-    if out_dir is not None:
-        callbacks.append(tf.keras.callbacks.TensorBoard(
-            os.path.join(str(out_dir), LOG_DIR), histogram_freq=0, write_graph=False))
-    # The test split is monitored (TensorBoard) but never used to select a model.
-    history = model.fit(train_ds, epochs=int(epochs), validation_data=test_ds,
-                        callbacks=callbacks, verbose=verbose)
+    test_ds = _dataset(x_test, y_test, 256, False, shuffle=False, seed=None)
+    callbacks = [] if out_dir is None else [tf.keras.callbacks.TensorBoard(
+        os.path.join(str(out_dir), LOG_DIR), histogram_freq=0, write_graph=False)]
+    history = model.fit(  # the test split is monitored, never used to select a model
+        _dataset(x_train, y_train, batch_size, augment, shuffle=True, seed=seed), epochs=epochs,
+        validation_data=test_ds, callbacks=callbacks, verbose=verbose)
     net = FeatureNet(model)
-    raw = np.concatenate([net._embed(x).numpy() for x, _ in  # pylint: disable=protected-access
-                          _dataset(x_train, y_train, 256, augment, False, None)])
-    std = raw.std(axis=0)
-    std[std < 1e-6] = 1.0  # a dead feature stays unscaled rather than dividing by ~0
-    test_acc = _accuracy(net, test_ds)
-    train_acc = _accuracy(net, _dataset(x_train, y_train, 256, False, False, None))
+    mean, std = _feature_statistics(net, x_train, y_train, augment)
     net.manifest = {
-        "manifest_version": MANIFEST_VERSION,
-        "metric_name": "FD-SAT4",
-        "data": data_name or "in-memory arrays",
-        "class_names": class_names,
-        "n_train": int(len(x_train)),
-        "n_train_per_epoch": int(len(x_train)) * (len(DIHEDRAL_TRANSFORMS) if augment else 1),
-        "n_test": int(len(x_test)),
-        "test_accuracy": test_acc,
-        "train_accuracy": train_acc,
-        "chance_accuracy": 1.0 / n_classes,
-        "majority_accuracy": float(np.max(np.bincount(y_test, minlength=n_classes)))
-        / len(y_test),
+        **_data_record(train_data, data_name, x_train, y_test, n_classes, augment),
+        "test_accuracy": _accuracy(net, test_ds),
+        "train_accuracy": _accuracy(net, _dataset(x_train, y_train, 256, False, False, None)),
         "final_train_loss": float(history.history["loss"][-1]),
-        "feature_layer": FEATURE_LAYER,
-        "feature_dim": int(feature_dim),
-        "feature_standardization": "per-dimension mean/std of the features of the training "
-                                   "patches" + (" (all 8 flips/rotations)" if augment else ""),
-        "feature_mean": [float(v) for v in raw.mean(axis=0)],
-        "feature_std": [float(v) for v in std],
-        "architecture": {
-            "n_classes": n_classes,
-            "filters": list(build_kwargs.get("filters", (16, 32))),
-            "kernel_size": int(build_kwargs.get("kernel_size", 3)),
-            "dropout": float(build_kwargs.get("dropout", 0.25)),
-        },
-        "seed": int(seed),
-        "epochs": int(epochs),
-        "batch_size": int(batch_size),
+        **_model_record(feature_dim, build_kwargs, augment, mean, std),
+        "seed": seed, "epochs": epochs, "batch_size": batch_size,
         "learning_rate": float(learning_rate),
-        "augmentation": "dihedral (8 flips/rotations of each training patch)" if augment
-        else "none",
-        "weights_file": WEIGHTS_FILE,
         "tensorflow_version": tf.__version__,
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
@@ -448,6 +358,53 @@ def train_feature_net(train_data, test_data, out_dir=None, epochs=60, seed=0, au
     if out_dir is not None:
         net.save(out_dir)
     return net
+
+
+def _feature_statistics(net, images, labels, augment):
+    """Per-dimension mean and std of the training patches' raw features (a dead feature's std
+    is 1, so that it stays unscaled rather than divided by ~0)."""
+    raw = np.concatenate([net._embed(x).numpy() for x, _ in
+                          _dataset(images, labels, 256, augment, False, None)])
+    std = raw.std(axis=0)
+    std[std < 1e-6] = 1.0
+    return raw.mean(axis=0), std
+
+
+def _data_record(train_data, data_name, x_train, y_test, n_classes, augment):
+    """The manifest's description of the data and of the baselines of its test split."""
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "metric_name": "FD-SAT4",
+        "data": data_name or "in-memory arrays",
+        "class_names": list(getattr(train_data, "class_names", []) or []),
+        "n_train": int(len(x_train)),
+        "n_train_per_epoch": int(len(x_train)) * (len(DIHEDRAL_TRANSFORMS) if augment else 1),
+        "n_test": int(len(y_test)),
+        "chance_accuracy": 1.0 / n_classes,
+        "majority_accuracy": float(np.max(np.bincount(y_test, minlength=n_classes)))
+        / len(y_test),
+    }
+
+
+def _model_record(feature_dim, build_kwargs, augment, mean, std):
+    """The manifest's description of the network, its features and their standardization."""
+    return {
+        "feature_layer": FEATURE_LAYER,
+        "feature_dim": int(feature_dim),
+        "feature_standardization": "per-dimension mean/std of the features of the training "
+                                   "patches" + (" (all 8 flips/rotations)" if augment else ""),
+        "feature_mean": [float(v) for v in mean],
+        "feature_std": [float(v) for v in std],
+        "architecture": {
+            "n_classes": int(build_kwargs.get("n_classes", 4)),
+            "filters": list(build_kwargs.get("filters", (16, 32))),
+            "kernel_size": int(build_kwargs.get("kernel_size", 3)),
+            "dropout": float(build_kwargs.get("dropout", 0.25)),
+        },
+        "augmentation": "dihedral (8 flips/rotations of each training patch)" if augment
+        else "none",
+        "weights_file": WEIGHTS_FILE,
+    }
 
 
 def load_feature_net(path=None):

@@ -22,6 +22,8 @@ scores about the floor, not 0.
 """
 import numpy as np
 
+from qlsgan_tf.validation import check_finite_float, check_int, check_samples
+
 METHODS = ("swd", "mmd", "fd")
 SWD_PROJECTIONS = 256
 #: Threads sorting the projections of a pack's generated sets (``latent_distances``).
@@ -31,21 +33,8 @@ _BLOCK = 1024
 
 
 def _check_latents(arr, name, method):
-    a = np.asarray(arr)
-    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-        raise TypeError(f"latent_distance ({method}): {name} must be numeric; got dtype {a.dtype}")
-    if a.ndim != 2:
-        raise ValueError(
-            f"latent_distance ({method}): {name} must have shape [N, d]; got shape {a.shape}")
-    if a.shape[0] < 2:
-        raise ValueError(
-            f"latent_distance ({method}): {name} has {a.shape[0]} sample(s); at least 2 are needed")
-    if not 1 <= a.shape[1] <= MAX_LATENT_DIM:
-        raise ValueError(f"latent_distance ({method}): {name} has latent dimension {a.shape[1]}; "
-                         f"expected 1 to {MAX_LATENT_DIM}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"latent_distance ({method}): {name} contain NaN or inf values")
-    return a.astype(np.float64)
+    return check_samples(name, arr, where=f"latent_distance ({method})",
+                         max_dim=MAX_LATENT_DIM)
 
 
 def _check_method(method):
@@ -137,7 +126,7 @@ def latent_distances(real, fakes, *, method="swd", seed=0, bandwidth=None):
     if len(chunks) == 1:
         out[chunks[0]] = score(chunks[0])
         return out
-    from concurrent.futures import ThreadPoolExecutor  # pylint: disable=import-outside-toplevel
+    from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(len(chunks)) as pool:
         for ks, values in zip(chunks, pool.map(score, chunks)):
@@ -192,10 +181,7 @@ def _fd(real, fake):
 def _check_bandwidth(bandwidth):
     if bandwidth is None:
         return None
-    if isinstance(bandwidth, bool) or not isinstance(bandwidth, (int, float)) or not (
-            np.isfinite(bandwidth) and bandwidth > 0):
-        raise ValueError(f"bandwidth must be a positive number or None; got {bandwidth!r}")
-    return float(bandwidth)
+    return check_finite_float("bandwidth", bandwidth, 0.0, exclusive_minimum=True)
 
 
 def latent_distance(real, fake, *, method="swd", seed=0, bandwidth=None):
@@ -227,8 +213,7 @@ def latent_distance(real, fake, *, method="swd", seed=0, bandwidth=None):
 
 def _floor_sizes(n_pool, n_real, n_fake):
     for name, val in (("n_fake", n_fake), ("n_real", n_real)):
-        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 2:
-            raise ValueError(f"{name} must be an int >= 2; got {val!r}")
+        val = check_int(name, val, 2)
     return n_pool >= n_real + n_fake
 
 
@@ -254,8 +239,7 @@ def latent_floor(real, n_fake, *, method="swd", seed=0, n_rep=20, n_real=None,
     real = _check_latents(real, "real latents", _check_method(method))
     n_real = len(real) if n_real is None else n_real
     disjoint = _floor_sizes(len(real), n_real, n_fake)
-    if isinstance(n_rep, bool) or not isinstance(n_rep, (int, np.integer)) or n_rep < 1:
-        raise ValueError(f"n_rep must be a positive int; got {n_rep!r}")
+    n_rep = check_int("n_rep", n_rep, 1)
     bandwidth = _check_bandwidth(bandwidth) or default_bandwidth(real)
     rng = np.random.default_rng([seed, 1])
     values = []

@@ -21,6 +21,8 @@ import dataclasses
 
 import numpy as np
 
+from qlsgan_tf.validation import check_finite_float, check_int
+
 DEFAULT_K = 5
 DEFAULT_MAX_FID_REL_STD = 0.25
 DEFAULT_MAX_LOSS_OSCILLATION = 1.0
@@ -40,8 +42,7 @@ def _as_1d(values, name):
 
 
 def _check_k(k):
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive int; got {k!r}")
+    k = check_int("k", k, 1)
     return int(k)
 
 
@@ -221,17 +222,13 @@ def _trend(window, scale):
 
 
 def _scipy_stats():
-    import scipy.stats  # pylint: disable=import-outside-toplevel
+    import scipy.stats
 
     return scipy.stats
 
 
 def _check_threshold(name, value, upper=None):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            np.isfinite(value) and value >= 0 and (upper is None or value <= upper)):
-        bound = f" and <= {upper}" if upper is not None else ""
-        raise ValueError(f"{name} must be a finite number >= 0{bound}; got {value!r}")
-    return float(value)
+    return check_finite_float(name, value, 0, upper)
 
 
 def _status_checks(window, losses, scale, th):

@@ -13,9 +13,10 @@ itself and the others never shrink), so a bisection finds the two bases around t
 closer of the two is the best width with that shape.
 """
 import math
-import numbers
 
 import numpy as np
+
+from qlsgan_tf.validation import check_finite_float, check_int
 
 __all__ = [
     "mlp_param_count",
@@ -28,23 +29,15 @@ __all__ = [
 DEFAULT_TAPER = 2.0
 
 
-def _check_positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}.")
-    return int(value)
-
-
 def mlp_param_count(in_dim, hidden_units, out_dim):
     """Trainable parameters of dense layers with biases: in_dim -> hidden_units... -> out_dim.
 
     >>> mlp_param_count(10, (512, 256), 1)
     137217
     """
-    in_dim = _check_positive_int("in_dim", in_dim)
-    out_dim = _check_positive_int("out_dim", out_dim)
-    hidden = tuple(_check_positive_int("hidden_units entry", w) for w in hidden_units)
+    in_dim = check_int("in_dim", in_dim, 1)
+    out_dim = check_int("out_dim", out_dim, 1)
+    hidden = tuple(check_int("hidden_units entry", w, 1) for w in hidden_units)
     sizes = (in_dim,) + hidden + (out_dim,)
     return int(sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])))
 
@@ -77,17 +70,16 @@ def units_for_capacity(target_params, in_dim, out_dim, depth, min_units=1, max_u
     >>> units_for_capacity(137217, 10, 1, depth=2)
     (512, 256)
     """
-    target = _check_positive_int("target_params", target_params)
-    in_dim = _check_positive_int("in_dim", in_dim)
-    out_dim = _check_positive_int("out_dim", out_dim)
-    depth = _check_positive_int("depth", depth, minimum=0)
-    min_units = _check_positive_int("min_units", min_units)
+    target = check_int("target_params", target_params, 1)
+    in_dim = check_int("in_dim", in_dim, 1)
+    out_dim = check_int("out_dim", out_dim, 1)
+    depth = check_int("depth", depth, 0)
+    min_units = check_int("min_units", min_units, 1)
     if max_units is not None:
-        max_units = _check_positive_int("max_units", max_units)
+        max_units = check_int("max_units", max_units, 1)
         if max_units < min_units:
             raise ValueError(f"max_units ({max_units}) must be >= min_units ({min_units}).")
-    if isinstance(taper, bool) or not isinstance(taper, numbers.Real) or not taper >= 1:
-        raise ValueError(f"taper must be a number >= 1, got {taper!r}.")
+    taper = check_finite_float("taper", taper, 1.0)
 
     def count(base):
         return mlp_param_count(in_dim, tapered_widths(base, depth, taper, min_units), out_dim)
@@ -105,7 +97,13 @@ def units_for_capacity(target_params, in_dim, out_dim, depth, min_units=1, max_u
             f"target_params={target} is above the maximum capacity {count(max_units)} reachable "
             f"with max_units={max_units} at depth {depth}; raise max_units or the depth.")
 
-    # Bisection on base: lo has count <= target, hi has count >= target.
+    return tapered_widths(_closest_base(count, target, min_units, max_units), depth, taper,
+                          min_units)
+
+
+def _closest_base(count, target, min_units, max_units):
+    """The first-layer width whose ``count`` is closest to ``target`` (ties: the smaller), by
+    bisection: ``lo`` has count <= target, ``hi`` count >= target (doubled while unbounded)."""
     lo = min_units
     hi = max_units if max_units is not None else max(min_units + 1, 2)
     while max_units is None and count(hi) < target:
@@ -116,8 +114,7 @@ def units_for_capacity(target_params, in_dim, out_dim, depth, min_units=1, max_u
             lo = mid
         else:
             hi = mid
-    best = min((lo, hi), key=lambda b: (abs(count(b) - target), b))
-    return tapered_widths(best, depth, taper, min_units)
+    return min((lo, hi), key=lambda b: (abs(count(b) - target), b))
 
 
 def capacity_grid(min_params, max_params, n):
@@ -126,9 +123,9 @@ def capacity_grid(min_params, max_params, n):
     >>> capacity_grid(10, 1000, 3)
     [10, 100, 1000]
     """
-    min_params = _check_positive_int("min_params", min_params)
-    max_params = _check_positive_int("max_params", max_params)
-    n = _check_positive_int("n", n)
+    min_params = check_int("min_params", min_params, 1)
+    max_params = check_int("max_params", max_params, 1)
+    n = check_int("n", n, 1)
     if max_params < min_params:
         raise ValueError(f"max_params ({max_params}) must be >= min_params ({min_params}).")
     if n == 1:

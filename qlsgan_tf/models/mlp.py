@@ -8,7 +8,9 @@ import numbers
 
 import tensorflow as tf
 
+from qlsgan_tf.compat import renamed_noise_dim
 from qlsgan_tf.models.capacity import count_trainable
+from qlsgan_tf.validation import check_int, check_probability
 
 __all__ = ["MLPGenerator", "MLPCritic"]
 
@@ -22,8 +24,7 @@ def _ingest_units(hidden_units, allow_empty=True):
         raise TypeError(
             f"hidden_units must be a sequence of positive ints, got {hidden_units!r}.") from None
     for w in units:
-        if isinstance(w, bool) or not isinstance(w, numbers.Integral) or w < 1:
-            raise ValueError(f"hidden_units must hold positive ints, got {hidden_units!r}.")
+        check_int("hidden_units entry", w, 1)
     if not units and not allow_empty:
         raise ValueError("hidden_units must not be empty.")
     return tuple(int(w) for w in units)
@@ -32,9 +33,7 @@ def _ingest_units(hidden_units, allow_empty=True):
 def _ingest_dim(name, value, allow_none=False):
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}.")
-    return int(value)
+    return check_int(name, value, 1)
 
 
 def _ingest_activation(name, value):
@@ -105,35 +104,35 @@ class _DenseStack(tf.keras.Model):
 
 @tf.keras.utils.register_keras_serializable(package="qlsgan_tf")
 class MLPGenerator(_DenseStack):
-    """Dense generator: noise ``[batch, latent_dim]`` -> latents ``[batch, output_dim]``.
+    """Dense generator: noise ``[batch, noise_dim]`` -> latents ``[batch, output_dim]``.
 
     Args:
         output_dim: number of generated values (the VAE latent dimension).
         hidden_units: hidden widths; ``()`` gives a single affine map.
-        latent_dim: noise dimension; None builds lazily on the first call.
+        noise_dim: noise dimension; None builds lazily on the first call.
         activation: hidden activation (Keras name).
         output_activation: output activation; ``"tanh"`` matches the bounded VAE latent
             (the quantum generator's output range [-1, 1]).
 
-    >>> gen = MLPGenerator(10, hidden_units=(64,), latent_dim=10)
+    >>> gen = MLPGenerator(10, hidden_units=(64,), noise_dim=10)
     >>> gen.capacity
     1354
     """
 
-    def __init__(self, output_dim, hidden_units=(64,), latent_dim=None, activation="leaky_relu",
+    def __init__(self, output_dim, hidden_units=(64,), noise_dim=None, activation="leaky_relu",
                  output_activation="tanh", **kwargs):
         output_dim = _ingest_dim("output_dim", output_dim)
         hidden_units = _ingest_units(hidden_units)
-        latent_dim = _ingest_dim("latent_dim", latent_dim, allow_none=True)
+        noise_dim = _ingest_dim("noise_dim", noise_dim, allow_none=True)
         activation = _ingest_activation("activation", activation)
         output_activation = _ingest_activation("output_activation", output_activation)
         self.output_dim = output_dim
         self.output_activation = output_activation
-        super().__init__(hidden_units, output_dim, latent_dim, activation, output_activation,
+        super().__init__(hidden_units, output_dim, noise_dim, activation, output_activation,
                          0.0, **kwargs)
 
     @property
-    def latent_dim(self):
+    def noise_dim(self):
         """Noise dimension (None until built)."""
         return self._input_dim
 
@@ -142,14 +141,14 @@ class MLPGenerator(_DenseStack):
             "name": self.name,
             "output_dim": self.output_dim,
             "hidden_units": list(self.hidden_units),
-            "latent_dim": self._input_dim,
+            "noise_dim": self._input_dim,
             "activation": self.activation,
             "output_activation": self.output_activation,
         }
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        return cls(**renamed_noise_dim(config))
 
 
 @tf.keras.utils.register_keras_serializable(package="qlsgan_tf")
@@ -171,11 +170,8 @@ class MLPCritic(_DenseStack):
                  input_dim=None, **kwargs):
         hidden_units = _ingest_units(hidden_units)
         activation = _ingest_activation("activation", activation)
-        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
-                or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}.")
+        self.dropout = check_probability("dropout", dropout, open_high=True)
         input_dim = _ingest_dim("input_dim", input_dim, allow_none=True)
-        self.dropout = float(dropout)
         super().__init__(hidden_units, 1, input_dim, activation, None, self.dropout, **kwargs)
 
     def get_config(self):

@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf.models.capacity import count_trainable
+from qlsgan_tf.validation import check_choice, check_finite_float, check_int
 
 __all__ = ["SatVAE", "IMAGE_SHAPE", "LATENT_ACTIVATIONS"]
 
@@ -39,12 +40,6 @@ N_VALUES = int(np.prod(IMAGE_SHAPE))
 LATENT_ACTIVATIONS = ("tanh", "linear")
 _DEFAULT_SCALE = {"tanh": 1.0, "linear": 1.0 / 3.0}
 _LOG_VAR_RANGE = (-10.0, 10.0)  # keeps exp(log_var) finite early in training
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}.")
-    return int(value)
 
 
 def _check_image_tensor(x, where):
@@ -107,12 +102,9 @@ class SatVAE(tf.keras.Model):
     def __init__(self, latent_dim=10, beta=1.0, filters=(32, 64), dense_units=128,
                  latent_activation="tanh", latent_scale=None, **kwargs):
         super().__init__(**kwargs)
-        self.latent_dim = _positive_int("latent_dim", latent_dim)
+        self.latent_dim = check_int("latent_dim", latent_dim, 1)
 
-        if isinstance(beta, bool) or not isinstance(beta, numbers.Real) \
-                or not np.isfinite(beta) or beta < 0:
-            raise ValueError(f"beta must be a finite number >= 0, got {beta!r}.")
-        self.beta = float(beta)
+        self.beta = check_finite_float("beta", beta, 0.0)
 
         if isinstance(filters, numbers.Integral) and not isinstance(filters, bool):
             filters = (filters,)
@@ -125,20 +117,15 @@ class SatVAE(tf.keras.Model):
             raise ValueError(
                 f"filters must have 1 or 2 entries (28 halves exactly twice: 28 -> 14 -> 7), "
                 f"got {filters!r}.")
-        self.filters = tuple(_positive_int("filters entry", f) for f in filters)
-        self.dense_units = _positive_int("dense_units", dense_units)
+        self.filters = tuple(check_int("filters entry", f, 1) for f in filters)
+        self.dense_units = check_int("dense_units", dense_units, 1)
 
-        if latent_activation not in LATENT_ACTIVATIONS:
-            raise ValueError(
-                f"latent_activation must be one of {LATENT_ACTIVATIONS}, got "
-                f"{latent_activation!r}.")
-        self.latent_activation = latent_activation
+        self.latent_activation = check_choice("latent_activation", latent_activation,
+                                              LATENT_ACTIVATIONS)
         if latent_scale is None:
             latent_scale = _DEFAULT_SCALE[latent_activation]
-        if isinstance(latent_scale, bool) or not isinstance(latent_scale, numbers.Real) \
-                or not np.isfinite(latent_scale) or latent_scale <= 0:
-            raise ValueError(f"latent_scale must be a finite number > 0, got {latent_scale!r}.")
-        self.latent_scale = float(latent_scale)
+        self.latent_scale = check_finite_float("latent_scale", latent_scale, 0.0,
+                                               exclusive_minimum=True)
 
         self.encoder = self._build_encoder()
         self.decoder = self._build_decoder()
@@ -235,7 +222,7 @@ class SatVAE(tf.keras.Model):
     # -- NumPy-facing helpers ---------------------------------------------------------------
 
     def _batched(self, fn, values, batch_size):
-        batch_size = _positive_int("batch_size", batch_size)
+        batch_size = check_int("batch_size", batch_size, 1)
         if len(values) == 0:
             return None
         return np.concatenate([np.asarray(fn(tf.constant(values[i:i + batch_size])))

@@ -1,9 +1,10 @@
 """From recorded runs to the study's answers: C*(Q), G*(Q), their intervals, the law verdicts.
 
-Pure numpy/scipy over the run dicts (no TensorFlow), so ``qlsgan report`` can re-analyse a
-study directory anywhere. The method is ``docs/method.md``; in short:
+Pure numpy/scipy over the run records (``tuning.results.RunResult``; no TensorFlow), so
+``qlsgan report`` can re-analyse a study directory anywhere. The method is ``docs/method.md``;
+in short:
 
-- A run counts only when it converged (``status == "converged"``; an older record without a
+- A run counts only when it converged (``RunResult.metric_score``; an older record without a
   status counts when ``stable``). Its score is the latent score (``score_metric="latent"``) or
   the FD-SAT4 score (``"fd"``: ``fd_score``; an older record's ``score``).
 - Seeds are resampled jointly (cluster bootstrap): one resample of the seeds is used for every
@@ -34,63 +35,67 @@ FIT_BOOT = 100
 _CODES = {-1: "low", 0: None, 1: "high"}
 
 
-def record_status(run):
-    """The run's status; older records: ``stable`` -> converged, ``failed`` -> failed."""
-    if run.get("status"):
-        return str(run["status"])
-    if run.get("failed"):
-        return "failed"
-    return "converged" if run.get("stable") else "unstable"
+def most_stable_critic(scores_by_critic):
+    """The grid rule for one generator: the critic budget with the largest share of converged
+    seeds, then the lowest mean score over them, then the smallest budget.
 
+    ``scores_by_critic``: ``{critic budget: scores of its runs}``, NaN/inf/None for a run
+    without a score. This is the optimum the score plot stars when the analysis gives none.
+    """
+    def key(critic):
+        scores = np.array([math.nan if v is None else v for v in scores_by_critic[critic]],
+                          dtype=np.float64)
+        ok = np.isfinite(scores)
+        share = ok.mean() if scores.size else 0.0
+        return (-share, float(scores[ok].mean()) if ok.any() else math.inf, critic)
 
-def record_score(run, metric="latent"):
-    """The score a run contributes (NaN unless it converged with a finite score)."""
-    if record_status(run) != "converged":
-        return math.nan
-    value = run.get("fd_score") if metric == "fd" and "status" in run else run.get("score")
-    value = math.nan if value is None else float(value)
-    return value if math.isfinite(value) else math.nan
+    if not scores_by_critic:
+        raise ValueError("scores_by_critic is empty: no critic to choose")
+    return min(scores_by_critic, key=key)
 
 
 class RunTable:
-    """Runs as score tables ``[n_lr, n_seeds, n_critics]`` per generator."""
+    """Runs (``tuning.results.RunResult``) as score tables ``[n_lr, n_seeds, n_critics]`` per
+    generator; a run recorded without a learning rate counts at ``default_lr``."""
 
     def __init__(self, runs, metric="latent", default_lr=None):
         self.runs = list(runs)
         self.metric = metric
-        self.seeds = sorted({int(r["seed"]) for r in self.runs})
-        self.lrs = sorted({float(r.get("learning_rate", default_lr or 0.0)) for r in self.runs})
         self.default_lr = default_lr
+        self.seeds = sorted({r.seed for r in self.runs})
+        self.lrs = sorted({self.learning_rate(r) for r in self.runs})
         self.by_generator = collections.defaultdict(list)
         for run in self.runs:
-            self.by_generator[run["generator"]].append(run)
+            self.by_generator[run.generator].append(run)
+
+    def learning_rate(self, run):
+        return run.learning_rate if run.learning_rate is not None else (self.default_lr or 0.0)
 
     def generators(self, kind):
-        labels = [g for g, rs in self.by_generator.items() if rs[0]["kind"] == kind]
+        labels = [g for g, rs in self.by_generator.items() if rs[0].kind == kind]
         return sorted(labels, key=lambda g: (self.info(g)["latent_dim"],
                                              self.info(g)["generator_capacity"], g))
 
     def info(self, generator):
         run = self.by_generator[generator][0]
         keys = ("kind", "latent_dim", "generator_capacity", "n_qubits", "n_layers")
-        return {k: run.get(k) for k in keys}
+        return {k: getattr(run, k) for k in keys}
 
     def critics(self, generator):
-        return sorted({int(r["critic_capacity"]) for r in self.by_generator[generator]})
+        return sorted({r.critic_budget for r in self.by_generator[generator]})
 
     def table(self, generator):
-        """(critic capacities, scores ``[n_lr, n_seeds, n_critics]`` with NaN)."""
+        """(critic budgets, scores ``[n_lr, n_seeds, n_critics]`` with NaN)."""
         critics = self.critics(generator)
         tab = np.full((len(self.lrs), len(self.seeds), len(critics)), np.nan)
         for run in self.by_generator[generator]:
-            lr = float(run.get("learning_rate", self.default_lr or 0.0))
-            tab[self.lrs.index(lr), self.seeds.index(int(run["seed"])),
-                critics.index(int(run["critic_capacity"]))] = record_score(run, self.metric)
+            tab[self.lrs.index(self.learning_rate(run)), self.seeds.index(run.seed),
+                critics.index(run.critic_budget)] = run.metric_score(self.metric)
         return critics, tab
 
     def status_counts(self, generator=None):
         runs = self.runs if generator is None else self.by_generator[generator]
-        return dict(collections.Counter(record_status(r) for r in runs))
+        return dict(collections.Counter(r.status for r in runs))
 
 
 def best_lr_curves(tab, weights):
@@ -121,7 +126,7 @@ def crossing(x, scores, target):
     reach = valid & (scores <= target[..., None])
     any_valid, any_reach = valid.any(axis=-1), reach.any(axis=-1)
     first = np.argmax(reach, axis=-1)
-    left, _ = optimum._neighbour_indices(valid)  # pylint: disable=protected-access
+    left, _ = optimum._neighbour_indices(valid)
     prev = np.take_along_axis(left, first[..., None], -1)[..., 0]
     n = scores.shape[-1]
     last_valid = n - 1 - np.argmax(np.flip(valid, -1), axis=-1)
@@ -257,16 +262,29 @@ def _quantum_entry(table, g, c, classical, n_seeds):
     return entry
 
 
+def critic_optimum(runs, generator, config, n_boot=200, seed=0):
+    """(critic capacities, :class:`optimum.OptimumEstimate`) of one generator's runs: the C*
+    estimate the report gives, on whatever critics those runs have (grid and refinements)."""
+    table = RunTable([r for r in runs if r.generator == generator],
+                     getattr(config, "score_metric", "latent"), config.learning_rate)
+    if not table.runs:
+        raise ValueError(f"no runs of generator {generator!r}")
+    n_seeds = len(table.seeds)
+    weights = np.vstack([np.ones((1, n_seeds)), optimum.bootstrap_weights(
+        n_seeds, n_boot, np.random.default_rng(seed))])
+    curves = _generator_curves(table, weights)[generator]
+    return curves["critics"], _critic_star(curves, n_seeds)
+
+
 def other_metric_score(table, generator, critic, lr):
     """Mean of the *other* score (FD-SAT4 when the latent score decides, and vice versa) over
     the converged seeds of one configuration, so that the report shows both."""
     other = "fd" if table.metric == "latent" else "latent"
     values = []
     for run in table.by_generator[generator]:
-        run_lr = float(run.get("learning_rate", table.default_lr or 0.0))
-        if int(run["critic_capacity"]) != critic or (lr is not None and run_lr != lr):
+        if run.critic_budget != critic or (lr is not None and table.learning_rate(run) != lr):
             continue
-        value = record_score(run, other)
+        value = run.metric_score(other)
         if math.isfinite(value):
             values.append(value)
     return {"metric": other, "value": float(np.mean(values)) if values else None}
@@ -335,7 +353,7 @@ def measured_noise(entries):
 
 def power_at_design(q, critic_grid, n_seeds, sigma, seed=0, n_rep=POWER_REPS):
     """Verdict probabilities at the design and measured noise, and a design reaching 80 %."""
-    from qlsgan_tf.study import power  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.study import power
 
     q = sorted({float(v) for v in q})
     why = ("fewer than 4 Q values" if len(q) < 4 else "fewer than 3 critic capacities"
@@ -370,9 +388,8 @@ def analyse(runs, config, n_boot=None, seed=0, with_power=True, power_reps=None)
     result = {
         "score_metric": metric, "n_runs": len(table.runs),
         "status_counts": table.status_counts(),
-        "n_converged_runs": sum(record_status(r) == "converged" for r in table.runs),
-        "n_stable_runs": sum(record_status(r) not in ("failed", "unstable", "diverging")
-                             for r in table.runs),
+        "n_converged_runs": sum(r.status == "converged" for r in table.runs),
+        "n_stable_runs": sum(r.stable for r in table.runs),
         "seeds": table.seeds, "learning_rates": table.lrs, "n_boot": n_boot,
         "design": {"q": sorted({int(table.info(g)["generator_capacity"])
                                 for g in table.generators("quantum")}),

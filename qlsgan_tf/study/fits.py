@@ -72,11 +72,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import special, stats
+
+from qlsgan_tf.validation import check_int
 
 __all__ = [
     "DELTA_AICC_RULE",
@@ -536,103 +537,36 @@ def fit_laws(
         replicate) not positive, ``y_samples`` with the wrong number of rows, a negative
         ``n_boot`` or ``ci_level`` outside (0, 1).
     """
-    q = _as_series(Q, "Q")
-    y = _as_series(y, "y")
-    if q.size != y.size:
-        raise ValueError(f"Q and y must have the same length, got {q.size} and {y.size}.")
-    _check_positive(q, "Q", "capacities are parameter counts and the power law takes log Q")
-    _check_positive(y, "y", "the laws are fitted and compared on log y")
-    replicates = _as_replicates(y_samples, y.size) if y_samples is not None else None
-    if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral):
-        raise TypeError(f"n_boot must be an integer, got {n_boot!r}.")
-    if n_boot < 0:
-        raise ValueError(f"n_boot must be >= 0, got {n_boot}.")
-    if not 0.0 < float(ci_level) < 1.0:
-        raise ValueError(f"ci_level must be in (0, 1), got {ci_level!r}.")
-
+    q, y, replicates = _check_fit_inputs(Q, y, y_samples, n_boot, ci_level)
     n, n_distinct = y.size, np.unique(q).size
     criterion = "AICc" if n - N_PARAMS - 1 > 0 else "AIC"
     if n_distinct < MIN_DISTINCT_Q:
         return ScalingComparison(
-            best=None,
-            fits={},
-            verdict=(
-                f"too few points to fit ({n_distinct} distinct Q value"
-                f"{'' if n_distinct == 1 else 's'}; at least {MIN_DISTINCT_Q} are needed)"
-            ),
-            criterion=criterion,
-            n_points=n,
-            n_distinct_q=n_distinct,
-        )
-
+            best=None, fits={}, criterion=criterion, n_points=n, n_distinct_q=n_distinct,
+            verdict=(f"too few points to fit ({n_distinct} distinct Q value"
+                     f"{'' if n_distinct == 1 else 's'}; at least {MIN_DISTINCT_Q} are needed)"))
     logy = np.log(y)
+    estimates = _point_fits(q, logy, y)
     rng = np.random.default_rng(seed)
-    estimates = {}
-    for name, law in _LAWS.items():
-        a, b = law.fit(q, logy)
-        if not np.isfinite(a):
-            raise RuntimeError(f"the {LAW_LABELS[name]} fit did not converge on y = {y.tolist()}")
-        estimates[name] = (float(a), float(b))
-
-    # Bootstrap: one matrix of refitted (a, b) per law, shape [n_boot, 2].
-    boot: Dict[str, np.ndarray] = {}
-    selection: Dict[str, float] = {}
-    method = "none"
     if n_boot > 0 and replicates is not None:
-        method = "replicates"
-        logy_boot = np.stack(
-            [np.log(rep[rng.integers(0, rep.size, size=n_boot)]) for rep in replicates], axis=1
-        )
-        rss = []
-        for name, law in _LAWS.items():
-            a, b = law.fit(q, logy_boot, start=estimates[name])
-            boot[name] = np.stack([a, b], axis=1)
-            rss.append(_rss_batch(law, q, logy_boot, np.asarray(a), np.asarray(b)))
-        # Equal k: the lowest RSS has the lowest AIC(c) in each resample.
-        winners = np.argmin(np.stack(rss, axis=1), axis=1)
-        selection = {name: float(np.mean(winners == i)) for i, name in enumerate(_LAWS)}
+        method, (boot, selection) = "replicates", _replicate_bootstrap(
+            q, replicates, estimates, n_boot, rng)
     elif n_boot > 0:
-        method = "residual"
-        inflate = math.sqrt(n / (n - 2)) if n > 2 else 1.0
-        for name, law in _LAWS.items():
-            a, b = estimates[name]
-            log_fit = np.log(law.predict(q, a, b))
-            resid = logy - log_fit
-            resid = (resid - resid.mean()) * inflate
-            logy_boot = log_fit[None, :] + resid[rng.integers(0, n, size=(n_boot, n))]
-            a_boot, b_boot = law.fit(q, logy_boot, start=estimates[name])
-            boot[name] = np.stack([a_boot, b_boot], axis=1)
-
+        method, boot, selection = "residual", _residual_bootstrap(
+            q, logy, estimates, n_boot, rng), {}
+    else:
+        method, boot, selection = "none", {}, {}
     # Residual bootstrap: expanded percentiles for the t-vs-normal gap at small n.
     percentile_level = (
         _expanded_level(ci_level, n - 2) if method == "residual" and n > 2 else ci_level
     )
-    fits = []
-    for name, law in _LAWS.items():
-        a, b = estimates[name]
-        r2, aic, aicc, sigma = _information(_log_residuals(law, q, logy, a, b), logy)
-        params = {"a": a, "b": b}
-        if name in boot:
-            ok = np.all(np.isfinite(boot[name]), axis=1)
-            ci = {
-                "a": _interval(boot[name][:, 0], percentile_level),
-                "b": _interval(boot[name][:, 1], percentile_level),
-            }
-            n_ok = int(ok.sum())
-        else:
-            ci = {"a": (math.nan, math.nan), "b": (math.nan, math.nan)}
-            n_ok = 0
-        if name == "exponential":
-            params["doubling_interval"] = math.log(2) / b if b != 0 else math.inf
-            ci["doubling_interval"] = _doubling_interval_ci(ci["b"])
-        fits.append(
-            ScalingFit(
-                name=name, params=params, ci=ci, r2=r2, aic=aic, aicc=aicc,
-                delta_aic=math.nan, n_points=n, log_residual_std=sigma,
-                bootstrap=method, n_boot=n_ok, ci_level=float(ci_level),
-            )
-        )
+    fits = [_scaling_fit(name, q, logy, estimates[name], boot.get(name), method,
+                         percentile_level, ci_level) for name in _LAWS]
+    return _ranked(fits, criterion, n, n_distinct, selection)
 
+
+def _ranked(fits, criterion, n, n_distinct, selection):
+    """The fits ranked by AIC(c) (ties: the order of ``LAWS``) as a ``ScalingComparison``."""
     score = {fit.name: (fit.aicc if criterion == "AICc" else fit.aic) for fit in fits}
     best_score = min(score.values())
     ranked = sorted(
@@ -640,16 +574,89 @@ def fit_laws(
         key=lambda fit: (fit.delta_aic, LAWS.index(fit.name)),
     )
     return ScalingComparison(
-        best=ranked[0],
-        fits={fit.name: fit for fit in ranked},
+        best=ranked[0], fits={fit.name: fit for fit in ranked}, criterion=criterion,
+        n_points=n, n_distinct_q=n_distinct, selection_frequency=selection,
         verdict=_verdict(ranked) + (
             f"; indicative only: {n} points, AICc needs at least {N_PARAMS + 2}"
-            if criterion == "AIC" else ""
-        ),
-        criterion=criterion,
-        n_points=n,
-        n_distinct_q=n_distinct,
-        selection_frequency=selection,
+            if criterion == "AIC" else ""))
+
+
+def _check_fit_inputs(Q, y, y_samples, n_boot, ci_level):
+    """(q, y, replicates or None) as float arrays; one clear error per bad argument."""
+    q = _as_series(Q, "Q")
+    y = _as_series(y, "y")
+    if q.size != y.size:
+        raise ValueError(f"Q and y must have the same length, got {q.size} and {y.size}.")
+    _check_positive(q, "Q", "capacities are parameter counts and the power law takes log Q")
+    _check_positive(y, "y", "the laws are fitted and compared on log y")
+    replicates = _as_replicates(y_samples, y.size) if y_samples is not None else None
+    check_int("n_boot", n_boot, 0)
+    if not 0.0 < float(ci_level) < 1.0:
+        raise ValueError(f"ci_level must be in (0, 1), got {ci_level!r}.")
+    return q, y, replicates
+
+
+def _point_fits(q, logy, y):
+    """Least-squares (a, b) of every law on log y."""
+    estimates = {}
+    for name, law in _LAWS.items():
+        a, b = law.fit(q, logy)
+        if not np.isfinite(a):
+            raise RuntimeError(f"the {LAW_LABELS[name]} fit did not converge on y = {y.tolist()}")
+        estimates[name] = (float(a), float(b))
+    return estimates
+
+
+def _replicate_bootstrap(q, replicates, estimates, n_boot, rng):
+    """Refits on one replicate per point drawn independently: ({law: [n_boot, 2]}, how often
+    each law has the lowest RSS, i.e. the lowest AIC(c) at equal parameter counts)."""
+    logy_boot = np.stack(
+        [np.log(rep[rng.integers(0, rep.size, size=n_boot)]) for rep in replicates], axis=1
+    )
+    boot, rss = {}, []
+    for name, law in _LAWS.items():
+        a, b = law.fit(q, logy_boot, start=estimates[name])
+        boot[name] = np.stack([a, b], axis=1)
+        rss.append(_rss_batch(law, q, logy_boot, np.asarray(a), np.asarray(b)))
+    winners = np.argmin(np.stack(rss, axis=1), axis=1)
+    return boot, {name: float(np.mean(winners == i)) for i, name in enumerate(_LAWS)}
+
+
+def _residual_bootstrap(q, logy, estimates, n_boot, rng):
+    """Refits on each law's fit plus resampled, centred and inflated log residuals."""
+    n = logy.size
+    inflate = math.sqrt(n / (n - 2)) if n > 2 else 1.0
+    boot = {}
+    for name, law in _LAWS.items():
+        a, b = estimates[name]
+        log_fit = np.log(law.predict(q, a, b))
+        resid = logy - log_fit
+        resid = (resid - resid.mean()) * inflate
+        logy_boot = log_fit[None, :] + resid[rng.integers(0, n, size=(n_boot, n))]
+        a_boot, b_boot = law.fit(q, logy_boot, start=estimates[name])
+        boot[name] = np.stack([a_boot, b_boot], axis=1)
+    return boot
+
+
+def _scaling_fit(name, q, logy, estimate, boot, method, percentile_level, ci_level):
+    """One law's :class:`ScalingFit` (delta_aic filled in by the ranking)."""
+    a, b = estimate
+    r2, aic, aicc, sigma = _information(_log_residuals(_LAWS[name], q, logy, a, b), logy)
+    params = {"a": a, "b": b}
+    if boot is not None:
+        ci = {"a": _interval(boot[:, 0], percentile_level),
+              "b": _interval(boot[:, 1], percentile_level)}
+        n_ok = int(np.all(np.isfinite(boot), axis=1).sum())
+    else:
+        ci = {"a": (math.nan, math.nan), "b": (math.nan, math.nan)}
+        n_ok = 0
+    if name == "exponential":
+        params["doubling_interval"] = math.log(2) / b if b != 0 else math.inf
+        ci["doubling_interval"] = _doubling_interval_ci(ci["b"])
+    return ScalingFit(
+        name=name, params=params, ci=ci, r2=r2, aic=aic, aicc=aicc,
+        delta_aic=math.nan, n_points=logy.size, log_residual_std=sigma,
+        bootstrap=method, n_boot=n_ok, ci_level=float(ci_level),
     )
 
 
@@ -885,7 +892,7 @@ def _num_hessian(fun, x, h=1e-4):
 
 def _fit_law(name, q, logy, s2, kind, level, with_ci):
     """Maximum-likelihood fit of one law; returns a :class:`LawFit` (delta_aicc unset)."""
-    from scipy import optimize  # pylint: disable=import-outside-toplevel
+    from scipy import optimize
 
     span = (float(q.min()), float(q.max()))
     args = (name, q, logy, s2, kind, span)

@@ -26,6 +26,8 @@ import warnings
 import numpy as np
 from scipy import stats
 
+from qlsgan_tf.validation import check_int, check_probability
+
 DEFAULT_N_BOOT = 1000
 
 
@@ -179,10 +181,8 @@ def _check_inputs(capacities, scores):
 
 
 def _check_options(n_boot, level):
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive int; got {n_boot!r}")
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1); got {level!r}")
+    check_int("n_boot", n_boot, 1)
+    check_probability("level", level, open_low=True, open_high=True)
 
 
 def estimate_optimum(capacities, scores, *, seed=0, n_boot=DEFAULT_N_BOOT, level=0.95):
@@ -292,8 +292,7 @@ def suggest_capacities(capacities, estimate, *, n=1):
     cap = np.asarray(capacities, dtype=np.float64)
     if cap.ndim != 1 or cap.size < 2 or np.any(np.diff(cap) <= 0) or cap[0] <= 0:
         raise ValueError(f"capacities must be >= 2 increasing positive values; got {cap.tolist()}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive int; got {n!r}")
+    check_int("n", n, 1)
     if estimate.value is None:
         return []
     x = np.log(cap)

@@ -11,6 +11,8 @@ parent folders are created) and returns that path as a :class:`pathlib.Path`:
   laws (:mod:`qlsgan_tf.study.fits`) and the verdict.
 - :func:`plot_image_grid` — SAT-4 patches as an RGB block and a NIR false-colour block.
 
+Each has a ``*_figure`` twin (:func:`fid_figure`, :func:`score_figure`, :func:`scaling_figure`)
+taking the same data and returning the :class:`~matplotlib.figure.Figure` unsaved.
 Figures are built on :class:`matplotlib.figure.Figure` directly and rendered by the Agg canvas,
 so plotting never touches pyplot's global state or the user's backend (safe in workers and
 threads). Axes switch to log scale when the values span more than :data:`LOG_SPAN` (a factor).
@@ -28,13 +30,18 @@ from matplotlib import colormaps, transforms
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from qlsgan_tf.study.analysis import most_stable_critic
 from qlsgan_tf.training.images import plot_image_grid, png_path, save_figure
+from qlsgan_tf.validation import ArgumentTypeError
 
 __all__ = [
+    "fid_figure",
     "plot_fid_trajectories",
     "plot_image_grid",
     "plot_scaling",
     "plot_score_vs_critic_capacity",
+    "scaling_figure",
+    "score_figure",
 ]
 
 #: Values spanning more than this factor get a log axis.
@@ -63,7 +70,7 @@ def _floats(values, name: str, allow_nonfinite: bool = False) -> np.ndarray:
 
 def _number(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}.")
+        raise ArgumentTypeError(f"{name} must be a number, got {value!r}.")
     return float(value)
 
 
@@ -110,7 +117,8 @@ def _check_trajectories(trajectories) -> list:
     return out
 
 
-def _fid_figure(trajectories, floor=None, title=None, ylabel="FD-SAT4") -> Figure:
+def fid_figure(trajectories, floor=None, title=None, ylabel="FD-SAT4") -> Figure:
+    """The figure of :func:`plot_fid_trajectories`, unsaved."""
     runs = _check_trajectories(trajectories)
     if floor is not None:
         floor = _number(floor, "floor")
@@ -179,7 +187,7 @@ def plot_fid_trajectories(trajectories, path, floor=None, title=None,
       ``path`` as a :class:`pathlib.Path`.
     """
     path = png_path(path)
-    return save_figure(_fid_figure(trajectories, floor, title, ylabel), path)
+    return save_figure(fid_figure(trajectories, floor, title, ylabel), path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,7 +197,7 @@ def plot_fid_trajectories(trajectories, path, floor=None, title=None,
 def _check_rows(rows) -> list:
     if isinstance(rows, Mapping) or not isinstance(rows, Sequence):
         raise TypeError(
-            "rows must be a list of dicts {q_capacity, critic_capacity, score, seed}, "
+            "rows must be a list of dicts {q_capacity, critic_budget, score, seed}, "
             f"got {type(rows).__name__}."
         )
     if not rows:
@@ -198,11 +206,11 @@ def _check_rows(rows) -> list:
     for i, row in enumerate(rows):
         where = f"rows[{i}]"
         q = _number(_field(row, "q_capacity", where), f"{where}['q_capacity']")
-        c = _number(_field(row, "critic_capacity", where), f"{where}['critic_capacity']")
+        c = _number(_field(row, "critic_budget", where), f"{where}['critic_budget']")
         score = _field(row, "score", where)
         score = math.nan if score is None else _number(score, f"{where}['score']")
         _field(row, "seed", where)
-        for name, value in (("q_capacity", q), ("critic_capacity", c)):
+        for name, value in (("q_capacity", q), ("critic_budget", c)):
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{where}['{name}'] must be a positive number, got {value!r}.")
         stable = bool(row.get("stable", math.isfinite(score))) and math.isfinite(score)
@@ -211,18 +219,9 @@ def _check_rows(rows) -> list:
     return out
 
 
-def _default_optimum(by_critic: Dict[float, list]) -> float:
-    """The analysis rule: most stable seeds, then lowest mean stable score, then smallest."""
-    def key(c):
-        runs = by_critic[c]
-        stable = [r["score"] for r in runs if r["stable"]]
-        frac = len(stable) / len(runs)
-        return (-frac, float(np.mean(stable)) if stable else math.inf, c)
-    return min(by_critic, key=key)
-
-
-def _score_figure(rows, optima=None, title=None,
+def score_figure(rows, optima=None, title=None,
                   ylabel="optimality score (lower is better)") -> Figure:
+    """The figure of :func:`plot_score_vs_critic_capacity`, unsaved."""
     runs = _check_rows(rows)
     if optima is not None and not isinstance(optima, Mapping):
         raise TypeError(f"optima must map q_capacity -> critic capacity, got {optima!r}.")
@@ -232,63 +231,12 @@ def _score_figure(rows, optima=None, title=None,
     keys = sorted(groups, key=lambda k: (k[0], k[1] or ""))
     fig = Figure(figsize=(8.0, 5.0))
     ax = fig.add_subplot()
-    top = transforms.blended_transform_factory(ax.transData, ax.transAxes)
     cmap = colormaps["viridis"]
-    finite_scores = np.array([r["score"] for r in runs if r["stable"]])
     n_unstable = 0
-    for i, key in enumerate(keys):
-        q, group = key
-        by_critic = groups[key]
+    for i, (q, group) in enumerate(keys):
         color = cmap(0.85 * i / max(len(keys) - 1, 1))
-        caps = np.array(sorted(by_critic))
-        stats = []
-        for c in caps:
-            stable = np.array([r["score"] for r in by_critic[c] if r["stable"]])
-            stats.append((stable.mean(), stable.min(), stable.max()) if stable.size else
-                         (math.nan, math.nan, math.nan))
-            ax.scatter(np.full(stable.size, c), stable, s=12, color=color, alpha=0.5,
-                       linewidths=0)
-            n_bad = sum(not r["stable"] for r in by_critic[c])
-            if n_bad:
-                n_unstable += n_bad
-                ax.plot([c], [0.97], marker="x", markersize=9, markeredgewidth=2,
-                        color=color, transform=top, clip_on=False, linestyle="none")
-                if n_bad > 1:
-                    ax.annotate(f"{n_bad}", (c, 0.97), xycoords=top, xytext=(5, -3),
-                                textcoords="offset points", fontsize="x-small", color=color)
-        mean, lo, hi = (np.array(s) for s in zip(*stats))
-        ok = np.isfinite(mean)
-        label = f"Q = {q:g}" + (f" ({group})" if group else "")
-        ax.plot(caps[ok], mean[ok], marker="o", markersize=4, color=color, label=label)
-        if ok.sum() > 1:
-            ax.fill_between(caps[ok], lo[ok], hi[ok], color=color, alpha=0.15, linewidth=0)
-        star = None
-        if optima is not None:
-            star = optima.get(q, optima.get(group)) if optima else None
-        else:
-            star = _default_optimum(by_critic)
-        if star is not None:
-            star = float(star)
-            where = np.flatnonzero(caps == star)
-            if where.size and ok[where[0]]:
-                ax.plot([star], [mean[where[0]]], marker="*", markersize=18, color=color,
-                        markeredgecolor="black", linestyle="none", zorder=5)
-            else:  # no stable run there: star at the top, beside the x marks
-                ax.plot([star], [0.9], marker="*", markersize=18, color=color,
-                        markeredgecolor="black", transform=top, linestyle="none", zorder=5)
-    ax.set_xscale("log")
-    if finite_scores.size:  # headroom above the data for the row of unstable-run marks
-        low, high = finite_scores.min(), finite_scores.max()
-        if _wants_log(finite_scores):
-            ax.set_yscale("log")
-            ax.set_ylim(low / 1.3, high * (high / low) ** 0.2)
-        else:
-            pad = (high - low) or max(abs(high), 1.0)
-            ax.set_ylim(low - 0.08 * pad, high + 0.25 * pad)
-    ax.set_xlabel("critic capacity (trainable parameters)")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title or "Optimality score vs critic capacity, per quantum generator capacity Q")
-    ax.grid(True, which="both", alpha=0.3)
+        n_unstable += _score_curve(ax, q, group, groups[(q, group)], color, optima)
+    _score_axes(ax, np.array([r["score"] for r in runs if r["stable"]]), title, ylabel)
     extra = [
         Line2D([], [], marker="*", markersize=14, color="white", markeredgecolor="black",
                linestyle="none", label="chosen optimum C*(Q)"),
@@ -304,26 +252,86 @@ def _score_figure(rows, optima=None, title=None,
     return fig
 
 
+def _score_curve(ax, q, group, by_critic, color, optima):
+    """One generator's seeds, mean curve, min-max band, unstable marks and star; returns the
+    number of unstable runs drawn."""
+    top = transforms.blended_transform_factory(ax.transData, ax.transAxes)
+    caps = np.array(sorted(by_critic))
+    stats, n_unstable = [], 0
+    for c in caps:
+        stable = np.array([r["score"] for r in by_critic[c] if r["stable"]])
+        stats.append((stable.mean(), stable.min(), stable.max()) if stable.size else
+                     (math.nan, math.nan, math.nan))
+        ax.scatter(np.full(stable.size, c), stable, s=12, color=color, alpha=0.5, linewidths=0)
+        n_bad = sum(not r["stable"] for r in by_critic[c])
+        if n_bad:
+            n_unstable += n_bad
+            ax.plot([c], [0.97], marker="x", markersize=9, markeredgewidth=2,
+                    color=color, transform=top, clip_on=False, linestyle="none")
+            if n_bad > 1:
+                ax.annotate(f"{n_bad}", (c, 0.97), xycoords=top, xytext=(5, -3),
+                            textcoords="offset points", fontsize="x-small", color=color)
+    mean, lo, hi = (np.array(s) for s in zip(*stats))
+    ok = np.isfinite(mean)
+    label = f"Q = {q:g}" + (f" ({group})" if group else "")
+    ax.plot(caps[ok], mean[ok], marker="o", markersize=4, color=color, label=label)
+    if ok.sum() > 1:
+        ax.fill_between(caps[ok], lo[ok], hi[ok], color=color, alpha=0.15, linewidth=0)
+    if optima is not None:
+        star = optima.get(q, optima.get(group)) if optima else None
+    else:
+        star = most_stable_critic({c: [r["score"] if r["stable"] else math.nan
+                                       for r in rs] for c, rs in by_critic.items()})
+    if star is not None:
+        star = float(star)
+        where = np.flatnonzero(caps == star)
+        if where.size and ok[where[0]]:
+            ax.plot([star], [mean[where[0]]], marker="*", markersize=18, color=color,
+                    markeredgecolor="black", linestyle="none", zorder=5)
+        else:  # no stable run there: star at the top, beside the x marks
+            ax.plot([star], [0.9], marker="*", markersize=18, color=color,
+                    markeredgecolor="black", transform=top, linestyle="none", zorder=5)
+    return n_unstable
+
+
+def _score_axes(ax, finite_scores, title, ylabel):
+    """Log x axis, y range with headroom for the row of unstable-run marks, labels, grid."""
+    ax.set_xscale("log")
+    if finite_scores.size:
+        low, high = finite_scores.min(), finite_scores.max()
+        if _wants_log(finite_scores):
+            ax.set_yscale("log")
+            ax.set_ylim(low / 1.3, high * (high / low) ** 0.2)
+        else:
+            pad = (high - low) or max(abs(high), 1.0)
+            ax.set_ylim(low - 0.08 * pad, high + 0.25 * pad)
+    ax.set_xlabel("critic capacity (trainable parameters)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "Optimality score vs critic capacity, per quantum generator capacity Q")
+    ax.grid(True, which="both", alpha=0.3)
+
+
 def plot_score_vs_critic_capacity(rows, path, optima=None, title=None,
                                   ylabel="optimality score (lower is better)") -> pathlib.Path:
     """Per quantum capacity Q: mean score over seeds against critic capacity (log x).
 
     Args:
-      rows: list of dicts ``{"q_capacity", "critic_capacity", "score", "seed"}``, one per run;
+      rows: list of dicts ``{"q_capacity", "critic_budget", "score", "seed"}``, one per run;
         ``score`` inf/NaN/None marks an unstable run (an optional ``"stable": False`` does
         too). Unstable runs are drawn as ``x`` at the top of the axes (a number beside it
         counts them); the line is the mean over stable seeds, the band their min-max. An
         optional ``"generator"`` key separates generators that share a Q.
       path: the ``.png`` to write.
-      optima: ``{q_capacity: C*(Q)}`` (or ``{generator: C*}``) to star; by default the
-        analysis rule: the capacity with the most stable seeds, then the lowest mean score.
+      optima: ``{q_capacity: C*(Q)}`` (or ``{generator: C*}``) to star; by default
+        :func:`qlsgan_tf.study.analysis.most_stable_critic`: the budget with the most stable
+        seeds, then the lowest mean score.
       title, ylabel: override the defaults.
 
     Returns:
       ``path`` as a :class:`pathlib.Path`.
     """
     path = png_path(path)
-    return save_figure(_score_figure(rows, optima, title, ylabel), path)
+    return save_figure(score_figure(rows, optima, title, ylabel), path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,9 +389,10 @@ def _check_censored(censored, n):
     return values
 
 
-def _scaling_figure(Q, y, comparison, ylabel, y_err=None, y_ci=None, title=None,
+def scaling_figure(Q, y, comparison, ylabel, y_err=None, y_ci=None, title=None,
                     xlabel="quantum generator capacity Q (trainable parameters)",
                     censored=None) -> Figure:
+    """The figure of :func:`plot_scaling`, unsaved."""
     q = _floats(Q, "Q")
     y = _floats(y, "y")
     if q.size != y.size:
@@ -468,7 +477,7 @@ def plot_scaling(Q, y, comparison, path, ylabel, y_err=None, *, y_ci=None, title
       ``path`` as a :class:`pathlib.Path`.
     """
     path = png_path(path)
-    return save_figure(_scaling_figure(Q, y, comparison, ylabel, y_err, y_ci, title, xlabel,
+    return save_figure(scaling_figure(Q, y, comparison, ylabel, y_err, y_ci, title, xlabel,
                                        censored), path)
 
 

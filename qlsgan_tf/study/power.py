@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from qlsgan_tf.study import fits, optimum
+from qlsgan_tf.validation import check_int
 
 TRUTHS = ("exponential", "power_law", "linear", "flat")
 #: The verdict that is right for each planted law.
@@ -121,14 +122,12 @@ def _check_design(q, critic_grid, n_seeds, sigma, rise, n_rep):
     if grid.ndim != 1 or grid.size < 3 or np.any(np.diff(grid) <= 0) or grid[0] <= 0:
         raise ValueError("critic_grid must hold at least 3 increasing positive capacities; got "
                          f"{grid.tolist()}")
-    if isinstance(n_seeds, bool) or not isinstance(n_seeds, (int, np.integer)) or n_seeds < 2:
-        raise ValueError(f"n_seeds must be an int >= 2; got {n_seeds!r}")
+    check_int("n_seeds", n_seeds, 2)
     if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
         raise ValueError(f"sigma must be a positive number (std of log C*); got {sigma!r}")
     if not (isinstance(rise, (int, float)) and rise > 1):
         raise ValueError(f"rise must be a number > 1; got {rise!r}")
-    if isinstance(n_rep, bool) or not isinstance(n_rep, (int, np.integer)) or n_rep < 1:
-        raise ValueError(f"n_rep must be a positive int; got {n_rep!r}")
+    check_int("n_rep", n_rep, 1)
     return np.sort(q), grid
 
 

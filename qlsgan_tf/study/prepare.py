@@ -31,7 +31,7 @@ def _locked(path):
 
 def load_real(config, data_path):
     """(train Sat4Data, test Sat4Data, reference images float [-1, 1])."""
-    from qlsgan_tf import data as data_lib  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf import data as data_lib
 
     max_images = config.max_images or None
     train = data_lib.load_sat4(data_path, split="train", max_images=max_images)
@@ -44,11 +44,12 @@ def load_real(config, data_path):
 
 def _vae_for(config, latent_dim, train, test, out, log):
     """The study's VAE of one latent size: given path, cached, or trained now."""
-    from qlsgan_tf.tuning import vae as vae_tuning  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.training import vae_fit
+    from qlsgan_tf.tuning import vae as vae_tuning
 
     if config.vae not in ("nominal", "tuned"):
         vae_dir = pathlib.Path(config.vae)
-        model, metrics = vae_tuning.load_vae(vae_dir), _vae_metrics(vae_dir)
+        model, metrics = vae_fit.load_vae(vae_dir), _vae_metrics(vae_dir)
         if int(model.latent_dim) != latent_dim:
             raise ValueError(
                 f"--vae {vae_dir}: its latent size is {model.latent_dim}, but the quantum "
@@ -57,12 +58,14 @@ def _vae_for(config, latent_dim, train, test, out, log):
     vae_dir = out / "vae" / f"latent{latent_dim}"
     if not (vae_dir / "vae.keras").exists():
         log(f"training the {config.vae} VAE with latent size {latent_dim} -> {vae_dir}")
-        vae_tuning.train_vae(
-            train, vae_dir, test_data=test, latent_dim=latent_dim,
-            tune=config.vae == "tuned", max_trials=config.vae_max_trials,
-            epochs=config.vae_epochs, seed=0, augment=config.augment,
-            verbose=0)  # the study shows one progress bar, over its runs
-    return vae_tuning.load_vae(vae_dir), dict(_vae_metrics(vae_dir), path=str(vae_dir),
+        settings = dict(test_data=test, latent_dim=latent_dim, epochs=config.vae_epochs,
+                        seed=0, augment=config.augment,
+                        verbose=0)  # the study shows one progress bar, over its runs
+        if config.vae == "tuned":
+            vae_tuning.tune_vae(train, vae_dir, max_trials=config.vae_max_trials, **settings)
+        else:
+            vae_fit.train_vae(train, vae_dir, **settings)
+    return vae_fit.load_vae(vae_dir), dict(_vae_metrics(vae_dir), path=str(vae_dir),
                                              kind=config.vae)
 
 
@@ -72,7 +75,7 @@ def _feature_net_for(config, data_path, train, test, out, log):
     ``"train"`` learns it from the study's own data once (``OUT/feature_net/``, reused on
     resume; a run killed while training it leaves no manifest, so it is trained again).
     """
-    from qlsgan_tf.metrics import feature_net  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.metrics import feature_net
 
     if config.feature_net == "bundled":
         return feature_net.load_feature_net(None), "bundled (the 50 sample patches)"
@@ -100,8 +103,8 @@ def _vae_metrics(vae_dir):
 
 def prepare(config, data_path, out_dir, log=print):
     """Builds (or reloads) the shared study resources; returns ``tuning.capacity.Resources``."""
-    from qlsgan_tf.training import latents as latents_lib  # pylint: disable=import-outside-toplevel
-    from qlsgan_tf.tuning.capacity import Resources  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.training import latents as latents_lib
+    from qlsgan_tf.tuning.capacity import Resources
 
     out = pathlib.Path(out_dir)
     with _locked(out / ".prepare.lock"):
@@ -160,7 +163,7 @@ def floor_at_eval_sizes(reference_activations, heldout_activations, n_fake, seed
     patches, never the reference itself), drawn without replacement when there are enough and
     as a bootstrap resample otherwise; the mean over ``n_rep`` draws.
     """
-    from qlsgan_tf.metrics import distances  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.metrics import distances
 
     rng = np.random.default_rng(seed)
     held = np.asarray(heldout_activations)
@@ -183,7 +186,7 @@ def _baselines(config, decoder, heldout_latents, real_activations, net):
     (test patches: a perfect latent generator, never the reference set it is compared with).
     Both at the evaluation's sample size ``n_fid_samples``.
     """
-    from qlsgan_tf.metrics import distances  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.metrics import distances
 
     rng = np.random.default_rng(0)
     n = config.n_fid_samples
@@ -199,7 +202,7 @@ def _baselines(config, decoder, heldout_latents, real_activations, net):
 
 
 def _test_reference(config, test):
-    from qlsgan_tf import data as data_lib  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf import data as data_lib
 
     images = np.asarray(test.images)
     if config.augment:

@@ -8,25 +8,14 @@ import hashlib
 import json
 import math
 
-ANSATZE = ("bel", "simple")
-READOUTS = ("z", "xz")
-BACKENDS = ("fast", "tfq")
-LOSSES = ("wgan-gp", "bce")
+from qlsgan_tf.constants import ANSATZE, BACKENDS, LOSSES, NOISES, READOUTS, output_dim
+from qlsgan_tf.training.spec import GeneratorSpec, classical_label, quantum_label
+from qlsgan_tf.tuning.settings import TrainingSettings
+from qlsgan_tf.validation import check_choice, check_finite_float, check_int
+
 TUNERS = ("grid", "bayesian")
-NOISES = ("uniform", "normal")
 SCORE_METRICS = ("latent", "fd")
-
-
-def angles_per_circuit(n_qubits, n_layers, ansatz):
-    """Number of rotation angles of the style circuit (see ``layers.circuits``)."""
-    if ansatz == "bel":
-        return n_qubits * (5 * n_layers + 1)
-    return n_qubits * n_layers
-
-
-def quantum_capacity(n_qubits, n_layers, ansatz):
-    """Trainable parameters Q of a ``StyleQuantumGenerator``: a scale and a bias per angle."""
-    return 2 * angles_per_circuit(n_qubits, n_layers, ansatz)
+REFINE_KINDS = ("quantum", "classical", "all")
 
 
 @dataclasses.dataclass
@@ -92,6 +81,15 @@ class StudyConfig:
     # Which converged-run score decides the optima: "latent" (the latent distance, default)
     # or "fd" (FD-SAT4); the report shows both (see docs/method.md).
     score_metric: str = "latent"
+    # The adaptive critic search (``study.search``): after a generator's grid runs, this many
+    # rounds each add `refine_points` critic budgets (golden-section points around its best
+    # critic, or a step beyond a censored edge) x seeds x learning rates, for the generators
+    # of kind `refine_kinds` ("quantum": C*(Q), the claim's quantity; "classical"; "all"),
+    # never above `refine_max_critic` parameters (0: one grid step above the largest critic).
+    refine_rounds: int = 0
+    refine_points: int = 2
+    refine_kinds: str = "quantum"
+    refine_max_critic: int = 0
 
     # ----------------------------------------------------------------- derived
     @property
@@ -100,14 +98,39 @@ class StudyConfig:
         return sorted({self.latent_dim_for(n) for n, _ in self.quantum_grid})
 
     def latent_dim_for(self, n_qubits):
-        return n_qubits if self.readout == "z" else 2 * n_qubits
+        return output_dim(n_qubits, self.readout)
+
+    def generator_specs(self):
+        """The generators of the study: the quantum grid, then the classical generators of
+        every latent size in it."""
+        specs = [GeneratorSpec.quantum(n, layers, self.ansatz, self.readout)
+                 for n, layers in self.quantum_grid]
+        specs += [GeneratorSpec.sized(c, d, self.generator_depth, self.readout)
+                  for d in self.latent_dims for c in self.classical_capacities]
+        return specs
 
     def generator_labels(self):
-        """KerasTuner choice values: ``q{n}x{L}`` quantum, ``c{capacity}@{latent}`` classical."""
-        labels = [f"q{n}x{layers}" for n, layers in self.quantum_grid]
-        # Classical generators are matched against every latent size in the quantum grid.
-        labels += [f"c{c}@{d}" for d in self.latent_dims for c in self.classical_capacities]
+        """KerasTuner choice values, in the order of ``generator_specs``: ``q{n}x{L}``
+        quantum, ``c{budget}@{latent}`` classical (``training.spec``)."""
+        labels = [quantum_label(n, layers) for n, layers in self.quantum_grid]
+        labels += [classical_label(c, d) for d in self.latent_dims
+                   for c in self.classical_capacities]
         return labels
+
+    def training_settings(self):
+        """What the capacity search (``tuning``) needs of this study."""
+        return TrainingSettings(
+            generators=tuple(self.generator_labels()),
+            critic_budgets=tuple(self.critic_capacities),
+            seeds=tuple(self.seeds), learning_rates=tuple(self.learning_rates),
+            ansatz=self.ansatz, readout=self.readout, backend=self.backend,
+            generator_depth=self.generator_depth, critic_depth=self.critic_depth,
+            epochs=self.epochs, max_epochs=self.max_epochs, steps_per_epoch=self.steps_per_epoch,
+            batch_size=self.batch_size, n_critic=self.n_critic, loss=self.loss,
+            gp_weight=self.gp_weight, noise=self.noise, pack=self.pack,
+            n_latent_samples=self.n_latent_samples, n_fid_samples=self.n_fid_samples,
+            fid_every=self.fid_every, k_last=self.k_last, tuner=self.tuner,
+            max_trials=self.max_trials, refine_rounds=self.refine_rounds)
 
     @property
     def learning_rate(self):
@@ -118,6 +141,13 @@ class StudyConfig:
         """Training runs in the whole grid: generators x critics x seeds x learning rates."""
         return (len(self.generator_labels()) * len(self.critic_capacities) * len(self.seeds)
                 * len(self.learning_rates))
+
+    def n_refine_runs(self):
+        """Most runs the adaptive critic search may add (it stops early once converged)."""
+        kinds = {"quantum": len(self.quantum_grid), "all": len(self.generator_labels()),
+                 "classical": len(self.generator_labels()) - len(self.quantum_grid)}
+        return (self.refine_rounds * self.refine_points * kinds[self.refine_kinds]
+                * len(self.seeds) * len(self.learning_rates))
 
     def fingerprint(self):
         """Hash of the settings that change results (not of budgets like max_trials)."""
@@ -150,6 +180,27 @@ class StudyConfig:
 
     def validate(self):
         """Checks every setting; returns self. One clear ValueError per problem."""
+        self._check_grids()
+        for name, allowed in (("ansatz", ANSATZE), ("readout", READOUTS),
+                              ("backend", BACKENDS), ("loss", LOSSES), ("tuner", TUNERS),
+                              ("noise", NOISES), ("score_metric", SCORE_METRICS),
+                              ("refine_kinds", REFINE_KINDS)):
+            _choice(name, getattr(self, name), allowed)
+        if not isinstance(self.feature_net, str) or not self.feature_net:
+            raise ValueError(f"feature_net must be 'bundled', 'train' or a directory, got "
+                             f"{self.feature_net!r}")
+        self._check_counts()
+        self._check_training()
+        self._check_refine()
+        if self.tuner == "bayesian":
+            raise ValueError(
+                "tuner 'bayesian' is not offered: a trial trains every critic capacity, seed and "
+                "learning rate of one generator at once (a pack), and minimising the score over "
+                "generators would starve the weak ones the study must measure; use 'grid'")
+        return self
+
+    def _check_grids(self):
+        """The quantum grid, capacities, seeds and learning rates: non-empty, distinct."""
         if not self.quantum_grid:
             raise ValueError("quantum_grid is empty: give at least one (n_qubits, n_layers)")
         for pair in self.quantum_grid:
@@ -158,13 +209,6 @@ class StudyConfig:
                     f"quantum_grid entry {pair!r} must be (n_qubits >= 2, n_layers >= 1)"
                 )
         self.quantum_grid = [(int(n), int(layers)) for n, layers in self.quantum_grid]
-        _choice("ansatz", self.ansatz, ANSATZE)
-        _choice("readout", self.readout, READOUTS)
-        _choice("backend", self.backend, BACKENDS)
-        _choice("loss", self.loss, LOSSES)
-        _choice("tuner", self.tuner, TUNERS)
-        _choice("noise", self.noise, NOISES)
-        _choice("score_metric", self.score_metric, SCORE_METRICS)
         for name in ("critic_capacities", "classical_capacities", "seeds", "learning_rates"):
             values = getattr(self, name)
             if not values:
@@ -175,9 +219,12 @@ class StudyConfig:
             if any(int(v) < 1 for v in getattr(self, name)):
                 raise ValueError(f"{name} must be positive parameter counts: {getattr(self, name)}")
             setattr(self, name, sorted(int(v) for v in getattr(self, name)))
-        if not isinstance(self.feature_net, str) or not self.feature_net:
-            raise ValueError(f"feature_net must be 'bundled', 'train' or a directory, got "
-                             f"{self.feature_net!r}")
+        self.learning_rates = [check_finite_float("learning_rates entry", v, 0.0,
+                                                  exclusive_minimum=True)
+                               for v in self.learning_rates]
+
+    def _check_counts(self):
+        """Counts and sizes that must be positive, and the non-negative penalties."""
         for name in ("epochs", "batch_size", "n_critic", "fid_every", "k_last", "critic_depth",
                      "feature_net_epochs",
                      "n_fid_samples", "vae_epochs", "vae_max_trials", "n_boot"):
@@ -187,43 +234,43 @@ class StudyConfig:
             raise ValueError(f"generator_depth must be >= 0, got {self.generator_depth}")
         if self.n_fid_samples < 2:
             raise ValueError("n_fid_samples must be >= 2")
+        if self.n_latent_samples < 2:
+            raise ValueError(f"n_latent_samples must be >= 2, got {self.n_latent_samples}")
+        for name in ("gp_weight", "std_penalty", "max_fid_rel_std", "max_loss_oscillation"):
+            value = float(getattr(self, name))
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
+
+    def _check_training(self):
+        """Epoch budgets, evaluations and packing fit together."""
         n_evals = self.epochs // self.fid_every
         if n_evals < self.k_last:
             raise ValueError(
                 f"k_last={self.k_last} FD-SAT4 evaluations are scored, but epochs={self.epochs} "
                 f"with fid_every={self.fid_every} gives only {n_evals}"
             )
-        for name in ("gp_weight", "std_penalty", "max_fid_rel_std", "max_loss_oscillation"):
-            value = float(getattr(self, name))
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
-        for value in self.learning_rates:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"learning_rates must be finite numbers > 0, got "
-                                 f"{self.learning_rates!r}")
-        self.learning_rates = [float(v) for v in self.learning_rates]
         if self.pack < 0:
             raise ValueError(f"pack must be >= 0 (0 = automatic, 1 = one run at a time), got "
                              f"{self.pack}")
         if self.max_epochs and self.max_epochs < self.epochs:
             raise ValueError(f"max_epochs={self.max_epochs} is below epochs={self.epochs}: it "
                              "is the budget runs still improving after `epochs` may train to")
-        if self.n_latent_samples < 2:
-            raise ValueError(f"n_latent_samples must be >= 2, got {self.n_latent_samples}")
         if self.max_trials < 0 or self.max_images < 0 or self.steps_per_epoch < 0:
             raise ValueError("max_trials, max_images and steps_per_epoch must be >= 0")
-        if self.tuner == "bayesian":
-            raise ValueError(
-                "tuner 'bayesian' is not offered: a trial trains every critic capacity, seed and "
-                "learning rate of one generator at once (a pack), and minimising the score over "
-                "generators would starve the weak ones the study must measure; use 'grid'")
-        return self
+
+    def _check_refine(self):
+        """The adaptive critic search's budget and limit."""
+        for name in ("refine_rounds", "refine_points", "refine_max_critic"):
+            check_int(name, getattr(self, name), 0)
+        if self.refine_rounds and self.refine_points < 1:
+            raise ValueError("refine_points must be >= 1 when refine_rounds is set")
+        if self.refine_max_critic and self.refine_max_critic < max(self.critic_capacities):
+            raise ValueError(f"refine_max_critic={self.refine_max_critic} is below the largest "
+                             f"grid critic {max(self.critic_capacities)}")
 
 
 def _choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    check_choice(name, value, allowed)
 
 
 # The presets. Capacities are parameter budgets, log-spaced from tens of parameters up.
@@ -286,6 +333,7 @@ PRESETS = {
         vae_epochs=100,
         vae_max_trials=20,
         feature_net="train",  # FD-SAT4 features learned from the full data, not 50 patches
+        refine_rounds=2,  # the adaptive critic search: 2 rounds x 2 critics per quantum generator
         steps_per_epoch=100,
         augment=False,
         n_boot=2000,

@@ -2,48 +2,20 @@
 
 ``runs/*.json`` and ``prepared.json`` are written atomically by the study, but a user (or a
 copy from elsewhere) can leave one that is valid JSON with the wrong shape. Each is checked
-here so that the report fails with one line naming the file and the fix, not a ``KeyError``
-deep in the analysis.
+(run files by ``tuning.results.RunResult.from_dict``, through the store) so that the report
+fails with one line naming the file and the fix, not a ``KeyError`` deep in the analysis.
 """
-import numbers
 import pathlib
 
 from qlsgan_tf.study import store as store_lib
 
-_NUMBER = (numbers.Real,)
-RUN_FIELDS = {
-    "generator": (str,),
-    "kind": (str,),
-    "latent_dim": (int,),
-    "generator_capacity": _NUMBER,
-    "critic_capacity": _NUMBER,
-    "seed": (int,),
-    "stable": (bool,),
-    "score": _NUMBER + (type(None),),  # null: the run did not converge
-}
 PREPARED_SECTIONS = ("data", "vaes", "feature_net", "floor", "baselines")
 
 
-def check_run(record, path):
-    """Raises ``ValueError`` naming ``path`` unless ``record`` is a finished-run record."""
-    fix = "delete the file and rerun `qlsgan study` with the same settings to train that run again"
-    if not isinstance(record, dict):
-        raise ValueError(f"{path}: not a run record (a JSON {type(record).__name__}, expected "
-                         f"an object); {fix}")
-    for name, types in RUN_FIELDS.items():
-        if name not in record:
-            raise ValueError(f"{path}: not a finished-run record (no {name!r}); {fix}")
-        value = record[name]
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            raise ValueError(f"{path}: corrupt run record ({name!r} is {value!r}); {fix}")
-    return record
-
-
 def load_runs(store):
-    """Every run record of a ``ResultStore``, sorted by key, each checked."""
-    if not store.runs_dir.exists():
-        return []
-    return [check_run(store_lib.read_json(p), p) for p in sorted(store.runs_dir.glob("*.json"))]
+    """Every run of a ``ResultStore`` as ``tuning.results.RunResult``, sorted by key; a file
+    that is not a finished-run record raises ``ValueError`` naming it and the fix."""
+    return store.all_runs()
 
 
 def load_prepared(path):

@@ -13,15 +13,16 @@ import pathlib
 
 import numpy as np
 
+from qlsgan_tf import jsoncodec
 from qlsgan_tf.study import analysis as analysis_lib
 from qlsgan_tf.study import records
 from qlsgan_tf.study import store as store_lib
 
 CSV_FIELDS = (
     "generator", "kind", "n_qubits", "n_layers", "latent_dim", "generator_capacity",
-    "critic_capacity", "critic_params", "critic_units", "seed", "learning_rate", "status",
+    "critic_budget", "critic_params", "critic_units", "seed", "learning_rate", "status",
     "stable", "failed", "failure_reason", "score", "latent_floor", "fd_score", "final_fd",
-    "fd_std_last_k", "final_kid", "latent_fd", "epochs_run",
+    "fd_std_last_k", "final_kid", "latent_fd", "epochs_run", "search_round",
     "time_s", "time_per_epoch_s",
 )
 
@@ -44,8 +45,10 @@ def write_report(out_dir, n_boot=None, score_metric=None):
     prepared = records.load_prepared(prepared_path)
     result, comparisons = analysis_lib.analyse(runs, config, n_boot=n_boot)
     expected = config.n_runs()
-    result["complete"] = len(runs) >= expected
+    grid = set(config.critic_capacities)
+    result["complete"] = sum(r.critic_budget in grid for r in runs) >= expected
     result["expected_runs"] = expected
+    result["refinement_runs"] = sum(r.search_round > 0 for r in runs)
 
     plots = _write_plots(out, runs, result, comparisons, prepared, config.score_metric)
     results = {
@@ -54,7 +57,7 @@ def write_report(out_dir, n_boot=None, score_metric=None):
         "prepared": prepared,
         "analysis": result,
         "plots": {k: str(v.relative_to(out)) for k, v in plots.items()},
-        "total_run_time_s": float(sum(r.get("time_s", 0.0) for r in runs)),
+        "total_run_time_s": float(sum(r.time_s for r in runs)),
     }
     paths = {
         "results": store_lib.atomic_write_json(out / "results.json", results),
@@ -71,32 +74,32 @@ def _trials_csv(runs):
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for run in runs:
-        row = dict(run)
-        row["critic_units"] = "-".join(str(u) for u in run.get("critic_units", []))
-        writer.writerow(row)
+        row = run.to_dict()
+        row["critic_units"] = "-".join(str(u) for u in run.critic_units)
+        writer.writerow(jsoncodec.encode(row))
     return buf.getvalue()
 
 
 def _write_plots(out, runs, result, comparisons, prepared, metric="latent"):
-    from qlsgan_tf.study import plots  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.study import plots
 
     plot_dir = out / "plots"
     plot_dir.mkdir(parents=True, exist_ok=True)
     floor = prepared.get("floor", {}).get("fd")
     paths = {}
     trajectories = [{
-        "label": f"{r['generator']} c{r['critic_capacity']} s{r['seed']}",
-        "epochs": [p[0] for p in r.get("fd_history", [])],
-        "fd": [p[1] for p in r.get("fd_history", [])],
-        "failed": analysis_lib.record_status(r) != "converged",
-    } for r in runs if r.get("fd_history")]
+        "label": f"{r.generator} c{r.critic_budget} s{r.seed}",
+        "epochs": [p[0] for p in r.fd_history],
+        "fd": [p[1] for p in r.fd_history],
+        "failed": r.status != "converged",
+    } for r in runs if r.fd_history]
     if trajectories:
         paths["fid_trajectories"] = plots.plot_fid_trajectories(
             trajectories, plot_dir / "fid_trajectories.png", floor=floor)
-    rows = [{"q_capacity": r["generator_capacity"], "critic_capacity": r["critic_capacity"],
-             "score": analysis_lib.record_score(r, metric), "seed": r["seed"],
-             "stable": analysis_lib.record_status(r) == "converged", "generator": r["generator"]}
-            for r in runs if r["kind"] == "quantum"]
+    rows = [{"q_capacity": r.generator_capacity, "critic_budget": r.critic_budget,
+             "score": r.metric_score(metric), "seed": r.seed,
+             "stable": r.status == "converged", "generator": r.generator}
+            for r in runs if r.kind == "quantum"]
     if rows:
         paths["score_vs_critic"] = plots.plot_score_vs_critic_capacity(
             rows, plot_dir / "score_vs_critic_capacity.png",
@@ -176,9 +179,12 @@ def _markdown(config, prepared, result, plots, out, runs):
     lines = [
         "# Capacity study of a latent style-based QGAN on SAT-4",
         "",
-        f"Preset `{config.preset}`; {result['n_runs']} of {result['expected_runs']} training runs "
-        f"finished ({'complete' if result['complete'] else 'PARTIAL: rerun the study to finish'})"
-        f"; {result['n_converged_runs']} converged, {result['n_stable_runs']} stable "
+        f"Preset `{config.preset}`; {result['n_runs'] - result.get('refinement_runs', 0)} of "
+        f"{result['expected_runs']} grid training runs finished "
+        f"({'complete' if result['complete'] else 'PARTIAL: rerun the study to finish'})"
+        + (f" and {result['refinement_runs']} runs of the adaptive critic search"
+           if result.get("refinement_runs") else "")
+        + f"; {result['n_converged_runs']} converged, {result['n_stable_runs']} stable "
         f"(statuses: {counts}); seeds {result['seeds']}.",
         "",
     ]
@@ -213,6 +219,7 @@ def _design_lines(config, result):
         + (f", a {max(d['q']) / min(d['q']):.3g}x range" if d["q"] else "") + ").",
         f"- Critic capacities: {d['critic_capacities']}; classical generator capacities: "
         f"{d['classical_capacities']}.",
+        _refine_line(config),
         f"- Seeds per configuration: {d['n_seeds']}; learning rates: {d['learning_rates']} "
         "(each (generator, critic) takes its best, re-chosen in every bootstrap resample).",
         f"- Score deciding the optima: `{result['score_metric']}` "
@@ -221,6 +228,16 @@ def _design_lines(config, result):
         + f"; {result['n_boot']} cluster-bootstrap resamples of the seeds.",
         "",
     ]
+
+
+def _refine_line(config):
+    if not getattr(config, "refine_rounds", 0):
+        return "- Adaptive critic search: off (C* read from the critic grid alone)."
+    return (f"- Adaptive critic search: {config.refine_rounds} round(s) of "
+            f"{config.refine_points} critic capacities for the {config.refine_kinds} "
+            "generators after their grid (golden-section points in log capacity around the "
+            "best critic, or one grid step beyond a censored edge; `study.search`); the "
+            "critics each generator was trained with are listed with its C* below.")
 
 
 def _setup_lines(config, prepared):
@@ -310,6 +327,12 @@ def _result_lines(result):
                      f"{e['n_converged']}/{n_runs} | {_fmt(e['score'])} {_ci(e['score_ci'])} | "
                      f"{_fmt((e.get('other_score') or {}).get('value'))} | "
                      f"{c_val} | {c_ci} | {g_val} | {g_ci} |")
+    lines += ["", "Mean score by critic capacity (best learning rate; all critics each quantum "
+              "generator was trained with, the adaptive search's included):", ""]
+    lines += [f"- `{e['generator']}`: " + ", ".join(
+        f"{c}: {_fmt(v)}" for c, v in sorted(e["scores_by_critic"].items(),
+                                             key=lambda kv: int(kv[0])))
+        for e in result["quantum"]]
     if result["excluded"]:
         lines += ["", "### Excluded generators (no optimum, left out of the fits)", ""]
         lines += [f"- `{r['generator']}` ({r['kind']}): {r['reason']}"

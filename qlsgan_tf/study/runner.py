@@ -1,13 +1,15 @@
 """Runs a whole capacity study through KerasTuner: prepare, search, report.
 
 One KerasTuner search covers the whole grid: the hyperparameter ``generator`` names a
-quantum (``q{n}x{L}``) or classical (``c{capacity}@{latent}``) generator and
-``critic_capacity`` a critic parameter budget; each trial trains every seed and scores the
-configuration. KerasTuner keeps the oracle state (``OUT/tuner/``) and runs distributed with
-its own chief/worker environment variables; our store (``OUT/runs/``) makes every finished
-seed-run permanent, so a killed study resumes without losing or repeating finished runs.
+quantum (``q{n}x{L}``) or classical (``c{capacity}@{latent}``) generator; each trial trains
+its critic grid x seeds x learning rates, then the adaptive critic search's rounds
+(``study.search``) for that generator. KerasTuner keeps the oracle state (``OUT/tuner/``)
+and runs distributed with its own chief/worker environment variables; our store
+(``OUT/runs/``) makes every finished run permanent, so a killed study resumes without
+losing or repeating finished runs.
 """
 import contextlib
+import dataclasses
 import math
 import os
 import pathlib
@@ -16,8 +18,9 @@ from qlsgan_tf import interrupts
 from qlsgan_tf.study import lock as lock_lib
 from qlsgan_tf.study import prepare as prepare_lib
 from qlsgan_tf.study import report as report_lib
+from qlsgan_tf.study import search as search_lib
 from qlsgan_tf.study import store as store_lib
-from qlsgan_tf.study import tuner_state
+from qlsgan_tf.study import tuner_state, vae_compare
 
 PROJECT = "capacity"
 
@@ -42,8 +45,39 @@ def run_study(config, data_path, out_dir, verbose=1, log=print):
         return _run_study(config, data_path, out, verbose, log)
 
 
+def run_vae_comparison(config, vaes, data_path, out_dir, verbose=1, log=print):
+    """Runs (or resumes) the study once per VAE in ``vaes`` (e.g. ``("nominal", "tuned")``),
+    in ``OUT/vae-<name>/``, and compares them (``study.vae_compare``); returns the paths.
+
+    The FD-SAT4 feature network is shared: with ``feature_net="train"`` the first study trains
+    it and the others reuse it, so FD-SAT4 compares the VAEs and nothing else. One process
+    (chief/worker mode runs one study per directory: run each VAE with its own ``--vae``).
+    """
+    if role() != "local":
+        raise ValueError("--vae with several VAEs runs one study after the other in one "
+                         "process; in chief/worker mode run one study per VAE (--vae nominal, "
+                         "--vae tuned, each with its own --out)")
+    if len(set(vaes)) != len(vaes) or len(vaes) != 2:
+        raise ValueError(f"--vae compares two different VAEs, e.g. nominal,tuned; got "
+                         f"{','.join(vaes)}")
+    out = pathlib.Path(out_dir)
+    dirs, paths = {}, {}
+    feature_net = config.feature_net
+    for vae in vaes:
+        dirs[vae] = vae_compare.variant_dir(out, vae)
+        variant = dataclasses.replace(config, vae=vae, feature_net=feature_net).validate()
+        log(f"study with the {vae} VAE -> {dirs[vae]}")
+        report = run_study(variant, data_path, dirs[vae], verbose=verbose, log=log)
+        paths.update({f"{vae}_{k}": v for k, v in report.items()
+                      if k in ("report", "results", "trials")})
+        if feature_net == "train":  # the next VAE's study reuses this feature network
+            feature_net = str(dirs[vae] / "feature_net")
+    paths.update(vae_compare.write_comparison(out, dirs))
+    return paths
+
+
 def _run_study(config, data_path, out, verbose, log):
-    from qlsgan_tf.tuning import capacity  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.tuning import capacity
 
     store = store_lib.ResultStore(out)
     if store.pin_config(config) is False:
@@ -55,14 +89,15 @@ def _run_study(config, data_path, out, verbose, log):
         resources = prepare_lib.prepare(config, data_path, out, log=log)
         if config.preset == "paper":
             log(describe_estimate(estimate(config, len(resources.real_images), store.keys())))
-    hypermodel = capacity.CapacityHyperModel(config)
+    settings = config.training_settings()
+    hypermodel = capacity.CapacityHyperModel(settings)
     interrupts.check_stop()
     if where != "worker":  # the run store is the truth: damaged tuner state is rebuilt
         tuner_state.repair_tuner_state(out / "tuner", log=log)
     with _progress(config, store, enabled=verbose > 0 and where != "chief") as progress:
-        tuner = capacity.make_tuner(config, hypermodel, directory=out / "tuner",
+        tuner = capacity.make_tuner(settings, hypermodel, directory=out / "tuner",
                                     project_name=PROJECT, run_store=store, progress=progress,
-                                    verbose=0)
+                                    verbose=0, refine=search_lib.refiner(config))
         tuner.search(resources=resources)
     if where == "worker":
         return None
@@ -76,18 +111,18 @@ def _progress(config, store, enabled):
     if not enabled:
         yield None
         return
-    from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
+    from tqdm.auto import tqdm
 
-    bar = tqdm(total=config.n_runs(), initial=len(store.keys()), unit="run",
-               desc="capacity study", dynamic_ncols=True)
+    # The total counts the grid and the most the adaptive critic search may add.
+    bar = tqdm(total=config.n_runs() + config.n_refine_runs(), initial=len(store.keys()),
+               unit="run", desc="capacity study", dynamic_ncols=True)
 
     def update(result, cached):
         if cached:
             return
-        fd = result.get("final_fd", math.inf)
-        bar.set_postfix_str(f"{result['generator']} critic {result['critic_capacity']} "
-                            f"seed {result['seed']}: FD-SAT4 {fd:.3g}"
-                            + ("" if result.get("stable") else " (unstable)"))
+        bar.set_postfix_str(f"{result.generator} critic {result.critic_budget} "
+                            f"seed {result.seed}: FD-SAT4 {result.final_fd:.3g}"
+                            + ("" if result.stable else " (unstable)"))
         bar.update(1)
 
     try:
@@ -103,51 +138,54 @@ def estimate(config, n_reference, done=()):
     generator, builds each of its packs (``tuning.packs.pack_groups``) and measures the time
     to build and trace it and its cost per generator step; every generator of that kind is
     charged the same steps (an upper bound for smaller ones), scaled by its share of
-    unfinished runs, and every family (qubit count, latent size) the compilations once. One at a time (``pack == 1``): per critic capacity, the tracing time and step cost
-    of one ``LatentGAN`` run. Evaluations (latent score, FD-SAT4) are not included;
+    unfinished runs, and every family (``tuning.packs.family_spec``) the compilations once.
+    One at a time (``pack == 1``): per critic capacity, the tracing time and step cost of
+    one ``LatentGAN`` run. Evaluations (latent score, FD-SAT4) are not included;
     ``n_reference``: real latents per epoch. Runs still improving may train up to
     ``max_epochs``; the estimate counts ``epochs``.
     """
-    from qlsgan_tf.tuning import capacity, packs  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.tuning import capacity, packs
 
+    settings = config.training_settings()
     labels = config.generator_labels()
+    specs = dict(zip(labels, config.generator_specs()))
     steps = config.steps_per_epoch or math.ceil(n_reference / config.batch_size)
     done = set(done)
 
-    def largest(prefix):
-        return max((lbl for lbl in labels if lbl.startswith(prefix)),
-                   key=lambda lbl: capacity.parse_generator(lbl, config)["capacity"])
+    def of_kind(kind):
+        return [lbl for lbl in labels if specs[lbl].kind[0] == kind]
+
+    def largest(kind):
+        return max(of_kind(kind), key=lambda lbl: specs[lbl].capacity)
 
     def remaining(label):
-        return [r for r in packs.plan_runs(config, label) if r.key not in done]
+        return [r for r in packs.plan_runs(settings, label) if r.key not in done]
 
     n_left = sum(len(remaining(label)) for label in labels)
     seconds, step_ms = 0.0, {}
     for kind in ("q", "c"):
         label = largest(kind)
-        spec = capacity.parse_generator(label, config)
+        spec = specs[label]
         if config.pack == 1:
-            cost = {c: capacity.time_training(config, label, c) for c in config.critic_capacities}
+            cost = {c: capacity.time_training(settings, label, c) for c in config.critic_capacities}
             per_run = {c: first + steps * config.epochs * step for c, (first, step) in cost.items()}
-            seconds += sum(per_run[r.critic_capacity] for lbl in labels if lbl[0] == kind
+            seconds += sum(per_run[r.critic_budget] for lbl in of_kind(kind)
                            for r in remaining(lbl))
             step_ms[kind] = {c: cost[c][1] * 1e3 for c in cost}
             continue
-        groups = packs.pack_groups(config, packs.plan_runs(config, label), spec["latent_dim"])
+        groups = packs.pack_groups(settings, packs.plan_runs(settings, label), spec.output_dim)
         compile_s, per_generator, step_ms[kind] = 0.0, 0.0, {}
         for group in groups:
-            first, step = packs.time_pack(config, label, group)
+            first, step = packs.time_pack(settings, label, group)
             compile_s += first
             per_generator += steps * config.epochs * step
-            step_ms[kind][max(r.critic_capacity for r in group)] = step * 1e3 / len(group)
-        total = len(packs.plan_runs(config, label))
-        mine = [lbl for lbl in labels if lbl[0] == kind]
-        # The generators of a family (a qubit count, a latent size) share compiled packs.
-        families = {capacity.parse_generator(lbl, config)["n_qubits" if kind == "q"
-                                                          else "latent_dim"] for lbl in mine
-                    if remaining(lbl)}
+            step_ms[kind][max(r.critic_budget for r in group)] = step * 1e3 / len(group)
+        total = len(packs.plan_runs(settings, label))
+        # The generators of a family share compiled packs (tuning.packs.family_spec).
+        families = {repr(sorted(packs.family_spec(settings, specs[lbl]).items()))
+                    for lbl in of_kind(kind) if remaining(lbl)}
         seconds += compile_s * len(families) + sum(
-            per_generator * len(remaining(lbl)) / total for lbl in mine)
+            per_generator * len(remaining(lbl)) / total for lbl in of_kind(kind))
     return {"runs": n_left, "steps_per_epoch": steps, "seconds": seconds, "step_ms": step_ms,
             "packed": config.pack != 1}
 

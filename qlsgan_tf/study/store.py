@@ -1,18 +1,21 @@
 """Atomic, resumable storage of a study's results.
 
-Each finished training run (generator, critic capacity, seed, learning rate) is one JSON file under
+Each finished training run (generator, critic budget, seed, learning rate) is one JSON file under
 ``OUT/runs/``, written to a temporary file and renamed into place, so a run is either wholly
 recorded or absent: a study killed at any moment (SIGKILL included) loses at most the run in
 progress, and a rerun skips every recorded run. ``OUT/study.json`` pins the configuration:
 resuming with different result-changing settings is refused instead of mixing two studies.
+Every file is JSON through ``qlsgan_tf.jsoncodec`` (non-finite floats as "inf", "-inf", "nan");
+run files are ``tuning.results.RunResult`` records.
 """
 import json
-import math
 import os
 import pathlib
 
+from qlsgan_tf import jsoncodec
 from qlsgan_tf.fsutil import atomic_write_file
 from qlsgan_tf.tuning.keys import run_key
+from qlsgan_tf.tuning.results import RecordError, RunResult
 
 
 def atomic_write_text(path, text):
@@ -28,8 +31,8 @@ def atomic_write_text(path, text):
 
 
 def atomic_write_json(path, data):
-    """JSON with non-finite floats written as strings ("inf", "nan"), then renamed in."""
-    return atomic_write_text(path, json.dumps(_finite(data), indent=2, sort_keys=True) + "\n")
+    """JSON (``jsoncodec``: non-finite floats as "inf", "-inf", "nan"), then renamed in."""
+    return atomic_write_text(path, jsoncodec.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def read_json(path):
@@ -40,35 +43,20 @@ def read_json(path):
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
     try:
-        return _restore(json.loads(text))
+        return jsoncodec.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: corrupt JSON ({err}); restore or delete the file, then "
                          "rerun") from None
 
 
-def _finite(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
-        return _finite(obj.item())
-    return obj
-
-
-_SPECIAL = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
-
-
-def _restore(obj):
-    if isinstance(obj, str) and obj in _SPECIAL:
-        return _SPECIAL[obj]
-    if isinstance(obj, dict):
-        return {k: _restore(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_restore(v) for v in obj]
-    return obj
+def read_run(path):
+    """The ``RunResult`` in a run file; ``ValueError`` naming the file and the fix when it is
+    not a finished-run record."""
+    try:
+        return RunResult.from_dict(read_json(path))
+    except RecordError as err:
+        raise ValueError(f"{path}: {err}; delete the file and rerun `qlsgan study` with the "
+                         "same settings to train that run again") from None
 
 
 class ResultStore:
@@ -103,29 +91,28 @@ class ResultStore:
 
     def load_config(self):
         """The ``StudyConfig`` recorded in this directory."""
-        from qlsgan_tf.study.presets import StudyConfig  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.study.presets import StudyConfig
 
         if not self.config_path.exists():
             raise FileNotFoundError(f"{self.root}: not a study directory (no study.json)")
         return StudyConfig.from_dict(read_json(self.config_path)["config"])
 
     # ------------------------------------------------------------------ runs
-    def path(self, generator, critic_capacity, seed, learning_rate=None):
-        return self.runs_dir / f"{run_key(generator, critic_capacity, seed, learning_rate)}.json"
+    def path(self, generator, critic_budget, seed, learning_rate=None):
+        return self.runs_dir / f"{run_key(generator, critic_budget, seed, learning_rate)}.json"
 
-    def get(self, generator, critic_capacity, seed, learning_rate=None):
-        """The recorded result of a run, or None when it has not finished."""
-        path = self.path(generator, critic_capacity, seed, learning_rate)
+    def get(self, generator, critic_budget, seed, learning_rate=None):
+        """The recorded ``RunResult`` of a run, or None when it has not finished."""
+        path = self.path(generator, critic_budget, seed, learning_rate)
         if not path.exists():
             return None
-        return read_json(path)
+        return read_run(path)
 
     def put(self, result):
-        """Records a finished run (atomically)."""
-        return atomic_write_json(
-            self.path(result["generator"], result["critic_capacity"], result["seed"],
-                      result.get("learning_rate")), result
-        )
+        """Records a finished run (a ``RunResult``), atomically, under its key."""
+        if not isinstance(result, RunResult):
+            raise TypeError(f"result must be a RunResult, got {type(result).__name__}")
+        return atomic_write_json(self.runs_dir / f"{result.key}.json", result.to_dict())
 
     def keys(self):
         """Keys of the recorded runs, from the file names alone (nothing is parsed)."""
@@ -134,7 +121,8 @@ class ResultStore:
         return {p.stem for p in self.runs_dir.glob("*.json")}
 
     def all_runs(self):
-        """Every recorded run, sorted by key; unreadable files are reported, not skipped."""
+        """Every recorded ``RunResult``, sorted by key; a file that is not one is reported
+        (``ValueError`` naming it), not skipped."""
         if not self.runs_dir.exists():
             return []
-        return [read_json(p) for p in sorted(self.runs_dir.glob("*.json"))]
+        return [read_run(p) for p in sorted(self.runs_dir.glob("*.json"))]

@@ -1,7 +1,9 @@
 """Training: the latent GAN as a Keras model, the TF-GAN estimator adapter, the hybrid model.
 
 ``LatentGAN`` trains any generator (quantum or classical) against a critic on VAE latents;
-``HybridLSGAN`` bundles a trained generator with the VAE decoder (noise -> image);
+``LatentStyleGAN`` bundles a trained generator with the VAE decoder (noise -> image; its former
+name ``HybridLSGAN`` is a deprecated alias that still loads saved models); ``losses`` holds the
+GAN losses as pure functions;
 ``make_gan_estimator`` builds the same WGAN-GP as a ``tfgan.estimator.GANEstimator``;
 ``train_latent_gan`` is the one training run the CLI and the study share. The TensorBoard
 callbacks (``FIDCallback``, ``ImageGridCallback``, ``NaNGuard``, ``log_hparams``) live in
@@ -12,6 +14,7 @@ import importlib
 # public name -> submodule that defines it; imported on first access so that importing
 # ``qlsgan_tf.training`` does not pull in TF-GAN or the metrics unless they are used.
 _EXPORTS = {
+    "GeneratorSpec": "spec",
     "LatentGAN": "latent_gan",
     "PackedLatentGAN": "packed",
     "pack_for": "packed",
@@ -19,12 +22,16 @@ _EXPORTS = {
     "encode_latents": "latents",
     "latent_dataset": "latents",
     "HybridLSGAN": "hybrid",
+    "LatentStyleGAN": "hybrid",
     "make_gan_estimator": "estimator",
     "latent_input_fn": "estimator",
     "noise_input_fn": "estimator",
     "train_latent_gan": "gan_run",
+    "train_vae": "vae_fit",
+    "load_vae": "vae_fit",
+    "build_vae": "vae_fit",
     "fit_with_fd": "gan_run",
-    "load_hybrid": "gan_run",
+    "load_hybrid": "run_dir",
     "plot_image_grid": "images",
     "FIDCallback": "callbacks",
     "ImageGridCallback": "callbacks",
@@ -34,8 +41,9 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "FIDCallback", "HybridLSGAN", "ImageGridCallback", "LatentGAN", "NaNGuard", "PackedLatentGAN",
-    "encode_latents",
+    "FIDCallback", "GeneratorSpec", "HybridLSGAN", "ImageGridCallback", "LatentGAN",
+    "LatentStyleGAN", "NaNGuard", "PackedLatentGAN",
+    "build_vae", "encode_latents", "load_vae", "train_vae",
     "fit_with_fd", "latent_dataset", "latent_input_fn", "load_hybrid", "log_hparams",
     "make_gan_estimator", "noise_input_fn", "pack_for", "plot_image_grid", "sample_noise",
     "StopOnRequest",

@@ -28,9 +28,10 @@ import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf import interrupts
+from qlsgan_tf.data.core import as_images
 from qlsgan_tf.metrics.distances import SmallSampleWarning, fd_sat4_from_activations
-from qlsgan_tf.metrics.feature_net import check_images
 from qlsgan_tf.training.images import mosaic
+from qlsgan_tf.validation import check_int
 
 FD_TAG = "fd_sat4"
 KID_TAG = "kid"
@@ -39,15 +40,12 @@ FLOOR_TAG = "fd_sat4_floor"
 
 
 def _check_every(every_n_epochs):
-    if isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, (int, np.integer)) \
-            or every_n_epochs < 1:
-        raise ValueError(f"every_n_epochs must be a positive int; got {every_n_epochs!r}")
+    every_n_epochs = check_int("every_n_epochs", every_n_epochs, 1)
     return int(every_n_epochs)
 
 
 def _check_n(n, name):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name} must be a positive int; got {n!r}")
+    n = check_int(name, n, 1)
     return int(n)
 
 
@@ -132,7 +130,7 @@ class FIDCallback(_GeneratingCallback):
             raise ValueError("FIDCallback needs exactly one of real_images (the real reference "
                              "set) and real_activations (its cached features)")
         if feature_net is None:
-            from qlsgan_tf.metrics.distances import default_feature_net  # pylint: disable=import-outside-toplevel
+            from qlsgan_tf.metrics.distances import default_feature_net
 
             feature_net = default_feature_net()
         self.feature_net = feature_net
@@ -141,7 +139,8 @@ class FIDCallback(_GeneratingCallback):
         if self.n_samples < 2:
             raise ValueError(f"n_samples must be >= 2 for FD-SAT4; got {self.n_samples}")
         if real_activations is None:
-            real_activations = feature_net.features(check_images(real_images, "real_images"))
+            real_activations = feature_net.features(
+                as_images(real_images, input_range="tanh", name="real_images"))
         real_activations = np.asarray(real_activations, np.float64)
         dim = getattr(feature_net, "feature_dim", real_activations.shape[-1])
         if real_activations.ndim != 2 or real_activations.shape[1] != dim:
@@ -231,7 +230,7 @@ def image_grid(images, bands="rgb", cols=None):
         vegetation shows red).
       cols: grid columns (default ``ceil(sqrt(N))``); a one-pixel white border separates patches.
     """
-    images = check_images(images, "images")
+    images = as_images(images, input_range="tanh", name="images")
     if bands not in ("rgb", "nir"):
         raise ValueError(f"bands must be 'rgb' or 'nir'; got {bands!r}")
     x = np.clip((images + 1.0) / 2.0, 0.0, 1.0)
@@ -265,8 +264,8 @@ class ImageGridCallback(_GeneratingCallback):
         super().__init__(decoder, sample_fn, batch_size)
         self.every_n_epochs = _check_every(every_n_epochs)
         self.n_images = _check_n(n_images, "n_images")
-        self.real_images = None if real_images is None else check_images(
-            real_images, "real_images")[:self.n_images]
+        self.real_images = None if real_images is None else as_images(
+            real_images, input_range="tanh", name="real_images")[:self.n_images]
         if log_dir is None and png_dir is None:
             raise ValueError("ImageGridCallback needs log_dir and/or png_dir")
         self.log_dir = None if log_dir is None else os.path.join(str(log_dir), "images")
@@ -304,7 +303,7 @@ class ImageGridCallback(_GeneratingCallback):
                     tf.summary.image(f"{prefix}/{bands}", grid[None], step=int(step))
             self._writer.flush()
         if self.png_dir is not None:
-            import matplotlib.image  # pylint: disable=import-outside-toplevel
+            import matplotlib.image
 
             for bands, grid in grids.items():
                 matplotlib.image.imsave(self.png_dir / f"{png_prefix}_{bands}.png", grid)
@@ -439,7 +438,7 @@ def write_hparams_config(log_dir, hparam_names, metric_names):
     For a study with many runs under one root, call this once on the root and
     :func:`log_hparams` with ``experiment_config=False`` in each run's directory.
     """
-    from tensorboard.plugins.hparams import api as hp  # pylint: disable=import-outside-toplevel
+    from tensorboard.plugins.hparams import api as hp
 
     writer = tf.summary.create_file_writer(str(log_dir))
     with writer.as_default():
@@ -460,7 +459,7 @@ def log_hparams(log_dir, hparams, metrics, experiment_config=True, step=0):
     Args:
       log_dir: the run's TensorBoard directory (written into directly).
       hparams: ``{name: bool | int | float | str}``, e.g. ``{"generator_capacity": 40,
-        "critic_capacity": 1537, "generator": "quantum", "n_qubits": 5, "n_layers": 2}``.
+        "critic_params": 1537, "generator": "quantum", "n_qubits": 5, "n_layers": 2}``.
       metrics: ``{name: float}`` final values, e.g. ``{"final_fd_sat4": 31.2,
         "final_kid": 0.05}``; written as scalars at ``step`` in the same run, where the
         dashboard looks for them. NaN is allowed (a failed run).
@@ -468,7 +467,7 @@ def log_hparams(log_dir, hparams, metrics, experiment_config=True, step=0):
         ``log_dir``; pass False when :func:`write_hparams_config` wrote it on a parent.
       step: step of the metric scalars.
     """
-    from tensorboard.plugins.hparams import api as hp  # pylint: disable=import-outside-toplevel
+    from tensorboard.plugins.hparams import api as hp
 
     hparams = _check_hparam_values(hparams, "hparams", (bool, int, float, str))
     metrics = _check_hparam_values(metrics, "metrics", (int, float))

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from qlsgan_tf.compat import import_tfgan
 from qlsgan_tf.training.latent_gan import NOISES
+from qlsgan_tf.validation import check_choice, check_finite_float, check_int
 
 
 def _model_factory(name, model_or_fn):
@@ -56,19 +57,19 @@ class _PerGraph:
         return model(inputs, training=mode == tf.estimator.ModeKeys.TRAIN)
 
 
-def make_gan_estimator(generator, critic, latent_dim, model_dir, gp_weight=10.0, g_lr=2e-4,
+def make_gan_estimator(generator, critic, noise_dim, model_dir, gp_weight=10.0, g_lr=2e-4,
                        c_lr=2e-4, beta_1=0.5, beta_2=0.9, n_critic=5, config=None,
                        add_summaries=None):
     """A ``tfgan.estimator.GANEstimator`` training ``generator`` against ``critic`` (WGAN-GP).
 
     Args:
-        generator: noise ``[batch, latent_dim]`` -> latents; a Keras model (e.g.
+        generator: noise ``[batch, noise_dim]`` -> latents; a Keras model (e.g.
             ``Sequential([Input((n,)), StyleQuantumGenerator(n, L)])``) used as an
             architecture template, or a zero-argument function returning a fresh one. The
             estimator owns the weights: they start from the layers' initializers and then
             live in ``model_dir``'s checkpoints (the template's current weights are not used).
         critic: latents -> one score; same forms as ``generator``.
-        latent_dim: noise dimension (checked against the input_fn's noise at graph build).
+        noise_dim: noise dimension (checked against the input_fn's noise at graph build).
         model_dir: checkpoint and summary directory; a second ``train`` resumes from it.
         gp_weight: λ of ``tfgan.losses.wasserstein_gradient_penalty``.
         g_lr, c_lr, beta_1, beta_2: Adam (``tf.compat.v1.train.AdamOptimizer``) settings.
@@ -84,24 +85,19 @@ def make_gan_estimator(generator, critic, latent_dim, model_dir, gp_weight=10.0,
     tfgan = import_tfgan()
     gen_factory = _model_factory("generator", generator)
     critic_factory = _model_factory("critic", critic)
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) \
-            or latent_dim < 1:
-        raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}.")
-    if isinstance(n_critic, bool) or not isinstance(n_critic, (int, np.integer)) or n_critic < 1:
-        raise ValueError(f"n_critic must be a positive int, got {n_critic!r}.")
+    noise_dim = check_int("noise_dim", noise_dim, 1)
+    n_critic = check_int("n_critic", n_critic, 1)
     for name, value in (("gp_weight", gp_weight), ("g_lr", g_lr), ("c_lr", c_lr)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not np.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+        check_finite_float(name, value, 0.0)
     if not model_dir:
         raise ValueError("model_dir must name a directory for the checkpoints.")
 
     generator_net = _PerGraph("generator", gen_factory)
     critic_net = _PerGraph("critic", critic_factory)
-    latent_dim = int(latent_dim)
+    noise_dim = int(noise_dim)
 
     def generator_fn(noise, mode):
-        noise.shape.assert_is_compatible_with([None, latent_dim])
+        noise.shape.assert_is_compatible_with([None, noise_dim])
         return generator_net(noise, mode)
 
     def discriminator_fn(latents, unused_conditioning, mode):
@@ -129,26 +125,21 @@ def _noise(shape, noise, seed):
     return tf.random.normal(shape, seed=seed)
 
 
-def _check_noise_args(batch_size, latent_dim, noise):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) \
-            or latent_dim < 1:
-        raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}.")
-    if noise not in NOISES:
-        raise ValueError(f"noise must be one of {NOISES}, got {noise!r}.")
+def _check_noise_args(batch_size, noise_dim, noise):
+    batch_size = check_int("batch_size", batch_size, 1)
+    noise_dim = check_int("noise_dim", noise_dim, 1)
+    check_choice("noise", noise, NOISES)
 
 
-def latent_input_fn(latents, batch_size, latent_dim, noise="uniform", seed=None,
+def latent_input_fn(latents, batch_size, noise_dim, noise="uniform", seed=None,
                     shuffle=True):
     """An estimator ``input_fn`` yielding ``(noise, real_latents)`` batches, repeated forever.
 
-    ``noise`` is ``[batch, latent_dim]`` (uniform in [-1, 1) or standard normal) and
+    ``noise`` is ``[batch, noise_dim]`` (uniform in [-1, 1) or standard normal) and
     ``real_latents`` the VAE-encoded latents; batches are full (the data repeats before
     batching), so every step sees ``batch_size`` examples. Bound the run with ``steps``.
     """
-    _check_noise_args(batch_size, latent_dim, noise)
+    _check_noise_args(batch_size, noise_dim, noise)
     latents = np.asarray(latents)
     if latents.ndim != 2 or latents.shape[0] == 0:
         raise ValueError(f"latents must have shape [N, D] with N >= 1, got {list(latents.shape)}.")
@@ -161,20 +152,19 @@ def latent_input_fn(latents, batch_size, latent_dim, noise="uniform", seed=None,
         if shuffle:
             ds = ds.shuffle(len(latents), seed=seed, reshuffle_each_iteration=True)
         ds = ds.repeat().batch(int(batch_size), drop_remainder=True)
-        return ds.map(lambda real: (_noise([int(batch_size), int(latent_dim)], noise, seed),
+        return ds.map(lambda real: (_noise([int(batch_size), int(noise_dim)], noise, seed),
                                     real))
 
     return input_fn
 
 
-def noise_input_fn(n, latent_dim, batch_size=64, noise="uniform", seed=None):
+def noise_input_fn(n, noise_dim, batch_size=64, noise="uniform", seed=None):
     """An estimator ``input_fn`` for ``predict``: ``n`` noise vectors, then the end."""
-    _check_noise_args(batch_size, latent_dim, noise)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}.")
+    _check_noise_args(batch_size, noise_dim, noise)
+    n = check_int("n", n, 1)
     rng = np.random.default_rng(seed)
-    values = (rng.uniform(-1.0, 1.0, (int(n), int(latent_dim))) if noise == "uniform"
-              else rng.standard_normal((int(n), int(latent_dim)))).astype(np.float32)
+    values = (rng.uniform(-1.0, 1.0, (int(n), int(noise_dim))) if noise == "uniform"
+              else rng.standard_normal((int(n), int(noise_dim)))).astype(np.float32)
 
     def input_fn():
         return tf.data.Dataset.from_tensor_slices(values).batch(int(batch_size))

@@ -1,29 +1,24 @@
 """One latent-GAN training run, shared by ``qlsgan train-gan`` and the capacity study.
 
 ``fit_with_fd`` fits a compiled :class:`LatentGAN` with the project's callbacks (FD-SAT4/KID
-every ``fid_every`` epochs, NaN/divergence guard, TensorBoard, HParams) and returns the
-trajectory the study scores. ``train_latent_gan`` builds and compiles the ``LatentGAN``,
-calls ``fit_with_fd`` and writes a run directory::
-
-    OUT/checkpoints/       weights after every epoch (TF checkpoint), latest kept
-    OUT/logs/              TensorBoard: losses, FD-SAT4 and KID scalars, image grids, HParams
-    OUT/history.csv        the Keras metrics per epoch
-    OUT/metrics.json       final FD-SAT4/KID, trajectory, capacities, time per epoch
-    OUT/samples.png        true-colour and NIR false-colour grid of generated patches
-    OUT/generator.keras    the trained generator (noise -> latents)
-    OUT/hybrid.keras       the HybridLSGAN (noise -> image), for ``qlsgan sample``
+every ``fid_every`` epochs, NaN/divergence guard, TensorBoard, HParams) and returns a
+:class:`FitResult`, the trajectory the study scores. ``train_latent_gan`` builds and compiles
+the ``LatentGAN``, calls ``fit_with_fd`` and writes a run directory
+(:mod:`qlsgan_tf.training.run_dir`), returning a :class:`GanRunResult`.
 """
-import json
+from __future__ import annotations
+
+import dataclasses
 import math
 import pathlib
-import shutil
 import time
+from typing import List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from qlsgan_tf.fsutil import atomic_write_file
-from qlsgan_tf.safe_load import load_keras_model
+from qlsgan_tf.data.core import as_images
+from qlsgan_tf.training import run_dir
 from qlsgan_tf.training.callbacks import (
     FIDCallback,
     ImageGridCallback,
@@ -31,27 +26,10 @@ from qlsgan_tf.training.callbacks import (
     StopOnRequest,
     log_hparams,
 )
-from qlsgan_tf.training.hybrid import HybridLSGAN
-from qlsgan_tf.training.images import plot_image_grid
 from qlsgan_tf.training.latent_gan import LatentGAN
-from qlsgan_tf.training.latents import _as_images, encode_latents, latent_dataset
+from qlsgan_tf.training.latents import encode_latents, latent_dataset
 
-N_GRID = 64
 N_RETURNED_SAMPLES = 16
-
-
-# ----------------------------------------------------------------------------------- images
-def load_hybrid(path):
-    """Loads a saved :class:`HybridLSGAN` from ``path`` (a ``.keras`` file or a run directory)."""
-    import qlsgan_tf.layers  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import  (registers StyleQuantumGenerator)
-    import qlsgan_tf.models  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
-
-    path = pathlib.Path(path)
-    if path.is_dir():
-        path = path / "hybrid.keras"
-    if not path.exists():
-        raise FileNotFoundError(f"no saved hybrid model at {str(path)!r}")
-    return load_keras_model(path, expected_type=HybridLSGAN)
 
 
 # ------------------------------------------------------------------------------- the run
@@ -77,21 +55,6 @@ def _time_per_epoch(seconds):
     return float(np.median(seconds[1:] if len(seconds) > 1 else seconds))
 
 
-def _jsonable(value):
-    """NaN/inf -> None and NumPy scalars/arrays -> Python, so the result is strict JSON."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _decode_fn(decoder):
     if decoder is None:
         return None
@@ -100,10 +63,127 @@ def _decode_fn(decoder):
     return decoder
 
 
-def fit_with_fd(gan, latents, decoder=None, feature_net=None, real_images=None,
+@dataclasses.dataclass
+class FitResult:
+    """What one :func:`fit_with_fd` run measured.
+
+    ``fd_history``: ``[(epoch, fd, kid)]`` at the evaluated epochs; the loss histories are per
+    epoch; ``final_*``: the last evaluation (NaN without one); ``time_per_epoch_s``: median
+    training time of an epoch after the first, FD evaluation excluded; ``samples``:
+    ``n_images`` generated patches as uint8 (None without a decoder or when generation
+    failed).
+    """
+
+    fd_history: List[Tuple[int, float, float]]
+    c_loss_history: List[float]
+    g_loss_history: List[float]
+    w_dist_history: List[float]
+    gp_history: List[float]
+    final_fd: float
+    final_kid: float
+    final_kid_std: float
+    failed: bool
+    failure_reason: str
+    epochs_run: int
+    time_s: float
+    time_per_epoch_s: float
+    epoch_times_s: List[float]
+    generator_capacity: int
+    critic_params: int
+    samples: Optional[np.ndarray] = None
+
+    def metrics(self) -> dict:
+        """The fields as a dict, without ``samples`` (what ``metrics.json`` records)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name != "samples"}
+
+
+@dataclasses.dataclass
+class _Monitors:
+    """The project's callbacks of one fit: epoch timer, FD-SAT4 (optional), NaN guard."""
+
+    timer: _EpochTimer
+    fid: Optional[FIDCallback]
+    guard: NaNGuard
+    callbacks: list
+
+
+def _fid_callback(decoder, feature_net, reals, real_activations, fid_every, n_fid_samples,
+                  log_dir, floor):
+    fid = FIDCallback(decoder, feature_net=feature_net, real_images=reals,
+                      every_n_epochs=fid_every, n_samples=n_fid_samples, log_dir=log_dir,
+                      floor=floor)
+    if real_activations is not None:
+        real_activations = np.asarray(real_activations, np.float64)
+        if real_activations.shape != fid.real_activations.shape:
+            raise ValueError(f"real_activations has shape {list(real_activations.shape)}; "
+                             f"the feature net gives {list(fid.real_activations.shape)} "
+                             "for real_images")
+        fid.real_activations = real_activations
+    return fid
+
+
+def _monitors(decoder, reals, fd_args, log_dir, grid_args) -> _Monitors:
+    """Timer first (its epochs exclude FD evaluation), FD-SAT4, guard, stop, TensorBoard."""
+    timer, guard = _EpochTimer(), NaNGuard()
+    fid = None
+    if decoder is not None and reals is not None:
+        fid = _fid_callback(decoder, reals=reals, log_dir=log_dir, **fd_args)
+    # The guard after FIDCallback: a NaN FD-SAT4 stops the run too; StopOnRequest: Ctrl-C.
+    callbacks = [timer] + ([fid] if fid is not None else []) + [guard, StopOnRequest()]
+    if log_dir is not None:
+        callbacks.append(tf.keras.callbacks.TensorBoard(str(log_dir), profile_batch=0))
+        if decoder is not None:
+            callbacks.append(ImageGridCallback(decoder, real_images=reals, log_dir=log_dir,
+                                               **grid_args))
+    return _Monitors(timer, fid, guard, callbacks)
+
+
+def _samples(gan, decoder, n_images, seed):
+    """``n_images`` generated patches as uint8, or None (no decoder, non-finite images)."""
+    from qlsgan_tf.data import denormalize
+
+    if decoder is None:
+        return None
+    images = np.asarray(decoder(gan.generate(n_images, seed=seed)), np.float32)
+    return denormalize(np.clip(images, -1.0, 1.0)) if np.all(np.isfinite(images)) else None
+
+
+def _fit_result(gan, history, monitors: _Monitors, time_s, samples) -> FitResult:
+    logs, fid = history.history, monitors.fid
+    fd_history = [] if fid is None else [(int(e), float(fd), float(kid))
+                                         for e, fd, kid in fid.history]
+    last = fid.results[-1] if fid is not None and fid.results else None
+    return FitResult(
+        fd_history=fd_history,
+        c_loss_history=[float(v) for v in logs.get("c_loss", [])],
+        g_loss_history=[float(v) for v in logs.get("g_loss", [])],
+        w_dist_history=[float(v) for v in logs.get("w_dist", [])],
+        gp_history=[float(v) for v in logs.get("gp", [])],
+        final_fd=fd_history[-1][1] if fd_history else math.nan,
+        final_kid=fd_history[-1][2] if fd_history else math.nan,
+        final_kid_std=math.nan if last is None else float(last.kid_std),
+        failed=bool(monitors.guard.failed), failure_reason=monitors.guard.reason or "",
+        epochs_run=len(monitors.timer.seconds), time_s=time_s,
+        time_per_epoch_s=_time_per_epoch(monitors.timer.seconds),
+        epoch_times_s=list(monitors.timer.seconds),
+        generator_capacity=gan.generator_capacity, critic_params=gan.critic_params,
+        samples=samples)
+
+
+def _log_run_hparams(log_dir, gan, hparams, result: FitResult):
+    record = {k: v for k, v in (hparams or {}).items() if v is not None}
+    record.setdefault("generator_capacity", gan.generator_capacity)
+    record.setdefault("critic_params", gan.critic_params)
+    log_hparams(log_dir, record, {"final_fd_sat4": result.final_fd,
+                                  "final_kid": result.final_kid,
+                                  "failed": float(result.failed)})
+
+
+def fit_with_fd(gan, latents, decoder=None, feature_net=None, real_images=None,  # noqa: PLR0913
                 real_activations=None, epochs=10, batch_size=64, steps_per_epoch=None,
                 fid_every=1, n_fid_samples=256, seed=0, log_dir=None, verbose=1, hparams=None,
-                floor=None, callbacks=None, n_images=16):
+                floor=None, callbacks=None, n_images=16) -> FitResult:
     """Fits a compiled :class:`LatentGAN` on ``latents`` and measures FD-SAT4 along the way.
 
     Args:
@@ -127,105 +207,103 @@ def fit_with_fd(gan, latents, decoder=None, feature_net=None, real_images=None,
         callbacks: extra Keras callbacks (run after the project's).
 
     Returns:
-        dict: ``fd_history`` [(epoch, fd, kid)], ``c_loss_history``, ``g_loss_history``,
-        ``w_dist_history``, ``gp_history``, ``final_fd``, ``final_kid``, ``final_kid_std``,
-        ``failed``, ``failure_reason``, ``epochs_run``, ``time_s``, ``time_per_epoch_s``
-        (median training time of an epoch after the first, FD evaluation excluded),
-        ``epoch_times_s``, ``generator_capacity``, ``critic_capacity`` and ``samples``
-        (``n_images`` generated patches as uint8, None when generation failed).
+        :class:`FitResult`.
     """
-    from qlsgan_tf.data import denormalize  # pylint: disable=import-outside-toplevel
-
     if not isinstance(gan, LatentGAN):
         raise TypeError(f"gan must be a LatentGAN, got {type(gan).__name__}.")
     if getattr(gan, "g_optimizer", None) is None:
         raise ValueError("compile the LatentGAN (gan.compile()) before fitting it.")
     decoder = _decode_fn(decoder)
-    repeat = steps_per_epoch is not None
-    data = latent_dataset(latents, batch_size, seed=seed, repeat=repeat)
-    reals = None if real_images is None else _as_images(real_images)
+    data = latent_dataset(latents, batch_size, seed=seed, repeat=steps_per_epoch is not None)
+    reals = None if real_images is None else as_images(
+        real_images, input_range="uint8_or_tanh", name="real_images")
     if reals is None and real_activations is not None:
         raise ValueError("real_activations were given without real_images: pass the real "
                          "reference images too (they are also shown in the image grids).")
-
-    timer = _EpochTimer()
-    fid = grids = None
-    project = [timer]
-    if decoder is not None and reals is not None:
-        fid = FIDCallback(decoder, feature_net=feature_net, real_images=reals,
-                          every_n_epochs=fid_every, n_samples=n_fid_samples, log_dir=log_dir,
-                          floor=floor)
-        if real_activations is not None:
-            real_activations = np.asarray(real_activations, np.float64)
-            if real_activations.shape != fid.real_activations.shape:
-                raise ValueError(f"real_activations has shape {list(real_activations.shape)}; "
-                                 f"the feature net gives {list(fid.real_activations.shape)} "
-                                 "for real_images")
-            fid.real_activations = real_activations
-        project.append(fid)
-    guard = NaNGuard()
-    project.append(guard)  # after FIDCallback: a NaN FD-SAT4 stops the run too
-    project.append(StopOnRequest())  # Ctrl-C/SIGTERM under interrupts.handle_signals
-    if log_dir is not None:
-        project.append(tf.keras.callbacks.TensorBoard(str(log_dir), profile_batch=0))
-        if decoder is not None:
-            grids = ImageGridCallback(decoder, real_images=reals, every_n_epochs=fid_every,
-                                      n_images=n_images, log_dir=log_dir, seed=seed)
-            project.append(grids)
-
+    monitors = _monitors(
+        decoder, reals, dict(feature_net=feature_net, real_activations=real_activations,
+                             fid_every=fid_every, n_fid_samples=n_fid_samples, floor=floor),
+        log_dir, dict(every_n_epochs=fid_every, n_images=n_images, seed=seed))
     start = time.perf_counter()
     history = gan.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose,
-                      callbacks=project + list(callbacks or []))
-    time_s = time.perf_counter() - start
-    logs = history.history
-
-    fd_history = [] if fid is None else [(int(e), float(fd), float(kid))
-                                         for e, fd, kid in fid.history]
-    last = fid.results[-1] if fid is not None and fid.results else None
-    final_fd = fd_history[-1][1] if fd_history else math.nan
-    final_kid = fd_history[-1][2] if fd_history else math.nan
-    samples = None
-    if decoder is not None:
-        images = np.asarray(decoder(gan.generate(n_images, seed=seed)), np.float32)
-        if np.all(np.isfinite(images)):
-            samples = denormalize(np.clip(images, -1.0, 1.0))
-    result = {
-        "fd_history": fd_history,
-        "c_loss_history": [float(v) for v in logs.get("c_loss", [])],
-        "g_loss_history": [float(v) for v in logs.get("g_loss", [])],
-        "w_dist_history": [float(v) for v in logs.get("w_dist", [])],
-        "gp_history": [float(v) for v in logs.get("gp", [])],
-        "final_fd": final_fd,
-        "final_kid": final_kid,
-        "final_kid_std": math.nan if last is None else float(last.kid_std),
-        "failed": bool(guard.failed),
-        "failure_reason": guard.reason or "",
-        "epochs_run": len(timer.seconds),
-        "time_s": time_s,
-        "time_per_epoch_s": _time_per_epoch(timer.seconds),
-        "epoch_times_s": list(timer.seconds),
-        "generator_capacity": gan.generator_capacity,
-        "critic_capacity": gan.critic_capacity,
-        "samples": samples,
-    }
+                      callbacks=monitors.callbacks + list(callbacks or []))
+    result = _fit_result(gan, history, monitors, time.perf_counter() - start,
+                         _samples(gan, decoder, n_images, seed))
     if log_dir is not None:
-        record = {k: v for k, v in (hparams or {}).items() if v is not None}
-        record.setdefault("generator_capacity", gan.generator_capacity)
-        record.setdefault("critic_capacity", gan.critic_capacity)
-        log_hparams(log_dir, record, {"final_fd_sat4": final_fd, "final_kid": final_kid,
-                                      "failed": float(guard.failed)})
+        _log_run_hparams(log_dir, gan, hparams, result)
     return result
 
 
-def train_latent_gan(generator, critic, out_dir, *, vae=None, latents=None, real_images=None,
-                     test_images=None, decoder=None, latent_dim=None, loss="wgan-gp",
-                     gp_weight=10.0, n_critic=5, noise="uniform", g_lr=2e-4, c_lr=2e-4,
-                     epochs=10, batch_size=64, steps_per_epoch=None, seed=0, fid_every=1,
-                     n_fid_samples=256, feature_net=None, hparams=None, verbose=1):
+@dataclasses.dataclass
+class GanRunResult(FitResult):
+    """A :class:`FitResult` with what :func:`train_latent_gan` adds: the real-vs-real floor
+    (NaN without test images), sizes, the feature net's summary, the hparams and the run
+    directory."""
+
+    floor_fd: float = math.nan
+    floor_kid: float = math.nan
+    n_real_latents: int = 0
+    n_fid_samples: int = 0
+    feature_net: Optional[dict] = None
+    hparams: dict = dataclasses.field(default_factory=dict)
+    out_dir: str = ""
+
+
+def _real_inputs(vae, latents, real_images, decoder):
+    """(decoder, real images in [-1, 1] or None, real latents float32)."""
+    if decoder is None and vae is not None:
+        decoder = getattr(vae, "decoder", None)
+    if decoder is not None and not isinstance(decoder, tf.keras.layers.Layer):
+        raise TypeError(f"decoder must be a Keras model (latents -> images), got "
+                        f"{type(decoder).__name__}.")
+    reals = None if real_images is None else as_images(
+        real_images, input_range="uint8_or_tanh", name="real_images")
+    if latents is None:
+        if vae is None or reals is None:
+            raise ValueError("give latents, or a vae and real_images to encode.")
+        latents = encode_latents(vae, reals)
+    return decoder, reals, np.asarray(latents, np.float32)
+
+
+def _noise_width(generator, noise_dim, latents) -> int:
+    """The generator's noise width (given, or its input width), checked against the latents."""
+    if noise_dim is None:
+        shape = getattr(generator, "input_shape", None)
+        noise_dim = int(shape[-1]) if shape is not None and shape[-1] is not None \
+            else int(latents.shape[1])
+    out_dim = int(generator(tf.zeros([1, noise_dim])).shape[-1])
+    if latents.ndim != 2 or out_dim != latents.shape[1]:
+        raise ValueError(f"the generator outputs {out_dim} values per sample but the real "
+                         f"latents have shape {list(latents.shape)}: they must match the VAE "
+                         "latent dimension.")
+    return int(noise_dim)
+
+
+def _floor_fields(floor) -> dict:
+    """The real-vs-real floor's FD-SAT4 and KID (NaN without one)."""
+    return {"floor_fd": math.nan if floor is None else float(floor.fd),
+            "floor_kid": math.nan if floor is None else float(floor.kid)}
+
+
+def _compiled_gan(generator, critic, noise_dim, settings) -> LatentGAN:
+    gan = LatentGAN(generator, critic, noise_dim=noise_dim, loss=settings["loss"],
+                    gp_weight=settings["gp_weight"], n_critic=settings["n_critic"],
+                    noise=settings["noise"], seed=settings["seed"])
+    gan.compile(g_optimizer=tf.keras.optimizers.Adam(settings["g_lr"], beta_1=0.5, beta_2=0.9),
+                c_optimizer=tf.keras.optimizers.Adam(settings["c_lr"], beta_1=0.5, beta_2=0.9))
+    return gan
+
+
+def train_latent_gan(generator, critic, out_dir, *, vae=None, latents=None,  # noqa: PLR0913
+                     real_images=None, test_images=None, decoder=None, noise_dim=None,
+                     loss="wgan-gp", gp_weight=10.0, n_critic=5, noise="uniform", g_lr=2e-4,
+                     c_lr=2e-4, epochs=10, batch_size=64, steps_per_epoch=None, seed=0,
+                     fid_every=1, n_fid_samples=256, feature_net=None, hparams=None,
+                     verbose=1) -> GanRunResult:
     """Trains ``generator`` against ``critic`` on VAE latents and writes a run directory.
 
     Args:
-        generator: Keras model, noise ``[batch, latent_dim]`` -> latents ``[batch, D]``.
+        generator: Keras model, noise ``[batch, noise_dim]`` -> latents ``[batch, D]``.
         critic: Keras model, latents ``[batch, D]`` -> one score.
         out_dir: the run directory (layout in the module docstring).
         vae: the trained ``SatVAE``; encodes ``real_images`` (unless ``latents`` are given)
@@ -236,96 +314,42 @@ def train_latent_gan(generator, critic, out_dir, *, vae=None, latents=None, real
         test_images: held-out real patches; with them ``metrics.json`` records the
             real-vs-real floor (``real_floor(real_images, test_images)``).
         decoder: Keras model latents -> images (default ``vae.decoder``).
-        latent_dim: the noise dimension (default: the generator's input width).
+        noise_dim: the noise dimension (default: the generator's input width).
         loss, gp_weight, n_critic, noise: see :class:`LatentGAN`.
         g_lr, c_lr: Adam learning rates (betas 0.5, 0.9).
         epochs, batch_size, steps_per_epoch, seed, fid_every, n_fid_samples, feature_net,
         hparams, verbose: see :func:`fit_with_fd`.
 
     Returns:
-        :func:`fit_with_fd`'s dict plus ``floor_fd``, ``floor_kid`` and ``out_dir``; the same
-        (without ``samples``) is written to ``out_dir/metrics.json``.
+        :class:`GanRunResult`; its :meth:`~GanRunResult.metrics` are written to
+        ``out_dir/metrics.json``.
     """
-    from qlsgan_tf.metrics.distances import (  # pylint: disable=import-outside-toplevel
-        default_feature_net,
-        real_floor,
-    )
+    from qlsgan_tf.metrics.distances import default_feature_net, real_floor
 
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if decoder is None and vae is not None:
-        decoder = getattr(vae, "decoder", None)
-    if decoder is not None and not isinstance(decoder, tf.keras.layers.Layer):
-        raise TypeError(f"decoder must be a Keras model (latents -> images), got "
-                        f"{type(decoder).__name__}.")
-    reals = None if real_images is None else _as_images(real_images)
-    if latents is None:
-        if vae is None or reals is None:
-            raise ValueError("give latents, or a vae and real_images to encode.")
-        latents = encode_latents(vae, reals)
-    latents = np.asarray(latents, np.float32)
-    if latent_dim is None:
-        shape = getattr(generator, "input_shape", None)
-        latent_dim = int(shape[-1]) if shape is not None and shape[-1] is not None \
-            else int(latents.shape[1])
-    out_dim = int(generator(tf.zeros([1, latent_dim])).shape[-1])
-    if latents.ndim != 2 or out_dim != latents.shape[1]:
-        raise ValueError(f"the generator outputs {out_dim} values per sample but the real "
-                         f"latents have shape {list(latents.shape)}: they must match the VAE "
-                         "latent dimension.")
+    decoder, reals, latents = _real_inputs(vae, latents, real_images, decoder)
+    noise_dim = _noise_width(generator, noise_dim, latents)
     net = feature_net if feature_net is not None else default_feature_net()
-    floor = None
-    if test_images is not None and reals is not None:
-        floor = real_floor(reals, _as_images(test_images), feature_net=net)
-
-    gan = LatentGAN(generator, critic, latent_dim=int(latent_dim), loss=loss,
-                    gp_weight=gp_weight, n_critic=n_critic, noise=noise, seed=seed)
-    gan.compile(g_optimizer=tf.keras.optimizers.Adam(g_lr, beta_1=0.5, beta_2=0.9),
-                c_optimizer=tf.keras.optimizers.Adam(c_lr, beta_1=0.5, beta_2=0.9))
-    checkpoints = tf.keras.callbacks.ModelCheckpoint(
-        str(out / "checkpoints" / "ckpt"), save_weights_only=True)
-    csv_log = tf.keras.callbacks.CSVLogger(str(out / "history.csv"))
-    run_hparams = {"loss": loss, "n_critic": n_critic, "gp_weight": gp_weight, "noise": noise,
-                   "g_lr": g_lr, "c_lr": c_lr, "batch_size": batch_size, "seed": seed,
-                   **(hparams or {})}
-    result = fit_with_fd(
+    floor = None if test_images is None or reals is None else real_floor(
+        reals, as_images(test_images, input_range="uint8_or_tanh", name="test_images"),
+        feature_net=net)
+    settings = {"loss": loss, "n_critic": n_critic, "gp_weight": gp_weight, "noise": noise,
+                "g_lr": g_lr, "c_lr": c_lr, "batch_size": batch_size, "seed": seed}
+    gan = _compiled_gan(generator, critic, noise_dim, settings)
+    run_hparams = {**settings, **(hparams or {})}
+    fit = fit_with_fd(
         gan, latents, decoder=decoder, feature_net=net, real_images=reals, epochs=epochs,
         batch_size=batch_size, steps_per_epoch=steps_per_epoch, fid_every=fid_every,
         n_fid_samples=n_fid_samples, seed=seed, log_dir=out / "logs", verbose=verbose,
-        hparams=run_hparams, floor=floor, callbacks=[checkpoints, csv_log])
-    result.update({
-        "floor_fd": math.nan if floor is None else float(floor.fd),
-        "floor_kid": math.nan if floor is None else float(floor.kid),
-        "n_real_latents": int(len(latents)),
-        "n_fid_samples": int(n_fid_samples),
-        "feature_net": net.summary() if hasattr(net, "summary") else None,
-        "hparams": run_hparams,
-        "out_dir": str(out),
-    })
-
-    if result["failed"]:  # NaN/diverged weights are never saved as a model
-        _set_aside_failed(out)
-    else:
-        gan.generator.save(out / "generator.keras")
-    if decoder is not None and not result["failed"]:
-        hybrid = HybridLSGAN(gan.generator, decoder, latent_dim=int(latent_dim), noise=noise)
-        hybrid.save(out / "hybrid.keras")
-        images = hybrid.sample(N_GRID, seed=seed)
-        if np.all(np.isfinite(images)):
-            plot_image_grid(images, out / "samples.png",
-                            title=f"{N_GRID} generated patches, final FD-SAT4 "
-                                  f"{result['final_fd']:.4g}")
-    metrics = {k: v for k, v in result.items() if k != "samples"}
-    text = json.dumps(_jsonable(metrics), indent=2, allow_nan=False) + "\n"
-    atomic_write_file(out / "metrics.json",
-                      lambda tmp: pathlib.Path(tmp).write_text(text, encoding="utf-8"))
+        hparams=run_hparams, floor=floor, callbacks=[
+            tf.keras.callbacks.ModelCheckpoint(str(out / run_dir.CHECKPOINTS / "ckpt"),
+                                               save_weights_only=True),
+            tf.keras.callbacks.CSVLogger(str(out / run_dir.HISTORY_FILE))])
+    result = GanRunResult(
+        **{f.name: getattr(fit, f.name) for f in dataclasses.fields(fit)},
+        **_floor_fields(floor), n_real_latents=int(len(latents)),
+        n_fid_samples=int(n_fid_samples), hparams=run_hparams, out_dir=str(out),
+        feature_net=net.summary() if hasattr(net, "summary") else None)
+    run_dir.write_run(out, result, gan.generator, decoder, noise_dim, noise, seed)
     return result
-
-
-def _set_aside_failed(out):
-    """After a failed run: no model files, and its checkpoints renamed ``checkpoints.failed``."""
-    for name in ("generator.keras", "hybrid.keras", "samples.png"):  # from an earlier run
-        (out / name).unlink(missing_ok=True)
-    if (out / "checkpoints").exists():
-        shutil.rmtree(out / "checkpoints.failed", ignore_errors=True)
-        (out / "checkpoints").rename(out / "checkpoints.failed")

@@ -8,7 +8,6 @@ safe in threads and never opens a window.
 from __future__ import annotations
 
 import math
-import numbers
 import pathlib
 
 import numpy as np
@@ -16,7 +15,9 @@ from matplotlib import colors
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from qlsgan_tf.data.core import as_images
 from qlsgan_tf.fsutil import atomic_write_file
+from qlsgan_tf.validation import check_int
 
 #: Resolution of the written PNGs.
 DPI = 120
@@ -40,35 +41,8 @@ def save_figure(fig: Figure, path: pathlib.Path) -> pathlib.Path:
 
 
 def _unit_images(images) -> np.ndarray:
-    """[N, H, W, 4] uint8 or float in [-1, 1] -> float in [0, 1]."""
-    if not isinstance(images, np.ndarray):
-        try:
-            images = np.asarray(images)
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"images must be an array [N, 28, 28, 4], got {images!r}.") from err
-    if images.ndim != 4:
-        raise ValueError(f"images must have shape [N, 28, 28, 4], got {images.shape}.")
-    if images.shape[-1] != 4:
-        raise ValueError(
-            f"images must have 4 bands (R, G, B, NIR) in the last axis, got {images.shape[-1]} "
-            f"(shape {images.shape})."
-        )
-    if images.shape[0] == 0:
-        raise ValueError("images is empty: there is no patch to draw.")
-    if images.dtype == np.uint8:
-        return images.astype(np.float64) / 255.0
-    if not np.issubdtype(images.dtype, np.floating):
-        raise TypeError(
-            f"images must be uint8 (0..255) or float in [-1, 1], got dtype {images.dtype}."
-        )
-    if not np.all(np.isfinite(images)):
-        raise ValueError("images contain NaN/inf.")
-    low, high = float(images.min()), float(images.max())
-    if low < -1.0 - 1e-3 or high > 1.0 + 1e-3:
-        raise ValueError(
-            f"float images must lie in [-1, 1] (the tanh range), got [{low:.3g}, {high:.3g}]."
-        )
-    return np.clip((images.astype(np.float64) + 1.0) / 2.0, 0.0, 1.0)
+    """[N, 28, 28, 4] uint8 or float in [-1, 1] -> float64 in [0, 1] for drawing."""
+    return (as_images(images, input_range="uint8_or_tanh").astype(np.float64) + 1.0) / 2.0
 
 
 def mosaic(tiles: np.ndarray, ncols: int, gap: int = 2) -> np.ndarray:
@@ -87,8 +61,7 @@ def _image_figure(images, title, ncols=None) -> Figure:
     n = unit.shape[0]
     if ncols is None:
         ncols = min(n, 8)
-    if isinstance(ncols, bool) or not isinstance(ncols, numbers.Integral) or ncols < 1:
-        raise ValueError(f"ncols must be a positive integer, got {ncols!r}.")
+    ncols = check_int("ncols", ncols, 1)
     ncols = min(int(ncols), n)
     rgb = mosaic(unit[..., [0, 1, 2]], ncols)
     false_colour = mosaic(unit[..., [3, 0, 1]], ncols)

@@ -4,26 +4,27 @@ The shape follows the Keras WGAN-GP example (keras-io ``generative/wgan_gp.py``)
 holds a ``generator`` and a ``critic``, ``compile`` takes one optimizer for each,
 ``gradient_penalty`` is a method, and ``train_step`` runs ``n_critic`` critic updates and then
 one generator update, so that plain ``fit`` with standard callbacks trains it. The generator
-is any Keras model mapping noise ``[batch, latent_dim]`` to latents — a model around
+is any Keras model mapping noise ``[batch, noise_dim]`` to latents — a model around
 ``StyleQuantumGenerator`` or an ``MLPGenerator`` — so the same class trains the hybrid and
 the classical baseline.
 """
 import numpy as np
 import tensorflow as tf
 
+from qlsgan_tf.compat import renamed_noise_dim
+from qlsgan_tf.constants import LOSSES, NOISES
+from qlsgan_tf.training import losses as gan_losses
 from qlsgan_tf.training import streams
-
-LOSSES = ("wgan-gp", "bce")
-NOISES = ("uniform", "normal")
+from qlsgan_tf.validation import check_choice, check_finite_float, check_int, check_optional_int
 
 
-def sample_noise(n, latent_dim, noise="uniform", seed=None, rng=None):
-    """Noise ``[n, latent_dim]`` float32: uniform in [-1, 1) or standard normal.
+def sample_noise(n, noise_dim, noise="uniform", seed=None, rng=None):
+    """Noise ``[n, noise_dim]`` float32: uniform in [-1, 1) or standard normal.
 
     ``seed`` (int) gives reproducible stateless draws; otherwise ``rng`` (a
     ``tf.random.Generator``) or TF's global generator is used.
     """
-    shape = tf.stack([tf.cast(n, tf.int32), latent_dim])
+    shape = tf.stack([tf.cast(n, tf.int32), noise_dim])
     if seed is not None:
         seed = tf.constant([int(seed), 0], dtype=tf.int64)
         if noise == "uniform":
@@ -60,10 +61,10 @@ class LatentGAN(tf.keras.Model):
     """A GAN whose real data are VAE latents: critic ``n_critic`` times, then generator once.
 
     Args:
-        generator: Keras model, noise ``[batch, latent_dim]`` -> latents ``[batch, D]``.
+        generator: Keras model, noise ``[batch, noise_dim]`` -> latents ``[batch, D]``.
         critic: Keras model, latents ``[batch, D]`` -> one score (logit) ``[batch, 1]``.
-        latent_dim: noise dimension, i.e. the generator's input width (for the
-            ``StyleQuantumGenerator`` this is its ``latent_dim``, by default ``n_qubits``).
+        noise_dim: noise dimension, i.e. the generator's input width (for the
+            ``StyleQuantumGenerator`` this is its ``noise_dim``, by default ``n_qubits``).
         loss: ``"wgan-gp"`` (Wasserstein loss with gradient penalty, Gulrajani et al. 2017)
             or ``"bce"`` (the non-saturating GAN loss of Goodfellow et al. 2014; the critic
             output is a logit and no gradient penalty is applied).
@@ -84,13 +85,13 @@ class LatentGAN(tf.keras.Model):
     ``w_dist`` (``mean D(real) - mean D(fake)``: the Wasserstein estimate for ``"wgan-gp"``,
     the logit gap for ``"bce"``).
 
-    >>> gan = LatentGAN(generator, critic, latent_dim=5)
+    >>> gan = LatentGAN(generator, critic, noise_dim=5)
     >>> gan.compile()                      # Adam(2e-4, beta_1=0.5, beta_2=0.9) for both
     >>> gan.fit(latent_dataset(latents, 64), epochs=10)
     >>> fake_latents = gan.generate(64)
     """
 
-    def __init__(self, generator, critic, latent_dim, loss="wgan-gp", gp_weight=10.0,
+    def __init__(self, generator, critic, noise_dim, loss="wgan-gp", gp_weight=10.0,
                  n_critic=5, noise="uniform", seed=None, **kwargs):
         super().__init__(**kwargs)
         # Ingest generator and critic.
@@ -100,37 +101,18 @@ class LatentGAN(tf.keras.Model):
                     f"{name} must be a Keras model or layer, got {type(model).__name__}.")
         if generator is critic:
             raise ValueError("generator and critic must be different models.")
-        # Ingest latent_dim.
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)):
-            raise TypeError(f"latent_dim must be a positive int, got {latent_dim!r}.")
-        if latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive int, got {latent_dim}.")
-        # Ingest loss and its penalty.
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
-        if isinstance(gp_weight, bool) or not isinstance(gp_weight, (int, float, np.number)):
-            raise TypeError(f"gp_weight must be a number, got {gp_weight!r}.")
-        if not np.isfinite(gp_weight) or gp_weight < 0:
-            raise ValueError(f"gp_weight must be finite and >= 0, got {gp_weight}.")
-        # Ingest n_critic.
-        if isinstance(n_critic, bool) or not isinstance(n_critic, (int, np.integer)):
-            raise TypeError(f"n_critic must be a positive int, got {n_critic!r}.")
-        if n_critic < 1:
-            raise ValueError(f"n_critic must be a positive int, got {n_critic}.")
-        # Ingest noise.
-        if noise not in NOISES:
-            raise ValueError(f"noise must be one of {NOISES}, got {noise!r}.")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise TypeError(f"seed must be an int or None, got {seed!r}.")
-
         self.generator = generator
         self.critic = critic
-        self.latent_dim = int(latent_dim)
-        self.loss_name = loss
-        self.gp_weight = float(gp_weight)
-        self.n_critic = int(n_critic)
-        self.noise = noise
-        self.seed = None if seed is None else int(seed)
+        self.noise_dim = check_int("noise_dim", noise_dim, 1)
+        self.loss_name = check_choice("loss", loss, LOSSES)
+        self.gp_weight = check_finite_float("gp_weight", gp_weight, 0.0)
+        self.n_critic = check_int("n_critic", n_critic, 1)
+        self.noise = check_choice("noise", noise, NOISES)
+        self.seed = check_optional_int("seed", seed)
+        # The losses of `loss`; compile() may replace the two functions (not the penalty).
+        self._loss = gan_losses.get(loss)
+        self.c_loss_fn = self._loss.critic
+        self.g_loss_fn = self._loss.generator
         self._rng = (tf.random.Generator.from_seed(self.seed) if self.seed is not None
                      else tf.random.Generator.from_non_deterministic_state())
         self._stream = _StreamState(
@@ -141,9 +123,25 @@ class LatentGAN(tf.keras.Model):
         self.w_dist_tracker = tf.keras.metrics.Mean(name="w_dist")
 
     # ----------------------------------------------------------------------- Keras plumbing
-    def compile(self, g_optimizer=None, c_optimizer=None, **kwargs):
-        """Sets one optimizer per network; default Adam(2e-4, beta_1=0.5, beta_2=0.9) each."""
+    def compile(self, g_optimizer=None, c_optimizer=None, c_loss_fn=None, g_loss_fn=None,
+                **kwargs):
+        """Sets one optimizer and one loss function per network.
+
+        Args:
+            g_optimizer, c_optimizer: default Adam(2e-4, beta_1=0.5, beta_2=0.9) each.
+            c_loss_fn: critic loss ``fn(real_scores, fake_scores) -> scalar``, e.g.
+                :func:`qlsgan_tf.training.losses.wgan_critic_loss`, or a loss name of
+                ``LOSSES``; default: that of the constructor's ``loss``.
+            g_loss_fn: generator loss ``fn(fake_scores) -> scalar`` or a loss name; default as
+                above. The gradient penalty follows the constructor's ``loss`` and
+                ``gp_weight``.
+            **kwargs: passed to ``keras.Model.compile``.
+        """
         super().compile(**kwargs)
+        self.c_loss_fn = (self._loss.critic if c_loss_fn is None
+                          else gan_losses.critic_loss_fn(c_loss_fn))
+        self.g_loss_fn = (self._loss.generator if g_loss_fn is None
+                          else gan_losses.generator_loss_fn(g_loss_fn))
         self.g_optimizer = g_optimizer or tf.keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.9)
         self.c_optimizer = c_optimizer or tf.keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.9)
         if self.g_optimizer is self.c_optimizer:
@@ -154,15 +152,15 @@ class LatentGAN(tf.keras.Model):
     @property
     def metrics(self):
         trackers = [self.c_loss_tracker, self.g_loss_tracker]
-        if self.loss_name == "wgan-gp":
+        if self._loss.penalized:
             trackers.append(self.gp_tracker)
         return trackers + [self.w_dist_tracker]
 
     def build(self, input_shape=None):
-        """Builds generator and critic from the noise shape ``[batch, latent_dim]``."""
-        noise = tf.zeros([1, self.latent_dim])
+        """Builds generator and critic from the noise shape ``[batch, noise_dim]``."""
+        noise = tf.zeros([1, self.noise_dim])
         self.critic(self.generator(noise))
-        super().build(tf.TensorShape([None, self.latent_dim]))
+        super().build(tf.TensorShape([None, self.noise_dim]))
 
     def call(self, inputs, training=False):
         """Noise -> generated latents (the generator alone)."""
@@ -173,7 +171,7 @@ class LatentGAN(tf.keras.Model):
             **super().get_config(),
             "generator": tf.keras.saving.serialize_keras_object(self.generator),
             "critic": tf.keras.saving.serialize_keras_object(self.critic),
-            "latent_dim": self.latent_dim,
+            "noise_dim": self.noise_dim,
             "loss": self.loss_name,
             "gp_weight": self.gp_weight,
             "n_critic": self.n_critic,
@@ -183,7 +181,7 @@ class LatentGAN(tf.keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config = renamed_noise_dim(config)
         config["generator"] = tf.keras.saving.deserialize_keras_object(config["generator"])
         config["critic"] = tf.keras.saving.deserialize_keras_object(config["critic"])
         gan = cls(**config)
@@ -196,63 +194,41 @@ class LatentGAN(tf.keras.Model):
         return _capacity(self.generator)
 
     @property
-    def critic_capacity(self):
-        """Trainable parameters of the critic."""
+    def critic_params(self):
+        """Trainable parameters of the critic (the realised count, whatever budget sized it)."""
         return _capacity(self.critic)
 
     # --------------------------------------------------------------------------- the losses
     def sample_noise(self, n, seed=None):
-        """Noise ``[n, latent_dim]`` of this model's kind; ``seed`` makes it reproducible."""
-        return sample_noise(n, self.latent_dim, self.noise, seed=seed,
+        """Noise ``[n, noise_dim]`` of this model's kind; ``seed`` makes it reproducible."""
+        return sample_noise(n, self.noise_dim, self.noise, seed=seed,
                             rng=None if seed is not None else self._rng)
 
     def generate(self, n, seed=None, batch_size=256):
         """``n`` generated latents as a float32 ``np.ndarray`` (inference mode)."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}.")
-        noise = self.sample_noise(int(n), seed=seed)
+        n = check_int("n", n, 1)
+        noise = self.sample_noise(n, seed=seed)
         parts = [self.generator(noise[i:i + batch_size], training=False).numpy()
-                 for i in range(0, int(n), batch_size)]
+                 for i in range(0, n, batch_size)]
         return np.concatenate(parts).astype(np.float32)
 
     def gradient_penalty(self, real, fake, alpha=None):
-        """Mean of ``(||∇_x D(x)||_2 - 1)^2`` over random interpolates of real and fake.
-
-        ``alpha`` (``[batch, 1]``, default uniform in [0, 1)) places each interpolate
-        ``x = real + alpha * (fake - real)``; the norm runs over all non-batch axes.
-        """
-        real = tf.convert_to_tensor(real, tf.float32)
-        fake = tf.convert_to_tensor(fake, tf.float32)
-        batch = tf.shape(real)[0]
+        """:func:`qlsgan_tf.training.losses.gradient_penalty` of this critic; ``alpha``
+        (``[batch, 1]``) defaults to uniform draws of this model's generator."""
         if alpha is None:
-            alpha = self._rng.uniform(tf.stack([batch, 1]))
-        alpha = tf.reshape(tf.cast(alpha, tf.float32),
-                           tf.concat([[batch], tf.ones([tf.rank(real) - 1], tf.int32)], 0))
-        interpolates = real + alpha * (fake - real)
-        with tf.GradientTape() as tape:
-            tape.watch(interpolates)
-            scores = self.critic(interpolates, training=True)
-        grads = tape.gradient(scores, interpolates)
-        axes = tf.range(1, tf.rank(grads))
-        # The tiny offset keeps the gradient of the norm finite where ∇D = 0.
-        norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=axes) + 1e-12)
-        return tf.reduce_mean(tf.square(norms - 1.0))
+            alpha = self._rng.uniform(tf.stack([tf.shape(real)[0], 1]))
+        return gan_losses.gradient_penalty(self.critic, real, fake, alpha=alpha)
 
     def _critic_losses(self, real, fake, training, alpha=None):
+        """Critic loss (with the penalty when ``loss`` has one), penalty, score gap."""
         real_scores = self.critic(real, training=training)
         fake_scores = self.critic(fake, training=training)
         w_dist = tf.reduce_mean(real_scores) - tf.reduce_mean(fake_scores)
-        if self.loss_name == "wgan-gp":
-            gp = self.gradient_penalty(real, fake, alpha=alpha)
-            return -w_dist + self.gp_weight * gp, gp, w_dist
-        c_loss = (tf.reduce_mean(tf.nn.softplus(-real_scores))
-                  + tf.reduce_mean(tf.nn.softplus(fake_scores)))
-        return c_loss, tf.zeros([]), w_dist
-
-    def _generator_loss(self, fake_scores):
-        if self.loss_name == "wgan-gp":
-            return -tf.reduce_mean(fake_scores)
-        return tf.reduce_mean(tf.nn.softplus(-fake_scores))  # non-saturating: -log sigmoid(D)
+        c_loss = self.c_loss_fn(real_scores, fake_scores)
+        if not self._loss.penalized:
+            return c_loss, tf.zeros([]), w_dist
+        gp = self.gradient_penalty(real, fake, alpha=alpha)
+        return c_loss + self.gp_weight * gp, gp, w_dist
 
     # --------------------------------------------------------------------------- training
     def train_step(self, data):
@@ -262,8 +238,8 @@ class LatentGAN(tf.keras.Model):
         if not self.critic.built:
             self.critic(real)
         # The critic updates run in a tf.while_loop, not an unrolled Python loop: the step
-        # is traced once instead of n_critic times (measured: the first epoch of a quick-study
-        # run 4.4 s -> 2.0 s). Its optimizer's slots must exist before the loop.
+        # is traced once instead of n_critic times (benchmarks/README.md: "Smaller
+        # measurements"). Its optimizer's slots must exist before the loop.
         self.c_optimizer.build(self.critic.trainable_variables)
 
         step = self._stream.step
@@ -274,7 +250,7 @@ class LatentGAN(tf.keras.Model):
 
         def critic_update(i, c_loss, gp, w_dist):
             noise = draw(2 * i, lambda s, c: streams.stream_noise(
-                s, c, batch, self.latent_dim, self.noise))
+                s, c, batch, self.noise_dim, self.noise))
             alpha = draw(2 * i + 1, lambda s, c: streams.stream_uniform(s, c, [batch, 1]))
             fake = self.generator(noise, training=True)
             with tf.GradientTape() as tape:
@@ -288,10 +264,10 @@ class LatentGAN(tf.keras.Model):
             lambda i, *_: i < self.n_critic, critic_update, (tf.constant(0), zero, zero, zero))
 
         noise = draw(2 * self.n_critic, lambda s, c: streams.stream_noise(
-            s, c, batch, self.latent_dim, self.noise))
+            s, c, batch, self.noise_dim, self.noise))
         with tf.GradientTape() as tape:
             fake = self.generator(noise, training=True)
-            g_loss = self._generator_loss(self.critic(fake, training=True))
+            g_loss = self.g_loss_fn(self.critic(fake, training=True))
         grads = tape.gradient(g_loss, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
         step.assign_add(1)
@@ -303,13 +279,13 @@ class LatentGAN(tf.keras.Model):
         real = tf.cast(real, tf.float32)
         fake = self.generator(self.sample_noise(tf.shape(real)[0]), training=False)
         c_loss, gp, w_dist = self._critic_losses(real, fake, training=False)
-        g_loss = self._generator_loss(self.critic(fake, training=False))
+        g_loss = self.g_loss_fn(self.critic(fake, training=False))
         return self._update_metrics(c_loss, g_loss, gp, w_dist)
 
     def _update_metrics(self, c_loss, g_loss, gp, w_dist):
         self.c_loss_tracker.update_state(c_loss)
         self.g_loss_tracker.update_state(g_loss)
         self.w_dist_tracker.update_state(w_dist)
-        if self.loss_name == "wgan-gp":
+        if self._loss.penalized:
             self.gp_tracker.update_state(gp)
         return {m.name: m.result() for m in self.metrics}

@@ -2,23 +2,8 @@
 import numpy as np
 import tensorflow as tf
 
-
-def _as_images(images):
-    """Checks ``[N, 28, 28, 4]`` images; uint8 is scaled to [-1, 1], floats are kept."""
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[1:] != (28, 28, 4):
-        raise ValueError(
-            f"images must have shape [N, 28, 28, 4] (R, G, B, NIR), got {list(images.shape)}.")
-    if images.shape[0] == 0:
-        raise ValueError("images is empty: at least one image is needed to encode.")
-    if images.dtype == np.uint8:
-        return images.astype(np.float32) / 127.5 - 1.0
-    if not np.issubdtype(images.dtype, np.floating):
-        raise TypeError(f"images must be uint8 or float in [-1, 1], got dtype {images.dtype}.")
-    images = images.astype(np.float32)
-    if not np.all(np.isfinite(images)):
-        raise ValueError("images contain NaN or infinite values.")
-    return images
+from qlsgan_tf.data.core import as_images
+from qlsgan_tf.validation import check_int
 
 
 def encode_latents(vae, images, batch_size=256):
@@ -31,10 +16,8 @@ def encode_latents(vae, images, batch_size=256):
     """
     if not callable(getattr(vae, "encode", None)):
         raise TypeError(f"vae must have an encode(images) method, got {type(vae).__name__}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-    images = _as_images(images)
+    batch_size = check_int("batch_size", batch_size, 1)
+    images = as_images(images, input_range="uint8_or_tanh")
     parts = []
     for start in range(0, len(images), batch_size):
         out = vae.encode(images[start:start + batch_size])
@@ -64,9 +47,7 @@ def latent_dataset(latents, batch_size, seed=None, shuffle=True, repeat=False,
     latents = latents.astype(np.float32)
     if not np.all(np.isfinite(latents)):
         raise ValueError("latents contain NaN or infinite values.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+    batch_size = check_int("batch_size", batch_size, 1)
     ds = tf.data.Dataset.from_tensor_slices(latents)
     if shuffle:
         ds = ds.shuffle(len(latents), seed=seed, reshuffle_each_iteration=True)

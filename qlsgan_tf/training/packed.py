@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from qlsgan_tf.training import streams
 from qlsgan_tf.training.latent_gan import LOSSES, NOISES
+from qlsgan_tf.validation import check_choice, check_finite_float, check_int
 
 BETA_1, BETA_2, EPSILON = 0.5, 0.9, 1e-7
 GENERATOR_KINDS = ("quantum", "classical")
@@ -37,8 +38,7 @@ LAYERED_MAX_QUBITS = 3
 
 
 def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}.")
+    value = check_int(name, value, 1)
     return int(value)
 
 
@@ -48,7 +48,7 @@ def _ingest_generator(spec):
         raise ValueError(f"generator must be a dict with kind in {GENERATOR_KINDS}, got "
                          f"{spec!r}.")
     if spec["kind"] == "quantum":
-        from qlsgan_tf.layers import circuits  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.layers import circuits
 
         n, n_layers = circuits.check_size(spec["n_qubits"], spec["n_layers"])
         ansatz, readout = spec.get("ansatz", "bel"), spec.get("readout", "z")
@@ -88,7 +88,7 @@ def _quantum_layout(spec, max_layers):
     """Where a run's angles sit among a pack's padded angles: (positions, noise index of every
     padded angle). A circuit of ``L`` layers padded to ``max_layers``: its layers first, the
     padding (zero weights: the layers are skipped) after them, its final RY layer last."""
-    from qlsgan_tf.layers import circuits  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.layers import circuits
 
     n, layers, ansatz = spec["n_qubits"], spec["n_layers"], spec["ansatz"]
     count, padded = (circuits.n_angles(n, layers, ansatz),
@@ -138,7 +138,7 @@ def initial_weights(generator, critic_units, latent_dim, init_seed):
     spec = _ingest_generator(generator)
     rng = np.random.default_rng([int(init_seed), 7])
     if spec["kind"] == "quantum":
-        from qlsgan_tf.layers import circuits  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.layers import circuits
 
         n_angles = circuits.n_angles(spec["n_qubits"], spec["n_layers"], spec["ansatz"])
         g_weights = [rng.uniform(-0.15, 0.15, [n_angles]).astype(np.float32) for _ in "sb"]
@@ -204,12 +204,9 @@ class PackedLatentGAN(tf.keras.Model):
             raise ValueError("critic_units is empty: a pack needs at least one run.")
         self.batch_size = _positive_int("batch_size", batch_size)
         # Ingest loss, penalty, n_critic, noise.
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
-        if isinstance(gp_weight, bool) or not np.isfinite(float(gp_weight)) or gp_weight < 0:
-            raise ValueError(f"gp_weight must be finite and >= 0, got {gp_weight!r}.")
-        if noise not in NOISES:
-            raise ValueError(f"noise must be one of {NOISES}, got {noise!r}.")
+        check_choice("loss", loss, LOSSES)
+        gp_weight = check_finite_float("gp_weight", gp_weight, 0.0)
+        check_choice("noise", noise, NOISES)
         self.loss_name, self.gp_weight, self.noise = loss, float(gp_weight), noise
         self.n_critic = _positive_int("n_critic", n_critic)
         self.noise_dim = self.generator_spec["noise_dim"]
@@ -242,7 +239,7 @@ class PackedLatentGAN(tf.keras.Model):
     def _make_variables(self):
         K, spec = self.n_runs, self.generator_spec
         if spec["kind"] == "quantum":
-            from qlsgan_tf.layers import circuits  # pylint: disable=import-outside-toplevel
+            from qlsgan_tf.layers import circuits
 
             n_angles = circuits.n_angles(spec["n_qubits"], spec["n_layers"], spec["ansatz"])
             self.g_layers = self._variable("g_layers", [K], tf.int32)
@@ -377,7 +374,7 @@ class PackedLatentGAN(tf.keras.Model):
         g_vars = self.g_vars if g_vars is None else g_vars
         spec = self.generator_spec
         if spec["kind"] == "quantum":
-            from qlsgan_tf.layers import fast_sim  # pylint: disable=import-outside-toplevel
+            from qlsgan_tf.layers import fast_sim
 
             scale, bias = g_vars
             angles = (scale[:, None, :] * tf.gather(noise, self.g_index, axis=2, batch_dims=1)
@@ -582,8 +579,8 @@ class PackedLatentGAN(tf.keras.Model):
 
     def run_generator(self, k):
         """Run k's generator as an ordinary Keras model (saved and sampled like today's)."""
-        from qlsgan_tf.layers import StyleQuantumGenerator  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.models import MLPGenerator  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.layers import StyleQuantumGenerator
+        from qlsgan_tf.models import MLPGenerator
 
         spec = self.run_generators[self._run_index(k)]
         if spec["kind"] == "quantum":
@@ -594,14 +591,14 @@ class PackedLatentGAN(tf.keras.Model):
                                         name="quantum_generator")
         else:
             model = MLPGenerator(self.latent_dim, hidden_units=spec["units"],
-                                 latent_dim=self.noise_dim, activation=spec["activation"],
+                                 noise_dim=self.noise_dim, activation=spec["activation"],
                                  output_activation=spec["output_activation"])
         model.set_weights(self.run_weights(k)[0])
         return model
 
     def run_critic(self, k):
         """Run k's critic as an ordinary ``MLPCritic`` (its own widths, padding removed)."""
-        from qlsgan_tf.models import MLPCritic  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.models import MLPCritic
 
         critic = MLPCritic(hidden_units=self.critic_units[self._run_index(k)],
                            input_dim=self.latent_dim)
@@ -609,10 +606,7 @@ class PackedLatentGAN(tf.keras.Model):
         return critic
 
     def _run_index(self, k):
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) \
-                or not 0 <= k < self.n_runs:
-            raise ValueError(f"run index must be an int in [0, {self.n_runs}), got {k!r}.")
-        return int(k)
+        return check_int("run index", k, 0, self.n_runs - 1)
 
     def get_config(self):
         return {"name": self.name, "generator": dict(self.generator_spec),

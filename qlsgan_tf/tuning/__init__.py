@@ -1,16 +1,15 @@
 """KerasTuner hypermodels: the SAT-4 VAE (``tuning.vae``), the capacity study (``tuning.capacity``).
 
 Submodules import KerasTuner and TensorFlow, so nothing is imported here until a name is used:
-``from qlsgan_tf.tuning import train_vae`` loads ``tuning.vae`` on first access.
+``from qlsgan_tf.tuning import tune_vae`` loads ``tuning.vae`` on first access.
 """
 import importlib
 
 _LAZY = {
     "SatVAEHyperModel": "qlsgan_tf.tuning.vae",
     "NOMINAL_HYPERPARAMETERS": "qlsgan_tf.tuning.vae",
-    "build_vae": "qlsgan_tf.tuning.vae",
-    "train_vae": "qlsgan_tf.tuning.vae",
-    "load_vae": "qlsgan_tf.tuning.vae",
+    "RandomVaeSearch": "qlsgan_tf.tuning.vae",
+    "tune_vae": "qlsgan_tf.tuning.vae",
 }
 
 __all__ = sorted(_LAZY)

@@ -1,17 +1,17 @@
 """KerasTuner search over generator and critic capacities for the capacity study.
 
 ``CapacityHyperModel`` declares the search space in one place (``generator``: a quantum or
-classical generator label); ``build(hp)`` composes a compiled ``LatentGAN`` of one critic
-capacity (for timing and inspection). A trial is one generator: ``CapacityTuner.run_trial``
-trains all its critic capacities x seeds x learning rates that the run store does not hold
-yet, in packs (``tuning.packs``), writes each run as it finishes, and reports the runs' mean
-score to the oracle. Oracle, directory layout and distribution (chief/workers) are
-KerasTuner's own: workers are handed generators, i.e. packs.
+classical generator label, ``training.spec``); ``build(hp)`` composes a compiled
+``LatentGAN`` of one critic budget (for timing and inspection). A trial is one generator:
+``CapacityTuner.run_trial`` trains all its critic budgets x seeds x learning rates that the
+run store does not hold yet, in packs (``tuning.packs``), writes each run (a
+``tuning.results.RunResult``) as it finishes, and reports the runs' mean score to the oracle.
+Oracle, directory layout and distribution (chief/workers) are KerasTuner's own: workers are
+handed generators, i.e. packs.
 """
 import dataclasses
 import math
 import pathlib
-import re
 import time
 
 import keras_tuner
@@ -19,10 +19,8 @@ import numpy as np
 
 from qlsgan_tf import interrupts
 from qlsgan_tf.tuning import packs, trial_errors
-from qlsgan_tf.tuning.packs import UNSTABLE_SCORE  # noqa: F401  (re-exported)
-
-_QUANTUM = re.compile(r"^q(\d+)x(\d+)$")
-_CLASSICAL = re.compile(r"^c(\d+)@(\d+)$")
+from qlsgan_tf.tuning.packs import UNSTABLE_SCORE
+from qlsgan_tf.tuning.settings import TrainingSettings
 
 
 @dataclasses.dataclass
@@ -40,54 +38,33 @@ class Resources:
     latent_floors: dict = dataclasses.field(default_factory=dict)  # latent size -> floor
 
 
-def parse_generator(label, settings):
-    """Decodes a generator label into its kind, sizes and capacity (trainable parameters)."""
-    from qlsgan_tf.layers import circuits  # pylint: disable=import-outside-toplevel
-    from qlsgan_tf.models import capacity  # pylint: disable=import-outside-toplevel
-
-    match = _QUANTUM.match(label)
-    if match:
-        n_qubits, n_layers = int(match.group(1)), int(match.group(2))
-        latent_dim = n_qubits if settings.readout == "z" else 2 * n_qubits
-        return {"kind": "quantum", "n_qubits": n_qubits, "n_layers": n_layers,
-                "noise_dim": n_qubits, "latent_dim": latent_dim,
-                "capacity": 2 * circuits.n_angles(n_qubits, n_layers, settings.ansatz)}
-    match = _CLASSICAL.match(label)
-    if match:
-        budget, latent_dim = int(match.group(1)), int(match.group(2))
-        noise_dim = latent_dim if settings.readout == "z" else latent_dim // 2
-        units = capacity.units_for_capacity(budget, noise_dim, latent_dim,
-                                            settings.generator_depth)
-        return {"kind": "classical", "n_qubits": None, "n_layers": None, "units": units,
-                "noise_dim": noise_dim, "latent_dim": latent_dim, "budget": budget,
-                "capacity": capacity.mlp_param_count(noise_dim, units, latent_dim)}
-    raise ValueError(f"unknown generator label {label!r} (expected q<n>x<L> or c<params>@<D>)")
-
-
 class CapacityHyperModel(keras_tuner.HyperModel):
     """Generator + critic of given capacities as a compiled ``LatentGAN``.
 
     Args:
-        settings: a ``study.presets.StudyConfig`` (any object with its fields).
+        settings: the search's ``tuning.settings.TrainingSettings``.
     """
 
     def __init__(self, settings, **kwargs):
+        if not isinstance(settings, TrainingSettings):
+            raise TypeError(f"settings must be a TrainingSettings (a study's "
+                            f"config.training_settings()), got {type(settings).__name__}")
         super().__init__(name="capacity", **kwargs)
         self.settings = settings
 
     def declare_hyperparameters(self, hp):
-        hp.Choice("generator", self.settings.generator_labels())
+        hp.Choice("generator", list(self.settings.generators))
 
-    def build(self, hp, seed=None, critic_capacity=None, learning_rate=None):
-        """A compiled ``LatentGAN``: the trial's generator against one critic capacity
-        (``hp``'s ``critic_capacity`` when set, else the argument, else the smallest), with
+    def build(self, hp, seed=None, critic_budget=None, learning_rate=None):
+        """A compiled ``LatentGAN``: the trial's generator against one critic budget
+        (``hp``'s ``critic_budget`` when set, else the argument, else the smallest), with
         the initial weights the packed trainer gives the same run."""
         s = self.settings
-        spec = parse_generator(hp.get("generator"), s)
-        if critic_capacity is None:
-            critic_capacity = (hp.get("critic_capacity") if "critic_capacity" in hp.values
-                               else min(s.critic_capacities))
-        units = packs.critic_units(s, spec["latent_dim"], critic_capacity)
+        spec = s.generator_spec(hp.get("generator"))
+        if critic_budget is None:
+            critic_budget = (hp.get("critic_budget") if "critic_budget" in hp.values
+                             else min(s.critic_budgets))
+        units = packs.critic_units(s, spec.output_dim, critic_budget)
         run = packs.SingleRun(s, spec, units, 0 if seed is None else int(seed),
                               learning_rate or s.learning_rates[0])
         run.gan.build()
@@ -98,44 +75,69 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
     """Trains every run of one generator per trial; the objective is the runs' mean score.
 
     Args:
-        run_store: object with ``get(generator, critic_capacity, seed, learning_rate)``,
-            ``put(result)`` and ``key(generator, critic_capacity, seed, learning_rate)``
-            (``study.store.ResultStore``): finished runs are read back, never re-run, and
-            each run is named by its key.
+        run_store: object with ``get(generator, critic_budget, seed, learning_rate)`` and
+            ``put(result)`` of ``tuning.results.RunResult`` records, and
+            ``key(generator, critic_budget, seed, learning_rate)`` (``study.store.ResultStore``):
+            finished runs are read back, never re-run, and each run is named by its key.
         seeds: unused (the settings give seeds and learning rates); kept for callers.
         progress: optional callable(result, cached) called after each run.
+        refine: optional callable(label, results, search_round) -> new critic budgets
+            (``results``: the generator's ``RunResult`` records so far):
+            the adaptive critic search (``study.search``). After the grid's runs of a
+            generator, each round ``1..settings.refine_rounds`` asks it where to train next
+            (given every result of the earlier rounds) and trains those critics x seeds x
+            learning rates; an empty answer ends the search. The rounds depend only on
+            recorded results, so a resumed trial asks the same questions and gets the same
+            answers.
     """
 
-    def __init__(self, *args, run_store=None, seeds=None, progress=None, **kwargs):
+    def __init__(self, *args, run_store=None, seeds=None, progress=None, refine=None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.run_store = run_store
         self.progress = progress
+        self.refine = refine
 
     def run_trial(self, trial, *args, resources=None, **kwargs):
         settings = self.hypermodel.settings
         label = trial.hyperparameters.get("generator")
+        scores = []
+        results = self._train(settings, label, None, 0, resources, scores)
+        rounds = settings.refine_rounds if self.refine else 0
+        for search_round in range(1, rounds + 1):
+            critics = self.refine(label, list(results), search_round)
+            if not critics:
+                break
+            results += self._train(settings, label, critics, search_round, resources, scores)
+        return {"score": float(np.mean(scores))}
+
+    def _train(self, settings, label, critics, search_round, resources, scores):
+        """Trains (or reads back) one generator's runs at ``critics``; returns their results."""
         key = self.run_store.key if self.run_store else None
-        scores, todo = [], []
-        interrupts.check_stop()  # between trials: every recorded run is whole
-        for run in packs.plan_runs(settings, label, key=key):
-            result = (self.run_store.get(label, run.critic_capacity, run.seed,
+        results, todo = [], []
+        interrupts.check_stop()  # between trials and rounds: every recorded run is whole
+        for run in packs.plan_runs(settings, label, key=key, critics=critics):
+            result = (self.run_store.get(label, run.critic_budget, run.seed,
                                          run.learning_rate) if self.run_store else None)
             if result is None:
                 todo.append(run)
                 continue
+            results.append(result)
             scores.append(_objective(result))
             if self.progress:
                 self.progress(result, True)
 
         def on_finish(result):
+            result = dataclasses.replace(result, search_round=search_round)
             if self.run_store:
                 self.run_store.put(result)
+            results.append(result)
             scores.append(_objective(result))
             if self.progress:
                 self.progress(result, False)
 
         packs.train_runs(settings, label, todo, resources, on_finish, tuner_id=self.tuner_id)
-        return {"score": float(np.mean(scores))}
+        return results
 
     # Each run keeps its own samples and logs; KerasTuner's per-trial checkpoints would only
     # duplicate them.
@@ -144,8 +146,8 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
 
 
 def _objective(result):
-    score = result.get("score")
-    return float(score) if score is not None and math.isfinite(score) else UNSTABLE_SCORE
+    score = result.metric_score("latent")
+    return score if math.isfinite(score) else UNSTABLE_SCORE
 
 
 class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
@@ -166,7 +168,7 @@ class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
 
     def set_state(self, state):
         super().set_state(state)
-        from keras_tuner.src.tuners.gridsearch import LinkedList  # pylint: disable=import-outside-toplevel
+        from keras_tuner.src.tuners.gridsearch import LinkedList
 
         self._ordered_ids = LinkedList()
         for trial_id in state.get("ordered_ids", []):
@@ -176,16 +178,18 @@ class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
 
     def _ordered_trial_ids(self):
         ids, links = [], self._ordered_ids
-        index = links._next_index[None]  # pylint: disable=protected-access
+        index = links._next_index[None]
         while index is not None:
-            ids.append(links._memory[index])  # pylint: disable=protected-access
-            index = links._next_index[index]  # pylint: disable=protected-access
+            ids.append(links._memory[index])
+            index = links._next_index[index]
         return ids
 
 
 def make_tuner(settings, hypermodel, directory, project_name="capacity", run_store=None,
-               progress=None, verbose=1):
+               progress=None, verbose=1, refine=None):
     """A ``CapacityTuner`` over the generators with the resumable grid oracle."""
+    if not isinstance(settings, TrainingSettings):
+        raise TypeError(f"settings must be a TrainingSettings, got {type(settings).__name__}")
     if settings.tuner != "grid":
         raise ValueError(f"tuner {settings.tuner!r} is not offered; use 'grid' (every trial "
                          "trains all critic capacities of one generator)")
@@ -193,27 +197,28 @@ def make_tuner(settings, hypermodel, directory, project_name="capacity", run_sto
     oracle = ResumableGridSearchOracle(
         objective=objective, max_trials=settings.max_trials or None, seed=0)
     tuner = CapacityTuner(oracle=oracle, hypermodel=hypermodel, directory=str(directory),
-                          project_name=project_name, run_store=run_store, progress=progress)
+                          project_name=project_name, run_store=run_store, progress=progress,
+                          refine=refine)
     tuner.oracle.verbose = verbose
     return tuner
 
 
-def time_training(settings, label, critic_capacity, n_steps=20):
+def time_training(settings, label, critic_budget, n_steps=20):
     """Measured cost of one configuration: (first call s, seconds per generator step).
 
     The first call traces the training step; the steps after it run ``n_critic`` critic
     updates and one generator update each. Synthetic latents in [-1, 1] stand in for the
     real ones: the cost does not depend on their values.
     """
-    from qlsgan_tf.training.latents import latent_dataset  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.training.latents import latent_dataset
 
     hp = keras_tuner.HyperParameters()
     hp.Fixed("generator", label)
-    hp.Fixed("critic_capacity", int(critic_capacity))
-    spec = parse_generator(label, settings)
+    hp.Fixed("critic_budget", int(critic_budget))
+    spec = settings.generator_spec(label)
     model = CapacityHyperModel(settings).build(hp, seed=0)
     latents = np.random.default_rng(0).uniform(
-        -1, 1, (settings.batch_size * n_steps, spec["latent_dim"])).astype(np.float32)
+        -1, 1, (settings.batch_size * n_steps, spec.output_dim)).astype(np.float32)
     data = latent_dataset(latents, settings.batch_size, seed=0, repeat=True)
     start = time.perf_counter()
     model.fit(data, epochs=1, steps_per_epoch=1, verbose=0)

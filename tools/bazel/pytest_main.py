@@ -45,7 +45,7 @@ def _private_home_and_tmp():
 
 
 def _check_package_origin():
-    import qlsgan_tf  # pylint: disable=import-outside-toplevel
+    import qlsgan_tf
 
     origin = pathlib.Path(os.path.abspath(qlsgan_tf.__file__))
     if WORKSPACE not in origin.parents:
@@ -68,10 +68,11 @@ class _DeselectedCounter:
 
 
 def main(argv):
+    """Runs pytest on the test files in ``argv`` as Bazel asks (JUnit XML, no cache)."""
     _export_pythonpath()
     _private_home_and_tmp()
     _check_package_origin()
-    import pytest  # pylint: disable=import-outside-toplevel
+    import pytest
 
     args = ["-p", "no:cacheprovider", "--rootdir", str(WORKSPACE)]
     if os.environ.get("XML_OUTPUT_FILE"):

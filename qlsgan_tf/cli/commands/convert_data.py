@@ -15,13 +15,14 @@ flags.DEFINE_boolean("verify", True, "Re-open the written cache and check its sh
 
 
 def main(argv):
+    """Runs `qlsgan convert-data` (absl parses the flags; ``argv[1:]``: positional arguments)."""
     with clear_errors("convert-data"):
         if len(argv) != 3:
             raise UsageError("expected SRC and OUT; usage: qlsgan convert-data SRC OUT "
                              "[--overwrite]")
-        import time  # pylint: disable=import-outside-toplevel
+        import time
 
-        from qlsgan_tf.data import convert_to_cache, load_sat4  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.data import convert_to_cache, load_sat4
 
         src, out = argv[1], argv[2]
         start = time.perf_counter()

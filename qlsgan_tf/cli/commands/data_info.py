@@ -19,7 +19,7 @@ flags.DEFINE_boolean("verify", None, "For a cache: check its sha256 checksums (d
 
 def format_summary(info):
     """The summary of ``qlsgan_tf.data.describe`` as plain-text tables."""
-    from qlsgan_tf.data import BAND_NAMES, CLASS_NAMES  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.data import BAND_NAMES, CLASS_NAMES
 
     lines = [f"SAT-4 data: {info['path']} (layout: {info['layout']})", ""]
     header = f"{'split':<6} {'images':>8}" + "".join(f" {name:>12}" for name in CLASS_NAMES)
@@ -36,12 +36,13 @@ def format_summary(info):
 
 
 def main(argv):
+    """Runs `qlsgan data-info` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     with clear_errors("data-info"):
         if len(argv) != 2:
             raise UsageError("expected one PATH (a .mat file, a Kaggle X_{split}_sat4.csv, a "
                              "cache directory or a directory holding one); usage: "
                              "qlsgan data-info PATH [--split=train|test] [--json]")
-        from qlsgan_tf.data import describe  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.data import describe
 
         info = describe(argv[1], splits=[FLAGS.split] if FLAGS.split else None,
                         chunk_size=FLAGS.chunk_size, progress=None, verify=FLAGS.verify)

@@ -16,10 +16,11 @@ flags.DEFINE_enum("score", None, ["latent", "fd"], "Score that decides the optim
 
 
 def main(argv):
+    """Runs `qlsgan report` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     with clear_errors("report"), interrupts.handle_signals():
         if len(argv) != 2:
             raise UsageError("usage: qlsgan report OUT (one study directory)")
-        from qlsgan_tf.study import report  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.study import report
 
         paths = report.write_report(argv[1], n_boot=FLAGS.n_boot, score_metric=FLAGS.score)
         interrupts.check_stop()  # Ctrl-C/SIGTERM: the report is finished first (seconds)

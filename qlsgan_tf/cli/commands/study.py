@@ -18,7 +18,8 @@ flags.DEFINE_string("data", None, "SAT-4 data: .mat, Kaggle CSV, a directory wit
                     "cache from `qlsgan convert-data`. Default: the bundled 70-patch sample.")
 flags.DEFINE_string("out", None, "Study directory (created; an existing one is resumed).")
 flags.DEFINE_string("vae", None, "nominal, tuned, or the directory of a VAE saved by "
-                    "`qlsgan train-vae` (default: the preset's, nominal).")
+                    "`qlsgan train-vae` (default: the preset's); two of them separated by a "
+                    "comma (nominal,tuned) run the study once per VAE and compare them.")
 flags.DEFINE_string("feature_net", None, "FD-SAT4 feature network: bundled, train (learn it "
                     "from --data, kept in OUT/feature_net), or the directory of one written by "
                     "`qlsgan train-feature-net` (default: the preset's).")
@@ -50,6 +51,15 @@ flags.DEFINE_integer("max_trials", None, "Trial budget (0: the whole grid).", lo
 flags.DEFINE_boolean("augment", None, "Dihedral augmentation of the real patches.")
 flags.DEFINE_enum("score", None, ["latent", "fd"], "Score that decides the optima: the latent "
                   "distance (default) or FD-SAT4; the report shows both.")
+flags.DEFINE_integer("refine_rounds", None, "Rounds of the adaptive critic search after "
+                     "each generator's grid (0 = off): each adds --refine_points critic "
+                     "capacities around its best critic, or beyond a censored edge.")
+flags.DEFINE_integer("refine_points", None, "Critic capacities per generator and round of the "
+                     "adaptive critic search.")
+flags.DEFINE_enum("refine_kinds", None, ["quantum", "classical", "all"], "Generators the "
+                  "adaptive critic search refines.")
+flags.DEFINE_integer("refine_max_critic", None, "Largest critic the adaptive search may "
+                     "suggest (0 = one grid step above the largest grid critic).")
 flags.DEFINE_integer("verbose", 1, "0: quiet; 1: progress bar over runs.")
 flags.DEFINE_boolean("dry_run", False, "Print the grid and the estimated time (measured on "
                      "this machine), then exit without training.")
@@ -78,7 +88,8 @@ def overrides_from_flags():
     out = {}
     for name in ("epochs", "steps_per_epoch", "batch_size", "n_critic", "fid_every", "k_last",
                  "max_images", "ansatz", "readout", "backend", "loss", "tuner", "max_trials",
-                 "augment", "vae", "pack", "max_epochs", "feature_net"):
+                 "augment", "vae", "pack", "max_epochs", "feature_net", "refine_rounds",
+                 "refine_points", "refine_kinds", "refine_max_critic"):
         value = getattr(FLAGS, name)
         if value is not None:
             out[name] = value
@@ -99,6 +110,7 @@ def overrides_from_flags():
 
 
 def main(argv):
+    """Runs `qlsgan study` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     interrupted = (f"finished runs are kept in {FLAGS.out}/runs. Rerun the same command to "
                    "resume.")
     with clear_errors("study", interrupted=interrupted), interrupts.handle_signals():
@@ -106,15 +118,28 @@ def main(argv):
             raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
         if not FLAGS.out:
             raise UsageError("--out is required (the study directory)")
-        from qlsgan_tf import data as data_lib  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.study import presets, runner  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf import data as data_lib
+        from qlsgan_tf.study import presets, runner
 
-        config = presets.make_config(FLAGS.preset, **overrides_from_flags())
+        overrides = overrides_from_flags()
+        vaes = [v.strip() for v in overrides.get("vae", "").split(",") if v.strip()]
+        if len(vaes) > 1:
+            overrides["vae"] = vaes[0]
+        config = presets.make_config(FLAGS.preset, **overrides)
         data_path = FLAGS.data or str(data_lib.sample_path())
-        print(f"qlsgan study: preset {config.preset}, {config.n_runs()} training runs, "
+        print(f"qlsgan study: preset {config.preset}, {config.n_runs()} training runs"
+              + (f" (+ up to {config.n_refine_runs()} adaptive)" if config.refine_rounds else "")
+              + ", "
               f"data {data_path}, out {FLAGS.out} (role: {runner.role()})", flush=True)
         if FLAGS.dry_run:
             _dry_run(config, data_path, data_lib)
+            return
+        if len(vaes) > 1:
+            paths = runner.run_vae_comparison(config, vaes, data_path, FLAGS.out,
+                                              verbose=FLAGS.verbose)
+            interrupts.check_stop()
+            for name, path in paths.items():
+                print(f"{name.replace('_', ' ')}: {path}")
             return
         paths = runner.run_study(config, data_path, FLAGS.out, verbose=FLAGS.verbose)
         interrupts.check_stop()  # a signal during the report: the report is whole, say so
@@ -125,9 +150,9 @@ def main(argv):
 
 def _dry_run(config, data_path, data_lib):
     """Grid size and estimated time, without preparing or training anything."""
-    import pathlib  # pylint: disable=import-outside-toplevel
+    import pathlib
 
-    from qlsgan_tf.study import runner, store  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.study import runner, store
 
     train = data_lib.load_sat4(data_path, split="train", max_images=config.max_images or None)
     n_reference = len(train.images) * (8 if config.augment else 1)
@@ -136,18 +161,22 @@ def _dry_run(config, data_path, data_lib):
           f"{len(config.critic_capacities)} critics x {len(config.seeds)} seeds x "
           f"{len(config.learning_rates)} learning rates ({len(done)} runs already finished); "
           f"{n_reference} real latents per epoch")
+    if config.refine_rounds:
+        print(f"adaptive critic search: up to {config.n_refine_runs()} more runs "
+              f"({config.refine_rounds} rounds x {config.refine_points} critics for the "
+              f"{config.refine_kinds} generators; not in the estimate below)")
     print(runner.describe_estimate(runner.estimate(config, n_reference, done)))
     _print_power(config, store.ResultStore(pathlib.Path(FLAGS.out)))
 
 
 def _print_power(config, result_store):
     """The verdict's power at this design (noise measured on finished runs when there are)."""
-    from qlsgan_tf.study import analysis, power, presets  # pylint: disable=import-outside-toplevel
+    from qlsgan_tf.study import analysis, power
 
     sigma = None
     if result_store.config_path.exists() and result_store.keys():
         result, _ = analysis.analyse(result_store.all_runs(), config, with_power=False)
         sigma = result["noise"]["critic_log_sd"]
-    q = [presets.quantum_capacity(n, layers, config.ansatz) for n, layers in config.quantum_grid]
+    q = [spec.capacity for spec in config.generator_specs() if spec.kind == "quantum"]
     for line in power.describe_power(q, config.critic_capacities, len(config.seeds), sigma):
         print(line)

@@ -31,6 +31,7 @@ flags.DEFINE_integer("verbose", 1, "Keras progress: 0 silent, 1 progress bar, 2 
 
 
 def main(argv):
+    """Runs `qlsgan train-feature-net` (absl parses the flags)."""
     with clear_errors("train-feature-net"):
         if len(argv) != 2:
             raise UsageError("expected one DATA path; usage: qlsgan train-feature-net DATA "
@@ -39,8 +40,8 @@ def main(argv):
             raise UsageError("--out DIR is required")
         if FLAGS.learning_rate <= 0:
             raise UsageError(f"--learning_rate must be > 0; got {FLAGS.learning_rate}")
-        from qlsgan_tf.data import load_sat4  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.metrics.feature_net import MANIFEST_FILE, train_feature_net  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.data import load_sat4
+        from qlsgan_tf.metrics.feature_net import MANIFEST_FILE, train_feature_net
 
         out = pathlib.Path(FLAGS.out)
         if (out / MANIFEST_FILE).exists() and not FLAGS.overwrite:

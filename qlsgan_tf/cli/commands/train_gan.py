@@ -12,12 +12,12 @@ image grids, HParams), ``history.csv``, ``metrics.json`` (final FD-SAT4/KID, the
 floor, capacities, time per epoch), ``samples.png``, ``generator.keras`` and ``hybrid.keras``
 (for ``qlsgan sample``).
 """
-import json
 import math
 import pathlib
 
 from absl import flags
 
+from qlsgan_tf import jsoncodec
 from qlsgan_tf.cli.common import UsageError, clear_errors
 
 FLAGS = flags.FLAGS
@@ -90,37 +90,34 @@ def _check_flags():
                          "--generator quantum; size the classical generator with --gen_units")
 
 
-def build_generator(latent_dim):
-    """The generator the flags describe, checked against the VAE's latent dimension."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+def generator_spec(latent_dim):
+    """The ``GeneratorSpec`` the flags describe, checked against the VAE's latent size."""
+    from qlsgan_tf.training.spec import GeneratorSpec
 
-    if FLAGS.generator == "quantum":
-        from qlsgan_tf.layers import StyleQuantumGenerator  # pylint: disable=import-outside-toplevel
+    if FLAGS.generator == "classical":
+        return GeneratorSpec.classical(latent_dim, _units("gen_units", FLAGS.gen_units),
+                                       noise_dim=FLAGS.noise_dim or latent_dim)
+    spec = GeneratorSpec.quantum(FLAGS.qubits, FLAGS.layers, FLAGS.ansatz, FLAGS.readout)
+    if spec.output_dim != latent_dim:
+        hint = (f"--qubits {latent_dim // 2} --readout xz or " if latent_dim % 2 == 0
+                and latent_dim >= 4 else "")
+        raise UsageError(
+            f"the VAE in --vae has latent_dim {latent_dim}, but a {FLAGS.qubits}-qubit "
+            f"generator with --readout {FLAGS.readout} outputs {spec.output_dim} values; use "
+            f"{hint}--qubits {latent_dim} --readout z, or a VAE with latent_dim "
+            f"{spec.output_dim}")
+    return spec
 
-        out_dim = FLAGS.qubits * (2 if FLAGS.readout == "xz" else 1)
-        if out_dim != latent_dim:
-            hint = (f"--qubits {latent_dim // 2} --readout xz or " if latent_dim % 2 == 0
-                    and latent_dim >= 4 else "")
-            raise UsageError(
-                f"the VAE in --vae has latent_dim {latent_dim}, but a {FLAGS.qubits}-qubit "
-                f"generator with --readout {FLAGS.readout} outputs {out_dim} values; use "
-                f"{hint}--qubits {latent_dim} --readout z, or a VAE with latent_dim {out_dim}")
-        layer = StyleQuantumGenerator(FLAGS.qubits, FLAGS.layers, ansatz=FLAGS.ansatz,
-                                      readout=FLAGS.readout, backend=FLAGS.backend)
-        generator = tf.keras.Sequential([tf.keras.Input((FLAGS.qubits,)), layer],
-                                        name="quantum_generator")
-        return generator, FLAGS.qubits, {"n_qubits": FLAGS.qubits, "n_layers": FLAGS.layers,
-                                         "ansatz": FLAGS.ansatz, "readout": FLAGS.readout,
-                                         "backend": FLAGS.backend}
-    from qlsgan_tf.models import MLPGenerator  # pylint: disable=import-outside-toplevel
 
-    units = _units("gen_units", FLAGS.gen_units)
-    noise_dim = FLAGS.noise_dim or latent_dim
-    generator = MLPGenerator(latent_dim, hidden_units=units, latent_dim=noise_dim)
-    return generator, noise_dim, {"gen_units": ",".join(map(str, units)), "noise_dim": noise_dim}
+def _generator_hparams(spec):
+    if spec.kind == "quantum":
+        return {"n_qubits": spec.n_qubits, "n_layers": spec.n_layers, "ansatz": spec.ansatz,
+                "readout": spec.readout, "backend": FLAGS.backend}
+    return {"gen_units": ",".join(map(str, spec.hidden_units)), "noise_dim": spec.noise_dim}
 
 
 def main(argv):
+    """Runs `qlsgan train-gan` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     with clear_errors("train-gan"):
         if len(argv) != 2:
             raise UsageError("expected one DATA path; usage: qlsgan train-gan DATA --vae DIR "
@@ -135,13 +132,13 @@ def main(argv):
             raise FileExistsError(f"{str(out)!r} already holds a run (metrics.json); pass "
                                   "--overwrite to replace it")
 
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        import tensorflow as tf
 
-        from qlsgan_tf.data import load_sat4  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.metrics.feature_net import load_feature_net  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.models import MLPCritic  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.training.gan_run import train_latent_gan  # pylint: disable=import-outside-toplevel
-        from qlsgan_tf.tuning.vae import load_vae  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.data import load_sat4
+        from qlsgan_tf.metrics.feature_net import load_feature_net
+        from qlsgan_tf.models import MLPCritic
+        from qlsgan_tf.training.gan_run import train_latent_gan
+        from qlsgan_tf.training.vae_fit import load_vae
 
         data = argv[1]
         train = load_sat4(data, "train", max_images=FLAGS.max_images)
@@ -151,29 +148,30 @@ def main(argv):
             test = None  # no test split: metrics.json then has no real-vs-real floor
         vae = load_vae(FLAGS.vae)
         tf.keras.utils.set_random_seed(FLAGS.seed)
-        generator, noise_dim, gen_hparams = build_generator(int(vae.latent_dim))
+        spec = generator_spec(int(vae.latent_dim))
+        generator = spec.build(backend=FLAGS.backend)
         critic = MLPCritic(hidden_units=critic_units, input_dim=int(vae.latent_dim))
         result = train_latent_gan(
             generator, critic, vae=vae, real_images=train.images,
             test_images=None if test is None else test.images, out_dir=out,
-            latent_dim=noise_dim, loss=FLAGS.loss, gp_weight=FLAGS.gp_weight,
+            noise_dim=spec.noise_dim, loss=FLAGS.loss, gp_weight=FLAGS.gp_weight,
             n_critic=FLAGS.n_critic, noise=FLAGS.noise, g_lr=FLAGS.g_lr, c_lr=FLAGS.c_lr,
             epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
             fid_every=FLAGS.fid_every, n_fid_samples=FLAGS.n_fid_samples,
             feature_net=load_feature_net(FLAGS.feature_net), verbose=FLAGS.verbose,
-            hparams={"generator": FLAGS.generator, **gen_hparams,
+            hparams={"generator": FLAGS.generator, **_generator_hparams(spec),
                      "critic_units": ",".join(map(str, critic_units)), "loss": FLAGS.loss,
                      "n_critic": FLAGS.n_critic, "seed": FLAGS.seed,
                      "data": str(data), "vae": str(FLAGS.vae)})
-        summary = {k: result[k] for k in ("failed", "failure_reason", "final_fd", "final_kid",
-                                          "floor_fd", "generator_capacity", "critic_capacity",
-                                          "epochs_run", "time_per_epoch_s")}
-        print(json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v
-                          for k, v in summary.items()}, indent=2, allow_nan=False))
+        summary = {k: getattr(result, k)
+                   for k in ("failed", "failure_reason", "final_fd", "final_kid", "floor_fd",
+                             "generator_capacity", "critic_params", "epochs_run",
+                             "time_per_epoch_s")}
+        print(jsoncodec.dumps(summary, indent=2))  # inf/NaN as "inf"/"nan", as metrics.json
         written = [name for name in ("metrics.json", "samples.png", "hybrid.keras",
                                      "generator.keras", "checkpoints/", "checkpoints.failed/")
                    if (out / name.rstrip("/")).exists()]
         print(f"wrote {out}: {', '.join(written)}, logs/ (tensorboard --logdir "
               f"{out / 'logs'})")
-        if result["failed"]:
-            raise ValueError(f"training failed: {result['failure_reason']}")
+        if result.failed:
+            raise ValueError(f"training failed: {result.failure_reason}")

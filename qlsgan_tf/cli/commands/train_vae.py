@@ -53,6 +53,7 @@ def _hyperparameters():
 
 
 def main(argv):
+    """Runs `qlsgan train-vae` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     with clear_errors("train-vae"):
         if len(argv) != 2:
             raise UsageError("expected one DATA path; usage: qlsgan train-vae DATA --out DIR "
@@ -73,14 +74,19 @@ def main(argv):
             raise FileExistsError(f"{os.path.join(FLAGS.out, 'vae.keras')} already exists; pass "
                                   "--overwrite to replace it, or choose another --out.")
 
-        from qlsgan_tf.tuning.vae import train_vae  # pylint: disable=import-outside-toplevel
+        from qlsgan_tf.training.vae_fit import train_vae
+        from qlsgan_tf.tuning.vae import tune_vae
 
-        _, metrics = train_vae(
-            argv[1], FLAGS.out, latent_dim=FLAGS.latent_dim, tune=FLAGS.tune,
-            max_trials=FLAGS.max_trials, epochs=FLAGS.epochs, tuning_epochs=FLAGS.tuning_epochs,
-            seed=FLAGS.seed, hyperparameters=hyperparameters, augment=FLAGS.augment,
-            batch_size=FLAGS.batch_size, patience=FLAGS.patience,
-            val_fraction=FLAGS.val_fraction, overwrite=FLAGS.overwrite, verbose=FLAGS.verbose)
+        settings = dict(latent_dim=FLAGS.latent_dim, epochs=FLAGS.epochs, seed=FLAGS.seed,
+                        hyperparameters=hyperparameters, augment=FLAGS.augment,
+                        batch_size=FLAGS.batch_size, patience=FLAGS.patience,
+                        val_fraction=FLAGS.val_fraction, overwrite=FLAGS.overwrite,
+                        verbose=FLAGS.verbose)
+        if FLAGS.tune:
+            _, metrics = tune_vae(argv[1], FLAGS.out, max_trials=FLAGS.max_trials,
+                                  tuning_epochs=FLAGS.tuning_epochs, **settings)
+        else:
+            _, metrics = train_vae(argv[1], FLAGS.out, **settings)
         print(f"{metrics['kind']} VAE (latent {metrics['latent_dim']}, "
               f"{metrics['epochs_run']} epochs, {metrics['seconds']:.0f} s): reconstruction MSE "
               f"train {metrics['train_mse']:.4f}, val {metrics['val_mse']:.4f}, "
