@@ -159,8 +159,8 @@ class PackedLatentGAN(tf.keras.Model):
             "units", "noise_dim", "output_dim"}`` (an MLP like ``MLPGenerator``: leaky-ReLU
             hidden layers, tanh output). Each run may have its own generator of that kind
             (``reset(generators=...)``): a circuit of fewer layers (``layered`` packs: its
-            layers beyond its depth are skipped) or an MLP of narrower layers (zero-padded like critics), so
-            generators of several sizes share one compiled step.
+            layers beyond its depth are skipped) or an MLP of narrower layers (zero-padded
+            like critics), so generators of several sizes share one compiled step.
         critic_units: per run, the hidden widths of its MLP critic (``MLPCritic``: leaky ReLU,
             one linear logit); all of one depth. Narrower critics are zero-padded.
         latent_dim: the VAE latent size (the generator's output and the critic's input).
