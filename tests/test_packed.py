@@ -186,7 +186,7 @@ def test_padded_smaller_generators_equal_their_runs_alone(kind):
             [w.shape for w in initial[k][0]]
         generator.set_weights(initial[k][0])
         critic.set_weights(initial[k][1])
-        gan = LatentGAN(generator, critic, latent_dim=pack.noise_dim, n_critic=3,
+        gan = LatentGAN(generator, critic, noise_dim=pack.noise_dim, n_critic=3,
                         seed=SEEDS[k])
         gan.compile(g_optimizer=tf.keras.optimizers.Adam(LRS[k], beta_1=0.5, beta_2=0.9),
                     c_optimizer=tf.keras.optimizers.Adam(LRS[k], beta_1=0.5, beta_2=0.9))
