@@ -451,10 +451,23 @@ def layered_expectations(angles, n_qubits: int, max_layers: int, ansatz: str = "
     if angles.shape.rank is not None and (angles.shape.rank != 2
                                           or angles.shape[-1] not in (None, count)):
         raise ValueError(f"angles must have shape [batch, {count}], got {angles.shape}.")
-    per_layer = 5 * n if ansatz == "bel" else n
     columns = tf.transpose(angles)  # [count, batch]: each angle's row is contiguous
+    re, im = _layered_body(columns, n, max_layers, ansatz, layers)
+    complex_state = ansatz == "bel"
+    cols = tf.unstack(columns[count - n:], num=n) if complex_state else []
+    if ansatz == "bel":
+        for q, phi in enumerate(cols):
+            c, s = tf.cos(0.5 * phi), tf.sin(0.5 * phi)
+            re, im = (_real_gate(re, q, c, -s, s, c, n), _real_gate(im, q, c, -s, s, c, n))
+    z, x = _layered_readout(re, im if complex_state else None, n, want_x=readout == "xz")
+    return tf.transpose(z if x is None else tf.concat([z, x], 0))
+
+
+def _layered_body(columns, n, max_layers, ansatz, layers):
+    """The state ``(re, im)`` after each row's layers (``layered_expectations``' loop)."""
+    per_layer = 5 * n if ansatz == "bel" else n
     body = tf.reshape(columns[:max_layers * per_layer], [max_layers, per_layer, -1])
-    batch = tf.shape(angles)[0]
+    batch = tf.shape(columns)[1]
     shape = [2] * n
     re = tf.reshape(tf.concat([tf.ones([1, batch]), tf.zeros([2 ** n - 1, batch])], 0),
                     shape + [batch])  # |0...0>
@@ -484,13 +497,7 @@ def layered_expectations(angles, n_qubits: int, max_layers: int, ansatz: str = "
     # static bound ``maximum_iterations`` to differentiate the loop).
     _, re, im = tf.while_loop(lambda layer, *_: layer < top, step, (tf.constant(0), re, im),
                               maximum_iterations=max_layers)
-    cols = tf.unstack(columns[count - n:], num=n) if complex_state else []
-    if ansatz == "bel":
-        for q, phi in enumerate(cols):
-            c, s = tf.cos(0.5 * phi), tf.sin(0.5 * phi)
-            re, im = (_real_gate(re, q, c, -s, s, c, n), _real_gate(im, q, c, -s, s, c, n))
-    z, x = _layered_readout(re, im if complex_state else None, n, want_x=readout == "xz")
-    return tf.transpose(z if x is None else tf.concat([z, x], 0))
+    return re, im
 
 
 def _pair(x, q):

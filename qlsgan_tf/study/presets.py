@@ -314,10 +314,6 @@ PRESETS = {
         vae_epochs=40,
         vae_max_trials=4,
         n_boot=1000,
-        # Most C* of the grid alone were censored at the largest critic: one round of the
-        # adaptive critic search (2 critics per quantum generator) extends or refines each.
-        refine_rounds=1,
-        refine_points=2,
     ),
     # The full study on the full SAT-4 (400,000 training patches, no augmentation needed):
     # 5 seeds, 100 epochs of 100 generator steps (10,000 steps of batch 64 = 1.6 passes over

@@ -15,12 +15,12 @@ import os
 import pathlib
 
 from qlsgan_tf import interrupts
+from qlsgan_tf.study import evaluation, tuner_state, vae_compare
 from qlsgan_tf.study import lock as lock_lib
 from qlsgan_tf.study import prepare as prepare_lib
 from qlsgan_tf.study import report as report_lib
 from qlsgan_tf.study import search as search_lib
 from qlsgan_tf.study import store as store_lib
-from qlsgan_tf.study import tuner_state, vae_compare
 
 PROJECT = "capacity"
 
@@ -98,7 +98,9 @@ def _run_study(config, data_path, out, verbose, log):
         tuner = capacity.make_tuner(settings, hypermodel, directory=out / "tuner",
                                     project_name=PROJECT, run_store=store, progress=progress,
                                     verbose=0, refine=search_lib.refiner(config))
-        tuner.search(resources=resources)
+        evaluator = (None if resources is None
+                     else evaluation.RunEvaluator(settings, resources))
+        tuner.search(resources=resources, evaluator=evaluator)
     if where == "worker":
         return None
     interrupts.check_stop()

@@ -35,7 +35,6 @@ class Resources:
     samples_dir: pathlib.Path
     logs_dir: pathlib.Path
     floor: float = None  # real-vs-real FD-SAT4, logged beside each run's FD-SAT4
-    latent_floors: dict = dataclasses.field(default_factory=dict)  # latent size -> floor
 
 
 class CapacityHyperModel(keras_tuner.HyperModel):
@@ -97,11 +96,19 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
         self.run_store = run_store
         self.progress = progress
         self.refine = refine
+        self._evaluator = None
 
-    def run_trial(self, trial, *args, resources=None, **kwargs):
+    def run_trial(self, trial, *args, resources=None, evaluator=None, **kwargs):
+        """Trains one generator's runs; ``search(resources=..., evaluator=...)`` hands in the
+        study's resources and its ``study.evaluation.RunEvaluator`` (scores, judges and
+        records each run)."""
+        if evaluator is None:
+            raise ValueError("CapacityTuner.search needs evaluator=: the object that scores, "
+                             "judges and records runs (study.evaluation.RunEvaluator)")
         settings = self.hypermodel.settings
         label = trial.hyperparameters.get("generator")
         scores = []
+        self._evaluator = evaluator
         results = self._train(settings, label, None, 0, resources, scores)
         rounds = settings.refine_rounds if self.refine else 0
         for search_round in range(1, rounds + 1):
@@ -136,7 +143,8 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
             if self.progress:
                 self.progress(result, False)
 
-        packs.train_runs(settings, label, todo, resources, on_finish, tuner_id=self.tuner_id)
+        packs.train_runs(settings, label, todo, resources, on_finish, self._evaluator,
+                         tuner_id=self.tuner_id)
         return results
 
     # Each run keeps its own samples and logs; KerasTuner's per-trial checkpoints would only

@@ -1,34 +1,29 @@
-"""The capacity study's runs trained in packs, evaluated, judged and recorded one by one.
+"""The capacity study's runs trained in packs; the study scores, judges and records them.
 
 A trial of the study hands out one generator with all its critic capacities, seeds and
 learning rates. ``train_runs`` splits them into packs (``pack_groups``) and trains each pack
 with a ``PackedLatentGAN`` (or, with ``settings.pack == 1``, each run alone with
 ``LatentGAN``: the same arithmetic, initial weights, noise and data order, kept for
-comparison). After every epoch each live run gets its latent score (``n_latent_samples``
-generated latents against the real ones, ``metrics.latent_score.latent_distance``); every
-``fid_every`` epochs its FD-SAT4. From ``epochs`` on, every ``fid_every`` epochs each run is
-judged (``metrics.stability.run_status``): a run that is not "improving" is finished, frozen
-and recorded at once; improving runs train on up to ``max_epochs`` and are "not_converged"
-if they still improve then. A run whose losses turn NaN/inf is frozen and recorded "failed".
-Each run is handed to ``on_finish`` (the study's store writes it atomically) as it finishes,
-so a pack killed midway loses only its unfinished runs.
+comparison). After every epoch the injected evaluator (``study.evaluation.RunEvaluator``)
+scores each live run (latent score; FD-SAT4 every ``fid_every`` epochs); from ``epochs`` on,
+every ``fid_every`` epochs it judges each run: a run that is not "improving" is finished,
+frozen and recorded at once; improving runs train on up to ``max_epochs`` and are
+"not_converged" if they still improve then. A run whose losses turn NaN/inf is frozen and
+recorded "failed". Each run is handed to ``on_finish`` (the study's store writes it
+atomically) as it finishes, so a pack killed midway loses only its unfinished runs.
 """
 import dataclasses
 import math
 import time
-import warnings
 
 import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf import interrupts
-from qlsgan_tf.fsutil import atomic_write_npy
 from qlsgan_tf.tuning.keys import run_key
-from qlsgan_tf.tuning.results import RunResult
 
 UNSTABLE_SCORE = 1e4  # a run without a score enters the tuner's objective with this value
 MAX_PACK = 64
-N_SAMPLE_IMAGES = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,35 +215,6 @@ def make_trainers(settings, spec, runs):
             yield chunk, Pack(settings, spec, chunk)
 
 
-def status_k(settings):
-    """Latent-score evaluations judged per run (one per epoch): the stability module's default,
-    fewer when the study trains fewer epochs (at least 3, to test a trend)."""
-    from qlsgan_tf.metrics import stability
-
-    return int(getattr(settings, "status_k", 0) or
-               min(stability.DEFAULT_STATUS_K, max(3, settings.epochs)))
-
-
-def latent_method(settings):
-    """The latent distance of the study (``settings.latent_method``, default ``"swd"``)."""
-    return getattr(settings, "latent_method", None) or "swd"
-
-
-def latent_floor(settings, resources, latent_dim):
-    """Real-vs-real latent score at the evaluation's sizes, cached on ``resources``."""
-    from qlsgan_tf.metrics import latent_score
-
-    floors = getattr(resources, "latent_floors", None)
-    if floors is None:
-        floors = {}
-        resources.latent_floors = floors
-    if latent_dim not in floors:
-        floors[latent_dim] = latent_score.latent_floor(
-            resources.latents[latent_dim], settings.n_latent_samples,
-            method=latent_method(settings), seed=0)
-    return floors[latent_dim]
-
-
 class _History:
     """What one run of a pack has recorded so far."""
 
@@ -257,103 +223,17 @@ class _History:
         self.fakes, self.status, self.finished = None, None, False
 
 
-def _fd_sat4_batched(resources, decoder, fakes):
-    """(fd, kid, kid_std) per run for generated latents ``{k: [n, D]}``: one decoder and one
-    feature-network call for the whole pack; nan for a run with non-finite output."""
-    from qlsgan_tf.metrics import SmallSampleWarning
-    from qlsgan_tf.metrics.distances import fd_sat4_from_activations
-
-    out = {k: (math.nan, math.nan, math.nan) for k in fakes}
-    finite = [k for k, f in fakes.items() if np.all(np.isfinite(f))]
-    if not finite:
-        return out
-    images = np.asarray(decoder(np.concatenate([fakes[k] for k in finite])), np.float32)
-    sizes = np.cumsum([len(fakes[k]) for k in finite])[:-1]
-    ok = [k for k, part in zip(finite, np.split(images, sizes)) if np.all(np.isfinite(part))]
-    if not ok:
-        return out
-    images = np.concatenate([part for k, part in zip(finite, np.split(images, sizes))
-                             if k in ok])
-    features = resources.feature_net.features(images)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SmallSampleWarning)
-        for k, part in zip(ok, np.split(features, np.cumsum([len(fakes[k]) for k in ok])[:-1])):
-            res = fd_sat4_from_activations(resources.real_activations, part)
-            out[k] = (float(res.fd), float(res.kid), float(res.kid_std))
-    return out
-
-
-def _latent_scores(settings, real, fakes):
-    """Latent score of each generated set ``fakes [k, n, D]`` (nan where non-finite), all
-    sets at once (``metrics.latent_score.latent_distances``, equal to one call per run)."""
-    from qlsgan_tf.metrics import latent_score
-
-    return latent_score.latent_distances(real, fakes, method=latent_method(settings), seed=0)
-
-
-def _evaluate(settings, resources, spec, trainer, histories, live, epoch, steps, with_fd):
-    """Latent score (and FD-SAT4 when ``with_fd``) of the live runs, recorded and logged."""
-    real = resources.latents[spec.output_dim]
+def _evaluate(evaluator, settings, spec, trainer, histories, live, epoch, steps, with_fd):
+    """Latent score (and FD-SAT4 when ``with_fd``) of the live runs, recorded."""
     fakes = trainer.sample(settings.n_latent_samples, index=0)
-    decoder = resources.decoders[spec.output_dim]
     live = np.flatnonzero(live)
-    fds = _fd_sat4_batched(resources, decoder, {
-        k: fakes[k][:settings.n_fid_samples] for k in live}) if with_fd else {}
-    scores = _latent_scores(settings, real, fakes[live]) if len(live) else []
-    for k, score in zip(live, scores):
+    scores, fds = evaluator.evaluate(spec, fakes[live], with_fd)
+    for i, k in enumerate(live):
         hist = histories[k]
         hist.fakes = fakes[k]
-        hist.latent.append([epoch * steps, float(score)])
+        hist.latent.append([epoch * steps, float(scores[i])])
         if with_fd:
-            hist.fd.append([epoch - 1, *fds[k][:2]])
-
-
-def _judge(settings, hist, floor, final):
-    """The run's status now (None while it should train on)."""
-    from qlsgan_tf.metrics import stability
-
-    scores = [v for _, v in hist.latent]
-    status = stability.run_status(scores, [row[0] for row in hist.losses], k=status_k(settings),
-                                  floor=float(floor))
-    if status.status != "improving":
-        return status
-    if final:
-        return stability.RunStatus("not_converged", status.reasons, math.nan)
-    return None
-
-
-def _record(settings, resources, spec, run, hist, floor, meta):
-    """The ``RunResult`` of a finished run."""
-    from qlsgan_tf.metrics import distances
-
-    status = hist.status
-    fds = [fd for _, fd, _ in hist.fd]
-    tail = np.asarray(fds[-settings.k_last:], float)
-    finite_tail = tail.size and np.all(np.isfinite(tail))
-    latent_fd = math.inf
-    if hist.fakes is not None and np.all(np.isfinite(hist.fakes)):
-        latent_fd = float(distances.frechet_distance_from_activations(
-            resources.latents[spec.output_dim], hist.fakes))
-    return RunResult(
-        generator=run.generator, kind=spec.kind, n_qubits=spec.n_qubits,
-        n_layers=spec.n_layers, latent_dim=spec.output_dim,
-        generator_capacity=spec.capacity, critic_budget=run.critic_budget,
-        critic_params=meta["critic_params"], critic_units=tuple(meta["critic_units"]),
-        seed=run.seed, learning_rate=run.learning_rate,
-        status=status.status, status_reasons=tuple(status.reasons),
-        score=float(status.score) if status.status == "converged" else None,
-        latent_method=latent_method(settings),
-        latent_score_history=tuple(tuple(row) for row in hist.latent),
-        latent_floor=float(floor), fd_history=tuple(tuple(row) for row in hist.fd),
-        fd_score=float(np.mean(tail)) if finite_tail else None,
-        final_fd=float(fds[-1]) if fds else math.inf,
-        fd_std_last_k=float(np.std(tail)) if finite_tail else math.inf,
-        final_kid=float(hist.fd[-1][2]) if hist.fd else math.inf,
-        latent_fd=latent_fd,
-        c_loss_history=tuple(row[0] for row in hist.losses),
-        g_loss_history=tuple(row[1] for row in hist.losses),
-        epochs_run=len(hist.losses), time_s=meta["time_s"],
-        pack_size=meta["pack_size"], tuner_id=meta.get("tuner_id"))
+            hist.fd.append([epoch - 1, *fds[i][:2]])
 
 
 def _log_epoch(writer, hist, epoch):
@@ -369,94 +249,112 @@ def _log_epoch(writer, hist, epoch):
     writer.flush()
 
 
-def _save_samples(resources, spec, run, hist):
-    """A few decoded generated patches (uint8), as the report shows them."""
-    from qlsgan_tf.data import denormalize
+def train_pack(settings, spec, runs, trainer, resources, on_finish, evaluator, tuner_id=None):
+    """Trains one pack to the end; calls ``on_finish(record)`` for each run as it finishes.
 
-    if hist.fakes is None or not np.all(np.isfinite(hist.fakes)):
-        return
-    images = np.asarray(resources.decoders[spec.output_dim](hist.fakes[:N_SAMPLE_IMAGES]))
-    if np.all(np.isfinite(images)):
-        atomic_write_npy(resources.samples_dir / f"{run.key}.npy",
-                         denormalize(np.clip(images, -1.0, 1.0)))
+    ``evaluator`` (the study's ``study.evaluation.RunEvaluator``) scores the live runs after
+    each epoch, judges them and makes their records: the study's decisions, injected.
+    """
+    loop = _PackLoop(settings, spec, runs, trainer, resources, evaluator, on_finish, tuner_id)
+    try:
+        while trainer.active.any():
+            # SIGINT/SIGTERM: stop between epochs; runs finished so far are recorded, the
+            # pack's unfinished runs are not.
+            interrupts.check_stop()
+            loop.train_epoch()
+    finally:
+        loop.close()
+    return [h.status for h in loop.histories]
 
 
-def train_pack(settings, spec, runs, trainer, resources, on_finish, tuner_id=None):
-    """Trains one pack to the end; calls ``on_finish(record)`` for each run as it finishes."""
-    from qlsgan_tf.training.callbacks import log_hparams
+class _PackLoop:
+    """One pack's epochs: train, evaluate, log, judge, and finish the runs that are done."""
 
-    latents = resources.latents[spec.output_dim]
-    steps = settings.steps_per_epoch or math.ceil(len(latents) / settings.batch_size)
-    base, budget = settings.epochs, max(settings.max_epochs, settings.epochs)
-    floor = latent_floor(settings, resources, spec.output_dim)
-    histories = [_History() for _ in runs]
-    writers = [None if resources.logs_dir is None else
-               tf.summary.create_file_writer(str(resources.logs_dir / run.key)) for run in runs]
-    start, epoch = time.perf_counter(), 0
+    def __init__(self, settings, spec, runs, trainer, resources, evaluator, on_finish,
+                 tuner_id):
+        self.settings, self.spec, self.runs, self.trainer = settings, spec, runs, trainer
+        self.resources, self.evaluator, self.on_finish = resources, evaluator, on_finish
+        self.tuner_id = tuner_id
+        self.latents = resources.latents[spec.output_dim]
+        self.steps = settings.steps_per_epoch or math.ceil(len(self.latents)
+                                                           / settings.batch_size)
+        self.budget = max(settings.max_epochs, settings.epochs)
+        self.floor = evaluator.floor(spec.output_dim)
+        self.histories = [_History() for _ in runs]
+        self.writers = [None if resources.logs_dir is None else
+                        tf.summary.create_file_writer(str(resources.logs_dir / run.key))
+                        for run in runs]
+        self.start, self.epoch = time.perf_counter(), 0
 
-    def finish(k, status):
-        hist, run = histories[k], runs[k]
-        hist.status, hist.finished = status, True
-        units = critic_units(settings, spec.output_dim, run.critic_budget)
+    def train_epoch(self):
+        """One epoch of every live run, then its evaluation and (when due) the judgement."""
+        s, trainer = self.settings, self.trainer
+        live = trainer.active.copy()
+        losses = np.asarray(trainer.train(self.latents, self.steps))
+        self.epoch += 1
+        means = losses.mean(axis=0)
+        check = self.epoch >= s.epochs and (self.epoch - s.epochs) % s.fid_every == 0
+        with_fd = self.epoch % s.fid_every == 0 or check
+        for k in np.flatnonzero(live):
+            self.histories[k].losses.append([float(v) for v in means[k]])
+        _evaluate(self.evaluator, s, self.spec, trainer, self.histories, live, self.epoch,
+                  self.steps, with_fd)
+        failed = trainer.failed
+        done = [k for k in np.flatnonzero(live) if self._settle(k, failed[k], check)]
+        if done:
+            trainer.freeze(done)
+
+    def _settle(self, k, failed, check):
+        """Logs run ``k``'s epoch; finishes it (True) when it failed or is judged done."""
+        hist = self.histories[k]
+        _log_epoch(self.writers[k], hist, self.epoch)
+        status = None
+        if failed:
+            from qlsgan_tf.metrics import stability
+
+            status = stability.RunStatus("failed", ("losses turned NaN/inf",), math.nan)
+        elif check:
+            status = self.evaluator.judge([v for _, v in hist.latent],
+                                          [row[0] for row in hist.losses], self.floor,
+                                          final=self.epoch >= self.budget)
+        if status is None:
+            return False
+        self._finish(k, status)
+        return True
+
+    def _finish(self, k, status):
         from qlsgan_tf.models import capacity
+        from qlsgan_tf.training.callbacks import log_hparams
 
-        meta = {"critic_units": units, "tuner_id": tuner_id, "pack_size": len(runs),
+        hist, run, spec = self.histories[k], self.runs[k], self.spec
+        hist.status, hist.finished = status, True
+        units = critic_units(self.settings, spec.output_dim, run.critic_budget)
+        meta = {"critic_units": units, "tuner_id": self.tuner_id, "pack_size": len(self.runs),
                 "critic_params": capacity.mlp_param_count(spec.output_dim, units, 1),
-                "time_s": (time.perf_counter() - start) / len(runs)}
-        record = _record(settings, resources, spec, run, hist, floor, meta)
-        _save_samples(resources, spec, run, hist)
-        if writers[k] is not None:
-            log_hparams(resources.logs_dir / run.key,
+                "time_s": (time.perf_counter() - self.start) / len(self.runs)}
+        record = self.evaluator.record(spec, run, hist, self.floor, meta)
+        if self.writers[k] is not None:
+            log_hparams(self.resources.logs_dir / run.key,
                         {"generator": run.generator, "kind": spec.kind,
                          "generator_capacity": spec.capacity,
                          "critic_budget": run.critic_budget, "seed": run.seed,
                          "learning_rate": run.learning_rate},
                         {"latent_score": record.metric_score("latent"),
                          "final_fd_sat4": record.final_fd})
-        on_finish(record)
+        self.on_finish(record)
 
-    try:
-        while trainer.active.any():
-            # SIGINT/SIGTERM: stop between epochs; runs finished so far are recorded, the
-            # pack's unfinished runs are not.
-            interrupts.check_stop()
-            live = trainer.active.copy()
-            losses = np.asarray(trainer.train(latents, steps))
-            epoch += 1
-            means = losses.mean(axis=0)
-            check = epoch >= base and (epoch - base) % settings.fid_every == 0
-            with_fd = epoch % settings.fid_every == 0 or check
-            for k in np.flatnonzero(live):
-                histories[k].losses.append([float(v) for v in means[k]])
-            _evaluate(settings, resources, spec, trainer, histories, live, epoch, steps, with_fd)
-            failed = trainer.failed
-            done = []
-            for k in np.flatnonzero(live):
-                _log_epoch(writers[k], histories[k], epoch)
-                status = None
-                if failed[k]:
-                    from qlsgan_tf.metrics import stability
-
-                    status = stability.RunStatus("failed", ("losses turned NaN/inf",), math.nan)
-                elif check:
-                    status = _judge(settings, histories[k], floor, final=epoch >= budget)
-                if status is not None:
-                    done.append(k)
-                    finish(k, status)
-            if done:
-                trainer.freeze(done)
-    finally:
-        for writer in writers:
+    def close(self):
+        for writer in self.writers:
             if writer is not None:
                 writer.close()
-    return [h.status for h in histories]
 
 
-def train_runs(settings, label, runs, resources, on_finish, tuner_id=None):
+def train_runs(settings, label, runs, resources, on_finish, evaluator, tuner_id=None):
     """Trains the given runs of one generator label in packs (see the module docstring)."""
     spec = settings.generator_spec(label)
     for chunk, trainer in make_trainers(settings, spec, list(runs)):
-        train_pack(settings, spec, chunk, trainer, resources, on_finish, tuner_id=tuner_id)
+        train_pack(settings, spec, chunk, trainer, resources, on_finish, evaluator,
+                   tuner_id=tuner_id)
 
 
 def time_pack(settings, label, runs, n_steps=10):

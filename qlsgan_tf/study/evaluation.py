@@ -1,0 +1,154 @@
+"""How the study scores, judges and records its runs: the evaluator the trainer is handed.
+
+The packed trainer (``tuning.packs.train_pack``) owns the training loop; every decision of the
+study about a run lives here and is injected into it (``CapacityTuner.search(...,
+evaluator=RunEvaluator(settings, resources))``):
+
+- **Score** (``evaluate``): after every epoch, the latent score of each live run
+  (``n_latent_samples`` generated latents against the encoded real ones,
+  ``metrics.latent_score.latent_distances`` for the whole pack at once) and, every
+  ``fid_every`` epochs, its FD-SAT4 (one decoder and one feature-network call for the pack).
+- **Floor** (``floor``): the real-vs-real latent score at the same sizes, once per latent size.
+- **Judge** (``judge``): ``metrics.stability.run_status`` on the latent scores; None while the
+  run should train on, "not_converged" when it still improves at the end of its budget.
+- **Record** (``record``): the run's ``RunResult`` and a few decoded samples for the report.
+"""
+import math
+import warnings
+
+import numpy as np
+
+from qlsgan_tf.fsutil import atomic_write_npy
+from qlsgan_tf.tuning.results import RunResult
+
+N_SAMPLE_IMAGES = 16
+
+
+def status_k(settings):
+    """Latent-score evaluations judged per run (one per epoch): the stability module's default,
+    fewer when the study trains fewer epochs (at least 3, to test a trend)."""
+    from qlsgan_tf.metrics import stability
+
+    return int(settings.status_k or min(stability.DEFAULT_STATUS_K, max(3, settings.epochs)))
+
+
+class RunEvaluator:
+    """Scores, judges and records the runs of one study (see the module docstring).
+
+    Args:
+      settings: the study's ``tuning.settings.TrainingSettings``.
+      resources: its ``tuning.capacity.Resources`` (real latents, decoders, feature network,
+        samples directory).
+    """
+
+    def __init__(self, settings, resources):
+        self.settings = settings
+        self.resources = resources
+        self._floors = {}
+
+    def floor(self, latent_dim):
+        """Real-vs-real latent score at the evaluation's sizes (cached per latent size)."""
+        from qlsgan_tf.metrics import latent_score
+
+        if latent_dim not in self._floors:
+            self._floors[latent_dim] = float(latent_score.latent_floor(
+                self.resources.latents[latent_dim], self.settings.n_latent_samples,
+                method=self.settings.latent_method, seed=0))
+        return self._floors[latent_dim]
+
+    def evaluate(self, spec, fakes, with_fd):
+        """Latent scores ``[k]`` of generated latents ``fakes [k, n, D]`` (nan where
+        non-finite) and, when ``with_fd``, ``{k: (fd, kid, kid_std)}`` of their first
+        ``n_fid_samples`` decoded; else ``{}``."""
+        from qlsgan_tf.metrics import latent_score
+
+        s, real = self.settings, self.resources.latents[spec.output_dim]
+        scores = (latent_score.latent_distances(real, fakes, method=s.latent_method, seed=0)
+                  if len(fakes) else np.zeros(0))
+        fds = (self._fd_sat4(self.resources.decoders[spec.output_dim],
+                             {k: f[:s.n_fid_samples] for k, f in enumerate(fakes)})
+               if with_fd else {})
+        return np.asarray(scores, dtype=np.float64), fds
+
+    def _fd_sat4(self, decoder, fakes):
+        """(fd, kid, kid_std) per run: one decoder and one feature-network call for all."""
+        from qlsgan_tf.metrics import SmallSampleWarning
+        from qlsgan_tf.metrics.distances import fd_sat4_from_activations
+
+        out = {k: (math.nan, math.nan, math.nan) for k in fakes}
+        finite = [k for k, f in fakes.items() if np.all(np.isfinite(f))]
+        if not finite:
+            return out
+        images = np.asarray(decoder(np.concatenate([fakes[k] for k in finite])), np.float32)
+        parts = dict(zip(finite, np.split(images, np.cumsum([len(fakes[k]) for k in finite])[:-1])))
+        ok = [k for k in finite if np.all(np.isfinite(parts[k]))]
+        if not ok:
+            return out
+        features = self.resources.feature_net.features(np.concatenate([parts[k] for k in ok]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SmallSampleWarning)
+            for k, part in zip(ok, np.split(features,
+                                            np.cumsum([len(fakes[k]) for k in ok])[:-1])):
+                res = fd_sat4_from_activations(self.resources.real_activations, part)
+                out[k] = (float(res.fd), float(res.kid), float(res.kid_std))
+        return out
+
+    def judge(self, latent_scores, critic_losses, floor, final):
+        """The run's status now (None while it should train on)."""
+        from qlsgan_tf.metrics import stability
+
+        status = stability.run_status(latent_scores, critic_losses, k=status_k(self.settings),
+                                      floor=float(floor))
+        if status.status != "improving":
+            return status
+        if final:
+            return stability.RunStatus("not_converged", status.reasons, math.nan)
+        return None
+
+    def record(self, spec, run, history, floor, meta):
+        """The finished run's ``RunResult``; saves a few decoded samples for the report."""
+        self._save_samples(spec, run, history.fakes)
+        return _result(self.settings, self.resources, spec, run, history, floor, meta)
+
+    def _save_samples(self, spec, run, fakes):
+        from qlsgan_tf.data import denormalize
+
+        if fakes is None or not np.all(np.isfinite(fakes)):
+            return
+        images = np.asarray(self.resources.decoders[spec.output_dim](fakes[:N_SAMPLE_IMAGES]))
+        if np.all(np.isfinite(images)):
+            atomic_write_npy(self.resources.samples_dir / f"{run.key}.npy",
+                             denormalize(np.clip(images, -1.0, 1.0)))
+
+
+def _result(settings, resources, spec, run, hist, floor, meta):
+    from qlsgan_tf.metrics import distances
+
+    status = hist.status
+    fds = [fd for _, fd, _ in hist.fd]
+    tail = np.asarray(fds[-settings.k_last:], float)
+    finite_tail = tail.size and np.all(np.isfinite(tail))
+    latent_fd = math.inf
+    if hist.fakes is not None and np.all(np.isfinite(hist.fakes)):
+        latent_fd = float(distances.frechet_distance_from_activations(
+            resources.latents[spec.output_dim], hist.fakes))
+    return RunResult(
+        generator=run.generator, kind=spec.kind, n_qubits=spec.n_qubits,
+        n_layers=spec.n_layers, latent_dim=spec.output_dim,
+        generator_capacity=spec.capacity, critic_budget=run.critic_budget,
+        critic_params=meta["critic_params"], critic_units=tuple(meta["critic_units"]),
+        seed=run.seed, learning_rate=run.learning_rate,
+        status=status.status, status_reasons=tuple(status.reasons),
+        score=float(status.score) if status.status == "converged" else None,
+        latent_method=settings.latent_method,
+        latent_score_history=tuple(tuple(row) for row in hist.latent),
+        latent_floor=float(floor), fd_history=tuple(tuple(row) for row in hist.fd),
+        fd_score=float(np.mean(tail)) if finite_tail else None,
+        final_fd=float(fds[-1]) if fds else math.inf,
+        fd_std_last_k=float(np.std(tail)) if finite_tail else math.inf,
+        final_kid=float(hist.fd[-1][2]) if hist.fd else math.inf,
+        latent_fd=latent_fd,
+        c_loss_history=tuple(row[0] for row in hist.losses),
+        g_loss_history=tuple(row[1] for row in hist.losses),
+        epochs_run=len(hist.losses), time_s=meta["time_s"],
+        pack_size=meta["pack_size"], tuner_id=meta.get("tuner_id"))

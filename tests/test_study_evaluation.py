@@ -1,0 +1,80 @@
+"""The study's run evaluator: scores equal the metrics alone, judging, records and samples."""
+import types
+
+import numpy as np
+import pytest
+
+from qlsgan_tf.metrics import latent_score, stability
+from qlsgan_tf.metrics.distances import fd_sat4_from_activations
+from qlsgan_tf.metrics.feature_net import load_feature_net
+from qlsgan_tf.study import evaluation, presets
+from qlsgan_tf.training.spec import GeneratorSpec
+from qlsgan_tf.tuning import capacity
+
+
+@pytest.fixture(scope="module")
+def evaluator(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    real_latents = rng.uniform(-1, 1, (300, 3)).astype(np.float32)
+    weights = rng.normal(size=(3, 28 * 28 * 4)).astype(np.float32) / 3
+
+    def decode(z):  # a fixed, deterministic stand-in decoder: latents -> images in [-1, 1]
+        return np.tanh(np.asarray(z) @ weights).reshape(-1, 28, 28, 4)
+
+    net = load_feature_net(None)
+    real_images = decode(real_latents[:100])
+    resources = capacity.Resources(
+        real_images=real_images, real_activations=net.features(real_images), feature_net=net,
+        latents={3: real_latents}, decoders={3: decode},
+        samples_dir=tmp_path_factory.mktemp("samples"), logs_dir=None)
+    settings = presets.make_config("smoke", n_latent_samples=200, n_fid_samples=40,
+                                   quantum_grid=[(3, 1)]).training_settings()
+    return evaluation.RunEvaluator(settings, resources)
+
+
+def test_scores_equal_the_metrics_computed_run_by_run(evaluator):
+    rng = np.random.default_rng(1)
+    fakes = rng.uniform(-1, 1, (3, 200, 3)).astype(np.float32)
+    fakes[2, 0, 0] = np.nan  # a diverged run: no score, the others unaffected
+    spec = GeneratorSpec.parse("q3x1", ansatz="bel", readout="z", generator_depth=1)
+    scores, fds = evaluator.evaluate(spec, fakes, with_fd=True)
+    real = evaluator.resources.latents[3]
+    for k in range(2):
+        assert scores[k] == pytest.approx(latent_score.latent_distance(real, fakes[k]), abs=1e-6)
+        images = evaluator.resources.decoders[3](fakes[k][:40])
+        alone = fd_sat4_from_activations(evaluator.resources.real_activations,
+                                         evaluator.resources.feature_net.features(images))
+        assert fds[k][0] == pytest.approx(alone.fd, rel=1e-5)
+        assert fds[k][1] == pytest.approx(alone.kid, rel=1e-5, abs=1e-8)
+    assert np.isnan(scores[2]) and all(np.isnan(v) for v in fds[2])
+    assert evaluator.evaluate(spec, fakes[:2], with_fd=False)[1] == {}
+    floor = evaluator.floor(3)
+    assert floor == latent_score.latent_floor(real, 200, method="swd", seed=0)
+    assert evaluator.floor(3) == floor  # cached
+
+
+def test_judging_trains_improving_runs_on_and_ends_them_at_the_budget(evaluator):
+    improving = list(np.linspace(1.0, 0.2, 8))
+    assert evaluator.judge(improving, [0.0] * 8, 0.0, final=False) is None
+    assert evaluator.judge(improving, [0.0] * 8, 0.0, final=True).status == "not_converged"
+    flat = [0.5, 0.51, 0.49, 0.5, 0.5, 0.51, 0.49, 0.5]
+    alone = stability.run_status(flat, [0.0] * 8, k=evaluation.status_k(evaluator.settings),
+                                 floor=0.0)
+    assert evaluator.judge(flat, [0.0] * 8, 0.0, final=False) == alone
+
+
+def test_a_record_carries_the_history_and_saves_decoded_samples(evaluator):
+    spec = GeneratorSpec.parse("q3x1", ansatz="bel", readout="z", generator_depth=1)
+    run = types.SimpleNamespace(generator="q3x1", critic_budget=20, seed=0, learning_rate=1e-3,
+                                key="q3x1__c20__s0__lr0.001")
+    hist = types.SimpleNamespace(
+        status=stability.RunStatus("converged", (), 0.25), latent=[[4, 0.3], [8, 0.25]],
+        fd=[[0, 9.0, 0.1], [1, 8.0, 0.05]], losses=[[1.0, 2.0, 0.1, 0.5]] * 2,
+        fakes=np.random.default_rng(2).uniform(-1, 1, (200, 3)).astype(np.float32))
+    meta = {"critic_units": (2, 1), "critic_params": 11, "time_s": 1.5, "pack_size": 4}
+    record = evaluator.record(spec, run, hist, 0.05, meta)
+    assert (record.status, record.score, record.final_fd, record.epochs_run) == (
+        "converged", 0.25, 8.0, 2)
+    assert record.fd_score == pytest.approx(8.5) and record.latent_floor == 0.05
+    saved = np.load(evaluator.resources.samples_dir / f"{run.key}.npy")
+    assert saved.shape == (16, 28, 28, 4) and saved.dtype == np.uint8
