@@ -197,19 +197,20 @@ def _classical_rows(table, curves, n_seeds):
         rows[info["latent_dim"]].append({
             "generator": g, "generator_capacity": info["generator_capacity"],
             "best_critic_capacity": c["critics"][i], "learning_rate": c["lr"][i],
-            "score": float(best[0]), "score_ci": _percentile_ci(best[1:]),
+            "score": float(best[0]), "score_ci": percentile_ci(best[1:]),
             "n_converged": c["n_valid"], "status_counts": table.status_counts(g),
             "_best": best})
     del n_seeds
     return rows
 
 
-def _percentile_ci(values):
+def percentile_ci(values, level=LEVEL):
+    """Percentile interval ``[low, high]`` of the finite ``values`` ([None, None] if none)."""
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     if values.size == 0:
         return [None, None]
-    tail = 50.0 * (1.0 - LEVEL)
+    tail = 50.0 * (1.0 - level)
     return [float(v) for v in np.percentile(values, [tail, 100.0 - tail])]
 
 
@@ -249,7 +250,7 @@ def _quantum_entry(table, g, c, classical, n_seeds):
         "critic_grid_best": c["critics"][est.index] if est.index is not None else None,
         "learning_rate": c["lr"][est.index] if est.index is not None else None,
         "n_converged": c["n_valid"], "status_counts": table.status_counts(g),
-        "score": _json(best[0]), "score_ci": _percentile_ci(best[1:]),
+        "score": _json(best[0]), "score_ci": percentile_ci(best[1:]),
         "scores_by_critic": {str(k): _json(v) for k, v in zip(c["critics"], c["curves"][0])},
     }
     entry["other_score"] = (other_metric_score(table, g, entry["critic_grid_best"],
@@ -334,7 +335,7 @@ def cluster_verdicts(entries):
             taus.append(comparison.trend.tau)
     n = int(xs.shape[0])
     return {"n": n, "verdicts": {v: counts[v] / n for v in fits.VERDICTS if counts[v]},
-            "tau_ci": _percentile_ci(taus)}
+            "tau_ci": percentile_ci(taus)}
 
 
 def measured_noise(entries):

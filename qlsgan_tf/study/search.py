@@ -86,7 +86,7 @@ def _valley(shape, d):
     """Relative score rise at log distance ``d`` from the optimum (power.VALLEY_CURVATURE for
     the quadratic valley the power simulation uses; a V; steep below, flat above)."""
     if shape == "quadratic":
-        return 0.1 * d ** 2
+        return power.VALLEY_CURVATURE * d ** 2
     if shape == "v":
         return 0.3 * np.abs(d)
     if shape == "asymmetric":

@@ -19,7 +19,7 @@ import pathlib
 import numpy as np
 from scipy import stats
 
-from qlsgan_tf.study import records
+from qlsgan_tf.study import analysis, records
 from qlsgan_tf.study import store as store_lib
 
 LEVEL = 0.95
@@ -89,11 +89,9 @@ def _paired_fd(a_runs, b_runs, keys, seed=0, n_boot=2000):
     diff = pairs[:, 1] - pairs[:, 0]
     rng = np.random.default_rng(seed)
     boot = np.median(diff[rng.integers(0, len(diff), (n_boot, len(diff)))], axis=1)
-    tail = 50.0 * (1.0 - LEVEL)
     p = stats.wilcoxon(diff).pvalue if np.any(diff != 0) else 1.0
     return {"n_pairs": int(len(diff)), "median_difference": float(np.median(diff)),
-            "ci": [float(v) for v in np.percentile(boot, [tail, 100.0 - tail])],
-            "p_value": float(p)}
+            "ci": analysis.percentile_ci(boot, LEVEL), "p_value": float(p)}
 
 
 def compare(dirs):

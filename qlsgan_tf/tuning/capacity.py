@@ -96,7 +96,6 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
         self.run_store = run_store
         self.progress = progress
         self.refine = refine
-        self._evaluator = None
 
     def run_trial(self, trial, *args, resources=None, evaluator=None, **kwargs):
         """Trains one generator's runs; ``search(resources=..., evaluator=...)`` hands in the
@@ -108,17 +107,17 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
         settings = self.hypermodel.settings
         label = trial.hyperparameters.get("generator")
         scores = []
-        self._evaluator = evaluator
-        results = self._train(settings, label, None, 0, resources, scores)
+        results = self._train(settings, label, None, 0, resources, evaluator, scores)
         rounds = settings.refine_rounds if self.refine else 0
         for search_round in range(1, rounds + 1):
             critics = self.refine(label, list(results), search_round)
             if not critics:
                 break
-            results += self._train(settings, label, critics, search_round, resources, scores)
+            results += self._train(settings, label, critics, search_round, resources,
+                                   evaluator, scores)
         return {"score": float(np.mean(scores))}
 
-    def _train(self, settings, label, critics, search_round, resources, scores):
+    def _train(self, settings, label, critics, search_round, resources, evaluator, scores):
         """Trains (or reads back) one generator's runs at ``critics``; returns their results."""
         key = self.run_store.key if self.run_store else None
         results, todo = [], []
@@ -143,7 +142,7 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
             if self.progress:
                 self.progress(result, False)
 
-        packs.train_runs(settings, label, todo, resources, on_finish, self._evaluator,
+        packs.train_runs(settings, label, todo, resources, on_finish, evaluator,
                          tuner_id=self.tuner_id)
         return results
 
