@@ -1,6 +1,11 @@
 """Runs per hour of the capacity study's training: packed (``PackedLatentGAN``) vs one run at a
 time (``--pack 1``, ``LatentGAN``), on the quick preset's configurations.
 
+The packed side trains as the study does: its packs in lanes (``tuning.packs.plan_lanes``),
+the lanes at the same time in threads of their own (``--lanes``, default the study's choice:
+one per core, at most 2); ``--lanes 1`` measures packing alone. The one-at-a-time side is the
+study's ``--pack 1`` path, one run after another in one thread.
+
 Both paths go through the study's own code (``tuning.packs``): the same runs (generator x
 critic capacity x seed x learning rate), the same steps (``epochs x steps_per_epoch``, one
 ``train`` call per epoch as the study makes), the same real latents (uniform in [-1, 1] of
@@ -19,6 +24,7 @@ generator are timed alone (the smallest and the largest critic); runs per hour a
 from each side's own time per run.
 
     python benchmarks/packed.py                                  # quick preset, all generators
+    python benchmarks/packed.py --steps_per_epoch 25             # 300-step runs
     python benchmarks/packed.py --generators q3x2,c300@3 --seeds 0,1,2,3,4 \\
         --learning_rates 5e-4,1e-3,2e-3
 """
@@ -49,20 +55,27 @@ def parse_args(argv=None):
     parser.add_argument("--single_per_generator", type=int, default=2,
                         help="runs per generator timed one at a time (0: all)")
     parser.add_argument("--pack", type=int, default=0, help="packed side's pack setting")
+    parser.add_argument("--steps_per_epoch", type=int, default=0,
+                        help="generator steps per epoch (0: the preset's; the quick preset "
+                             "trains 12 epochs: 25 makes 300-step runs)")
+    parser.add_argument("--lanes", type=int, default=0,
+                        help="packed side's lanes (0: the study's automatic choice)")
     parser.add_argument("--evaluate", action="store_true",
                         help="also time one latent-score evaluation per pack")
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT, help="JSON output")
     return parser.parse_args(argv)
 
 
-def _config(args, pack):
+def _config(args, pack, lanes=0):
     from qlsgan_tf.study import presets
 
-    overrides = {"pack": pack}
+    overrides = {"pack": pack, "lanes": lanes}
     if args.seeds:
         overrides["seeds"] = [int(s) for s in args.seeds.split(",")]
     if args.learning_rates:
         overrides["learning_rates"] = [float(v) for v in args.learning_rates.split(",")]
+    if args.steps_per_epoch:
+        overrides["steps_per_epoch"] = args.steps_per_epoch
     return presets.make_config(args.preset, **overrides)
 
 
@@ -73,24 +86,31 @@ def _train(config, spec, chunk, trainer, latents):
 
 
 def time_packed(config, label, latents, evaluate=False):
-    """Seconds to train every run of ``label`` in packs (compiled pack steps of the family
-    reused, as in a study process)."""
+    """Seconds to train every run of ``label`` in packs as the study does (its lanes at the
+    same time; compiled pack steps of the family reused, as in a study process)."""
     from qlsgan_tf.metrics import latent_score
     from qlsgan_tf.tuning import packs
 
     settings = config.training_settings()
     spec = settings.generator_spec(label)
     runs = packs.plan_runs(settings, label)
-    start, sizes, eval_s = time.perf_counter(), [], []
-    for chunk, trainer in packs.make_trainers(settings, spec, runs):
-        sizes.append(len(chunk))
+    plan = packs.plan_lanes(settings, runs, spec.output_dim)
+    trainers = []
+
+    def work(lane, chunk, _should_stop):
+        trainer = packs.make_trainer(settings, spec, chunk, lane)
         _train(config, spec, chunk, trainer, latents[spec.output_dim])
-        if evaluate:
-            t0 = time.perf_counter()
-            fakes = trainer.sample(config.n_latent_samples)
-            latent_score.latent_distances(latents[spec.output_dim], fakes)
-            eval_s.append(time.perf_counter() - t0)
-    return time.perf_counter() - start - sum(eval_s), len(runs), sizes, eval_s
+        trainers.append(trainer)
+
+    start = time.perf_counter()
+    packs.run_lanes(plan, work)
+    seconds, eval_s = time.perf_counter() - start, []
+    for trainer in trainers if evaluate else ():  # after training: not in the time above
+        t0 = time.perf_counter()
+        fakes = trainer.sample(config.n_latent_samples)
+        latent_score.latent_distances(latents[spec.output_dim], fakes)
+        eval_s.append(time.perf_counter() - t0)
+    return seconds, len(runs), [[len(chunk) for chunk in lane] for lane in plan], eval_s
 
 
 def time_single(config, label, latents, n_runs):
@@ -109,8 +129,8 @@ def time_single(config, label, latents, n_runs):
     for run in runs:
         tf.keras.backend.clear_session()
         start = time.perf_counter()
-        for chunk, trainer in packs.make_trainers(settings, spec, [run]):
-            _train(config, spec, chunk, trainer, latents[spec.output_dim])
+        trainer = packs.make_trainer(settings, spec, [run])
+        _train(config, spec, [run], trainer, latents[spec.output_dim])
         times.append(time.perf_counter() - start)
     return times
 
@@ -123,7 +143,7 @@ def main(argv=None):
     from qlsgan_tf.training import packed
 
     packed._PACKS.clear()  # (cold start, as a new process)
-    packed_cfg, single_cfg = _config(args, args.pack), _config(args, 1)
+    packed_cfg, single_cfg = _config(args, args.pack, args.lanes), _config(args, 1)
     labels = args.generators.split(",") if args.generators else packed_cfg.generator_labels()
     rng = np.random.default_rng(0)
     latents = {d: rng.uniform(-1, 1, (N_LATENTS, d)).astype(np.float32)
@@ -139,7 +159,8 @@ def main(argv=None):
                "eval_s_per_pack": eval_s}
         row["speedup"] = row["single_s_per_run"] / row["packed_s_per_run"]
         rows.append(row)
-        print(f"{label:>9}: {n_runs} runs in packs {sizes}: {row['packed_s_per_run']:.2f} s/run; "
+        print(f"{label:>9}: {n_runs} runs in packs {sizes} (one list per lane): "
+              f"{row['packed_s_per_run']:.2f} s/run; "
               f"alone {row['single_s_per_run']:.2f} s/run ({len(single)} timed); "
               f"x{row['speedup']:.1f}", flush=True)
     load.append(os.getloadavg()[0])

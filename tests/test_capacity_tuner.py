@@ -146,3 +146,97 @@ def test_pack_groups_pad_small_critics_together_and_split_wide_ones():
     one = settings("quick", pack=1)
     assert all(len(g) == 1 for g in capacity.packs.pack_groups(
         one, capacity.packs.plan_runs(one, "q3x2"), 3))
+
+
+def test_plan_lanes_deal_each_pack_group_into_packs_of_the_same_make_up():
+    quick = settings("quick", lanes=2)
+    runs = capacity.packs.plan_runs(quick, "q3x2")
+    plan = capacity.packs.plan_lanes(quick, runs, 3)
+    assert len(plan) == 2
+    for lane in plan:  # 5 runs of each small critic padded together; the widest apart
+        assert [sorted(r.critic_budget for r in p) for p in lane] == [
+            sorted([30, 200, 1500] * 5), [6000] * 5]
+    assert sorted(r.key for lane in plan for p in lane for r in p) == sorted(r.key for r in runs)
+    # Another generator of the family gets the same pack shapes in the same lanes.
+    other = capacity.packs.plan_lanes(quick, capacity.packs.plan_runs(quick, "q3x8"), 3)
+    assert [[[r.critic_budget for r in p] for p in lane] for lane in other] == [
+        [[r.critic_budget for r in p] for p in lane] for lane in plan]
+    # One lane: the pack groups unchanged.
+    assert capacity.packs.plan_lanes(quick, runs, 3, lanes=1) == [
+        capacity.packs.pack_groups(quick, runs, 3)]
+    # An explicit pack size keeps its packs whole; they go to the least-loaded lane.
+    fixed = settings("quick", pack=8, lanes=2)
+    plan = capacity.packs.plan_lanes(fixed, capacity.packs.plan_runs(fixed, "q3x2"), 3)
+    assert sorted(len(p) for lane in plan for p in lane) == [8] * 5
+    assert sorted(len(lane) for lane in plan) == [2, 3]
+    # More lanes than runs: no empty lane.
+    few = settings("quick", seeds=[0], learning_rates=[1e-3], critic_capacities=[30], lanes=4)
+    assert capacity.packs.plan_lanes(few, capacity.packs.plan_runs(few, "q3x2"), 3) == [
+        [capacity.packs.plan_runs(few, "q3x2")]]
+    with pytest.raises(ValueError, match="lanes"):
+        capacity.packs.plan_lanes(quick, runs, 3, lanes=0)
+
+
+def test_lane_count_one_per_core_up_to_the_cap_and_one_for_single_runs(monkeypatch):
+    monkeypatch.setattr(capacity.packs.os, "sched_getaffinity", lambda _: {0, 1, 2, 3, 4})
+    assert capacity.packs.lane_count(settings()) == capacity.packs.MAX_AUTO_LANES
+    assert capacity.packs.lane_count(settings(lanes=3)) == 3
+    assert capacity.packs.lane_count(settings(pack=1, lanes=3)) == 1
+    monkeypatch.setattr(capacity.packs.os, "sched_getaffinity", lambda _: {0})
+    assert capacity.packs.lane_count(settings()) == 1
+    with pytest.raises(ValueError, match="lanes"):
+        presets.make_config("smoke", lanes=-1)
+    # Lanes change the schedule, not the results: a study resumes with other lanes.
+    assert (presets.make_config("smoke", lanes=2).fingerprint()
+            == presets.make_config("smoke").fingerprint())
+
+
+def test_run_lanes_runs_each_lane_in_order_at_the_same_time():
+    import threading
+
+    seen, barrier = [], threading.Barrier(2, timeout=10)
+
+    def work(lane, pack, should_stop):
+        if pack == "first":
+            barrier.wait()  # both lanes reach here together: they run at the same time
+        seen.append((lane, pack, threading.current_thread().name))
+        assert not should_stop()
+
+    capacity.packs.run_lanes([["first", "a1", "a2"], ["first", "b1"]], work)
+    assert [p for lane, p, _ in seen if lane == 0] == ["first", "a1", "a2"]
+    assert [p for lane, p, _ in seen if lane == 1] == ["first", "b1"]
+    assert {name for _, _, name in seen} == {"qlsgan-lane-0", "qlsgan-lane-1"}
+    seen.clear()
+    capacity.packs.run_lanes([["x", "y"]], work)  # one lane: in the caller's thread
+    assert [(p, name) for _, p, name in seen] == [("x", "MainThread"), ("y", "MainThread")]
+
+
+def test_an_error_in_one_lane_stops_the_others_and_is_raised():
+    import threading
+
+    from qlsgan_tf import interrupts
+
+    polling, stopped, done = threading.Event(), [], []
+
+    def work(lane, pack, should_stop):
+        if lane == 0:
+            polling.wait(10)  # lane 1 is training its first pack
+            raise RuntimeError(f"pack {pack} broke")
+        polling.set()
+        for _ in range(1000):  # a pack polls between epochs
+            if should_stop():
+                stopped.append(pack)
+                raise capacity.packs.LaneStoppedError()
+            threading.Event().wait(0.01)
+        done.append(pack)
+
+    with pytest.raises(RuntimeError, match="pack p0 broke"):
+        capacity.packs.run_lanes([["p0"], ["p1", "p2"]], work)
+    assert stopped == ["p1"] and done == []  # p2 never started
+
+    def interrupted(lane, pack, should_stop):  # SIGINT seen by a lane's check
+        if lane == 1:
+            raise interrupts.StudyInterrupted("stop requested")
+
+    with pytest.raises(interrupts.StudyInterrupted):
+        capacity.packs.run_lanes([["p0"], ["p1"]], interrupted)

@@ -98,6 +98,37 @@ def test_one_trace_per_shape_and_reset_by_assignment():
     assert other is not pack
 
 
+def test_lanes_get_their_own_instances_and_train_at_the_same_time_alike():
+    import threading
+
+    latents = _latents(3)
+    spec = _spec("quantum", 3)
+    packs = [pack_for(spec, CRITICS, 3, lane=lane, batch_size=BATCH, n_critic=2)
+             for lane in (0, 1)]
+    assert packs[0] is not packs[1]
+    assert pack_for(spec, CRITICS, 3, lane=1, batch_size=BATCH, n_critic=2) is packs[1]
+    with pytest.raises(ValueError, match="lane"):
+        pack_for(spec, CRITICS, 3, lane=-1, batch_size=BATCH, n_critic=2)
+    seeds = [SEEDS, [s + 10 for s in SEEDS]]
+    alone = []
+    for pack, lane_seeds in zip(packs, seeds):
+        pack.reset(seeds=lane_seeds, c_lr=1e-3, g_lr=1e-3)
+        alone.append(pack.train(latents, 3))
+    together = [None, None]
+
+    def train(lane):
+        packs[lane].reset(seeds=seeds[lane], c_lr=1e-3, g_lr=1e-3)
+        together[lane] = packs[lane].train(latents, 3)
+
+    threads = [threading.Thread(target=train, args=(lane,)) for lane in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for got, want in zip(together, alone):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_nan_run_is_frozen_and_others_go_on():
     latents = _latents(3)
     pack = PackedLatentGAN(_spec("classical", 3), CRITICS, latent_dim=3, batch_size=BATCH,

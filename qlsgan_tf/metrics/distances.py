@@ -27,6 +27,7 @@ Small samples (decided here, documented once):
 import dataclasses
 import functools
 import math
+import threading
 import warnings
 
 from qlsgan_tf.data.core import as_images
@@ -87,6 +88,7 @@ def _warn_small(n_real, n_fake, dim, stacklevel):
 
 
 _GRAPHS = {}
+_GRAPHS_LOCK = threading.Lock()  # a study's lanes evaluate from several threads
 
 
 def _graph(name, dim, max_block_size=None):
@@ -97,20 +99,26 @@ def _graph(name, dim, max_block_size=None):
     once they cost a few (numbers in ``benchmarks/README.md``). Same ops, same values.
     """
     key = (name, dim, max_block_size)
-    if key not in _GRAPHS:
-        import tensorflow as tf
+    with _GRAPHS_LOCK:
+        if key not in _GRAPHS:
+            _GRAPHS[key] = _make_graph(name, dim, max_block_size)
+        return _GRAPHS[key]
 
-        tfgan = _tfgan()
-        spec = [tf.TensorSpec([None, dim], tf.float64)] * 2  # KID needs the static dim
-        if name == "fd":
-            def metric(real, fake):
-                return tfgan.eval.frechet_classifier_distance_from_activations(real, fake)
-        else:
-            def metric(real, fake):
-                return tfgan.eval.kernel_classifier_distance_and_std_from_activations(
-                    real, fake, max_block_size=max_block_size)
-        _GRAPHS[key] = tf.function(metric, input_signature=spec, autograph=False)
-    return _GRAPHS[key]
+
+def _make_graph(name, dim, max_block_size):
+    """Traces TF-GAN's metric ``name`` ("fd" or "kid") for ``[N, dim]`` activations."""
+    import tensorflow as tf
+
+    tfgan = _tfgan()
+    spec = [tf.TensorSpec([None, dim], tf.float64)] * 2  # KID needs the static dim
+    if name == "fd":
+        def metric(real, fake):
+            return tfgan.eval.frechet_classifier_distance_from_activations(real, fake)
+    else:
+        def metric(real, fake):
+            return tfgan.eval.kernel_classifier_distance_and_std_from_activations(
+                real, fake, max_block_size=max_block_size)
+    return tf.function(metric, input_signature=spec, autograph=False)
 
 
 def _fd(real, fake):

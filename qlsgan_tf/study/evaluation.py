@@ -14,6 +14,7 @@ evaluator=RunEvaluator(settings, resources))``):
 - **Record** (``record``): the run's ``RunResult`` and a few decoded samples for the report.
 """
 import math
+import threading
 import warnings
 
 import numpy as np
@@ -45,16 +46,18 @@ class RunEvaluator:
         self.settings = settings
         self.resources = resources
         self._floors = {}
+        self._lock = threading.Lock()  # the study's lanes call it from several threads
 
     def floor(self, latent_dim):
         """Real-vs-real latent score at the evaluation's sizes (cached per latent size)."""
         from qlsgan_tf.metrics import latent_score
 
-        if latent_dim not in self._floors:
-            self._floors[latent_dim] = float(latent_score.latent_floor(
-                self.resources.latents[latent_dim], self.settings.n_latent_samples,
-                method=self.settings.latent_method, seed=0))
-        return self._floors[latent_dim]
+        with self._lock:
+            if latent_dim not in self._floors:
+                self._floors[latent_dim] = float(latent_score.latent_floor(
+                    self.resources.latents[latent_dim], self.settings.n_latent_samples,
+                    method=self.settings.latent_method, seed=0))
+            return self._floors[latent_dim]
 
     def evaluate(self, spec, fakes, with_fd):
         """Latent scores ``[k]`` of generated latents ``fakes [k, n, D]`` (nan where

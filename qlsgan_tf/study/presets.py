@@ -73,6 +73,9 @@ class StudyConfig:
     # Runs trained at once in one compiled step (training.PackedLatentGAN): 0 = chosen from
     # the configuration, 1 = one run at a time with LatentGAN (kept for comparison).
     pack: int = 0
+    # Packs trained at the same time, each in a thread of its own (a compiled pack step uses
+    # one core): 0 = one per usable core, at most tuning.packs.MAX_AUTO_LANES.
+    lanes: int = 0
     # Runs still improving after `epochs` train on, in chunks, up to this many epochs
     # (0 = no extension); a run still improving then is "not_converged".
     max_epochs: int = 0
@@ -127,7 +130,7 @@ class StudyConfig:
             generator_depth=self.generator_depth, critic_depth=self.critic_depth,
             epochs=self.epochs, max_epochs=self.max_epochs, steps_per_epoch=self.steps_per_epoch,
             batch_size=self.batch_size, n_critic=self.n_critic, loss=self.loss,
-            gp_weight=self.gp_weight, noise=self.noise, pack=self.pack,
+            gp_weight=self.gp_weight, noise=self.noise, pack=self.pack, lanes=self.lanes,
             n_latent_samples=self.n_latent_samples, n_fid_samples=self.n_fid_samples,
             fid_every=self.fid_every, k_last=self.k_last, tuner=self.tuner,
             max_trials=self.max_trials, refine_rounds=self.refine_rounds)
@@ -152,7 +155,7 @@ class StudyConfig:
     def fingerprint(self):
         """Hash of the settings that change results (not of budgets like max_trials)."""
         data = self.to_dict()
-        for key in ("preset", "max_trials", "n_boot", "tuner", "pack", "score_metric"):
+        for key in ("preset", "max_trials", "n_boot", "tuner", "pack", "lanes", "score_metric"):
             data.pop(key, None)
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
@@ -252,6 +255,8 @@ class StudyConfig:
         if self.pack < 0:
             raise ValueError(f"pack must be >= 0 (0 = automatic, 1 = one run at a time), got "
                              f"{self.pack}")
+        if self.lanes < 0:
+            raise ValueError(f"lanes must be >= 0 (0 = one per core), got {self.lanes}")
         if self.max_epochs and self.max_epochs < self.epochs:
             raise ValueError(f"max_epochs={self.max_epochs} is below epochs={self.epochs}: it "
                              "is the budget runs still improving after `epochs` may train to")

@@ -137,8 +137,9 @@ def estimate(config, n_reference, done=()):
     """Estimated wall time of the runs not in ``done`` (run keys), on this machine.
 
     Packed (``config.pack != 1``): for the largest quantum and the largest classical
-    generator, builds each of its packs (``tuning.packs.pack_groups``) and measures the time
-    to build and trace it and its cost per generator step; every generator of that kind is
+    generator, builds its packs and trains them as the study does (``tuning.packs.time_lanes``:
+    the lanes at the same time) and measures the time to build and compile them and the cost
+    of a generator step of all of them; every generator of that kind is
     charged the same steps (an upper bound for smaller ones), scaled by its share of
     unfinished runs, and every family (``tuning.packs.family_spec``) the compilations once.
     One at a time (``pack == 1``): per critic capacity, the tracing time and step cost of
@@ -167,7 +168,6 @@ def estimate(config, n_reference, done=()):
     seconds, step_ms = 0.0, {}
     for kind in ("q", "c"):
         label = largest(kind)
-        spec = specs[label]
         if config.pack == 1:
             cost = {c: capacity.time_training(settings, label, c) for c in config.critic_capacities}
             per_run = {c: first + steps * config.epochs * step for c, (first, step) in cost.items()}
@@ -175,13 +175,11 @@ def estimate(config, n_reference, done=()):
                            for r in remaining(lbl))
             step_ms[kind] = {c: cost[c][1] * 1e3 for c in cost}
             continue
-        groups = packs.pack_groups(settings, packs.plan_runs(settings, label), spec.output_dim)
-        compile_s, per_generator, step_ms[kind] = 0.0, 0.0, {}
-        for group in groups:
-            first, step = packs.time_pack(settings, label, group)
-            compile_s += first
-            per_generator += steps * config.epochs * step
-            step_ms[kind][max(r.critic_budget for r in group)] = step * 1e3 / len(group)
+        compile_s, step, timed = packs.time_lanes(settings, label,
+                                                  packs.plan_runs(settings, label))
+        per_generator = steps * config.epochs * step
+        step_ms[kind] = {max(r.critic_budget for r in chunk): pack_step * 1e3 / len(chunk)
+                         for chunk, _, pack_step in timed}
         total = len(packs.plan_runs(settings, label))
         # The generators of a family share compiled packs (tuning.packs.family_spec).
         families = {repr(sorted(packs.family_spec(settings, specs[lbl]).items()))
@@ -189,14 +187,16 @@ def estimate(config, n_reference, done=()):
         seconds += compile_s * len(families) + sum(
             per_generator * len(remaining(lbl)) / total for lbl in of_kind(kind))
     return {"runs": n_left, "steps_per_epoch": steps, "seconds": seconds, "step_ms": step_ms,
-            "packed": config.pack != 1}
+            "packed": config.pack != 1, "lanes": packs.lane_count(settings)}
 
 
 def describe_estimate(est):
     """One paragraph for the user: the estimate and what it rests on."""
     q, c = est["step_ms"]["q"], est["step_ms"]["c"]
-    unit = "ms per run and generator step in a pack" if est.get("packed") else \
-        "ms per generator step"
+    lanes = est.get("lanes", 1)
+    unit = ("ms per run and generator step in a pack"
+            + (f" ({lanes} lanes of packs at the same time)" if lanes > 1 else "")
+            if est.get("packed") else "ms per generator step")
     return (f"{est['runs']} runs x {est['steps_per_epoch']} steps/epoch: estimated at most "
             f"{_hms(est['seconds'])} on this machine; divide by the number of workers. "
             f"Measured {unit} (largest generator), from the smallest to the largest critic: "

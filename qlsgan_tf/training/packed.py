@@ -18,6 +18,7 @@ so one pack shape is traced once: ``pack_for`` keeps one instance per shape and 
 loads new runs into it by assignment.
 """
 import collections
+import threading
 
 import numpy as np
 import tensorflow as tf
@@ -630,24 +631,31 @@ def shape_key(config):
     return repr(sorted((k, repr(v)) for k, v in config.items()))
 
 
-_PACKS: "collections.OrderedDict[str, PackedLatentGAN]" = collections.OrderedDict()
-MAX_CACHED_PACKS = 16
+_PACKS: "collections.OrderedDict[tuple, PackedLatentGAN]" = collections.OrderedDict()
+_PACKS_LOCK = threading.Lock()
+MAX_CACHED_PACKS = 32
 
 
-def pack_for(generator, critic_units, latent_dim, **kwargs):
+def pack_for(generator, critic_units, latent_dim, lane=0, **kwargs):
     """The cached ``PackedLatentGAN`` of this shape (made on first use), not yet reset:
     equal shapes reuse one instance and its traced functions; call ``reset`` on it. The
-    ``MAX_CACHED_PACKS`` most recently used shapes are kept (a long study meets hundreds)."""
+    ``MAX_CACHED_PACKS`` most recently used shapes are kept (a long study meets hundreds).
+
+    ``lane``: packs trained at the same time in different threads (``tuning.packs`` lanes)
+    need their own instances (their own variables), so the lane is part of the cache key;
+    a lane must not train two packs at once. Thread-safe.
+    """
     config = {"generator": _ingest_generator(generator),
               "critic_units": [list(int(u) for u in units) for units in critic_units],
               "latent_dim": int(latent_dim), **kwargs}
-    key = shape_key(config)
-    if key not in _PACKS:
-        _PACKS[key] = PackedLatentGAN(**config)
-        while len(_PACKS) > MAX_CACHED_PACKS:
-            _PACKS.popitem(last=False)
-    _PACKS.move_to_end(key)
-    return _PACKS[key]
+    key = (check_int("lane", lane, 0), shape_key(config))
+    with _PACKS_LOCK:
+        if key not in _PACKS:
+            _PACKS[key] = PackedLatentGAN(**config)
+            while len(_PACKS) > MAX_CACHED_PACKS:
+                _PACKS.popitem(last=False)
+        _PACKS.move_to_end(key)
+        return _PACKS[key]
 
 
 def batch_indices(n_latents, batch_size, seeds, start_step, steps):

@@ -14,6 +14,8 @@ atomically) as it finishes, so a pack killed midway loses only its unfinished ru
 """
 import dataclasses
 import math
+import os
+import threading
 import time
 
 import numpy as np
@@ -24,6 +26,9 @@ from qlsgan_tf.tuning.keys import run_key
 
 UNSTABLE_SCORE = 1e4  # a run without a score enters the tuner's objective with this value
 MAX_PACK = 64
+MAX_AUTO_LANES = 2
+"""Most lanes chosen automatically (one per usable core up to this; ``--lanes`` sets more):
+measured only on 2 cores (``benchmarks/README.md``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,11 +176,11 @@ class SingleRun:
 class Pack:
     """A cached ``PackedLatentGAN`` loaded with the given runs (numpy masks for the driver)."""
 
-    def __init__(self, settings, spec, runs):
+    def __init__(self, settings, spec, runs, lane=0):
         from qlsgan_tf.training.packed import pack_for
 
         units = [critic_units(settings, spec.output_dim, r.critic_budget) for r in runs]
-        self.gan = pack_for(family_spec(settings, spec), units, spec.output_dim,
+        self.gan = pack_for(family_spec(settings, spec), units, spec.output_dim, lane=lane,
                             batch_size=settings.batch_size, loss=settings.loss,
                             gp_weight=float(settings.gp_weight), n_critic=settings.n_critic,
                             noise=settings.noise)
@@ -203,16 +208,113 @@ class Pack:
         self.gan.active.assign(mask)
 
 
-def make_trainers(settings, spec, runs):
-    """Yields (runs of a pack, its trainer) for the packs of ``pack_groups``."""
-    for chunk in pack_groups(settings, runs, spec.output_dim):
-        if settings.pack == 1:
-            run = chunk[0]
-            yield chunk, SingleRun(settings, spec, critic_units(settings, spec.output_dim,
-                                                                 run.critic_budget),
-                                   run.seed, run.learning_rate)
-        else:
-            yield chunk, Pack(settings, spec, chunk)
+def make_trainer(settings, spec, chunk, lane=0):
+    """The trainer of one pack: a ``Pack`` (the cached compiled instance of ``lane``), or for
+    ``settings.pack == 1`` a ``SingleRun``."""
+    if settings.pack == 1:
+        run = chunk[0]
+        return SingleRun(settings, spec, critic_units(settings, spec.output_dim,
+                                                      run.critic_budget),
+                         run.seed, run.learning_rate)
+    return Pack(settings, spec, chunk, lane=lane)
+
+
+def lane_count(settings):
+    """Threads that train packs at the same time: ``settings.lanes``, or (0) one per usable
+    CPU core up to ``MAX_AUTO_LANES``; 1 for ``pack == 1`` (the one-run-at-a-time path, kept
+    as it was for comparison). A compiled pack step runs on one core, so a second lane uses
+    the second core (and overlaps one pack's evaluation with another's training)."""
+    if settings.pack == 1:
+        return 1
+    if settings.lanes:
+        return int(settings.lanes)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_AUTO_LANES, cores))
+
+
+def plan_lanes(settings, runs, latent_dim, lanes=None):
+    """The packs of ``runs`` and the lane that trains each: one list of packs (run lists) per
+    lane, trained one after another in the lane while the lanes run at the same time.
+
+    With automatic packing, each ``pack_groups`` group is dealt round-robin into ``lanes``
+    packs of the same make-up (the group is sorted by critic, so each pack gets the same mix
+    of critics and costs the same); an explicit ``settings.pack`` keeps its packs whole. Packs
+    go to the least-loaded lane, largest first (cost: runs x widest critic); a lane trains its
+    packs in ``pack_groups``' order (narrower critics first). The plan depends
+    only on the runs, so every generator of a family gives each lane the same pack shapes
+    (and reuses that lane's compiled steps)."""
+    from qlsgan_tf.models import capacity
+
+    lanes = lane_count(settings) if lanes is None else check_lanes(lanes)
+
+    def params(run):
+        return capacity.mlp_param_count(
+            latent_dim, critic_units(settings, latent_dim, run.critic_budget), 1)
+
+    packs = []
+    for group in pack_groups(settings, runs, latent_dim):
+        n = 1 if settings.pack else min(lanes, len(group))
+        packs += [group[i::n] for i in range(n)]
+    costs = [len(p) * max(params(r) for r in p) for p in packs]
+    plan, load = [[] for _ in range(lanes)], [0] * lanes
+    for i in sorted(range(len(packs)), key=lambda i: -costs[i]):
+        lane = load.index(min(load))
+        plan[lane].append(i)
+        load[lane] += costs[i]
+    return [[packs[i] for i in sorted(lane)] for lane in plan if lane]
+
+
+def check_lanes(lanes):
+    """``lanes`` as a positive int, or a ``ValueError`` naming it."""
+    from qlsgan_tf.validation import check_int
+
+    return int(check_int("lanes", lanes, 1))
+
+
+class LaneStoppedError(Exception):
+    """Another lane failed or was interrupted: this lane stops between epochs."""
+
+
+def run_lanes(plan, work):
+    """Calls ``work(lane, pack, should_stop)`` for every pack of ``plan`` (``plan_lanes``):
+    each lane's packs in order in a thread of its own (one lane: in this thread), the lanes at
+    the same time. The first error of any lane (``StudyInterrupted`` included) makes the
+    others stop at their next ``should_stop()`` check and is raised once every lane has ended;
+    what the lanes finished is kept."""
+    plan = [lane for lane in plan if lane]
+    if len(plan) <= 1:
+        for pack in (plan[0] if plan else []):
+            work(0, pack, lambda: False)
+        return
+    abort, errors = threading.Event(), []
+
+    def lane_main(lane, lane_packs):
+        try:
+            for pack in lane_packs:
+                if abort.is_set():
+                    return
+                work(lane, pack, abort.is_set)
+        except LaneStoppedError:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            errors.append(exc)
+            abort.set()
+
+    threads = [threading.Thread(target=lane_main, args=(i, lane), name=f"qlsgan-lane-{i}",
+                                daemon=True) for i, lane in enumerate(plan)]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    except BaseException:  # a second Ctrl-C while waiting: the lanes stop too
+        abort.set()
+        raise
+    if errors:
+        raise errors[0]
 
 
 class _History:
@@ -249,11 +351,13 @@ def _log_epoch(writer, hist, epoch):
     writer.flush()
 
 
-def train_pack(settings, spec, runs, trainer, resources, on_finish, evaluator, tuner_id=None):
+def train_pack(settings, spec, runs, trainer, resources, on_finish, evaluator, tuner_id=None,
+               should_stop=None):
     """Trains one pack to the end; calls ``on_finish(record)`` for each run as it finishes.
 
     ``evaluator`` (the study's ``study.evaluation.RunEvaluator``) scores the live runs after
     each epoch, judges them and makes their records: the study's decisions, injected.
+    ``should_stop``: polled between epochs; when true the pack stops (``LaneStoppedError``).
     """
     loop = _PackLoop(settings, spec, runs, trainer, resources, evaluator, on_finish, tuner_id)
     try:
@@ -261,6 +365,8 @@ def train_pack(settings, spec, runs, trainer, resources, on_finish, evaluator, t
             # SIGINT/SIGTERM: stop between epochs; runs finished so far are recorded, the
             # pack's unfinished runs are not.
             interrupts.check_stop()
+            if should_stop is not None and should_stop():
+                raise LaneStoppedError("another lane stopped")
             loop.train_epoch()
     finally:
         loop.close()
@@ -350,23 +456,46 @@ class _PackLoop:
 
 
 def train_runs(settings, label, runs, resources, on_finish, evaluator, tuner_id=None):
-    """Trains the given runs of one generator label in packs (see the module docstring)."""
+    """Trains the given runs of one generator label in packs, the lanes of ``plan_lanes`` at
+    the same time (see the module docstring); ``on_finish`` is called from one lane at a
+    time."""
     spec = settings.generator_spec(label)
-    for chunk, trainer in make_trainers(settings, spec, list(runs)):
-        train_pack(settings, spec, chunk, trainer, resources, on_finish, evaluator,
-                   tuner_id=tuner_id)
+    lock = threading.Lock()
+
+    def finish(record):
+        with lock:
+            on_finish(record)
+
+    def work(lane, chunk, should_stop):
+        trainer = make_trainer(settings, spec, chunk, lane)
+        train_pack(settings, spec, chunk, trainer, resources, finish, evaluator,
+                   tuner_id=tuner_id, should_stop=should_stop)
+
+    run_lanes(plan_lanes(settings, list(runs), spec.output_dim), work)
 
 
-def time_pack(settings, label, runs, n_steps=10):
-    """Measured cost of training ``runs`` of ``label`` as one pack: (seconds to build and
-    trace it, seconds per generator step). Uniform latents stand in for the real ones."""
+def time_lanes(settings, label, runs, n_steps=10):
+    """Measured cost of training ``runs`` of ``label`` as the study does (``plan_lanes``, the
+    lanes at the same time): ``(first_s, step_s, packs)`` where ``first_s`` is the wall time
+    to build and compile every pack, ``step_s`` the wall time of one generator step of all of
+    them (the slowest lane's packs one after another) and ``packs`` one ``(runs, first_s,
+    step_s)`` per pack as measured in its lane. Uniform latents stand in for the real ones."""
     spec = settings.generator_spec(label)
     latents = np.random.default_rng(0).uniform(
         -1, 1, (settings.batch_size * 4, spec.output_dim)).astype(np.float32)
-    start = time.perf_counter()
-    trainer = Pack(settings, spec, runs)
-    trainer.train(latents, 1)
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    trainer.train(latents, n_steps)
-    return first, (time.perf_counter() - start) / n_steps
+    plan = plan_lanes(settings, list(runs), spec.output_dim)
+    timings = [[] for _ in plan]
+
+    def work(lane, chunk, _should_stop):
+        start = time.perf_counter()
+        trainer = make_trainer(settings, spec, chunk, lane)
+        trainer.train(latents, 1)
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        trainer.train(latents, n_steps)
+        timings[lane].append((chunk, first, (time.perf_counter() - start) / n_steps))
+
+    run_lanes(plan, work)
+    first_s = max(sum(t[1] for t in lane) for lane in timings)
+    step_s = max(sum(t[2] for t in lane) for lane in timings)
+    return first_s, step_s, [t for lane in timings for t in lane]

@@ -59,7 +59,8 @@ class RunResult:
     FD-SAT4 of its last ``k_last`` evaluations (None when not all finite); histories are
     ``(generator step, latent score)`` and ``(epoch, FD-SAT4, KID)`` rows; ``search_round``
     is 0 for a run of the critic grid, ``r`` for one of the adaptive critic search's round
-    ``r`` (``study.search``).
+    ``r`` (``study.search``). ``time_s`` is its pack's wall time until it finished divided by
+    the ``pack_size`` runs of the pack (packs of other lanes ran on the other cores meanwhile).
     """
 
     generator: str

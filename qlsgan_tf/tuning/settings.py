@@ -23,7 +23,9 @@ class TrainingSettings:
     - ``critic_depth``: hidden layers of the critic (widths from ``units_for_capacity``).
     - Training: ``epochs`` (before the first judgement), ``max_epochs`` (0: no extension),
       ``steps_per_epoch`` (0: one pass), ``batch_size``, ``n_critic``, ``loss``, ``gp_weight``,
-      ``noise``; ``pack`` runs per compiled step (0: chosen, 1: one at a time).
+      ``noise``; ``pack`` runs per compiled step (0: chosen, 1: one at a time); ``lanes``
+      packs trained at the same time, each in its own thread (0: one per core, at most
+      ``tuning.packs.MAX_AUTO_LANES``).
     - Evaluation: ``n_latent_samples`` per latent score (``latent_method``), FD-SAT4 on
       ``n_fid_samples`` every ``fid_every`` epochs, ``k_last`` evaluations in ``fd_score``;
       ``status_k`` latent scores judged per run (0: ``metrics.stability``'s default).
@@ -49,6 +51,7 @@ class TrainingSettings:
     gp_weight: float = 10.0
     noise: str = "uniform"
     pack: int = 0
+    lanes: int = 0
     n_latent_samples: int = 2000
     latent_method: str = "swd"
     n_fid_samples: int = 256

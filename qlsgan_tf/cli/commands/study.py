@@ -45,6 +45,8 @@ flags.DEFINE_list("learning_rates", None, "Adam learning rates, each (generator,
                   "trained at every one, e.g. 5e-4,1e-3,2e-3.")
 flags.DEFINE_integer("pack", None, "Runs trained at once in one compiled step: 0 chooses from "
                      "the configuration, 1 trains one run at a time.", lower_bound=0)
+flags.DEFINE_integer("lanes", None, "Packs trained at the same time, each in a thread of its "
+                     "own (0: one per core, at most 2).", lower_bound=0)
 flags.DEFINE_integer("max_epochs", None, "Runs still improving after --epochs train on up to "
                      "this many epochs (0: no extension).", lower_bound=0)
 flags.DEFINE_integer("max_trials", None, "Trial budget (0: the whole grid).", lower_bound=0)
@@ -88,7 +90,7 @@ def overrides_from_flags():
     out = {}
     for name in ("epochs", "steps_per_epoch", "batch_size", "n_critic", "fid_every", "k_last",
                  "max_images", "ansatz", "readout", "backend", "loss", "tuner", "max_trials",
-                 "augment", "vae", "pack", "max_epochs", "feature_net", "refine_rounds",
+                 "augment", "vae", "pack", "lanes", "max_epochs", "feature_net", "refine_rounds",
                  "refine_points", "refine_kinds", "refine_max_critic"):
         value = getattr(FLAGS, name)
         if value is not None:
