@@ -194,12 +194,13 @@ def describe_estimate(est):
     """One paragraph for the user: the estimate and what it rests on."""
     q, c = est["step_ms"]["q"], est["step_ms"]["c"]
     lanes = est.get("lanes", 1)
-    unit = ("ms per run and generator step in a pack"
-            + (f" ({lanes} lanes of packs at the same time)" if lanes > 1 else "")
-            if est.get("packed") else "ms per generator step")
+    unit = "ms per run and generator step in a pack" if est.get("packed") else \
+        "ms per generator step"
+    where = "largest generator" + (f"; {lanes} lanes of packs at the same time"
+                                   if est.get("packed") and lanes > 1 else "")
     return (f"{est['runs']} runs x {est['steps_per_epoch']} steps/epoch: estimated at most "
             f"{_hms(est['seconds'])} on this machine; divide by the number of workers. "
-            f"Measured {unit} (largest generator), from the smallest to the largest critic: "
+            f"Measured {unit} ({where}), from the smallest to the largest critic: "
             f"quantum {q[min(q)]:.2f} to {q[max(q)]:.2f}, classical {c[min(c)]:.2f} to "
             f"{c[max(c)]:.2f}; latent-score and FD-SAT4 evaluations not included.")
 
