@@ -4,7 +4,10 @@ A trial of the study hands out one generator with all its critic capacities, see
 learning rates. ``train_runs`` splits them into packs (``pack_groups``) and trains each pack
 with a ``PackedLatentGAN`` (or, with ``settings.pack == 1``, each run alone with
 ``LatentGAN``: the same arithmetic, initial weights, noise and data order, kept for
-comparison). After every epoch the injected evaluator (``study.evaluation.RunEvaluator``)
+comparison). A compiled pack step runs on one core, so the packs are dealt into lanes
+(``plan_lanes``), one thread per lane, the lanes at the same time (``run_lanes``).
+
+After every epoch the injected evaluator (``study.evaluation.RunEvaluator``)
 scores each live run (latent score; FD-SAT4 every ``fid_every`` epochs); from ``epochs`` on,
 every ``fid_every`` epochs it judges each run: a run that is not "improving" is finished,
 frozen and recorded at once; improving runs train on up to ``max_epochs`` and are
@@ -23,6 +26,7 @@ import tensorflow as tf
 
 from qlsgan_tf import interrupts
 from qlsgan_tf.tuning.keys import run_key
+from qlsgan_tf.validation import check_int
 
 UNSTABLE_SCORE = 1e4  # a run without a score enters the tuner's objective with this value
 MAX_PACK = 64
@@ -269,8 +273,6 @@ def plan_lanes(settings, runs, latent_dim, lanes=None):
 
 def check_lanes(lanes):
     """``lanes`` as a positive int, or a ``ValueError`` naming it."""
-    from qlsgan_tf.validation import check_int
-
     return int(check_int("lanes", lanes, 1))
 
 
