@@ -316,6 +316,7 @@ PRESETS = {
         k_last=3,
         n_fid_samples=200,
         n_critic=5,
+        refine_rounds=1,  # one round of the adaptive critic search (2 critics per quantum Q)
         vae_epochs=40,
         vae_max_trials=4,
         n_boot=1000,
