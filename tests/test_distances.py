@@ -153,6 +153,15 @@ def test_small_sample_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error", SmallSampleWarning)
         frechet_distance_from_activations(rng.normal(size=(9, 8)), rng.normal(size=(9, 8)))
+    # A caller that reports its fixed sizes itself asks for no warning: same values.
+    real, fake = rng.normal(size=(5, 8)), rng.normal(size=(50, 8))
+    with pytest.warns(SmallSampleWarning):
+        warned = fd_sat4_from_activations(real, fake)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SmallSampleWarning)
+        quiet = fd_sat4_from_activations(real, fake, warn=False)
+    np.testing.assert_equal([quiet.fd, quiet.kid, quiet.kid_std],
+                            [warned.fd, warned.kid, warned.kid_std])  # kid_std nan at N = 5
 
 
 def test_kid_block_size_too_small_is_an_error(acts):

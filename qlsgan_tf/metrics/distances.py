@@ -175,14 +175,18 @@ def _fd_sat4(real, fake, max_block_size):
                     feature_dim=int(real.shape[1]))
 
 
-def fd_sat4_from_activations(real_activations, fake_activations, max_block_size=None):
+def fd_sat4_from_activations(real_activations, fake_activations, max_block_size=None,
+                             warn=True):
     """:class:`FDResult` (FD-SAT4, KID and its std) from two activation sets.
 
     Use it with cached real activations (``feature_net.features(real_images)``) when the same
-    real set is compared with many generated sets.
+    real set is compared with many generated sets. ``warn=False``: no ``SmallSampleWarning``,
+    for a caller that evaluates at fixed sizes again and again and reports them itself
+    (thread-safe, unlike silencing it with ``warnings.catch_warnings``).
     """
     real, fake = check_activations(real_activations, fake_activations, "FD-SAT4")
-    _warn_small(len(real), len(fake), real.shape[1], stacklevel=2)
+    if warn:
+        _warn_small(len(real), len(fake), real.shape[1], stacklevel=2)
     return _fd_sat4(real, fake, max_block_size)
 
 

@@ -22,14 +22,13 @@ Keras' ``train/`` and ``validation/``; :func:`log_hparams` writes into ``log_dir
 import math
 import os
 import pathlib
-import warnings
 
 import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf import interrupts
 from qlsgan_tf.data.core import as_images
-from qlsgan_tf.metrics.distances import SmallSampleWarning, fd_sat4_from_activations
+from qlsgan_tf.metrics.distances import fd_sat4_from_activations
 from qlsgan_tf.training.images import mosaic
 from qlsgan_tf.validation import check_int
 
@@ -178,12 +177,9 @@ class FIDCallback(_GeneratingCallback):
         images = self._decode(self._latents(self.n_samples))
         if np.all(np.isfinite(images)):
             fake = self.feature_net.features(images)
-            with warnings.catch_warnings():
-                # The sample sizes are fixed by the caller; warn once, not every epoch.
-                if self.history:
-                    warnings.simplefilter("ignore", SmallSampleWarning)
-                res = fd_sat4_from_activations(self.real_activations, fake,
-                                               self.max_block_size)
+            # The sample sizes are fixed by the caller; warn once, not every epoch.
+            res = fd_sat4_from_activations(self.real_activations, fake, self.max_block_size,
+                                           warn=not self.history)
             fd, kid, kid_std = res.fd, res.kid, res.kid_std
         else:
             res, fd, kid, kid_std = None, math.nan, math.nan, math.nan

@@ -121,6 +121,25 @@ def _per_run(name, value, n_runs, dtype):
     return values
 
 
+def _dense_shapes(dims):
+    """Kernel and bias shapes of an MLP with layer sizes ``dims`` (Keras ``get_weights`` order)."""
+    return [s for a, b in zip(dims[:-1], dims[1:]) for s in ((a, b), (b,))]
+
+
+def _corner(shape):
+    """The index of a run's own ``shape`` at the start of its zero-padded weight."""
+    return tuple(slice(0, d) for d in shape)
+
+
+def _assign_padded(variables, k, weights):
+    """Sets run ``k``'s slice of each stacked variable to its weight, zero-padded."""
+    for var, w in zip(variables, weights):
+        w = np.asarray(w, np.float32)
+        padded = np.zeros(var.shape[1:], np.float32)
+        padded[_corner(w.shape)] = w
+        var[k].assign(padded)
+
+
 def _glorot(rng, fan_in, fan_out):
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32)
@@ -247,10 +266,8 @@ class PackedLatentGAN(tf.keras.Model):
             self.g_index = self._variable("g_index", [K, n_angles], tf.int32)
             g_shapes = [[n_angles], [n_angles]]
         else:
-            dims = [self.noise_dim, *spec["units"], self.latent_dim]
-            g_shapes = [s for a, b in zip(dims[:-1], dims[1:]) for s in ([a, b], [b])]
-        dims = [self.latent_dim, *self.widths, 1]
-        c_shapes = [s for a, b in zip(dims[:-1], dims[1:]) for s in ([a, b], [b])]
+            g_shapes = _dense_shapes([self.noise_dim, *spec["units"], self.latent_dim])
+        c_shapes = _dense_shapes([self.latent_dim, *self.widths, 1])
         self.g_vars = [self._variable(f"g{i}", [K, *s], trainable=True)
                        for i, s in enumerate(g_shapes)]
         self.c_vars = [self._variable(f"c{i}", [K, *s], trainable=True)
@@ -268,16 +285,11 @@ class PackedLatentGAN(tf.keras.Model):
         self.step = self._variable("step", [], tf.int64)
 
     def _critic_mask_values(self):
-        masks = []
-        dims_all = [[self.latent_dim, *units, 1] for units in self.critic_units]
-        padded = [self.latent_dim, *self.widths, 1]
-        for layer, (a, b) in enumerate(zip(padded[:-1], padded[1:])):
-            kernel = np.zeros([self.n_runs, a, b], np.float32)
-            bias = np.zeros([self.n_runs, b], np.float32)
-            for k, dims in enumerate(dims_all):
-                kernel[k, :dims[layer], :dims[layer + 1]] = 1.0
-                bias[k, :dims[layer + 1]] = 1.0
-            masks += [kernel, bias]
+        """Per run, 1 where its critic's own weights sit in the padded ones, else 0."""
+        masks = [np.zeros(v.shape, np.float32) for v in self.c_vars]
+        for k in range(self.n_runs):
+            for mask, shape in zip(masks, self._critic_shapes(k)):
+                mask[(k, *_corner(shape))] = 1.0
         return masks
 
     def reset(self, seeds=None, c_lr=2e-4, g_lr=2e-4, init_seeds=None, generators=None):
@@ -339,15 +351,18 @@ class PackedLatentGAN(tf.keras.Model):
         else:
             for k in range(self.n_runs):
                 for mask, shape in zip(masks, self._run_generator_shapes(k)):
-                    mask[(k, *(slice(0, d) for d in shape))] = 1.0
+                    mask[(k, *_corner(shape))] = 1.0
         for var, mask in zip(self.g_masks, masks):
             var.assign(mask)
 
     def _run_generator_shapes(self, k):
         """Run k's classical generator weight shapes (``MLPGenerator.get_weights`` order)."""
         spec = self.run_generators[k]
-        dims = [spec["noise_dim"], *spec["units"], self.latent_dim]
-        return [s for a, b in zip(dims[:-1], dims[1:]) for s in ((a, b), (b,))]
+        return _dense_shapes([spec["noise_dim"], *spec["units"], self.latent_dim])
+
+    def _critic_shapes(self, k):
+        """Run k's critic weight shapes (``MLPCritic.get_weights`` order)."""
+        return _dense_shapes([self.latent_dim, *self.critic_units[k], 1])
 
     def _assign_run(self, k, g_weights, c_weights):
         if self.generator_spec["kind"] == "quantum":
@@ -358,16 +373,8 @@ class PackedLatentGAN(tf.keras.Model):
                 padded[positions] = np.asarray(w, np.float32).reshape(-1)
                 var[k].assign(padded)
         else:
-            for var, w in zip(self.g_vars, g_weights):
-                w = np.asarray(w, np.float32)
-                padded = np.zeros(var.shape[1:], np.float32)
-                padded[tuple(slice(0, d) for d in w.shape)] = w
-                var[k].assign(padded)
-        for var, w in zip(self.c_vars, c_weights):
-            w = np.asarray(w, np.float32)
-            padded = np.zeros(var.shape[1:], np.float32)
-            padded[tuple(slice(0, s) for s in w.shape)] = w
-            var[k].assign(padded)
+            _assign_padded(self.g_vars, k, g_weights)
+        _assign_padded(self.c_vars, k, c_weights)
 
     # ------------------------------------------------------------------ networks
     def generate_batched(self, noise, g_vars=None):
@@ -547,15 +554,13 @@ class PackedLatentGAN(tf.keras.Model):
         """Run k's weights without padding: (generator list, critic list) of NumPy arrays,
         in the order of the Keras models' ``get_weights``."""
         k = self._run_index(k)
-        dims = [self.latent_dim, *self.critic_units[k], 1]
-        shapes = [s for a, b in zip(dims[:-1], dims[1:]) for s in ((a, b), (b,))]
-        critic = [v[k].numpy()[tuple(slice(0, d) for d in shape)]
-                  for v, shape in zip(self.c_vars, shapes)]
+        critic = [v[k].numpy()[_corner(shape)]
+                  for v, shape in zip(self.c_vars, self._critic_shapes(k))]
         if self.generator_spec["kind"] == "quantum":
             positions = _quantum_layout(self.run_generators[k],
                                         self.generator_spec["n_layers"])[0]
             return [v[k].numpy()[positions] for v in self.g_vars], critic
-        return [v[k].numpy()[tuple(slice(0, d) for d in shape)]
+        return [v[k].numpy()[_corner(shape)]
                 for v, shape in zip(self.g_vars, self._run_generator_shapes(k))], critic
 
     def set_run(self, k, generator, critic):
@@ -566,9 +571,7 @@ class PackedLatentGAN(tf.keras.Model):
         if [np.shape(w) for w in g_weights] != [np.shape(w) for w in self.run_weights(k)[0]]:
             raise ValueError(f"the generator's weights {[np.shape(w) for w in g_weights]} do not "
                              f"fit run {k}'s generator {self.run_generators[k]}.")
-        dims = [self.latent_dim, *self.critic_units[k], 1]
-        expected = [s for a, b in zip(dims[:-1], dims[1:]) for s in ((a, b), (b,))]
-        if [np.shape(w) for w in c_weights] != expected:
+        if [np.shape(w) for w in c_weights] != self._critic_shapes(k):
             raise ValueError(f"the critic's weights {[np.shape(w) for w in c_weights]} do not "
                              f"fit run {k}'s critic widths {self.critic_units[k]}.")
         self._assign_run(k, g_weights, c_weights)
@@ -639,7 +642,8 @@ MAX_CACHED_PACKS = 32
 def pack_for(generator, critic_units, latent_dim, lane=0, **kwargs):
     """The cached ``PackedLatentGAN`` of this shape (made on first use), not yet reset:
     equal shapes reuse one instance and its traced functions; call ``reset`` on it. The
-    ``MAX_CACHED_PACKS`` most recently used shapes are kept (a long study meets hundreds).
+    ``MAX_CACHED_PACKS`` most recently used (shape, lane) instances are kept (a long study
+    meets hundreds of shapes).
 
     ``lane``: packs trained at the same time in different threads (``tuning.packs`` lanes)
     need their own instances (their own variables), so the lane is part of the cache key;

@@ -252,7 +252,7 @@ def plan_lanes(settings, runs, latent_dim, lanes=None):
     (and reuses that lane's compiled steps)."""
     from qlsgan_tf.models import capacity
 
-    lanes = lane_count(settings) if lanes is None else check_lanes(lanes)
+    lanes = lane_count(settings) if lanes is None else int(check_int("lanes", lanes, 1))
 
     def params(run):
         return capacity.mlp_param_count(
@@ -269,11 +269,6 @@ def plan_lanes(settings, runs, latent_dim, lanes=None):
         plan[lane].append(i)
         load[lane] += costs[i]
     return [[packs[i] for i in sorted(lane)] for lane in plan if lane]
-
-
-def check_lanes(lanes):
-    """``lanes`` as a positive int, or a ``ValueError`` naming it."""
-    return int(check_int("lanes", lanes, 1))
 
 
 class LaneStoppedError(Exception):
@@ -301,7 +296,7 @@ def run_lanes(plan, work):
                 work(lane, pack, abort.is_set)
         except LaneStoppedError:
             pass
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+        except BaseException as exc:  # StudyInterrupted too: handed to the caller's thread
             errors.append(exc)
             abort.set()
 
@@ -324,7 +319,7 @@ class _History:
 
     def __init__(self):
         self.losses, self.latent, self.fd = [], [], []
-        self.fakes, self.status, self.finished = None, None, False
+        self.fakes, self.status = None, None
 
 
 def _evaluate(evaluator, settings, spec, trainer, histories, live, epoch, steps, with_fd):
@@ -435,7 +430,7 @@ class _PackLoop:
         from qlsgan_tf.training.callbacks import log_hparams
 
         hist, run, spec = self.histories[k], self.runs[k], self.spec
-        hist.status, hist.finished = status, True
+        hist.status = status
         units = critic_units(self.settings, spec.output_dim, run.critic_budget)
         meta = {"critic_units": units, "tuner_id": self.tuner_id, "pack_size": len(self.runs),
                 "critic_params": capacity.mlp_param_count(spec.output_dim, units, 1),
