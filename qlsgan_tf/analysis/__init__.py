@@ -1,0 +1,35 @@
+"""TF-free analysis of the capacity study: the knee C*(Q) from one joint surface fit.
+
+:func:`fit_surface` fits every generator's score-vs-critic curve at once with the knee location
+following the law under test; :func:`simulate_power` and :func:`design_for_power` simulate
+from the fitted world. numpy/scipy only: importing this package never imports TensorFlow.
+"""
+from qlsgan_tf.analysis.power import World, design_for_power, simulate_power
+from qlsgan_tf.analysis.surface import (
+    DELTA_AIC,
+    SENSITIVITY_TOLERANCES,
+    TOLERANCE,
+    TREND_ALPHA,
+    VERDICTS,
+    KneeEstimate,
+    LawResult,
+    SurfaceFit,
+    TrendResult,
+    fit_surface,
+)
+
+__all__ = [
+    "DELTA_AIC",
+    "KneeEstimate",
+    "LawResult",
+    "SENSITIVITY_TOLERANCES",
+    "SurfaceFit",
+    "TOLERANCE",
+    "TREND_ALPHA",
+    "TrendResult",
+    "VERDICTS",
+    "World",
+    "design_for_power",
+    "fit_surface",
+    "simulate_power",
+]

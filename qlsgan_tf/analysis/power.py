@@ -1,0 +1,233 @@
+"""Power from the world the data show: simulate the fitted surface with a planted knee law.
+
+A :class:`World` is the fitted surface of a study (per-Q plateau level, steepness and upturn,
+the knee tolerance), its noise (pooled per-(Q, seed) offsets and run residuals, resampled so
+that heavy tails carry over, plus any lack of fit beyond them), its design (q, the critics of
+each q, the number of seeds) and its pattern of runs that do not count (the NaN mask, or a
+per-q rate for a new design). It serialises to JSON, so a pilot study's world can be shipped
+and simulated later without the data. :func:`simulate_power` replaces the knee law by a planted
+exponential, power law or flat law and tallies the verdicts of ``fit_surface(n_boot=0)``;
+:func:`design_for_power` finds the cheapest candidate design reaching the target power.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from qlsgan_tf.analysis import planted
+from qlsgan_tf.analysis.surface import SurfaceFit, curve_log, fit_surface
+
+__all__ = ["PLANTED", "TARGET_POWER", "World", "design_for_power", "simulate_power"]
+
+#: The planted knee laws and the verdict that is right for each.
+PLANTED = {"exponential": "exponential", "power law": "power law",
+           "flat": "no increase detected"}
+TARGET_POWER = 0.8
+
+
+@dataclasses.dataclass
+class World:
+    """A fitted (or planted) world to simulate studies from; see the module docstring."""
+
+    q: np.ndarray
+    capacities: List[np.ndarray]
+    n_seeds: int
+    level: np.ndarray          # ln plateau per q
+    steepness: np.ndarray      # alpha per q
+    upturn: np.ndarray         # per q
+    knees: np.ndarray          # ln C* per q (the fitted free knees)
+    tolerance: float
+    run_residuals: np.ndarray
+    seed_effects: np.ndarray
+    cell_sd: float
+    mask: Optional[List[np.ndarray]] = None     # True where a run counts
+    nan_rate: Optional[np.ndarray] = None       # per q, when there is no mask
+
+    @classmethod
+    def from_fit(cls, fit: SurfaceFit) -> "World":
+        """The world of a fit: free-knee surface, residual noise, design and NaN mask."""
+        sol, cells = fit._solutions["free"], fit._cells
+        assert cells is not None and fit._data is not None
+        _, caps, tabs = fit._data
+        n_mean = float(np.mean(cells.w ** 2)) * cells.sigma ** 2
+        cell_sd = math.sqrt(max(fit.dispersion - 1.0, 0.0)) * cells.sigma / math.sqrt(n_mean)
+        n_seeds = max(t.shape[0] for t in tabs)
+        mask = []
+        for t in tabs:
+            m = np.zeros((n_seeds, t.shape[1]), dtype=bool)
+            m[:t.shape[0]] = np.isfinite(t)
+            mask.append(m)
+        knees = np.where(cells.active, np.clip(sol.kappa, cells.x_lo, cells.x_hi), np.nan)
+        return cls(fit.q.copy(), [np.asarray(c, dtype=float).copy() for c in caps], n_seeds,
+                   sol.level.copy(), sol.alpha.copy(), sol.up.copy(), knees, fit.tolerance,
+                   cells.run_resid.copy(), cells.seed_eff.copy(), cell_sd, mask, None)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready dict (lists of floats; the mask as lists of 0/1)."""
+        return {
+            "q": self.q.tolist(), "capacities": [c.tolist() for c in self.capacities],
+            "n_seeds": int(self.n_seeds), "level": self.level.tolist(),
+            "steepness": self.steepness.tolist(), "upturn": self.upturn.tolist(),
+            "knees": self.knees.tolist(), "tolerance": float(self.tolerance),
+            "run_residuals": self.run_residuals.tolist(),
+            "seed_effects": self.seed_effects.tolist(), "cell_sd": float(self.cell_sd),
+            "mask": None if self.mask is None else [m.astype(int).tolist() for m in self.mask],
+            "nan_rate": None if self.nan_rate is None else self.nan_rate.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "World":
+        """Inverse of :meth:`to_dict`."""
+        arr = np.asarray
+        return cls(arr(d["q"], float), [arr(c, float) for c in d["capacities"]],
+                   int(d["n_seeds"]), arr(d["level"], float), arr(d["steepness"], float),
+                   arr(d["upturn"], float), arr(d["knees"], float), float(d["tolerance"]),
+                   arr(d["run_residuals"], float), arr(d["seed_effects"], float),
+                   float(d["cell_sd"]),
+                   None if d.get("mask") is None else [arr(m, bool) for m in d["mask"]],
+                   None if d.get("nan_rate") is None else arr(d["nan_rate"], float))
+
+    def centre(self) -> float:
+        """Mean ln knee of the generators with counted runs (the planted laws' centre)."""
+        k = self.knees[np.isfinite(self.knees)]
+        return float(np.mean(k)) if k.size else float(np.mean(np.log(self.capacities[0])))
+
+    def simulate(self, rng: np.random.Generator, knees: np.ndarray) -> List[np.ndarray]:
+        """One study's score tables with the knees ``knees`` (ln C* per q)."""
+        out = []
+        for i, cap in enumerate(self.capacities):
+            x = np.log(cap)
+            mu = curve_log(x, self.level[i], self.steepness[i], knees[i], self.upturn[i],
+                           self.tolerance)
+            shape = (self.n_seeds, x.size)
+            y = (mu + self.cell_sd * rng.standard_normal(x.size)
+                 + rng.choice(self.seed_effects, (self.n_seeds, 1))
+                 + rng.choice(self.run_residuals, shape))
+            s = np.exp(y)
+            if self.mask is not None:
+                s[~self.mask[i]] = np.nan
+            elif self.nan_rate is not None:
+                s[rng.random(shape) < self.nan_rate[i]] = np.nan
+            out.append(s)
+        return out
+
+    def redesign(self, q, critics, n_seeds: int) -> "World":
+        """This world on another design: per-q surface interpolated in q (held constant
+        beyond), every q on the critic grid ``critics``, runs missing at each q's rate."""
+        q = np.asarray(q, dtype=float)
+        ok = np.isfinite(self.knees)
+        qs = self.q[ok]
+
+        def interp(v):
+            return np.interp(q, qs, v[ok])
+
+        if self.mask is not None:
+            rate = np.array([1.0 - float(np.mean(m)) for m in self.mask])
+        else:
+            rate = self.nan_rate if self.nan_rate is not None else np.zeros(self.q.size)
+        crit = np.asarray(critics, dtype=float)
+        return World(q, [crit.copy() for _ in q], int(n_seeds), interp(self.level),
+                     interp(self.steepness), interp(self.upturn), interp(self.knees),
+                     self.tolerance, self.run_residuals, self.seed_effects, self.cell_sd,
+                     None, np.interp(q, self.q, rate))
+
+
+def _as_world(fit_or_world: Union[SurfaceFit, World]) -> World:
+    if isinstance(fit_or_world, World):
+        return fit_or_world
+    if isinstance(fit_or_world, SurfaceFit):
+        if fit_or_world._cells is None or "free" not in fit_or_world._solutions:
+            raise ValueError("fit has no fitted surface (insufficient data): no world to "
+                             "simulate")
+        return World.from_fit(fit_or_world)
+    raise ValueError("fit must be a SurfaceFit or a World")
+
+
+def simulate_power(fit: Union[SurfaceFit, World], *, rise: float = 30.0, n_rep: int = 200,
+                   seed: int = 0,
+                   laws: Sequence[str] = tuple(PLANTED)) -> Dict[str, Dict[str, float]]:
+    """Verdict rates of ``fit_surface(n_boot=0)`` on studies simulated from the fitted world
+    with its knee law replaced by a planted law rising ``rise``-fold over the q range.
+
+    Returns ``{planted law: {verdict: rate}}``; the Monte-Carlo error of a rate is at most
+    ``0.5 / sqrt(n_rep)``.
+    """
+    world = _as_world(fit)
+    if not (isinstance(rise, (int, float)) and math.isfinite(rise) and rise > 1):
+        raise ValueError(f"rise must be a number > 1; got {rise!r}")
+    if not (isinstance(n_rep, (int, np.integer)) and n_rep >= 1):
+        raise ValueError(f"n_rep must be an integer >= 1; got {n_rep!r}")
+    bad = [law for law in laws if law not in PLANTED]
+    if bad:
+        raise ValueError(f"laws must be among {tuple(PLANTED)}; got {bad[0]!r}")
+    rng = np.random.default_rng(seed)
+    out: Dict[str, Dict[str, float]] = {}
+    for law in laws:
+        knees = planted.planted_knees(law, world.q, rise, world.centre())
+        tally: Dict[str, float] = {}
+        for _ in range(n_rep):
+            tabs = world.simulate(rng, knees)
+            verdict = fit_surface(world.q, world.capacities, tabs, n_boot=0,
+                                  tolerance=world.tolerance).verdict
+            tally[verdict] = tally.get(verdict, 0.0) + 1.0 / n_rep
+        out[law] = tally
+    return out
+
+
+def _even_q(q: np.ndarray, n: int, upper: float) -> np.ndarray:
+    return np.linspace(float(q.min()), upper, n)
+
+
+def design_for_power(fit: Union[SurfaceFit, World], *, seeds: Optional[Sequence[int]] = None,
+                     q_sets: Optional[Sequence[Sequence[float]]] = None,
+                     critic_sets: Optional[Sequence[Sequence[float]]] = None,
+                     target: float = TARGET_POWER, rise: float = 30.0, n_rep: int = 100,
+                     seed: int = 0, max_runs: Optional[int] = None) -> Dict[str, Any]:
+    """The cheapest candidate design whose power for a planted exponential reaches ``target``.
+
+    Candidates are every combination of ``seeds`` (numbers of seeds), ``q_sets`` (q values)
+    and ``critic_sets`` (critic grids), costed in runs (q x critics x seeds) and simulated in
+    order of cost from the fitted world (:meth:`World.redesign`) until one reaches the target;
+    designs above ``max_runs`` are not feasible. Defaults: 1, 1.5, 2 and 3 times the seeds;
+    the q values, twice as many over the same range, and as many again over a range 1.5 times
+    as wide; the union critic grid as an even log grid, with 1.5 times the points, and widened
+    by one grid step at each end.
+
+    Returns ``{"design": {...} or None, "power": float or None, "evaluated": [...]}``.
+    """
+    world = _as_world(fit)
+    q = world.q
+    n_s = world.n_seeds
+    if seeds is None:
+        seeds = sorted({n_s, int(math.ceil(1.5 * n_s)), 2 * n_s, 3 * n_s})
+    if q_sets is None:
+        span = float(q.max() - q.min())
+        q_sets = [q.tolist(), _even_q(q, 2 * q.size - 1, float(q.max())).tolist(),
+                  _even_q(q, int(math.ceil(1.5 * q.size)), float(q.max()) + 0.5 * span).tolist()]
+    if critic_sets is None:
+        allc = np.concatenate(world.capacities)
+        lo, hi, n_c = float(allc.min()), float(allc.max()), max(len(c) for c in world.capacities)
+        step = (math.log(hi) - math.log(lo)) / max(n_c - 1, 1)
+        critic_sets = [np.geomspace(lo, hi, n_c).tolist(),
+                       np.geomspace(lo, hi, int(math.ceil(1.5 * n_c))).tolist(),
+                       np.geomspace(lo * math.exp(-step), hi * math.exp(step), n_c + 2).tolist()]
+    cands = []
+    for s, qs, cs in itertools.product(seeds, q_sets, critic_sets):
+        cost = int(len(qs) * len(cs) * int(s))
+        if max_runs is None or cost <= max_runs:
+            cands.append((cost, int(s), list(map(float, qs)), list(map(float, cs))))
+    cands.sort(key=lambda c: c[0])
+    evaluated = []
+    for k, (cost, s, qs, cs) in enumerate(cands):
+        w = world.redesign(qs, cs, s)
+        rates = simulate_power(w, rise=rise, n_rep=n_rep, seed=seed + k, laws=("exponential",))
+        power = rates["exponential"].get("exponential", 0.0)
+        entry = {"n_seeds": s, "q": qs, "critics": cs, "runs": cost, "power": power}
+        evaluated.append(entry)
+        if power >= target:
+            return {"design": entry, "power": power, "evaluated": evaluated}
+    return {"design": None, "power": None, "evaluated": evaluated}

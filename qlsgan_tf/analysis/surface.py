@@ -1,0 +1,741 @@
+"""One joint fit of the score surface: the knee C*(Q) of every quantum generator, and its law.
+
+Mean converged score vs critic capacity falls steeply and then flattens (a knee, not a
+valley), so the estimand is the **knee**: the smallest critic capacity at which the expected
+score of generator Q comes within ``tolerance`` (relative) of its plateau. It is read from a
+saturating curve fitted in log score (noise is multiplicative), for cell (Q_i, critic C)::
+
+    log s = level_i + log(1 + tol * exp(alpha_i * (kappa_i - ln C))) + up_i * max(0, ln C - kappa_i)^2
+
+i.e. s = plateau * (1 + A C^-alpha) (excess tol at C = C*), with an optional upturn ``up_i >= 0``
+past the knee for critics that get worse again. ``kappa_i = ln C*(Q_i)`` follows the law under
+test: exponential (ln C* = a + b Q), power law (ln C* = a + b ln Q), linear (C* = a + b Q),
+flat (ln C* = a) or free per Q. All counted runs of all Q enter one objective: per-Q seed
+effects are removed within Q (two-way fit), the cell means are weighted by their number of
+counted runs, a soft-L1 loss protects against outlying cells, and least squares with an
+analytic Jacobian is started from several points. See ``docs/method-knee.md``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from scipy import optimize, special, stats
+
+__all__ = [
+    "DELTA_AIC",
+    "KneeEstimate",
+    "LawResult",
+    "MIN_Q",
+    "SENSITIVITY_TOLERANCES",
+    "SurfaceFit",
+    "TOLERANCE",
+    "TREND_ALPHA",
+    "TrendResult",
+    "VERDICTS",
+    "fit_surface",
+]
+
+#: Relative excess over the plateau that defines the knee; fixed before any study data.
+TOLERANCE = 0.05
+#: Two other tolerances for the sensitivity check.
+SENSITIVITY_TOLERANCES = (0.02, 0.10)
+VERDICTS = ("exponential", "power law", "linear", "increasing, form undetermined",
+            "no increase detected", "insufficient data")
+#: The laws compared for the form of the rise; "flat" and "free" are references.
+LAWS = ("exponential", "power law", "linear")
+#: One-sided p-value of the trend test below which the knees count as rising with Q.
+TREND_ALPHA = 0.05
+#: ΔAIC by which the best law must lead both others to be named (checked by simulation).
+DELTA_AIC = 4.0
+#: Fewest generators with counted runs for a verdict.
+MIN_Q = 4
+#: Largest fraction of censored knees for a verdict.
+MAX_CENSORED_FRACTION = 0.5
+#: Soft-L1 scale of the robust loss, in standard errors of a cell mean.
+ROBUST_SCALE = 2.0
+#: How far (natural log) a knee may be placed beyond the grid in the fit.
+KNEE_MARGIN = 3.0
+ALPHA_BOUNDS = (0.1, 10.0)
+_LAW_ORDER = ("exponential", "power law", "linear", "flat", "free")
+
+
+# ------------------------------------------------------------------------------------------
+# Input checks and the table.
+
+
+def _check_inputs(q, capacities, scores) -> Tuple[np.ndarray, List[np.ndarray], List[np.ndarray]]:
+    try:
+        qa = np.asarray(q, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"q must be a 1-D sequence of numbers; got {q!r:.80}") from None
+    if qa.ndim != 1 or qa.size < 1:
+        raise ValueError(f"q must be a non-empty 1-D sequence; got shape {qa.shape}")
+    if not np.all(np.isfinite(qa)) or np.any(qa <= 0):
+        raise ValueError(f"q must be finite and positive; got {qa.tolist()}")
+    try:
+        n_cap, n_sc = len(capacities), len(scores)
+    except TypeError:
+        raise ValueError("capacities and scores must be sequences, one entry per q") from None
+    if n_cap != qa.size:
+        raise ValueError(f"capacities must have one entry per q ({qa.size}); got {n_cap}")
+    if n_sc != qa.size:
+        raise ValueError(f"scores must have one entry per q ({qa.size}); got {n_sc}")
+    caps, tabs = [], []
+    for i in range(qa.size):
+        try:
+            cap = np.asarray(capacities[i], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"capacities[{i}] must be numbers") from None
+        if cap.ndim != 1 or cap.size < 1:
+            raise ValueError(f"capacities[{i}] must be a non-empty 1-D sequence")
+        if not np.all(np.isfinite(cap)) or np.any(cap <= 0):
+            raise ValueError(f"capacities[{i}] must be finite and positive; got {cap.tolist()}")
+        if np.unique(cap).size != cap.size:
+            raise ValueError(f"capacities[{i}] has repeated values")
+        try:
+            tab = np.asarray(scores[i], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"scores[{i}] must be a rectangular table of numbers") from None
+        if tab.ndim != 2 or tab.shape[1] != cap.size or tab.shape[0] < 1:
+            raise ValueError(f"scores[{i}] must have shape [n_seeds, {cap.size}]; got "
+                             f"{tab.shape}")
+        if np.any(np.isinf(tab)) or np.any(tab[np.isfinite(tab)] <= 0):
+            raise ValueError(f"scores[{i}] must be positive and finite (NaN: run not counted)")
+        order = np.argsort(cap)
+        caps.append(cap[order])
+        tabs.append(tab[:, order])
+    return qa, caps, tabs
+
+
+@dataclasses.dataclass
+class _Table:
+    """Padded log-score table [n_Q, n_seeds, n_critics] and its cells."""
+
+    q: np.ndarray
+    x: np.ndarray          # [n, C] log capacities (NaN padding)
+    y: np.ndarray          # [n, S, C] log scores (NaN: not counted or padding)
+
+    @classmethod
+    def build(cls, q, caps, tabs) -> "_Table":
+        n, c_max = q.size, max(c.size for c in caps)
+        s_max = max(t.shape[0] for t in tabs)
+        x = np.full((n, c_max), np.nan)
+        y = np.full((n, s_max, c_max), np.nan)
+        for i, (c, t) in enumerate(zip(caps, tabs)):
+            x[i, :c.size] = np.log(c)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                y[i, :t.shape[0], :c.size] = np.log(t)
+        return cls(q, x, y)
+
+
+def _two_way(y: np.ndarray, n_iter: int = 8) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cell means adjusted for per-(Q, seed) offsets; returns (means, counts, seed effects)."""
+    ok = np.isfinite(y)
+    yz = np.where(ok, y, 0.0)
+    cnt = ok.sum(axis=1)                     # [n, C]
+    seed_cnt = ok.sum(axis=2)                # [n, S]
+    seed = np.zeros(y.shape[:2])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for _ in range(n_iter):
+            m = np.sum(np.where(ok, yz - seed[:, :, None], 0.0), axis=1) / np.maximum(cnt, 1)
+            seed = np.sum(np.where(ok, yz - m[:, None, :], 0.0), axis=2) / np.maximum(seed_cnt, 1)
+            has = seed_cnt > 0
+            centre = np.sum(np.where(has, seed, 0.0), axis=1) / np.maximum(has.sum(axis=1), 1)
+            seed = np.where(has, seed - centre[:, None], 0.0)
+        m = np.sum(np.where(ok, yz - seed[:, :, None], 0.0), axis=1) / np.maximum(cnt, 1)
+    return np.where(cnt > 0, m, np.nan), cnt, seed
+
+
+@dataclasses.dataclass
+class _Cells:
+    """The flattened cells used by the objective, plus the noise estimates."""
+
+    qi: np.ndarray          # generator index per cell
+    x: np.ndarray
+    m: np.ndarray           # seed-adjusted mean log score
+    w: np.ndarray           # sqrt(n_runs) / sigma
+    sigma: float            # run-level sd of log score
+    run_resid: np.ndarray   # pooled run residuals (inflated for the fitted df)
+    seed_eff: np.ndarray    # pooled seed effects (shrunk to the seed-level sd)
+    x_lo: np.ndarray        # per Q: smallest / largest counted log critic
+    x_hi: np.ndarray
+    active: np.ndarray      # per Q: has counted runs
+
+
+def _cells(tab: _Table) -> _Cells:
+    m, cnt, seed = _two_way(tab.y)
+    ok = np.isfinite(tab.y)
+    resid = tab.y - m[:, None, :] - seed[:, :, None]
+    r = resid[ok]
+    n_runs, n_cells = int(ok.sum()), int((cnt > 0).sum())
+    n_seeds_used = int((ok.sum(axis=2) > 0).sum())
+    n_q_used = int((cnt.sum(axis=1) > 0).sum())
+    df = n_runs - n_cells - (n_seeds_used - n_q_used)
+    if df >= 2 and r.size:
+        sigma = math.sqrt(float(np.sum(r ** 2)) / df)
+        run_resid = r * math.sqrt(n_runs / df)
+    else:
+        sigma, run_resid = 0.1, np.zeros(1)
+    sigma = max(sigma, 1e-4)
+    seeds = seed[ok.sum(axis=2) > 0]
+    if seeds.size > 1:
+        n_c = float(np.mean(cnt[cnt > 0])) if n_cells else 1.0
+        var_s = float(np.var(seeds))
+        target = max(var_s - sigma ** 2 / max(n_c, 1.0), 0.0)
+        seed_eff = seeds * (math.sqrt(target / var_s) if var_s > 0 else 0.0)
+    else:
+        seed_eff = np.zeros(1)
+    keep = cnt > 0
+    qi = np.broadcast_to(np.arange(tab.q.size)[:, None], keep.shape)[keep]
+    x_valid = np.where(keep, tab.x, np.nan)
+    active = keep.any(axis=1)
+    with np.errstate(invalid="ignore"):
+        x_lo = np.where(active, np.nanmin(np.where(active[:, None], x_valid, 0.0), axis=1), 0.0)
+        x_hi = np.where(active, np.nanmax(np.where(active[:, None], x_valid, 0.0), axis=1), 0.0)
+    return _Cells(qi, tab.x[keep], m[keep], np.sqrt(cnt[keep]) / sigma, sigma, run_resid,
+                  seed_eff, x_lo, x_hi, active)
+
+
+# ------------------------------------------------------------------------------------------
+# The curve and the laws of the knee.
+
+
+def curve_log(x, level, alpha, kappa, up, tolerance):
+    """Log mean score at log critic capacity ``x`` (broadcasting)."""
+    z = math.log(tolerance) + alpha * (kappa - x)
+    past = np.maximum(x - kappa, 0.0)
+    return level + np.logaddexp(0.0, z) + up * past ** 2
+
+
+class _Law:
+    """ln C*(Q) = K(theta; Q) in a well-conditioned internal parameterisation."""
+
+    def __init__(self, name: str, q: np.ndarray):
+        self.name, self.q = name, q
+        lo, hi = float(q.min()), float(q.max())
+        self.lo, self.hi = lo, hi
+        span = hi - lo if hi > lo else 1.0
+        self.t = (q - lo) / span
+        self.v = np.log(q / lo) / (math.log(hi / lo) if hi > lo else 1.0)
+        self.k = {"exponential": 2, "power law": 2, "linear": 2, "flat": 1,
+                  "free": q.size}[name]
+
+    def knees(self, th: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Knees [n] and their Jacobian [n, k] in theta."""
+        n = self.q.size
+        if self.name == "free":
+            return th.copy(), np.eye(n)
+        if self.name == "flat":
+            return np.full(n, th[0]), np.ones((n, 1))
+        if self.name == "exponential":
+            return th[0] + th[1] * self.t, np.stack([np.ones(n), self.t], axis=1)
+        if self.name == "power law":
+            return th[0] + th[1] * self.v, np.stack([np.ones(n), self.v], axis=1)
+        g = math.expm1(th[1])
+        return (th[0] + np.log1p(g * self.t),
+                np.stack([np.ones(n), math.exp(th[1]) * self.t / (1.0 + g * self.t)], axis=1))
+
+    def start(self, kappa: np.ndarray, wts: np.ndarray) -> np.ndarray:
+        """Weighted least-squares start from per-Q knees."""
+        if self.name == "free":
+            return kappa.copy()
+        if self.name == "flat":
+            return np.array([np.average(kappa, weights=wts)])
+        basis = self.v if self.name == "power law" else self.t
+        a = np.stack([np.ones_like(basis), basis], axis=1) * np.sqrt(wts)[:, None]
+        th = np.linalg.lstsq(a, kappa * np.sqrt(wts), rcond=None)[0]
+        if self.name == "linear":
+            th = np.array([th[0], float(np.clip(th[1], -0.69, 20.0))])
+        return th
+
+    def params(self, th: np.ndarray) -> Dict[str, float]:
+        """The law's reported parameters (natural log for the knee)."""
+        span = self.hi - self.lo if self.hi > self.lo else 1.0
+        if self.name == "free":
+            return {f"ln_knee_{i}": float(v) for i, v in enumerate(th)}
+        if self.name == "flat":
+            return {"a": float(th[0])}
+        if self.name == "exponential":
+            b = th[1] / span
+            return {"a": float(th[0] - b * self.lo), "b": float(b), "rise": float(math.exp(th[1]))}
+        if self.name == "power law":
+            lr = math.log(self.hi / self.lo) if self.hi > self.lo else 1.0
+            b = th[1] / lr
+            return {"a": float(th[0] - b * math.log(self.lo)), "b": float(b),
+                    "rise": float(math.exp(th[1]))}
+        c0 = math.exp(th[0])
+        b = c0 * math.expm1(th[1]) / span
+        return {"a": float(c0 - b * self.lo), "b": float(b), "rise": float(math.exp(th[1]))}
+
+
+@dataclasses.dataclass
+class _Solution:
+    law: str
+    x: np.ndarray          # full parameter vector
+    theta: np.ndarray      # law parameters
+    level: np.ndarray
+    alpha: np.ndarray
+    up: np.ndarray
+    kappa: np.ndarray
+    deviance: float        # 2 * robust cost
+    k: int                 # parameters counted by AIC
+    converged: bool
+    jac: Optional[np.ndarray] = None
+
+
+def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: float,
+             x_lo: np.ndarray, x_hi: np.ndarray) -> _Solution:
+    """Robust least squares of one law, best of several starts."""
+    n = law.q.size
+    qi = cells.qi
+    lt = math.log(tolerance)
+
+    def unpack(p):
+        return p[:n], p[n:2 * n], p[2 * n:3 * n], p[3 * n:]
+
+    def resid(p):
+        lev, al, up, th = unpack(p)
+        kap, _ = law.knees(th)
+        mu = curve_log(cells.x, lev[qi], al[qi], kap[qi], up[qi], tolerance)
+        return cells.w * (cells.m - mu)
+
+    def jac(p):
+        lev, al, up, th = unpack(p)
+        kap, dk = law.knees(th)
+        a, kq, uq = al[qi], kap[qi], up[qi]
+        d = kq - cells.x
+        e = special.expit(lt + a * d)
+        past = np.maximum(-d, 0.0)
+        j = np.zeros((cells.x.size, p.size))
+        rows = np.arange(cells.x.size)
+        j[rows, qi] = 1.0
+        j[rows, n + qi] = e * d
+        j[rows, 2 * n + qi] = past ** 2
+        dmu_dk = e * a - 2.0 * uq * past
+        j[:, 3 * n:] = dmu_dk[:, None] * dk[qi]
+        return -cells.w[:, None] * j
+
+    lo_b = np.concatenate([np.full(n, -np.inf), np.full(n, ALPHA_BOUNDS[0]), np.zeros(n),
+                           _theta_bounds(law, x_lo, x_hi)[0]])
+    hi_b = np.concatenate([np.full(n, np.inf), np.full(n, ALPHA_BOUNDS[1]), np.full(n, np.inf),
+                           _theta_bounds(law, x_lo, x_hi)[1]])
+    best = None
+    for p0 in starts:
+        p0 = np.clip(p0, lo_b + 1e-9, hi_b - 1e-9)
+        try:
+            res = optimize.least_squares(resid, p0, jac=jac, bounds=(lo_b, hi_b),
+                                         loss="soft_l1", f_scale=ROBUST_SCALE, method="trf",
+                                         x_scale="jac", max_nfev=200)
+        except (ValueError, np.linalg.LinAlgError):
+            continue
+        if best is None or res.cost < best.cost - 1e-9:
+            best = res
+    if best is None:
+        raise RuntimeError("no start of the surface fit succeeded")
+    lev, al, up, th = unpack(best.x)
+    kap, _ = law.knees(th)
+    # Parameters counted: level, steepness and upturn per active Q, plus the law's.
+    k = 3 * int(cells.active.sum()) + law.k
+    return _Solution(law.name, best.x, th.copy(), lev.copy(), al.copy(), up.copy(), kap,
+                     2.0 * float(best.cost), k, bool(best.status > 0), best.jac)
+
+
+def _theta_bounds(law: _Law, x_lo, x_hi):
+    lo, hi = float(np.min(x_lo)) - KNEE_MARGIN, float(np.max(x_hi)) + KNEE_MARGIN
+    if law.name == "free":
+        return x_lo - KNEE_MARGIN, x_hi + KNEE_MARGIN
+    if law.name == "flat":
+        return np.array([lo]), np.array([hi])
+    if law.name == "linear":
+        return np.array([lo, -20.0]), np.array([hi, 20.0])
+    return np.array([lo, -30.0]), np.array([hi, 30.0])
+
+
+def _initial_knees(cells: _Cells, n: int, tolerance: float) -> np.ndarray:
+    """Per Q: the first critic whose mean log score is within ln(1 + 2 tol) of the lowest."""
+    out = np.zeros(n)
+    for i in range(n):
+        sel = cells.qi == i
+        if not sel.any():
+            out[i] = 0.0
+            continue
+        xs, ms = cells.x[sel], cells.m[sel]
+        order = np.argsort(xs)
+        xs, ms = xs[order], ms[order]
+        near = np.flatnonzero(ms - ms.min() <= math.log1p(2 * tolerance))
+        out[i] = xs[near[0]]
+    return out
+
+
+def _levels_start(cells: _Cells, n: int) -> np.ndarray:
+    out = np.zeros(n)
+    for i in range(n):
+        sel = cells.qi == i
+        out[i] = float(np.min(cells.m[sel])) if sel.any() else 0.0
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Results.
+
+
+@dataclasses.dataclass(frozen=True)
+class KneeEstimate:
+    """The knee C*(Q) of one generator: ``value`` (critic capacity), ``ci`` at ``level``
+    (NaN without a bootstrap; one-sided when censored), ``censored`` None / "low" / "high"
+    (the knee lies below / above the counted critics: ``value`` is that edge, read "≤" /
+    "≥"), ``plateau`` (the fitted plateau score)."""
+
+    value: float
+    ci: Tuple[float, float]
+    censored: Optional[str]
+    plateau: float
+    counted_runs: int
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready dict (floats; inf/NaN kept as floats)."""
+        return {"value": float(self.value), "ci": [float(self.ci[0]), float(self.ci[1])],
+                "censored": self.censored, "plateau": float(self.plateau),
+                "counted_runs": int(self.counted_runs)}
+
+
+@dataclasses.dataclass(frozen=True)
+class LawResult:
+    """One law of the knee fitted jointly with the surface: parameters (ln C* = a + b·Q,
+    ln C* = a + b·ln Q, C* = a + b·Q, ln C* = a; ``rise`` = C* at the largest Q over C* at
+    the smallest), their intervals, AIC (deviance over the dispersion, plus 2k) and ΔAIC to
+    the best of the three laws."""
+
+    name: str
+    params: Dict[str, float]
+    ci: Dict[str, Tuple[float, float]]
+    aic: float
+    delta: float
+    deviance: float
+    n_params: int
+    converged: bool
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready dict."""
+        return {"name": self.name, "params": {k: float(v) for k, v in self.params.items()},
+                "ci": {k: [float(a), float(b)] for k, (a, b) in self.ci.items()},
+                "aic": float(self.aic), "delta": float(self.delta),
+                "deviance": float(self.deviance), "n_params": int(self.n_params),
+                "converged": bool(self.converged)}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrendResult:
+    """Trend of the knees with Q: ``statistic`` z, the signed root of the likelihood ratio of
+    the exponential law against the flat law (over the dispersion), and its one-sided
+    p-value (alternative: knees rise with Q)."""
+
+    statistic: float
+    p_value: float
+
+
+@dataclasses.dataclass
+class SurfaceFit:
+    """The joint fit: ``verdict`` (one of :data:`VERDICTS`), ``trend``, ``knees`` (one
+    :class:`KneeEstimate` per q), ``laws`` (name -> :class:`LawResult`, incl. references
+    ``flat`` and ``free``), ``plateaus``, ``dispersion``, ``sigma`` (run noise, log score)."""
+
+    q: np.ndarray
+    capacities: List[np.ndarray]
+    verdict: str
+    rule: str
+    trend: Optional[TrendResult]
+    knees: List[KneeEstimate]
+    laws: Dict[str, LawResult]
+    plateaus: np.ndarray
+    dispersion: float
+    sigma: float
+    tolerance: float
+    level: float
+    n_boot: int
+    converged: bool
+    _solutions: Dict[str, _Solution] = dataclasses.field(repr=False, default_factory=dict)
+    _cells: Optional[_Cells] = dataclasses.field(repr=False, default=None)
+    _data: Optional[tuple] = dataclasses.field(repr=False, default=None)
+
+    @property
+    def best_law(self) -> Optional[str]:
+        """The law with the lowest AIC among :data:`LAWS` (None when not fitted)."""
+        named = [self.laws[n] for n in LAWS if n in self.laws]
+        return min(named, key=lambda r: r.aic).name if named else None
+
+    def _surface(self) -> _Solution:
+        best = self.best_law
+        key = best if best is not None and self.verdict in LAWS else "free"
+        return self._solutions[key]
+
+    def curve(self, i: int, capacities, *, law: Optional[str] = None) -> np.ndarray:
+        """Fitted mean score of generator ``i`` at critic ``capacities`` (for plots); by
+        default the free-knee surface, or that of ``law``."""
+        sol = self._solutions[law or "free"]
+        x = np.log(np.asarray(capacities, dtype=np.float64))
+        return np.exp(curve_log(x, sol.level[i], sol.alpha[i], sol.kappa[i], sol.up[i],
+                                self.tolerance))
+
+    def knees_at(self, tolerance: float) -> np.ndarray:
+        """Free knees (critic capacities) of the fitted curves at another ``tolerance``."""
+        sol = self._solutions["free"]
+        shift = np.log(self.tolerance / tolerance) / sol.alpha
+        return np.exp(sol.kappa + shift)
+
+    @functools.cached_property
+    def sensitivity(self) -> Dict[float, str]:
+        """Verdict refitted at each of :data:`SENSITIVITY_TOLERANCES` (no bootstrap)."""
+        if self._data is None:
+            return {}
+        q, caps, tabs = self._data
+        return {t: fit_surface(q, caps, tabs, n_boot=0, tolerance=t, level=self.level).verdict
+                for t in SENSITIVITY_TOLERANCES}
+
+    def world(self) -> "Any":
+        """The fitted world (shape, levels, noise, design, NaN mask) for power simulations."""
+        from qlsgan_tf.analysis.power import World
+        return World.from_fit(self)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready dict (floats; inf/NaN stay floats: the caller encodes them)."""
+        free = self._solutions.get("free")
+        return {
+            "verdict": self.verdict, "rule": self.rule,
+            "trend": None if self.trend is None else {
+                "statistic": float(self.trend.statistic), "p_value": float(self.trend.p_value)},
+            "q": [float(v) for v in self.q],
+            "knees": [k.to_dict() for k in self.knees],
+            "laws": {n: r.to_dict() for n, r in self.laws.items()},
+            "plateaus": [float(v) for v in self.plateaus],
+            "steepness": [] if free is None else [float(v) for v in free.alpha],
+            "upturn": [] if free is None else [float(v) for v in free.up],
+            "dispersion": float(self.dispersion), "sigma": float(self.sigma),
+            "tolerance": float(self.tolerance), "level": float(self.level),
+            "n_boot": int(self.n_boot), "converged": bool(self.converged),
+            "delta_aic_rule": DELTA_AIC, "trend_alpha": TREND_ALPHA,
+        }
+
+
+# ------------------------------------------------------------------------------------------
+# The fit.
+
+
+def _fit_all(q, cells: _Cells, tolerance: float, warm: Optional[Dict[str, _Solution]] = None,
+             names: Sequence[str] = _LAW_ORDER) -> Dict[str, _Solution]:
+    """Free knees first (several starts), then every law started from them."""
+    n = q.size
+    x_lo, x_hi = cells.x_lo, cells.x_hi
+    sols: Dict[str, _Solution] = {}
+    free = _Law("free", q)
+    if warm is not None:
+        starts = [warm["free"].x]
+    else:
+        k0 = _initial_knees(cells, n, tolerance)
+        lev0 = _levels_start(cells, n)
+        starts = [np.concatenate([lev0, np.full(n, a0), np.zeros(n), k0 + dk])
+                  for a0, dk in ((1.0, 0.0), (2.5, -0.5))]
+    sols["free"] = _fit_law(free, cells, starts, tolerance, x_lo, x_hi)
+    fs = sols["free"]
+    wts = np.where(cells.active, 1.0, 1e-6)
+    inside = (fs.kappa > x_lo) & (fs.kappa < x_hi)
+    wts = np.where(inside, wts, 0.2 * wts)
+    for name in names:
+        if name == "free":
+            continue
+        law = _Law(name, q)
+        base = np.concatenate([fs.level, fs.alpha, fs.up])
+        starts = [np.concatenate([base, law.start(fs.kappa, wts)])]
+        if warm is not None and name in warm:
+            starts = [warm[name].x]
+        elif name in LAWS:
+            flat = law.start(np.full(n, np.average(fs.kappa, weights=wts)), wts)
+            starts.append(np.concatenate([base, flat]))
+        sols[name] = _fit_law(law, cells, starts, tolerance, x_lo, x_hi)
+    return sols
+
+
+def _dispersion(sols: Dict[str, _Solution], cells: _Cells) -> float:
+    free = sols["free"]
+    df = cells.x.size - free.k
+    return max(1.0, free.deviance / df) if df > 0 else 1.0
+
+
+def _aics(sols: Dict[str, _Solution], phi: float) -> Dict[str, float]:
+    return {n: s.deviance / phi + 2 * s.k for n, s in sols.items()}
+
+
+def _censor(kappa: np.ndarray, cells: _Cells) -> np.ndarray:
+    """-1 (knee below the counted critics), 0, +1 (above)."""
+    return np.where(~cells.active, 0, np.where(kappa < cells.x_lo, -1,
+                                               np.where(kappa > cells.x_hi, 1, 0)))
+
+
+def _trend(sols: Dict[str, _Solution], phi: float) -> TrendResult:
+    """Signed likelihood-ratio test of the exponential slope against the flat law.
+
+    z = sign(rise) * sqrt((D_flat - D_exp) / dispersion); one-sided p = 1 - Phi(z). Its size
+    is checked on flat planted surfaces (tests/test_analysis_surface.py)."""
+    lr = max(sols["flat"].deviance - sols["exponential"].deviance, 0.0) / phi
+    z = math.copysign(math.sqrt(lr), float(sols["exponential"].theta[1]))
+    return TrendResult(z, float(stats.norm.sf(z)))
+
+
+def _decide(q, sols, cells) -> Tuple[str, str, Optional[TrendResult], Dict[str, float], float]:
+    phi = _dispersion(sols, cells)
+    aic = _aics(sols, phi)
+    n_active = int(cells.active.sum())
+    cens = _censor(sols["free"].kappa, cells)
+    if n_active < MIN_Q or np.unique(q[cells.active]).size < MIN_Q:
+        return "insufficient data", "too_few_q", None, aic, phi
+    if np.mean(cens[cells.active] != 0) > MAX_CENSORED_FRACTION:
+        return "insufficient data", "censored", None, aic, phi
+    trend = _trend(sols, phi)
+    if not trend.p_value < TREND_ALPHA:
+        return "no increase detected", "no_trend", trend, aic, phi
+    ranked = sorted(LAWS, key=lambda n: aic[n])
+    if aic[ranked[1]] - aic[ranked[0]] >= DELTA_AIC:
+        return ranked[0], "aic", trend, aic, phi
+    return "increasing, form undetermined", "aic_close", trend, aic, phi
+
+
+def _insufficient(q, caps, tolerance, level, n_boot) -> SurfaceFit:
+    knees = [KneeEstimate(math.nan, (math.nan, math.nan), None, math.nan, 0) for _ in q]
+    return SurfaceFit(q, caps, "insufficient data", "too_few_q", None, knees, {},
+                      np.full(q.size, np.nan), math.nan, math.nan, tolerance, level, n_boot,
+                      True)
+
+
+def _widening(n_seeds: int, level: float) -> float:
+    if n_seeds < 2:
+        return 1.0
+    z = stats.norm.ppf(0.5 * (1.0 + level))
+    return float(stats.t.ppf(0.5 * (1.0 + level), n_seeds - 1)
+                 * math.sqrt(n_seeds / (n_seeds - 1)) / z)
+
+
+def _bootstrap(tab: _Table, sols, tolerance, n_boot, seed):
+    """Cluster bootstrap over seed indices (shared by all cells): knees and law thetas."""
+    rng = np.random.default_rng(seed)
+    s = tab.y.shape[1]
+    kap, thetas = [], {n: [] for n in LAWS}
+    for _ in range(n_boot):
+        idx = rng.integers(0, s, s)
+        bt = _Table(tab.q, tab.x, tab.y[:, idx, :])
+        cells = _cells(bt)
+        if cells.x.size == 0 or not np.array_equal(cells.active, _cells(tab).active):
+            continue
+        try:
+            bs = _fit_all(tab.q, cells, tolerance, warm=sols, names=("free",) + LAWS)
+        except RuntimeError:
+            continue
+        kap.append(bs["free"].kappa)
+        for n in LAWS:
+            thetas[n].append(bs[n].theta)
+    return np.array(kap), {n: np.array(v) for n, v in thetas.items()}
+
+
+def fit_surface(q, capacities, scores, *, seed: int = 0, n_boot: int = 200,
+                tolerance: float = TOLERANCE, level: float = 0.95) -> SurfaceFit:
+    """Fit the knee surface of a capacity study and say how the knee C*(Q) scales with Q.
+
+    Args:
+      q: quantum generator capacities ``[n_Q]``.
+      capacities: per q, the critic capacities tried (may differ per generator).
+      scores: per q, ``[n_seeds, len(capacities[i])]`` converged scores (lower is better);
+        NaN where a run does not count. Seed index j is the same seed in every cell.
+      seed: seeds the cluster bootstrap.
+      n_boot: bootstrap resamples over seed indices (0: no intervals; the verdict is the same).
+      tolerance: relative excess over the plateau that defines the knee.
+      level: coverage of the intervals and one-sided bounds.
+
+    Returns:
+      :class:`SurfaceFit`.
+    """
+    qa, caps, tabs = _check_inputs(q, capacities, scores)
+    if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 0):
+        raise ValueError(f"n_boot must be an integer >= 0; got {n_boot!r}")
+    if not 0 < float(tolerance) < 1:
+        raise ValueError(f"tolerance must be in (0, 1); got {tolerance!r}")
+    if not 0 < float(level) < 1:
+        raise ValueError(f"level must be in (0, 1); got {level!r}")
+    tolerance, level = float(tolerance), float(level)
+    tab = _Table.build(qa, caps, tabs)
+    cells = _cells(tab)
+    if int(cells.active.sum()) < 2 or cells.x.size <= 3 * int(cells.active.sum()) + 1:
+        return _insufficient(qa, caps, tolerance, level, int(n_boot))
+    sols = _fit_all(qa, cells, tolerance)
+    verdict, rule, trend, aic, phi = _decide(qa, sols, cells)
+    free = sols["free"]
+    cens = _censor(free.kappa, cells)
+    counted = np.isfinite(tab.y).sum(axis=(1, 2))
+    boot_k, boot_th = (_bootstrap(tab, sols, tolerance, n_boot, seed) if n_boot > 0
+                       else (np.zeros((0, qa.size)), {n: np.zeros((0, 2)) for n in LAWS}))
+    widen = _widening(tab.y.shape[1], level)
+    tail = 50.0 * (1.0 - level)
+    z1 = stats.norm.ppf(level)
+    se = _knee_se(free, phi, qa.size)
+    knees = []
+    for i in range(qa.size):
+        if not cells.active[i]:
+            knees.append(KneeEstimate(math.nan, (math.nan, math.nan), None, math.nan, 0))
+            continue
+        k = free.kappa[i]
+        if cens[i] == 0:
+            ci = (math.nan, math.nan)
+            if boot_k.shape[0] >= 10:
+                lo, hi = np.percentile(boot_k[:, i], [tail, 100 - tail])
+                ci = (math.exp(k - widen * max(k - lo, 0.0)), math.exp(k + widen * max(hi - k, 0.0)))
+            knees.append(KneeEstimate(math.exp(k), ci, None, math.exp(free.level[i]),
+                                      int(counted[i])))
+        elif cens[i] > 0:
+            edge = cells.x_hi[i]
+            bound = k - z1 * se[i] if np.isfinite(se[i]) else edge
+            if boot_k.shape[0] >= 10:
+                bound = min(bound, k - widen * max(k - np.percentile(boot_k[:, i], 2 * tail), 0))
+            knees.append(KneeEstimate(math.exp(edge), (math.exp(min(edge, bound)), math.inf),
+                                      "high", math.exp(free.level[i]), int(counted[i])))
+        else:
+            edge = cells.x_lo[i]
+            bound = k + z1 * se[i] if np.isfinite(se[i]) else edge
+            if boot_k.shape[0] >= 10:
+                bound = max(bound, k + widen * max(np.percentile(boot_k[:, i], 100 - 2 * tail)
+                                                   - k, 0))
+            knees.append(KneeEstimate(math.exp(edge), (0.0, math.exp(max(edge, bound))), "low",
+                                      math.exp(free.level[i]), int(counted[i])))
+    best = min(aic[n] for n in LAWS)
+    laws = {}
+    for name in _LAW_ORDER:
+        sol = sols[name]
+        law = _Law(name, qa)
+        params = law.params(sol.theta)
+        ci = {key: (math.nan, math.nan) for key in params}
+        if name in LAWS and boot_th[name].shape[0] >= 10:
+            reps = [law.params(th) for th in boot_th[name]]
+            for key in params:
+                vals = np.array([r[key] for r in reps])
+                lo, hi = np.percentile(vals, [tail, 100 - tail])
+                c = params[key]
+                ci[key] = (c - widen * max(c - lo, 0.0), c + widen * max(hi - c, 0.0))
+        laws[name] = LawResult(name, params, ci, aic[name], aic[name] - best, sol.deviance,
+                               sol.k, sol.converged)
+    return SurfaceFit(qa, caps, verdict, rule, trend, knees, laws, np.exp(free.level), phi,
+                      cells.sigma, tolerance, level, int(n_boot),
+                      all(s.converged for s in sols.values()), sols, cells, (qa, caps, tabs))
+
+
+def _knee_se(free: _Solution, phi: float, n: int) -> np.ndarray:
+    """Wald standard errors of the free knees (NaN where the information is singular)."""
+    jac = free.jac
+    if jac is None:
+        return np.full(n, np.nan)
+    try:
+        cov = np.linalg.pinv(jac.T @ jac) * phi
+    except np.linalg.LinAlgError:
+        return np.full(n, np.nan)
+    d = np.diag(cov)[3 * n:]
+    return np.sqrt(np.where(d > 0, d, np.nan))
