@@ -3,9 +3,9 @@
     PYTHONPATH=. python benchmarks/study_statistics.py [--reps 300]
 
 Prints: the latent distances' seed-to-seed spread and floor, run_status rates on simulated
-trajectories, estimate_optimum coverage, compare_laws verdict rates at the issue's design
-(8 Q points over 10x, sigma = 0.3 in log C*, 30x rise), the power of the whole chain, and the
-adaptive critic search against the grid alone and an even grid at equal run budget.
+trajectories, the argmin diagnostic's coverage on valleys, and compare_laws verdict rates on
+per-Q points (8 Q points over 10x, sigma = 0.3 in log C*, 30x rise). The knee surface fit, its
+power and the two-stage chain beside it: ``benchmarks/analysis_planted.py``.
 """
 import argparse
 import collections
@@ -14,11 +14,11 @@ import time
 import numpy as np
 from scipy import stats
 
+from qlsgan_tf.analysis.argmin import estimate_optimum
+from qlsgan_tf.analysis.planted import TRUTHS, planted_knees
+from qlsgan_tf.analysis.twostage import VERDICTS, compare_laws
 from qlsgan_tf.metrics.latent_score import latent_distance, latent_floor
 from qlsgan_tf.metrics.stability import run_status
-from qlsgan_tf.study import power, presets, search
-from qlsgan_tf.study.fits import VERDICTS, compare_laws
-from qlsgan_tf.study.optimum import estimate_optimum
 
 
 def latent(reps):
@@ -78,41 +78,14 @@ def optima(reps):
 def laws(reps):
     q = np.geomspace(20, 200, 8)
     z = stats.norm.ppf(0.975)
-    for truth in power.TRUTHS:
+    for truth in TRUTHS:
         rng = np.random.default_rng(0)
         c = collections.Counter()
         for _ in range(reps):
-            y = power.planted_law(truth, q, 30.0, 1000.0) * np.exp(0.3 * rng.normal(size=8))
+            y = np.exp(planted_knees(truth, q, 30.0, np.log(1000.0)) + 0.3 * rng.normal(size=8))
             ci = np.stack([y * np.exp(-z * 0.3), y * np.exp(z * 0.3)], axis=1)
             c[compare_laws(q, y, y_ci=ci, _with_ci=False).verdict] += 1
         print(f"{truth}: " + ", ".join(f"{v} {c[v] / reps:.1%}" for v in VERDICTS if c[v]))
-
-
-def chain(reps):
-    q = np.geomspace(20, 200, 8)
-    grid = [30, 100, 300, 1000, 3000, 10000, 30000, 100000, 300000]
-    start = time.perf_counter()
-    res = power.simulate_power(q, grid, 5, 0.3, n_rep=reps)
-    print(f"score noise for sigma 0.3: {res.score_noise:.3f}; {time.perf_counter() - start:.1f} s")
-    for truth, probs in res.probabilities.items():
-        print(f"{truth}: " + ", ".join(f"{v} {p:.1%}" for v, p in probs.items() if p))
-    start = time.perf_counter()
-    out = power.design_for_power(q, grid, 5, 0.3, n_rep=reps)
-    print(f"design_for_power ({time.perf_counter() - start:.1f} s): current {out['current']:.0%}; "
-          + "; ".join(f"{c['design']} {c['power']:.0%}" for c in out["candidates"])
-          + f"; suggestion: {out['suggestion']}")
-
-
-def adaptive(reps):
-    grid = [30, 200, 1500, 6000]  # the quick preset's critics; 5 seeds; 1 round of 2 critics
-    for truth_range in ((60, 4000), (60, 20000)):
-        for valley in search.VALLEYS:
-            res = search.simulate_search(grid, 5, truth_range=truth_range, valley=valley,
-                                         n_rep=reps, limits=search.critic_limits(
-                                             presets.make_config("quick")))
-            print(f"truth in {truth_range}, {valley} valley: " + "; ".join(
-                f"{k} rms {v['rms_err']:.3f} median {v['median_abs_err']:.3f} censored "
-                f"{v['censored']:.0%} coverage {v['coverage']:.0%}" for k, v in res.items()))
 
 
 def main():
@@ -120,9 +93,8 @@ def main():
     parser.add_argument("--reps", type=int, default=300)
     reps = parser.parse_args().reps
     for title, fn, n in (("latent distances", latent, 20), ("run_status", statuses, reps * 5),
-                         ("estimate_optimum", optima, reps), ("compare_laws", laws, reps),
-                         ("whole chain (simulate_power)", chain, reps),
-                         ("adaptive critic search (simulate_search)", adaptive, reps)):
+                         ("estimate_optimum (argmin diagnostic)", optima, reps),
+                         ("compare_laws (per-Q points)", laws, reps)):
         print(f"## {title}")
         fn(n)
 

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from qlsgan_tf.study.optimum import OptimumEstimate, estimate_optimum, optimum_from_means
+from qlsgan_tf.analysis.argmin import OptimumEstimate, estimate_optimum, optimum_from_means
 
 GRID = np.array([30, 100, 300, 1000, 3000, 10000, 30000])
 
@@ -113,7 +113,7 @@ def test_bad_options():
 
 
 def test_suggest_capacities_extends_censored_and_refines_bracketed_optima():
-    from qlsgan_tf.study.optimum import suggest_capacities
+    from qlsgan_tf.analysis.argmin import suggest_capacities
 
     table = np.tile((np.log(GRID) - np.log(5.0)) ** 2, (3, 1))
     low = estimate_optimum(GRID, table)

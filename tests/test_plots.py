@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from qlsgan_tf.study import analysis, fits, plots
+from qlsgan_tf.analysis import twostage as fits
+from qlsgan_tf.study import analysis, plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -147,7 +148,7 @@ def test_score_figure_means_unstable_marks_and_optimum():
     for q, star in zip((36, 72, 144), stars):
         assert star.get_ydata()[0] == pytest.approx(expected_means(rows, q)[star.get_xdata()[0]])
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "unstable runs (4)" in legend and "chosen optimum C*(Q)" in legend
+    assert "unstable runs (4)" in legend and "chosen critic" in legend
 
 
 def test_score_figure_stars_the_most_stable_critic_then_the_best_mean():
@@ -192,7 +193,7 @@ Y = 50.0 * np.exp(0.02 * Q) * np.exp(np.random.default_rng(3).normal(0.0, 0.15, 
 
 
 def test_scaling_writes_png(tmp_path):
-    comparison = fits.fit_laws(Q, Y, n_boot=200)
+    comparison = fits.compare_laws(Q, Y)
     err = np.stack([0.2 * Y, 0.3 * Y])
     path = plots.plot_scaling(Q, Y, comparison, tmp_path / "scaling.png",
                               ylabel="optimal critic capacity C*(Q)", y_err=err)
@@ -200,15 +201,15 @@ def test_scaling_writes_png(tmp_path):
 
 
 def test_scaling_figure_draws_fits_and_verdict():
-    comparison = fits.fit_laws(Q, Y, n_boot=0)
+    comparison = fits.compare_laws(Q, Y)
     ax = plots.scaling_figure(Q, Y, comparison, "C*(Q)", y_ci=np.stack([Y / 1.5, Y * 2.0])).axes[0]
     assert ax.get_yscale() == "log"
     assert comparison.verdict in ax.get_title().replace("\n", " ")
     curves = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 300]
-    assert len(curves) == 3
+    assert len(curves) == len(comparison.fits) == 3
     for line, fit in zip(curves, comparison.fits.values()):
         assert line.get_label().startswith(fit.label + ":")
-        assert f"ΔAIC = {fit.delta_aic:.1f}" in line.get_label()
+        assert f"ΔAICc = {fit.delta_aicc:.1f}" in line.get_label()
         expected = fit.predict(line.get_xdata())
         ok = expected > 0
         np.testing.assert_allclose(np.asarray(line.get_ydata())[ok], expected[ok], rtol=1e-12)
@@ -218,17 +219,6 @@ def test_scaling_figure_draws_fits_and_verdict():
     for (x0, lo), (_, hi) in bars:
         i = int(np.flatnonzero(Q == x0)[0])
         assert lo == pytest.approx(Y[i] / 1.5) and hi == pytest.approx(Y[i] * 2.0)
-
-
-def test_scaling_legend_reports_selection_frequency():
-    reps = Y[:, None] * np.exp(np.random.default_rng(1).normal(0.0, 0.1, (Q.size, 30)))
-    comparison = fits.fit_laws(Q, Y, y_samples=reps, n_boot=200)
-    ax = plots.scaling_figure(Q, Y, comparison, "C*(Q)").axes[0]
-    labels = {ln.get_label().split(":")[0]: ln.get_label() for ln in ax.get_lines()
-              if len(ln.get_xdata()) == 300}
-    assert len(labels) == 3
-    for name, share in comparison.selection_frequency.items():
-        assert f"best in {share:.0%} of resamples" in labels[fits.LAW_LABELS[name]]
 
 
 def test_scaling_with_compare_laws_and_censored_points(tmp_path):
@@ -251,12 +241,33 @@ def test_scaling_with_compare_laws_and_censored_points(tmp_path):
 
 
 def test_scaling_without_a_fit(tmp_path):
-    few = fits.fit_laws(Q[:2], Y[:2])
+    few = fits.compare_laws(Q[:2], Y[:2])
     ax = plots.scaling_figure(Q[:2], Y[:2], few, "G*(Q)").axes[0]
-    assert "too few points to fit" in ax.get_title()
+    assert "insufficient data" in ax.get_title()
     assert len(ax.get_lines()) == 1  # the points only
     read_png(plots.plot_scaling(Q, Y, None, tmp_path / "points.png", ylabel="G*(Q)",
                                 y_err=0.1 * Y))
+
+
+def test_surface_figure_draws_data_fit_and_knees(tmp_path):
+    critics = np.array([30.0, 120.0, 480.0, 1920.0, 7680.0])
+    curve_x = np.geomspace(20, 10000, 50)
+    panels = [{"label": f"q3x{i}", "critics": critics,
+               "means": 0.2 * (1 + 0.05 * (critics / 300) ** -1.5),
+               "seed_scores": np.full((3, critics.size), 0.21),
+               "curve_x": curve_x, "curve_y": 0.2 * (1 + 0.05 * (curve_x / 300) ** -1.5),
+               "knee": 300.0, "knee_ci": [200.0, 450.0] if i else [7680.0, None],
+               "censored": None if i else "high"} for i in range(3)]
+    fig = plots.surface_figure(panels)
+    assert len(fig.axes) == 3
+    ax = fig.axes[1]
+    assert ax.get_xscale() == "log"
+    knee = [ln for ln in ax.get_lines() if list(ln.get_xdata()) == [300.0, 300.0]]
+    assert knee and knee[0].get_linestyle() == "-"
+    assert "censored high" in fig.axes[0].get_title()
+    read_png(plots.plot_surface(panels, tmp_path / "surface.png"))
+    with pytest.raises(ValueError, match="panels must be"):
+        plots.surface_figure([])
 
 
 # --------------------------------------------------------------------------------------------
@@ -343,7 +354,7 @@ IMAGES = np.zeros((2, 28, 28, 4), np.uint8)
         (lambda p: plots.plot_scaling(Q, Y, None, p, "y", y_ci=np.stack([Y * 2, Y * 3])),
          ValueError, "must bracket y"),
         (lambda p: plots.plot_scaling(Q, Y, {"verdict": "x"}, p, "y"), TypeError,
-         "ScalingComparison"),
+         "law comparison"),
         (lambda p: plots.plot_image_grid(IMAGES[..., :3], p, "t"), ValueError,
          "must have 4 bands .* got 3"),
         (lambda p: plots.plot_image_grid(IMAGES[0], p, "t"), ValueError, r"shape \[N, 28, 28, 4\]"),
@@ -365,8 +376,8 @@ def test_bad_input_gives_one_clear_error_and_no_file(tmp_path, call, error, mess
     assert not path.exists()
 
 
-def test_fits_and_plots_do_not_import_tensorflow_or_pyplot():
-    code = ("import sys, qlsgan_tf.study.fits, qlsgan_tf.study.plots; "
+def test_analysis_and_plots_do_not_import_tensorflow_or_pyplot():
+    code = ("import sys, qlsgan_tf.analysis, qlsgan_tf.study.plots; "
             "print('tensorflow' in sys.modules, 'matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

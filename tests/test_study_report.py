@@ -40,8 +40,8 @@ def fixture_study_dir(tmp_path):
         cstar = 100.0 * 30.0 ** ((q - qs[0]) / (qs[-1] - qs[0]))
         for critic in CRITICS:
             for seed in range(4):
-                score = (1.0 + 0.1 * math.log(critic / cstar) ** 2) * math.exp(
-                    0.03 * rng.normal())
+                score = (1.0 + 0.05 * (critic / cstar) ** -1.5) * math.exp(
+                    0.02 * rng.normal())
                 status = "converged" if layers < 8 else "unstable"
                 store.put(RunResult.from_dict(_record(f"q3x{layers}", "quantum", q, critic,
                                                       seed, score, layers, status)))
@@ -50,33 +50,41 @@ def fixture_study_dir(tmp_path):
             for seed in range(4):
                 store.put(RunResult.from_dict(_record(
                     f"c{cap}@3", "classical", cap, critic, seed,
-                    base * (1.0 + 0.01 * math.log(critic / 300.0) ** 2))))
+                    base * (1.0 + 0.05 * (critic / 300.0) ** -1.5))))
     return tmp_path
 
 
 def test_report_shows_the_method_and_its_answers(study_dir, monkeypatch):
-    monkeypatch.setattr(analysis, "POWER_REPS", 20)
+    monkeypatch.setattr(analysis, "POWER_REPS", 8)
+    monkeypatch.setattr(analysis, "DESIGN_REPS", 4)
+    monkeypatch.setattr(analysis, "G_BOOT", 4)
     paths = report.write_report(study_dir)
     text = paths["report"].read_text()
-    for needle in ("## Design", "Quantum capacities Q", "## Decision rule", "`aicc`",
-                   "converged", "C*(Q)", "G*(Q)", "censored", "Excluded generators",
-                   "`q3x8` (quantum): no converged run (28 unstable)", "Kendall's τ",
-                   "**Verdict:", "## Power of this design", "Monte-Carlo error"):
+    for needle in ("## Design", "Quantum capacities Q", "## Primary endpoint and decision rule",
+                   "`no_trend`", "converged", "C\\*(Q) knee", "knee 95% CI", "plateau",
+                   "argmin (diagnostic)", "G\\*(Q) (exploratory)", "Excluded generators",
+                   "`q3x8` (quantum): no converged run (28 unstable)", "Trend test",
+                   "**Verdict:", "Sensitivity to the knee's tolerance",
+                   "### Exploratory verdicts (Holm-adjusted p-values)",
+                   "## Power of this design", "Monte-Carlo error"):
         assert needle in text, needle
     results = json.loads(paths["results"].read_text())["analysis"]
     assert len(results["quantum"]) == 7 and results["excluded"][0]["generator"] == "q3x8"
-    critic = results["fits"]["critic"]
-    assert critic["verdict"] in ("exponential", "increasing, form undetermined")
-    assert critic["trend"]["p_value"] < 0.05
-    assert results["power"]["computed"] and results["power"]["n_rep"] == 20
-    for name in ("critic_scaling", "score_vs_critic", "classical_generator_scaling"):
+    primary = results["primary"]
+    assert primary["verdict"] in ("exponential", "increasing, form undetermined")
+    assert primary["trend"]["p_value"] < 0.05
+    assert results["power"]["computed"] and results["power"]["n_rep"] == 8
+    for name in ("critic_scaling", "score_vs_critic", "score_surface",
+                 "classical_generator_scaling"):
         assert paths[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     header = paths["trials"].read_text().splitlines()[0].split(",")
     assert {"status", "learning_rate", "critic_budget", "critic_params"} <= set(header)
 
 
 def test_report_with_the_fd_score(study_dir, monkeypatch):
-    monkeypatch.setattr(analysis, "POWER_REPS", 20)
+    monkeypatch.setattr(analysis, "POWER_REPS", 4)
+    monkeypatch.setattr(analysis, "DESIGN_REPS", 2)
+    monkeypatch.setattr(analysis, "G_BOOT", 2)
     paths = report.write_report(study_dir, score_metric="fd")
     results = json.loads(paths["results"].read_text())
     assert results["analysis"]["score_metric"] == "fd"

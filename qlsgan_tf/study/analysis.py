@@ -1,57 +1,66 @@
-"""From recorded runs to the study's answers: C*(Q), G*(Q), their intervals, the law verdicts.
+"""From recorded runs to the study's answers: the knee C*(Q), its law, G*(Q), the power.
 
 Pure numpy/scipy over the run records (``tuning.results.RunResult``; no TensorFlow), so
-``qlsgan report`` can re-analyse a study directory anywhere. The method is ``docs/method.md``;
-in short:
+``qlsgan report`` can re-analyse a study directory anywhere. The statistics live in
+:mod:`qlsgan_tf.analysis`; this module turns runs into its tables and its answers into the
+report's record. The method is ``docs/method.md``; in short:
 
-- A run counts only when it converged (``RunResult.metric_score``; an older record without a
-  status counts when ``stable``). Its score is the latent score (``score_metric="latent"``) or
-  the FD-SAT4 score (``"fd"``: ``fd_score``; an older record's ``score``).
-- Seeds are resampled jointly (cluster bootstrap): one resample of the seeds is used for every
-  generator, critic and learning rate. Within each resample, each (generator, critic) takes
-  the learning rate whose seeds' mean score is best.
-- C*(Q): :mod:`qlsgan_tf.study.optimum` on the mean-score-vs-log-critic curve of each quantum
-  generator; censored at a grid edge.
-- G*(Q): where the classical generators' best score (same latent size, linear in log
-  capacity) first reaches the quantum generator's best score, in the same resample; censored
-  outside the classical range.
-- A generator with no converged run gets no C* or G*, is left out of the fits and listed in
-  ``excluded`` with the reason.
-- Law verdicts: :func:`qlsgan_tf.study.fits.compare_laws` with each point's interval and
-  censoring; the power of the verdict at the measured noise by :mod:`qlsgan_tf.study.power`.
+- A run counts only when it converged (``RunResult.metric_score``). Its score is the latent
+  score (``score_metric="latent"``) or FD-SAT4 (``"fd"``).
+- Learning rate is a nuisance: each (generator, critic) cell uses the learning rate whose
+  counted seeds have the lowest mean score (chosen once, on all seeds).
+- **Primary endpoint** (fixed in ``docs/method.md`` before any data): the law of the knee
+  C*(Q) of the score surface, on the study's score and VAE, from one joint fit of every
+  counted run of every quantum generator (:func:`qlsgan_tf.analysis.fit_surface`).
+- Everything else is **exploratory** and its p-values are Holm-adjusted together: the law of
+  the argmin of the mean score (a diagnostic: on a plateau it is chosen by noise), the law of
+  G*(Q), and the knee law on the other score.
+- G*(Q): the smallest classical generator whose converged plateau (its own fitted surface
+  over its critics) reaches the quantum generator's plateau, interpolated in log capacity;
+  censored outside the classical range; interval from joint seed resamples.
+- Power: simulated from the fitted surface itself (:func:`qlsgan_tf.analysis.simulate_power`),
+  with the knee law replaced by planted laws.
 """
 import collections
 import math
+import warnings
 
 import numpy as np
-from scipy import stats
 
-from qlsgan_tf.study import fits, optimum
+from qlsgan_tf import analysis as stats_lib
+from qlsgan_tf.analysis import argmin, surface, twostage
+from qlsgan_tf.analysis.power import TARGET_POWER
+from qlsgan_tf.constants import quantum_capacity
 
 LEVEL = 0.95
+#: Replicates per planted law in the report's power (Monte-Carlo error <= 0.05 at 100).
 POWER_REPS = 100
-#: Seed resamples on which the whole chain (C* for every Q, then the verdict) is repeated.
-FIT_BOOT = 100
+#: Replicates per candidate design when searching for one that reaches 80 %.
+DESIGN_REPS = 40
+#: Joint seed resamples for the G* intervals (each refits the quantum and classical surfaces).
+G_BOOT = 30
+#: Deepest circuit a suggested design may use (the step cost grows with L; 20 layers of 3
+#: qubits train in a fraction of a second per run).
+MAX_DESIGN_LAYERS = 20
+#: Largest critic a suggested design may use on the quick preset's budget.
+MAX_DESIGN_CRITIC = 300_000
+PRIMARY = ("the law of the knee C*(Q) of the score surface (score: {metric}; the study's "
+           "VAE), from one joint fit of all counted runs")
 _CODES = {-1: "low", 0: None, 1: "high"}
-
-
-def most_stable_critic(scores_by_critic):
-    """The grid rule for one generator: the critic budget with the largest share of converged
-    seeds, then the lowest mean score over them, then the smallest budget.
-
-    ``scores_by_critic``: ``{critic budget: scores of its runs}``, NaN/inf/None for a run
-    without a score. This is the optimum the score plot stars when the analysis gives none.
-    """
-    def key(critic):
-        scores = np.array([math.nan if v is None else v for v in scores_by_critic[critic]],
-                          dtype=np.float64)
-        ok = np.isfinite(scores)
-        share = ok.mean() if scores.size else 0.0
-        return (-share, float(scores[ok].mean()) if ok.any() else math.inf, critic)
-
-    if not scores_by_critic:
-        raise ValueError("scores_by_critic is empty: no critic to choose")
-    return min(scores_by_critic, key=key)
+#: The primary decision rule, in the order its steps are taken (``analysis.surface``).
+RULES = {
+    "too_few_q": f"fewer than {surface.MIN_Q} quantum generators with counted runs: "
+                 "insufficient data",
+    "censored": f"more than {surface.MAX_CENSORED_FRACTION:.0%} of the knees lie beyond the "
+                "critics tried: insufficient data",
+    "no_trend": "the knee law's trend (signed likelihood ratio of the exponential knee law "
+                f"against a flat one) has one-sided p >= {surface.TREND_ALPHA}: no increase "
+                "detected",
+    "aic": f"rising, and the best of exponential / power law / linear leads both others by "
+           f"ΔAIC >= {surface.DELTA_AIC}: that law",
+    "aic_close": f"rising, but the best law leads another by ΔAIC < {surface.DELTA_AIC}: "
+                 "increasing, form undetermined",
+}
 
 
 class RunTable:
@@ -84,36 +93,49 @@ class RunTable:
     def critics(self, generator):
         return sorted({r.critic_budget for r in self.by_generator[generator]})
 
-    def table(self, generator):
+    def table(self, generator, metric=None):
         """(critic budgets, scores ``[n_lr, n_seeds, n_critics]`` with NaN)."""
         critics = self.critics(generator)
         tab = np.full((len(self.lrs), len(self.seeds), len(critics)), np.nan)
         for run in self.by_generator[generator]:
             tab[self.lrs.index(self.learning_rate(run)), self.seeds.index(run.seed),
-                critics.index(run.critic_budget)] = run.metric_score(self.metric)
+                critics.index(run.critic_budget)] = run.metric_score(metric or self.metric)
         return critics, tab
+
+    def cells(self, generator, metric=None):
+        """(critics, scores ``[n_seeds, n_critics]``, learning rate per critic): each cell at
+        the learning rate with the lowest mean over its counted seeds (None: no counted run)."""
+        critics, tab = self.table(generator, metric)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            means = np.nanmean(tab, axis=1)  # [n_lr, n_c]
+        best = np.argmin(np.where(np.isfinite(means), means, np.inf), axis=0)
+        scores = tab[best, :, np.arange(len(critics))].T  # [n_seeds, n_c]
+        lrs = [self.lrs[b] if np.isfinite(means[b, j]) else None for j, b in enumerate(best)]
+        return critics, scores, lrs
 
     def status_counts(self, generator=None):
         runs = self.runs if generator is None else self.by_generator[generator]
         return dict(collections.Counter(r.status for r in runs))
 
 
-def best_lr_curves(tab, weights):
-    """Mean score per critic at the best learning rate, per resample: ``[B, n_critics]``,
-    and the index of that learning rate (NaN curve / -1 where no run is valid)."""
-    means = optimum.seed_means(tab, weights)  # [n_lr, B, n_c]
-    filled = np.where(np.isfinite(means), means, np.inf)
-    best = np.argmin(filled, axis=0)
-    curve = np.min(filled, axis=0)
-    valid = np.isfinite(curve)
-    return np.where(valid, curve, np.nan), np.where(valid, best, -1)
+def most_stable_critic(scores_by_critic):
+    """The grid rule for one generator: the critic budget with the largest share of converged
+    seeds, then the lowest mean score over them, then the smallest budget.
 
+    ``scores_by_critic``: ``{critic budget: scores of its runs}``, NaN/inf/None for a run
+    without a score. This is the critic the score plot marks when the analysis gives none.
+    """
+    def key(critic):
+        scores = np.array([math.nan if v is None else v for v in scores_by_critic[critic]],
+                          dtype=np.float64)
+        ok = np.isfinite(scores)
+        share = ok.mean() if scores.size else 0.0
+        return (-share, float(scores[ok].mean()) if ok.any() else math.inf, critic)
 
-def _best_score(critics, curves):
-    """Best score over critics, NaN when none is valid: ``[..., n_c] -> [...]``: the minimum
-    of the local parabola in log capacity (as for C*), the edge's mean when censored."""
-    x = np.log(np.asarray(critics, dtype=np.float64))
-    return optimum.vertex_and_value(x, curves)[3]
+    if not scores_by_critic:
+        raise ValueError("scores_by_critic is empty: no critic to choose")
+    return min(scores_by_critic, key=key)
 
 
 def crossing(x, scores, target):
@@ -122,12 +144,17 @@ def crossing(x, scores, target):
     Returns ``(x_star, censored)``: censored -1 when the smallest valid capacity already
     reaches the target, +1 when none does (x_star is then that edge); NaN without valid points.
     """
+    x = np.asarray(x, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
     valid = np.isfinite(scores)
     reach = valid & (scores <= target[..., None])
     any_valid, any_reach = valid.any(axis=-1), reach.any(axis=-1)
     first = np.argmax(reach, axis=-1)
-    left, _ = optimum._neighbour_indices(valid)
-    prev = np.take_along_axis(left, first[..., None], -1)[..., 0]
+    idx = np.arange(scores.shape[-1])
+    # The nearest valid point before `first` (-1 when none).
+    before = np.where(valid & (idx < first[..., None]), idx, -1)
+    prev = before.max(axis=-1)
     n = scores.shape[-1]
     last_valid = n - 1 - np.argmax(np.flip(valid, -1), axis=-1)
     p = np.clip(prev, 0, n - 1)
@@ -141,69 +168,6 @@ def crossing(x, scores, target):
     return np.where(any_valid, x_star, np.nan), np.where(any_valid, cens, 0)
 
 
-def _json(value):
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _interval_of(x_point, cens, boot, n_seeds, caps):
-    """(value, [low, high], censored) of a log-capacity estimate in capacity units."""
-    if not np.isfinite(x_point):
-        return None, [None, None], None
-    x = np.log(caps)
-    x_range = (x.min(), x.max())
-    if cens != 0:
-        edge = float(caps[np.argmin(np.abs(x - x_point))])
-        return edge, ([0.0, edge] if cens < 0 else [edge, None]), _CODES[int(cens)]
-    lo, hi = optimum.interval(np.float64(x_point), boot, LEVEL,
-                              optimum.widening(n_seeds, LEVEL), x_range)
-    return float(np.exp(x_point)), [float(np.exp(lo)), float(np.exp(hi))], None
-
-
-def _generator_curves(table, weights):
-    """Per generator: critics, best-learning-rate curves ``[B+1, n_c]`` (row 0: all seeds),
-    the learning rate chosen per critic on all seeds, and the number of converged runs."""
-    out = {}
-    for g in table.by_generator:
-        critics, tab = table.table(g)
-        curves, lr_idx = best_lr_curves(tab, weights)
-        out[g] = {"critics": critics, "curves": curves, "n_valid": int(np.isfinite(tab).sum()),
-                  "lr": [table.lrs[i] if i >= 0 else None for i in lr_idx[0]]}
-    return out
-
-
-def _excluded(table, curves):
-    rows = []
-    for g in table.generators("quantum") + table.generators("classical"):
-        if curves[g]["n_valid"] == 0:
-            counts = ", ".join(f"{n} {s}" for s, n in sorted(table.status_counts(g).items()))
-            rows.append({"generator": g, "kind": table.info(g)["kind"],
-                         "reason": f"no converged run ({counts})"})
-    return rows
-
-
-def _classical_rows(table, curves, n_seeds):
-    """Per latent size: the classical generators with a converged run, by capacity."""
-    rows = collections.defaultdict(list)
-    for g in table.generators("classical"):
-        c = curves[g]
-        if c["n_valid"] == 0:
-            continue
-        best = _best_score(c["critics"], c["curves"])
-        i = int(np.nanargmin(c["curves"][0]))
-        info = table.info(g)
-        rows[info["latent_dim"]].append({
-            "generator": g, "generator_capacity": info["generator_capacity"],
-            "best_critic_capacity": c["critics"][i], "learning_rate": c["lr"][i],
-            "score": float(best[0]), "score_ci": percentile_ci(best[1:]),
-            "n_converged": c["n_valid"], "status_counts": table.status_counts(g),
-            "_best": best})
-    del n_seeds
-    return rows
-
-
 def percentile_ci(values, level=LEVEL):
     """Percentile interval ``[low, high]`` of the finite ``values`` ([None, None] if none)."""
     values = np.asarray(values, dtype=np.float64)
@@ -214,67 +178,92 @@ def percentile_ci(values, level=LEVEL):
     return [float(v) for v in np.percentile(values, [tail, 100.0 - tail])]
 
 
-def _critic_star(c, n_seeds):
-    x = np.log(np.asarray(c["critics"], dtype=np.float64))
-    out = optimum.estimate_from_means(x, c["curves"][0], c["curves"][1:], n_seeds, LEVEL)
-    return optimum.from_estimate(c["critics"], out, c["n_valid"], n_seeds, LEVEL)
+def holm(p_values):
+    """Holm's step-down adjustment of ``p_values`` (None stays None), in the given order."""
+    idx = [i for i, p in enumerate(p_values) if p is not None]
+    order = sorted(idx, key=lambda i: p_values[i])
+    out, running, m = list(p_values), 0.0, len(order)
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * float(p_values[i])))
+        out[i] = running
+    return out
 
 
-def _generator_star(rows, best_q, n_seeds):
-    """G*(Q) for one quantum generator from the classical rows of its latent size."""
-    if not rows:
-        return {"generator_star": None, "generator_star_ci": [None, None],
-                "generator_star_censored": None, "classical_tried": [],
-                "generator_star_reason": "no classical generator of this latent size converged"}
-    caps = np.array([r["generator_capacity"] for r in rows], dtype=np.float64)
-    x = np.log(caps)
-    scores = np.stack([r["_best"] for r in rows], axis=-1)  # [B+1, n_cls]
-    x_star, cens = crossing(x, scores, best_q)
-    value, ci, censored = _interval_of(x_star[0], cens[0], x_star[1:], n_seeds, caps)
-    return {"generator_star": value, "generator_star_ci": ci,
-            "generator_star_censored": censored,
-            "generator_star_log_sd": _json(np.nanstd(x_star[1:])) if np.isfinite(
-                x_star[1:]).sum() > 1 else None,
-            "classical_tried": [int(c) for c in caps]}
+def _json(value):
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
-def _quantum_entry(table, g, c, classical, n_seeds):
+# ---------------------------------------------------------------- tables for the surface fit
+class _Surface:
+    """The tables of one kind of generator, ready for :func:`qlsgan_tf.analysis.fit_surface`."""
+
+    def __init__(self, table, labels, metric=None):
+        self.labels = list(labels)
+        self.capacity = [float(table.info(g)["generator_capacity"]) for g in self.labels]
+        self.critics, self.scores, self.lrs = [], [], []
+        for g in self.labels:
+            critics, scores, lrs = table.cells(g, metric)
+            self.critics.append([float(c) for c in critics])
+            self.scores.append(scores)
+            self.lrs.append(lrs)
+
+    def resampled(self, seeds):
+        """The same tables with seed rows ``seeds`` (one draw shared by every table)."""
+        out = object.__new__(_Surface)
+        out.labels, out.capacity, out.critics, out.lrs = (
+            self.labels, self.capacity, self.critics, self.lrs)
+        out.scores = [s[seeds] for s in self.scores]
+        return out
+
+    def fit(self, *, seed=0, n_boot=0):
+        return stats_lib.fit_surface(self.capacity, self.critics, self.scores, seed=seed,
+                                     n_boot=n_boot)
+
+
+def _plateaus(fit):
+    return np.asarray(fit.plateaus, dtype=np.float64)
+
+
+# ---------------------------------------------------------------- per generator
+def _argmin(critics, scores, seed):
+    """The argmin of the mean score (diagnostic) with its seed-bootstrap interval."""
+    est = argmin.estimate_optimum(critics, scores, seed=seed, n_boot=200, level=LEVEL)
+    return {"argmin_critic": est.value, "argmin_ci": [_json(v) for v in est.ci],
+            "argmin_censored": est.censored}
+
+
+def _quantum_entry(table, surface, i, fit, seed):
+    g = surface.labels[i]
     info = table.info(g)
-    est = _critic_star(c, n_seeds)
-    best = _best_score(c["critics"], c["curves"])
+    critics, scores = surface.critics[i], surface.scores[i]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.nanmean(scores, axis=0)
+    knee = fit.knees[i]
+    ok = np.isfinite(means)
+    best = int(np.nanargmin(np.where(ok, means, np.inf)))
     entry = {
         "generator": g, "q_capacity": info["generator_capacity"], "n_qubits": info["n_qubits"],
         "n_layers": info["n_layers"], "latent_dim": info["latent_dim"],
-        "critic_star": est.value, "critic_star_ci": [_json(v) for v in est.ci],
-        "critic_star_censored": est.censored, "critic_star_log_sd": _json(est.log_sd),
-        "critic_grid_best": c["critics"][est.index] if est.index is not None else None,
-        "learning_rate": c["lr"][est.index] if est.index is not None else None,
-        "n_converged": c["n_valid"], "status_counts": table.status_counts(g),
-        "score": _json(best[0]), "score_ci": percentile_ci(best[1:]),
-        "scores_by_critic": {str(k): _json(v) for k, v in zip(c["critics"], c["curves"][0])},
+        "critic_star": _json(knee.value), "critic_star_ci": [_json(v) for v in knee.ci],
+        "critic_star_censored": knee.censored,
+        "plateau": _json(_plateaus(fit)[i]),
+        "critics": [int(c) for c in critics],
+        "critic_grid_best": int(critics[best]),
+        "learning_rate": surface.lrs[i][best],
+        "n_converged": int(np.isfinite(scores).sum()), "status_counts": table.status_counts(g),
+        "score": _json(means[best]),
+        "scores_by_critic": {str(int(c)): _json(v) for c, v in zip(critics, means)},
+        "runs_by_critic": {str(int(c)): int(n) for c, n in
+                           zip(critics, np.isfinite(scores).sum(axis=0))},
     }
-    entry["other_score"] = (other_metric_score(table, g, entry["critic_grid_best"],
-                                               entry["learning_rate"])
-                            if est.index is not None else None)
-    entry.update(_generator_star(classical.get(info["latent_dim"], []), best, n_seeds))
-    x = np.log(np.asarray(c["critics"], dtype=np.float64))
-    boot_x, _, boot_cens = optimum.optimum_from_means(x, c["curves"][1:FIT_BOOT + 1])
-    entry["_boot"] = (boot_x, boot_cens)
+    entry.update(_argmin(critics, scores, seed))
+    entry["other_score"] = other_metric_score(table, g, entry["critic_grid_best"],
+                                              entry["learning_rate"])
     return entry
-
-
-def critic_optimum(runs, generator, config, n_boot=200, seed=0):
-    """(critic capacities, :class:`optimum.OptimumEstimate`) of one generator's runs: the C*
-    estimate the report gives, on whatever critics those runs have (grid and refinements)."""
-    table = RunTable([r for r in runs if r.generator == generator],
-                     getattr(config, "score_metric", "latent"), config.learning_rate)
-    if not table.runs:
-        raise ValueError(f"no runs of generator {generator!r}")
-    n_seeds = len(table.seeds)
-    weights = np.vstack([np.ones((1, n_seeds)), optimum.bootstrap_weights(
-        n_seeds, n_boot, np.random.default_rng(seed))])
-    curves = _generator_curves(table, weights)[generator]
-    return curves["critics"], _critic_star(curves, n_seeds)
 
 
 def other_metric_score(table, generator, critic, lr):
@@ -291,101 +280,145 @@ def other_metric_score(table, generator, critic, lr):
     return {"metric": other, "value": float(np.mean(values)) if values else None}
 
 
-def _law_points(entries, value_key, ci_key, cens_key):
-    pts = [e for e in entries if e[value_key] is not None]
+def _excluded(table):
+    rows = []
+    for g in table.generators("quantum") + table.generators("classical"):
+        if not any(r.status == "converged" and math.isfinite(r.metric_score(table.metric))
+                   for r in table.by_generator[g]):
+            counts = ", ".join(f"{n} {s}" for s, n in sorted(table.status_counts(g).items()))
+            rows.append({"generator": g, "kind": table.info(g)["kind"],
+                         "reason": f"no converged run ({counts})"})
+    return rows
+
+
+def _counted(table, kind):
+    return [g for g in table.generators(kind)
+            if any(math.isfinite(r.metric_score(table.metric)) for r in table.by_generator[g])]
+
+
+# ---------------------------------------------------------------- G*: matched plateaus
+def _classical(table):
+    """Per latent size: the surface of its classical generators with a counted run."""
+    by_dim = collections.defaultdict(list)
+    for g in _counted(table, "classical"):
+        by_dim[table.info(g)["latent_dim"]].append(g)
+    return {d: _Surface(table, labels) for d, labels in by_dim.items()}
+
+
+def _g_star(q_plateaus, q_dims, classical_fits, classical):
+    """G* per quantum generator: (log G*, censoring code) where the classical plateau first
+    reaches the quantum plateau, interpolated in log capacity."""
+    x_out, c_out = np.full(len(q_plateaus), np.nan), np.zeros(len(q_plateaus), dtype=int)
+    for i, (p, d) in enumerate(zip(q_plateaus, q_dims)):
+        if d not in classical or not np.isfinite(p):
+            continue
+        x = np.log(np.asarray(classical[d].capacity))
+        x_star, cens = crossing(x, _plateaus(classical_fits[d]), np.float64(p))
+        x_out[i], c_out[i] = x_star, cens
+    return x_out, c_out
+
+
+def _generator_stars(table, quantum, q_fit, entries, seed):
+    """Adds G*(Q) (value, interval, censoring) to each quantum entry."""
+    classical = _classical(table)
+    dims = [e["latent_dim"] for e in entries]
+    fits_c = {d: s.fit(seed=seed) for d, s in classical.items()}
+    x0, c0 = _g_star(_plateaus(q_fit), dims, fits_c, classical)
+    rng = np.random.default_rng(seed)
+    n_seeds = len(table.seeds)
+    boot = []
+    for b in range(G_BOOT if n_seeds > 1 else 0):
+        draw = rng.integers(0, n_seeds, n_seeds)
+        qf = quantum.resampled(draw).fit(seed=seed + b)
+        cf = {d: s.resampled(draw).fit(seed=seed + b) for d, s in classical.items()}
+        boot.append(_g_star(_plateaus(qf), dims, cf, classical)[0])
+    boot = np.array(boot).reshape(-1, len(entries))
+    for i, e in enumerate(entries):
+        d = e["latent_dim"]
+        e["classical_tried"] = ([int(c) for c in classical[d].capacity] if d in classical
+                                else [])
+        if not np.isfinite(x0[i]):
+            e.update(generator_star=None, generator_star_ci=[None, None],
+                     generator_star_censored=None,
+                     generator_star_reason="no classical generator of this latent size "
+                                           "converged")
+            continue
+        cens = _CODES[int(c0[i])]
+        value = float(np.exp(x0[i]))
+        if cens == "low":
+            ci = [0.0, value]
+        elif cens == "high":
+            ci = [value, None]
+        else:
+            ci = [_json(np.exp(v)) for v in percentile_ci(boot[:, i])] if boot.size else [
+                None, None]
+        e.update(generator_star=value, generator_star_ci=ci, generator_star_censored=cens)
+
+
+# ---------------------------------------------------------------- verdicts
+def _point_law(entries, value_key, ci_key, cens_key):
+    """The exploratory law comparison of per-Q points (argmin or G*)."""
+    pts = [e for e in entries if e.get(value_key) is not None and e[value_key] > 0]
     q = [float(e["q_capacity"]) for e in pts]
     y = [float(e[value_key]) for e in pts]
     cens = [e[cens_key] for e in pts]
-    ci = [[float(e[ci_key][0]), float(e[ci_key][1])] if c is None else [v, v]
+    ci = [[float(e[ci_key][0]), float(e[ci_key][1])]
+          if c is None and None not in e[ci_key] and e[ci_key][0] > 0 else [v, v]
           for e, v, c in zip(pts, y, cens)]
-    return q, y, ci, cens
-
-
-def _compare(entries, value_key, ci_key, cens_key):
-    q, y, ci, cens = _law_points(entries, value_key, ci_key, cens_key)
     if not q:
-        comparison = fits.LawComparison("insufficient data", "insufficient", None, {}, 0, 0)
-    else:
-        comparison = fits.compare_laws(q, y, y_ci=ci, censored=cens)
-    out = dict(comparison.to_dict(), points=[q, y], points_ci=ci, censored=cens)
-    return out, comparison
-
-
-
-def cluster_verdicts(entries):
-    """The verdict on C*(Q) repeated on seed resamples, all Q from the same resample.
-
-    Returns ``{"n": resamples, "verdicts": {verdict: fraction}, "tau_ci": [low, high]}``:
-    how stable the verdict is when the seeds, shared by every point, are redrawn together.
-    """
-    pts = [e for e in entries if e["critic_star"] is not None]
-    if not pts:
-        return {"n": 0, "verdicts": {}, "tau_ci": [None, None]}
-    q = np.array([float(e["q_capacity"]) for e in pts])
-    xs = np.stack([e["_boot"][0] for e in pts], axis=-1)  # [B, n_points]
-    cens = np.stack([e["_boot"][1] for e in pts], axis=-1)
-    counts, taus = collections.Counter(), []
-    for x_row, c_row in zip(xs, cens):
-        ok = np.isfinite(x_row)
-        comparison = fits.compare_laws(q[ok], np.exp(x_row[ok]),
-                                       censored=[_CODES[int(c)] for c in c_row[ok]],
-                                       _with_ci=False) if ok.sum() else None
-        counts[comparison.verdict if comparison else "insufficient data"] += 1
-        if comparison is not None and comparison.trend is not None:
-            taus.append(comparison.trend.tau)
-    n = int(xs.shape[0])
-    return {"n": n, "verdicts": {v: counts[v] / n for v in fits.VERDICTS if counts[v]},
-            "tau_ci": percentile_ci(taus)}
-
-
-def measured_noise(entries):
-    """The noise of log C*: median over the uncensored C* of ``log(high / low) / (2 z)``.
-
-    The interval is the seed bootstrap's, widened for few seeds: the raw bootstrap spread
-    (``critic_star_log_sd``) underestimates the true spread of C* with a handful of seeds (in
-    simulation, 0.23 against 0.33 with 5 seeds), the widened interval matches it (0.34).
-    """
-    z = stats.norm.ppf(0.5 * (1.0 + LEVEL))
-    sds = [math.log(e["critic_star_ci"][1] / e["critic_star_ci"][0]) / (2.0 * z)
-           for e in entries if e["critic_star"] is not None and e["critic_star_censored"] is None
-           and None not in e["critic_star_ci"] and e["critic_star_ci"][0] > 0]
-    return float(np.median(sds)) if sds else None
-
-
-def power_at_design(q, critic_grid, n_seeds, sigma, seed=0, n_rep=POWER_REPS):
-    """Verdict probabilities at the design and measured noise, and a design reaching 80 %."""
-    from qlsgan_tf.study import power
-
-    q = sorted({float(v) for v in q})
-    why = ("fewer than 4 Q values" if len(q) < 4 else "fewer than 3 critic capacities"
-           if len(critic_grid) < 3 else "fewer than 2 seeds" if n_seeds < 2
-           else "no uncensored C* to measure the noise" if sigma is None else None)
-    if why:
-        return {"computed": False, "reason": why}
-    sigma = max(float(sigma), 0.01)
-    res = power.simulate_power(q, critic_grid, n_seeds, sigma, n_rep=n_rep, seed=seed)
-    out = dict(res.to_dict(), computed=True)
-    if res.power["exponential"] < power.TARGET_POWER:
-        out["design_suggestion"] = power.design_for_power(q, critic_grid, n_seeds, sigma,
-                                                          n_rep=n_rep, seed=seed)
+        return {"verdict": "insufficient data", "p_value": None, "points": [[], []],
+                "points_ci": [], "censored": []}
+    comparison = twostage.compare_laws(q, y, y_ci=ci, censored=cens)
+    out = comparison.to_dict()
+    out.update(points=[q, y], points_ci=ci, censored=cens,
+               p_value=None if comparison.trend is None else _json(comparison.trend.p_value))
     return out
 
 
+def _surface_record(fit, with_sensitivity=False):
+    record = fit.to_dict()
+    record["laws"] = {k: v for k, v in record["laws"].items() if k != "free"}
+    record["rules"] = dict(RULES)
+    if with_sensitivity:
+        record["sensitivity"] = {str(t): v for t, v in fit.sensitivity.items()}
+    record["p_value"] = None if fit.trend is None or fit.trend.p_value is None else _json(
+        fit.trend.p_value)
+    return record
+
+
+def _exploratory(result, table, entries, seed):
+    """The exploratory verdicts, their p-values Holm-adjusted together."""
+    rows = [dict(_point_law(entries, "argmin_critic", "argmin_ci", "argmin_censored"),
+                 name="argmin of the mean score vs Q (diagnostic)", key="argmin"),
+            dict(_point_law(entries, "generator_star", "generator_star_ci",
+                            "generator_star_censored"),
+                 name="matching classical generator capacity G*(Q)", key="classical_generator")]
+    other = "fd" if table.metric == "latent" else "latent"
+    labels = [e["generator"] for e in entries]
+    other_fit = _Surface(table, labels, other).fit(seed=seed) if labels else None
+    if other_fit is not None:
+        rows.append(dict(_surface_record(other_fit), name=f"knee law of C*(Q) on the "
+                         f"{'FD-SAT4' if other == 'fd' else 'latent'} score", key="other_score"))
+    for row, adjusted in zip(rows, holm([r["p_value"] for r in rows])):
+        row["p_holm"] = adjusted
+    result["exploratory"] = rows
+
+
+def primary_endpoint(metric):
+    """The primary endpoint's wording for a study scored by ``metric``."""
+    return PRIMARY.format(metric="latent score" if metric == "latent" else "FD-SAT4")
+
+
 def analyse(runs, config, n_boot=None, seed=0, with_power=True, power_reps=None):
-    """The study's answers: (JSON-ready dict, {"critic": LawComparison,
-    "classical_generator": LawComparison}); see the module docstring for the rules."""
+    """The study's answers as a JSON-ready dict, and the fitted surface (None when no quantum
+    generator has a counted run); see the module docstring for the rules."""
     metric = getattr(config, "score_metric", "latent")
     table = RunTable(runs, metric, config.learning_rate)
     n_boot = int(n_boot or config.n_boot)
-    n_seeds = len(table.seeds)
-    weights = np.vstack([np.ones((1, n_seeds)), optimum.bootstrap_weights(
-        n_seeds, n_boot, np.random.default_rng(seed))])
-    curves = _generator_curves(table, weights)
-    excluded = _excluded(table, curves)
-    classical = _classical_rows(table, curves, n_seeds)
-    quantum = [_quantum_entry(table, g, curves[g], classical, n_seeds)
-               for g in table.generators("quantum") if curves[g]["n_valid"] > 0]
-    quantum.sort(key=lambda e: (e["q_capacity"], e["generator"]))
+    quantum = _Surface(table, _counted(table, "quantum"))
+    fit = quantum.fit(seed=seed, n_boot=n_boot) if quantum.labels else None
+    entries = ([_quantum_entry(table, quantum, i, fit, seed) for i in range(len(quantum.labels))]
+               if fit is not None else [])
     result = {
         "score_metric": metric, "n_runs": len(table.runs),
         "status_counts": table.status_counts(),
@@ -396,24 +429,138 @@ def analyse(runs, config, n_boot=None, seed=0, with_power=True, power_reps=None)
                                 for g in table.generators("quantum")}),
                    "critic_capacities": list(config.critic_capacities),
                    "classical_capacities": list(config.classical_capacities),
-                   "n_seeds": n_seeds, "learning_rates": table.lrs},
-        "quantum": quantum, "excluded": excluded,
-        "classical": {str(d): [{k: v for k, v in r.items() if k != "_best"} for r in rows]
-                      for d, rows in classical.items()},
-        "fits": {}, "decision_rules": dict(fits.RULES),
+                   "n_seeds": len(table.seeds), "learning_rates": table.lrs},
+        "quantum": entries, "excluded": _excluded(table),
+        "primary": {"endpoint": primary_endpoint(metric), "verdict": "insufficient data",
+                    "p_value": None},
     }
-    comparisons = {}
-    for key, fields in (("critic", ("critic_star", "critic_star_ci", "critic_star_censored")),
-                        ("classical_generator", ("generator_star", "generator_star_ci",
-                                                 "generator_star_censored"))):
-        result["fits"][key], comparisons[key] = _compare(quantum, *fields)
-    result["fits"]["critic"]["cluster_bootstrap"] = cluster_verdicts(quantum)
-    for e in quantum:
-        e.pop("_boot")
-    sigma = measured_noise(quantum)
-    result["noise"] = {"critic_log_sd": sigma}
+    if fit is not None:
+        result["primary"].update(_surface_record(fit, with_sensitivity=True))
+        _generator_stars(table, quantum, fit, entries, seed)
+    classical = _classical(table)
+    result["classical"] = {str(d): _classical_rows(s, seed) for d, s in classical.items()}
+    _exploratory(result, table, entries, seed)
     if with_power:
-        result["power"] = power_at_design(result["design"]["q"], list(config.critic_capacities),
-                                          n_seeds, sigma, seed=seed,
-                                          n_rep=power_reps or POWER_REPS)
-    return result, comparisons
+        result["power"] = power_of(fit, n_rep=power_reps or POWER_REPS, seed=seed,
+                                   candidates=design_candidates(config))
+    return result, fit
+
+
+def _classical_rows(surface, seed):
+    fit = surface.fit(seed=seed)
+    rows = []
+    for i, g in enumerate(surface.labels):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            means = np.nanmean(surface.scores[i], axis=0)
+        best = int(np.nanargmin(np.where(np.isfinite(means), means, np.inf)))
+        rows.append({"generator": g, "generator_capacity": int(surface.capacity[i]),
+                     "plateau": _json(_plateaus(fit)[i]), "critic_star": _json(fit.knees[i].value),
+                     "critic_star_censored": fit.knees[i].censored,
+                     "best_critic_capacity": int(surface.critics[i][best]),
+                     "learning_rate": surface.lrs[i][best], "score": _json(means[best]),
+                     "n_converged": int(np.isfinite(surface.scores[i]).sum())})
+    return rows
+
+
+def design_candidates(config):
+    """Feasible designs for :func:`qlsgan_tf.analysis.design_for_power`: the circuit width n
+    fixed (Q is not confounded with the latent size), depths up to ``MAX_DESIGN_LAYERS``,
+    even log-spaced critics up to ``MAX_DESIGN_CRITIC``; 1, 2 and 3 times the seeds."""
+    widths = sorted({n for n, _ in config.quantum_grid})
+    depths = sorted({layers for _, layers in config.quantum_grid})
+    n = widths[0]
+
+    def q_of(layers):
+        return [float(quantum_capacity(n, L, config.ansatz)) for L in layers]
+
+    deeper = sorted(set(np.unique(np.round(np.geomspace(
+        1, min(MAX_DESIGN_LAYERS, 2 * max(depths)), len(depths))).astype(int)).tolist()))
+    more = sorted(set(np.unique(np.round(np.geomspace(
+        1, min(MAX_DESIGN_LAYERS, 2 * max(depths)), 2 * len(depths))).astype(int)).tolist()))
+    crit = sorted(config.critic_capacities)
+    x = np.log(np.asarray(crit, dtype=np.float64))
+    step = float(np.mean(np.diff(x))) if x.size > 1 else math.log(4.0)
+    wider = np.exp(np.arange(x[0], math.log(MAX_DESIGN_CRITIC) + 1e-9, step))
+    q_sets = [q_of(depths)] + [q_of(d) for d in (deeper, more) if d != depths]
+    critic_sets = [crit, [float(c) for c in wider[: len(crit) + 2]]]
+    k = len(config.seeds)
+    return {"seeds": [k, 2 * k, 3 * k], "q_sets": q_sets, "critic_sets": critic_sets}
+
+
+def power_of(fit_or_world, *, n_rep=POWER_REPS, seed=0, rise=30.0, candidates=None):
+    """The primary verdict's power in the world of ``fit_or_world`` (a fit or a pilot's world)
+    and, below 80 % for an exponential law, the cheapest of ``candidates`` (keyword arguments
+    of :func:`qlsgan_tf.analysis.design_for_power`) that reaches it, as a JSON-ready dict."""
+    if fit_or_world is None:
+        return {"computed": False, "reason": "no quantum generator has a counted run"}
+    try:
+        rates = stats_lib.simulate_power(fit_or_world, rise=rise, n_rep=n_rep, seed=seed)
+    except ValueError as err:  # e.g. an insufficient fit: no surface to simulate from
+        return {"computed": False, "reason": str(err)}
+    out = {"computed": True, "rise": rise, "n_rep": n_rep,
+           "mc_error": 0.5 / math.sqrt(n_rep), "rates": rates, "target": TARGET_POWER}
+    if rates["exponential"].get("exponential", 0.0) < TARGET_POWER:
+        out["design"] = stats_lib.design_for_power(fit_or_world, rise=rise,
+                                                   n_rep=min(DESIGN_REPS, n_rep), seed=seed,
+                                                   **(candidates or {}))
+    return out
+
+
+# ---------------------------------------------------------------- for the plots
+def surface_panels(result, fit, runs, metric):
+    """One panel per quantum generator for ``plots.plot_surface``: counted scores, their mean
+    per critic, the fitted curve and the knee with its interval."""
+    table = RunTable(runs, metric)
+    panels = []
+    for i, e in enumerate(result["quantum"]):
+        critics, scores, _ = table.cells(e["generator"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            means = np.nanmean(scores, axis=0)
+        lo, hi = min(critics) / 1.5, max(critics) * 1.5
+        xs = np.exp(np.linspace(math.log(lo), math.log(hi), 120))
+        panels.append({"label": f"{e['generator']} (Q = {e['q_capacity']})",
+                       "critics": critics, "means": means, "seed_scores": scores,
+                       "curve_x": xs, "curve_y": fit.curve(i, xs),
+                       "knee": e["critic_star"], "knee_ci": e["critic_star_ci"],
+                       "censored": e["critic_star_censored"]})
+    return panels
+
+
+_PREDICT = {
+    "exponential": lambda p, q: np.exp(p["a"] + p["b"] * q),
+    "power law": lambda p, q: np.exp(p["a"]) * q ** p["b"],
+    "linear": lambda p, q: p["a"] + p["b"] * q,
+}
+
+
+class _LawCurve:
+    """One fitted knee law in the form ``plots.scaling_figure`` draws."""
+
+    NAMES = {"exponential": "exponential", "power law": "power_law", "linear": "linear"}
+
+    def __init__(self, law):
+        self.name, self.label = self.NAMES[law["name"]], law["name"]
+        self.params = {k: float(v) for k, v in law["params"].items()}
+        self.delta_aicc = float(law["delta"])
+        self._predict = _PREDICT[law["name"]]
+
+    def predict(self, q):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._predict(self.params, np.asarray(q, dtype=np.float64))
+
+
+class _KneeLaws:
+    def __init__(self, verdict, fits):
+        self.verdict, self.fits = verdict, fits
+        self.best = min(fits.values(), key=lambda f: f.delta_aicc) if fits else None
+
+
+def knee_laws(result, fit):
+    """The primary fit's knee laws for ``plots.plot_scaling`` (None without a fit)."""
+    if fit is None:
+        return None
+    laws = result["primary"].get("laws", {})
+    fits = {_LawCurve.NAMES[n]: _LawCurve(laws[n]) for n in _PREDICT if n in laws}
+    return _KneeLaws(result["primary"]["verdict"], fits)

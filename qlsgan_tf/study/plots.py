@@ -7,11 +7,14 @@ parent folders are created) and returns that path as a :class:`pathlib.Path`:
   real-vs-real floor.
 - :func:`plot_score_vs_critic_capacity` — per quantum capacity Q, the optimality score vs critic
   capacity (log x) with the spread over seeds, unstable runs as ``x`` at the top, C*(Q) starred.
-- :func:`plot_scaling` — C*(Q) or G*(Q) on semilog-y axes with error bars, the three fitted
-  laws (:mod:`qlsgan_tf.study.fits`) and the verdict.
+- :func:`plot_surface` — per quantum generator, the counted scores vs critic capacity, the
+  fitted score surface and the knee C*(Q) with its interval.
+- :func:`plot_scaling` — C*(Q) or G*(Q) on semilog-y axes with error bars, the fitted laws and
+  the verdict.
 - :func:`plot_image_grid` — SAT-4 patches as an RGB block and a NIR false-colour block.
 
-Each has a ``*_figure`` twin (:func:`fid_figure`, :func:`score_figure`, :func:`scaling_figure`)
+Each has a ``*_figure`` twin (:func:`fid_figure`, :func:`score_figure`, :func:`surface_figure`,
+:func:`scaling_figure`)
 taking the same data and returning the :class:`~matplotlib.figure.Figure` unsaved.
 Figures are built on :class:`matplotlib.figure.Figure` directly and rendered by the Agg canvas,
 so plotting never touches pyplot's global state or the user's backend (safe in workers and
@@ -40,8 +43,10 @@ __all__ = [
     "plot_image_grid",
     "plot_scaling",
     "plot_score_vs_critic_capacity",
+    "plot_surface",
     "scaling_figure",
     "score_figure",
+    "surface_figure",
 ]
 
 #: Values spanning more than this factor get a log axis.
@@ -237,12 +242,11 @@ def score_figure(rows, optima=None, title=None,
         color = cmap(0.85 * i / max(len(keys) - 1, 1))
         n_unstable += _score_curve(ax, q, group, groups[(q, group)], color, optima)
     _score_axes(ax, np.array([r["score"] for r in runs if r["stable"]]), title, ylabel)
-    extra = [
+    extra = [] if optima == {} else [
         Line2D([], [], marker="*", markersize=14, color="white", markeredgecolor="black",
-               linestyle="none", label="chosen optimum C*(Q)"),
-        Line2D([], [], marker="o", color="0.4", alpha=0.5, linestyle="none", markersize=4,
-               label="seeds (band: min-max)"),
-    ]
+               linestyle="none", label="chosen critic")]
+    extra.append(Line2D([], [], marker="o", color="0.4", alpha=0.5, linestyle="none",
+                        markersize=4, label="seeds (band: min-max)"))
     if n_unstable:
         extra.append(Line2D([], [], marker="x", color="0.3", markeredgewidth=2,
                             linestyle="none", label=f"unstable runs ({n_unstable})"))
@@ -335,20 +339,103 @@ def plot_score_vs_critic_capacity(rows, path, optima=None, title=None,
 
 
 # --------------------------------------------------------------------------------------------
+# The fitted score surface and its knees.
+
+
+def _check_panels(panels) -> list:
+    if isinstance(panels, Mapping) or not isinstance(panels, Sequence) or not panels:
+        raise ValueError("panels must be a non-empty list of dicts {label, critics, means, "
+                         "curve_x, curve_y, knee, knee_ci, censored}.")
+    out = []
+    for i, panel in enumerate(panels):
+        where = f"panels[{i}]"
+        critics = _floats(_field(panel, "critics", where), f"{where}['critics']")
+        means = _floats(_field(panel, "means", where), f"{where}['means']", allow_nonfinite=True)
+        if critics.shape != means.shape or np.any(critics <= 0):
+            raise ValueError(f"{where}: critics must be positive and as long as means.")
+        out.append(dict(panel, critics=critics, means=means))
+    return out
+
+
+def surface_figure(panels, title=None, ylabel="score of converged runs (lower is better)"
+                   ) -> Figure:
+    """The figure of :func:`plot_surface`, unsaved."""
+    panels = _check_panels(panels)
+    n = len(panels)
+    cols = min(4, n)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(3.4 * cols, 2.8 * rows + 0.6))
+    for i, panel in enumerate(panels):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        seeds = panel.get("seed_scores")
+        if seeds is not None:
+            for c, vals in zip(panel["critics"], np.asarray(seeds, dtype=np.float64).T):
+                vals = vals[np.isfinite(vals)]
+                ax.scatter(np.full(vals.size, c), vals, s=8, color="0.55", alpha=0.6,
+                           linewidths=0)
+        ok = np.isfinite(panel["means"])
+        ax.plot(panel["critics"][ok], panel["means"][ok], "o", color="black", markersize=4,
+                label="mean of counted runs")
+        cx = panel.get("curve_x")
+        if cx is not None and len(cx):
+            ax.plot(cx, panel["curve_y"], color="tab:red", linewidth=1.8, label="fitted surface")
+        knee = panel.get("knee")
+        if knee is not None and math.isfinite(float(knee)):
+            ci = panel.get("knee_ci") or (None, None)
+            lo = ci[0] if ci[0] is not None and math.isfinite(ci[0]) and ci[0] > 0 else None
+            hi = ci[1] if ci[1] is not None and math.isfinite(ci[1]) else None
+            if lo is not None or hi is not None:
+                x0 = lo if lo is not None else ax.get_xlim()[0]
+                x1 = hi if hi is not None else panel["critics"].max() * 3
+                ax.axvspan(x0, x1, color="tab:blue", alpha=0.12, linewidth=0)
+            style = "--" if panel.get("censored") else "-"
+            ax.axvline(float(knee), color="tab:blue", linestyle=style, linewidth=1.5,
+                       label="knee C* (95% CI)")
+        ax.set_xscale("log")
+        cens = panel.get("censored")
+        ax.set_title(f"{panel.get('label', '')}" + (f" (knee censored {cens})" if cens else ""),
+                     fontsize="small")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.tick_params(labelsize="x-small")
+        if i % cols == 0:
+            ax.set_ylabel(ylabel, fontsize="x-small")
+        if i >= n - cols:
+            ax.set_xlabel("critic capacity", fontsize="x-small")
+        if i == 0:
+            ax.legend(fontsize="xx-small", loc="upper right")
+    fig.suptitle(title or "Score vs critic capacity per quantum generator: data, fitted "
+                 "surface and knee", fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+def plot_surface(panels, path, title=None,
+                 ylabel="score of converged runs (lower is better)") -> pathlib.Path:
+    """One small panel per quantum generator: the counted runs' scores and their mean per
+    critic capacity (log x), the fitted score surface, and the knee C*(Q) with its interval
+    (dashed when censored).
+
+    Args:
+      panels: list of dicts ``{"label", "critics", "means", "seed_scores" [n_seeds, n_c]
+        (optional), "curve_x", "curve_y" (the fitted curve), "knee", "knee_ci", "censored"}``.
+      path: the ``.png`` to write.
+    """
+    path = png_path(path)
+    return save_figure(surface_figure(panels, title, ylabel), path)
+
+
+# --------------------------------------------------------------------------------------------
 # Scaling laws.
 
 
-def _law_legend(fit, selection=None) -> str:
+def _law_legend(fit) -> str:
     a, b = fit.params["a"], fit.params["b"]
     formula = {
         "exponential": f"y = {a:.3g}·exp({b:.3g}·Q)",
         "power_law": f"y = {a:.3g}·Q^{b:.3g}",
         "linear": f"y = {a:.3g} {'+' if b >= 0 else '−'} {abs(b):.3g}·Q",
     }[fit.name]
-    if hasattr(fit, "delta_aicc"):  # a compare_laws fit: judged by AICc
-        return f"{fit.label}: {formula}  (ΔAICc = {fit.delta_aicc:.1f})"
-    picked = f", best in {selection[fit.name]:.0%} of resamples" if selection else ""
-    return f"{fit.label}: {formula}  (R² = {fit.r2:.2f}, ΔAIC = {fit.delta_aic:.1f}{picked})"
+    return f"{fit.label}: {formula}  (ΔAICc = {fit.delta_aicc:.1f})"
 
 
 def _error_bars(y: np.ndarray, y_err, y_ci) -> Optional[np.ndarray]:
@@ -405,7 +492,7 @@ def scaling_figure(Q, y, comparison, ylabel, y_err=None, y_ci=None, title=None,
     if comparison is not None and not (hasattr(comparison, "fits")
                                        and hasattr(comparison, "verdict")):
         raise TypeError(
-            f"comparison must be a fits.ScalingComparison (or None), got {comparison!r}."
+            f"comparison must be a law comparison (or None), got {comparison!r}."
         )
     cens = np.array([c or "" for c in _check_censored(censored, q.size)])
     fig = Figure(figsize=(8.0, 5.2))
@@ -422,7 +509,6 @@ def scaling_figure(Q, y, comparison, ylabel, y_err=None, y_ci=None, title=None,
                     markerfacecolor="white", markeredgecolor="black", zorder=5, label=text)
     fits = dict(getattr(comparison, "fits", {}) or {})
     best = getattr(comparison, "best", None)
-    selection = dict(getattr(comparison, "selection_frequency", {}) or {})
     span = q.max() - q.min()
     grid = np.linspace(max(q.min() - 0.05 * span, q.min() / 2), q.max() + 0.05 * span, 300)
     styles = {"exponential": "tab:red", "power_law": "tab:blue", "linear": "tab:green"}
@@ -432,7 +518,7 @@ def scaling_figure(Q, y, comparison, ylabel, y_err=None, y_ci=None, title=None,
         pred = np.where(pred > 0, pred, np.nan)
         is_best = best is not None and fit.name == best.name
         ax.plot(grid, pred, color=styles.get(name, "0.3"), linewidth=2.4 if is_best else 1.4,
-                linestyle="-" if is_best else "--", label=_law_legend(fit, selection),
+                linestyle="-" if is_best else "--", label=_law_legend(fit),
                 zorder=3)
     ax.set_yscale("log")
     lo = y - (err[0] if err is not None and err.ndim == 2 else err if err is not None else 0)
@@ -456,15 +542,15 @@ def plot_scaling(Q, y, comparison, path, ylabel, y_err=None, *, y_ci=None, title
 
     On semilog-y axes an exponential law is a straight line, so curvature is the visual test.
     The best law is drawn solid, the others dashed; each legend entry carries the fitted
-    parameters, R² (on log y), ΔAIC and, with a replicate bootstrap, how often the law ranked
-    first over the resamples; the title carries the verdict.
+    parameters and ΔAICc; the title carries the verdict.
 
     Args:
       Q: quantum generator capacities.
       y: the series, positive (e.g. C*(Q) or G*(Q)).
-      comparison: a :class:`~qlsgan_tf.study.fits.LawComparison` (``compare_laws``) or
-        :class:`~qlsgan_tf.study.fits.ScalingComparison` (``fit_laws``),
-        or ``None`` (points only). A "too few points" comparison draws the points and verdict.
+      comparison: a law comparison with ``fits`` (name -> law with ``name``, ``label``,
+        ``params`` a/b, ``delta_aicc``, ``predict``), ``best`` and ``verdict`` — the knee laws
+        of :func:`qlsgan_tf.study.analysis.knee_laws` or
+        :func:`qlsgan_tf.analysis.twostage.compare_laws` —, or ``None`` (points only).
       path: the ``.png`` to write.
       ylabel: what y is, e.g. ``"optimal critic capacity C*(Q)"``.
       y_err: error bars as matplotlib offsets, shape ``(n,)`` or ``(2, n)`` = [below, above].

@@ -321,15 +321,19 @@ PRESETS = {
         vae_max_trials=4,
         n_boot=1000,
     ),
-    # The full study on the full SAT-4 (400,000 training patches, no augmentation needed):
-    # 5 seeds, 100 epochs of 100 generator steps (10,000 steps of batch 64 = 1.6 passes over
-    # the data) per run; `qlsgan study --preset paper --dry_run` prints the estimated time.
+    # The full study on the full SAT-4 (400,000 training patches, no augmentation needed),
+    # designed to decide the claim: one VAE (n = 5 qubits, latent 5, so Q is not confounded
+    # with the latent size), ten quantum capacities over a 16x range of depth (L = 1..16),
+    # nine even log-spaced critics from 30 to 300,000 parameters, classical generators from
+    # the smallest MLP up, ten seeds, 100 epochs of 100 generator steps (10,000 steps of batch
+    # 64 = 1.6 passes over the data) per run; `qlsgan study --preset paper --dry_run` prints
+    # the estimated time and the power of this design in the pilot world.
     "paper": dict(
-        quantum_grid=[(n, layers) for n in (3, 4, 5, 6) for layers in (1, 2, 3)],
+        quantum_grid=[(5, layers) for layers in (1, 2, 3, 4, 5, 6, 8, 10, 12, 16)],
         readout="z",
         critic_capacities=[30, 100, 300, 1000, 3000, 10000, 30000, 100000, 300000],
-        classical_capacities=[30, 100, 300, 1000, 3000, 10000, 30000, 100000],
-        seeds=[0, 1, 2, 3, 4],
+        classical_capacities=[16, 60, 300, 1000, 3000, 10000, 30000, 100000],
+        seeds=list(range(10)),
         epochs=100,
         fid_every=5,
         k_last=5,
@@ -339,10 +343,11 @@ PRESETS = {
         vae_epochs=100,
         vae_max_trials=20,
         feature_net="train",  # FD-SAT4 features learned from the full data, not 50 patches
-        refine_rounds=2,  # the adaptive critic search: 2 rounds x 2 critics per quantum generator
+        refine_rounds=1,  # one round: a grid step beyond a censored knee, or midpoints around it
+        refine_max_critic=1000000,
         steps_per_epoch=100,
         augment=False,
-        n_boot=2000,
+        n_boot=1000,
     ),
 }
 

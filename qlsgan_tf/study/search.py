@@ -1,21 +1,30 @@
 """The adaptive critic search: where to train next once a generator's grid runs are in.
 
-The critic grid is coarse (log-spaced, a few points), so C*(Q) read from it is either snapped
-between two grid points or censored at an edge. After the grid, each refinement round asks
-:func:`qlsgan_tf.study.optimum.suggest_capacities` for ``refine_points`` new critic budgets per
-generator: golden-section points in log capacity on both sides of the current best critic, or
-one grid step beyond a censored edge. The budget is explicit: at most ``refine_rounds x
-refine_points x seeds x learning rates`` extra runs per generator, and critics stay within
-one grid step beyond the grid's edges (``critic_limits``). The tuner
+The estimand is the knee of the score-vs-critic-capacity curve (``docs/method.md``). After
+the grid, each refinement round fits the generator's surface
+(:func:`qlsgan_tf.analysis.fit_surface`, its runs alone) and asks for ``refine_points`` new
+critic budgets, always on the grid's even log spacing:
+
+- the knee is censored high (low): the grid is extended by whole grid steps beyond its top
+  (bottom), where the knee lies;
+- the knee is bracketed: the grid is densified around it, at the log midpoints of the
+  intervals nearest the knee;
+- too few critics to place a knee (a knee needs about five): the best mean score stands in
+  for it, censored when it is at an edge of the critics tried.
+
+The budget is explicit: at most ``refine_rounds x refine_points x seeds x learning rates``
+extra runs per generator, and critics stay within ``critic_limits``. The tuner
 (``tuning.capacity.CapacityTuner``) trains the suggestions; the rounds depend only on
 recorded results, so a resumed study asks the same questions and trains nothing twice.
 """
 import math
+import warnings
 
 import numpy as np
 
+from qlsgan_tf import analysis as stats_lib
 from qlsgan_tf.models import capacity as capacity_lib
-from qlsgan_tf.study import analysis, optimum, power
+from qlsgan_tf.study import analysis
 
 SMALLEST_CRITIC = 8
 """No critic below this many parameters is suggested (a 2-hidden-layer critic of a
@@ -43,9 +52,26 @@ def realised_critic(config, latent_dim, budget):
     return capacity_lib.mlp_param_count(latent_dim, units, 1)
 
 
+def suggest_critics(critics, knee, censored, n, step):
+    """``n`` new critic budgets for a knee at ``knee`` (None: no estimate) on ``critics``:
+    whole log steps ``step`` beyond a censored edge, else log midpoints of the intervals
+    nearest the knee (nearest first)."""
+    x = np.log(np.asarray(sorted(critics), dtype=np.float64))
+    if knee is None or x.size < 2:
+        return []
+    if censored in ("high", "low"):
+        sign, edge = (1.0, x[-1]) if censored == "high" else (-1.0, x[0])
+        pts = [edge + sign * step * (k + 1) for k in range(n)]
+    else:
+        mids = 0.5 * (x[1:] + x[:-1])
+        order = np.argsort(np.abs(mids - math.log(knee)))
+        pts = [mids[i] for i in order[:n]]
+    return [int(round(math.exp(p))) for p in pts]
+
+
 def next_critics(config, label, results, search_round):
     """New critic budgets for one generator after its earlier rounds' ``results``
-    (``RunResult`` records); an empty list ends its search (no converged run, quantum
+    (``RunResult`` records); an empty list ends its search (no counted run, quantum
     generators only by default, every suggestion outside the limits or realising a critic
     already tried)."""
     if search_round > config.refine_rounds or not results or len(
@@ -53,14 +79,31 @@ def next_critics(config, label, results, search_round):
         return []
     if config.refine_kinds != "all" and results[0].kind != config.refine_kinds:
         return []
-    critics, est = analysis.critic_optimum(results, label, config, seed=search_round)
-    if est.value is None:
+    table = analysis.RunTable([r for r in results if r.generator == label],
+                              getattr(config, "score_metric", "latent"), config.learning_rate)
+    if not table.runs:
         return []
+    critics, scores, _ = table.cells(label)
+    if not np.isfinite(scores).any():
+        return []
+    fit = stats_lib.fit_surface([float(table.info(label)["generator_capacity"])],
+                                [[float(c) for c in critics]], [scores], seed=search_round,
+                                n_boot=0)
+    value, censored = fit.knees[0].value, fit.knees[0].censored
+    if not math.isfinite(value):  # too few counted critics to place a knee: the best mean
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # critics with no counted run
+            means = np.nanmean(scores, axis=0)
+        best = int(np.nanargmin(means))
+        value = float(critics[best])
+        censored = ("high" if best == len(critics) - 1 else "low" if best == 0 else None)
+    grid = np.log(np.asarray(sorted(config.critic_capacities), dtype=np.float64))
+    step = float(np.mean(np.diff(grid)))
     latent_dim = results[0].latent_dim
     low, high = critic_limits(config)
     tried = {realised_critic(config, latent_dim, c) for c in critics}
     out = []
-    for budget in optimum.suggest_capacities(critics, est, n=config.refine_points):
+    for budget in suggest_critics(critics, value, censored, config.refine_points, step):
         realised = realised_critic(config, latent_dim, budget)
         if low <= budget <= high and realised is not None and realised not in tried:
             tried.add(realised)
@@ -77,77 +120,3 @@ def refiner(config):
         return next_critics(config, label, results, search_round)
 
     return refine
-
-
-VALLEYS = ("quadratic", "v", "asymmetric")
-
-
-def _valley(shape, d):
-    """Relative score rise at log distance ``d`` from the optimum (power.VALLEY_CURVATURE for
-    the quadratic valley the power simulation uses; a V; steep below, flat above)."""
-    if shape == "quadratic":
-        return power.VALLEY_CURVATURE * d ** 2
-    if shape == "v":
-        return 0.3 * np.abs(d)
-    if shape == "asymmetric":
-        return np.where(d < 0, 0.3 * np.abs(d), 0.05 * d ** 2)
-    raise ValueError(f"valley must be one of {VALLEYS}; got {shape!r}")
-
-
-def simulate_search(critic_grid, n_seeds, *, truth_range, valley="quadratic", noise=0.05,
-                    rounds=1, points=2, limits=None, n_rep=200, seed=0):
-    """Error of C* with and without the adaptive search, on planted optima (known truth).
-
-    Each repetition draws a true log C* uniformly in ``log(truth_range)``, a score table
-    ``[n_seeds, critics]`` unimodal around it (``valley``; each seed a shared offset of
-    ``power.SEED_OFFSET``, each run relative noise ``noise``), and estimates C* on (a) the
-    grid, (b) the grid plus ``rounds`` rounds of ``points`` suggested critics (the same
-    seeds: their offsets are kept), and (c) a log-even grid over the same range with the same
-    number of critics as (b) may add, i.e. at equal run budget.
-
-    Returns ``{design: {"median_abs_err", "rms_err", "censored", "coverage"}}`` (errors in
-    natural log; ``censored``: fraction censored; ``coverage``: fraction of uncensored CIs
-    holding the truth).
-    """
-    rng = np.random.default_rng(seed)
-    grid = [float(c) for c in critic_grid]
-    low, high = limits or (SMALLEST_CRITIC, math.inf)
-    n_dense = len(grid) + rounds * points
-    dense = list(np.exp(np.linspace(np.log(grid[0]), np.log(grid[-1]), n_dense)))
-    out = {k: {"err": [], "censored": 0, "covered": []} for k in ("grid", "adaptive", "even")}
-
-    def record(name, est, truth):
-        out[name]["err"].append(abs(math.log(est.value) - truth))
-        if est.censored:
-            out[name]["censored"] += 1
-        else:
-            out[name]["covered"].append(est.ci[0] <= math.exp(truth) <= est.ci[1])
-
-    for rep in range(n_rep):
-        truth = rng.uniform(*np.log(truth_range))
-        offset = 1.0 + power.SEED_OFFSET * rng.standard_normal((n_seeds, 1))
-
-        def table(caps, truth=truth, offset=offset):
-            d = np.log(np.asarray(caps, dtype=np.float64)) - truth
-            return (1.0 + _valley(valley, d)) * offset * np.exp(
-                noise * rng.standard_normal((n_seeds, len(caps))))
-
-        caps, tab = list(grid), table(grid)
-        est = optimum.estimate_optimum(caps, tab, seed=rep)
-        record("grid", est, truth)
-        for _ in range(rounds):
-            new = [c for c in optimum.suggest_capacities(caps, est, n=points) if low <= c <= high]
-            if est.value is None or not new:
-                break
-            merged = sorted(caps + new)
-            cols = dict(zip(caps, tab.T))
-            cols.update(zip(new, table(new).T))
-            caps, tab = merged, np.stack([cols[c] for c in merged], axis=1)
-            est = optimum.estimate_optimum(caps, tab, seed=rep)
-        record("adaptive", est, truth)
-        record("even", optimum.estimate_optimum(dense, table(dense), seed=rep), truth)
-    return {k: {"median_abs_err": float(np.median(v["err"])),
-                "rms_err": float(np.sqrt(np.mean(np.square(v["err"])))),
-                "censored": v["censored"] / n_rep,
-                "coverage": float(np.mean(v["covered"])) if v["covered"] else None}
-            for k, v in out.items()}

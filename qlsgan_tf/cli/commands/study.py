@@ -63,6 +63,9 @@ flags.DEFINE_enum("refine_kinds", None, ["quantum", "classical", "all"], "Genera
 flags.DEFINE_integer("refine_max_critic", None, "Largest critic the adaptive search may "
                      "suggest (0 = one grid step above the largest grid critic).")
 flags.DEFINE_integer("verbose", 1, "0: quiet; 1: progress bar over runs.")
+flags.DEFINE_string("pilot", None, "With --dry_run: a finished study directory whose fitted "
+                    "score surface is the world the design's power is simulated in (default: "
+                    "the bundled quick study's fitted world).")
 flags.DEFINE_boolean("dry_run", False, "Print the grid and the estimated time (measured on "
                      "this machine), then exit without training.")
 
@@ -168,17 +171,24 @@ def _dry_run(config, data_path, data_lib):
               f"({config.refine_rounds} rounds x {config.refine_points} critics for the "
               f"{config.refine_kinds} generators; not in the estimate below)")
     print(runner.describe_estimate(runner.estimate(config, n_reference, done)))
-    _print_power(config, store.ResultStore(pathlib.Path(FLAGS.out)))
+    _print_power(config)
 
 
-def _print_power(config, result_store):
-    """The verdict's power at this design (noise measured on finished runs when there are)."""
-    from qlsgan_tf.study import analysis, power
+def _print_power(config):
+    """The primary verdict's power at this design, simulated in the pilot's fitted world."""
+    from qlsgan_tf.analysis import surface
+    from qlsgan_tf.study import analysis, pilot, report
 
-    sigma = None
-    if result_store.config_path.exists() and result_store.keys():
-        result, _ = analysis.analyse(result_store.all_runs(), config, with_power=False)
-        sigma = result["noise"]["critic_log_sd"]
     q = [spec.capacity for spec in config.generator_specs() if spec.kind == "quantum"]
-    for line in power.describe_power(q, config.critic_capacities, len(config.seeds), sigma):
+    if len(set(q)) < surface.MIN_Q:
+        print(f"power: not simulated (needs >= {surface.MIN_Q} Q values for a verdict; this "
+              f"design has {len(set(q))})")
+        return
+    world, source = pilot.world_for(FLAGS.pilot)
+    world = world.with_design(q=q, capacities=config.critic_capacities,
+                              n_seeds=len(config.seeds))
+    print(f"power of this design, simulated in {source}, moved onto this design's Q, "
+          "critics and seeds:")
+    power = analysis.power_of(world, candidates=analysis.design_candidates(config))
+    for line in report.power_lines(power):
         print(line)
