@@ -157,10 +157,12 @@ def test_the_same_command_gives_the_same_tuned_vae(tmp_path, sat4_sample_dir):
     from qlsgan_tf.tuning.vae import tune_vae
 
     train = load_sat4(sat4_sample_dir, split="train", max_images=24)
+    test = load_sat4(sat4_sample_dir, split="test", max_images=8)
     results = []
     for name in ("a", "b"):
-        _, metrics = tune_vae(train, tmp_path / name, max_trials=2, tuning_epochs=1, epochs=1,
-                              latent_dim=2, seed=0, augment=False, verbose=0)
+        _, metrics = tune_vae(train, tmp_path / name, test_data=test, max_trials=2,
+                              tuning_epochs=1, epochs=1, latent_dim=2, seed=0, augment=False,
+                              verbose=0)
         model = vae_fit.load_vae(tmp_path / name)
         results.append((metrics["hyperparameters"], model.get_weights()))
     assert results[0][0] == results[1][0]
@@ -313,7 +315,7 @@ def test_a_model_file_cannot_import_a_module(tmp_path, monkeypatch):
 def test_sample_refuses_the_module_trick_in_one_short_line(tmp_path):
     base = _saved_model(tmp_path / "base.keras")
     evil = _rewrite(base, tmp_path / "hybrid.keras", config=lambda c: dict(c, module="this"))
-    proc = qlsgan("sample", evil, "--out", tmp_path / "s")
+    proc = qlsgan("sample", evil, "--out", tmp_path / "s.png")
     assert proc.returncode == 1
     assert "Beautiful is better" not in proc.stdout + proc.stderr
     line = _one_line(proc.stderr)
