@@ -37,8 +37,9 @@ CONTENT_RATIO = 4
 # Keras' serialization markers (not classes).
 SPECIAL_CLASS_NAMES = frozenset({"__tuple__", "__numpy__", "__tensor__", "__bytes__",
                                  "__typespec__", "__ellipsis__", "__slice__",
-                                 "__passive_serialization__", "function"})
-REFUSED_CLASS_NAMES = frozenset({"Lambda", "__lambda__"})
+                                 "__passive_serialization__", "function",
+                                 "__lambda__"})  # a Lambda's bytecode: safe mode refuses it
+REFUSED_CLASS_NAMES: frozenset = frozenset()
 KERAS_API_MODULES = ("layers", "models", "optimizers", "optimizers.schedules", "losses",
                      "metrics", "initializers", "regularizers", "constraints", "activations")
 _temp_lock = threading.RLock()
@@ -164,7 +165,7 @@ def check_config(config, where="config.json"):
     while stack:
         obj = stack.pop()
         if isinstance(obj, dict):
-            if "class_name" in obj or "module" in obj:
+            if "class_name" in obj:
                 _check_object(obj, allowed, where)
             stack.extend(obj.values())
         elif isinstance(obj, list):
