@@ -215,6 +215,19 @@ def test_truncated_run_record_is_named_with_the_fix(base, tmp_path, sat4_sample_
     assert str(path) in line and "corrupt JSON" in line and "delete the file" in line
 
 
+def test_a_deleted_run_record_is_trained_again(base, tmp_path, sat4_sample_dir):
+    """What the corrupt-record message tells the user to do: delete it and rerun."""
+    out = tmp_path / "study"
+    shutil.copytree(base[0], out)
+    deleted = out / "runs" / f"{EXPECTED[0]}.json"
+    deleted.unlink()
+    kept = _snapshot(out)
+    proc = _assert_resumes(out, sat4_sample_dir, kept)
+    assert "the run store lacks some of their runs" in proc.stdout
+    assert deleted.exists()
+    assert "PARTIAL" not in (out / "report.md").read_text()
+
+
 # ------------------------------------------------------------------------ full disks
 @pytest.fixture()
 def tmpfs(tmp_path):

@@ -122,7 +122,12 @@ def _member(cache_dir, name):
         raise core.Sat4FormatError(f"{os.path.join(cache_dir, MANIFEST)}: corrupt cache "
                                    f"manifest: file entry {name!r} is not a file name inside "
                                    "the cache directory")
-    return os.path.join(cache_dir, name)
+    path = os.path.join(cache_dir, name)
+    real_dir = os.path.realpath(cache_dir)
+    if os.path.commonpath([real_dir, os.path.realpath(path)]) != real_dir:
+        raise core.Sat4FormatError(f"{path}: a link leading outside the cache directory; "
+                                   "a cache's files must lie inside it")
+    return path
 
 
 def _load_npy(path, shape, dtype, mmap):

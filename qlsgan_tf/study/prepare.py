@@ -17,6 +17,22 @@ from qlsgan_tf.fsutil import atomic_write_npy
 from qlsgan_tf.study import records
 from qlsgan_tf.study import store as store_lib
 
+TRAINED_NET_SOURCE = "trained on the study's data (feature_net/ in the study directory)"
+
+
+def portable(prepared):
+    """``prepared.json``'s record with the study's own files named relative to the study
+    directory (records written with absolute paths included), so that a copied or moved study
+    reports its own files, not the original's."""
+    prepared = dict(prepared)
+    prepared["vaes"] = {dim: dict(vae, path=f"vae/latent{dim}") if vae.get("kind") in (
+        "nominal", "tuned") else vae for dim, vae in (prepared.get("vaes") or {}).items()}
+    net = prepared.get("feature_net")
+    if isinstance(net, dict) and str(net.get("source", "")).startswith(
+            "trained on the study's data"):
+        prepared["feature_net"] = dict(net, source=TRAINED_NET_SOURCE)
+    return prepared
+
 
 @contextlib.contextmanager
 def _locked(path):
@@ -65,8 +81,8 @@ def _vae_for(config, latent_dim, train, test, out, log):
             vae_tuning.tune_vae(train, vae_dir, max_trials=config.vae_max_trials, **settings)
         else:
             vae_fit.train_vae(train, vae_dir, **settings)
-    return vae_fit.load_vae(vae_dir), dict(_vae_metrics(vae_dir), path=str(vae_dir),
-                                             kind=config.vae)
+    return vae_fit.load_vae(vae_dir), dict(_vae_metrics(vae_dir),
+                                             path=str(vae_dir.relative_to(out)), kind=config.vae)
 
 
 def _feature_net_for(config, data_path, train, test, out, log):
@@ -89,7 +105,7 @@ def _feature_net_for(config, data_path, train, test, out, log):
             augment=config.augment, data_name=f"{data_path}: train split, test split",
             verbose=0)
         interrupts.check_stop()
-    return feature_net.load_feature_net(net_dir), f"trained on the study's data ({net_dir})"
+    return feature_net.load_feature_net(net_dir), TRAINED_NET_SOURCE
 
 
 def _vae_metrics(vae_dir):

@@ -14,6 +14,22 @@ from qlsgan_tf.tuning.settings import TrainingSettings
 from qlsgan_tf.validation import check_choice, check_finite_float, check_int
 
 TUNERS = ("grid", "bayesian")
+# Upper bounds of the settings (each checked before any work; see ``_check_bounds``).
+MAX_SEED = 2**31 - 1  # TensorFlow's and NumPy's seeds are 32-bit
+MAX_LANES = 64
+MAX_REFINE_POINTS = 64
+MAX_LAYERS = 1000
+MAX_PARAMS = 10**9  # a critic or classical generator budget
+# The simulator holds a batch of 2**n complex64 amplitudes (and a few working copies).
+SIMULATOR_BYTES = 2**31
+SIMULATOR_COPIES = 4
+MAX_COUNTS = {"epochs": 10**6, "max_epochs": 10**6, "steps_per_epoch": 10**7,
+              "batch_size": 2**20, "n_critic": 1000, "fid_every": 10**6, "k_last": 10**6,
+              "critic_depth": 100, "generator_depth": 100, "feature_net_epochs": 10**6,
+              "n_fid_samples": 10**7, "vae_epochs": 10**6, "vae_max_trials": 10**4,
+              "n_boot": 10**7, "n_latent_samples": 10**7, "max_trials": 10**6,
+              "max_images": 10**9, "pack": 10**4, "refine_rounds": 100,
+              "refine_max_critic": MAX_PARAMS}
 SCORE_METRICS = ("latent", "fd")
 REFINE_KINDS = ("quantum", "classical", "all")
 
@@ -182,7 +198,9 @@ class StudyConfig:
         return config.validate()
 
     def validate(self):
-        """Checks every setting; returns self. One clear ValueError per problem."""
+        """Checks every setting; returns self. One clear ValueError per problem, whose
+        message starts with the setting's name."""
+        self._check_bounds()
         self._check_grids()
         for name, allowed in (("ansatz", ANSATZE), ("readout", READOUTS),
                               ("backend", BACKENDS), ("loss", LOSSES), ("tuner", TUNERS),
@@ -202,16 +220,45 @@ class StudyConfig:
                 "generators would starve the weak ones the study must measure; use 'grid'")
         return self
 
+    def _check_bounds(self):
+        """Every count within its bound, every seed within the RNG's range (before the
+        grids are built: a huge value must not allocate anything)."""
+        for name, maximum in MAX_COUNTS.items():
+            check_int(name, getattr(self, name), None, maximum)
+        check_int("lanes", self.lanes, None, MAX_LANES)
+        check_int("refine_points", self.refine_points, None, MAX_REFINE_POINTS)
+        for name in ("seeds", "critic_capacities", "classical_capacities", "learning_rates",
+                     "quantum_grid"):
+            if not isinstance(getattr(self, name), (list, tuple)):
+                raise ValueError(f"{name} must be a list, got {getattr(self, name)!r}")
+        for seed in self.seeds:
+            check_int("seeds entry", seed, 0, MAX_SEED)
+
+    def max_qubits(self):
+        """Most qubits the simulator holds a batch of within ``SIMULATOR_BYTES``."""
+        per_state = 8 * SIMULATOR_COPIES * max(int(self.batch_size), 1)
+        return max(2, int(math.log2(SIMULATOR_BYTES / per_state)))
+
     def _check_grids(self):
         """The quantum grid, capacities, seeds and learning rates: non-empty, distinct."""
         if not self.quantum_grid:
             raise ValueError("quantum_grid is empty: give at least one (n_qubits, n_layers)")
+        most = self.max_qubits()
         for pair in self.quantum_grid:
             if len(pair) != 2 or int(pair[0]) < 2 or int(pair[1]) < 1:
                 raise ValueError(
                     f"quantum_grid entry {pair!r} must be (n_qubits >= 2, n_layers >= 1)"
                 )
+            if int(pair[0]) > most or int(pair[1]) > MAX_LAYERS:
+                raise ValueError(
+                    f"quantum_grid entry {int(pair[0])}x{int(pair[1])} is too large: at most "
+                    f"{most} qubits (the simulator's memory at batch_size {self.batch_size}) "
+                    f"and {MAX_LAYERS} layers")
         self.quantum_grid = [(int(n), int(layers)) for n, layers in self.quantum_grid]
+        repeated = sorted({f"{n}x{lay}" for n, lay in self.quantum_grid
+                           if self.quantum_grid.count((n, lay)) > 1})
+        if repeated:
+            raise ValueError(f"quantum_grid has repeated entries: {', '.join(repeated)}")
         for name in ("critic_capacities", "classical_capacities", "seeds", "learning_rates"):
             values = getattr(self, name)
             if not values:
@@ -219,6 +266,8 @@ class StudyConfig:
             if len(set(values)) != len(values):
                 raise ValueError(f"{name} has repeated values: {values}")
         for name in ("critic_capacities", "classical_capacities"):
+            for value in getattr(self, name):
+                check_int(f"{name} entry", value, 1, MAX_PARAMS)
             if any(int(v) < 1 for v in getattr(self, name)):
                 raise ValueError(f"{name} must be positive parameter counts: {getattr(self, name)}")
             setattr(self, name, sorted(int(v) for v in getattr(self, name)))

@@ -4,9 +4,11 @@ Everything is recomputed from the study directory (``study.json``, ``prepared.js
 ``runs/*.json``, ``samples/*.npy``), so ``qlsgan report OUT`` works on any finished or
 partial study, and reports are written atomically (a reader never sees half a file).
 """
+import contextlib
 import csv
 import dataclasses
 import datetime
+import fcntl
 import io
 import math
 import pathlib
@@ -15,6 +17,7 @@ import numpy as np
 
 from qlsgan_tf import jsoncodec
 from qlsgan_tf.study import analysis as analysis_lib
+from qlsgan_tf.study import prepare as prepare_lib
 from qlsgan_tf.study import records
 from qlsgan_tf.study import store as store_lib
 
@@ -31,9 +34,43 @@ def write_report(out_dir, n_boot=None, score_metric=None):
     """Analyses the study in ``out_dir`` and writes the report files; returns their paths.
 
     ``score_metric`` ("latent" or "fd") overrides the study's choice of the score that decides
-    the optima (it changes no run, only the analysis).
+    the optima (it changes no run, only the analysis). One report at a time per directory
+    (``OUT/.report.lock``), the runs read under it; a report made from more runs than are
+    read now is kept, not replaced (its paths are returned).
     """
     out = pathlib.Path(out_dir)
+    store_lib.ResultStore(out).load_config()  # "not a study directory" before any write
+    with _report_lock(out):
+        return _write_report(out, n_boot, score_metric)
+
+
+@contextlib.contextmanager
+def _report_lock(out):
+    with open(out / ".report.lock", "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _newer_report(out, n_runs):
+    """The paths of the report in ``out`` when it was made from more than ``n_runs`` runs."""
+    try:
+        existing = store_lib.read_json(out / "results.json")
+        made_from = int(existing["analysis"]["n_runs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if made_from <= n_runs:
+        return None
+    paths = {name: out / file for name, file in (("results", "results.json"),
+                                                  ("trials", "trials.csv"),
+                                                  ("report", "report.md"))}
+    paths.update({k: out / v for k, v in (existing.get("plots") or {}).items()})
+    return paths
+
+
+def _write_report(out, n_boot, score_metric):
     store = store_lib.ResultStore(out)
     config = store.load_config()
     if score_metric is not None:
@@ -41,8 +78,11 @@ def write_report(out_dir, n_boot=None, score_metric=None):
     runs = records.load_runs(store)  # each file checked: a bad one is named
     if not runs:
         raise ValueError(f"{out}: no finished runs yet; nothing to report")
+    kept = _newer_report(out, len(runs))
+    if kept is not None:
+        return kept
     prepared_path = out / "prepared.json"
-    prepared = records.load_prepared(prepared_path)
+    prepared = prepare_lib.portable(records.load_prepared(prepared_path))
     result, fit = analysis_lib.analyse(runs, config, n_boot=n_boot)
     expected = config.n_runs()
     grid = set(config.critic_capacities)

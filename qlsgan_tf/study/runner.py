@@ -16,6 +16,7 @@ import pathlib
 
 from qlsgan_tf import interrupts
 from qlsgan_tf.study import evaluation, tuner_state, vae_compare
+from qlsgan_tf.study import identity as identity_lib
 from qlsgan_tf.study import lock as lock_lib
 from qlsgan_tf.study import prepare as prepare_lib
 from qlsgan_tf.study import report as report_lib
@@ -40,9 +41,10 @@ def run_study(config, data_path, out_dir, verbose=1, log=print):
     ``interrupts.StudyInterrupted`` at a safe point once a stop was requested.
     """
     out = pathlib.Path(out_dir)
+    identity = identity_lib.study_identity(config, data_path)  # every input, before a write
     out.mkdir(parents=True, exist_ok=True)
     with lock_lib.study_lock(out, role()):
-        return _run_study(config, data_path, out, verbose, log)
+        return _run_study(config, data_path, out, verbose, log, identity)
 
 
 def run_vae_comparison(config, vaes, data_path, out_dir, verbose=1, log=print):
@@ -61,6 +63,14 @@ def run_vae_comparison(config, vaes, data_path, out_dir, verbose=1, log=print):
         raise ValueError(f"--vae compares two different VAEs, e.g. nominal,tuned; got "
                          f"{','.join(vaes)}")
     out = pathlib.Path(out_dir)
+    for vae in vaes:  # every input checked before anything is written
+        identity_lib.study_identity(dataclasses.replace(config, vae=vae).validate(), data_path)
+    out.mkdir(parents=True, exist_ok=True)
+    with lock_lib.study_lock(out, role()):  # the whole comparison: one process per --out
+        return _compare_vaes(config, vaes, data_path, out, verbose, log)
+
+
+def _compare_vaes(config, vaes, data_path, out, verbose, log):
     dirs, paths = {}, {}
     feature_net = config.feature_net
     for vae in vaes:
@@ -76,15 +86,30 @@ def run_vae_comparison(config, vaes, data_path, out_dir, verbose=1, log=print):
     return paths
 
 
-def _run_study(config, data_path, out, verbose, log):
-    from qlsgan_tf.tuning import capacity
+def grid_keys(config):
+    """The run keys of the study's grid (not the adaptive critic search's runs)."""
+    from qlsgan_tf.tuning.keys import run_key
+
+    return {run_key(label, c, s, lr) for label in config.generator_labels()
+            for c in config.critic_capacities for s in config.seeds
+            for lr in config.learning_rates}
+
+
+def _run_study(config, data_path, out, verbose, log, identity=None):
+    from qlsgan_tf.tuning import capacity, chief
 
     store = store_lib.ResultStore(out)
-    if store.pin_config(config) is False:
-        log(f"resuming the study in {out}: {len(store.keys())} of {config.n_runs()} "
-            "training runs already finished")
+    if store.pin_config(config, identity) is False:
+        keys = store.keys()
+        grid = grid_keys(config)
+        extra = len(keys - grid)
+        log(f"resuming the study in {out}: {len(keys & grid)} of {len(grid)} grid training "
+            "runs already finished" + (f" (and {extra} of the adaptive critic search)"
+                                       if extra else ""))
     where = role()
     resources = None
+    if where == "worker":  # a worker without its chief fails early, in bounded time
+        chief.wait_for_chief(log=log)
     if where != "chief":  # the chief only serves the oracle
         resources = prepare_lib.prepare(config, data_path, out, log=log)
         if config.preset == "paper":
@@ -94,6 +119,9 @@ def _run_study(config, data_path, out, verbose, log):
     interrupts.check_stop()
     if where != "worker":  # the run store is the truth: damaged tuner state is rebuilt
         tuner_state.repair_tuner_state(out / "tuner", log=log)
+        done = store.keys()
+        unfinished = {key.split("__")[0] for key in grid_keys(config) - done}
+        tuner_state.reconcile_with_runs(out / "tuner", unfinished, log=log)
     with _progress(config, store, enabled=verbose > 0 and where != "chief") as progress:
         tuner = capacity.make_tuner(settings, hypermodel, directory=out / "tuner",
                                     project_name=PROJECT, run_store=store, progress=progress,

@@ -73,20 +73,35 @@ class ResultStore:
     def config_path(self):
         return self.root / "study.json"
 
-    def pin_config(self, config):
-        """Records the config, or checks it equals the recorded one (same fingerprint)."""
+    def pin_config(self, config, identity=None):
+        """Records the config (and the study's ``identity``, ``study.identity``), or checks
+        they equal the recorded ones: a difference is refused in one line naming each
+        differing item. An item an older ``study.json`` lacks is adopted, not refused."""
+        from qlsgan_tf.study import identity as identity_lib
+
+        current = dict(identity or {}, settings=config.fingerprint())
         if self.config_path.exists():
             recorded = read_json(self.config_path)
-            if recorded.get("fingerprint") != config.fingerprint():
+            pinned = dict(recorded.get("identity") or {},
+                          settings=recorded.get("fingerprint"))
+            differing = identity_lib.differences(pinned, current)
+            if differing:
+                preset = recorded.get("config", {}).get("preset")
+                names = [identity_lib.DESCRIPTIONS[item]
+                         + (f" (recorded preset {preset!r})" if item == "settings" else "")
+                         for item in differing]
                 raise ValueError(
-                    f"{self.root} holds a study with other settings (preset "
-                    f"{recorded.get('config', {}).get('preset')!r}); use a new --out directory "
-                    "or the same settings to resume it"
-                )
+                    f"{self.root} holds a study with other settings or inputs: "
+                    f"{', '.join(names)} differ; use a new --out directory or the same "
+                    "settings and inputs to resume it")
+            adopted = {k: v for k, v in current.items() if k not in pinned and k != "settings"}
+            if adopted:  # a study.json written before these items were recorded
+                recorded["identity"] = dict(recorded.get("identity") or {}, **adopted)
+                atomic_write_json(self.config_path, recorded)
             return False
-        atomic_write_json(
-            self.config_path, {"fingerprint": config.fingerprint(), "config": config.to_dict()}
-        )
+        atomic_write_json(self.config_path, {
+            "fingerprint": config.fingerprint(), "config": config.to_dict(),
+            "identity": {k: v for k, v in current.items() if k != "settings"}})
         return True
 
     def load_config(self):

@@ -29,6 +29,46 @@ def damaged_files(tuner_dir):
     return bad
 
 
+def _aside(root, why):
+    aside = root.with_name(f"{root.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    os.replace(root, aside)
+    return aside
+
+
+def completed_generators(tuner_dir):
+    """{trial file: generator label} of the trials KerasTuner counts as completed."""
+    done = {}
+    for path in sorted(pathlib.Path(tuner_dir).rglob("trial.json")):
+        try:
+            trial = json.loads(path.read_text(encoding="utf-8"))
+            label = trial["hyperparameters"]["values"]["generator"]
+        except (ValueError, KeyError, TypeError, OSError):
+            continue
+        if trial.get("status") == "COMPLETED":
+            done[path] = label
+    return done
+
+
+def reconcile_with_runs(tuner_dir, unfinished, log=print):
+    """Sets the tuner state aside when it counts a trial as done whose runs the run store
+    lacks (``unfinished``: the generator labels with a grid run missing, a record deleted
+    after it was named damaged included); the search then trains those runs again. Returns
+    where the state went (None when it agrees with the store)."""
+    root = pathlib.Path(tuner_dir)
+    if not root.is_dir():
+        return None
+    stale = {path: label for path, label in completed_generators(root).items()
+             if label in set(unfinished)}
+    if not stale:
+        return None
+    aside = _aside(root, "stale")
+    labels = sorted(set(stale.values()))
+    log(f"the tuner state counts {', '.join(labels)} as done but the run store lacks some of "
+        f"their runs; moved {root} to {aside.name} and rebuilding it from the finished runs "
+        "(only the missing runs are trained)")
+    return aside
+
+
 def repair_tuner_state(tuner_dir, log=print):
     """Sets a damaged tuner directory aside; returns where it went (None when sound).
 
@@ -39,8 +79,7 @@ def repair_tuner_state(tuner_dir, log=print):
     bad = damaged_files(root)
     if not bad:
         return None
-    aside = root.with_name(f"{root.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
-    os.replace(root, aside)
+    aside = _aside(root, "damaged")
     more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
     log(f"tuner state damaged ({bad[0]} is empty or corrupt{more}); moved {root} to "
         f"{aside.name} and rebuilding it from the finished runs in "

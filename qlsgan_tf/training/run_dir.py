@@ -19,7 +19,7 @@ import numpy as np
 
 from qlsgan_tf import jsoncodec
 from qlsgan_tf.fsutil import atomic_write_file
-from qlsgan_tf.safe_load import load_keras_model
+from qlsgan_tf.safe_load import load_keras_model, save_keras_model
 from qlsgan_tf.training.hybrid import LatentStyleGAN
 from qlsgan_tf.training.images import plot_image_grid
 
@@ -57,11 +57,11 @@ def write_metrics(out, metrics: dict) -> None:
 def save_models(out, generator, decoder, noise_dim, noise, seed, final_fd) -> None:
     """The trained generator, and with a decoder the hybrid model and its sample grid."""
     out = pathlib.Path(out)
-    generator.save(out / GENERATOR_FILE)
+    save_keras_model(generator, out / GENERATOR_FILE)
     if decoder is None:
         return
     hybrid = LatentStyleGAN(generator, decoder, noise_dim=int(noise_dim), noise=noise)
-    hybrid.save(out / HYBRID_FILE)
+    save_keras_model(hybrid, out / HYBRID_FILE)
     images = hybrid.sample(N_GRID, seed=seed)
     if np.all(np.isfinite(images)):
         plot_image_grid(images, out / SAMPLES_FILE,

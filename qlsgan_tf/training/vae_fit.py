@@ -29,7 +29,7 @@ from qlsgan_tf import data as data_lib
 from qlsgan_tf import interrupts, jsoncodec
 from qlsgan_tf.fsutil import atomic_write_file
 from qlsgan_tf.models.vae import SatVAE
-from qlsgan_tf.safe_load import load_keras_model
+from qlsgan_tf.safe_load import load_keras_model, save_keras_model
 from qlsgan_tf.training.callbacks import StopOnRequest
 from qlsgan_tf.training.images import save_figure
 from qlsgan_tf.validation import check_int, check_probability
@@ -248,7 +248,7 @@ def _write_outputs(out, vae, metrics, x_test):
     atomic_write_file(out / METRICS_FILE, lambda tmp: pathlib.Path(tmp).write_text(
         jsoncodec.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8"))
     save_reconstructions_png(vae, x_test, out / RECONSTRUCTIONS_FILE)
-    atomic_write_file(out / MODEL_FILE, vae.save)  # last: its presence marks a complete dir
+    save_keras_model(vae, out / MODEL_FILE)  # last: its presence marks a complete dir
 
 
 # -- training --------------------------------------------------------------------------------

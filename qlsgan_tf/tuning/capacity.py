@@ -18,9 +18,9 @@ import keras_tuner
 import numpy as np
 
 from qlsgan_tf import interrupts
-from qlsgan_tf.tuning import packs, trial_errors
+from qlsgan_tf.tuning import chief, packs, trial_errors
 from qlsgan_tf.tuning.packs import UNSTABLE_SCORE
-from qlsgan_tf.tuning.settings import TrainingSettings
+from qlsgan_tf.tuning.settings import TrainingSettings, oracle_seed, quiet_stdout
 
 
 @dataclasses.dataclass
@@ -92,7 +92,9 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
 
     def __init__(self, *args, run_store=None, seeds=None, progress=None, refine=None,
                  **kwargs):
-        super().__init__(*args, **kwargs)
+        with quiet_stdout():  # KerasTuner prints "Reloading Tuner from ..." on resume
+            super().__init__(*args, **kwargs)
+        chief.bound_oracle_client(self.oracle)  # a worker's calls to its chief: bounded
         self.run_store = run_store
         self.progress = progress
         self.refine = refine
@@ -202,7 +204,8 @@ def make_tuner(settings, hypermodel, directory, project_name="capacity", run_sto
                          "trains all critic capacities of one generator)")
     objective = keras_tuner.Objective("score", direction="min")
     oracle = ResumableGridSearchOracle(
-        objective=objective, max_trials=settings.max_trials or None, seed=0)
+        objective=objective, max_trials=settings.max_trials or None,
+        seed=oracle_seed(settings.seeds[0]))
     tuner = CapacityTuner(oracle=oracle, hypermodel=hypermodel, directory=str(directory),
                           project_name=project_name, run_store=run_store, progress=progress,
                           refine=refine)

@@ -6,7 +6,9 @@ how a run is trained, evaluated and judged. The study builds it from its configu
 (``study.presets.StudyConfig.training_settings()``); the tuner never sees the study's other
 settings (data, VAE, report).
 """
+import contextlib
 import dataclasses
+import io
 from typing import Tuple
 
 from qlsgan_tf.training.spec import GeneratorSpec
@@ -74,3 +76,16 @@ class TrainingSettings:
         """The ``GeneratorSpec`` a label of this search names."""
         return GeneratorSpec.parse(label, ansatz=self.ansatz, readout=self.readout,
                                    generator_depth=self.generator_depth)
+
+
+def oracle_seed(seed):
+    """The explicit, non-zero seed of a KerasTuner oracle for a study or run seed ``seed``
+    (KerasTuner reads a seed of 0 as "none" and draws a random one)."""
+    return int(seed) + 1
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """KerasTuner's prints (``Reloading Tuner from ...``, trial banners) kept off stdout."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield

@@ -28,6 +28,7 @@ from qlsgan_tf.training.vae_fit import (
     vae_callbacks,
     vae_from_hyperparameters,
 )
+from qlsgan_tf.tuning.settings import oracle_seed, quiet_stdout
 from qlsgan_tf.validation import check_int
 
 __all__ = ["NOMINAL_HYPERPARAMETERS", "RandomVaeSearch", "SatVAEHyperModel", "tune_vae"]
@@ -101,12 +102,13 @@ class RandomVaeSearch:
     def __call__(self, images: VaeData, *, out, latent_dim, seed, batch_size, patience, verbose):
         if self.fresh:
             shutil.rmtree(pathlib.Path(out) / "tuning", ignore_errors=True)
-        tuner = kt.RandomSearch(
-            SatVAEHyperModel(latent_dim=latent_dim),
-            objective=kt.Objective("val_reconstruction_loss", direction="min"),
-            max_trials=self.max_trials, seed=seed,
-            hyperparameters=_fixed(self.hyperparameters), tune_new_entries=True,
-            directory=str(out), project_name="tuning", overwrite=False)
+        with quiet_stdout():  # KerasTuner prints "Reloading Tuner from ..." on resume
+            tuner = kt.RandomSearch(
+                SatVAEHyperModel(latent_dim=latent_dim),
+                objective=kt.Objective("val_reconstruction_loss", direction="min"),
+                max_trials=self.max_trials, seed=oracle_seed(seed),  # 0 would mean random
+                hyperparameters=_fixed(self.hyperparameters), tune_new_entries=True,
+                directory=str(out), project_name="tuning", overwrite=False)
         tf.keras.utils.set_random_seed(seed)
         tuner.search(images.x_fit, validation_data=(images.x_val,), epochs=self.epochs,
                      batch_size=batch_size, verbose=verbose,

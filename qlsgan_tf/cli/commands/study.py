@@ -70,6 +70,16 @@ flags.DEFINE_boolean("dry_run", False, "Print the grid and the estimated time (m
                      "this machine), then exit without training.")
 
 
+_SCALAR_FLAGS = ("epochs", "steps_per_epoch", "batch_size", "n_critic", "fid_every", "k_last",
+                 "max_images", "ansatz", "readout", "backend", "loss", "tuner", "max_trials",
+                 "augment", "vae", "pack", "lanes", "max_epochs", "feature_net", "refine_rounds",
+                 "refine_points", "refine_kinds", "refine_max_critic")
+# Setting -> flag, for the settings whose flag has another name or takes a list.
+_FLAG_OF = dict({name: name for name in _SCALAR_FLAGS + (
+    "critic_capacities", "classical_capacities", "seeds", "learning_rates", "quantum_grid")},
+    score_metric="score")
+
+
 def _ints(name, values):
     try:
         return [int(v) for v in values]
@@ -91,10 +101,7 @@ def _grid(values):
 def overrides_from_flags():
     """The study settings the user gave on the command line."""
     out = {}
-    for name in ("epochs", "steps_per_epoch", "batch_size", "n_critic", "fid_every", "k_last",
-                 "max_images", "ansatz", "readout", "backend", "loss", "tuner", "max_trials",
-                 "augment", "vae", "pack", "lanes", "max_epochs", "feature_net", "refine_rounds",
-                 "refine_points", "refine_kinds", "refine_max_critic"):
+    for name in _SCALAR_FLAGS:
         value = getattr(FLAGS, name)
         if value is not None:
             out[name] = value
@@ -114,6 +121,17 @@ def overrides_from_flags():
     return out
 
 
+def _flag_error(err):
+    """A setting's ``ValueError`` as a usage error naming the flag that set it (every
+    setting's message starts with the setting's name)."""
+    message = str(err)
+    for name in sorted(_FLAG_OF, key=len, reverse=True):
+        rest = message[len(name):len(name) + 1]
+        if message.startswith(name) and not (rest.isalnum() or rest == "_"):
+            return UsageError(f"--{_FLAG_OF[name]}: {message}")
+    return UsageError(message)
+
+
 def main(argv):
     """Runs `qlsgan study` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     interrupted = (f"finished runs are kept in {FLAGS.out}/runs. Rerun the same command to "
@@ -130,7 +148,10 @@ def main(argv):
         vaes = [v.strip() for v in overrides.get("vae", "").split(",") if v.strip()]
         if len(vaes) > 1:
             overrides["vae"] = vaes[0]
-        config = presets.make_config(FLAGS.preset, **overrides)
+        try:
+            config = presets.make_config(FLAGS.preset, **overrides)
+        except ValueError as err:  # before any work: the flag named, nothing written
+            raise _flag_error(err) from None
         data_path = FLAGS.data or str(data_lib.sample_path())
         print(f"qlsgan study: preset {config.preset}, {config.n_runs()} training runs"
               + (f" (+ up to {config.n_refine_runs()} adaptive)" if config.refine_rounds else "")
