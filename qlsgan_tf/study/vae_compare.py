@@ -60,7 +60,8 @@ def _summary(study_dir):
         "floor_fd": (prepared.get("floor") or {}).get("fd"),
         "median_final_fd": _median([r.final_fd for r in runs]),
         "best_fd_by_generator": best_fd,
-        "critic_verdict": ((analysis.get("fits") or {}).get("critic") or {}).get("verdict"),
+        "critic_verdict": ((analysis.get("primary") or {}).get("verdict")
+                           or ((analysis.get("fits") or {}).get("critic") or {}).get("verdict")),
     }, {_pair_key(r): r for r in runs}
 
 
@@ -144,12 +145,16 @@ def markdown(result):
         lines.append(f"| best converged FD-SAT4, `{g}` | "
                      f"{_fmt(sa['best_fd_by_generator'].get(g))} | "
                      f"{_fmt(sb['best_fd_by_generator'].get(g))} |")
-    lines += ["", f"- Convergence: {conv['converged_only_first']} pairs converged with {a} only, "
+    p_conv, p_fd = analysis.holm([conv["p_value"], fd["p_value"]])
+    lines += ["", "Exploratory (each study's primary endpoint is its own C*(Q) knee law); "
+              "p-values Holm-adjusted over this comparison's two tests.", "",
+              f"- Convergence: {conv['converged_only_first']} pairs converged with {a} only, "
               f"{conv['converged_only_second']} with {b} only; McNemar's exact test "
-              f"p = {_fmt(conv['p_value'])}.",
+              f"p = {_fmt(conv['p_value'])} (Holm {_fmt(p_conv)}).",
               f"- Final FD-SAT4, {b} minus {a}: median {_fmt(fd['median_difference'])} "
               f"[{_fmt(fd['ci'][0])}, {_fmt(fd['ci'][1])}] ({result['level']:.0%} bootstrap "
-              f"over {fd['n_pairs']} pairs); Wilcoxon signed-rank p = {_fmt(fd['p_value'])}.",
+              f"over {fd['n_pairs']} pairs); Wilcoxon signed-rank p = {_fmt(fd['p_value'])} "
+              f"(Holm {_fmt(p_fd)}).",
               f"- Per-VAE reports: `{sa['dir']}/report.md`, `{sb['dir']}/report.md`.", ""]
     return "\n".join(lines)
 

@@ -40,7 +40,8 @@ flags.DEFINE_enum("ansatz", None, ["bel", "simple"], "Quantum circuit ansatz.")
 flags.DEFINE_enum("readout", None, ["z", "xz"], "Quantum readout (latent size n or 2n).")
 flags.DEFINE_enum("backend", None, ["fast", "tfq"], "Quantum simulation backend.")
 flags.DEFINE_enum("loss", None, ["wgan-gp", "bce"], "GAN loss.")
-flags.DEFINE_enum("tuner", None, ["grid", "bayesian"], "KerasTuner oracle.")
+flags.DEFINE_enum("tuner", None, ["grid"], "KerasTuner oracle: grid (every generator once; a "
+                  "Bayesian oracle would starve the weak generators the study must measure).")
 flags.DEFINE_list("learning_rates", None, "Adam learning rates, each (generator, critic) "
                   "trained at every one, e.g. 5e-4,1e-3,2e-3.")
 flags.DEFINE_integer("pack", None, "Runs trained at once in one compiled step: 0 chooses from "
