@@ -50,7 +50,7 @@ LAWS = ("exponential", "power law", "linear")
 #: One-sided p-value of the trend test below which the knees count as rising with Q.
 TREND_ALPHA = 0.05
 #: ΔAIC by which the best law must lead both others to be named (checked by simulation).
-DELTA_AIC = 4.0
+DELTA_AIC = 2.0
 #: Fewest generators with counted runs for a verdict.
 MIN_Q = 4
 #: Largest fraction of censored knees for a verdict.
@@ -60,6 +60,8 @@ ROBUST_SCALE = 2.0
 #: How far (natural log) a knee may be placed beyond the grid in the fit.
 KNEE_MARGIN = 3.0
 ALPHA_BOUNDS = (0.1, 10.0)
+#: One steepness for all generators (True) or one per generator (False).
+SHARED_STEEPNESS = True
 _LAW_ORDER = ("exponential", "power law", "linear", "flat", "free")
 
 
@@ -294,8 +296,11 @@ def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: 
     qi = cells.qi
     lt = math.log(tolerance)
 
+    na = n if SHARED_STEEPNESS is False else 1
+
     def unpack(p):
-        return p[:n], p[n:2 * n], p[2 * n:3 * n], p[3 * n:]
+        al = p[n:n + na] if na == n else np.full(n, p[n])
+        return p[:n], al, p[n + na:2 * n + na], p[2 * n + na:]
 
     def resid(p):
         lev, al, up, th = unpack(p)
@@ -313,15 +318,15 @@ def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: 
         j = np.zeros((cells.x.size, p.size))
         rows = np.arange(cells.x.size)
         j[rows, qi] = 1.0
-        j[rows, n + qi] = e * d
-        j[rows, 2 * n + qi] = past ** 2
+        j[rows, n + (qi if na == n else 0)] = e * d
+        j[rows, n + na + qi] = past ** 2
         dmu_dk = e * a - 2.0 * uq * past
-        j[:, 3 * n:] = dmu_dk[:, None] * dk[qi]
+        j[:, 2 * n + na:] = dmu_dk[:, None] * dk[qi]
         return -cells.w[:, None] * j
 
-    lo_b = np.concatenate([np.full(n, -np.inf), np.full(n, ALPHA_BOUNDS[0]), np.zeros(n),
+    lo_b = np.concatenate([np.full(n, -np.inf), np.full(na, ALPHA_BOUNDS[0]), np.zeros(n),
                            _theta_bounds(law, x_lo, x_hi)[0]])
-    hi_b = np.concatenate([np.full(n, np.inf), np.full(n, ALPHA_BOUNDS[1]), np.full(n, np.inf),
+    hi_b = np.concatenate([np.full(n, np.inf), np.full(na, ALPHA_BOUNDS[1]), np.full(n, np.inf),
                            _theta_bounds(law, x_lo, x_hi)[1]])
     best = None
     for p0 in starts:
@@ -339,7 +344,7 @@ def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: 
     lev, al, up, th = unpack(best.x)
     kap, _ = law.knees(th)
     # Parameters counted: level, steepness and upturn per active Q, plus the law's.
-    k = 3 * int(cells.active.sum()) + law.k
+    k = 2 * int(cells.active.sum()) + na + law.k
     return _Solution(law.name, best.x, th.copy(), lev.copy(), al.copy(), up.copy(), kap,
                      2.0 * float(best.cost), k, bool(best.status > 0), best.jac)
 
@@ -537,7 +542,8 @@ def _fit_all(q, cells: _Cells, tolerance: float, warm: Optional[Dict[str, _Solut
     else:
         k0 = _initial_knees(cells, n, tolerance)
         lev0 = _levels_start(cells, n)
-        starts = [np.concatenate([lev0, np.full(n, a0), np.zeros(n), k0 + dk])
+        na = 1 if SHARED_STEEPNESS else n
+        starts = [np.concatenate([lev0, np.full(na, a0), np.zeros(n), k0 + dk])
                   for a0, dk in ((1.0, 0.0), (2.5, -0.5))]
     sols["free"] = _fit_law(free, cells, starts, tolerance, x_lo, x_hi)
     fs = sols["free"]
@@ -548,7 +554,8 @@ def _fit_all(q, cells: _Cells, tolerance: float, warm: Optional[Dict[str, _Solut
         if name == "free":
             continue
         law = _Law(name, q)
-        base = np.concatenate([fs.level, fs.alpha, fs.up])
+        base = np.concatenate([fs.level, fs.alpha[:1] if SHARED_STEEPNESS else fs.alpha,
+                               fs.up])
         starts = [np.concatenate([base, law.start(fs.kappa, wts)])]
         if warm is not None and name in warm:
             starts = [warm[name].x]
@@ -575,32 +582,52 @@ def _censor(kappa: np.ndarray, cells: _Cells) -> np.ndarray:
                                                np.where(kappa > cells.x_hi, 1, 0)))
 
 
-def _trend(sols: Dict[str, _Solution], phi: float) -> TrendResult:
-    """Signed likelihood-ratio test of the exponential slope against the flat law.
+def _trend(q: np.ndarray, kappa: np.ndarray, cells: _Cells) -> TrendResult:
+    """Kendall's tau of the free knees vs q (censored knees at their grid edge), one-sided."""
+    kap = np.clip(kappa, cells.x_lo, cells.x_hi)[cells.active]
+    res = stats.kendalltau(q[cells.active], kap, alternative="greater")
+    if not np.isfinite(res.statistic):
+        return TrendResult(0.0, 1.0)
+    return TrendResult(float(res.statistic), float(res.pvalue))
 
-    z = sign(rise) * sqrt((D_flat - D_exp) / dispersion); one-sided p = 1 - Phi(z). Its size
-    is checked on flat planted surfaces (tests/test_analysis_surface.py)."""
-    lr = max(sols["flat"].deviance - sols["exponential"].deviance, 0.0) / phi
-    z = math.copysign(math.sqrt(lr), float(sols["exponential"].theta[1]))
-    return TrendResult(z, float(stats.norm.sf(z)))
+
+def _knee_laws(q, kappa, se, cells, with_ci=False, level=0.95):
+    """Each law fitted by maximum likelihood to the free knees: ln C*_i ~ N(law, se_i^2 +
+    tau^2), censored knees through Phi; AICc with k = 3 (a, b, tau)."""
+    from qlsgan_tf.analysis import twostage
+
+    act = cells.active
+    cens = _censor(kappa, cells)[act]
+    logy = np.clip(kappa, cells.x_lo, cells.x_hi)[act]
+    s2 = np.where(np.isfinite(se), se, np.nan)[act] ** 2
+    fill = float(np.nanmedian(s2[cens == 0])) if np.any(np.isfinite(s2[cens == 0])) else 0.01
+    s2 = np.where(np.isfinite(s2) & (cens == 0), s2, fill)
+    out = {}
+    for name in ("exponential", "power_law", "linear"):
+        f = twostage._fit_law(name, q[act], logy, s2, cens, level, with_ci)
+        out[twostage.LAW_LABELS[name]] = f
+    return out
 
 
-def _decide(q, sols, cells) -> Tuple[str, str, Optional[TrendResult], Dict[str, float], float]:
+def _decide(q, sols, cells):
     phi = _dispersion(sols, cells)
-    aic = _aics(sols, phi)
+    free = sols["free"]
     n_active = int(cells.active.sum())
-    cens = _censor(sols["free"].kappa, cells)
+    cens = _censor(free.kappa, cells)
+    se = _knee_se(free, phi, q.size)
     if n_active < MIN_Q or np.unique(q[cells.active]).size < MIN_Q:
-        return "insufficient data", "too_few_q", None, aic, phi
+        return "insufficient data", "too_few_q", None, {}, phi, se
     if np.mean(cens[cells.active] != 0) > MAX_CENSORED_FRACTION:
-        return "insufficient data", "censored", None, aic, phi
-    trend = _trend(sols, phi)
+        return "insufficient data", "censored", None, {}, phi, se
+    trend = _trend(q, free.kappa, cells)
+    laws = _knee_laws(q, free.kappa, se, cells)
     if not trend.p_value < TREND_ALPHA:
-        return "no increase detected", "no_trend", trend, aic, phi
+        return "no increase detected", "no_trend", trend, laws, phi, se
+    aic = {n: f.aicc for n, f in laws.items()}
     ranked = sorted(LAWS, key=lambda n: aic[n])
     if aic[ranked[1]] - aic[ranked[0]] >= DELTA_AIC:
-        return ranked[0], "aic", trend, aic, phi
-    return "increasing, form undetermined", "aic_close", trend, aic, phi
+        return ranked[0], "aic", trend, laws, phi, se
+    return "increasing, form undetermined", "aic_close", trend, laws, phi, se
 
 
 def _insufficient(q, caps, tolerance, level, n_boot) -> SurfaceFit:
@@ -618,25 +645,22 @@ def _widening(n_seeds: int, level: float) -> float:
                  * math.sqrt(n_seeds / (n_seeds - 1)) / z)
 
 
-def _bootstrap(tab: _Table, sols, tolerance, n_boot, seed):
-    """Cluster bootstrap over seed indices (shared by all cells): knees and law thetas."""
+def _bootstrap(tab: _Table, cells0: _Cells, sols, tolerance, n_boot, seed) -> np.ndarray:
+    """Cluster bootstrap over seed indices (shared by all cells): free knees [B, n_Q]."""
     rng = np.random.default_rng(seed)
     s = tab.y.shape[1]
-    kap, thetas = [], {n: [] for n in LAWS}
+    kap = []
     for _ in range(n_boot):
         idx = rng.integers(0, s, s)
-        bt = _Table(tab.q, tab.x, tab.y[:, idx, :])
-        cells = _cells(bt)
-        if cells.x.size == 0 or not np.array_equal(cells.active, _cells(tab).active):
+        cells = _cells(_Table(tab.q, tab.x, tab.y[:, idx, :]))
+        if not np.array_equal(cells.active, cells0.active):
             continue
         try:
-            bs = _fit_all(tab.q, cells, tolerance, warm=sols, names=("free",) + LAWS)
+            bs = _fit_all(tab.q, cells, tolerance, warm=sols, names=("free",))
         except RuntimeError:
             continue
         kap.append(bs["free"].kappa)
-        for n in LAWS:
-            thetas[n].append(bs[n].theta)
-    return np.array(kap), {n: np.array(v) for n, v in thetas.items()}
+    return np.array(kap).reshape(-1, tab.q.size)
 
 
 def fit_surface(q, capacities, scores, *, seed: int = 0, n_boot: int = 200,
@@ -668,64 +692,72 @@ def fit_surface(q, capacities, scores, *, seed: int = 0, n_boot: int = 200,
     cells = _cells(tab)
     if int(cells.active.sum()) < 2 or cells.x.size <= 3 * int(cells.active.sum()) + 1:
         return _insufficient(qa, caps, tolerance, level, int(n_boot))
-    sols = _fit_all(qa, cells, tolerance)
-    verdict, rule, trend, aic, phi = _decide(qa, sols, cells)
+    sols = _fit_all(qa, cells, tolerance, names=("free",))
+    verdict, rule, trend, knee_laws, phi, se = _decide(qa, sols, cells)
     free = sols["free"]
     cens = _censor(free.kappa, cells)
     counted = np.isfinite(tab.y).sum(axis=(1, 2))
-    boot_k, boot_th = (_bootstrap(tab, sols, tolerance, n_boot, seed) if n_boot > 0
-                       else (np.zeros((0, qa.size)), {n: np.zeros((0, 2)) for n in LAWS}))
+    boot_k = (_bootstrap(tab, cells, sols, tolerance, n_boot, seed) if n_boot > 0
+              else np.zeros((0, qa.size)))
     widen = _widening(tab.y.shape[1], level)
-    tail = 50.0 * (1.0 - level)
-    z1 = stats.norm.ppf(level)
-    se = _knee_se(free, phi, qa.size)
-    knees = []
-    for i in range(qa.size):
-        if not cells.active[i]:
-            knees.append(KneeEstimate(math.nan, (math.nan, math.nan), None, math.nan, 0))
-            continue
-        k = free.kappa[i]
-        if cens[i] == 0:
-            ci = (math.nan, math.nan)
-            if boot_k.shape[0] >= 10:
-                lo, hi = np.percentile(boot_k[:, i], [tail, 100 - tail])
-                ci = (math.exp(k - widen * max(k - lo, 0.0)), math.exp(k + widen * max(hi - k, 0.0)))
-            knees.append(KneeEstimate(math.exp(k), ci, None, math.exp(free.level[i]),
-                                      int(counted[i])))
-        elif cens[i] > 0:
-            edge = cells.x_hi[i]
-            bound = k - z1 * se[i] if np.isfinite(se[i]) else edge
-            if boot_k.shape[0] >= 10:
-                bound = min(bound, k - widen * max(k - np.percentile(boot_k[:, i], 2 * tail), 0))
-            knees.append(KneeEstimate(math.exp(edge), (math.exp(min(edge, bound)), math.inf),
-                                      "high", math.exp(free.level[i]), int(counted[i])))
-        else:
-            edge = cells.x_lo[i]
-            bound = k + z1 * se[i] if np.isfinite(se[i]) else edge
-            if boot_k.shape[0] >= 10:
-                bound = max(bound, k + widen * max(np.percentile(boot_k[:, i], 100 - 2 * tail)
-                                                   - k, 0))
-            knees.append(KneeEstimate(math.exp(edge), (0.0, math.exp(max(edge, bound))), "low",
-                                      math.exp(free.level[i]), int(counted[i])))
-    best = min(aic[n] for n in LAWS)
-    laws = {}
-    for name in _LAW_ORDER:
-        sol = sols[name]
-        law = _Law(name, qa)
-        params = law.params(sol.theta)
-        ci = {key: (math.nan, math.nan) for key in params}
-        if name in LAWS and boot_th[name].shape[0] >= 10:
-            reps = [law.params(th) for th in boot_th[name]]
-            for key in params:
-                vals = np.array([r[key] for r in reps])
-                lo, hi = np.percentile(vals, [tail, 100 - tail])
-                c = params[key]
-                ci[key] = (c - widen * max(c - lo, 0.0), c + widen * max(hi - c, 0.0))
-        laws[name] = LawResult(name, params, ci, aic[name], aic[name] - best, sol.deviance,
-                               sol.k, sol.converged)
+    knees = [_knee(i, free, cells, cens, se, boot_k, widen, level, int(counted[i]))
+             for i in range(qa.size)]
+    laws = _law_results(qa, knee_laws, boot_k, se, cells, widen, level)
     return SurfaceFit(qa, caps, verdict, rule, trend, knees, laws, np.exp(free.level), phi,
                       cells.sigma, tolerance, level, int(n_boot),
                       all(s.converged for s in sols.values()), sols, cells, (qa, caps, tabs))
+
+
+def _knee(i, free, cells, cens, se, boot_k, widen, level, counted) -> KneeEstimate:
+    """Knee i with its widened bootstrap interval, or a one-sided bound when censored."""
+    if not cells.active[i]:
+        return KneeEstimate(math.nan, (math.nan, math.nan), None, math.nan, 0)
+    k, plateau = free.kappa[i], math.exp(free.level[i])
+    tail = 50.0 * (1.0 - level)
+    z1 = stats.norm.ppf(level)
+    has_boot = boot_k.shape[0] >= 10
+    if cens[i] == 0:
+        ci = (math.nan, math.nan)
+        if has_boot:
+            lo, hi = np.percentile(boot_k[:, i], [tail, 100 - tail])
+            ci = (math.exp(k - widen * max(k - lo, 0.0)), math.exp(k + widen * max(hi - k, 0.0)))
+        return KneeEstimate(math.exp(k), ci, None, plateau, counted)
+    if cens[i] > 0:
+        edge = cells.x_hi[i]
+        bound = k - z1 * se[i] if np.isfinite(se[i]) else edge
+        if has_boot:
+            bound = min(bound, k - widen * max(k - np.percentile(boot_k[:, i], 2 * tail), 0.0))
+        return KneeEstimate(math.exp(edge), (math.exp(min(edge, bound)), math.inf), "high",
+                            plateau, counted)
+    edge = cells.x_lo[i]
+    bound = k + z1 * se[i] if np.isfinite(se[i]) else edge
+    if has_boot:
+        bound = max(bound, k + widen * max(np.percentile(boot_k[:, i], 100 - 2 * tail) - k, 0.0))
+    return KneeEstimate(math.exp(edge), (0.0, math.exp(max(edge, bound))), "low", plateau,
+                        counted)
+
+
+def _law_results(q, knee_laws, boot_k, se, cells, widen, level) -> Dict[str, LawResult]:
+    """Law table: knee-level fits; intervals by refitting on the bootstrap free knees."""
+    if not knee_laws:
+        return {}
+    best = min(f.aicc for f in knee_laws.values())
+    reps: Dict[str, list] = {n: [] for n in knee_laws}
+    if boot_k.shape[0] >= 10:
+        for kb in boot_k:
+            for n, f in _knee_laws(q, kb, se, cells).items():
+                reps[n].append(f.params)
+    tail = 50.0 * (1.0 - level)
+    out = {}
+    for n, f in knee_laws.items():
+        ci = {key: (math.nan, math.nan) for key in f.params}
+        if reps[n]:
+            for key, c in f.params.items():
+                lo, hi = np.percentile([r[key] for r in reps[n]], [tail, 100 - tail])
+                ci[key] = (c - widen * max(c - lo, 0.0), c + widen * max(hi - c, 0.0))
+        out[n] = LawResult(n, dict(f.params), ci, f.aicc, f.aicc - best,
+                           -2.0 * f.log_likelihood, 3, True)
+    return out
 
 
 def _knee_se(free: _Solution, phi: float, n: int) -> np.ndarray:
@@ -737,5 +769,5 @@ def _knee_se(free: _Solution, phi: float, n: int) -> np.ndarray:
         cov = np.linalg.pinv(jac.T @ jac) * phi
     except np.linalg.LinAlgError:
         return np.full(n, np.nan)
-    d = np.diag(cov)[3 * n:]
+    d = np.diag(cov)[-n:]
     return np.sqrt(np.where(d > 0, d, np.nan))
