@@ -61,7 +61,9 @@ ROBUST_SCALE = 2.0
 KNEE_MARGIN = 3.0
 ALPHA_BOUNDS = (0.1, 10.0)
 #: One steepness for all generators (True) or one per generator (False).
-SHARED_STEEPNESS = True
+SHARED_STEEPNESS = False
+#: Prior sd of a generator's steepness about the mean steepness (a ridge; None: free).
+STEEPNESS_SD: Optional[float] = 0.15
 _LAW_ORDER = ("exponential", "power law", "linear", "flat", "free")
 
 
@@ -302,11 +304,18 @@ def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: 
         al = p[n:n + na] if na == n else np.full(n, p[n])
         return p[:n], al, p[n + na:2 * n + na], p[2 * n + na:]
 
+    act = cells.active.astype(float)
+    n_act = max(float(act.sum()), 1.0)
+
     def resid(p):
         lev, al, up, th = unpack(p)
         kap, _ = law.knees(th)
         mu = curve_log(cells.x, lev[qi], al[qi], kap[qi], up[qi], tolerance)
-        return cells.w * (cells.m - mu)
+        r = cells.w * (cells.m - mu)
+        if na == 1 or STEEPNESS_SD is None:
+            return r
+        mean = float(np.sum(act * al)) / n_act
+        return np.concatenate([r, act * (al - mean) / STEEPNESS_SD])
 
     def jac(p):
         lev, al, up, th = unpack(p)
@@ -322,7 +331,12 @@ def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: 
         j[rows, n + na + qi] = past ** 2
         dmu_dk = e * a - 2.0 * uq * past
         j[:, 2 * n + na:] = dmu_dk[:, None] * dk[qi]
-        return -cells.w[:, None] * j
+        j = -cells.w[:, None] * j
+        if na == 1 or STEEPNESS_SD is None:
+            return j
+        pen = np.zeros((n, p.size))
+        pen[:, n:2 * n] = (np.diag(act) - np.outer(act, act) / n_act) / STEEPNESS_SD
+        return np.vstack([j, pen])
 
     lo_b = np.concatenate([np.full(n, -np.inf), np.full(na, ALPHA_BOUNDS[0]), np.zeros(n),
                            _theta_bounds(law, x_lo, x_hi)[0]])
