@@ -49,7 +49,7 @@ class World:
     nan_rate: Optional[np.ndarray] = None       # per q, when there is no mask
 
     @classmethod
-    def from_fit(cls, fit: SurfaceFit) -> "World":
+    def from_fit(cls, fit: SurfaceFit) -> World:
         """The world of a fit: free-knee surface, residual noise, design and NaN mask."""
         sol, cells = fit._solutions["free"], fit._cells
         assert cells is not None and fit._data is not None
@@ -84,7 +84,7 @@ class World:
         }
 
     @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "World":
+    def from_dict(cls, d: Dict[str, Any]) -> World:
         """Inverse of :meth:`to_dict`."""
         arr = np.asarray
         return cls(arr(d["q"], float), [arr(c, float) for c in d["capacities"]],
@@ -119,7 +119,7 @@ class World:
             out.append(s)
         return out
 
-    def redesign(self, q, critics, n_seeds: int) -> "World":
+    def redesign(self, q, critics, n_seeds: int) -> World:
         """This world on another design: per-q surface interpolated in q (held constant
         beyond), every q on the critic grid ``critics``, runs missing at each q's rate."""
         q = np.asarray(q, dtype=float)

@@ -5,7 +5,7 @@ valley), so the estimand is the **knee**: the smallest critic capacity at which 
 score of generator Q comes within ``tolerance`` (relative) of its plateau. It is read from a
 saturating curve fitted in log score (noise is multiplicative), for cell (Q_i, critic C)::
 
-    log s = level_i + log(1 + tol * exp(alpha_i * (kappa_i - ln C))) + up_i * max(0, ln C - kappa_i)^2
+    log s = level_i + log(1 + tol exp(alpha_i (kappa_i - ln C))) + up_i max(0, ln C - kappa_i)^2
 
 i.e. s = plateau * (1 + A C^-alpha) (excess tol at C = C*), with an optional upturn ``up_i >= 0``
 past the knee for critics that get worse again. ``kappa_i = ln C*(Q_i)`` follows the law under
@@ -71,6 +71,31 @@ _LAW_ORDER = ("exponential", "power law", "linear", "flat", "free")
 # Input checks and the table.
 
 
+def _check_cell(i: int, capacities_i, scores_i) -> Tuple[np.ndarray, np.ndarray]:
+    """Checks and sorts generator i's critic capacities and score table."""
+    try:
+        cap = np.asarray(capacities_i, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"capacities[{i}] must be numbers") from None
+    if cap.ndim != 1 or cap.size < 1:
+        raise ValueError(f"capacities[{i}] must be a non-empty 1-D sequence")
+    if not np.all(np.isfinite(cap)) or np.any(cap <= 0):
+        raise ValueError(f"capacities[{i}] must be finite and positive; got {cap.tolist()}")
+    if np.unique(cap).size != cap.size:
+        raise ValueError(f"capacities[{i}] has repeated values")
+    try:
+        tab = np.asarray(scores_i, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"scores[{i}] must be a rectangular table of numbers") from None
+    if tab.ndim != 2 or tab.shape[1] != cap.size or tab.shape[0] < 1:
+        raise ValueError(f"scores[{i}] must have shape [n_seeds, {cap.size}]; got "
+                         f"{tab.shape}")
+    if np.any(np.isinf(tab)) or np.any(tab[np.isfinite(tab)] <= 0):
+        raise ValueError(f"scores[{i}] must be positive and finite (NaN: run not counted)")
+    order = np.argsort(cap)
+    return cap[order], tab[:, order]
+
+
 def _check_inputs(q, capacities, scores) -> Tuple[np.ndarray, List[np.ndarray], List[np.ndarray]]:
     try:
         qa = np.asarray(q, dtype=np.float64)
@@ -90,28 +115,9 @@ def _check_inputs(q, capacities, scores) -> Tuple[np.ndarray, List[np.ndarray], 
         raise ValueError(f"scores must have one entry per q ({qa.size}); got {n_sc}")
     caps, tabs = [], []
     for i in range(qa.size):
-        try:
-            cap = np.asarray(capacities[i], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"capacities[{i}] must be numbers") from None
-        if cap.ndim != 1 or cap.size < 1:
-            raise ValueError(f"capacities[{i}] must be a non-empty 1-D sequence")
-        if not np.all(np.isfinite(cap)) or np.any(cap <= 0):
-            raise ValueError(f"capacities[{i}] must be finite and positive; got {cap.tolist()}")
-        if np.unique(cap).size != cap.size:
-            raise ValueError(f"capacities[{i}] has repeated values")
-        try:
-            tab = np.asarray(scores[i], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"scores[{i}] must be a rectangular table of numbers") from None
-        if tab.ndim != 2 or tab.shape[1] != cap.size or tab.shape[0] < 1:
-            raise ValueError(f"scores[{i}] must have shape [n_seeds, {cap.size}]; got "
-                             f"{tab.shape}")
-        if np.any(np.isinf(tab)) or np.any(tab[np.isfinite(tab)] <= 0):
-            raise ValueError(f"scores[{i}] must be positive and finite (NaN: run not counted)")
-        order = np.argsort(cap)
-        caps.append(cap[order])
-        tabs.append(tab[:, order])
+        cap, tab = _check_cell(i, capacities[i], scores[i])
+        caps.append(cap)
+        tabs.append(tab)
     return qa, caps, tabs
 
 
@@ -124,7 +130,7 @@ class _Table:
     y: np.ndarray          # [n, S, C] log scores (NaN: not counted or padding)
 
     @classmethod
-    def build(cls, q, caps, tabs) -> "_Table":
+    def build(cls, q, caps, tabs) -> _Table:
         n, c_max = q.size, max(c.size for c in caps)
         s_max = max(t.shape[0] for t in tabs)
         x = np.full((n, c_max), np.nan)
@@ -515,7 +521,7 @@ class SurfaceFit:
         return {t: fit_surface(q, caps, tabs, n_boot=0, tolerance=t, level=self.level).verdict
                 for t in SENSITIVITY_TOLERANCES}
 
-    def world(self) -> "Any":
+    def world(self) -> Any:
         """The fitted world (shape, levels, noise, design, NaN mask) for power simulations."""
         from qlsgan_tf.analysis.power import World
         return World.from_fit(self)
