@@ -29,7 +29,10 @@ __all__ = [
     "DELTA_AIC",
     "KneeEstimate",
     "LawResult",
+    "MAX_CENSORED_FRACTION",
+    "MIN_CRITICS",
     "MIN_Q",
+    "RULES",
     "SENSITIVITY_TOLERANCES",
     "SurfaceFit",
     "TOLERANCE",
@@ -55,6 +58,8 @@ DELTA_AIC = 2.0
 MIN_Q = 4
 #: Largest fraction of censored knees for a verdict.
 MAX_CENSORED_FRACTION = 0.5
+#: Fewest critics with counted runs for a generator's knee to be placed (fewer: NaN knee).
+MIN_CRITICS = 4
 #: Soft-L1 scale of the robust loss, in standard errors of a cell mean.
 ROBUST_SCALE = 2.0
 #: How far (natural log) a knee may be placed beyond the grid in the fit.
@@ -65,6 +70,20 @@ SHARED_STEEPNESS = False
 #: Prior sd of a generator's steepness about the mean steepness (a ridge; None: free).
 STEEPNESS_SD: Optional[float] = 0.15
 _LAW_ORDER = ("exponential", "power law", "linear", "flat", "free")
+#: The decision rule, fixed before any data: rule code -> condition and verdict, in the order
+#: the rules are applied (the first that holds gives the verdict).
+RULES: Dict[str, str] = {
+    "too_few_q": f"fewer than {MIN_Q} quantum generators (distinct Q) whose knee can be placed "
+                 f"(counted runs at >= {MIN_CRITICS} critics): insufficient data",
+    "censored": f"more than {MAX_CENSORED_FRACTION:.0%} of those knees lie beyond the critics "
+                "tried (censored): insufficient data",
+    "no_trend": "Kendall's tau of the free knees vs Q (censored knees at their grid edge) has "
+                f"one-sided p >= {TREND_ALPHA}: no increase detected",
+    "aic": "rising, and the best of exponential / power law / linear (fitted to the knees with "
+           f"their errors) leads both others by dAICc >= {DELTA_AIC}: that law",
+    "aic_close": f"rising, but the best law leads another by dAICc < {DELTA_AIC}: increasing, "
+                 "form undetermined",
+}
 
 
 # ------------------------------------------------------------------------------------------
@@ -501,8 +520,10 @@ class SurfaceFit:
     def curve(self, i: int, capacities, *, law: Optional[str] = None) -> np.ndarray:
         """Fitted mean score of generator ``i`` at critic ``capacities`` (for plots); by
         default the free-knee surface, or that of ``law``."""
-        sol = self._solutions[law or "free"]
         x = np.log(np.asarray(capacities, dtype=np.float64))
+        if law is None and (self._cells is None or not self._cells.active[i]):
+            return np.full(x.shape, np.nan)
+        sol = self._solutions[law or "free"]
         return np.exp(curve_log(x, sol.level[i], sol.alpha[i], sol.kappa[i], sol.up[i],
                                 self.tolerance))
 
@@ -650,8 +671,20 @@ def _decide(q, sols, cells):
     return "increasing, form undetermined", "aic_close", trend, laws, phi, se
 
 
-def _insufficient(q, caps, tolerance, level, n_boot) -> SurfaceFit:
-    knees = [KneeEstimate(math.nan, (math.nan, math.nan), None, math.nan, 0) for _ in q]
+def _placeable(tab: _Table) -> _Table:
+    """The table without the runs of generators counted at fewer than MIN_CRITICS critics."""
+    n_crit = np.isfinite(tab.y).any(axis=1).sum(axis=1)
+    drop = n_crit < MIN_CRITICS
+    if not drop.any():
+        return tab
+    y = tab.y.copy()
+    y[drop] = np.nan
+    return _Table(tab.q, tab.x, y)
+
+
+def _insufficient(q, caps, tolerance, level, n_boot, counted) -> SurfaceFit:
+    knees = [KneeEstimate(math.nan, (math.nan, math.nan), None, math.nan, int(c))
+             for c in counted]
     return SurfaceFit(q, caps, "insufficient data", "too_few_q", None, knees, {},
                       np.full(q.size, np.nan), math.nan, math.nan, tolerance, level, n_boot,
                       True)
@@ -708,15 +741,16 @@ def fit_surface(q, capacities, scores, *, seed: int = 0, n_boot: int = 200,
     if not 0 < float(level) < 1:
         raise ValueError(f"level must be in (0, 1); got {level!r}")
     tolerance, level = float(tolerance), float(level)
-    tab = _Table.build(qa, caps, tabs)
+    full = _Table.build(qa, caps, tabs)
+    counted = np.isfinite(full.y).sum(axis=(1, 2))
+    tab = _placeable(full)
     cells = _cells(tab)
-    if int(cells.active.sum()) < 2 or cells.x.size <= 3 * int(cells.active.sum()) + 1:
-        return _insufficient(qa, caps, tolerance, level, int(n_boot))
+    if int(cells.active.sum()) < 1:
+        return _insufficient(qa, caps, tolerance, level, int(n_boot), counted)
     sols = _fit_all(qa, cells, tolerance, names=("free",))
     verdict, rule, trend, knee_laws, phi, se = _decide(qa, sols, cells)
     free = sols["free"]
     cens = _censor(free.kappa, cells)
-    counted = np.isfinite(tab.y).sum(axis=(1, 2))
     boot_k = (_bootstrap(tab, cells, sols, tolerance, n_boot, seed) if n_boot > 0
               else np.zeros((0, qa.size)))
     widen = _widening(tab.y.shape[1], level)
@@ -731,7 +765,7 @@ def fit_surface(q, capacities, scores, *, seed: int = 0, n_boot: int = 200,
 def _knee(i, free, cells, cens, se, boot_k, widen, level, counted) -> KneeEstimate:
     """Knee i with its widened bootstrap interval, or a one-sided bound when censored."""
     if not cells.active[i]:
-        return KneeEstimate(math.nan, (math.nan, math.nan), None, math.nan, 0)
+        return KneeEstimate(math.nan, (math.nan, math.nan), None, math.nan, counted)
     k, plateau = free.kappa[i], math.exp(free.level[i])
     tail = 50.0 * (1.0 - level)
     z1 = stats.norm.ppf(level)
