@@ -7,6 +7,9 @@ from the fitted world. numpy/scipy only: importing this package never imports Te
 from qlsgan_tf.analysis.power import World, design_for_power, simulate_power
 from qlsgan_tf.analysis.surface import (
     DELTA_AIC,
+    MIN_CRITICS,
+    MIN_Q,
+    RULES,
     SENSITIVITY_TOLERANCES,
     TOLERANCE,
     TREND_ALPHA,
@@ -22,6 +25,9 @@ __all__ = [
     "DELTA_AIC",
     "KneeEstimate",
     "LawResult",
+    "MIN_CRITICS",
+    "MIN_Q",
+    "RULES",
     "SENSITIVITY_TOLERANCES",
     "SurfaceFit",
     "TOLERANCE",

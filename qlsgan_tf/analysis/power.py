@@ -44,11 +44,12 @@ class World:
     run_residuals: np.ndarray
     seed_effects: np.ndarray
     cell_sd: float
+    knee_sd: float = 0.0                        # scatter of the knees about their law (ln)
     mask: Optional[List[np.ndarray]] = None     # True where a run counts
     nan_rate: Optional[np.ndarray] = None       # per q, when there is no mask
 
     @classmethod
-    def from_fit(cls, fit: SurfaceFit) -> "World":
+    def from_fit(cls, fit: SurfaceFit) -> World:
         """The world of a fit: free-knee surface, residual noise, design and NaN mask."""
         sol, cells = fit._solutions["free"], fit._cells
         assert cells is not None and fit._data is not None
@@ -61,10 +62,12 @@ class World:
             m = np.zeros((n_seeds, t.shape[1]), dtype=bool)
             m[:t.shape[0]] = np.isfinite(t)
             mask.append(m)
+        best = fit.best_law
+        knee_sd = float(fit.laws[best].params.get("sigma", 0.0)) if best else 0.0
         knees = np.where(cells.active, np.clip(sol.kappa, cells.x_lo, cells.x_hi), np.nan)
         return cls(fit.q.copy(), [np.asarray(c, dtype=float).copy() for c in caps], n_seeds,
                    sol.level.copy(), sol.alpha.copy(), sol.up.copy(), knees, fit.tolerance,
-                   cells.run_resid.copy(), cells.seed_eff.copy(), cell_sd, mask, None)
+                   cells.run_resid.copy(), cells.seed_eff.copy(), cell_sd, knee_sd, mask, None)
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready dict (lists of floats; the mask as lists of 0/1)."""
@@ -75,19 +78,20 @@ class World:
             "knees": self.knees.tolist(), "tolerance": float(self.tolerance),
             "run_residuals": self.run_residuals.tolist(),
             "seed_effects": self.seed_effects.tolist(), "cell_sd": float(self.cell_sd),
+            "knee_sd": float(self.knee_sd),
             "mask": None if self.mask is None else [m.astype(int).tolist() for m in self.mask],
             "nan_rate": None if self.nan_rate is None else self.nan_rate.tolist(),
         }
 
     @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "World":
+    def from_dict(cls, d: Dict[str, Any]) -> World:
         """Inverse of :meth:`to_dict`."""
         arr = np.asarray
         return cls(arr(d["q"], float), [arr(c, float) for c in d["capacities"]],
                    int(d["n_seeds"]), arr(d["level"], float), arr(d["steepness"], float),
                    arr(d["upturn"], float), arr(d["knees"], float), float(d["tolerance"]),
                    arr(d["run_residuals"], float), arr(d["seed_effects"], float),
-                   float(d["cell_sd"]),
+                   float(d["cell_sd"]), float(d.get("knee_sd", 0.0)),
                    None if d.get("mask") is None else [arr(m, bool) for m in d["mask"]],
                    None if d.get("nan_rate") is None else arr(d["nan_rate"], float))
 
@@ -115,7 +119,7 @@ class World:
             out.append(s)
         return out
 
-    def redesign(self, q, critics, n_seeds: int) -> "World":
+    def redesign(self, q, critics, n_seeds: int) -> World:
         """This world on another design: per-q surface interpolated in q (held constant
         beyond), every q on the critic grid ``critics``, runs missing at each q's rate."""
         q = np.asarray(q, dtype=float)
@@ -133,7 +137,7 @@ class World:
         return World(q, [crit.copy() for _ in q], int(n_seeds), interp(self.level),
                      interp(self.steepness), interp(self.upturn), interp(self.knees),
                      self.tolerance, self.run_residuals, self.seed_effects, self.cell_sd,
-                     None, np.interp(q, self.q, rate))
+                     self.knee_sd, None, np.interp(q, self.q, rate))
 
 
 def _as_world(fit_or_world: Union[SurfaceFit, World]) -> World:
@@ -170,7 +174,7 @@ def simulate_power(fit: Union[SurfaceFit, World], *, rise: float = 30.0, n_rep: 
         knees = planted.planted_knees(law, world.q, rise, world.centre())
         tally: Dict[str, float] = {}
         for _ in range(n_rep):
-            tabs = world.simulate(rng, knees)
+            tabs = world.simulate(rng, knees + world.knee_sd * rng.standard_normal(knees.size))
             verdict = fit_surface(world.q, world.capacities, tabs, n_boot=0,
                                   tolerance=world.tolerance).verdict
             tally[verdict] = tally.get(verdict, 0.0) + 1.0 / n_rep

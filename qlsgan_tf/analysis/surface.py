@@ -5,7 +5,7 @@ valley), so the estimand is the **knee**: the smallest critic capacity at which 
 score of generator Q comes within ``tolerance`` (relative) of its plateau. It is read from a
 saturating curve fitted in log score (noise is multiplicative), for cell (Q_i, critic C)::
 
-    log s = level_i + log(1 + tol * exp(alpha_i * (kappa_i - ln C))) + up_i * max(0, ln C - kappa_i)^2
+    log s = level_i + log(1 + tol exp(alpha_i (kappa_i - ln C))) + up_i max(0, ln C - kappa_i)^2
 
 i.e. s = plateau * (1 + A C^-alpha) (excess tol at C = C*), with an optional upturn ``up_i >= 0``
 past the knee for critics that get worse again. ``kappa_i = ln C*(Q_i)`` follows the law under
@@ -29,7 +29,10 @@ __all__ = [
     "DELTA_AIC",
     "KneeEstimate",
     "LawResult",
+    "MAX_CENSORED_FRACTION",
+    "MIN_CRITICS",
     "MIN_Q",
+    "RULES",
     "SENSITIVITY_TOLERANCES",
     "SurfaceFit",
     "TOLERANCE",
@@ -50,21 +53,66 @@ LAWS = ("exponential", "power law", "linear")
 #: One-sided p-value of the trend test below which the knees count as rising with Q.
 TREND_ALPHA = 0.05
 #: ΔAIC by which the best law must lead both others to be named (checked by simulation).
-DELTA_AIC = 4.0
+DELTA_AIC = 2.0
 #: Fewest generators with counted runs for a verdict.
 MIN_Q = 4
 #: Largest fraction of censored knees for a verdict.
 MAX_CENSORED_FRACTION = 0.5
+#: Fewest critics with counted runs for a generator's knee to be placed (fewer: NaN knee).
+MIN_CRITICS = 4
 #: Soft-L1 scale of the robust loss, in standard errors of a cell mean.
 ROBUST_SCALE = 2.0
 #: How far (natural log) a knee may be placed beyond the grid in the fit.
 KNEE_MARGIN = 3.0
 ALPHA_BOUNDS = (0.1, 10.0)
+#: One steepness for all generators (True) or one per generator (False).
+SHARED_STEEPNESS = False
+#: Prior sd of a generator's steepness about the mean steepness (a ridge; None: free).
+STEEPNESS_SD: Optional[float] = 0.15
 _LAW_ORDER = ("exponential", "power law", "linear", "flat", "free")
+#: The decision rule, fixed before any data: rule code -> condition and verdict, in the order
+#: the rules are applied (the first that holds gives the verdict).
+RULES: Dict[str, str] = {
+    "too_few_q": f"fewer than {MIN_Q} quantum generators (distinct Q) whose knee can be placed "
+                 f"(counted runs at >= {MIN_CRITICS} critics): insufficient data",
+    "censored": f"more than {MAX_CENSORED_FRACTION:.0%} of those knees lie beyond the critics "
+                "tried (censored): insufficient data",
+    "no_trend": "Kendall's tau of the free knees vs Q (censored knees at their grid edge) has "
+                f"one-sided p >= {TREND_ALPHA}: no increase detected",
+    "aic": "rising, and the best of exponential / power law / linear (fitted to the knees with "
+           f"their errors) leads both others by dAICc >= {DELTA_AIC}: that law",
+    "aic_close": f"rising, but the best law leads another by dAICc < {DELTA_AIC}: increasing, "
+                 "form undetermined",
+}
 
 
 # ------------------------------------------------------------------------------------------
 # Input checks and the table.
+
+
+def _check_cell(i: int, capacities_i, scores_i) -> Tuple[np.ndarray, np.ndarray]:
+    """Checks and sorts generator i's critic capacities and score table."""
+    try:
+        cap = np.asarray(capacities_i, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"capacities[{i}] must be numbers") from None
+    if cap.ndim != 1 or cap.size < 1:
+        raise ValueError(f"capacities[{i}] must be a non-empty 1-D sequence")
+    if not np.all(np.isfinite(cap)) or np.any(cap <= 0):
+        raise ValueError(f"capacities[{i}] must be finite and positive; got {cap.tolist()}")
+    if np.unique(cap).size != cap.size:
+        raise ValueError(f"capacities[{i}] has repeated values")
+    try:
+        tab = np.asarray(scores_i, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"scores[{i}] must be a rectangular table of numbers") from None
+    if tab.ndim != 2 or tab.shape[1] != cap.size or tab.shape[0] < 1:
+        raise ValueError(f"scores[{i}] must have shape [n_seeds, {cap.size}]; got "
+                         f"{tab.shape}")
+    if np.any(np.isinf(tab)) or np.any(tab[np.isfinite(tab)] <= 0):
+        raise ValueError(f"scores[{i}] must be positive and finite (NaN: run not counted)")
+    order = np.argsort(cap)
+    return cap[order], tab[:, order]
 
 
 def _check_inputs(q, capacities, scores) -> Tuple[np.ndarray, List[np.ndarray], List[np.ndarray]]:
@@ -86,28 +134,9 @@ def _check_inputs(q, capacities, scores) -> Tuple[np.ndarray, List[np.ndarray], 
         raise ValueError(f"scores must have one entry per q ({qa.size}); got {n_sc}")
     caps, tabs = [], []
     for i in range(qa.size):
-        try:
-            cap = np.asarray(capacities[i], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"capacities[{i}] must be numbers") from None
-        if cap.ndim != 1 or cap.size < 1:
-            raise ValueError(f"capacities[{i}] must be a non-empty 1-D sequence")
-        if not np.all(np.isfinite(cap)) or np.any(cap <= 0):
-            raise ValueError(f"capacities[{i}] must be finite and positive; got {cap.tolist()}")
-        if np.unique(cap).size != cap.size:
-            raise ValueError(f"capacities[{i}] has repeated values")
-        try:
-            tab = np.asarray(scores[i], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"scores[{i}] must be a rectangular table of numbers") from None
-        if tab.ndim != 2 or tab.shape[1] != cap.size or tab.shape[0] < 1:
-            raise ValueError(f"scores[{i}] must have shape [n_seeds, {cap.size}]; got "
-                             f"{tab.shape}")
-        if np.any(np.isinf(tab)) or np.any(tab[np.isfinite(tab)] <= 0):
-            raise ValueError(f"scores[{i}] must be positive and finite (NaN: run not counted)")
-        order = np.argsort(cap)
-        caps.append(cap[order])
-        tabs.append(tab[:, order])
+        cap, tab = _check_cell(i, capacities[i], scores[i])
+        caps.append(cap)
+        tabs.append(tab)
     return qa, caps, tabs
 
 
@@ -120,7 +149,7 @@ class _Table:
     y: np.ndarray          # [n, S, C] log scores (NaN: not counted or padding)
 
     @classmethod
-    def build(cls, q, caps, tabs) -> "_Table":
+    def build(cls, q, caps, tabs) -> _Table:
         n, c_max = q.size, max(c.size for c in caps)
         s_max = max(t.shape[0] for t in tabs)
         x = np.full((n, c_max), np.nan)
@@ -294,14 +323,24 @@ def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: 
     qi = cells.qi
     lt = math.log(tolerance)
 
+    na = n if SHARED_STEEPNESS is False else 1
+
     def unpack(p):
-        return p[:n], p[n:2 * n], p[2 * n:3 * n], p[3 * n:]
+        al = p[n:n + na] if na == n else np.full(n, p[n])
+        return p[:n], al, p[n + na:2 * n + na], p[2 * n + na:]
+
+    act = cells.active.astype(float)
+    n_act = max(float(act.sum()), 1.0)
 
     def resid(p):
         lev, al, up, th = unpack(p)
         kap, _ = law.knees(th)
         mu = curve_log(cells.x, lev[qi], al[qi], kap[qi], up[qi], tolerance)
-        return cells.w * (cells.m - mu)
+        r = cells.w * (cells.m - mu)
+        if na == 1 or STEEPNESS_SD is None:
+            return r
+        mean = float(np.sum(act * al)) / n_act
+        return np.concatenate([r, act * (al - mean) / STEEPNESS_SD])
 
     def jac(p):
         lev, al, up, th = unpack(p)
@@ -313,15 +352,20 @@ def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: 
         j = np.zeros((cells.x.size, p.size))
         rows = np.arange(cells.x.size)
         j[rows, qi] = 1.0
-        j[rows, n + qi] = e * d
-        j[rows, 2 * n + qi] = past ** 2
+        j[rows, n + (qi if na == n else 0)] = e * d
+        j[rows, n + na + qi] = past ** 2
         dmu_dk = e * a - 2.0 * uq * past
-        j[:, 3 * n:] = dmu_dk[:, None] * dk[qi]
-        return -cells.w[:, None] * j
+        j[:, 2 * n + na:] = dmu_dk[:, None] * dk[qi]
+        j = -cells.w[:, None] * j
+        if na == 1 or STEEPNESS_SD is None:
+            return j
+        pen = np.zeros((n, p.size))
+        pen[:, n:2 * n] = (np.diag(act) - np.outer(act, act) / n_act) / STEEPNESS_SD
+        return np.vstack([j, pen])
 
-    lo_b = np.concatenate([np.full(n, -np.inf), np.full(n, ALPHA_BOUNDS[0]), np.zeros(n),
+    lo_b = np.concatenate([np.full(n, -np.inf), np.full(na, ALPHA_BOUNDS[0]), np.zeros(n),
                            _theta_bounds(law, x_lo, x_hi)[0]])
-    hi_b = np.concatenate([np.full(n, np.inf), np.full(n, ALPHA_BOUNDS[1]), np.full(n, np.inf),
+    hi_b = np.concatenate([np.full(n, np.inf), np.full(na, ALPHA_BOUNDS[1]), np.full(n, np.inf),
                            _theta_bounds(law, x_lo, x_hi)[1]])
     best = None
     for p0 in starts:
@@ -339,7 +383,7 @@ def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: 
     lev, al, up, th = unpack(best.x)
     kap, _ = law.knees(th)
     # Parameters counted: level, steepness and upturn per active Q, plus the law's.
-    k = 3 * int(cells.active.sum()) + law.k
+    k = 2 * int(cells.active.sum()) + na + law.k
     return _Solution(law.name, best.x, th.copy(), lev.copy(), al.copy(), up.copy(), kap,
                      2.0 * float(best.cost), k, bool(best.status > 0), best.jac)
 
@@ -476,8 +520,10 @@ class SurfaceFit:
     def curve(self, i: int, capacities, *, law: Optional[str] = None) -> np.ndarray:
         """Fitted mean score of generator ``i`` at critic ``capacities`` (for plots); by
         default the free-knee surface, or that of ``law``."""
-        sol = self._solutions[law or "free"]
         x = np.log(np.asarray(capacities, dtype=np.float64))
+        if law is None and (self._cells is None or not self._cells.active[i]):
+            return np.full(x.shape, np.nan)
+        sol = self._solutions[law or "free"]
         return np.exp(curve_log(x, sol.level[i], sol.alpha[i], sol.kappa[i], sol.up[i],
                                 self.tolerance))
 
@@ -496,7 +542,7 @@ class SurfaceFit:
         return {t: fit_surface(q, caps, tabs, n_boot=0, tolerance=t, level=self.level).verdict
                 for t in SENSITIVITY_TOLERANCES}
 
-    def world(self) -> "Any":
+    def world(self) -> Any:
         """The fitted world (shape, levels, noise, design, NaN mask) for power simulations."""
         from qlsgan_tf.analysis.power import World
         return World.from_fit(self)
@@ -537,7 +583,8 @@ def _fit_all(q, cells: _Cells, tolerance: float, warm: Optional[Dict[str, _Solut
     else:
         k0 = _initial_knees(cells, n, tolerance)
         lev0 = _levels_start(cells, n)
-        starts = [np.concatenate([lev0, np.full(n, a0), np.zeros(n), k0 + dk])
+        na = 1 if SHARED_STEEPNESS else n
+        starts = [np.concatenate([lev0, np.full(na, a0), np.zeros(n), k0 + dk])
                   for a0, dk in ((1.0, 0.0), (2.5, -0.5))]
     sols["free"] = _fit_law(free, cells, starts, tolerance, x_lo, x_hi)
     fs = sols["free"]
@@ -548,7 +595,8 @@ def _fit_all(q, cells: _Cells, tolerance: float, warm: Optional[Dict[str, _Solut
         if name == "free":
             continue
         law = _Law(name, q)
-        base = np.concatenate([fs.level, fs.alpha, fs.up])
+        base = np.concatenate([fs.level, fs.alpha[:1] if SHARED_STEEPNESS else fs.alpha,
+                               fs.up])
         starts = [np.concatenate([base, law.start(fs.kappa, wts)])]
         if warm is not None and name in warm:
             starts = [warm[name].x]
@@ -575,36 +623,68 @@ def _censor(kappa: np.ndarray, cells: _Cells) -> np.ndarray:
                                                np.where(kappa > cells.x_hi, 1, 0)))
 
 
-def _trend(sols: Dict[str, _Solution], phi: float) -> TrendResult:
-    """Signed likelihood-ratio test of the exponential slope against the flat law.
+def _trend(q: np.ndarray, kappa: np.ndarray, cells: _Cells) -> TrendResult:
+    """Kendall's tau of the free knees vs q (censored knees at their grid edge), one-sided."""
+    kap = np.clip(kappa, cells.x_lo, cells.x_hi)[cells.active]
+    res = stats.kendalltau(q[cells.active], kap, alternative="greater")
+    if not np.isfinite(res.statistic):
+        return TrendResult(0.0, 1.0)
+    return TrendResult(float(res.statistic), float(res.pvalue))
 
-    z = sign(rise) * sqrt((D_flat - D_exp) / dispersion); one-sided p = 1 - Phi(z). Its size
-    is checked on flat planted surfaces (tests/test_analysis_surface.py)."""
-    lr = max(sols["flat"].deviance - sols["exponential"].deviance, 0.0) / phi
-    z = math.copysign(math.sqrt(lr), float(sols["exponential"].theta[1]))
-    return TrendResult(z, float(stats.norm.sf(z)))
+
+def _knee_laws(q, kappa, se, cells, with_ci=False, level=0.95):
+    """Each law fitted by maximum likelihood to the free knees: ln C*_i ~ N(law, se_i^2 +
+    tau^2), censored knees through Phi; AICc with k = 3 (a, b, tau)."""
+    from qlsgan_tf.analysis import twostage
+
+    act = cells.active
+    cens = _censor(kappa, cells)[act]
+    logy = np.clip(kappa, cells.x_lo, cells.x_hi)[act]
+    s2 = np.where(np.isfinite(se), se, np.nan)[act] ** 2
+    fill = float(np.nanmedian(s2[cens == 0])) if np.any(np.isfinite(s2[cens == 0])) else 0.01
+    s2 = np.where(np.isfinite(s2) & (cens == 0), s2, fill)
+    out = {}
+    for name in ("exponential", "power_law", "linear"):
+        f = twostage._fit_law(name, q[act], logy, s2, cens, level, with_ci)
+        out[twostage.LAW_LABELS[name]] = f
+    return out
 
 
-def _decide(q, sols, cells) -> Tuple[str, str, Optional[TrendResult], Dict[str, float], float]:
+def _decide(q, sols, cells):
     phi = _dispersion(sols, cells)
-    aic = _aics(sols, phi)
+    free = sols["free"]
     n_active = int(cells.active.sum())
-    cens = _censor(sols["free"].kappa, cells)
+    cens = _censor(free.kappa, cells)
+    se = _knee_se(free, phi, q.size)
     if n_active < MIN_Q or np.unique(q[cells.active]).size < MIN_Q:
-        return "insufficient data", "too_few_q", None, aic, phi
+        return "insufficient data", "too_few_q", None, {}, phi, se
     if np.mean(cens[cells.active] != 0) > MAX_CENSORED_FRACTION:
-        return "insufficient data", "censored", None, aic, phi
-    trend = _trend(sols, phi)
+        return "insufficient data", "censored", None, {}, phi, se
+    trend = _trend(q, free.kappa, cells)
+    laws = _knee_laws(q, free.kappa, se, cells)
     if not trend.p_value < TREND_ALPHA:
-        return "no increase detected", "no_trend", trend, aic, phi
+        return "no increase detected", "no_trend", trend, laws, phi, se
+    aic = {n: f.aicc for n, f in laws.items()}
     ranked = sorted(LAWS, key=lambda n: aic[n])
     if aic[ranked[1]] - aic[ranked[0]] >= DELTA_AIC:
-        return ranked[0], "aic", trend, aic, phi
-    return "increasing, form undetermined", "aic_close", trend, aic, phi
+        return ranked[0], "aic", trend, laws, phi, se
+    return "increasing, form undetermined", "aic_close", trend, laws, phi, se
 
 
-def _insufficient(q, caps, tolerance, level, n_boot) -> SurfaceFit:
-    knees = [KneeEstimate(math.nan, (math.nan, math.nan), None, math.nan, 0) for _ in q]
+def _placeable(tab: _Table) -> _Table:
+    """The table without the runs of generators counted at fewer than MIN_CRITICS critics."""
+    n_crit = np.isfinite(tab.y).any(axis=1).sum(axis=1)
+    drop = n_crit < MIN_CRITICS
+    if not drop.any():
+        return tab
+    y = tab.y.copy()
+    y[drop] = np.nan
+    return _Table(tab.q, tab.x, y)
+
+
+def _insufficient(q, caps, tolerance, level, n_boot, counted) -> SurfaceFit:
+    knees = [KneeEstimate(math.nan, (math.nan, math.nan), None, math.nan, int(c))
+             for c in counted]
     return SurfaceFit(q, caps, "insufficient data", "too_few_q", None, knees, {},
                       np.full(q.size, np.nan), math.nan, math.nan, tolerance, level, n_boot,
                       True)
@@ -618,25 +698,22 @@ def _widening(n_seeds: int, level: float) -> float:
                  * math.sqrt(n_seeds / (n_seeds - 1)) / z)
 
 
-def _bootstrap(tab: _Table, sols, tolerance, n_boot, seed):
-    """Cluster bootstrap over seed indices (shared by all cells): knees and law thetas."""
+def _bootstrap(tab: _Table, cells0: _Cells, sols, tolerance, n_boot, seed) -> np.ndarray:
+    """Cluster bootstrap over seed indices (shared by all cells): free knees [B, n_Q]."""
     rng = np.random.default_rng(seed)
     s = tab.y.shape[1]
-    kap, thetas = [], {n: [] for n in LAWS}
+    kap = []
     for _ in range(n_boot):
         idx = rng.integers(0, s, s)
-        bt = _Table(tab.q, tab.x, tab.y[:, idx, :])
-        cells = _cells(bt)
-        if cells.x.size == 0 or not np.array_equal(cells.active, _cells(tab).active):
+        cells = _cells(_Table(tab.q, tab.x, tab.y[:, idx, :]))
+        if not np.array_equal(cells.active, cells0.active):
             continue
         try:
-            bs = _fit_all(tab.q, cells, tolerance, warm=sols, names=("free",) + LAWS)
+            bs = _fit_all(tab.q, cells, tolerance, warm=sols, names=("free",))
         except RuntimeError:
             continue
         kap.append(bs["free"].kappa)
-        for n in LAWS:
-            thetas[n].append(bs[n].theta)
-    return np.array(kap), {n: np.array(v) for n, v in thetas.items()}
+    return np.array(kap).reshape(-1, tab.q.size)
 
 
 def fit_surface(q, capacities, scores, *, seed: int = 0, n_boot: int = 200,
@@ -664,68 +741,77 @@ def fit_surface(q, capacities, scores, *, seed: int = 0, n_boot: int = 200,
     if not 0 < float(level) < 1:
         raise ValueError(f"level must be in (0, 1); got {level!r}")
     tolerance, level = float(tolerance), float(level)
-    tab = _Table.build(qa, caps, tabs)
+    full = _Table.build(qa, caps, tabs)
+    counted = np.isfinite(full.y).sum(axis=(1, 2))
+    tab = _placeable(full)
     cells = _cells(tab)
-    if int(cells.active.sum()) < 2 or cells.x.size <= 3 * int(cells.active.sum()) + 1:
-        return _insufficient(qa, caps, tolerance, level, int(n_boot))
-    sols = _fit_all(qa, cells, tolerance)
-    verdict, rule, trend, aic, phi = _decide(qa, sols, cells)
+    if int(cells.active.sum()) < 1:
+        return _insufficient(qa, caps, tolerance, level, int(n_boot), counted)
+    sols = _fit_all(qa, cells, tolerance, names=("free",))
+    verdict, rule, trend, knee_laws, phi, se = _decide(qa, sols, cells)
     free = sols["free"]
     cens = _censor(free.kappa, cells)
-    counted = np.isfinite(tab.y).sum(axis=(1, 2))
-    boot_k, boot_th = (_bootstrap(tab, sols, tolerance, n_boot, seed) if n_boot > 0
-                       else (np.zeros((0, qa.size)), {n: np.zeros((0, 2)) for n in LAWS}))
+    boot_k = (_bootstrap(tab, cells, sols, tolerance, n_boot, seed) if n_boot > 0
+              else np.zeros((0, qa.size)))
     widen = _widening(tab.y.shape[1], level)
-    tail = 50.0 * (1.0 - level)
-    z1 = stats.norm.ppf(level)
-    se = _knee_se(free, phi, qa.size)
-    knees = []
-    for i in range(qa.size):
-        if not cells.active[i]:
-            knees.append(KneeEstimate(math.nan, (math.nan, math.nan), None, math.nan, 0))
-            continue
-        k = free.kappa[i]
-        if cens[i] == 0:
-            ci = (math.nan, math.nan)
-            if boot_k.shape[0] >= 10:
-                lo, hi = np.percentile(boot_k[:, i], [tail, 100 - tail])
-                ci = (math.exp(k - widen * max(k - lo, 0.0)), math.exp(k + widen * max(hi - k, 0.0)))
-            knees.append(KneeEstimate(math.exp(k), ci, None, math.exp(free.level[i]),
-                                      int(counted[i])))
-        elif cens[i] > 0:
-            edge = cells.x_hi[i]
-            bound = k - z1 * se[i] if np.isfinite(se[i]) else edge
-            if boot_k.shape[0] >= 10:
-                bound = min(bound, k - widen * max(k - np.percentile(boot_k[:, i], 2 * tail), 0))
-            knees.append(KneeEstimate(math.exp(edge), (math.exp(min(edge, bound)), math.inf),
-                                      "high", math.exp(free.level[i]), int(counted[i])))
-        else:
-            edge = cells.x_lo[i]
-            bound = k + z1 * se[i] if np.isfinite(se[i]) else edge
-            if boot_k.shape[0] >= 10:
-                bound = max(bound, k + widen * max(np.percentile(boot_k[:, i], 100 - 2 * tail)
-                                                   - k, 0))
-            knees.append(KneeEstimate(math.exp(edge), (0.0, math.exp(max(edge, bound))), "low",
-                                      math.exp(free.level[i]), int(counted[i])))
-    best = min(aic[n] for n in LAWS)
-    laws = {}
-    for name in _LAW_ORDER:
-        sol = sols[name]
-        law = _Law(name, qa)
-        params = law.params(sol.theta)
-        ci = {key: (math.nan, math.nan) for key in params}
-        if name in LAWS and boot_th[name].shape[0] >= 10:
-            reps = [law.params(th) for th in boot_th[name]]
-            for key in params:
-                vals = np.array([r[key] for r in reps])
-                lo, hi = np.percentile(vals, [tail, 100 - tail])
-                c = params[key]
-                ci[key] = (c - widen * max(c - lo, 0.0), c + widen * max(hi - c, 0.0))
-        laws[name] = LawResult(name, params, ci, aic[name], aic[name] - best, sol.deviance,
-                               sol.k, sol.converged)
+    knees = [_knee(i, free, cells, cens, se, boot_k, widen, level, int(counted[i]))
+             for i in range(qa.size)]
+    laws = _law_results(qa, knee_laws, boot_k, se, cells, widen, level)
     return SurfaceFit(qa, caps, verdict, rule, trend, knees, laws, np.exp(free.level), phi,
                       cells.sigma, tolerance, level, int(n_boot),
                       all(s.converged for s in sols.values()), sols, cells, (qa, caps, tabs))
+
+
+def _knee(i, free, cells, cens, se, boot_k, widen, level, counted) -> KneeEstimate:
+    """Knee i with its widened bootstrap interval, or a one-sided bound when censored."""
+    if not cells.active[i]:
+        return KneeEstimate(math.nan, (math.nan, math.nan), None, math.nan, counted)
+    k, plateau = free.kappa[i], math.exp(free.level[i])
+    tail = 50.0 * (1.0 - level)
+    z1 = stats.norm.ppf(level)
+    has_boot = boot_k.shape[0] >= 10
+    if cens[i] == 0:
+        ci = (math.nan, math.nan)
+        if has_boot:
+            lo, hi = np.percentile(boot_k[:, i], [tail, 100 - tail])
+            ci = (math.exp(k - widen * max(k - lo, 0.0)), math.exp(k + widen * max(hi - k, 0.0)))
+        return KneeEstimate(math.exp(k), ci, None, plateau, counted)
+    if cens[i] > 0:
+        edge = cells.x_hi[i]
+        bound = k - z1 * se[i] if np.isfinite(se[i]) else edge
+        if has_boot:
+            bound = min(bound, k - widen * max(k - np.percentile(boot_k[:, i], 2 * tail), 0.0))
+        return KneeEstimate(math.exp(edge), (math.exp(min(edge, bound)), math.inf), "high",
+                            plateau, counted)
+    edge = cells.x_lo[i]
+    bound = k + z1 * se[i] if np.isfinite(se[i]) else edge
+    if has_boot:
+        bound = max(bound, k + widen * max(np.percentile(boot_k[:, i], 100 - 2 * tail) - k, 0.0))
+    return KneeEstimate(math.exp(edge), (0.0, math.exp(max(edge, bound))), "low", plateau,
+                        counted)
+
+
+def _law_results(q, knee_laws, boot_k, se, cells, widen, level) -> Dict[str, LawResult]:
+    """Law table: knee-level fits; intervals by refitting on the bootstrap free knees."""
+    if not knee_laws:
+        return {}
+    best = min(f.aicc for f in knee_laws.values())
+    reps: Dict[str, list] = {n: [] for n in knee_laws}
+    if boot_k.shape[0] >= 10:
+        for kb in boot_k:
+            for n, f in _knee_laws(q, kb, se, cells).items():
+                reps[n].append(f.params)
+    tail = 50.0 * (1.0 - level)
+    out = {}
+    for n, f in knee_laws.items():
+        ci = {key: (math.nan, math.nan) for key in f.params}
+        if reps[n]:
+            for key, c in f.params.items():
+                lo, hi = np.percentile([r[key] for r in reps[n]], [tail, 100 - tail])
+                ci[key] = (c - widen * max(c - lo, 0.0), c + widen * max(hi - c, 0.0))
+        out[n] = LawResult(n, dict(f.params), ci, f.aicc, f.aicc - best,
+                           -2.0 * f.log_likelihood, 3, True)
+    return out
 
 
 def _knee_se(free: _Solution, phi: float, n: int) -> np.ndarray:
@@ -737,5 +823,5 @@ def _knee_se(free: _Solution, phi: float, n: int) -> np.ndarray:
         cov = np.linalg.pinv(jac.T @ jac) * phi
     except np.linalg.LinAlgError:
         return np.full(n, np.nan)
-    d = np.diag(cov)[3 * n:]
+    d = np.diag(cov)[-n:]
     return np.sqrt(np.where(d > 0, d, np.nan))

@@ -1,0 +1,99 @@
+"""The joint knee-surface fit: input checks, result API, planted-truth rates and coverage."""
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from qlsgan_tf.analysis import TOLERANCE, VERDICTS, fit_surface, planted
+
+
+def _study(truth="exponential", seed=0, centre=1500.0, **kw):
+    rng = np.random.default_rng(seed)
+    q, caps = planted.design()
+    kap = planted.planted_knees(truth, q, 30.0, math.log(centre))
+    return q, caps, planted.planted_table(rng, q, caps, kap, **kw), kap
+
+
+def test_imports_without_tensorflow():
+    code = ("import sys, qlsgan_tf.analysis, qlsgan_tf.analysis.twostage; "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("args, name", [
+    (([1.0, 2.0], [[1, 2]], [np.ones((2, 2))]), "capacities"),
+    (([1.0], [[1, 2]], [np.ones((2, 3))]), "scores"),
+    (([1.0], [[0, 2]], [np.ones((2, 2))]), "capacities"),
+    (([1.0], [[1, 2]], [-np.ones((2, 2))]), "scores"),
+    (([math.nan], [[1, 2]], [np.ones((2, 2))]), "q"),
+    (([1.0], [[1, 2]], [[[1.0, 2.0], [1.0]]]), "scores"),
+])
+def test_bad_input_names_argument(args, name):
+    with pytest.raises(ValueError, match=name):
+        fit_surface(*args, n_boot=0)
+
+
+def test_all_nan_is_insufficient():
+    q, caps = planted.design(n_q=5)
+    fit = fit_surface(q, caps, [np.full((4, 8), np.nan)] * 5, n_boot=0)
+    assert fit.verdict == "insufficient data" and fit.trend is None
+
+
+def test_result_api_and_verdict_independent_of_n_boot():
+    q, caps, tabs, _ = _study()
+    fit0 = fit_surface(q, caps, tabs, n_boot=0)
+    fit = fit_surface(q, caps, tabs, n_boot=20, seed=1)
+    assert fit.verdict == fit0.verdict == "exponential"
+    assert fit.verdict in VERDICTS and fit.trend.p_value < 0.05
+    assert all(math.isnan(k.ci[0]) for k in fit0.knees if k.censored is None)
+    assert all(k.ci[0] <= k.value <= k.ci[1] for k in fit.knees if k.censored is None)
+    assert set(fit.laws) == {"exponential", "power law", "linear"}
+    assert fit.laws["exponential"].delta == 0.0
+    json.dumps(fit.to_dict())
+    curve = fit.curve(0, caps[0])
+    assert curve.shape == (8,) and curve[0] > curve[-1]
+    assert np.all(fit.knees_at(0.02) > fit.knees_at(0.10))
+    assert np.allclose(fit.knees_at(TOLERANCE), [k.value for k in fit0.knees])
+    assert fit.plateaus.shape == (10,)
+
+
+def test_sensitivity_verdicts():
+    q, caps, tabs, _ = _study(seed=4)
+    assert set(fit_surface(q, caps, tabs, n_boot=0).sensitivity) == {0.02, 0.10}
+
+
+def test_timing_one_fit_under_a_second():
+    import time
+    q, caps, tabs, _ = _study(seed=5)
+    t = time.perf_counter()
+    fit_surface(q, caps, tabs, n_boot=0)
+    assert time.perf_counter() - t < 1.0
+
+
+def test_planted_rates():
+    """10 Q x 8 critics x 10 seeds, 13 % run noise, 10 % NaN runs, rise 30."""
+    n = 25
+    rates = {}
+    for truth in ("exponential", "power law", "flat"):
+        verdicts = [fit_surface(*_study(truth, seed=100 + r)[:3], n_boot=0).verdict
+                    for r in range(n)]
+        rates[truth] = {v: verdicts.count(v) / n for v in set(verdicts)}
+    assert rates["exponential"].get("exponential", 0) >= 0.7, rates
+    assert rates["power law"].get("exponential", 0) <= 0.05, rates
+    assert rates["flat"].get("no increase detected", 0) >= 0.85, rates
+
+
+def test_censored_knees_get_covering_one_sided_bounds():
+    hits, n = 0, 0
+    for r in range(4):
+        q, caps, tabs, kap = _study("flat", seed=200 + r, centre=60000.0)
+        fit = fit_surface(q, caps, tabs, n_boot=0)
+        for k, t in zip(fit.knees, np.exp(kap)):
+            if k.censored == "high":
+                n += 1
+                hits += k.ci[0] <= t <= k.ci[1]
+        assert fit.verdict == "insufficient data"
+    assert n >= 20 and hits / n >= 0.9
