@@ -45,6 +45,7 @@ setup(
     package_data={
         "qlsgan_tf.data": ["sample/*"],
         "qlsgan_tf.metrics": ["weights/*"],
+        "qlsgan_tf.study": ["pilot_world.json"],
     },
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,

@@ -66,19 +66,19 @@ def test_suggest_critics_on_its_own():
 
 def test_no_suggestion_without_a_converged_run_for_other_kinds_or_after_the_last_round():
     config = _config()
-    assert search.next_critics(config, "q3x2", _runs(config, lambda x: x, status="unstable"),
+    assert search.next_critics(config, "q3x2", _runs(config, lambda x: 1.0 + x, status="unstable"),
                                1) == []
-    classical = _runs(config, lambda x: (x - 7) ** 2, generator="c150@3", kind="classical")
+    classical = _runs(config, lambda x: 1.0 + (x - 7) ** 2, generator="c150@3", kind="classical")
     assert search.next_critics(config, "c150@3", classical, 1) == []
     assert search.next_critics(_config(refine_kinds="all"), "c150@3", classical, 1)
-    runs = _runs(config, lambda x: (x - 7) ** 2)
+    runs = _runs(config, lambda x: 1.0 + (x - 7) ** 2)
     assert search.next_critics(config, "q3x2", runs, 3) == []  # refine_rounds = 2
     assert search.refiner(_config(refine_rounds=0)) is None
 
 
 def test_suggestions_realising_a_critic_already_tried_are_dropped():
     config = _config(critic_capacities=[40, 41, 5000])
-    runs = _runs(config, lambda x: (x - math.log(41)) ** 2)
+    runs = _runs(config, lambda x: 1.0 + (x - math.log(41)) ** 2)
     new = search.next_critics(config, "q3x2", runs, 1)
     tried = {search.realised_critic(config, 3, c) for c in config.critic_capacities}
     assert all(search.realised_critic(config, 3, c) not in tried for c in new)

@@ -47,20 +47,8 @@ MAX_DESIGN_CRITIC = 300_000
 PRIMARY = ("the law of the knee C*(Q) of the score surface (score: {metric}; the study's "
            "VAE), from one joint fit of all counted runs")
 _CODES = {-1: "low", 0: None, 1: "high"}
-#: The primary decision rule, in the order its steps are taken (``analysis.surface``).
-RULES = {
-    "too_few_q": f"fewer than {surface.MIN_Q} quantum generators with counted runs: "
-                 "insufficient data",
-    "censored": f"more than {surface.MAX_CENSORED_FRACTION:.0%} of the knees lie beyond the "
-                "critics tried: insufficient data",
-    "no_trend": "the knee law's trend (signed likelihood ratio of the exponential knee law "
-                f"against a flat one) has one-sided p >= {surface.TREND_ALPHA}: no increase "
-                "detected",
-    "aic": f"rising, and the best of exponential / power law / linear leads both others by "
-           f"ΔAIC >= {surface.DELTA_AIC}: that law",
-    "aic_close": f"rising, but the best law leads another by ΔAIC < {surface.DELTA_AIC}: "
-                 "increasing, form undetermined",
-}
+#: The primary decision rule, in the order its steps are taken.
+RULES = surface.RULES
 
 
 class RunTable:

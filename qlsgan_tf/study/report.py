@@ -436,9 +436,8 @@ def _law_lines(result):
              + (f" (rule `{primary['rule']}`)" if primary.get("rule") else "") + "."]
     trend = primary.get("trend") or {}
     if trend.get("p_value") is not None:
-        lines += ["", "Trend test (signed root of the likelihood ratio of the exponential knee "
-                  "law against a flat one, its size checked on flat planted surfaces): "
-                  f"z = {_fmt(trend.get('statistic'))}, one-sided p = "
+        lines += ["", "Trend test (Kendall's τ of the knees vs Q, its size checked on flat "
+                  f"planted surfaces): τ = {_fmt(trend.get('statistic'))}, one-sided p = "
                   f"{_p(trend.get('p_value'))}."]
     laws = primary.get("laws") or {}
     if laws:
