@@ -506,8 +506,8 @@ def surface_panels(result, fit, runs, metric):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             means = np.nanmean(scores, axis=0)
-        lo, hi = min(critics) / 1.5, max(critics) * 1.5
-        xs = np.exp(np.linspace(math.log(lo), math.log(hi), 120))
+        # The fitted curve over the critics tried only: no extrapolation is drawn.
+        xs = np.exp(np.linspace(math.log(min(critics)), math.log(max(critics)), 120))
         panels.append({"label": f"{e['generator']} (Q = {e['q_capacity']})",
                        "critics": critics, "means": means, "seed_scores": scores,
                        "curve_x": xs, "curve_y": fit.curve(i, xs),

@@ -392,6 +392,14 @@ def surface_figure(panels, title=None, ylabel="score of converged runs (lower is
             ax.axvline(float(knee), color="tab:blue", linestyle=style, linewidth=1.5,
                        label="knee C* (95% CI)")
         ax.set_xscale("log")
+        shown = panel["means"][ok]
+        if seeds is not None:
+            seen = np.asarray(seeds, dtype=np.float64)
+            shown = np.concatenate([shown, seen[np.isfinite(seen)]])
+        if shown.size:  # the data set the scale; a fitted curve never squashes them
+            low, high = float(shown.min()), float(shown.max())
+            pad = 0.08 * ((high - low) or max(abs(high), 1.0))
+            ax.set_ylim(low - pad, high + pad)
         cens = panel.get("censored")
         ax.set_title(f"{panel.get('label', '')}" + (f" (knee censored {cens})" if cens else ""),
                      fontsize="small")

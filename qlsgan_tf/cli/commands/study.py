@@ -207,8 +207,7 @@ def _print_power(config):
               f"design has {len(set(q))})")
         return
     world, source = pilot.world_for(FLAGS.pilot)
-    world = world.with_design(q=q, capacities=config.critic_capacities,
-                              n_seeds=len(config.seeds))
+    world = world.redesign(q, config.critic_capacities, len(config.seeds))
     print(f"power of this design, simulated in {source}, moved onto this design's Q, "
           "critics and seeds:")
     power = analysis.power_of(world, candidates=analysis.design_candidates(config))
