@@ -47,6 +47,7 @@ class World:
     knee_sd: float = 0.0                        # scatter of the knees about their law (ln)
     mask: Optional[List[np.ndarray]] = None     # True where a run counts
     nan_rate: Optional[np.ndarray] = None       # per q, when there is no mask
+    sharpness: float = 1.0                      # softness of the corner (1: saturating)
 
     @classmethod
     def from_fit(cls, fit: SurfaceFit) -> World:
@@ -67,7 +68,8 @@ class World:
         knees = np.where(cells.active, np.clip(sol.kappa, cells.x_lo, cells.x_hi), np.nan)
         return cls(fit.q.copy(), [np.asarray(c, dtype=float).copy() for c in caps], n_seeds,
                    sol.level.copy(), sol.alpha.copy(), sol.up.copy(), knees, fit.tolerance,
-                   cells.run_resid.copy(), cells.seed_eff.copy(), cell_sd, knee_sd, mask, None)
+                   cells.run_resid.copy(), cells.seed_eff.copy(), cell_sd, knee_sd, mask, None,
+                   sol.sharpness)
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready dict (lists of floats; the mask as lists of 0/1)."""
@@ -81,6 +83,7 @@ class World:
             "knee_sd": float(self.knee_sd),
             "mask": None if self.mask is None else [m.astype(int).tolist() for m in self.mask],
             "nan_rate": None if self.nan_rate is None else self.nan_rate.tolist(),
+            "sharpness": float(self.sharpness),
         }
 
     @classmethod
@@ -93,7 +96,8 @@ class World:
                    arr(d["run_residuals"], float), arr(d["seed_effects"], float),
                    float(d["cell_sd"]), float(d.get("knee_sd", 0.0)),
                    None if d.get("mask") is None else [arr(m, bool) for m in d["mask"]],
-                   None if d.get("nan_rate") is None else arr(d["nan_rate"], float))
+                   None if d.get("nan_rate") is None else arr(d["nan_rate"], float),
+                   float(d.get("sharpness", 1.0)))
 
     def centre(self) -> float:
         """Mean ln knee of the generators with counted runs (the planted laws' centre)."""
@@ -106,7 +110,7 @@ class World:
         for i, cap in enumerate(self.capacities):
             x = np.log(cap)
             mu = curve_log(x, self.level[i], self.steepness[i], knees[i], self.upturn[i],
-                           self.tolerance)
+                           self.tolerance, self.sharpness)
             shape = (self.n_seeds, x.size)
             y = (mu + self.cell_sd * rng.standard_normal(x.size)
                  + rng.choice(self.seed_effects, (self.n_seeds, 1))
@@ -137,7 +141,7 @@ class World:
         return World(q, [crit.copy() for _ in q], int(n_seeds), interp(self.level),
                      interp(self.steepness), interp(self.upturn), interp(self.knees),
                      self.tolerance, self.run_residuals, self.seed_effects, self.cell_sd,
-                     self.knee_sd, None, np.interp(q, self.q, rate))
+                     self.knee_sd, None, np.interp(q, self.q, rate), self.sharpness)
 
 
 def _as_world(fit_or_world: Union[SurfaceFit, World]) -> World:
