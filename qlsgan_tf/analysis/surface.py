@@ -74,6 +74,12 @@ ALPHA_BOUNDS = (0.1, 10.0)
 #: One softness of the corner for all generators, fitted (h = 1: saturating; h -> 0: hinge).
 FREE_SHARPNESS = True
 SHARPNESS_BOUNDS = (0.02, 4.0)
+#: Read the knee against the curve's minimum (a valley) when the fitted upturn lifts that
+#: minimum above the plateau level by more than this many tolerances (else: the level).
+EFFECTIVE_KNEE = True
+VALLEY_EXCESS = 1.0
+#: Prior sd of ln h about 0 (the saturating curve); None: free.
+SHARPNESS_SD: Optional[float] = 1.0
 #: One steepness for all generators (True) or one per generator (False).
 SHARED_STEEPNESS = False
 #: Prior sd of a generator's steepness about the mean steepness (a ridge; None: free).
@@ -202,6 +208,7 @@ class _Cells:
     x_lo: np.ndarray        # per Q: smallest / largest counted log critic
     x_hi: np.ndarray
     active: np.ndarray      # per Q: has counted runs
+    df: int = 0             # residual degrees of freedom of the run noise
 
 
 def _cells(tab: _Table) -> _Cells:
@@ -235,7 +242,7 @@ def _cells(tab: _Table) -> _Cells:
         x_lo = np.where(active, np.nanmin(np.where(active[:, None], x_valid, 0.0), axis=1), 0.0)
         x_hi = np.where(active, np.nanmax(np.where(active[:, None], x_valid, 0.0), axis=1), 0.0)
     return _Cells(qi, tab.x[keep], m[keep], np.sqrt(cnt[keep]) / sigma, sigma, run_resid,
-                  seed_eff, x_lo, x_hi, active)
+                  seed_eff, x_lo, x_hi, active, max(int(df), 0))
 
 
 # ------------------------------------------------------------------------------------------
@@ -366,11 +373,13 @@ def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: 
         lev, al, up, th = unpack(p)
         kap, _ = law.knees(th)
         mu = curve_log(cells.x, lev[qi], al[qi], kap[qi], up[qi], tolerance, p[ih])
-        r = cells.w * (cells.m - mu)
-        if na == 1 or STEEPNESS_SD is None:
-            return r
-        mean = float(np.sum(act * al)) / n_act
-        return np.concatenate([r, act * (al - mean) / STEEPNESS_SD])
+        out = [cells.w * (cells.m - mu)]
+        if na > 1 and STEEPNESS_SD is not None:
+            mean = float(np.sum(act * al)) / n_act
+            out.append(act * (al - mean) / STEEPNESS_SD)
+        if SHARPNESS_SD is not None:
+            out.append(np.array([math.log(p[ih]) / SHARPNESS_SD]))
+        return np.concatenate(out)
 
     def jac(p):
         lev, al, up, th = unpack(p)
@@ -389,12 +398,16 @@ def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: 
         j[:, ih] = np.logaddexp(0.0, u) + e * (_offset_dh(tolerance, h) - u)
         dmu_dk = e * a - 2.0 * uq * past
         j[:, ih + 1:] = dmu_dk[:, None] * dk[qi]
-        j = -cells.w[:, None] * j
-        if na == 1 or STEEPNESS_SD is None:
-            return j
-        pen = np.zeros((n, p.size))
-        pen[:, n:2 * n] = (np.diag(act) - np.outer(act, act) / n_act) / STEEPNESS_SD
-        return np.vstack([j, pen])
+        out = [-cells.w[:, None] * j]
+        if na > 1 and STEEPNESS_SD is not None:
+            pen = np.zeros((n, p.size))
+            pen[:, n:2 * n] = (np.diag(act) - np.outer(act, act) / n_act) / STEEPNESS_SD
+            out.append(pen)
+        if SHARPNESS_SD is not None:
+            row = np.zeros((1, p.size))
+            row[0, ih] = 1.0 / (h * SHARPNESS_SD)
+            out.append(row)
+        return np.vstack(out)
 
     h_lo, h_hi = SHARPNESS_BOUNDS if FREE_SHARPNESS else (1.0 - 1e-6, 1.0 + 1e-6)
     lo_b = np.concatenate([np.full(n, -np.inf), np.full(na, ALPHA_BOUNDS[0]), np.zeros(n),
@@ -430,7 +443,7 @@ def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: 
 
 def _min_excess(alpha: float, kappa: float, up: float, tolerance: float, h: float) -> float:
     """The lowest excess over the level of a curve with an upturn (0 without one)."""
-    if up <= 1e-12:
+    if up <= 1e-12 or not EFFECTIVE_KNEE:
         return 0.0
     c = _offset(tolerance, h)
 
@@ -447,6 +460,8 @@ def _effective(alpha: float, kappa: float, up: float, tolerance: float, h: float
     """(ln knee, excess of the minimum): the smallest ln C whose expected score is within
     ``at`` (default ``tolerance``) of the curve's minimum; kappa itself without an upturn."""
     m = _min_excess(alpha, kappa, up, tolerance, h)
+    if m < VALLEY_EXCESS * math.log1p(tolerance):
+        m = 0.0
     t = tolerance if at is None else at
     if m == 0.0 and at is None:
         return kappa, 0.0
@@ -732,7 +747,7 @@ def _decide(q, sols, cells):
     if np.mean(cens[cells.active] != 0) > MAX_CENSORED_FRACTION:
         return "insufficient data", "censored", None, {}, phi, se
     trend = _trend(q, free.knee, cells)
-    laws = _knee_laws(q, free.knee, se, cells)
+    laws = _knee_laws(q, free.knee, _knee_se(free, phi, q.size, True), cells)
     if not trend.p_value < TREND_ALPHA:
         return "no increase detected", "no_trend", trend, laws, phi, se
     aic = {n: f.aicc for n, f in laws.items()}
@@ -836,16 +851,19 @@ def _fit_surface(q, capacities, scores, seed, n_boot, tolerance, level) -> Surfa
     boot_k, boot_se = (_bootstrap(tab, cells, sols, tolerance, n_boot, seed) if n_boot > 0
                        else (np.zeros((0, qa.size)), np.zeros((0, qa.size))))
     widen = _widening(tab.y.shape[1], level)
-    knees = [_knee(i, free, cells, cens, se, boot_k, widen, level, int(counted[i]))
+    knees = [_knee(i, free, cells, cens, se, boot_k, widen, level, int(counted[i]),
+                   tab.y.shape[1])
              for i in range(qa.size)]
-    laws = _law_results(qa, knee_laws, boot_k, se, cells, widen, level)
+    laws = _law_results(qa, knee_laws, boot_k, _knee_se(free, phi, qa.size, True), cells,
+                        widen, level)
     return SurfaceFit(qa, caps, verdict, rule, trend, knees, laws, np.exp(free.level), phi,
                       cells.sigma, tolerance, level, int(n_boot),
                       all(s.converged for s in sols.values()), sols, cells, (qa, caps, tabs),
                       (boot_k, boot_se, se))
 
 
-def _knee(i, free, cells, cens, se, boot_k, widen, level, counted) -> KneeEstimate:
+def _knee(i, free, cells, cens, se, boot_k, widen, level, counted,
+          n_seeds) -> KneeEstimate:
     """Knee i with its widened bootstrap interval, or a one-sided bound when censored."""
     if not cells.active[i]:
         return KneeEstimate(math.nan, (math.nan, math.nan), None, math.nan, counted)
@@ -857,7 +875,13 @@ def _knee(i, free, cells, cens, se, boot_k, widen, level, counted) -> KneeEstima
         ci = (math.nan, math.nan)
         if has_boot:
             lo, hi = np.percentile(boot_k[:, i], [tail, 100 - tail])
-            ci = (math.exp(k - widen * max(k - lo, 0.0)), math.exp(k + widen * max(hi - k, 0.0)))
+            lo, hi = k - widen * max(k - lo, 0.0), k + widen * max(hi - k, 0.0)
+            if np.isfinite(se[i]):
+                # Union with the Wald interval (t quantile, seeds - 1 df): the bootstrap over
+                # few seeds alone covered 86-88 %, the Wald interval alone 96-97 %.
+                t_q = stats.t.ppf(0.5 * (1.0 + level), max(n_seeds - 1, 1))
+                lo, hi = min(lo, k - t_q * se[i]), max(hi, k + t_q * se[i])
+            ci = (math.exp(max(lo, -700.0)), math.exp(min(hi, 700.0)))
         return KneeEstimate(math.exp(k), ci, None, plateau, counted)
     if cens[i] > 0:
         edge = cells.x_hi[i]
@@ -897,18 +921,33 @@ def _law_results(q, knee_laws, boot_k, se, cells, widen, level) -> Dict[str, Law
     return out
 
 
-def _knee_se(free: _Solution, phi: float, n: int) -> np.ndarray:
-    """Wald standard errors of the free knees (NaN where the information is singular)."""
+def _param_cov(free: _Solution, phi: float) -> Optional[np.ndarray]:
+    """Covariance of the free fit's parameter vector (information matrix x dispersion)."""
+    if free.jac is None:
+        return None
+    try:
+        return np.linalg.pinv(free.jac.T @ free.jac) * phi
+    except np.linalg.LinAlgError:
+        return None
+
+
+def _knee_se(free: _Solution, phi: float, n: int, given_sharpness: bool = False) -> np.ndarray:
+    """Wald standard errors of the free knees (NaN where the information is singular); with
+    ``given_sharpness``, conditional on the shared softness h, whose error moves all knees
+    together and so says nothing about the form of the law."""
     jac = free.jac
     if jac is None:
         return np.full(n, np.nan)
+    na = free.alpha.size if not SHARED_STEEPNESS else 1
+    ih = 2 * n + na
+    if given_sharpness:
+        jac = jac.copy()
+        jac[:, ih] = 0.0
     try:
         cov = np.linalg.pinv(jac.T @ jac) * phi
     except np.linalg.LinAlgError:
         return np.full(n, np.nan)
     d = np.diag(cov)[-n:].copy()
-    na = free.alpha.size if not SHARED_STEEPNESS else 1
-    ih = 2 * n + na
     tol = free.tolerance
     for i in np.flatnonzero(free.up > 1e-12):
         # Delta method through the effective knee: d knee / d (alpha_i, up_i, h, kappa_i).
