@@ -151,3 +151,38 @@ def test_knee_bias_on_hinge_and_valley(shape, bias):
         fit = fit_surface(q, caps, tabs, n_boot=0)
         errs += [math.log(k.value) - t for k, t in zip(fit.knees, kap) if k.censored is None]
     assert abs(np.median(errs)) < bias, np.median(errs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", ["saturating", "hinge", "valley"])
+def test_knee_intervals_cover_on_planted_shapes(shape):
+    """Bracketed knees over run noise 5-20 %, normal and t3 tails, 10-20 % NaN runs and knees
+    near and beyond the grid (planted.COVERAGE_CONDITIONS)."""
+    cov = planted.knee_coverage(shape, n_rep=6, n_boot=40, seed=5)
+    assert cov["n"] >= 40 and cov["coverage"] >= 0.90, cov
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="asymmetric fall (fast drop, slow 5 % tail): knees read ~0.26 (ln) "
+                   "low, coverage ~0.69; see docs/method-knee.md", strict=False)
+def test_knee_intervals_cover_on_asymmetric_shape():
+    cov = planted.knee_coverage("asymmetric", n_rep=6, n_boot=40, seed=5)
+    assert cov["coverage"] >= 0.90, cov
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", ["saturating", "valley"])
+def test_planted_rates_10x8x10(shape):
+    """10 Q x 8 even log critics x 10 seeds, 13 % noise, 10 % NaN runs, rise 30."""
+    n = 40
+    rng = np.random.default_rng(2024)
+    q, caps = planted.design()
+    rates = {}
+    for truth in ("exponential", "power law", "flat"):
+        kap = planted.planted_knees(truth, q, 30.0, math.log(1500.0))
+        verdicts = [fit_surface(q, caps, planted.planted_table(rng, q, caps, kap, shape=shape),
+                                n_boot=0).verdict for _ in range(n)]
+        rates[truth] = {v: verdicts.count(v) / n for v in set(verdicts)}
+    assert rates["exponential"].get("exponential", 0) >= 0.70, rates
+    assert rates["power law"].get("exponential", 0) <= 0.05, rates
+    assert rates["flat"].get("no increase detected", 0) >= 0.90, rates

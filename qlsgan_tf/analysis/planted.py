@@ -8,7 +8,7 @@ offset and a per-run term (normal or Student t with 3 degrees of freedom, same s
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -18,7 +18,7 @@ SHAPES = ("saturating", "hinge", "valley", "asymmetric")
 TRUTHS = ("exponential", "power law", "linear", "flat")
 
 
-def planted_knees(truth: str, q, rise: float, centre: float) -> np.ndarray:
+def planted_knees(truth: str, q: Any, rise: float, centre: float) -> np.ndarray:
     """ln C*(Q) of a law rising ``rise``-fold over ``q``, mean ``centre`` (natural log)."""
     q = np.asarray(q, dtype=np.float64)
     lo, hi = q.min(), q.max()
@@ -35,7 +35,7 @@ def planted_knees(truth: str, q, rise: float, centre: float) -> np.ndarray:
     return centre + shape - shape.mean()
 
 
-def mean_log_score(shape: str, x, kappa: float, plateau: float, steep: float = 1.0,
+def mean_log_score(shape: str, x: Any, kappa: float, plateau: float, steep: float = 1.0,
                    tolerance: float = TOLERANCE) -> np.ndarray:
     """Log expected score at log critic capacities ``x`` for a knee at ``kappa``."""
     x = np.asarray(x, dtype=np.float64)
@@ -58,8 +58,8 @@ def mean_log_score(shape: str, x, kappa: float, plateau: float, steep: float = 1
     return math.log(plateau) + ex
 
 
-def planted_table(rng: np.random.Generator, q, capacities: Sequence[Sequence[float]],
-                  kappa, *, n_seeds: int = 10, shape: str = "saturating", noise: float = 0.13,
+def planted_table(rng: np.random.Generator, q: Any, capacities: Sequence[Sequence[float]],
+                  kappa: Any, *, n_seeds: int = 10, shape: str = "saturating", noise: float = 0.13,
                   tails: str = "normal", nan_rate: float = 0.1, seed_sd: float = 0.03,
                   tolerance: float = TOLERANCE, steep_spread: float = 0.4) -> List[np.ndarray]:
     """Score tables ``[n_seeds, n_critics]`` per q for planted knees ``kappa`` (ln C*)."""

@@ -18,8 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from qlsgan_tf.analysis import planted
-from qlsgan_tf.analysis import surface
+from qlsgan_tf.analysis import planted, surface
 from qlsgan_tf.analysis.surface import SurfaceFit, curve_log, fit_surface
 
 __all__ = ["PLANTED", "TARGET_POWER", "World", "design_for_power", "simulate_power"]

@@ -24,6 +24,7 @@ import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import optimize, special, stats
 
 try:  # small dense problems: BLAS threads only contend (a fit ran 15x slower on 2 busy cores)
@@ -261,7 +262,8 @@ def _offset_dh(tolerance: float, sharpness: float) -> float:
     return v + math.log(-math.expm1(-v)) - v / (-math.expm1(-v))
 
 
-def curve_log(x, level, alpha, kappa, up, tolerance, sharpness: float = 1.0):
+def curve_log(x: Any, level: Any, alpha: Any, kappa: Any, up: Any, tolerance: float,
+              sharpness: float = 1.0) -> np.ndarray:
     """Log mean score at log critic capacity ``x`` (broadcasting).
 
     The excess over the plateau is ``h softplus((c + alpha (kappa - x)) / h)`` with ``h`` the
@@ -348,8 +350,9 @@ class _Solution:
     converged: bool
     jac: Optional[np.ndarray] = None
     sharpness: float = 1.0
-    knee: Optional[np.ndarray] = None        # effective ln knees (free law)
-    min_excess: Optional[np.ndarray] = None  # ln(minimum / level) per generator
+    #: Effective ln knees and ln(minimum / level) per generator (free law; else empty).
+    knee: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    min_excess: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     tolerance: float = TOLERANCE
 
 
@@ -806,7 +809,8 @@ def _bootstrap(tab: _Table, cells0: _Cells, sols, tolerance, n_boot,
     return np.array(kap).reshape(-1, n), np.array(ses).reshape(-1, n)
 
 
-def fit_surface(q, capacities, scores, *, seed: int = 0, n_boot: int = 200,
+def fit_surface(q: ArrayLike, capacities: Sequence[ArrayLike], scores: Sequence[ArrayLike], *,
+                seed: int = 0, n_boot: int = 200,
                 tolerance: float = TOLERANCE, level: float = 0.95) -> SurfaceFit:
     """Fit the knee surface of a capacity study and say how the knee C*(Q) scales with Q.
 
