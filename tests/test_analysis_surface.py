@@ -142,7 +142,7 @@ def test_generator_with_too_few_critics_gets_a_nan_knee():
 
 @pytest.mark.parametrize("shape, bias", [("hinge", 0.25), ("valley", 0.5)])
 def test_knee_bias_on_hinge_and_valley(shape, bias):
-    """The corner's softness is fitted (hinge: was ~3 in ln C high with the saturating curve
+    """The corner's softness is fitted (hinge: ~2 in ln C high with the saturating curve
     alone); on the planted valley the knee reads ~0.4 high (the upturn is read against the
     plateau level unless it lifts the minimum by a tolerance), see docs/method-knee.md."""
     errs = []
