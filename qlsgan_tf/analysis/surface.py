@@ -3,17 +3,21 @@
 Mean converged score vs critic capacity falls steeply and then flattens (a knee, not a
 valley), so the estimand is the **knee**: the smallest critic capacity at which the expected
 score of generator Q comes within ``tolerance`` (relative) of its plateau. It is read from a
-saturating curve fitted in log score (noise is multiplicative), for cell (Q_i, critic C)::
+curve fitted in log score (noise is multiplicative), for cell (Q_i, critic C)::
 
-    log s = level_i + log(1 + tol exp(alpha_i (kappa_i - ln C))) + up_i max(0, ln C - kappa_i)^2
+    log s = level_i + h softplus((c(h) + alpha_i (kappa_i - ln C)) / h)
+            + up_i max(0, ln C - kappa_i)^2
 
-i.e. s = plateau * (1 + A C^-alpha) (excess tol at C = C*), with an optional upturn ``up_i >= 0``
-past the knee for critics that get worse again. ``kappa_i = ln C*(Q_i)`` follows the law under
-test: exponential (ln C* = a + b Q), power law (ln C* = a + b ln Q), linear (C* = a + b Q),
-flat (ln C* = a) or free per Q. All counted runs of all Q enter one objective: per-Q seed
-effects are removed within Q (two-way fit), the cell means are weighted by their number of
-counted runs, a soft-L1 loss protects against outlying cells, and least squares with an
-analytic Jacobian is started from several points. See ``docs/method-knee.md``.
+with one softness ``h`` of the corner for all generators (h = 1: the saturating curve
+s = plateau (1 + A C^-alpha); h -> 0: a hinge in log C) and ``c(h)`` putting the excess at
+exactly ln(1 + tol) at C = C* = exp(kappa_i); ``up_i >= 0`` is an optional upturn past the knee
+(a valley: when it lifts the curve's minimum by more than VALLEY_EXCESS tolerances, the knee is
+read against that minimum). The free knees (one per Q) are tested for a trend and compared
+across the laws exponential (ln C* = a + b Q), power law (ln C* = a + b ln Q) and linear
+(C* = a + b Q) by their AICc (:data:`RULES`). All counted runs of all Q enter one objective:
+per-Q seed effects are removed within Q (two-way fit), the cell means are weighted by their
+number of counted runs, a soft-L1 loss protects against outlying cells, and least squares with
+an analytic Jacobian is started from several points. See ``docs/method-knee.md``.
 """
 from __future__ import annotations
 
@@ -649,6 +653,7 @@ class SurfaceFit:
             "plateaus": [float(v) for v in self.plateaus],
             "steepness": [] if free is None else [float(v) for v in free.alpha],
             "upturn": [] if free is None else [float(v) for v in free.up],
+            "sharpness": math.nan if free is None else float(free.sharpness),
             "dispersion": float(self.dispersion), "sigma": float(self.sigma),
             "tolerance": float(self.tolerance), "level": float(self.level),
             "n_boot": int(self.n_boot), "converged": bool(self.converged),
