@@ -1,24 +1,34 @@
-"""Planted knee surfaces: the old two-stage chain beside the joint knee fit, and power checks.
+"""Planted knee surfaces: the old two-stage chain beside the joint knee fit, knee-interval
+coverage, and power reported from one realisation's fit vs realised on the true world.
 
     python benchmarks/analysis_planted.py --n 40 --shapes saturating,hinge,valley,asymmetric
+    python benchmarks/analysis_planted.py --n 0 --coverage_rep 12 --power_rep 40
 
-Design: 10 Q (12..120) x 8 even log-spaced critics (30..24,000) x 10 seeds, knees rising
+Rates: 10 Q (12..120) x 8 even log-spaced critics (30..24,000) x 10 seeds, knees rising
 30-fold over Q (flat: none) about 1,500, run noise --noise (log sd), --tails normal|t3,
---nan_rate failed runs. Prints verdict rates per planted law for both chains.
+--nan_rate failed runs; verdict rates per planted law for both chains on the same tables.
+Coverage: ``planted.knee_coverage`` (conditions ``planted.COVERAGE_CONDITIONS``: run noise
+5-20 %, normal and t3 tails, 10-20 % NaN runs, knees centred from 100 to 8,000 so that some lie
+beyond the grid). Power: ``planted.power_calibration`` over ``planted.CALIBRATION_WORLDS``.
 """
 import argparse
 import math
+import os
 import time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 
-from qlsgan_tf.analysis import fit_surface, planted, simulate_power
+from qlsgan_tf.analysis import fit_surface, planted
 from qlsgan_tf.analysis.twostage import two_stage
 
 TRUTHS = ("exponential", "power law", "flat")
+RIGHT = {"exponential": "exponential", "power law": "power law",
+         "flat": "no increase detected"}
 
 
-def rates(shape, tails, noise, nan_rate, n, seed):
+def rates(shape, tails, noise, nan_rate, n, seed, two_stage_boot):
     q, caps = planted.design()
     rng = np.random.default_rng(seed)
     out = {}
@@ -29,44 +39,60 @@ def rates(shape, tails, noise, nan_rate, n, seed):
             tabs = planted.planted_table(rng, q, caps, kap, shape=shape, tails=tails,
                                          noise=noise, nan_rate=nan_rate)
             v = fit_surface(q, caps, tabs, n_boot=0).verdict
-            w = two_stage(q, caps, tabs, n_boot=50)[0].verdict
             new[v] = new.get(v, 0) + 1 / n
-            old[w] = old.get(w, 0) + 1 / n
+            if two_stage_boot:
+                w = two_stage(q, caps, tabs, n_boot=two_stage_boot)[0].verdict
+                old[w] = old.get(w, 0) + 1 / n
         out[truth] = (new, old)
     return out
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=40)
+    ap.add_argument("--n", type=int, default=40, help="replicates per law and shape (0: skip)")
     ap.add_argument("--shapes", default="saturating,hinge,valley,asymmetric")
     ap.add_argument("--tails", default="normal")
     ap.add_argument("--noise", type=float, default=0.13)
     ap.add_argument("--nan_rate", type=float, default=0.1)
-    ap.add_argument("--power_rep", type=int, default=40)
+    ap.add_argument("--two_stage_boot", type=int, default=50, help="0: joint fit only")
+    ap.add_argument("--coverage_rep", type=int, default=12, help="studies per shape (0: skip)")
+    ap.add_argument("--coverage_boot", type=int, default=60)
+    ap.add_argument("--power_rep", type=int, default=40, help="0: skip")
     args = ap.parse_args()
-    right = {"exponential": "exponential", "power law": "power law",
-             "flat": "no increase detected"}
-    for shape in args.shapes.split(","):
-        t = time.perf_counter()
-        res = rates(shape, args.tails, args.noise, args.nan_rate, args.n, 0)
-        print(f"\n{shape}, {args.tails} noise {args.noise}, NaN {args.nan_rate} "
-              f"({time.perf_counter() - t:.0f} s)")
-        for truth, (new, old) in res.items():
-            print(f"  {truth:12s} joint: right {new.get(right[truth], 0):.2f} "
-                  f"exp {new.get('exponential', 0):.2f}   two-stage: right "
-                  f"{old.get(right[truth], 0):.2f} exp {old.get('exponential', 0):.2f}")
-    q, caps = planted.design()
-    rng = np.random.default_rng(9)
-    kap = planted.planted_knees("exponential", q, 30.0, math.log(1500.0))
-    fit = fit_surface(q, caps, planted.planted_table(rng, q, caps, kap), n_boot=0)
-    rep = simulate_power(fit, n_rep=args.power_rep, seed=1)
-    for truth in TRUTHS:
-        k = planted.planted_knees(truth, q, 30.0, math.log(1500.0))
-        v = [fit_surface(q, caps, planted.planted_table(rng, q, caps, k), n_boot=0).verdict
-             for _ in range(args.power_rep)]
-        print(f"power {truth:12s} reported {rep[truth].get(right[truth], 0):.2f} "
-              f"realised {v.count(right[truth]) / len(v):.2f}")
+    shapes = args.shapes.split(",")
+    if args.n:
+        print("Verdict rates (right / called exponential), joint fit vs two-stage chain")
+        for shape in shapes:
+            t = time.perf_counter()
+            res = rates(shape, args.tails, args.noise, args.nan_rate, args.n, 0,
+                        args.two_stage_boot)
+            print(f"\n{shape}, {args.tails} noise {args.noise}, NaN {args.nan_rate}, "
+                  f"{args.n} replicates ({time.perf_counter() - t:.0f} s)")
+            for truth, (new, old) in res.items():
+                line = (f"  {truth:12s} joint: right {new.get(RIGHT[truth], 0):.2f} "
+                        f"exp {new.get('exponential', 0):.2f}")
+                if old:
+                    line += (f"   two-stage: right {old.get(RIGHT[truth], 0):.2f} "
+                             f"exp {old.get('exponential', 0):.2f}")
+                print(line)
+    if args.coverage_rep:
+        print(f"\nKnee-interval coverage (bracketed knees, {args.coverage_rep} studies per shape,"
+              f" {args.coverage_boot} bootstrap resamples)")
+        for shape in shapes:
+            c = planted.knee_coverage(shape, n_rep=args.coverage_rep,
+                                      n_boot=args.coverage_boot, seed=5)
+            print(f"  {shape:11s} {c['coverage']:.3f} of {int(c['n'])} knees, median width "
+                  f"{c['median_width']:.2f} (ln C)")
+    if args.power_rep:
+        print(f"\nPower reported from one realisation's fit vs realised ({args.power_rep} "
+              "replicates each)")
+        gaps = []
+        for world in planted.CALIBRATION_WORLDS:
+            res = planted.power_calibration(world, n_rep=args.power_rep, seed=0)
+            gaps += [abs(a - b) for a, b in res.values()]
+            cells = "  ".join(f"{law} {a:.2f}/{b:.2f}" for law, (a, b) in res.items())
+            print(f"  {world:30s} {cells}")
+        print(f"  gap |reported - realised|: mean {np.mean(gaps):.3f}, max {np.max(gaps):.3f}")
 
 
 if __name__ == "__main__":

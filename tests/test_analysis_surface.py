@@ -97,3 +97,92 @@ def test_censored_knees_get_covering_one_sided_bounds():
                 hits += k.ci[0] <= t <= k.ci[1]
         assert fit.verdict == "insufficient data"
     assert n >= 20 and hits / n >= 0.9
+
+
+def test_rules_listed_in_order_for_every_rule():
+    from qlsgan_tf.analysis import surface
+    assert list(surface.RULES) == ["too_few_q", "censored", "no_trend", "aic", "aic_close"]
+    assert all(isinstance(t, str) and t for t in surface.RULES.values())
+    q, caps, tabs, _ = _study(seed=6)
+    assert fit_surface(q, caps, tabs, n_boot=0).rule in surface.RULES
+
+
+@pytest.mark.parametrize("n_q", [1, 2, 3])
+def test_fewer_generators_still_get_their_knees(n_q):
+    q, caps, tabs, kap = _study(seed=7)
+    fit = fit_surface(q[:n_q], caps[:n_q], tabs[:n_q], n_boot=20, seed=1)
+    assert (fit.verdict, fit.rule) == ("insufficient data", "too_few_q")
+    assert len(fit.knees) == n_q
+    for i, k in enumerate(fit.knees):
+        assert np.isfinite(k.value) and k.plateau > 0 and k.counted_runs > 0
+        if k.censored is None:
+            assert k.ci[0] <= k.value <= k.ci[1]
+        curve = fit.curve(i, caps[i])
+        assert curve.shape == (8,) and np.all(np.isfinite(curve))
+
+
+def test_generator_with_too_few_critics_gets_a_nan_knee():
+    from qlsgan_tf.analysis import MIN_CRITICS
+    q, caps, tabs, _ = _study(seed=8)
+    caps = [c.copy() for c in caps]
+    tabs = [t.copy() for t in tabs]
+    caps[2], tabs[2] = caps[2][:MIN_CRITICS - 1], tabs[2][:, :MIN_CRITICS - 1]
+    tabs[5][:, 3:] = np.nan            # counted at 3 critics only
+    fit = fit_surface(q, caps, tabs, n_boot=15, seed=2)
+    for i in (2, 5):
+        assert math.isnan(fit.knees[i].value) and fit.knees[i].censored is None
+        assert fit.knees[i].counted_runs > 0
+        assert np.all(np.isnan(fit.curve(i, caps[i])))
+    others = [k for i, k in enumerate(fit.knees) if i not in (2, 5)]
+    assert all(np.isfinite(k.value) for k in others)
+    assert fit.verdict != "insufficient data"
+    one = fit_surface(q[2:3], caps[2:3], tabs[2:3], n_boot=0)
+    assert one.rule == "too_few_q" and math.isnan(one.knees[0].value)
+
+
+@pytest.mark.parametrize("shape, bias", [("hinge", 0.25), ("valley", 0.5)])
+def test_knee_bias_on_hinge_and_valley(shape, bias):
+    """The corner's softness is fitted (hinge: ~2 in ln C high with the saturating curve
+    alone); on the planted valley the knee reads ~0.4 high (the upturn is read against the
+    plateau level unless it lifts the minimum by a tolerance), see docs/method-knee.md."""
+    errs = []
+    for r in range(3):
+        q, caps, tabs, kap = _study(seed=30 + r, shape=shape)
+        fit = fit_surface(q, caps, tabs, n_boot=0)
+        errs += [math.log(k.value) - t for k, t in zip(fit.knees, kap) if k.censored is None]
+    assert abs(np.median(errs)) < bias, np.median(errs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", ["saturating", "hinge", "valley"])
+def test_knee_intervals_cover_on_planted_shapes(shape):
+    """Bracketed knees over run noise 5-20 %, normal and t3 tails, 10-20 % NaN runs and knees
+    near and beyond the grid (planted.COVERAGE_CONDITIONS)."""
+    cov = planted.knee_coverage(shape, n_rep=6, n_boot=40, seed=5)
+    assert cov["n"] >= 40 and cov["coverage"] >= 0.90, cov
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="asymmetric fall (fast drop, slow 5 % tail): knees read ~0.26 (ln) "
+                   "low, coverage ~0.69; see docs/method-knee.md", strict=False)
+def test_knee_intervals_cover_on_asymmetric_shape():
+    cov = planted.knee_coverage("asymmetric", n_rep=6, n_boot=40, seed=5)
+    assert cov["coverage"] >= 0.90, cov
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", ["saturating", "valley"])
+def test_planted_rates_10x8x10(shape):
+    """10 Q x 8 even log critics x 10 seeds, 13 % noise, 10 % NaN runs, rise 30."""
+    n = 40
+    rng = np.random.default_rng(2024)
+    q, caps = planted.design()
+    rates = {}
+    for truth in ("exponential", "power law", "flat"):
+        kap = planted.planted_knees(truth, q, 30.0, math.log(1500.0))
+        verdicts = [fit_surface(q, caps, planted.planted_table(rng, q, caps, kap, shape=shape),
+                                n_boot=0).verdict for _ in range(n)]
+        rates[truth] = {v: verdicts.count(v) / n for v in set(verdicts)}
+    assert rates["exponential"].get("exponential", 0) >= 0.70, rates
+    assert rates["power law"].get("exponential", 0) <= 0.05, rates
+    assert rates["flat"].get("no increase detected", 0) >= 0.90, rates

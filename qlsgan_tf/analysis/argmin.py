@@ -306,8 +306,8 @@ def suggest_capacities(capacities, estimate, *, n=1):
         pts = [edge + (-1 if low else 1) * step * (k + 1) for k in range(n)]
     else:
         i = int(estimate.index)
-        sides = [(x[i], x[i - 1]) if i > 0 else None, (x[i], x[i + 1]) if i + 1 < x.size else None]
-        sides = sorted((s for s in sides if s), key=lambda s: -abs(s[1] - s[0]))
+        cand = [(x[i], x[i - 1]) if i > 0 else None, (x[i], x[i + 1]) if i + 1 < x.size else None]
+        sides = sorted((s for s in cand if s is not None), key=lambda s: -abs(s[1] - s[0]))
         golden = (3.0 - math.sqrt(5.0)) / 2.0  # 0.382: the golden-section interior point
         pts = []
         for k in range(n):

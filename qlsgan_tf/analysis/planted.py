@@ -8,7 +8,7 @@ offset and a per-run term (normal or Student t with 3 degrees of freedom, same s
 from __future__ import annotations
 
 import math
-from typing import List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -18,7 +18,7 @@ SHAPES = ("saturating", "hinge", "valley", "asymmetric")
 TRUTHS = ("exponential", "power law", "linear", "flat")
 
 
-def planted_knees(truth: str, q, rise: float, centre: float) -> np.ndarray:
+def planted_knees(truth: str, q: Any, rise: float, centre: float) -> np.ndarray:
     """ln C*(Q) of a law rising ``rise``-fold over ``q``, mean ``centre`` (natural log)."""
     q = np.asarray(q, dtype=np.float64)
     lo, hi = q.min(), q.max()
@@ -35,7 +35,7 @@ def planted_knees(truth: str, q, rise: float, centre: float) -> np.ndarray:
     return centre + shape - shape.mean()
 
 
-def mean_log_score(shape: str, x, kappa: float, plateau: float, steep: float = 1.0,
+def mean_log_score(shape: str, x: Any, kappa: float, plateau: float, steep: float = 1.0,
                    tolerance: float = TOLERANCE) -> np.ndarray:
     """Log expected score at log critic capacities ``x`` for a knee at ``kappa``."""
     x = np.asarray(x, dtype=np.float64)
@@ -58,16 +58,16 @@ def mean_log_score(shape: str, x, kappa: float, plateau: float, steep: float = 1
     return math.log(plateau) + ex
 
 
-def planted_table(rng: np.random.Generator, q, capacities: Sequence[Sequence[float]],
-                  kappa, *, n_seeds: int = 10, shape: str = "saturating", noise: float = 0.13,
+def planted_table(rng: np.random.Generator, q: Any, capacities: Sequence[Sequence[float]],
+                  kappa: Any, *, n_seeds: int = 10, shape: str = "saturating", noise: float = 0.13,
                   tails: str = "normal", nan_rate: float = 0.1, seed_sd: float = 0.03,
-                  tolerance: float = TOLERANCE) -> List[np.ndarray]:
+                  tolerance: float = TOLERANCE, steep_spread: float = 0.4) -> List[np.ndarray]:
     """Score tables ``[n_seeds, n_critics]`` per q for planted knees ``kappa`` (ln C*)."""
     out = []
     for i, _ in enumerate(q):
         x = np.log(np.asarray(capacities[i], dtype=np.float64))
         plateau = 0.15 + 0.1 * (i % 3) / 2
-        steep = 0.8 + 0.4 * ((i * 7) % 5) / 4
+        steep = 1.0 - 0.5 * steep_spread + steep_spread * ((i * 7) % 5) / 4
         mu = mean_log_score(shape, x, float(kappa[i]), plateau, steep, tolerance)
         if tails == "normal":
             e = rng.standard_normal((n_seeds, x.size))
@@ -88,3 +88,82 @@ def design(n_q: int = 10, n_critics: int = 8, q_range: Tuple[float, float] = (12
     q = np.linspace(q_range[0], q_range[1], n_q)
     grid = np.geomspace(critic_range[0], critic_range[1], n_critics)
     return q, [grid.copy() for _ in range(n_q)]
+
+
+#: Conditions the coverage check cycles through: (run noise, tails, NaN rate, knee centre).
+COVERAGE_CONDITIONS = ((0.13, "normal", 0.10, 1500.0), (0.05, "normal", 0.15, 300.0),
+                       (0.20, "t3", 0.20, 1500.0), (0.13, "t3", 0.10, 8000.0),
+                       (0.20, "normal", 0.15, 100.0), (0.10, "t3", 0.20, 3000.0))
+
+
+def knee_coverage(shape: str, *, n_rep: int, seed: int = 0, n_boot: int = 60,
+                  n_q: int = 10, n_critics: int = 8, n_seeds: int = 10,
+                  conditions: Sequence[Tuple[float, str, float, float]] = COVERAGE_CONDITIONS,
+                  ) -> Dict[str, float]:
+    """Coverage of the two-sided knee intervals of ``fit_surface`` on planted studies.
+
+    Replicate r uses condition ``r % len(conditions)`` and a knee law cycling through
+    exponential / power law / flat (rise 30). Knees reported as bracketed (not censored) are
+    scored. Returns ``{"hits", "n", "coverage", "median_width"}`` (width in natural log).
+    """
+    from qlsgan_tf.analysis.surface import fit_surface
+
+    rng = np.random.default_rng(seed)
+    q, caps = design(n_q, n_critics)
+    hits, n, widths = 0, 0, []
+    for r in range(n_rep):
+        noise, tails, nan_rate, centre = conditions[r % len(conditions)]
+        truth = ("exponential", "power law", "flat")[r % 3]
+        kap = planted_knees(truth, q, 30.0, math.log(centre))
+        tabs = planted_table(rng, q, caps, kap, n_seeds=n_seeds, shape=shape, noise=noise,
+                             tails=tails, nan_rate=nan_rate)
+        fit = fit_surface(q, caps, tabs, n_boot=n_boot, seed=seed + r)
+        for k, t in zip(fit.knees, kap):
+            if k.censored is not None or not np.isfinite(k.value):
+                continue
+            n += 1
+            hits += int(k.ci[0] <= math.exp(t) <= k.ci[1])
+            widths.append(math.log(k.ci[1] / k.ci[0]))
+    return {"hits": float(hits), "n": float(n), "coverage": hits / n if n else math.nan,
+            "median_width": float(np.median(widths)) if widths else math.nan}
+
+
+#: Worlds of the power calibration, shaped like real runs: name -> (n_q, n_critics, n_seeds,
+#: shape, run noise, NaN rate, steepness spread).
+CALIBRATION_WORLDS = {
+    "10x8x10 saturating": (10, 8, 10, "saturating", 0.13, 0.10, 0.4),
+    "8x6x5 saturating": (8, 6, 5, "saturating", 0.13, 0.10, 0.4),
+    "10x8x10 hinge, noise 0.10": (10, 8, 10, "hinge", 0.10, 0.10, 0.4),
+    "9x7x8 saturating, spread 0.8": (9, 7, 8, "saturating", 0.13, 0.15, 0.8),
+    "10x8x6 saturating, NaN 0.2": (10, 8, 6, "saturating", 0.16, 0.20, 0.4),
+}
+
+
+def power_calibration(world: str, *, n_rep: int, seed: int = 0, rise: float = 30.0,
+                      centre: float = 1500.0) -> Dict[str, Tuple[float, float]]:
+    """Power reported from one realisation's fit vs realised on fresh data of the true world.
+
+    The realisation has exponential knees (rise ``rise`` about ``centre``);
+    ``simulate_power(fit, n_rep=n_rep)`` gives the reported rate of the right verdict for
+    each planted law, and ``n_rep`` fresh studies of the planted world with that law give the
+    realised rate. Returns ``{law: (reported, realised)}``.
+    """
+    from qlsgan_tf.analysis.power import PLANTED, simulate_power
+    from qlsgan_tf.analysis.surface import fit_surface
+
+    n_q, n_c, n_s, shape, noise, nan_rate, spread = CALIBRATION_WORLDS[world]
+    rng = np.random.default_rng(seed)
+    q, caps = design(n_q, n_c)
+
+    def study(truth):
+        kap = planted_knees(truth, q, rise, math.log(centre))
+        return planted_table(rng, q, caps, kap, n_seeds=n_s, shape=shape, noise=noise,
+                             nan_rate=nan_rate, steep_spread=spread)
+
+    fit = fit_surface(q, caps, study("exponential"), n_boot=0)
+    reported = simulate_power(fit, rise=rise, n_rep=n_rep, seed=seed + 1)
+    out = {}
+    for law, right in PLANTED.items():
+        verdicts = [fit_surface(q, caps, study(law), n_boot=0).verdict for _ in range(n_rep)]
+        out[law] = (reported[law].get(right, 0.0), verdicts.count(right) / n_rep)
+    return out

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from qlsgan_tf.analysis import planted
+from qlsgan_tf.analysis import planted, surface
 from qlsgan_tf.analysis.surface import SurfaceFit, curve_log, fit_surface
 
 __all__ = ["PLANTED", "TARGET_POWER", "World", "design_for_power", "simulate_power"]
@@ -27,6 +27,8 @@ __all__ = ["PLANTED", "TARGET_POWER", "World", "design_for_power", "simulate_pow
 PLANTED = {"exponential": "exponential", "power law": "power law",
            "flat": "no increase detected"}
 TARGET_POWER = 0.8
+#: Worlds drawn per fitted world to carry the fit's estimation uncertainty (0: point fit).
+N_DRAWS = 200
 
 
 @dataclasses.dataclass
@@ -47,6 +49,10 @@ class World:
     knee_sd: float = 0.0                        # scatter of the knees about their law (ln)
     mask: Optional[List[np.ndarray]] = None     # True where a run counts
     nan_rate: Optional[np.ndarray] = None       # per q, when there is no mask
+    sharpness: float = 1.0                      # softness of the corner (1: saturating)
+    #: Surfaces drawn from the fit's sampling distribution, one used per simulated study:
+    #: "level", "steepness", "upturn" [M, n_q], "sharpness" and "noise_scale" [M].
+    draws: Optional[Dict[str, np.ndarray]] = None
 
     @classmethod
     def from_fit(cls, fit: SurfaceFit) -> World:
@@ -67,7 +73,8 @@ class World:
         knees = np.where(cells.active, np.clip(sol.kappa, cells.x_lo, cells.x_hi), np.nan)
         return cls(fit.q.copy(), [np.asarray(c, dtype=float).copy() for c in caps], n_seeds,
                    sol.level.copy(), sol.alpha.copy(), sol.up.copy(), knees, fit.tolerance,
-                   cells.run_resid.copy(), cells.seed_eff.copy(), cell_sd, knee_sd, mask, None)
+                   cells.run_resid.copy(), cells.seed_eff.copy(), cell_sd, knee_sd, mask, None,
+                   sol.sharpness, _draws(fit))
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready dict (lists of floats; the mask as lists of 0/1)."""
@@ -81,6 +88,9 @@ class World:
             "knee_sd": float(self.knee_sd),
             "mask": None if self.mask is None else [m.astype(int).tolist() for m in self.mask],
             "nan_rate": None if self.nan_rate is None else self.nan_rate.tolist(),
+            "sharpness": float(self.sharpness),
+            "draws": None if self.draws is None else {
+                k: v.tolist() for k, v in self.draws.items()},
         }
 
     @classmethod
@@ -93,7 +103,10 @@ class World:
                    arr(d["run_residuals"], float), arr(d["seed_effects"], float),
                    float(d["cell_sd"]), float(d.get("knee_sd", 0.0)),
                    None if d.get("mask") is None else [arr(m, bool) for m in d["mask"]],
-                   None if d.get("nan_rate") is None else arr(d["nan_rate"], float))
+                   None if d.get("nan_rate") is None else arr(d["nan_rate"], float),
+                   float(d.get("sharpness", 1.0)),
+                   None if d.get("draws") is None else {
+                       k: arr(v, float) for k, v in d["draws"].items()})
 
     def centre(self) -> float:
         """Mean ln knee of the generators with counted runs (the planted laws' centre)."""
@@ -102,15 +115,20 @@ class World:
 
     def simulate(self, rng: np.random.Generator, knees: np.ndarray) -> List[np.ndarray]:
         """One study's score tables with the knees ``knees`` (ln C* per q)."""
+        level, steep, up, h, scale = (self.level, self.steepness, self.upturn,
+                                      self.sharpness, 1.0)
+        if self.draws is not None:
+            j = int(rng.integers(self.draws["sharpness"].size))
+            level, steep, up = (self.draws[k][j] for k in ("level", "steepness", "upturn"))
+            h, scale = float(self.draws["sharpness"][j]), float(self.draws["noise_scale"][j])
         out = []
         for i, cap in enumerate(self.capacities):
             x = np.log(cap)
-            mu = curve_log(x, self.level[i], self.steepness[i], knees[i], self.upturn[i],
-                           self.tolerance)
+            mu = curve_log(x, level[i], steep[i], knees[i], up[i], self.tolerance, h)
             shape = (self.n_seeds, x.size)
-            y = (mu + self.cell_sd * rng.standard_normal(x.size)
-                 + rng.choice(self.seed_effects, (self.n_seeds, 1))
-                 + rng.choice(self.run_residuals, shape))
+            y = (mu + scale * (self.cell_sd * rng.standard_normal(x.size)
+                               + rng.choice(self.seed_effects, (self.n_seeds, 1))
+                               + rng.choice(self.run_residuals, shape)))
             s = np.exp(y)
             if self.mask is not None:
                 s[~self.mask[i]] = np.nan
@@ -134,10 +152,42 @@ class World:
         else:
             rate = self.nan_rate if self.nan_rate is not None else np.zeros(self.q.size)
         crit = np.asarray(critics, dtype=float)
+        draws = None
+        if self.draws is not None:
+            draws = {k: (np.array([np.interp(q, qs, row[ok]) for row in v]) if v.ndim == 2
+                         else v) for k, v in self.draws.items()}
         return World(q, [crit.copy() for _ in q], int(n_seeds), interp(self.level),
                      interp(self.steepness), interp(self.upturn), interp(self.knees),
                      self.tolerance, self.run_residuals, self.seed_effects, self.cell_sd,
-                     self.knee_sd, None, np.interp(q, self.q, rate))
+                     self.knee_sd, None, np.interp(q, self.q, rate), self.sharpness, draws)
+
+
+def _draws(fit: SurfaceFit, n_draws: Optional[int] = None,
+           seed: int = 0) -> Optional[Dict[str, np.ndarray]]:
+    """Surfaces drawn from the free fit's approximate sampling distribution: parameters from
+    N(estimate, covariance x dispersion) kept within their bounds, and the noise scaled by
+    sqrt(df / chi2_df) for the residual degrees of freedom."""
+    m = N_DRAWS if n_draws is None else n_draws
+    sol, cells = fit._solutions["free"], fit._cells
+    cov = surface._param_cov(sol, fit.dispersion)
+    if m <= 0 or cov is None or cells is None:
+        return None
+    n = fit.q.size
+    na = sol.alpha.size if not surface.SHARED_STEEPNESS else 1
+    ih = 2 * n + na
+    rng = np.random.default_rng(seed)
+    vals, vecs = np.linalg.eigh(0.5 * (cov + cov.T))
+    root = vecs * np.sqrt(np.clip(vals, 0.0, None))
+    p = sol.x[None, :] + rng.standard_normal((m, sol.x.size)) @ root.T
+    steep = p[:, n:n + na] if na == n else np.repeat(p[:, n:n + 1], n, axis=1)
+    df = max(cells.df, 1)
+    return {
+        "level": p[:, :n],
+        "steepness": np.clip(steep, *surface.ALPHA_BOUNDS),
+        "upturn": np.clip(p[:, n + na:ih], 0.0, None),
+        "sharpness": np.clip(p[:, ih], *surface.SHARPNESS_BOUNDS),
+        "noise_scale": np.sqrt(df / rng.chisquare(df, m)),
+    }
 
 
 def _as_world(fit_or_world: Union[SurfaceFit, World]) -> World:

@@ -291,6 +291,7 @@ def _fit_law(name, q, logy, s2, kind, level, with_ci):
                                 options={"gtol": 1e-4})
         if best is None or res.fun < best.fun:
             best = res
+    assert best is not None
     n, k = q.size, 3
     ll = -float(best.fun)
     aicc = 2 * k - 2 * ll + 2 * k * (k + 1) / (n - k - 1) if n > k + 1 else math.nan
