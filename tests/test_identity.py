@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 
@@ -227,15 +228,29 @@ def test_sigterm_ends_a_worker_waiting_for_its_chief(tmp_path):
     proc = subprocess.Popen(list(map(str, cmd)), env=_worker_env(_free_port(), 300),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=REPO)
-    try:
+    waiting = threading.Event()
+
+    def watch():
         for line in proc.stdout:
             if "waiting for the chief oracle" in line:
-                break
+                waiting.set()
+
+    reader = threading.Thread(target=watch, daemon=True)
+    reader.start()
+    try:
+        # A worker that never says it waits is signalled all the same after the deadline.
+        waiting.wait(timeout=180)
         proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the worker ignored SIGTERM while waiting for its chief")
+        stderr = proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
+    assert waiting.is_set(), "the worker never said it was waiting for its chief"
     assert proc.returncode == 130
     assert "interrupted (SIGTERM)" in _one_line(stderr)
 

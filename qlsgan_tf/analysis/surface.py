@@ -897,14 +897,14 @@ def _knee(i, free, cells, cens, se, boot_k, widen, level, counted,
         bound = k - z1 * se[i] if np.isfinite(se[i]) else edge
         if has_boot:
             bound = min(bound, k - widen * max(k - np.percentile(boot_k[:, i], 2 * tail), 0.0))
-        return KneeEstimate(math.exp(edge), (math.exp(min(edge, bound)), math.inf), "high",
-                            plateau, counted)
+        return KneeEstimate(math.exp(edge), (math.exp(max(min(edge, bound), -700.0)), math.inf),
+                            "high", plateau, counted)
     edge = cells.x_lo[i]
     bound = k + z1 * se[i] if np.isfinite(se[i]) else edge
     if has_boot:
         bound = max(bound, k + widen * max(np.percentile(boot_k[:, i], 100 - 2 * tail) - k, 0.0))
-    return KneeEstimate(math.exp(edge), (0.0, math.exp(max(edge, bound))), "low", plateau,
-                        counted)
+    return KneeEstimate(math.exp(edge), (0.0, math.exp(min(max(edge, bound), 700.0))), "low",
+                        plateau, counted)
 
 
 def _law_results(q, knee_laws, boot_k, se, cells, widen, level) -> Dict[str, LawResult]:

@@ -36,7 +36,7 @@ LEVEL = 0.95
 #: Replicates per planted law in the report's power (Monte-Carlo error <= 0.05 at 100).
 POWER_REPS = 100
 #: Replicates per candidate design when searching for one that reaches 80 %.
-DESIGN_REPS = 40
+DESIGN_REPS = 30
 #: Joint seed resamples for the G* intervals (each refits the quantum and classical surfaces).
 G_BOOT = 30
 #: Deepest circuit a suggested design may use (the step cost grows with L; 20 layers of 3
@@ -44,6 +44,8 @@ G_BOOT = 30
 MAX_DESIGN_LAYERS = 20
 #: Largest critic a suggested design may use on the quick preset's budget.
 MAX_DESIGN_CRITIC = 300_000
+#: Most runs (per learning rate) a suggested design may take: 10x the paper preset's grid.
+MAX_DESIGN_RUNS = 20_000
 PRIMARY = ("the law of the knee C*(Q) of the score surface (score: {metric}; the study's "
            "VAE), from one joint fit of all counted runs")
 _CODES = {-1: "low", 0: None, 1: "high"}
@@ -470,10 +472,20 @@ def design_candidates(config):
     x = np.log(np.asarray(crit, dtype=np.float64))
     step = float(np.mean(np.diff(x))) if x.size > 1 else math.log(4.0)
     wider = np.exp(np.arange(x[0], math.log(MAX_DESIGN_CRITIC) + 1e-9, step))
-    q_sets = [q_of(depths)] + [q_of(d) for d in (deeper, more) if d != depths]
-    critic_sets = [crit, [float(c) for c in wider[: len(crit) + 2]]]
+    q_sets = _distinct([q_of(depths), q_of(deeper), q_of(more)])
+    critic_sets = _distinct([[float(c) for c in crit],
+                             [float(round(c)) for c in wider[: len(crit) + 2]]])
     k = len(config.seeds)
-    return {"seeds": [k, 2 * k, 3 * k], "q_sets": q_sets, "critic_sets": critic_sets}
+    return {"seeds": [k, 2 * k, 3 * k], "q_sets": q_sets, "critic_sets": critic_sets,
+            "max_runs": MAX_DESIGN_RUNS}
+
+
+def _distinct(sets):
+    out = []
+    for values in sets:
+        if values not in out:
+            out.append(values)
+    return out
 
 
 def power_of(fit_or_world, *, n_rep=POWER_REPS, seed=0, rise=30.0, candidates=None):
