@@ -205,6 +205,26 @@ def test_dry_run_prints_the_estimate_and_trains_nothing(tmp_path, sat4_sample_di
     assert not out.exists()
 
 
+@pytest.mark.slow
+def test_dry_run_prints_the_power_in_the_pilot_world(tmp_path, sat4_sample_dir):
+    """Four Q values: the design's power simulated in the bundled quick study's world, and in
+    a given pilot's; a pilot that is not a study is one line."""
+    out = tmp_path / "dry4"
+    grid = ["--quantum_grid", "2x1,2x2,2x3,2x4", "--critic_capacities", "20,60,180,540",
+            "--classical_capacities", "15", "--seeds", "0,1"]
+    proc = subprocess.run(_cmd(out, *grid, "--dry_run", data=sat4_sample_dir), env=_env(),
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "simulated in the bundled quick study's fitted world" in proc.stdout
+    assert "| planted law |" in proc.stdout and "| exponential |" in proc.stdout
+    assert not out.exists()
+    bad = subprocess.run(_cmd(out, *grid, "--dry_run", "--pilot", str(tmp_path),
+                              data=sat4_sample_dir), env=_env(), capture_output=True,
+                         text=True, timeout=900)
+    assert bad.returncode != 0 and "not a study directory" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
 def test_ctrl_c_stops_cleanly_and_keeps_finished_runs(tmp_path, sat4_sample_dir):
     out = tmp_path / "interrupted"
     proc = subprocess.Popen(_cmd(out, *SMALL, data=sat4_sample_dir), env=_env(),

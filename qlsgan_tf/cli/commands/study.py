@@ -158,6 +158,9 @@ def main(argv):
               + (f" (+ up to {config.n_refine_runs()} adaptive)" if config.refine_rounds else "")
               + ", "
               f"data {data_path}, out {FLAGS.out} (role: {runner.role()})", flush=True)
+        if FLAGS.pilot and not FLAGS.dry_run:
+            raise UsageError("--pilot names the world --dry_run simulates power in; give "
+                             "--dry_run too")
         if FLAGS.dry_run:
             _dry_run(config, data_path, data_lib)
             return
@@ -179,8 +182,9 @@ def _dry_run(config, data_path, data_lib):
     """Grid size and estimated time, without preparing or training anything."""
     import pathlib
 
-    from qlsgan_tf.study import runner, store
+    from qlsgan_tf.study import pilot, runner, store
 
+    world = pilot.world_for(FLAGS.pilot)  # a bad --pilot is named before any work
     train = data_lib.load_sat4(data_path, split="train", max_images=config.max_images or None)
     n_reference = len(train.images) * (8 if config.augment else 1)
     done = store.ResultStore(pathlib.Path(FLAGS.out)).keys()
@@ -193,20 +197,19 @@ def _dry_run(config, data_path, data_lib):
               f"({config.refine_rounds} rounds x {config.refine_points} critics for the "
               f"{config.refine_kinds} generators; not in the estimate below)")
     print(runner.describe_estimate(runner.estimate(config, n_reference, done)))
-    _print_power(config)
+    _print_power(config, *world)
 
 
-def _print_power(config):
+def _print_power(config, world, source):
     """The primary verdict's power at this design, simulated in the pilot's fitted world."""
     from qlsgan_tf.analysis import surface
-    from qlsgan_tf.study import analysis, pilot, report
+    from qlsgan_tf.study import analysis, report
 
     q = [spec.capacity for spec in config.generator_specs() if spec.kind == "quantum"]
     if len(set(q)) < surface.MIN_Q:
         print(f"power: not simulated (needs >= {surface.MIN_Q} Q values for a verdict; this "
               f"design has {len(set(q))})")
         return
-    world, source = pilot.world_for(FLAGS.pilot)
     world = world.redesign(q, config.critic_capacities, len(config.seeds))
     print(f"power of this design, simulated in {source}, moved onto this design's Q, "
           "critics and seeds:")
