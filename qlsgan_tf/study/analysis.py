@@ -22,6 +22,7 @@ report's record. The method is ``docs/method.md``; in short:
   with the knee law replaced by planted laws.
 """
 import collections
+import dataclasses
 import math
 import warnings
 
@@ -187,26 +188,28 @@ def _json(value):
 
 
 # ---------------------------------------------------------------- tables for the surface fit
+@dataclasses.dataclass(frozen=True)
 class _Surface:
-    """The tables of one kind of generator, ready for :func:`qlsgan_tf.analysis.fit_surface`."""
+    """The tables of one kind of generator, ready for :func:`qlsgan_tf.analysis.fit_surface`:
+    per generator its capacity, critics, scores ``[n_seeds, n_critics]`` and the learning
+    rate of each cell."""
 
-    def __init__(self, table, labels, metric=None):
-        self.labels = list(labels)
-        self.capacity = [float(table.info(g)["generator_capacity"]) for g in self.labels]
-        self.critics, self.scores, self.lrs = [], [], []
-        for g in self.labels:
-            critics, scores, lrs = table.cells(g, metric)
-            self.critics.append([float(c) for c in critics])
-            self.scores.append(scores)
-            self.lrs.append(lrs)
+    labels: list
+    capacity: list
+    critics: list
+    scores: list
+    lrs: list
+
+    @classmethod
+    def of(cls, table, labels, metric=None):
+        cells = [table.cells(g, metric) for g in labels]
+        return cls(list(labels), [float(table.info(g)["generator_capacity"]) for g in labels],
+                   [[float(c) for c in critics] for critics, _, _ in cells],
+                   [scores for _, scores, _ in cells], [lrs for _, _, lrs in cells])
 
     def resampled(self, seeds):
         """The same tables with seed rows ``seeds`` (one draw shared by every table)."""
-        out = object.__new__(_Surface)
-        out.labels, out.capacity, out.critics, out.lrs = (
-            self.labels, self.capacity, self.critics, self.lrs)
-        out.scores = [s[seeds] for s in self.scores]
-        return out
+        return dataclasses.replace(self, scores=[s[seeds] for s in self.scores])
 
     def fit(self, *, seed=0, n_boot=0):
         return stats_lib.fit_surface(self.capacity, self.critics, self.scores, seed=seed,
@@ -292,7 +295,7 @@ def _classical(table):
     by_dim = collections.defaultdict(list)
     for g in _counted(table, "classical"):
         by_dim[table.info(g)["latent_dim"]].append(g)
-    return {d: _Surface(table, labels) for d, labels in by_dim.items()}
+    return {d: _Surface.of(table, labels) for d, labels in by_dim.items()}
 
 
 def _g_star(q_plateaus, q_dims, classical_fits, classical):
@@ -385,7 +388,7 @@ def _exploratory(result, table, entries, seed):
                  name="matching classical generator capacity G*(Q)", key="classical_generator")]
     other = "fd" if table.metric == "latent" else "latent"
     labels = [e["generator"] for e in entries]
-    other_fit = _Surface(table, labels, other).fit(seed=seed) if labels else None
+    other_fit = _Surface.of(table, labels, other).fit(seed=seed) if labels else None
     if other_fit is not None:
         rows.append(dict(_surface_record(other_fit), name=f"knee law of C*(Q) on the "
                          f"{'FD-SAT4' if other == 'fd' else 'latent'} score", key="other_score"))
@@ -405,7 +408,7 @@ def analyse(runs, config, n_boot=None, seed=0, with_power=True, power_reps=None)
     metric = getattr(config, "score_metric", "latent")
     table = RunTable(runs, metric, config.learning_rate)
     n_boot = int(n_boot or config.n_boot)
-    quantum = _Surface(table, _counted(table, "quantum"))
+    quantum = _Surface.of(table, _counted(table, "quantum"))
     fit = quantum.fit(seed=seed, n_boot=n_boot) if quantum.labels else None
     entries = ([_quantum_entry(table, quantum, i, fit, seed) for i in range(len(quantum.labels))]
                if fit is not None else [])
