@@ -5,8 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from qlsgan_tf.analysis import (World, design_for_power, fit_surface, planted, power_interval,
-                                simulate_power)
+from qlsgan_tf.analysis import (
+    World,
+    design_for_power,
+    fit_surface,
+    planted,
+    power_interval,
+    simulate_power,
+)
 from qlsgan_tf.analysis.twostage import two_stage
 
 
@@ -104,7 +110,7 @@ def test_reported_power_interval_holds_the_realised_rate(world):
     every world; the point power is within 10 points where that was measured to hold."""
     n = 40
     res = planted.power_calibration(world, n_rep=n, seed=0, interval=True)
-    for law, (reported, realised, (lo, hi)) in res.items():
+    for law, (_reported, realised, (lo, hi)) in res.items():
         r_lo, r_hi = _wilson(realised, n)
         assert lo <= r_hi + 1e-9 and r_lo <= hi + 1e-9, (law, res)
     if world not in _CALIBRATION_GAPS:
