@@ -30,6 +30,9 @@ PLANTED = {"exponential": "exponential", "power law": "power law",
 TARGET_POWER = 0.8
 #: Worlds drawn per fitted world to carry the fit's estimation uncertainty (0: point fit).
 N_DRAWS = 200
+#: Largest rise of a world's log score from its upturn over the critic span, and largest
+#: shift of a drawn level from the fitted one (natural log).
+MAX_DRAW_SHIFT = 5.0
 #: Percentiles of the power interval (:func:`power_interval`): 10th and 90th.
 POWER_INTERVAL = (0.10, 0.90)
 #: Build the world on the steepnesses fitted without the steepness ridge (True), so that
@@ -81,7 +84,8 @@ class World:
         knee_sd = float(fit.laws[best].params.get("sigma", 0.0)) if best else 0.0
         knees = np.where(cells.active, np.clip(sol.kappa, cells.x_lo, cells.x_hi), np.nan)
         return cls(fit.q.copy(), [np.asarray(c, dtype=float).copy() for c in caps], n_seeds,
-                   sol.level.copy(), sol.alpha.copy(), sol.up.copy(), knees, fit.tolerance,
+                   sol.level.copy(), sol.alpha.copy(), np.minimum(sol.up, _upturn_cap(cells)),
+                   knees, fit.tolerance,
                    cells.run_resid.copy(), cells.seed_eff.copy(), cell_sd, knee_sd, mask, None,
                    sol.sharpness, _draws(fit, sol=sol))
 
@@ -212,6 +216,15 @@ def _world_solution(fit: SurfaceFit) -> Any:
     return free
 
 
+def _upturn_cap(cells: Any) -> np.ndarray:
+    """Largest upturn per q kept in a world: a rise of MAX_DRAW_SHIFT (ln) over the whole
+    critic span of that q. An upturn whose fitted knee sits at the top of the critics is not
+    identified (it acts beyond the last critic) and would explode once a planted knee moves
+    the curve's bottom inside the grid."""
+    span = np.maximum(cells.x_hi - cells.x_lo, 0.5)
+    return MAX_DRAW_SHIFT / span ** 2
+
+
 def _draws(fit: SurfaceFit, n_draws: Optional[int] = None,
            seed: int = 0, sol: Any = None) -> Optional[Dict[str, np.ndarray]]:
     """Surfaces drawn from the free fit's approximate sampling distribution: parameters from
@@ -234,13 +247,21 @@ def _draws(fit: SurfaceFit, n_draws: Optional[int] = None,
     steep = p[:, n:n + na] if na == n else np.repeat(p[:, n:n + 1], n, axis=1)
     steep = np.where(cells.active[None, :], steep, sol.alpha[None, :])
     df = max(cells.df, 1)
-    return {
+    up = np.minimum(np.clip(p[:, n + na:ih], 0.0, None), _upturn_cap(cells)[None, :])
+    # Drop absurd draws (poorly identified levels): a level more than MAX_DRAW_SHIFT (ln)
+    # from the fitted one.
+    shift = np.max(np.abs(p[:, :n] - sol.level[None, :]), axis=1)
+    keep = np.isfinite(shift) & (shift <= MAX_DRAW_SHIFT)
+    if not np.any(keep):
+        return None
+    out = {
         "level": p[:, :n],
         "steepness": np.clip(steep, *surface.ALPHA_BOUNDS),
-        "upturn": np.clip(p[:, n + na:ih], 0.0, None),
+        "upturn": up,
         "sharpness": np.clip(p[:, ih], *surface.SHARPNESS_BOUNDS),
         "noise_scale": np.sqrt(df / rng.chisquare(df, m)),
     }
+    return {k: v[keep] for k, v in out.items()}
 
 
 def _as_world(fit_or_world: Union[SurfaceFit, World]) -> World:
