@@ -339,7 +339,7 @@ def power_interval(fit: Union[SurfaceFit, World], *, rise: float = 30.0, n_rep: 
     overall rate and the interval the ``probs`` percentiles of the per-world power, its
     between-world variance estimated from the per-world rates less their binomial error
     (method of moments), plus the Monte-Carlo variance of the overall rate, and given the
-    shape of a beta distribution.
+    shape of a beta distribution centred on the rate shrunk by half a study each way.
 
     Returns ``{planted law: {"power": float, "interval": (lo, hi), "rates": {verdict: rate},
     "world_rates": [per-world rate]}}``. A world without draws gives a zero-width interval.
@@ -371,10 +371,12 @@ def power_interval(fit: Union[SurfaceFit, World], *, rise: float = 30.0, n_rep: 
         var = 0.0
         if n_draws and n_worlds > 1 and m > 1:
             var = max((float(p.var(ddof=1)) - mean * (1.0 - mean) / m) / (1.0 - 1.0 / m), 0.0)
-        # plus the Monte-Carlo error of the overall rate (a rate of 0 or 1 counts as 0.5/n)
+        # plus the Monte-Carlo error of the overall rate, both about the rate shrunk by half
+        # a study each way (so that a rate of 0 or 1 still gets an interval)
         n_tot = m * n_worlds
-        var += max(mean * (1.0 - mean), 0.5 / n_tot) / n_tot
-        lo, hi = _beta_quantiles(mean, var, probs)
+        centre = (mean * n_tot + 0.5) / (n_tot + 1.0)
+        var += centre * (1.0 - centre) / n_tot
+        lo, hi = _beta_quantiles(centre, var, probs)
         out[law] = {"power": mean, "interval": (min(lo, mean), max(hi, mean)),
                     "rates": tally, "world_rates": per}
     return out
