@@ -7,7 +7,9 @@ each q, the number of seeds) and its pattern of runs that do not count (the NaN 
 per-q rate for a new design). It serialises to JSON, so a pilot study's world can be shipped
 and simulated later without the data. :func:`simulate_power` replaces the knee law by a planted
 exponential, power law or flat law and tallies the verdicts of ``fit_surface(n_boot=0)``;
-:func:`design_for_power` finds the cheapest candidate design reaching the target power.
+:func:`power_interval` gives that power with its spread over worlds drawn from the fit's
+sampling distribution; :func:`design_for_power` finds the cheapest candidate design reaching
+the target power.
 """
 from __future__ import annotations
 
