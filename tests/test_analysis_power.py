@@ -5,7 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from qlsgan_tf.analysis import World, design_for_power, fit_surface, planted, simulate_power
+from qlsgan_tf.analysis import (
+    World,
+    design_for_power,
+    fit_surface,
+    planted,
+    power_interval,
+    simulate_power,
+)
 from qlsgan_tf.analysis.twostage import two_stage
 
 
@@ -67,18 +74,44 @@ def test_world_carries_the_fits_sampling_error():
     assert [t.shape for t in small.simulate(np.random.default_rng(0), small.knees)] == [(5, 6)] * 5
 
 
-_CALIBRATION_GAPS = {  # measured gaps above 0.10 (docs/method-knee.md): known, not yet closed
-    "10x8x10 saturating": "power law reported 0.40 vs realised 0.25",
-    "8x6x5 saturating": "5 seeds: exponential reported 0.33 vs realised 0.70",
-    "9x7x8 saturating, spread 0.8": "steepness spread: exponential 0.78 vs 0.33",
+def test_power_interval_shape_and_bounds():
+    fit = fit_surface(*_study("exponential", 5), n_boot=0)
+    out = power_interval(fit, n_rep=12, n_worlds=4, seed=2, laws=("exponential", "flat"))
+    assert set(out) == {"exponential", "flat"}
+    for v in out.values():
+        lo, hi = v["interval"]
+        assert 0.0 <= lo <= v["power"] <= hi <= 1.0
+        assert len(v["world_rates"]) == 4 and abs(sum(v["rates"].values()) - 1.0) < 1e-9
+    with pytest.raises(ValueError):
+        power_interval(fit, n_rep=3, n_worlds=5)
+    assert simulate_power(fit, n_rep=2, laws=("flat",)).keys() == {"flat"}
+
+
+def _wilson(p, n, z=1.2816):
+    """80 % Wilson interval of a rate p out of n."""
+    c = (p + z * z / (2 * n)) / (1 + z * z / n)
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return c - h, c + h
+
+
+#: Worlds whose reported power was measured more than 10 points from the realised rate (40
+#: replicates a side, seed 0; docs/method-knee.md): there only the interval is checked.
+_CALIBRATION_GAPS = {
+    "8x6x5 saturating": "5 seeds: exponential reported 0.50 vs realised 0.70",
+    "9x7x8 saturating, spread 0.8": "steepness spread: exponential 0.62 vs 0.33",
+    "10x8x6 saturating, NaN 0.2": "power law 0.33 vs 0.07, exponential 0.60 vs 0.72",
 }
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("world", [
-    pytest.param(w, marks=pytest.mark.xfail(reason=_CALIBRATION_GAPS[w], strict=False))
-    if w in _CALIBRATION_GAPS else w for w in planted.CALIBRATION_WORLDS])
-def test_reported_power_within_ten_points_of_realised(world):
-    res = planted.power_calibration(world, n_rep=40, seed=0)
-    gaps = {law: abs(a - b) for law, (a, b) in res.items()}
-    assert max(gaps.values()) <= 0.10 + 1e-9, res
+@pytest.mark.parametrize("world", list(planted.CALIBRATION_WORLDS))
+def test_reported_power_interval_holds_the_realised_rate(world):
+    """The reported 10-90 % power interval meets the realised rate's own 80 % interval in
+    every world; the point power is within 10 points where that was measured to hold."""
+    n = 40
+    res = planted.power_calibration(world, n_rep=n, seed=0, interval=True)
+    for law, (_reported, realised, (lo, hi)) in res.items():
+        r_lo, r_hi = _wilson(realised, n)
+        assert lo <= r_hi + 1e-9 and r_lo <= hi + 1e-9, (law, res)
+    if world not in _CALIBRATION_GAPS:
+        assert max(abs(a - b) for a, b, _ in res.values()) <= 0.10 + 1e-9, res

@@ -4,7 +4,7 @@
 following the law under test; :func:`simulate_power` and :func:`design_for_power` simulate
 from the fitted world. numpy/scipy only: importing this package never imports TensorFlow.
 """
-from qlsgan_tf.analysis.power import World, design_for_power, simulate_power
+from qlsgan_tf.analysis.power import World, design_for_power, power_interval, simulate_power
 from qlsgan_tf.analysis.surface import (
     DELTA_AIC,
     MIN_CRITICS,
@@ -37,5 +37,6 @@ __all__ = [
     "World",
     "design_for_power",
     "fit_surface",
+    "power_interval",
     "simulate_power",
 ]

@@ -140,15 +140,18 @@ CALIBRATION_WORLDS = {
 
 
 def power_calibration(world: str, *, n_rep: int, seed: int = 0, rise: float = 30.0,
-                      centre: float = 1500.0) -> Dict[str, Tuple[float, float]]:
+                      centre: float = 1500.0, interval: bool = False,
+                      n_worlds: int = 10) -> Dict[str, Tuple[Any, ...]]:
     """Power reported from one realisation's fit vs realised on fresh data of the true world.
 
     The realisation has exponential knees (rise ``rise`` about ``centre``);
     ``simulate_power(fit, n_rep=n_rep)`` gives the reported rate of the right verdict for
     each planted law, and ``n_rep`` fresh studies of the planted world with that law give the
-    realised rate. Returns ``{law: (reported, realised)}``.
+    realised rate. Returns ``{law: (reported, realised)}``; with ``interval``, the
+    reported power and its interval come from ``power_interval(fit, n_rep=n_rep,
+    n_worlds=n_worlds)`` and each entry is ``(reported, realised, (lo, hi))``.
     """
-    from qlsgan_tf.analysis.power import PLANTED, simulate_power
+    from qlsgan_tf.analysis.power import PLANTED, power_interval, simulate_power
     from qlsgan_tf.analysis.surface import fit_surface
 
     n_q, n_c, n_s, shape, noise, nan_rate, spread = CALIBRATION_WORLDS[world]
@@ -161,8 +164,15 @@ def power_calibration(world: str, *, n_rep: int, seed: int = 0, rise: float = 30
                              nan_rate=nan_rate, steep_spread=spread)
 
     fit = fit_surface(q, caps, study("exponential"), n_boot=0)
+    out: Dict[str, Tuple[Any, ...]] = {}
+    if interval:
+        pi = power_interval(fit, rise=rise, n_rep=n_rep, seed=seed + 1, n_worlds=n_worlds)
+        for law, right in PLANTED.items():
+            verdicts = [fit_surface(q, caps, study(law), n_boot=0).verdict
+                        for _ in range(n_rep)]
+            out[law] = (pi[law]["power"], verdicts.count(right) / n_rep, pi[law]["interval"])
+        return out
     reported = simulate_power(fit, rise=rise, n_rep=n_rep, seed=seed + 1)
-    out = {}
     for law, right in PLANTED.items():
         verdicts = [fit_surface(q, caps, study(law), n_boot=0).verdict for _ in range(n_rep)]
         out[law] = (reported[law].get(right, 0.0), verdicts.count(right) / n_rep)
