@@ -7,7 +7,6 @@ import pytest
 from qlsgan_tf.study import presets
 from qlsgan_tf.tuning import capacity
 
-
 #: The packing tests' grid (the quick preset's of an earlier release, pinned so that the
 #: expected pack make-ups do not move with the preset): 10 runs per critic of a generator.
 PACKING_GRID = dict(quantum_grid=[(3, layers) for layers in (1, 2, 3, 4, 5, 6, 8, 10)],

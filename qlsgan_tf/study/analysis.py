@@ -30,12 +30,14 @@ import numpy as np
 
 from qlsgan_tf import analysis as stats_lib
 from qlsgan_tf.analysis import argmin, surface, twostage
-from qlsgan_tf.analysis.power import TARGET_POWER
+from qlsgan_tf.analysis.power import POWER_INTERVAL, TARGET_POWER
 from qlsgan_tf.constants import quantum_capacity
 
 LEVEL = 0.95
 #: Replicates per planted law in the report's power (Monte-Carlo error <= 0.05 at 100).
 POWER_REPS = 100
+#: Fitted-world draws the power's interval spreads over (the fit's sampling distribution).
+POWER_WORLDS = 20
 #: Replicates per candidate design when searching for one that reaches 80 %.
 DESIGN_REPS = 30
 #: Joint seed resamples for the G* intervals (each refits the quantum and classical surfaces).
@@ -498,11 +500,16 @@ def power_of(fit_or_world, *, n_rep=POWER_REPS, seed=0, rise=30.0, candidates=No
     if fit_or_world is None:
         return {"computed": False, "reason": "no quantum generator has a counted run"}
     try:
-        rates = stats_lib.simulate_power(fit_or_world, rise=rise, n_rep=n_rep, seed=seed)
+        laws = stats_lib.power_interval(fit_or_world, rise=rise, n_rep=n_rep, seed=seed,
+                                        n_worlds=min(POWER_WORLDS, n_rep))
     except ValueError as err:  # e.g. an insufficient fit: no surface to simulate from
         return {"computed": False, "reason": str(err)}
+    rates = {law: v["rates"] for law, v in laws.items()}
     out = {"computed": True, "rise": rise, "n_rep": n_rep,
-           "mc_error": 0.5 / math.sqrt(n_rep), "rates": rates, "target": TARGET_POWER}
+           "mc_error": 0.5 / math.sqrt(n_rep), "rates": rates, "target": TARGET_POWER,
+           "power": {law: {"right": v["power"], "interval": [float(x) for x in v["interval"]]}
+                     for law, v in laws.items()},
+           "interval_level": POWER_INTERVAL[1] - POWER_INTERVAL[0]}
     if rates["exponential"].get("exponential", 0.0) < TARGET_POWER:
         out["design"] = stats_lib.design_for_power(fit_or_world, rise=rise,
                                                    n_rep=min(DESIGN_REPS, n_rep), seed=seed,
