@@ -16,6 +16,7 @@ from qlsgan_tf.study import pilot, store
 
 
 def main(argv=None):
+    """Fits the study named on the command line and writes its world; returns 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study", help="a finished study directory (e.g. demo-out)")
     parser.add_argument("--out", default=str(pilot.BUNDLED), help="where to write the world")
