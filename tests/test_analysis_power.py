@@ -95,7 +95,7 @@ def _wilson(p, n, z=1.2816):
 
 
 #: Worlds whose reported power was measured more than 10 points from the realised rate (40
-#: replicates a side, seed 0; docs/method-knee.md): there only the interval is checked.
+#: replicates a side, seed 0; docs/method.md): there only the interval is checked.
 _CALIBRATION_GAPS = {
     "8x6x5 saturating": "5 seeds: exponential reported 0.50 vs realised 0.70",
     "9x7x8 saturating, spread 0.8": "steepness spread: exponential 0.62 vs 0.33",

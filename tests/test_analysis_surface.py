@@ -144,7 +144,7 @@ def test_generator_with_too_few_critics_gets_a_nan_knee():
 def test_knee_bias_on_hinge_and_valley(shape, bias):
     """The corner's softness is fitted (hinge: ~2 in ln C high with the saturating curve
     alone); on the planted valley the knee reads ~0.4 high (the upturn is read against the
-    plateau level unless it lifts the minimum by a tolerance), see docs/method-knee.md."""
+    plateau level unless it lifts the minimum by a tolerance), see docs/method.md."""
     errs = []
     for r in range(3):
         q, caps, tabs, kap = _study(seed=30 + r, shape=shape)
@@ -164,7 +164,7 @@ def test_knee_intervals_cover_on_planted_shapes(shape):
 
 @pytest.mark.slow
 @pytest.mark.xfail(reason="asymmetric fall (fast drop, slow 5 % tail): knees read ~0.26 (ln) "
-                   "low, coverage ~0.69; see docs/method-knee.md", strict=False)
+                   "low, coverage ~0.69; see docs/method.md", strict=False)
 def test_knee_intervals_cover_on_asymmetric_shape():
     cov = planted.knee_coverage("asymmetric", n_rep=6, n_boot=40, seed=5)
     assert cov["coverage"] >= 0.90, cov

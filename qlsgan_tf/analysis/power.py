@@ -39,7 +39,7 @@ MAX_DRAW_SHIFT = 5.0
 POWER_INTERVAL = (0.10, 0.90)
 #: Build the world on the steepnesses fitted without the steepness ridge (True), so that
 #: simulated studies keep the knee bias the ridge gives when steepnesses differ. Off: on the
-#: calibration worlds it made the reported power worse (docs/method-knee.md).
+#: calibration worlds it made the reported power worse (docs/method.md).
 UNSHRUNK_STEEPNESS = False
 #: With UNSHRUNK_STEEPNESS, keep only the steepness spread beyond its sampling error.
 SPREAD_BEYOND_ERROR = True

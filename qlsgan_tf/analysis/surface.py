@@ -17,7 +17,7 @@ across the laws exponential (ln C* = a + b Q), power law (ln C* = a + b ln Q) an
 (C* = a + b Q) by their AICc (:data:`RULES`). All counted runs of all Q enter one objective:
 per-Q seed effects are removed within Q (two-way fit), the cell means are weighted by their
 number of counted runs, a soft-L1 loss protects against outlying cells, and least squares with
-an analytic Jacobian is started from several points. See ``docs/method-knee.md``.
+an analytic Jacobian is started from several points. See ``docs/method.md``.
 """
 from __future__ import annotations
 
