@@ -511,9 +511,11 @@ def power_of(fit_or_world, *, n_rep=POWER_REPS, seed=0, rise=30.0, candidates=No
                      for law, v in laws.items()},
            "interval_level": POWER_INTERVAL[1] - POWER_INTERVAL[0]}
     if rates["exponential"].get("exponential", 0.0) < TARGET_POWER:
-        out["design"] = stats_lib.design_for_power(fit_or_world, rise=rise,
-                                                   n_rep=min(DESIGN_REPS, n_rep), seed=seed,
-                                                   **(candidates or {}))
+        design_reps = min(DESIGN_REPS, n_rep)
+        out["design"] = dict(stats_lib.design_for_power(fit_or_world, rise=rise,
+                                                        n_rep=design_reps, seed=seed,
+                                                        **(candidates or {})),
+                             n_rep=design_reps)
     return out
 
 

@@ -502,14 +502,19 @@ def power_lines(power):
 
 
 def _design(entry):
-    return (f"{len(entry['q'])} Q x {len(entry['critics'])} critics x {entry['n_seeds']} seeds "
+    q, c = entry["q"], entry["critics"]
+    return (f"{len(q)} Q ({_fmt(min(q))}–{_fmt(max(q))}) x {len(c)} critics "
+            f"({_fmt(min(c))}–{_fmt(max(c))}) x {entry['n_seeds']} seeds "
             f"({entry['runs']} runs per learning rate)")
 
 
 def _design_text(design):
     tried = "; ".join(f"{_design(e)}: {e['power']:.0%}" for e in design.get("evaluated", []))
     best = design.get("design")
+    n_rep = design.get("n_rep")
     return ("Designs tried, cheapest first (feasible ones: n fixed, depths the simulator "
-            f"takes, the critic range the budget allows): {tried}. "
+            "takes, the critic range the budget allows"
+            + (f"; {n_rep} replicates each, ± {0.5 / n_rep ** 0.5:.0%}" if n_rep else "")
+            + f"): {tried}. "
             + (f"**{_design(best)}** would reach {best['power']:.0%}." if best
                else "None of these reaches 80 %."))
