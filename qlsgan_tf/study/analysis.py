@@ -39,7 +39,7 @@ POWER_REPS = 100
 #: Fitted-world draws the power's interval spreads over (the fit's sampling distribution).
 POWER_WORLDS = 20
 #: Replicates per candidate design when searching for one that reaches 80 %.
-DESIGN_REPS = 30
+DESIGN_REPS = 20
 #: Joint seed resamples for the G* intervals (each refits the quantum and classical surfaces).
 G_BOOT = 30
 #: Deepest circuit a suggested design may use (the step cost grows with L; 20 layers of 3
@@ -460,8 +460,9 @@ def _classical_rows(surface, seed):
 
 def design_candidates(config):
     """Feasible designs for :func:`qlsgan_tf.analysis.design_for_power`: the circuit width n
-    fixed (Q is not confounded with the latent size), depths up to ``MAX_DESIGN_LAYERS``,
-    even log-spaced critics up to ``MAX_DESIGN_CRITIC``; 1, 2 and 3 times the seeds."""
+    fixed (Q is not confounded with the latent size): the study's depths or twice as many
+    from 1 to twice the deepest (at most ``MAX_DESIGN_LAYERS``); its critics or two more
+    even log steps (at most ``MAX_DESIGN_CRITIC``); 1, 2 and 3 times the seeds."""
     widths = sorted({n for n, _ in config.quantum_grid})
     depths = sorted({layers for _, layers in config.quantum_grid})
     n = widths[0]
@@ -469,15 +470,13 @@ def design_candidates(config):
     def q_of(layers):
         return [float(quantum_capacity(n, L, config.ansatz)) for L in layers]
 
-    deeper = sorted(set(np.unique(np.round(np.geomspace(
-        1, min(MAX_DESIGN_LAYERS, 2 * max(depths)), len(depths))).astype(int)).tolist()))
     more = sorted(set(np.unique(np.round(np.geomspace(
         1, min(MAX_DESIGN_LAYERS, 2 * max(depths)), 2 * len(depths))).astype(int)).tolist()))
     crit = sorted(config.critic_capacities)
     x = np.log(np.asarray(crit, dtype=np.float64))
     step = float(np.mean(np.diff(x))) if x.size > 1 else math.log(4.0)
     wider = np.exp(np.arange(x[0], math.log(MAX_DESIGN_CRITIC) + 1e-9, step))
-    q_sets = _distinct([q_of(depths), q_of(deeper), q_of(more)])
+    q_sets = _distinct([q_of(depths), q_of(more)])
     critic_sets = _distinct([[float(c) for c in crit],
                              [float(round(c)) for c in wider[: len(crit) + 2]]])
     k = len(config.seeds)
