@@ -103,13 +103,10 @@ def _check_members(path, infos, archive_bytes):
 
 def _allowed_names():
     """(Keras class names, {module: class names} of this package's registered classes,
-    registered names)."""
+    registered names). The package's classes register when their modules are imported: the
+    callers (``training.run_dir``, ``training.vae_fit``) import them, so that this top-level
+    module imports no room."""
     import tensorflow as tf
-
-    import qlsgan_tf.layers  # noqa: F401  (registers the package's classes)
-    import qlsgan_tf.models  # noqa: F401
-    import qlsgan_tf.training.hybrid  # noqa: F401
-    import qlsgan_tf.training.latent_gan  # noqa: F401
 
     keras_names = {"Sequential", "Functional", "Model"}
     for dotted in KERAS_API_MODULES:

@@ -20,6 +20,7 @@ import numpy as np
 from qlsgan_tf import jsoncodec
 from qlsgan_tf.fsutil import atomic_write_file
 from qlsgan_tf.safe_load import load_keras_model, save_keras_model
+from qlsgan_tf.training import models_registry  # noqa: F401  (classes a model file may name)
 from qlsgan_tf.training.hybrid import LatentStyleGAN
 from qlsgan_tf.training.images import plot_image_grid
 

@@ -30,6 +30,7 @@ from qlsgan_tf import interrupts, jsoncodec
 from qlsgan_tf.fsutil import atomic_write_file
 from qlsgan_tf.models.vae import SatVAE
 from qlsgan_tf.safe_load import load_keras_model, save_keras_model
+from qlsgan_tf.training import models_registry  # noqa: F401  (classes a model file may name)
 from qlsgan_tf.training.callbacks import StopOnRequest
 from qlsgan_tf.training.images import save_figure
 from qlsgan_tf.validation import check_int, check_probability
