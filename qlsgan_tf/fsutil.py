@@ -5,6 +5,8 @@ written to a temporary name and renamed into place would stay private: a shared 
 distributed study directory becomes unreadable to the other users. :func:`chmod_umask`
 gives such an entry the mode a plain ``open``/``mkdir`` would have given it.
 """
+import contextlib
+import fcntl
 import io
 import os
 import pathlib
@@ -65,3 +67,17 @@ def atomic_write_npy(path, array):
             handle.write(buffer.getvalue())
 
     return atomic_write_file(path, write)
+
+
+@contextlib.contextmanager
+def file_lock(path):
+    """Holds an exclusive ``flock`` on ``path`` (created with its folder) for the block; the
+    kernel releases it when the holder dies."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

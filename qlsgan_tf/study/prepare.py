@@ -6,14 +6,12 @@ feature network and the real activations, the real-vs-real floor. ``prepared.jso
 what was used; VAEs live in ``OUT/vae/latent<D>/`` and are reused on resume. A file lock lets
 several worker processes on one machine start together: one prepares, the others wait.
 """
-import contextlib
-import fcntl
 import pathlib
 
 import numpy as np
 
 from qlsgan_tf import interrupts
-from qlsgan_tf.fsutil import atomic_write_npy
+from qlsgan_tf.fsutil import atomic_write_npy, file_lock
 from qlsgan_tf.study import records
 from qlsgan_tf.study import store as store_lib
 
@@ -32,17 +30,6 @@ def portable(prepared):
             "trained on the study's data"):
         prepared["feature_net"] = dict(net, source=TRAINED_NET_SOURCE)
     return prepared
-
-
-@contextlib.contextmanager
-def _locked(path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def load_real(config, data_path):
@@ -123,7 +110,7 @@ def prepare(config, data_path, out_dir, log=print):
     from qlsgan_tf.tuning.capacity import Resources
 
     out = pathlib.Path(out_dir)
-    with _locked(out / ".prepare.lock"):
+    with file_lock(out / ".prepare.lock"):
         train, test, reference = load_real(config, data_path)
         net, net_source = _feature_net_for(config, data_path, train, test, out, log)
         vaes, decoders, real_latents, heldout_latents = {}, {}, {}, {}

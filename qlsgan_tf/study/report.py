@@ -4,11 +4,9 @@ Everything is recomputed from the study directory (``study.json``, ``prepared.js
 ``runs/*.json``, ``samples/*.npy``), so ``qlsgan report OUT`` works on any finished or
 partial study, and reports are written atomically (a reader never sees half a file).
 """
-import contextlib
 import csv
 import dataclasses
 import datetime
-import fcntl
 import io
 import math
 import pathlib
@@ -16,6 +14,7 @@ import pathlib
 import numpy as np
 
 from qlsgan_tf import jsoncodec
+from qlsgan_tf.fsutil import file_lock
 from qlsgan_tf.study import analysis as analysis_lib
 from qlsgan_tf.study import prepare as prepare_lib
 from qlsgan_tf.study import records
@@ -40,18 +39,8 @@ def write_report(out_dir, n_boot=None, score_metric=None):
     """
     out = pathlib.Path(out_dir)
     store_lib.ResultStore(out).load_config()  # "not a study directory" before any write
-    with _report_lock(out):
+    with file_lock(out / ".report.lock"):
         return _write_report(out, n_boot, score_metric)
-
-
-@contextlib.contextmanager
-def _report_lock(out):
-    with open(out / ".report.lock", "a", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _newer_report(out, n_runs):
