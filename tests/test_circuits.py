@@ -203,3 +203,41 @@ def test_constants_formulas_count_the_built_circuits(n, n_layers):
     qubits = circuits.make_qubits(n, "grid")
     for readout in constants.READOUTS:
         assert constants.output_dim(n, readout) == len(circuits.readout_operators(qubits, readout))
+
+
+def test_ansatz_registry_and_objects():
+    """The registry's entries describe the two ansätze; an ``Ansatz`` object is taken wherever a
+    name is, and only a registered one where a configuration must name it."""
+    from qlsgan_tf import constants
+    from qlsgan_tf.constants import Ansatz
+
+    assert list(constants.ANSATZE) == ["bel", "simple"]
+    assert circuits.get_ansatz("bel") is constants.BEL
+    assert (constants.BEL.angles_per_layer, constants.BEL.final_angles) == (5, 1)
+    assert (constants.SIMPLE.angles_per_layer, constants.SIMPLE.final_angles) == (1, 0)
+    assert constants.SIMPLE.real and not constants.BEL.real
+    assert constants.BEL.zero_layer_is_identity and not constants.SIMPLE.zero_layer_is_identity
+    assert circuits.check_ansatz(constants.SIMPLE) == "simple"
+    assert circuits.gate_list(3, 2, constants.BEL) == circuits.gate_list(3, 2, "bel")
+    other = Ansatz("rx-cz", ("rx",), "cz", ("ry",))
+    ops = list(circuits.style_circuit(circuits.make_qubits(3), 2, other).all_operations())
+    assert circuits.n_angles(3, 2, other) == len(ops) - 2 * 3 == 9  # minus the CZ gates
+    with pytest.raises(ValueError, match="not the one registered"):
+        circuits.check_ansatz(other)
+    with pytest.raises(ValueError, match="ansatz must be one of"):
+        constants.get_ansatz("qaoa")
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(name=""), "name must be a non-empty string"),
+    (dict(rotations=("ry", "h")), "rotations must be a tuple of"),
+    (dict(final=["ry"]), "final must be a tuple of"),
+    (dict(ring="cnot"), "ring must be one of"),
+])
+def test_bad_ansatz(kwargs, match):
+    from qlsgan_tf.constants import Ansatz
+
+    args = dict(name="x", rotations=("ry",), ring="cz", final=())
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        Ansatz(**args)

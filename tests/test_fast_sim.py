@@ -19,7 +19,21 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_quantum as tfq  # noqa: E402
 
+from qlsgan_tf.constants import ANSATZE, Ansatz  # noqa: E402
 from qlsgan_tf.layers import circuits, fast_sim  # noqa: E402
+
+#: Ansätze without a closed-form kernel (simulated gate by gate), unregistered: what adding
+#: one to ``constants.ANSATZE`` asks of the simulators, checked here against TFQ.
+UNREGISTERED = [Ansatz("rx-rz-cz", ("rx", "rz"), "cz", ("ry",)),
+                Ansatz("ry-cry", ("ry",), "cry"),
+                Ansatz("ry-rz-cry-rx", ("ry", "rz"), "cry", ("rx", "rz"))]
+#: Every registered ansatz (by name) and the unregistered ones above.
+ALL_ANSATZE = [*ANSATZE, *UNREGISTERED]
+
+
+def _id(ansatz):
+    return ansatz if isinstance(ansatz, str) else ansatz.name
+
 
 CASES = [(2, 1), (2, 3), (3, 2), (4, 1), (5, 2)]
 OUT_TOL = 1e-5
@@ -41,10 +55,11 @@ def numpy_expectations(angles, n, n_layers, ansatz, readout):
         psi[(0,) * n] = 1.0
         for gate in gates:
             theta = None if gate.angle_index is None else row[gate.angle_index]
-            if gate.name in ("ry", "rz"):
+            if gate.name in ("ry", "rz", "rx"):
                 c, s = np.cos(theta / 2), np.sin(theta / 2)
-                u = (np.array([[c, -s], [s, c]]) if gate.name == "ry"
-                     else np.diag([np.exp(-0.5j * theta), np.exp(0.5j * theta)]))
+                u = {"ry": np.array([[c, -s], [s, c]]),
+                     "rx": np.array([[c, -1j * s], [-1j * s, c]]),
+                     "rz": np.diag([np.exp(-0.5j * theta), np.exp(0.5j * theta)])}[gate.name]
                 q = gate.qubits[0]
                 psi = np.moveaxis(np.tensordot(u, psi, axes=([1], [q])), 0, q)
             elif gate.name == "cry":
@@ -117,7 +132,7 @@ def assert_grad_close(actual, expected, tol=GRAD_TOL):
 # Equality with TFQ
 
 
-@pytest.mark.parametrize("ansatz", ["bel", "simple"])
+@pytest.mark.parametrize("ansatz", ALL_ANSATZE, ids=_id)
 @pytest.mark.parametrize("readout", ["z", "xz"])
 @pytest.mark.parametrize("n,n_layers", CASES)
 def test_outputs_and_gradients_equal_tfq(n, n_layers, ansatz, readout):
@@ -133,7 +148,7 @@ def test_outputs_and_gradients_equal_tfq(n, n_layers, ansatz, readout):
     assert_grad_close(grad, ref_grad, tol=TFQ_GRAD_TOL)
 
 
-@pytest.mark.parametrize("ansatz", ["bel", "simple"])
+@pytest.mark.parametrize("ansatz", ALL_ANSATZE, ids=_id)
 def test_eager_graph_and_xla_paths_agree(ansatz):
     """Eager calls (a cached tf.function), ops traced inline into a caller's tf.function, and
     the XLA-compiled function give the same outputs and gradients."""
@@ -390,24 +405,28 @@ def test_generator_benchmark_runs_and_backends_agree(tmp_path):
         bench.parse_args(["--backends", "qsim"])
 
 
-@pytest.mark.parametrize("ansatz", ["bel", "simple"])
+@pytest.mark.parametrize("ansatz", ALL_ANSATZE, ids=_id)
 @pytest.mark.parametrize("readout", ["z", "xz"])
 def test_layered_circuits_of_several_depths_equal_each_circuit_alone(ansatz, readout):
     """One graph, rows of depth 1, 3 and 2 padded to 4 layers (zero angles in the padding of
-    "bel"; any values for "simple", whose unused layers are masked): each row equals its
-    circuit simulated alone (``PackedLatentGAN`` masks the gradients of the padding)."""
+    "bel", whose zero-angle layer is the identity; any values for "simple", whose unused
+    layers are masked): each row equals its circuit simulated alone (``PackedLatentGAN`` masks
+    the gradients of the padding)."""
     n, max_layers, depths = 3, 4, [1, 3, 2]
     rng = np.random.default_rng(5)
+    spec = circuits.get_ansatz(ansatz)
     width = circuits.n_angles(n, max_layers, ansatz)
-    per_layer = 5 * n if ansatz == "bel" else n
-    padded = (np.zeros if ansatz == "bel" else lambda s: rng.uniform(-3, 3, s))(
+    per_layer = spec.angles_per_layer * n
+    final = spec.final_angles * n
+    zero_padded = spec.zero_layer_is_identity
+    padded = (np.zeros if zero_padded else lambda s: rng.uniform(-3, 3, s))(
         (len(depths), width)).astype(np.float32)
     alone = []
     for row, depth in enumerate(depths):
         own = rng.uniform(-3, 3, circuits.n_angles(n, depth, ansatz)).astype(np.float32)
         padded[row, :depth * per_layer] = own[:depth * per_layer]
-        if ansatz == "bel":
-            padded[row, width - n:] = own[depth * per_layer:]
+        if final:
+            padded[row, width - final:] = own[depth * per_layer:]
         alone.append(fast_sim.style_expectations(own[None], n, depth, ansatz, readout)[0])
     angles = tf.constant(padded)
     with tf.GradientTape() as tape:
@@ -417,8 +436,10 @@ def test_layered_circuits_of_several_depths_equal_each_circuit_alone(ansatz, rea
     np.testing.assert_allclose(out.numpy(), np.stack(alone), atol=1e-5)
     grad = tape.gradient(out, angles).numpy()
     assert np.all(np.isfinite(grad)) and np.all(grad[:, :per_layer] != 0)
-    if ansatz == "simple":  # masked layers: no gradient reaches the unused angles
-        assert np.all(grad[0, per_layer:] == 0) and np.all(grad[2, 2 * per_layer:] == 0)
+    if not zero_padded:  # masked layers: no gradient reaches the unused angles
+        unused = slice(max_layers * per_layer)  # the layers, not the final rotations
+        assert np.all(grad[0, unused][per_layer:] == 0)
+        assert np.all(grad[2, unused][2 * per_layer:] == 0)
     layered_once = tf.function(lambda a: fast_sim.layered_expectations(
         a, n, max_layers, ansatz, readout, layers=tf.constant(depths)), jit_compile=True)
     np.testing.assert_allclose(layered_once(angles).numpy(), out.numpy(), atol=1e-5)

@@ -429,6 +429,10 @@ def test_config_round_trip():
         "class_name": "forward_difference", "config": {"error_order": 2, "grid_spacing": 0.01}}
     fast = StyleQuantumGenerator(3, 1, backend="fast")
     assert StyleQuantumGenerator.from_config(fast.get_config()).backend == "fast"
+    from qlsgan_tf.constants import SIMPLE
+    by_object = StyleQuantumGenerator(3, 2, ansatz=SIMPLE)  # kept by name
+    assert by_object.get_config()["ansatz"] == "simple"
+    assert by_object.circuit() == StyleQuantumGenerator(3, 2, ansatz="simple").circuit()
 
 
 def _model(layer, latent):

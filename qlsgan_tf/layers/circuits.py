@@ -1,10 +1,12 @@
 """Circuits of the style-based quantum generator (pure cirq / numpy / sympy, no TensorFlow).
 
-One source of truth: :func:`gate_list` describes each ansatz as a flat list of gates in circuit
-order, and both the cirq circuit (:func:`style_circuit`, simulated by TFQ) and the fast
-TensorFlow simulator (``fast_sim.py``) are derived from it. Gate conventions are cirq's:
-``RY(t) = exp(-i t Y / 2)``, ``RZ(t) = exp(-i t Z / 2)``, ``CRY`` = RY on the target controlled
-by the control qubit, ``CZ`` = diag(1, 1, 1, -1). All qubits start in ``|0>``.
+One source of truth: each ansatz is an :class:`~qlsgan_tf.constants.Ansatz` of the registry
+``constants.ANSATZE``; :func:`gate_list` spells it out as a flat list of gates in circuit order,
+and both the cirq circuit (:func:`style_circuit`, simulated by TFQ) and the fast TensorFlow
+simulator (``fast_sim.py``) are derived from it. Gate conventions are cirq's:
+``RY(t) = exp(-i t Y / 2)``, ``RZ(t) = exp(-i t Z / 2)``, ``RX(t) = exp(-i t X / 2)``,
+``CRY`` = RY on the target controlled by the control qubit, ``CZ`` = diag(1, 1, 1, -1). All
+qubits start in ``|0>``.
 
 Ansatz ``"bel"`` (``n * (5 L + 1)`` angles)::
 
@@ -25,32 +27,46 @@ for gate index ``g`` in circuit order (:func:`noise_index`).
 """
 from __future__ import annotations
 
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import cirq
 import numpy as np
 import sympy
 
 from qlsgan_tf import constants
-from qlsgan_tf.constants import ANSATZE, READOUTS
+from qlsgan_tf.constants import ANSATZE, READOUTS, RING_GATES, Ansatz
 from qlsgan_tf.validation import check_choice, check_int
 
 QUBIT_TYPES = ("grid", "line")
 
 
 class Gate(NamedTuple):
-    """One gate of an ansatz: ``name`` in {"ry", "rz", "cry", "cz"}, the qubit indices it acts
-    on (``(control, target)`` for two-qubit gates), and the index of its angle in circuit order
-    (``None`` for the fixed ``cz``)."""
+    """One gate of an ansatz: ``name`` (``constants.ROTATIONS`` or ``RING_GATES``), the qubit
+    indices it acts on (``(control, target)`` for two-qubit gates), and the index of its angle
+    in circuit order (``None`` for the fixed ``cz``)."""
 
     name: str
     qubits: Tuple[int, ...]
     angle_index: Optional[int]
 
 
-def check_ansatz(ansatz) -> str:
-    """Return ``ansatz`` if it is a known ansatz name, else raise ``ValueError``."""
+def check_ansatz(ansatz: Union[str, Ansatz]) -> str:
+    """The name of a registered ansatz (given by name or as its ``Ansatz``), else ``ValueError``."""
+    if isinstance(ansatz, Ansatz):
+        if ANSATZE.get(ansatz.name) != ansatz:
+            raise ValueError(f"ansatz {ansatz.name!r} is not the one registered under its name in "
+                             f"constants.ANSATZE ({tuple(ANSATZE)}); register it there so that "
+                             "saved configurations name it.")
+        return ansatz.name
     return check_choice("ansatz", ansatz, ANSATZE)
+
+
+def get_ansatz(ansatz: Union[str, Ansatz]) -> Ansatz:
+    """The :class:`Ansatz` of a registered name, or ``ansatz`` itself when given an object (an
+    unregistered one too: the circuit builder and the simulators take any ``Ansatz``)."""
+    if isinstance(ansatz, Ansatz):
+        return ansatz
+    return ANSATZE[check_choice("ansatz", ansatz, ANSATZE)]
 
 
 def check_readout(readout) -> str:
@@ -63,45 +79,46 @@ def check_size(n_qubits, n_layers) -> Tuple[int, int]:
     return check_int("n_qubits", n_qubits, 2), check_int("n_layers", n_layers, 1)
 
 
-def gate_list(n_qubits: int, n_layers: int, ansatz: str = "bel") -> List[Gate]:
+def gate_list(n_qubits: int, n_layers: int, ansatz: Union[str, Ansatz] = "bel") -> List[Gate]:
     """The gates of ``ansatz`` in circuit order, as :class:`Gate` tuples.
 
     Angle indices count up from 0 in the order the parameterised gates appear, which is the
     order of the ``style_scale``/``style_bias`` weights and of the ``angles`` the simulators take.
     """
     n, n_layers = check_size(n_qubits, n_layers)
-    check_ansatz(ansatz)
+    spec = get_ansatz(ansatz)
     gates: List[Gate] = []
     index = 0
 
-    def rot(name, *qubits):
+    def add(name: str, *qubits: int) -> None:
         nonlocal index
+        if name in RING_GATES and not RING_GATES[name]:
+            gates.append(Gate(name, tuple(qubits), None))
+            return
         gates.append(Gate(name, tuple(qubits), index))
         index += 1
 
-    ring = [(q, q + 1) for q in range(n - 1)] + [(n - 1, 0)]
     for _ in range(n_layers):
-        if ansatz == "bel":
-            for q in range(n):
-                for name in ("ry", "rz", "ry", "rz"):
-                    rot(name, q)
-            for control, target in ring:
-                rot("cry", control, target)
-        else:
-            for q in range(n):
-                rot("ry", q)
-            for a, b in ring:
-                gates.append(Gate("cz", (a, b), None))
-    if ansatz == "bel":
         for q in range(n):
-            rot("ry", q)
+            for name in spec.rotations:
+                add(name, q)
+        for control, target in ring_edges(n):
+            add(spec.ring, control, target)
+    for q in range(n):
+        for name in spec.final:
+            add(name, q)
     return gates
 
 
-def n_angles(n_qubits: int, n_layers: int, ansatz: str = "bel") -> int:
+def ring_edges(n_qubits: int) -> List[Tuple[int, int]]:
+    """The entangling ring ``(0, 1), ..., (n-2, n-1), (n-1, 0)`` as (control, target) pairs."""
+    return [(q, q + 1) for q in range(n_qubits - 1)] + [(n_qubits - 1, 0)]
+
+
+def n_angles(n_qubits: int, n_layers: int, ansatz: Union[str, Ansatz] = "bel") -> int:
     """Number of rotation angles: ``n (5 L + 1)`` for ``"bel"``, ``n L`` for ``"simple"``."""
     n, n_layers = check_size(n_qubits, n_layers)
-    return constants.n_angles(n, n_layers, check_ansatz(ansatz))
+    return get_ansatz(ansatz).n_angles(n, n_layers)
 
 
 def noise_index(n_angles: int, noise_dim: int) -> np.ndarray:
@@ -134,15 +151,16 @@ def angle_symbols(n_angles: int, prefix: str = "theta") -> List[sympy.Symbol]:
     return [sympy.Symbol(f"{prefix}_{g}") for g in range(n_angles)]
 
 
-def style_circuit(qubits: Sequence[cirq.Qid], n_layers: int, ansatz: str = "bel",
-                  symbols: Optional[Sequence] = None, noise: Optional[float] = None,
+def style_circuit(qubits: Sequence[cirq.Qid], n_layers: int,
+                  ansatz: Union[str, Ansatz] = "bel", symbols: Optional[Sequence[Any]] = None,
+                  noise: Optional[float] = None,
                   decompose_cry: bool = False) -> cirq.Circuit:
     """The ansatz as a ``cirq.Circuit`` on ``qubits``.
 
     Args:
         qubits: the ``n_qubits`` qubits, in order.
         n_layers: number of layers ``L``.
-        ansatz: ``"bel"`` or ``"simple"``.
+        ansatz: a name of ``constants.ANSATZE`` or an :class:`~qlsgan_tf.constants.Ansatz`.
         symbols: one angle per parameterised gate in circuit order (sympy symbols or numbers);
             ``None`` uses :func:`angle_symbols`.
         noise: if given, a single-qubit ``cirq.depolarize(noise)`` channel follows every gate on
@@ -166,7 +184,7 @@ def style_circuit(qubits: Sequence[cirq.Qid], n_layers: int, ansatz: str = "bel"
         noise = float(noise)
         if not 0.0 <= noise <= 1.0:
             raise ValueError(f"noise must be a probability in [0, 1], got {noise}.")
-    ops = []
+    ops: List[cirq.Operation] = []
     for gate in gates:
         qs = [qubits[i] for i in gate.qubits]
         theta = None if gate.angle_index is None else symbols[gate.angle_index]
@@ -178,12 +196,14 @@ def style_circuit(qubits: Sequence[cirq.Qid], n_layers: int, ansatz: str = "bel"
             ops.append(cirq.ry(theta).on(qs[0]))
         elif gate.name == "rz":
             ops.append(cirq.rz(theta).on(qs[0]))
+        elif gate.name == "rx":
+            ops.append(cirq.rx(theta).on(qs[0]))
         elif gate.name == "cry" and decompose_cry:
             ops += [cirq.CNOT(qs[0], qs[1]), cirq.ry(-theta / 2).on(qs[1]),
                     cirq.CNOT(qs[0], qs[1]), cirq.ry(theta / 2).on(qs[1])]
         elif gate.name == "cry":
             ops.append(cirq.ry(theta).on(qs[1]).controlled_by(qs[0]))
-        else:  # pragma: no cover - gate_list only emits the four names above
+        else:  # pragma: no cover - gate_list only emits the names above
             raise AssertionError(gate.name)
         if noise is not None:
             ops.extend(cirq.depolarize(noise).on(q) for q in qs)

@@ -2,9 +2,12 @@
 
 :func:`style_expectations` computes exactly what TFQ's ``Expectation`` computes for
 ``circuits.style_circuit`` (same angles in circuit order, same readout, same qubit order: qubit 0
-is the most significant bit of the state index, as in cirq), but specialised to the two ansatzes,
-so that one forward + gradient pass costs a few dense batched kernels instead of one simulator
-call per circuit and gate. Gradients come from TensorFlow autodiff through these ops.
+is the most significant bit of the state index, as in cirq). The ansatz is a
+``constants.Ansatz``: for the gates of ``"bel"`` and ``"simple"`` it runs closed-form kernels
+(:data:`KERNELS`, chosen by the ansatz's gates, not its name), so that one forward + gradient pass
+costs a few dense batched kernels instead of one simulator call per circuit and gate; any other
+ansatz is simulated gate by gate (the layered simulator of :func:`layered_expectations`), exact
+as well. Gradients come from TensorFlow autodiff through these ops.
 
 Why it is fast (each measured, see ``benchmarks/README.md``):
 
@@ -32,11 +35,12 @@ faster: ``benchmarks/README.md``).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
 
+from qlsgan_tf.constants import Ansatz
 from qlsgan_tf.layers import circuits
 from qlsgan_tf.validation import check_choice, check_int
 
@@ -49,8 +53,9 @@ GRADIENTS = ("autodiff", "adjoint")
 READOUT_WINDOW = 4
 
 
-def style_expectations(angles, n_qubits: int, n_layers: int, ansatz: str = "bel",
-                       readout: str = "z", jit_compile=False, *, chain: int = DEFAULT_CHAIN,
+def style_expectations(angles: Any, n_qubits: int, n_layers: int,
+                       ansatz: Union[str, Ansatz] = "bel", readout: str = "z",
+                       jit_compile: Optional[bool] = False, *, chain: int = DEFAULT_CHAIN,
                        gradient: str = "autodiff") -> tf.Tensor:
     """Exact expectation values of the style circuit for a batch of angle vectors.
 
@@ -59,13 +64,14 @@ def style_expectations(angles, n_qubits: int, n_layers: int, ansatz: str = "bel"
             (``circuits.gate_list``).
         n_qubits: number of qubits ``n >= 2``.
         n_layers: number of layers ``L >= 1``.
-        ansatz: ``"bel"`` or ``"simple"``.
+        ansatz: a name of ``constants.ANSATZE`` or a ``constants.Ansatz``.
         readout: ``"z"`` -> ``[batch, n]`` of ``<Z_q>``; ``"xz"`` -> ``[batch, 2 n]`` of
             ``<Z_0..Z_{n-1}>`` then ``<X_0..X_{n-1}>``.
         jit_compile: compile with XLA (``None`` is ``False``).
         chain: ring edges of ``"bel"`` merged into one block step (a block acts on ``chain + 1``
             qubits; ``simple`` applies its RY layers ``chain + 1`` qubits at a time). Every value
-            gives the same results; it trades matmul size against their number.
+            gives the same results; it trades matmul size against their number. (An ansatz
+            without a kernel ignores it, as it does ``gradient``.)
         gradient: ``"autodiff"`` or ``"adjoint"`` (ring steps of ``"bel"`` recomputed
             backwards instead of stored).
 
@@ -77,7 +83,7 @@ def style_expectations(angles, n_qubits: int, n_layers: int, ansatz: str = "bel"
     TensorShape([3, 8])
     """
     n, n_layers = circuits.check_size(n_qubits, n_layers)
-    circuits.check_ansatz(ansatz)
+    ansatz = circuits.get_ansatz(ansatz)
     circuits.check_readout(readout)
     chain = check_int("chain", chain, 1)
     check_choice("gradient", gradient, GRADIENTS)
@@ -89,7 +95,8 @@ def style_expectations(angles, n_qubits: int, n_layers: int, ansatz: str = "bel"
         raise ValueError(f"angles must have shape [batch, {count}], got {angles.shape}.")
     if angles.shape[-1] is not None and angles.shape[-1] != count:
         raise ValueError(f"angles must have {count} columns for n_qubits={n}, "
-                         f"n_layers={n_layers}, ansatz={ansatz!r}; got {angles.shape[-1]}.")
+                         f"n_layers={n_layers}, ansatz={ansatz.name!r}; got "
+                         f"{angles.shape[-1]}.")
     if not jit_compile and not tf.executing_eagerly():
         # Inside a caller's graph (a Keras train step, a tf.function): trace the ops inline, so
         # the caller's tape differentiates them once, without a nested function's extra
@@ -101,17 +108,27 @@ def style_expectations(angles, n_qubits: int, n_layers: int, ansatz: str = "bel"
 _FUNCTIONS: Dict[Tuple, tf.types.experimental.GenericFunction] = {}
 
 
-def _simulator(ansatz, chain, gradient):
+def _structure(ansatz: Ansatz) -> Tuple[Tuple[str, ...], str, Tuple[str, ...]]:
+    """The gates of an ansatz, which choose its kernel: (rotations, ring, final)."""
+    return ansatz.rotations, ansatz.ring, ansatz.final
+
+
+def _simulator(ansatz: Ansatz, chain: int, gradient: str) -> Callable[..., tf.Tensor]:
     """``sim(angles, n, n_layers, readout)`` of ``ansatz`` with these settings."""
-    if ansatz == "bel":
+    kernel = KERNELS.get(_structure(ansatz))
+    if kernel == "bel":
         return lambda a, n, n_layers, readout: _simulate_bel(a, n, n_layers, readout, chain,
                                                              gradient)
-    return lambda a, n, n_layers, readout: _simulate_simple(a, n, n_layers, readout, chain)
+    if kernel == "simple":
+        return lambda a, n, n_layers, readout: _simulate_simple(a, n, n_layers, readout, chain)
+    return lambda a, n, n_layers, readout: _layered(tf.transpose(a), n, n_layers, ansatz,
+                                                    readout, None, unroll=True)
 
 
 def _compiled(n, n_layers, ansatz, readout, jit_compile, chain, gradient):
     """One cached ``tf.function`` per circuit shape and setting (XLA-compiled on request)."""
-    key = (n, n_layers, ansatz, readout, jit_compile, chain, gradient, READOUT_WINDOW)
+    key = (n, n_layers, _structure(ansatz), readout, jit_compile, chain, gradient,
+           READOUT_WINDOW)
     if key not in _FUNCTIONS:
         sim = _simulator(ansatz, chain, gradient)
 
@@ -123,6 +140,16 @@ def _compiled(n, n_layers, ansatz, readout, jit_compile, chain, gradient):
             input_signature=[tf.TensorSpec([None, circuits.n_angles(n, n_layers, ansatz)],
                                            tf.float32)])
     return _FUNCTIONS[key]
+
+
+# ----------------------------------------------------------------------------------------------
+# The closed-form kernels, by the gates they simulate (rotations, ring, final); an ansatz with
+# other gates is simulated gate by gate.
+
+KERNELS: Dict[Tuple[Tuple[str, ...], str, Tuple[str, ...]], str] = {
+    (("ry", "rz", "ry", "rz"), "cry", ("ry",)): "bel",
+    (("ry",), "cz", ()): "simple",
+}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -415,24 +442,25 @@ def _pauli_zx(state, n, complex_state):
 # Layer by layer, with a per-row layer count: circuits of several depths in one graph.
 
 
-def layered_expectations(angles, n_qubits: int, max_layers: int, ansatz: str = "bel",
-                         readout: str = "z", layers=None) -> tf.Tensor:
+def layered_expectations(angles: Any, n_qubits: int, max_layers: int,
+                         ansatz: Union[str, Ansatz] = "bel", readout: str = "z",
+                         layers: Any = None) -> tf.Tensor:
     """:func:`style_expectations` of circuits of up to ``max_layers`` layers, each row with its
     own depth, in one graph (what a pack of generators of several depths shares).
 
     Args:
         angles: float32 ``[batch, n_angles(n_qubits, max_layers, ansatz)]``: per row, the
             angles of its first ``layers[row]`` layers in circuit order, then the unused
-            layers' (zeros for ``"bel"``: such a layer is the identity; any values for
-            ``"simple"``), then (``"bel"``) its final RY layer in the last ``n_qubits``
+            layers' (zeros where a zero-angle layer is the identity, ``"bel"``; any values
+            otherwise, ``"simple"``), then its final rotations (``"bel"``: RY) in the last
             columns.
         n_qubits, ansatz, readout: as in :func:`style_expectations`.
         max_layers: the layers the graph holds.
         layers: int32 ``[batch]``, each row's depth in ``1..max_layers``; ``None``: all
             ``max_layers``. The layers a row does not have leave its state unchanged (zero
-            angles, ``"bel"``; masked, ``"simple"``), and layers no row has are not computed
-            at all (the loop stops at the deepest row), so a pack of shallow circuits costs its
-            own depth, whatever ``max_layers`` is.
+            angles where ``Ansatz.zero_layer_is_identity``, else masked), and layers no row has
+            are not computed at all (the loop stops at the deepest row), so a pack of shallow
+            circuits costs its own depth, whatever ``max_layers`` is.
 
     Returns:
         float32 ``[batch, output_dim]``: row ``r`` equals ``style_expectations`` of the
@@ -441,37 +469,45 @@ def layered_expectations(angles, n_qubits: int, max_layers: int, ansatz: str = "
     The state is kept as real and imaginary float32 arrays with the qubits as leading axes of
     size 2 and the batch last, so that every gate is a few elementwise ops over the batch that
     XLA fuses (measured faster than the batched small matmuls of :func:`style_expectations`
-    inside a compiled pack step, ``benchmarks/README.md``).
+    inside a compiled pack step, ``benchmarks/README.md``). Any ansatz runs here gate by gate.
     """
     n, max_layers = circuits.check_size(n_qubits, max_layers)
-    circuits.check_ansatz(ansatz)
+    spec = circuits.get_ansatz(ansatz)
     circuits.check_readout(readout)
-    count = circuits.n_angles(n, max_layers, ansatz)
+    count = circuits.n_angles(n, max_layers, spec)
     angles = tf.convert_to_tensor(angles, tf.float32)
     if angles.shape.rank is not None and (angles.shape.rank != 2
                                           or angles.shape[-1] not in (None, count)):
         raise ValueError(f"angles must have shape [batch, {count}], got {angles.shape}.")
-    columns = tf.transpose(angles)  # [count, batch]: each angle's row is contiguous
-    re, im = _layered_body(columns, n, max_layers, ansatz, layers)
-    complex_state = ansatz == "bel"
-    cols = tf.unstack(columns[count - n:], num=n) if complex_state else []
-    if ansatz == "bel":
-        for q, phi in enumerate(cols):
-            c, s = tf.cos(0.5 * phi), tf.sin(0.5 * phi)
-            re, im = (_real_gate(re, q, c, -s, s, c, n), _real_gate(im, q, c, -s, s, c, n))
-    z, x = _layered_readout(re, im if complex_state else None, n, want_x=readout == "xz")
+    return _layered(tf.transpose(angles), n, max_layers, spec, readout, layers)
+
+
+def _layered(columns: tf.Tensor, n: int, max_layers: int, spec: Ansatz, readout: str,
+             layers: Any, unroll: bool = False) -> tf.Tensor:
+    """The layered simulation of angle columns ``[n_angles, batch]`` -> ``[batch, output]``
+    (``unroll``: every row has all layers, applied in a Python loop rather than a
+    ``tf.while_loop``, whose gradient cannot leave an XLA-compiled function)."""
+    re, im = _layered_body(columns, n, max_layers, spec, layers, unroll)
+    per_qubit = spec.final_angles
+    if per_qubit:
+        count = spec.n_angles(n, max_layers)
+        cols = tf.unstack(columns[count - n * per_qubit:], num=n * per_qubit)
+        for q in range(n):
+            for j, name in enumerate(spec.final):
+                re, im = _rotation(re, im, q, name, cols[q * per_qubit + j], n)
+    z, x = _layered_readout(re, None if spec.real else im, n, want_x=readout == "xz")
     return tf.transpose(z if x is None else tf.concat([z, x], 0))
 
 
-def _layered_body(columns, n, max_layers, ansatz, layers):
+def _layered_body(columns, n, max_layers, spec, layers, unroll=False):
     """The state ``(re, im)`` after each row's layers (``layered_expectations``' loop)."""
-    per_layer = 5 * n if ansatz == "bel" else n
+    per_layer = spec.angles_per_layer * n
     body = tf.reshape(columns[:max_layers * per_layer], [max_layers, per_layer, -1])
     batch = tf.shape(columns)[1]
     shape = [2] * n
     re = tf.reshape(tf.concat([tf.ones([1, batch]), tf.zeros([2 ** n - 1, batch])], 0),
                     shape + [batch])  # |0...0>
-    complex_state = ansatz == "bel"
+    complex_state = not spec.real
     im = tf.zeros_like(re) if complex_state else tf.zeros([])
     if layers is None:
         active, top = None, max_layers
@@ -481,18 +517,22 @@ def _layered_body(columns, n, max_layers, ansatz, layers):
 
     def step(layer, re, im):
         layer_cols = tf.unstack(tf.gather(body, layer), num=per_layer)
-        if complex_state:
-            new_re, new_im = _bel_layer(re, im, layer_cols, n)
-        else:
-            new_re, new_im = _simple_layer(re, layer_cols, n), im
-        if active is not None and not complex_state:
-            # A "simple" layer's CZ ring is no identity even at zero angles: rows this layer
-            # is not part of keep their state. (A "bel" layer at zero angles is the identity
-            # exactly - cos 0 = 1, sin 0 = 0 - so rows padded with zero angles pass through.)
+        new_re, new_im = _layer(re, im if complex_state else None, layer_cols, n, spec)
+        if active is not None and not spec.zero_layer_is_identity:
+            # A layer whose ring takes no angle (CZ) is no identity even at zero angles: rows
+            # this layer is not part of keep their state. (A layer with a CRY ring at zero
+            # angles is the identity exactly - cos 0 = 1, sin 0 = 0 - so rows padded with zero
+            # angles pass through.)
             keep = layer < active  # [batch]: rows deeper than this layer
             new_re = tf.where(keep, new_re, re)
-        return layer + 1, new_re, new_im
+            if complex_state:
+                new_im = tf.where(keep, new_im, im)
+        return layer + 1, new_re, (new_im if complex_state else im)
 
+    if unroll:
+        for layer in range(max_layers):
+            _, re, im = step(layer, re, im)
+        return re, im
     # One compiled layer body, run as many times as the deepest row needs (XLA needs the
     # static bound ``maximum_iterations`` to differentiate the loop).
     _, re, im = tf.while_loop(lambda layer, *_: layer < top, step, (tf.constant(0), re, im),
@@ -512,23 +552,61 @@ def _real_gate(x, q, a, b, c, d, n):
     return tf.stack([a * s0 + b * s1, c * s0 + d * s1], axis=q)
 
 
-def _bel_layer(re, im, cols, n):
-    """One ``"bel"`` layer: ``RY RZ RY RZ`` on each qubit, then the CRY ring."""
+_FUSED = ("ry", "rz", "ry", "rz")
+"""Per-qubit rotations applied as one closed-form SU(2) matrix (:func:`_fused_real`)."""
+
+
+def _layer(re, im, cols, n, spec):
+    """One layer of ``spec``: its rotations on each qubit, then its ring (``im`` None: a real
+    state)."""
+    i = 0
     for q in range(n):
-        ar, ai, br, bi = _fused_real(*cols[4 * q:4 * q + 4])
-        r0, r1 = _pair(re, q)
-        i0, i1 = _pair(im, q)
-        re = tf.stack([ar * r0 - ai * i0 - br * r1 - bi * i1,
-                       br * r0 - bi * i0 + ar * r1 + ai * i1], axis=q)
-        im = tf.stack([ar * i0 + ai * r0 - br * i1 + bi * r1,
-                       br * i0 + bi * r0 + ar * i1 - ai * r1], axis=q)
-    for e in range(n):
-        control, target = e, (e + 1) % n
-        theta = cols[4 * n + e]
+        if spec.rotations == _FUSED and im is not None:
+            re, im = _fused_gate(re, im, q, _fused_real(*cols[i:i + 4]))
+            i += 4
+            continue
+        for name in spec.rotations:
+            re, im = _rotation(re, im, q, name, cols[i], n)
+            i += 1
+    if spec.ring == "cz":
+        signs = tf.reshape(tf.constant(_cz_ring_signs(n)), [2] * n + [1])
+        return re * signs, (None if im is None else im * signs)
+    for control, target in circuits.ring_edges(n):  # "cry"
+        theta = cols[i]
+        i += 1
         c, s = tf.cos(0.5 * theta), tf.sin(0.5 * theta)
-        re, im = (_controlled_ry(re, control, target, c, s), _controlled_ry(im, control, target,
-                                                                            c, s))
+        re = _controlled_ry(re, control, target, c, s)
+        im = None if im is None else _controlled_ry(im, control, target, c, s)
     return re, im
+
+
+def _fused_gate(re, im, q, fused):
+    """The SU(2) matrix ``[[alpha, -conj(beta)], [beta, conj(alpha)]]`` on qubit ``q``."""
+    ar, ai, br, bi = fused
+    r0, r1 = _pair(re, q)
+    i0, i1 = _pair(im, q)
+    return (tf.stack([ar * r0 - ai * i0 - br * r1 - bi * i1,
+                      br * r0 - bi * i0 + ar * r1 + ai * i1], axis=q),
+            tf.stack([ar * i0 + ai * r0 - br * i1 + bi * r1,
+                      br * i0 + bi * r0 + ar * i1 - ai * r1], axis=q))
+
+
+def _rotation(re, im, q, name, theta, n):
+    """``RY``, ``RZ`` or ``RX`` of angles ``theta [batch]`` on qubit ``q`` (``im`` None: a real
+    state, which only ``RY`` keeps real)."""
+    c, s = tf.cos(0.5 * theta), tf.sin(0.5 * theta)
+    if name == "ry":
+        return (_real_gate(re, q, c, -s, s, c, n),
+                None if im is None else _real_gate(im, q, c, -s, s, c, n))
+    r0, r1 = _pair(re, q)
+    i0, i1 = _pair(im, q)
+    if name == "rz":  # diag(c - i s, c + i s)
+        return (tf.stack([c * r0 + s * i0, c * r1 - s * i1], axis=q),
+                tf.stack([c * i0 - s * r0, c * i1 + s * r1], axis=q))
+    if name == "rx":  # [[c, -i s], [-i s, c]]
+        return (tf.stack([c * r0 + s * i1, c * r1 + s * i0], axis=q),
+                tf.stack([c * i0 - s * r1, c * i1 - s * r0], axis=q))
+    raise ValueError(f"unknown rotation {name!r}")  # pragma: no cover - Ansatz checks names
 
 
 def _controlled_ry(x, control, target, c, s):
@@ -550,14 +628,6 @@ def _fused_real(a, b, c, d):
     cca, ssa, sca, csa = cc * ca, sc * sa, sc * ca, cc * sa
     return (cca * cp - ssa * cm, -cca * sp - ssa * sm,
             sca * cm + csa * cp, csa * sp - sca * sm)
-
-
-def _simple_layer(re, cols, n):
-    """One ``"simple"`` layer: ``RY`` on each qubit, then the CZ ring (a real state)."""
-    for q in range(n):
-        c, s = tf.cos(0.5 * cols[q]), tf.sin(0.5 * cols[q])
-        re = _real_gate(re, q, c, -s, s, c, n)
-    return re * tf.reshape(tf.constant(_cz_ring_signs(n)), [2] * n + [1])
 
 
 def _layered_readout(re, im, n, want_x):

@@ -137,8 +137,10 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
         n_qubits: number of qubits ``n >= 2``.
         n_layers: number of layers ``L >= 1``.
         noise_dim: length of the noise vector; defaults to ``n_qubits``.
-        ansatz: ``"bel"`` (RY RZ RY RZ per qubit + CRY ring per layer, final RY layer;
-            ``n (5L+1)`` angles) or ``"simple"`` (RY per qubit + CZ ring per layer; ``n L``).
+        ansatz: a name of the registry ``constants.ANSATZE`` (or its registered ``Ansatz``,
+            kept by name in ``get_config``): ``"bel"`` (RY RZ RY RZ per qubit + CRY ring per
+            layer, final RY layer; ``n (5L+1)`` angles) or ``"simple"`` (RY per qubit + CZ ring
+            per layer; ``n L``).
         readout: ``"z"`` -> ``<Z_q>``; ``"xz"`` -> ``<Z_0..Z_{n-1}>`` then ``<X_0..X_{n-1}>``.
         differentiator: a ``tfq.differentiators.Differentiator``, one of the names
             ``"adjoint"``, ``"parameter_shift"``, ``"forward_difference"``,

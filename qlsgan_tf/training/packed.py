@@ -94,7 +94,7 @@ def _quantum_layout(spec, max_layers):
     n, layers, ansatz = spec["n_qubits"], spec["n_layers"], spec["ansatz"]
     count, padded = (circuits.n_angles(n, layers, ansatz),
                      circuits.n_angles(n, max_layers, ansatz))
-    body = n * layers * (5 if ansatz == "bel" else 1)
+    body = n * layers * circuits.get_ansatz(ansatz).angles_per_layer
     positions = np.r_[np.arange(body), np.arange(padded - (count - body), padded)]
     index = np.zeros([padded], np.int32)
     index[positions] = circuits.noise_index(count, spec["noise_dim"])
