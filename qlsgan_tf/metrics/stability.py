@@ -18,9 +18,11 @@ Defaults (heuristics, documented here and reported with the study): ``k=5`` eval
 between evaluations), ``std_penalty=1.0``.
 """
 import dataclasses
+from typing import Tuple
 
 import numpy as np
 
+from qlsgan_tf import convergence
 from qlsgan_tf.validation import check_finite_float, check_int
 
 DEFAULT_K = 5
@@ -168,42 +170,30 @@ def optimality_score(fid_values, critic_losses=None, k=DEFAULT_K,
 
 # --- Convergence status of a run from its latent-score trajectory -------------------------------
 
-STATUSES = ("converged", "improving", "diverging", "unstable", "failed")
-DEFAULT_STATUS_K = 8
-"""Evaluations in the judged window: enough for a slope test with 6 degrees of freedom to tell a
-plateau from a steady fall of 20 % or more at a few per cent evaluation noise (rates measured by
-simulation in the tests), few enough that a run need not train much longer to be judged."""
-IMPROVING_ALPHA = 0.05
-"""One-sided p-value of the least-squares slope below which a fall counts as significant. A false
-"improving" only costs training time (the trainer trains longer), so a 5 % level is affordable."""
-DIVERGING_ALPHA = 0.01
-"""One-sided p-value for a significant rise. A false "diverging" discards a good run, so the
-level is stricter than :data:`IMPROVING_ALPHA`."""
-MIN_REL_CHANGE = 0.10
-"""A trend must also change the score by at least this fraction of the scale over the window:
-statistically significant but practically negligible drifts of a plateaued run do not count."""
-MAX_REL_OSCILLATION = 0.5
-"""Mean absolute successive difference over the window, relative to the scale, above which the
-score oscillates ("unstable"): a plateau with i.i.d. noise of relative std s scores about
-1.13 s, so the limit lets noise of up to ~44 % of the scale pass."""
-MAX_CRITIC_OSCILLATION = 1.0
-"""Critic-loss oscillation limit, relative to the mean |loss| over the whole run (not the
-window: a WGAN critic loss that has settled near 0 is a good sign, not an oscillation)."""
+# The statuses, thresholds and window are the study's convergence rule, defined once in
+# ``qlsgan_tf.convergence``; the names stay importable from here.
+STATUSES = convergence.JUDGED_STATUSES
+DEFAULT_STATUS_K = convergence.DEFAULT_STATUS_K
+IMPROVING_ALPHA = convergence.IMPROVING_ALPHA
+DIVERGING_ALPHA = convergence.DIVERGING_ALPHA
+MIN_REL_CHANGE = convergence.MIN_REL_CHANGE
+MAX_REL_OSCILLATION = convergence.MAX_REL_OSCILLATION
+MAX_CRITIC_OSCILLATION = convergence.MAX_CRITIC_OSCILLATION
 
 
 @dataclasses.dataclass(frozen=True)
 class RunStatus:
-    """Convergence verdict of one run: ``status`` (one of :data:`STATUSES`), ``reasons`` and
-    ``score`` (mean of the last ``k`` scores when converged, else NaN)."""
+    """Convergence verdict of one run: ``status`` (one of ``convergence.STATUSES``), ``reasons``
+    and ``score`` (mean of the last ``k`` scores when converged, else NaN)."""
 
     status: str
-    reasons: tuple
+    reasons: Tuple[str, ...]
     score: float
 
     @property
-    def converged(self):
+    def converged(self) -> bool:
         """True when the run's score may be used (the run plateaued)."""
-        return self.status == "converged"
+        return convergence.is_converged(self.status)
 
 
 def _trend(window, scale):
@@ -236,22 +226,25 @@ def _status_checks(window, losses, scale, th):
     out = []
     change, p_down, p_up = _trend(window, scale)
     if p_up < th["diverging_alpha"] and change >= th["min_rel_change"]:
-        out.append(("diverging", f"score rises by {change:.0%} of its scale over the last "
-                                 f"{window.size} evaluations (one-sided p={p_up:.2g})"))
+        out.append((convergence.DIVERGING,
+                    f"score rises by {change:.0%} of its scale over the last "
+                    f"{window.size} evaluations (one-sided p={p_up:.2g})"))
     osc = float(np.mean(np.abs(np.diff(window)))) / scale
     if osc > th["max_rel_oscillation"]:
-        out.append(("unstable", f"score oscillation {osc:.3g} of its scale exceeds "
+        out.append((convergence.UNSTABLE, f"score oscillation {osc:.3g} of its scale exceeds "
                                 f"{th['max_rel_oscillation']}"))
     if losses is not None and th["max_critic_oscillation"] is not None:
         loss_scale = float(np.mean(np.abs(losses)))
         tail = losses[-window.size:]
         losc = 0.0 if loss_scale == 0.0 else float(np.mean(np.abs(np.diff(tail)))) / loss_scale
         if losc > th["max_critic_oscillation"]:
-            out.append(("unstable", f"critic-loss oscillation {losc:.3g} of its mean magnitude "
-                                    f"exceeds {th['max_critic_oscillation']}"))
+            out.append((convergence.UNSTABLE,
+                        f"critic-loss oscillation {losc:.3g} of its mean magnitude "
+                        f"exceeds {th['max_critic_oscillation']}"))
     if p_down < th["improving_alpha"] and -change >= th["min_rel_change"]:
-        out.append(("improving", f"score still falls by {-change:.0%} of its scale over the "
-                                 f"last {window.size} evaluations (one-sided p={p_down:.2g})"))
+        out.append((convergence.IMPROVING,
+                    f"score still falls by {-change:.0%} of its scale over the "
+                    f"last {window.size} evaluations (one-sided p={p_down:.2g})"))
     return out
 
 
@@ -277,8 +270,8 @@ def run_status(scores, critic_losses=None, *, k=DEFAULT_STATUS_K, floor=0.0,
     """
     arr = _as_1d(scores, "scores")
     k = _check_k(k)
-    if k < 3:
-        raise ValueError(f"k must be >= 3 to test a trend; got {k}")
+    if k < convergence.MIN_STATUS_K:
+        raise ValueError(f"k must be >= {convergence.MIN_STATUS_K} to test a trend; got {k}")
     losses = None if critic_losses is None else _as_1d(critic_losses, "critic_losses")
     th = {name: _check_threshold(name, val, upper)
           for name, val, upper in (("improving_alpha", improving_alpha, 1.0),
@@ -291,15 +284,17 @@ def run_status(scores, critic_losses=None, *, k=DEFAULT_STATUS_K, floor=0.0,
     bad = [name for name, v in (("score", arr), ("critic loss", losses))
            if v is not None and not np.all(np.isfinite(v))]
     if bad:
-        return RunStatus("failed", tuple(f"{n} trajectory contains NaN/inf" for n in bad), np.nan)
+        return RunStatus(convergence.FAILED,
+                         tuple(f"{n} trajectory contains NaN/inf" for n in bad), np.nan)
     if arr.size < k:
-        return RunStatus("improving", (f"only {arr.size} evaluations; {k} are needed to judge "
-                                       "a plateau",), np.nan)
+        return RunStatus(convergence.IMPROVING,
+                         (f"only {arr.size} evaluations; {k} are needed to judge a plateau",),
+                         np.nan)
     window = arr[-k:]
     scale = max(float(np.mean(np.abs(window))), floor)
     if scale == 0.0:
-        return RunStatus("converged", (), 0.0)
+        return RunStatus(convergence.CONVERGED, (), 0.0)
     fired = _status_checks(window, losses, scale, th)
     if not fired:
-        return RunStatus("converged", (), float(np.mean(window)))
+        return RunStatus(convergence.CONVERGED, (), float(np.mean(window)))
     return RunStatus(fired[0][0], tuple(r for _, r in fired), np.nan)

@@ -31,7 +31,8 @@ import numpy as np
 from qlsgan_tf import analysis as stats_lib
 from qlsgan_tf.analysis import argmin, surface, twostage
 from qlsgan_tf.analysis.power import POWER_INTERVAL, TARGET_POWER
-from qlsgan_tf.constants import quantum_capacity
+from qlsgan_tf.constants import METRICS, SCORE_METRICS, quantum_capacity
+from qlsgan_tf.convergence import is_converged
 
 LEVEL = 0.95
 #: Replicates per planted law in the report's power (Monte-Carlo error <= 0.05 at 100).
@@ -264,7 +265,7 @@ def _quantum_entry(table, surface, i, fit, seed):
 def other_metric_score(table, generator, critic, lr):
     """Mean of the *other* score (FD-SAT4 when the latent score decides, and vice versa) over
     the converged seeds of one configuration, so that the report shows both."""
-    other = "fd" if table.metric == "latent" else "latent"
+    other = other_metric(table.metric)
     values = []
     for run in table.by_generator[generator]:
         if run.critic_budget != critic or (lr is not None and table.learning_rate(run) != lr):
@@ -278,7 +279,7 @@ def other_metric_score(table, generator, critic, lr):
 def _excluded(table):
     rows = []
     for g in table.generators("quantum") + table.generators("classical"):
-        if not any(r.status == "converged" and math.isfinite(r.metric_score(table.metric))
+        if not any(is_converged(r.status) and math.isfinite(r.metric_score(table.metric))
                    for r in table.by_generator[g]):
             counts = ", ".join(f"{n} {s}" for s, n in sorted(table.status_counts(g).items()))
             rows.append({"generator": g, "kind": table.info(g)["kind"],
@@ -388,20 +389,32 @@ def _exploratory(result, table, entries, seed):
             dict(_point_law(entries, "generator_star", "generator_star_ci",
                             "generator_star_censored"),
                  name="matching classical generator capacity G*(Q)", key="classical_generator")]
-    other = "fd" if table.metric == "latent" else "latent"
+    other = other_metric(table.metric)
     labels = [e["generator"] for e in entries]
     other_fit = _Surface.of(table, labels, other).fit(seed=seed) if labels else None
     if other_fit is not None:
         rows.append(dict(_surface_record(other_fit), name=f"knee law of C*(Q) on the "
-                         f"{'FD-SAT4' if other == 'fd' else 'latent'} score", key="other_score"))
+                         f"{_score_name(other)}", key="other_score"))
     for row, adjusted in zip(rows, holm([r["p_value"] for r in rows])):
         row["p_holm"] = adjusted
     result["exploratory"] = rows
 
 
-def primary_endpoint(metric):
+def primary_endpoint(metric: str) -> str:
     """The primary endpoint's wording for a study scored by ``metric``."""
-    return PRIMARY.format(metric="latent score" if metric == "latent" else "FD-SAT4")
+    return PRIMARY.format(metric=METRICS[metric].label)
+
+
+def other_metric(metric: str) -> str:
+    """The score shown beside the deciding one: the first other metric of the registry
+    (FD-SAT4 when the latent score decides, and vice versa)."""
+    return next(m for m in SCORE_METRICS if m != metric)
+
+
+def _score_name(metric: str) -> str:
+    """``"latent score"``, ``"FD-SAT4 score"``: the metric's label as a score."""
+    label = METRICS[metric].label
+    return label if label.endswith("score") else f"{label} score"
 
 
 def analyse(runs, config, n_boot=None, seed=0, with_power=True, power_reps=None):
@@ -417,7 +430,7 @@ def analyse(runs, config, n_boot=None, seed=0, with_power=True, power_reps=None)
     result = {
         "score_metric": metric, "n_runs": len(table.runs),
         "status_counts": table.status_counts(),
-        "n_converged_runs": sum(r.status == "converged" for r in table.runs),
+        "n_converged_runs": sum(is_converged(r.status) for r in table.runs),
         "n_stable_runs": sum(r.stable for r in table.runs),
         "seeds": table.seeds, "learning_rates": table.lrs, "n_boot": n_boot,
         "design": {"q": sorted({int(table.info(g)["generator_capacity"])

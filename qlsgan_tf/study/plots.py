@@ -33,6 +33,7 @@ from matplotlib import colormaps, transforms
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from qlsgan_tf.constants import METRICS
 from qlsgan_tf.study.analysis import most_stable_critic
 from qlsgan_tf.training.images import plot_image_grid, png_path, save_figure
 from qlsgan_tf.validation import ArgumentTypeError
@@ -122,7 +123,7 @@ def _check_trajectories(trajectories) -> list:
     return out
 
 
-def fid_figure(trajectories, floor=None, title=None, ylabel="FD-SAT4") -> Figure:
+def fid_figure(trajectories, floor=None, title=None, ylabel=METRICS["fd"].label) -> Figure:
     """The figure of :func:`plot_fid_trajectories`, unsaved."""
     runs = _check_trajectories(trajectories)
     if floor is not None:
@@ -177,7 +178,7 @@ def fid_figure(trajectories, floor=None, title=None, ylabel="FD-SAT4") -> Figure
 
 
 def plot_fid_trajectories(trajectories, path, floor=None, title=None,
-                          ylabel="FD-SAT4") -> pathlib.Path:
+                          ylabel=METRICS["fd"].label) -> pathlib.Path:
     """FD-SAT4 against epoch, one line per run; failed runs dashed grey.
 
     Args:

@@ -30,7 +30,7 @@ MAX_COUNTS = {"epochs": 10**6, "max_epochs": 10**6, "steps_per_epoch": 10**7,
               "n_boot": 10**7, "n_latent_samples": 10**7, "max_trials": 10**6,
               "max_images": 10**9, "pack": 10**4, "refine_rounds": 100,
               "refine_max_critic": MAX_PARAMS}
-SCORE_METRICS = ("latent", "fd")
+from qlsgan_tf.constants import SCORE_METRICS  # noqa: E402, I001 (the metric registry)
 REFINE_KINDS = ("quantum", "classical", "all")
 
 

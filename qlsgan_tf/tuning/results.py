@@ -20,11 +20,11 @@ import math
 import numbers
 from typing import Optional, Tuple
 
+from qlsgan_tf.constants import METRICS, SCORE_METRICS
+from qlsgan_tf.convergence import STATUSES, UNSTABLE_STATUSES, is_converged
 from qlsgan_tf.tuning.keys import run_key
 
-UNSTABLE_STATUSES = ("failed", "unstable", "diverging")
-STATUSES = ("converged", "not_converged", "improving") + UNSTABLE_STATUSES
-SCORE_METRICS = ("latent", "fd")
+__all__ = ["STATUSES", "SCORE_METRICS", "UNSTABLE_STATUSES", "RecordError", "RunResult"]
 
 
 class RecordError(ValueError):
@@ -136,13 +136,14 @@ class RunResult:
         return self.time_s / max(1, self.epochs_run)
 
     def metric_score(self, metric="latent"):
-        """The score the run contributes to the analysis: its latent score (``"latent"``) or
-        FD-SAT4 score (``"fd"``); NaN unless it converged with a finite score."""
+        """The score the run contributes to the analysis by a metric of ``constants.METRICS``:
+        its latent score (``"latent"``) or FD-SAT4 score (``"fd"``), the record field the
+        metric names; NaN unless it converged with a finite score."""
         if metric not in SCORE_METRICS:
             raise ValueError(f"metric must be one of {', '.join(SCORE_METRICS)}; got {metric!r}")
-        if self.status != "converged":
+        if not is_converged(self.status):
             return math.nan
-        value = self.fd_score if metric == "fd" else self.score
+        value = getattr(self, METRICS[metric].field)
         return float(value) if value is not None and math.isfinite(value) else math.nan
 
     # ------------------------------------------------------------------ JSON form
