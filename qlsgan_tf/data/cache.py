@@ -61,7 +61,7 @@ def read_manifest(cache_dir):
 
 def _sha256_update(digest, array, chunk_size):
     for start in range(0, array.shape[0], chunk_size):
-        digest.update(memoryview(np.ascontiguousarray(array[start:start + chunk_size])).cast("B"))
+        digest.update(np.ascontiguousarray(array[start:start + chunk_size]).data.cast("B"))
 
 
 class CacheReader(core.RandomAccessReader):

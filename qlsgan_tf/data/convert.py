@@ -140,7 +140,7 @@ def _write_split(reader, tmp_dir, split, chunk_size, progress):
     try:
         for start, chunk in reader.iter_chunks(n, chunk_size):
             images[start:start + chunk.shape[0]] = chunk
-            digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
+            digest.update(np.ascontiguousarray(chunk).data.cast("B"))
             if bar is not None:
                 bar.update(chunk.shape[0])
         images.flush()
@@ -157,7 +157,7 @@ def _write_split(reader, tmp_dir, split, chunk_size, progress):
         "images": images_name,
         "labels": labels_name,
         "sha256": {"images": digest.hexdigest(),
-                   "labels": hashlib.sha256(memoryview(labels).cast("B")).hexdigest()},
+                   "labels": hashlib.sha256(labels.data.cast("B")).hexdigest()},
     }
 
 

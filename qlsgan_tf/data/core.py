@@ -258,6 +258,15 @@ class RandomAccessReader:
     Subclasses set ``path``, ``split``, ``layout``, ``labels`` and implement ``read(start, stop)``.
     """
 
+    path: str
+    split: str
+    layout: str
+    labels: np.ndarray
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Images ``start..stop`` as uint8 ``[n, 28, 28, 4]``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement read(start, stop)")
+
     def __len__(self):
         return int(self.labels.shape[0])
 

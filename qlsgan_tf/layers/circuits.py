@@ -58,7 +58,7 @@ def check_ansatz(ansatz: Union[str, Ansatz]) -> str:
                              f"constants.ANSATZE ({tuple(ANSATZE)}); register it there so that "
                              "saved configurations name it.")
         return ansatz.name
-    return check_choice("ansatz", ansatz, ANSATZE)
+    return check_choice("ansatz", ansatz, tuple(ANSATZE))
 
 
 def get_ansatz(ansatz: Union[str, Ansatz]) -> Ansatz:
@@ -66,7 +66,7 @@ def get_ansatz(ansatz: Union[str, Ansatz]) -> Ansatz:
     unregistered one too: the circuit builder and the simulators take any ``Ansatz``)."""
     if isinstance(ansatz, Ansatz):
         return ansatz
-    return ANSATZE[check_choice("ansatz", ansatz, ANSATZE)]
+    return ANSATZE[check_choice("ansatz", ansatz, tuple(ANSATZE))]
 
 
 def check_readout(readout) -> str:

@@ -7,6 +7,8 @@ circuits themselves live in :mod:`qlsgan_tf.layers.circuits`.
 """
 from __future__ import annotations
 
+from typing import Callable, Optional
+
 import cirq
 import numpy as np
 import tensorflow as tf
@@ -220,7 +222,7 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
         self._qubits = circuits.make_qubits(self.n_qubits, self.qubit_type)
         self._symbols = circuits.angle_symbols(self.n_angles)
         self._noise_index = circuits.noise_index(self.n_angles, self.noise_dim)
-        self._executor = None
+        self._executor: Optional[Callable[[tf.Tensor], tf.Tensor]] = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -348,6 +350,8 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
                                      ["StyleQuantumGenerator input z has NaN or Inf values"])
         with tf.control_dependencies([finite]):
             z = tf.cast(tf.identity(z), self.style_scale.dtype)
+        if self._executor is None:  # call() without build(): Keras builds first
+            raise RuntimeError("StyleQuantumGenerator was called before it was built.")
         out = self._executor(self.style_angles(z))
         out = tf.cast(out, tf.float32)
         out.set_shape([z.shape[0], self.output_dim])

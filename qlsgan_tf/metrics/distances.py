@@ -29,6 +29,7 @@ import functools
 import math
 import threading
 import warnings
+from typing import Any, Dict, Optional, Tuple
 
 from qlsgan_tf.data.core import as_images
 from qlsgan_tf.validation import check_int, check_samples
@@ -67,7 +68,8 @@ def _tfgan():
     return import_tfgan()
 
 
-def check_activations(real, fake, metric="FD-SAT4"):
+def check_activations(real: Any, fake: Any,
+                      metric: str = "FD-SAT4") -> Tuple[Any, Any]:
     """Validates two activation sets ``[N, D]`` and returns them as float64 arrays."""
     out = [check_samples(name, act, where=metric)
            for name, act in (("real activations", real), ("fake activations", fake))]
@@ -87,7 +89,7 @@ def _warn_small(n_real, n_fake, dim, stacklevel):
             stacklevel=stacklevel + 1)
 
 
-_GRAPHS = {}
+_GRAPHS: Dict[Tuple[Any, ...], Any] = {}
 _GRAPHS_LOCK = threading.Lock()  # a study's lanes evaluate from several threads
 
 
@@ -168,7 +170,7 @@ def kernel_distance_from_activations(real_activations, fake_activations, max_blo
     return float(kid), float(std)
 
 
-def _fd_sat4(real, fake, max_block_size):
+def _fd_sat4(real: Any, fake: Any, max_block_size: Optional[int]) -> "FDResult":
     fd = _fd(real, fake)
     kid, kid_std = kernel_distance_from_activations(real, fake, max_block_size)
     return FDResult(fd=fd, kid=kid, kid_std=kid_std, n_real=len(real), n_fake=len(fake),
@@ -206,7 +208,8 @@ def _activations(images, feature_net, name):
     return net.features(as_images(images, input_range="tanh", name=name))
 
 
-def _embed_pair(real_images, fake_images, feature_net, names=("real_images", "fake_images")):
+def _embed_pair(real_images: Any, fake_images: Any, feature_net: Any,
+                names: Tuple[str, str] = ("real_images", "fake_images")) -> Tuple[Any, Any]:
     """Validated activations of two image sets, warning once about small samples."""
     real = _activations(real_images, feature_net, names[0])
     fake = _activations(fake_images, feature_net, names[1])

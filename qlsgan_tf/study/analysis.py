@@ -25,6 +25,7 @@ import collections
 import dataclasses
 import math
 import warnings
+from typing import List, Optional
 
 import numpy as np
 
@@ -328,7 +329,7 @@ def _generator_stars(table, quantum, q_fit, entries, seed):
         qf = quantum.resampled(draw).fit(seed=seed + b)
         cf = {d: s.resampled(draw).fit(seed=seed + b) for d, s in classical.items()}
         boot.append(_g_star(_plateaus(qf), dims, cf, classical)[0])
-    boot = np.array(boot).reshape(-1, len(entries))
+    draws = np.array(boot).reshape(-1, len(entries))
     for i, e in enumerate(entries):
         d = e["latent_dim"]
         e["classical_tried"] = ([int(c) for c in classical[d].capacity] if d in classical
@@ -341,12 +342,13 @@ def _generator_stars(table, quantum, q_fit, entries, seed):
             continue
         cens = _CODES[int(c0[i])]
         value = float(np.exp(x0[i]))
+        ci: List[Optional[float]]
         if cens == "low":
             ci = [0.0, value]
         elif cens == "high":
             ci = [value, None]
         else:
-            ci = [_json(np.exp(v)) for v in percentile_ci(boot[:, i])] if boot.size else [
+            ci = [_json(np.exp(v)) for v in percentile_ci(draws[:, i])] if draws.size else [
                 None, None]
         e.update(generator_star=value, generator_star_ci=ci, generator_star_censored=cens)
 

@@ -137,7 +137,8 @@ def fid_figure(trajectories, floor=None, title=None, ylabel=METRICS["fd"].label)
     for run in runs:
         finite = np.isfinite(run["fd"])
         if run["failed"]:
-            style = dict(color=FAILED_COLOR, linestyle="--", linewidth=1.0, alpha=0.8)
+            style: Dict[str, Any] = dict(color=FAILED_COLOR, linestyle="--", linewidth=1.0,
+                                         alpha=0.8)
             label = None if failed_labelled else "failed runs"
             failed_labelled = True
         else:
