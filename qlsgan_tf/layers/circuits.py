@@ -69,12 +69,12 @@ def get_ansatz(ansatz: Union[str, Ansatz]) -> Ansatz:
     return ANSATZE[check_choice("ansatz", ansatz, tuple(ANSATZE))]
 
 
-def check_readout(readout) -> str:
+def check_readout(readout: str) -> str:
     """Return ``readout`` if it is a known readout name, else raise ``ValueError``."""
     return check_choice("readout", readout, READOUTS)
 
 
-def check_size(n_qubits, n_layers) -> Tuple[int, int]:
+def check_size(n_qubits: int, n_layers: int) -> Tuple[int, int]:
     """Validate the circuit size: ``n_qubits >= 2`` (the entangling ring) and ``n_layers >= 1``."""
     return check_int("n_qubits", n_qubits, 2), check_int("n_layers", n_layers, 1)
 
@@ -128,7 +128,7 @@ def noise_index(n_angles: int, noise_dim: int) -> np.ndarray:
     return (np.arange(n_angles) % noise_dim).astype(np.int32)
 
 
-def style_angles(z, scale, bias) -> np.ndarray:
+def style_angles(z: Any, scale: Any, bias: Any) -> np.ndarray:
     """The style map in numpy: ``angles[b, g] = scale[g] * z[b, g mod noise_dim] + bias[g]``."""
     z = np.atleast_2d(np.asarray(z))
     scale, bias = np.asarray(scale), np.asarray(bias)

@@ -7,7 +7,7 @@ circuits themselves live in :mod:`qlsgan_tf.layers.circuits`.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import cirq
 import numpy as np
@@ -16,7 +16,7 @@ import tensorflow_quantum as tfq
 from tensorflow_quantum.core.serialize import serializer
 
 from qlsgan_tf.compat import renamed_noise_dim
-from qlsgan_tf.constants import BACKENDS
+from qlsgan_tf.constants import BACKENDS, Ansatz
 from qlsgan_tf.layers import circuits, fast_sim
 from qlsgan_tf.validation import check_choice, check_int, check_probability
 
@@ -82,8 +82,9 @@ class TFQExecutor:
     Calling it maps angles ``[batch, len(symbols)]`` to ``[batch, len(operators)]``.
     """
 
-    def __init__(self, circuit, operators, symbols, differentiator, repetitions=None,
-                 noisy=False):
+    def __init__(self, circuit: cirq.Circuit, operators: List[cirq.PauliString],
+                 symbols: List[Any], differentiator: Any, repetitions: Optional[int] = None,
+                 noisy: bool = False) -> None:
         # Serialized with TFQ's serializer in plain Python (not tfq.convert_to_tensor +
         # .numpy()), so that the layer also builds inside graphs: TF-GAN's estimator.
         self._circuit_proto = np.array(
@@ -105,7 +106,7 @@ class TFQExecutor:
             self._op = differentiator.generate_differentiable_op(
                 analytic_op=tfq.get_expectation_op())
 
-    def __call__(self, angles):
+    def __call__(self, angles: tf.Tensor) -> tf.Tensor:
         batch = tf.shape(angles)[0]
         programs = tf.tile(tf.constant(self._circuit_proto), [batch])
         operators = tf.tile(tf.constant(self._operator_proto), [batch, 1])
@@ -118,11 +119,11 @@ class TFQExecutor:
 class FastExecutor:
     """Exact noiseless expectation values with :func:`fast_sim.style_expectations`."""
 
-    def __init__(self, n_qubits, n_layers, ansatz, readout):
+    def __init__(self, n_qubits: int, n_layers: int, ansatz: str, readout: str) -> None:
         self.n_qubits, self.n_layers = n_qubits, n_layers
         self.ansatz, self.readout = ansatz, readout
 
-    def __call__(self, angles):
+    def __call__(self, angles: tf.Tensor) -> tf.Tensor:
         return fast_sim.style_expectations(angles, self.n_qubits, self.n_layers, self.ansatz,
                                            self.readout)
 
@@ -170,9 +171,12 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
     66
     """
 
-    def __init__(self, n_qubits, n_layers, noise_dim=None, ansatz="bel", readout="z",
-                 differentiator=None, repetitions=None, noise=None, backend="tfq",
-                 qubit_type="grid", scale_initializer=None, bias_initializer=None, **kwargs):
+    def __init__(self, n_qubits: int, n_layers: int, noise_dim: Optional[int] = None,
+                 ansatz: Union[str, Ansatz] = "bel", readout: str = "z",
+                 differentiator: Any = None, repetitions: Optional[int] = None,
+                 noise: Optional[float] = None, backend: str = "tfq", qubit_type: str = "grid",
+                 scale_initializer: Any = None, bias_initializer: Any = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
 
         # Ingest circuit size and structure.
@@ -241,7 +245,7 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
         return 2 * self.n_angles
 
     @property
-    def qubits(self):
+    def qubits(self) -> List[cirq.Qid]:
         """The qubits of the circuit, in order."""
         return list(self._qubits)
 
@@ -278,7 +282,7 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
                                       noise=self.noise,
                                       decompose_cry=self._differentiator_name() != "adjoint")
 
-    def resolved_circuit(self, z) -> cirq.Circuit:
+    def resolved_circuit(self, z: Any) -> cirq.Circuit:
         """The noiseless circuit with the angles of one noise vector ``z`` (``[noise_dim]``)
         under the current weights."""
         if not self.built:
@@ -294,7 +298,7 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
         return circuits.style_circuit(self._qubits, self.n_layers, self.ansatz,
                                       [float(a) for a in angles])
 
-    def to_qasm(self, z) -> str:
+    def to_qasm(self, z: Any) -> str:
         """OpenQASM 2.0 of the circuit resolved for one noise vector ``z`` (noise channels,
         which QASM cannot express, are left out)."""
         return cirq.qasm(self.resolved_circuit(z))
@@ -312,7 +316,7 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
             raise ValueError(f"StyleQuantumGenerator expects noise_dim={self.noise_dim} noise "
                              f"components, got input shape {shape}.")
 
-    def build(self, input_shape):
+    def build(self, input_shape: Any) -> None:
         self._check_input_shape(tf.TensorShape(input_shape))
         self.style_scale = self.add_weight(
             name="style_scale", shape=[self.n_angles], initializer=self.scale_initializer,
@@ -333,12 +337,12 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
                            self._symbols, self._make_differentiator(),
                            repetitions=self.repetitions, noisy=self.noise is not None)
 
-    def style_angles(self, z):
+    def style_angles(self, z: tf.Tensor) -> tf.Tensor:
         """The angles ``[batch, n_angles]`` (circuit order) for noise ``z`` as one batched op."""
         angles = self.style_scale * tf.gather(z, self._noise_index, axis=1) + self.style_bias
         return tf.cast(angles, tf.float32)
 
-    def call(self, inputs):
+    def call(self, inputs: Any) -> tf.Tensor:
         z = tf.convert_to_tensor(inputs)
         if not z.dtype.is_floating:
             raise TypeError(f"StyleQuantumGenerator expects floating-point noise, got dtype "
@@ -357,18 +361,18 @@ class StyleQuantumGenerator(tf.keras.layers.Layer):
         out.set_shape([z.shape[0], self.output_dim])
         return out
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Any) -> tf.TensorShape:
         input_shape = tf.TensorShape(input_shape)
         self._check_input_shape(input_shape)
         return tf.TensorShape([input_shape[0], self.output_dim])
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Dict[str, Any]) -> StyleQuantumGenerator:
         """The layer of a config (one saved before the ``latent_dim`` -> ``noise_dim`` rename
         included)."""
         return cls(**renamed_noise_dim(config))
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         if self._custom_differentiator is not None:
             raise ValueError("StyleQuantumGenerator cannot serialize the custom differentiator "
                              f"{self._custom_differentiator!r}; pass one of "

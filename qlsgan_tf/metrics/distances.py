@@ -53,11 +53,11 @@ class FDResult:
     n_fake: int
     feature_dim: int
 
-    def as_dict(self):
+    def as_dict(self) -> Dict[str, Any]:
         """Plain dict (JSON-ready) of the fields."""
         return dataclasses.asdict(self)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return (f"FD-SAT4 {self.fd:.4g}, KID {self.kid:.4g} ± {self.kid_std:.2g} "
                 f"(n_real={self.n_real}, n_fake={self.n_fake}, {self.feature_dim}-d features)")
 
@@ -129,7 +129,7 @@ def _fd(real, fake):
     return max(float(fd), 0.0)
 
 
-def frechet_distance_from_activations(real_activations, fake_activations):
+def frechet_distance_from_activations(real_activations: Any, fake_activations: Any) -> float:
     """FD-SAT4 of two activation sets ``[N, D]`` (TF-GAN's Fréchet classifier distance).
 
     ``|mu_r - mu_f|^2 + Tr(S_r + S_f - 2 (S_r S_f)^(1/2))`` with sample means and unbiased
@@ -140,13 +140,15 @@ def frechet_distance_from_activations(real_activations, fake_activations):
     return _fd(real, fake)
 
 
-def kid_block_size(n_real, n_fake):
+def kid_block_size(n_real: int, n_fake: int) -> int:
     """``max_block_size`` for TF-GAN's KID: up to 10 blocks of >= ~10 samples on each side."""
     n_blocks = max(1, min(MAX_BLOCKS, min(n_real, n_fake) // MIN_BLOCK))
     return int(math.ceil(max(n_real, n_fake) / n_blocks))
 
 
-def kernel_distance_from_activations(real_activations, fake_activations, max_block_size=None):
+def kernel_distance_from_activations(real_activations: Any, fake_activations: Any,
+                                     max_block_size: Optional[int] = None
+                                     ) -> Tuple[float, float]:
     """KID (unbiased MMD^2, cubic polynomial kernel) and its standard error, from activations.
 
     Args:
@@ -177,8 +179,9 @@ def _fd_sat4(real: Any, fake: Any, max_block_size: Optional[int]) -> "FDResult":
                     feature_dim=int(real.shape[1]))
 
 
-def fd_sat4_from_activations(real_activations, fake_activations, max_block_size=None,
-                             warn=True):
+def fd_sat4_from_activations(real_activations: Any, fake_activations: Any,
+                             max_block_size: Optional[int] = None,
+                             warn: bool = True) -> "FDResult":
     """:class:`FDResult` (FD-SAT4, KID and its std) from two activation sets.
 
     Use it with cached real activations (``feature_net.features(real_images)``) when the same
@@ -193,7 +196,7 @@ def fd_sat4_from_activations(real_activations, fake_activations, max_block_size=
 
 
 @functools.lru_cache(maxsize=1)
-def default_feature_net():
+def default_feature_net() -> Any:
     """The bundled feature network (loaded once per process)."""
     from qlsgan_tf.metrics.feature_net import load_feature_net
 
@@ -218,19 +221,21 @@ def _embed_pair(real_images: Any, fake_images: Any, feature_net: Any,
     return real, fake
 
 
-def frechet_distance(real_images, fake_images, feature_net=None):
+def frechet_distance(real_images: Any, fake_images: Any, feature_net: Any = None) -> float:
     """FD-SAT4 of two image sets ``[N, 28, 28, 4]`` in [-1, 1] (None: bundled feature net)."""
     return _fd(*_embed_pair(real_images, fake_images, feature_net))
 
 
-def kernel_distance(real_images, fake_images, feature_net=None, max_block_size=None):
+def kernel_distance(real_images: Any, fake_images: Any, feature_net: Any = None,
+                    max_block_size: Optional[int] = None) -> Tuple[float, float]:
     """``(kid, kid_std)`` of two image sets ``[N, 28, 28, 4]`` in [-1, 1]."""
     return kernel_distance_from_activations(
         _activations(real_images, feature_net, "real_images"),
         _activations(fake_images, feature_net, "fake_images"), max_block_size)
 
 
-def fd_sat4(real_images, fake_images, feature_net=None, max_block_size=None):
+def fd_sat4(real_images: Any, fake_images: Any, feature_net: Any = None,
+            max_block_size: Optional[int] = None) -> "FDResult":
     """FD-SAT4, KID and KID std of generated vs real images, as an :class:`FDResult`.
 
     >>> res = fd_sat4(real, fake, load_feature_net())          # doctest: +SKIP
@@ -239,7 +244,8 @@ def fd_sat4(real_images, fake_images, feature_net=None, max_block_size=None):
     return _fd_sat4(*_embed_pair(real_images, fake_images, feature_net), max_block_size)
 
 
-def real_floor(train_images, test_images, feature_net=None, max_block_size=None):
+def real_floor(train_images: Any, test_images: Any, feature_net: Any = None,
+               max_block_size: Optional[int] = None) -> "FDResult":
     """The real-vs-real floor: :func:`fd_sat4` of the train split against the test split.
 
     Two samples of the same real distribution do not give FD 0 at finite N; a generator's

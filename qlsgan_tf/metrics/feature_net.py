@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import pathlib
+from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
 
@@ -32,8 +33,9 @@ BUNDLED_DIR = pathlib.Path(__file__).resolve().parent / "weights"
 # Tolerance on the [-1, 1] range: decoders with a tanh output may round a hair outside it.
 
 
-def build_feature_net(feature_dim=32, n_classes=4, filters=(16, 32), kernel_size=3,
-                      dropout=0.25, name="sat4_feature_net"):
+def build_feature_net(feature_dim: int = 32, n_classes: int = 4,
+                      filters: Sequence[int] = (16, 32), kernel_size: int = 3,
+                      dropout: float = 0.25, name: str = "sat4_feature_net") -> Any:
     """Builds the (untrained) SAT-4 classifier whose ``"features"`` layer is the embedding.
 
     Conv(f1) -> max-pool -> Conv(f2) -> max-pool -> global average pool -> dropout ->
@@ -100,7 +102,7 @@ class FeatureNet:
         the weights and reported beside every FD-SAT4 figure.
     """
 
-    def __init__(self, model, manifest=None):
+    def __init__(self, model: Any, manifest: Optional[Dict[str, Any]] = None) -> None:
         import tensorflow as tf
 
         try:
@@ -123,7 +125,7 @@ class FeatureNet:
                                      input_signature=spec)
 
     @property
-    def test_accuracy(self):
+    def test_accuracy(self) -> Optional[float]:
         """Test accuracy recorded in the manifest (None when unknown)."""
         return self.manifest.get("test_accuracy")
 
@@ -132,11 +134,11 @@ class FeatureNet:
         out = [fn(arr[i:i + batch_size]).numpy() for i in range(0, len(arr), batch_size)]
         return np.concatenate(out, axis=0)
 
-    def raw_features(self, images, batch_size=256):
+    def raw_features(self, images: Any, batch_size: int = 256) -> np.ndarray:
         """The ``"features"`` layer's output for images in [-1, 1], float64 ``[N, D]``."""
         return self._batched(self._embed, images, batch_size).astype(np.float64)
 
-    def features(self, images, batch_size=256):
+    def features(self, images: Any, batch_size: int = 256) -> np.ndarray:
         """Embeds images ``[N, 28, 28, 4]`` in [-1, 1]; returns float64 ``[N, feature_dim]``.
 
         The layer's output is standardized with the per-dimension mean and std of the
@@ -149,11 +151,11 @@ class FeatureNet:
             return raw
         return (raw - self.feature_mean) / self.feature_std
 
-    def predict(self, images, batch_size=256):
+    def predict(self, images: Any, batch_size: int = 256) -> np.ndarray:
         """Class probabilities ``[N, n_classes]`` of images in [-1, 1]."""
         return self._batched(self._classify, images, batch_size)
 
-    def accuracy(self, images, labels):
+    def accuracy(self, images: Any, labels: Any) -> float:
         """Fraction of ``images`` whose predicted class equals ``labels`` (int ``[N]``)."""
         labels = np.asarray(labels)
         probs = self.predict(images)
@@ -162,7 +164,7 @@ class FeatureNet:
                 f"labels must have shape [{len(probs)}] to match the images; got {labels.shape}")
         return float(np.mean(np.argmax(probs, axis=1) == labels))
 
-    def save(self, out_dir):
+    def save(self, out_dir: Union[str, os.PathLike]) -> pathlib.Path:
         """Writes ``feature_net.weights.h5`` and ``manifest.json`` into ``out_dir``."""
         out = pathlib.Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -172,7 +174,7 @@ class FeatureNet:
             fh.write("\n")
         return out
 
-    def provenance(self):
+    def provenance(self) -> Dict[str, Any]:
         """What must travel with every FD-SAT4 figure (JSON-ready): data, accuracy, setup."""
         m = self.manifest
         return {
@@ -187,7 +189,7 @@ class FeatureNet:
             "seed": m.get("seed"),
         }
 
-    def summary(self):
+    def summary(self) -> str:
         """One line for logs and reports: where the features come from and how good they are."""
         acc = self.test_accuracy
         acc_s = "unknown" if acc is None else f"{100 * acc:.1f}%"
@@ -195,7 +197,7 @@ class FeatureNet:
                 f"test accuracy {acc_s} (n_test={self.manifest.get('n_test', '?')}), "
                 f"trained on {self.manifest.get('data', 'unknown data')}")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"FeatureNet(feature_dim={self.feature_dim}, test_accuracy={self.test_accuracy})"
 
 
@@ -298,9 +300,12 @@ def _accuracy(net, dataset):
     return correct / total
 
 
-def train_feature_net(train_data, test_data, out_dir=None, epochs=60, seed=0, augment=True,
-                      feature_dim=32, batch_size=32, learning_rate=2e-3, data_name=None,
-                      verbose=1, **build_kwargs):
+def train_feature_net(train_data: Any, test_data: Any,
+                      out_dir: Optional[Union[str, os.PathLike]] = None, epochs: int = 60,
+                      seed: int = 0, augment: bool = True, feature_dim: int = 32,
+                      batch_size: int = 32, learning_rate: float = 2e-3,
+                      data_name: Optional[str] = None, verbose: int = 1,
+                      **build_kwargs: Any) -> "FeatureNet":
     """Trains the SAT-4 feature network with a fixed seed; saves weights, manifest, TB logs.
 
     The test split is used only to measure the final accuracy recorded in the manifest (no model
@@ -407,7 +412,7 @@ def _model_record(feature_dim, build_kwargs, augment, mean, std):
     }
 
 
-def load_feature_net(path=None):
+def load_feature_net(path: Optional[Union[str, os.PathLike]] = None) -> FeatureNet:
     """Loads a trained feature network from its directory (``None``: the bundled weights).
 
     Args:

@@ -20,6 +20,8 @@ The **floor** (:func:`latent_floor`) is the same distance between two sets of *r
 the sizes a generator evaluation uses: a generator that samples the real distribution exactly
 scores about the floor, not 0.
 """
+from typing import Any, Optional, Tuple
+
 import numpy as np
 
 from qlsgan_tf.validation import check_finite_float, check_int, check_samples
@@ -43,7 +45,7 @@ def _check_method(method):
     return method
 
 
-def check_pair(real, fake, method="swd"):
+def check_pair(real: Any, fake: Any, method: str = "swd") -> Tuple[np.ndarray, np.ndarray]:
     """Validates ``real [N, d]`` and ``fake [M, d]`` latents; returns float64 copies."""
     _check_method(method)
     real = _check_latents(real, "real latents", method)
@@ -54,7 +56,7 @@ def check_pair(real, fake, method="swd"):
     return real, fake
 
 
-def wasserstein_1d_sorted(xs, ys, p=2):
+def wasserstein_1d_sorted(xs: np.ndarray, ys: np.ndarray, p: int = 2) -> np.ndarray:
     """``W_p^p`` between the empirical distributions of sorted rows ``xs [P, N]``, ``ys [P, M]``.
 
     Exact for any ``N`` and ``M``: integrates ``|F^-1(t) - G^-1(t)|^p`` over the union of the
@@ -69,7 +71,7 @@ def wasserstein_1d_sorted(xs, ys, p=2):
     return np.sum(np.abs(xs[..., ix] - ys[..., iy]) ** p * widths, axis=-1)
 
 
-def swd_projections(dim, seed=0, n_projections=SWD_PROJECTIONS):
+def swd_projections(dim: int, seed: int = 0, n_projections: int = SWD_PROJECTIONS) -> np.ndarray:
     """The fixed set of unit directions ``[n_projections, dim]`` used by ``"swd"``."""
     theta = np.random.default_rng(seed).standard_normal((n_projections, dim))
     return theta / np.linalg.norm(theta, axis=1, keepdims=True)
@@ -82,7 +84,8 @@ def _swd(real, fake, seed):
     return float(np.sqrt(np.mean(wasserstein_1d_sorted(xs, ys, p=2))))
 
 
-def latent_distances(real, fakes, *, method="swd", seed=0, bandwidth=None):
+def latent_distances(real: Any, fakes: Any, *, method: str = "swd", seed: int = 0,
+                     bandwidth: Optional[float] = None) -> np.ndarray:
     """:func:`latent_distance` of each of ``K`` generated sets ``fakes [K, M, d]`` against one
     ``real [N, d]``: ``[K]`` float64, equal to ``K`` separate calls. A set with non-finite
     values gets ``nan`` (it has no distance; the others are scored). For ``"swd"`` the real
@@ -134,7 +137,7 @@ def latent_distances(real, fakes, *, method="swd", seed=0, bandwidth=None):
     return out
 
 
-def default_bandwidth(real):
+def default_bandwidth(real: np.ndarray) -> float:
     """MMD kernel bandwidth fixed by the real latents: ``sqrt(sum_j var(real[:, j]))``."""
     h = float(np.sqrt(np.sum(np.var(np.asarray(real, dtype=np.float64), axis=0))))
     return h if h > 0.0 else 1.0
@@ -161,7 +164,8 @@ def _mmd(real, fake, bandwidth):
     return float(kxx + kyy - 2.0 * kxy)
 
 
-def gaussian_frechet(mu1, cov1, mu2, cov2):
+def gaussian_frechet(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray,
+                     cov2: np.ndarray) -> float:
     """Fréchet (2-Wasserstein²) distance of two Gaussians from their moments."""
     mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
     cov1, cov2 = np.atleast_2d(cov1), np.atleast_2d(cov2)
@@ -184,7 +188,8 @@ def _check_bandwidth(bandwidth):
     return check_finite_float("bandwidth", bandwidth, 0.0, exclusive_minimum=True)
 
 
-def latent_distance(real, fake, *, method="swd", seed=0, bandwidth=None):
+def latent_distance(real: Any, fake: Any, *, method: str = "swd", seed: int = 0,
+                    bandwidth: Optional[float] = None) -> float:
     """Distance between real latents ``[N, d]`` and generated latents ``[M, d]`` (lower is better).
 
     Args:
@@ -217,8 +222,8 @@ def _floor_sizes(n_pool, n_real, n_fake):
     return n_pool >= n_real + n_fake
 
 
-def latent_floor(real, n_fake, *, method="swd", seed=0, n_rep=20, n_real=None,
-                 bandwidth=None):
+def latent_floor(real: Any, n_fake: int, *, method: str = "swd", seed: int = 0, n_rep: int = 20,
+                 n_real: Optional[int] = None, bandwidth: Optional[float] = None) -> float:
     """Finite-sample floor: the distance between two *real* latent sets at the evaluation's sizes.
 
     Each of ``n_rep`` repetitions draws a reference set of ``n_real`` (default ``len(real)``,

@@ -18,7 +18,7 @@ Defaults (heuristics, documented here and reported with the study): ``k=5`` eval
 between evaluations), ``std_penalty=1.0``.
 """
 import dataclasses
-from typing import Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -53,7 +53,7 @@ def _tail(values, k, name):
     return arr[-_check_k(k):] if k is not None else arr
 
 
-def trajectory_summary(fid_values, k=DEFAULT_K):
+def trajectory_summary(fid_values: Sequence[float], k: int = DEFAULT_K) -> Dict[str, float]:
     """Summary of the last ``k`` FD-SAT4 evaluations (all of them when fewer than ``k``).
 
     Returns:
@@ -72,7 +72,7 @@ def trajectory_summary(fid_values, k=DEFAULT_K):
     }
 
 
-def relative_std(values, k=DEFAULT_K):
+def relative_std(values: Sequence[float], k: Optional[int] = DEFAULT_K) -> float:
     """Std / |mean| of the last ``k`` values (inf when the mean is 0 and the std is not)."""
     tail = _tail(values, k, "values")
     mean, std = abs(float(np.mean(tail))), float(np.std(tail))
@@ -81,7 +81,8 @@ def relative_std(values, k=DEFAULT_K):
     return std / mean
 
 
-def oscillation(values, k=DEFAULT_K, relative=True):
+def oscillation(values: Sequence[float], k: Optional[int] = DEFAULT_K,
+                relative: bool = True) -> float:
     """Mean absolute successive difference of the last ``k`` values.
 
     Args:
@@ -104,9 +105,11 @@ def oscillation(values, k=DEFAULT_K, relative=True):
     return 0.0 if scale == 0.0 else diff / scale
 
 
-def check_stability(fid_values, critic_losses=None, k=DEFAULT_K,
-                    max_fid_rel_std=DEFAULT_MAX_FID_REL_STD,
-                    max_loss_oscillation=DEFAULT_MAX_LOSS_OSCILLATION):
+def check_stability(fid_values: Sequence[float],
+                    critic_losses: Optional[Sequence[float]] = None, k: int = DEFAULT_K,
+                    max_fid_rel_std: Optional[float] = DEFAULT_MAX_FID_REL_STD,
+                    max_loss_oscillation: Optional[float] = DEFAULT_MAX_LOSS_OSCILLATION
+                    ) -> Tuple[bool, List[str]]:
     """Judges a run's stability; returns ``(stable, reasons)`` with a reason per failed test.
 
     Unstable when: any FD-SAT4 or critic-loss value is NaN/inf (divergence), the relative std
@@ -141,18 +144,20 @@ def check_stability(fid_values, critic_losses=None, k=DEFAULT_K,
     return not reasons, reasons
 
 
-def is_stable(fid_values, critic_losses=None, k=DEFAULT_K,
-              max_fid_rel_std=DEFAULT_MAX_FID_REL_STD,
-              max_loss_oscillation=DEFAULT_MAX_LOSS_OSCILLATION):
+def is_stable(fid_values: Sequence[float], critic_losses: Optional[Sequence[float]] = None,
+              k: int = DEFAULT_K, max_fid_rel_std: Optional[float] = DEFAULT_MAX_FID_REL_STD,
+              max_loss_oscillation: Optional[float] = DEFAULT_MAX_LOSS_OSCILLATION) -> bool:
     """True when :func:`check_stability` finds no reason to call the run unstable."""
     return check_stability(fid_values, critic_losses, k, max_fid_rel_std,
                            max_loss_oscillation)[0]
 
 
-def optimality_score(fid_values, critic_losses=None, k=DEFAULT_K,
-                     std_penalty=DEFAULT_STD_PENALTY,
-                     max_fid_rel_std=DEFAULT_MAX_FID_REL_STD,
-                     max_loss_oscillation=DEFAULT_MAX_LOSS_OSCILLATION):
+def optimality_score(fid_values: Sequence[float],
+                     critic_losses: Optional[Sequence[float]] = None, k: int = DEFAULT_K,
+                     std_penalty: float = DEFAULT_STD_PENALTY,
+                     max_fid_rel_std: Optional[float] = DEFAULT_MAX_FID_REL_STD,
+                     max_loss_oscillation: Optional[float] = DEFAULT_MAX_LOSS_OSCILLATION
+                     ) -> float:
     """The study's score of a run: low and stable FD-SAT4 is good (lower is better).
 
     ``mean + std_penalty * std`` of the last ``k`` FD-SAT4 values; ``+inf`` when the run is
@@ -248,10 +253,13 @@ def _status_checks(window, losses, scale, th):
     return out
 
 
-def run_status(scores, critic_losses=None, *, k=DEFAULT_STATUS_K, floor=0.0,
-               improving_alpha=IMPROVING_ALPHA, diverging_alpha=DIVERGING_ALPHA,
-               min_rel_change=MIN_REL_CHANGE, max_rel_oscillation=MAX_REL_OSCILLATION,
-               max_critic_oscillation=MAX_CRITIC_OSCILLATION):
+def run_status(scores: Sequence[float], critic_losses: Optional[Sequence[float]] = None, *,
+               k: int = DEFAULT_STATUS_K, floor: float = 0.0,
+               improving_alpha: float = IMPROVING_ALPHA,
+               diverging_alpha: float = DIVERGING_ALPHA,
+               min_rel_change: float = MIN_REL_CHANGE,
+               max_rel_oscillation: float = MAX_REL_OSCILLATION,
+               max_critic_oscillation: Optional[float] = MAX_CRITIC_OSCILLATION) -> RunStatus:
     """Judges a run from its score trajectory (distances, lower is better) over evaluations.
 
     Rules, first match wins: any NaN/inf score or critic loss -> ``"failed"``; a significant
