@@ -13,6 +13,7 @@ itself and the others never shrink), so a bisection finds the two bases around t
 closer of the two is the best width with that shape.
 """
 import math
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -29,7 +30,7 @@ __all__ = [
 DEFAULT_TAPER = 2.0
 
 
-def mlp_param_count(in_dim, hidden_units, out_dim):
+def mlp_param_count(in_dim: int, hidden_units: Sequence[int], out_dim: int) -> int:
     """Trainable parameters of dense layers with biases: in_dim -> hidden_units... -> out_dim.
 
     >>> mlp_param_count(10, (512, 256), 1)
@@ -42,13 +43,15 @@ def mlp_param_count(in_dim, hidden_units, out_dim):
     return int(sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])))
 
 
-def tapered_widths(base, depth, taper=DEFAULT_TAPER, min_units=1):
+def tapered_widths(base: float, depth: int, taper: float = DEFAULT_TAPER,
+                   min_units: int = 1) -> Tuple[int, ...]:
     """Hidden widths ``max(min_units, round(base / taper**i))`` for i in 0..depth-1."""
     return tuple(max(min_units, int(round(base / taper**i))) for i in range(depth))
 
 
-def units_for_capacity(target_params, in_dim, out_dim, depth, min_units=1, max_units=None,
-                       taper=DEFAULT_TAPER):
+def units_for_capacity(target_params: int, in_dim: int, out_dim: int, depth: int,
+                       min_units: int = 1, max_units: Optional[int] = None,
+                       taper: float = DEFAULT_TAPER) -> Tuple[int, ...]:
     """Hidden widths whose dense-network capacity is as close as possible to ``target_params``.
 
     Args:
@@ -117,7 +120,7 @@ def _closest_base(count, target, min_units, max_units):
     return min((lo, hi), key=lambda b: (abs(count(b) - target), b))
 
 
-def capacity_grid(min_params, max_params, n):
+def capacity_grid(min_params: int, max_params: int, n: int) -> List[int]:
     """``n`` distinct integers log-spaced from ``min_params`` to ``max_params`` (both included).
 
     >>> capacity_grid(10, 1000, 3)
@@ -140,7 +143,7 @@ def capacity_grid(min_params, max_params, n):
     return grid
 
 
-def count_trainable(model):
+def count_trainable(model: Any) -> int:
     """Number of trainable scalars of a built Keras layer or model."""
     if not getattr(model, "built", False):
         raise ValueError(

@@ -5,6 +5,7 @@ linear logit (WGAN-GP critic, or the logit of a non-saturating GAN). Hidden widt
 from :func:`qlsgan_tf.models.units_for_capacity` so that a capacity grid can be swept.
 """
 import numbers
+from typing import Any, Dict, Optional, Sequence
 
 import tensorflow as tf
 
@@ -49,8 +50,9 @@ def _ingest_activation(name, value):
 class _DenseStack(tf.keras.Model):
     """Shared body: hidden Dense layers (+ optional dropout) and one output Dense layer."""
 
-    def __init__(self, hidden_units, out_units, input_dim, activation, output_activation,
-                 dropout, **kwargs):
+    def __init__(self, hidden_units: Sequence[int], out_units: int, input_dim: Optional[int],
+                 activation: Any, output_activation: Any, dropout: float,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.hidden_units = hidden_units
         self.activation = activation
@@ -67,7 +69,7 @@ class _DenseStack(tf.keras.Model):
         if input_dim is not None:
             self.build((None, input_dim))
 
-    def build(self, input_shape):
+    def build(self, input_shape: Any) -> None:
         input_shape = tf.TensorShape(input_shape)
         if input_shape.rank != 2 or input_shape[-1] is None:
             raise ValueError(
@@ -79,7 +81,7 @@ class _DenseStack(tf.keras.Model):
         self._input_dim = int(input_shape[-1])
         super().build(input_shape)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Any, training: Optional[bool] = None) -> tf.Tensor:
         x = tf.convert_to_tensor(inputs)
         if not x.dtype.is_floating:
             raise TypeError(f"{type(self).__name__} expects float inputs, got {x.dtype.name}.")
@@ -92,12 +94,12 @@ class _DenseStack(tf.keras.Model):
         return self.output_layer(x)
 
     @property
-    def input_dim(self):
+    def input_dim(self) -> Optional[int]:
         """Number of input features (None until built)."""
         return self._input_dim
 
     @property
-    def capacity(self):
+    def capacity(self) -> int:
         """Number of trainable parameters (the model must be built)."""
         return count_trainable(self)
 
@@ -119,8 +121,9 @@ class MLPGenerator(_DenseStack):
     1354
     """
 
-    def __init__(self, output_dim, hidden_units=(64,), noise_dim=None, activation="leaky_relu",
-                 output_activation="tanh", **kwargs):
+    def __init__(self, output_dim: int, hidden_units: Sequence[int] = (64,),
+                 noise_dim: Optional[int] = None, activation: Any = "leaky_relu",
+                 output_activation: Any = "tanh", **kwargs: Any) -> None:
         output_dim = _ingest_dim("output_dim", output_dim)
         hidden_units = _ingest_units(hidden_units)
         noise_dim = _ingest_dim("noise_dim", noise_dim, allow_none=True)
@@ -132,11 +135,11 @@ class MLPGenerator(_DenseStack):
                          0.0, **kwargs)
 
     @property
-    def noise_dim(self):
+    def noise_dim(self) -> Optional[int]:
         """Noise dimension (None until built)."""
         return self._input_dim
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {
             "name": self.name,
             "output_dim": self.output_dim,
@@ -147,7 +150,7 @@ class MLPGenerator(_DenseStack):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Dict[str, Any]) -> Any:
         return cls(**renamed_noise_dim(config))
 
 
@@ -166,15 +169,15 @@ class MLPCritic(_DenseStack):
     137217
     """
 
-    def __init__(self, hidden_units=(512, 256), activation="leaky_relu", dropout=0.0,
-                 input_dim=None, **kwargs):
+    def __init__(self, hidden_units: Sequence[int] = (512, 256), activation: Any = "leaky_relu",
+                 dropout: float = 0.0, input_dim: Optional[int] = None, **kwargs: Any) -> None:
         hidden_units = _ingest_units(hidden_units)
         activation = _ingest_activation("activation", activation)
         self.dropout = check_probability("dropout", dropout, open_high=True)
         input_dim = _ingest_dim("input_dim", input_dim, allow_none=True)
         super().__init__(hidden_units, 1, input_dim, activation, None, self.dropout, **kwargs)
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {
             "name": self.name,
             "hidden_units": list(self.hidden_units),
@@ -184,5 +187,5 @@ class MLPCritic(_DenseStack):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Dict[str, Any]) -> Any:
         return cls(**config)

@@ -26,6 +26,7 @@ Training reconstructs from a sampled ``u`` (reparameterization); ``test_step`` (
 error of ``decode(encode(x))`` that the GAN pipeline will see.
 """
 import numbers
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -99,8 +100,10 @@ class SatVAE(tf.keras.Model):
     >>> recon = vae.decode(latents)                    # [N, 28, 28, 4] in [-1, 1]
     """
 
-    def __init__(self, latent_dim=10, beta=1.0, filters=(32, 64), dense_units=128,
-                 latent_activation="tanh", latent_scale=None, **kwargs):
+    def __init__(self, latent_dim: int = 10, beta: float = 1.0,
+                 filters: Any = (32, 64), dense_units: int = 128,
+                 latent_activation: str = "tanh", latent_scale: Optional[float] = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.latent_dim = check_int("latent_dim", latent_dim, 1)
 
@@ -162,14 +165,14 @@ class SatVAE(tf.keras.Model):
                                         name="images")(x)
         return tf.keras.Model(latents, images, name="decoder")
 
-    def squash(self, u):
+    def squash(self, u: tf.Tensor) -> tf.Tensor:
         """Maps the unbounded posterior variable ``u`` to the bounded latent the decoder sees."""
         u = self.latent_scale * u
         return tf.tanh(u) if self.latent_activation == "tanh" else u
 
     # -- Keras model API --------------------------------------------------------------------
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Any, training: Optional[bool] = None) -> tf.Tensor:
         """Deterministic reconstruction from the mean latent."""
         x = tf.convert_to_tensor(inputs)
         _check_image_tensor(x, "call")
@@ -177,7 +180,7 @@ class SatVAE(tf.keras.Model):
         return self.decoder(self.squash(mean), training=training)
 
     @property
-    def metrics(self):
+    def metrics(self) -> List[tf.keras.metrics.Metric]:
         return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
 
     def _compute_losses(self, x, training):
@@ -205,7 +208,7 @@ class SatVAE(tf.keras.Model):
         x = data[0] if isinstance(data, (tuple, list)) else data
         return tf.convert_to_tensor(x)
 
-    def train_step(self, data):
+    def train_step(self, data: Any) -> Dict[str, tf.Tensor]:
         x = self._images_of(data)
         _check_image_tensor(x, "fit")
         with tf.GradientTape() as tape:
@@ -214,7 +217,7 @@ class SatVAE(tf.keras.Model):
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         return self._update(loss, reconstruction, kl)
 
-    def test_step(self, data):
+    def test_step(self, data: Any) -> Dict[str, tf.Tensor]:
         x = self._images_of(data)
         _check_image_tensor(x, "evaluate")
         return self._update(*self._compute_losses(x, training=False))
@@ -237,7 +240,7 @@ class SatVAE(tf.keras.Model):
                 "qlsgan_tf.data.normalize.")
         return images
 
-    def encode(self, images, batch_size=256):
+    def encode(self, images: Any, batch_size: int = 256) -> np.ndarray:
         """Bounded mean latents ``squash(mu(x))`` in [-1, 1]: float32 ``[N, latent_dim]``."""
         images = self._check_images(images, "encode")
 
@@ -248,22 +251,22 @@ class SatVAE(tf.keras.Model):
         out = self._batched(fn, images, batch_size)
         return np.zeros((0, self.latent_dim), np.float32) if out is None else out
 
-    def decode(self, latents, batch_size=256):
+    def decode(self, latents: Any, batch_size: int = 256) -> np.ndarray:
         """Images float32 ``[N, 28, 28, 4]`` in [-1, 1] from latents ``[N, latent_dim]``."""
         latents = _as_float_array(latents, "latents", (self.latent_dim,), "decode")
         out = self._batched(lambda z: self.decoder(z, training=False), latents, batch_size)
         return np.zeros((0,) + IMAGE_SHAPE, np.float32) if out is None else out
 
-    def reconstruct(self, images, batch_size=256):
+    def reconstruct(self, images: Any, batch_size: int = 256) -> np.ndarray:
         """``decode(encode(images))``: float32 ``[N, 28, 28, 4]``."""
         return self.decode(self.encode(images, batch_size=batch_size), batch_size=batch_size)
 
     @property
-    def capacity(self):
+    def capacity(self) -> int:
         """Trainable parameters of encoder and decoder together."""
         return count_trainable(self)
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {
             "name": self.name,
             "latent_dim": self.latent_dim,
@@ -275,5 +278,5 @@ class SatVAE(tf.keras.Model):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Dict[str, Any]) -> "SatVAE":
         return cls(**config)

@@ -25,7 +25,7 @@ import collections
 import dataclasses
 import math
 import warnings
-from typing import List, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from qlsgan_tf.analysis import argmin, surface, twostage
 from qlsgan_tf.analysis.power import POWER_INTERVAL, TARGET_POWER
 from qlsgan_tf.constants import METRICS, SCORE_METRICS, quantum_capacity
 from qlsgan_tf.convergence import is_converged
+from qlsgan_tf.tuning.results import RunResult
 
 LEVEL = 0.95
 #: Replicates per planted law in the report's power (Monte-Carlo error <= 0.05 at 100).
@@ -62,7 +63,8 @@ class RunTable:
     """Runs (``tuning.results.RunResult``) as score tables ``[n_lr, n_seeds, n_critics]`` per
     generator; a run recorded without a learning rate counts at ``default_lr``."""
 
-    def __init__(self, runs, metric="latent", default_lr=None):
+    def __init__(self, runs: Iterable[RunResult], metric: str = "latent",
+                 default_lr: Optional[float] = None) -> None:
         self.runs = list(runs)
         self.metric = metric
         self.default_lr = default_lr
@@ -72,23 +74,24 @@ class RunTable:
         for run in self.runs:
             self.by_generator[run.generator].append(run)
 
-    def learning_rate(self, run):
+    def learning_rate(self, run: RunResult) -> float:
         return run.learning_rate if run.learning_rate is not None else (self.default_lr or 0.0)
 
-    def generators(self, kind):
+    def generators(self, kind: str) -> List[str]:
         labels = [g for g, rs in self.by_generator.items() if rs[0].kind == kind]
         return sorted(labels, key=lambda g: (self.info(g)["latent_dim"],
                                              self.info(g)["generator_capacity"], g))
 
-    def info(self, generator):
+    def info(self, generator: str) -> Dict[str, Any]:
         run = self.by_generator[generator][0]
         keys = ("kind", "latent_dim", "generator_capacity", "n_qubits", "n_layers")
         return {k: getattr(run, k) for k in keys}
 
-    def critics(self, generator):
+    def critics(self, generator: str) -> List[int]:
         return sorted({r.critic_budget for r in self.by_generator[generator]})
 
-    def table(self, generator, metric=None):
+    def table(self, generator: str,
+              metric: Optional[str] = None) -> Tuple[List[int], np.ndarray]:
         """(critic budgets, scores ``[n_lr, n_seeds, n_critics]`` with NaN)."""
         critics = self.critics(generator)
         tab = np.full((len(self.lrs), len(self.seeds), len(critics)), np.nan)
@@ -97,7 +100,8 @@ class RunTable:
                 critics.index(run.critic_budget)] = run.metric_score(metric or self.metric)
         return critics, tab
 
-    def cells(self, generator, metric=None):
+    def cells(self, generator: str, metric: Optional[str] = None
+              ) -> Tuple[List[int], np.ndarray, List[Optional[float]]]:
         """(critics, scores ``[n_seeds, n_critics]``, learning rate per critic): each cell at
         the learning rate with the lowest mean over its counted seeds (None: no counted run)."""
         critics, tab = self.table(generator, metric)
@@ -109,12 +113,12 @@ class RunTable:
         lrs = [self.lrs[b] if np.isfinite(means[b, j]) else None for j, b in enumerate(best)]
         return critics, scores, lrs
 
-    def status_counts(self, generator=None):
+    def status_counts(self, generator: Optional[str] = None) -> Dict[str, int]:
         runs = self.runs if generator is None else self.by_generator[generator]
         return dict(collections.Counter(r.status for r in runs))
 
 
-def most_stable_critic(scores_by_critic):
+def most_stable_critic(scores_by_critic: Mapping[Any, Sequence[float]]) -> Any:
     """The grid rule for one generator: the critic budget with the largest share of converged
     seeds, then the lowest mean score over them, then the smallest budget.
 
@@ -133,7 +137,7 @@ def most_stable_critic(scores_by_critic):
     return min(scores_by_critic, key=key)
 
 
-def crossing(x, scores, target):
+def crossing(x: Any, scores: Any, target: Any) -> Tuple[np.ndarray, np.ndarray]:
     """Log capacity where a score curve ``[..., n]`` (linear in ``x``) first falls to ``target``.
 
     Returns ``(x_star, censored)``: censored -1 when the smallest valid capacity already
@@ -163,7 +167,7 @@ def crossing(x, scores, target):
     return np.where(any_valid, x_star, np.nan), np.where(any_valid, cens, 0)
 
 
-def percentile_ci(values, level=LEVEL):
+def percentile_ci(values: Any, level: float = LEVEL) -> List[Any]:
     """Percentile interval ``[low, high]`` of the finite ``values`` ([None, None] if none)."""
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
@@ -173,7 +177,7 @@ def percentile_ci(values, level=LEVEL):
     return [float(v) for v in np.percentile(values, [tail, 100.0 - tail])]
 
 
-def holm(p_values):
+def holm(p_values: Sequence[Any]) -> List[Optional[float]]:
     """Holm's step-down adjustment of ``p_values`` (None stays None), in the given order."""
     idx = [i for i, p in enumerate(p_values) if p is not None]
     order = sorted(idx, key=lambda i: p_values[i])
@@ -263,7 +267,8 @@ def _quantum_entry(table, surface, i, fit, seed):
     return entry
 
 
-def other_metric_score(table, generator, critic, lr):
+def other_metric_score(table: RunTable, generator: str, critic: float,
+                       lr: Optional[float]) -> Dict[str, Any]:
     """Mean of the *other* score (FD-SAT4 when the latent score decides, and vice versa) over
     the converged seeds of one configuration, so that the report shows both."""
     other = other_metric(table.metric)
@@ -419,7 +424,9 @@ def _score_name(metric: str) -> str:
     return label if label.endswith("score") else f"{label} score"
 
 
-def analyse(runs, config, n_boot=None, seed=0, with_power=True, power_reps=None):
+def analyse(runs: Sequence[RunResult], config: Any, n_boot: Optional[int] = None, seed: int = 0,
+            with_power: bool = True, power_reps: Optional[int] = None
+            ) -> Tuple[Dict[str, Any], Any]:
     """The study's answers as a JSON-ready dict, and the fitted surface (None when no quantum
     generator has a counted run); see the module docstring for the rules."""
     metric = getattr(config, "score_metric", "latent")
@@ -473,7 +480,7 @@ def _classical_rows(surface, seed):
     return rows
 
 
-def design_candidates(config):
+def design_candidates(config: Any) -> Dict[str, Any]:
     """Feasible designs for :func:`qlsgan_tf.analysis.design_for_power`: the circuit width n
     fixed (Q is not confounded with the latent size): the study's depths or twice as many
     from 1 to twice the deepest (at most ``MAX_DESIGN_LAYERS``); its critics or two more
@@ -507,7 +514,8 @@ def _distinct(sets):
     return out
 
 
-def power_of(fit_or_world, *, n_rep=POWER_REPS, seed=0, rise=30.0, candidates=None):
+def power_of(fit_or_world: Any, *, n_rep: int = POWER_REPS, seed: int = 0, rise: float = 30.0,
+             candidates: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The primary verdict's power in the world of ``fit_or_world`` (a fit or a pilot's world)
     and, below 80 % for an exponential law, the cheapest of ``candidates`` (keyword arguments
     of :func:`qlsgan_tf.analysis.design_for_power`) that reaches it, as a JSON-ready dict."""
@@ -534,7 +542,8 @@ def power_of(fit_or_world, *, n_rep=POWER_REPS, seed=0, rise=30.0, candidates=No
 
 
 # ---------------------------------------------------------------- for the plots
-def surface_panels(result, fit, runs, metric):
+def surface_panels(result: Dict[str, Any], fit: Any, runs: Sequence[RunResult],
+                   metric: str) -> List[Dict[str, Any]]:
     """One panel per quantum generator for ``plots.plot_surface``: counted scores, their mean
     per critic, the fitted curve and the knee with its interval."""
     table = RunTable(runs, metric)
@@ -583,7 +592,7 @@ class _KneeLaws:
         self.best = min(fits.values(), key=lambda f: f.delta_aicc) if fits else None
 
 
-def knee_laws(result, fit):
+def knee_laws(result: Dict[str, Any], fit: Any) -> Optional["_KneeLaws"]:
     """The primary fit's knee laws for ``plots.plot_scaling`` (None without a fit)."""
     if fit is None:
         return None

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import pathlib
 import textwrap
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
 from matplotlib import colormaps, transforms
@@ -55,6 +56,8 @@ LOG_SPAN = 30.0
 #: Trajectories named one by one in the legend; more are drawn but summarised.
 MAX_LEGEND_RUNS = 12
 FAILED_COLOR = "0.55"
+#: Where a figure is written: a path to a ``.png`` file.
+PathArg = Union[str, "os.PathLike[str]"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,7 +126,8 @@ def _check_trajectories(trajectories) -> list:
     return out
 
 
-def fid_figure(trajectories, floor=None, title=None, ylabel=METRICS["fd"].label) -> Figure:
+def fid_figure(trajectories: Sequence[Mapping[str, Any]], floor: Optional[float] = None,
+               title: Optional[str] = None, ylabel: str = METRICS["fd"].label) -> Figure:
     """The figure of :func:`plot_fid_trajectories`, unsaved."""
     runs = _check_trajectories(trajectories)
     if floor is not None:
@@ -178,8 +182,9 @@ def fid_figure(trajectories, floor=None, title=None, ylabel=METRICS["fd"].label)
     return fig
 
 
-def plot_fid_trajectories(trajectories, path, floor=None, title=None,
-                          ylabel=METRICS["fd"].label) -> pathlib.Path:
+def plot_fid_trajectories(trajectories: Sequence[Mapping[str, Any]], path: PathArg,
+                          floor: Optional[float] = None, title: Optional[str] = None,
+                          ylabel: str = METRICS["fd"].label) -> pathlib.Path:
     """FD-SAT4 against epoch, one line per run; failed runs dashed grey.
 
     Args:
@@ -226,8 +231,9 @@ def _check_rows(rows) -> list:
     return out
 
 
-def score_figure(rows, optima=None, title=None,
-                  ylabel="optimality score (lower is better)") -> Figure:
+def score_figure(rows: Sequence[Mapping[str, Any]], optima: Optional[Mapping[Any, Any]] = None,
+                 title: Optional[str] = None,
+                 ylabel: str = "optimality score (lower is better)") -> Figure:
     """The figure of :func:`plot_score_vs_critic_capacity`, unsaved."""
     runs = _check_rows(rows)
     if optima is not None and not isinstance(optima, Mapping):
@@ -317,8 +323,11 @@ def _score_axes(ax, finite_scores, title, ylabel):
     ax.grid(True, which="both", alpha=0.3)
 
 
-def plot_score_vs_critic_capacity(rows, path, optima=None, title=None,
-                                  ylabel="optimality score (lower is better)") -> pathlib.Path:
+def plot_score_vs_critic_capacity(rows: Sequence[Mapping[str, Any]], path: PathArg,
+                                  optima: Optional[Mapping[Any, Any]] = None,
+                                  title: Optional[str] = None,
+                                  ylabel: str = "optimality score (lower is better)"
+                                  ) -> pathlib.Path:
     """Per quantum capacity Q: mean score over seeds against critic capacity (log x).
 
     Args:
@@ -359,8 +368,8 @@ def _check_panels(panels) -> list:
     return out
 
 
-def surface_figure(panels, title=None, ylabel="score of converged runs (lower is better)"
-                   ) -> Figure:
+def surface_figure(panels: Sequence[Mapping[str, Any]], title: Optional[str] = None,
+                   ylabel: str = "score of converged runs (lower is better)") -> Figure:
     """The figure of :func:`plot_surface`, unsaved."""
     panels = _check_panels(panels)
     n = len(panels)
@@ -419,8 +428,9 @@ def surface_figure(panels, title=None, ylabel="score of converged runs (lower is
     return fig
 
 
-def plot_surface(panels, path, title=None,
-                 ylabel="score of converged runs (lower is better)") -> pathlib.Path:
+def plot_surface(panels: Sequence[Mapping[str, Any]], path: PathArg,
+                 title: Optional[str] = None,
+                 ylabel: str = "score of converged runs (lower is better)") -> pathlib.Path:
     """One small panel per quantum generator: the counted runs' scores and their mean per
     critic capacity (log x), the fitted score surface, and the knee C*(Q) with its interval
     (dashed when censored).
@@ -486,9 +496,11 @@ def _check_censored(censored, n):
     return values
 
 
-def scaling_figure(Q, y, comparison, ylabel, y_err=None, y_ci=None, title=None,
-                    xlabel="quantum generator capacity Q (trainable parameters)",
-                    censored=None) -> Figure:
+def scaling_figure(Q: Sequence[float], y: Any, comparison: Any,  # noqa: N803
+                   ylabel: str, y_err: Any = None, y_ci: Any = None,
+                   title: Optional[str] = None,
+                   xlabel: str = "quantum generator capacity Q (trainable parameters)",
+                   censored: Optional[Sequence[Optional[str]]] = None) -> Figure:
     """The figure of :func:`plot_scaling`, unsaved."""
     q = _floats(Q, "Q")
     y = _floats(y, "y")
@@ -545,9 +557,11 @@ def scaling_figure(Q, y, comparison, ylabel, y_err=None, y_ci=None, title=None,
     return fig
 
 
-def plot_scaling(Q, y, comparison, path, ylabel, y_err=None, *, y_ci=None, title=None,
-                 xlabel="quantum generator capacity Q (trainable parameters)",
-                 censored=None) -> pathlib.Path:
+def plot_scaling(Q: Sequence[float], y: Any, comparison: Any,  # noqa: N803
+                 path: PathArg, ylabel: str, y_err: Any = None, *, y_ci: Any = None,
+                 title: Optional[str] = None,
+                 xlabel: str = "quantum generator capacity Q (trainable parameters)",
+                 censored: Optional[Sequence[Optional[str]]] = None) -> pathlib.Path:
     """A capacity series y(Q) on semilog-y axes with the fitted laws and the verdict.
 
     On semilog-y axes an exponential law is a straight line, so curvature is the visual test.
