@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
@@ -31,12 +32,12 @@ DEFAULT_CHUNK_SIZE = 8192
 AUTO_VERIFY_BYTES = 256 * 2**20
 
 
-def is_cache(path):
+def is_cache(path: Union[str, os.PathLike]) -> bool:
     """True when ``path`` is a directory holding a cache manifest."""
     return os.path.isdir(path) and os.path.isfile(os.path.join(path, MANIFEST))
 
 
-def read_manifest(cache_dir):
+def read_manifest(cache_dir: Union[str, os.PathLike]) -> Dict[str, Any]:
     """The parsed, checked ``manifest.json`` of a cache directory."""
     path = os.path.join(os.fspath(cache_dir), MANIFEST)
     try:
@@ -69,7 +70,8 @@ class CacheReader(core.RandomAccessReader):
 
     layout = "cache"
 
-    def __init__(self, cache_dir, split, verify=None):
+    def __init__(self, cache_dir: Union[str, os.PathLike], split: str,
+                 verify: Optional[bool] = None) -> None:
         self.path = os.fspath(cache_dir)
         self.split = split
         self.manifest = read_manifest(self.path)
@@ -98,7 +100,7 @@ class CacheReader(core.RandomAccessReader):
         if verify:
             self.verify(entry.get("sha256", {}), images_path, labels_path)
 
-    def verify(self, checksums, images_path, labels_path):
+    def verify(self, checksums: Dict[str, str], images_path: str, labels_path: str) -> None:
         """Compares the sha256 of images and labels with the manifest (reads everything)."""
         for name, array, path in (("images", self.images, images_path),
                                   ("labels", self.labels, labels_path)):
@@ -111,7 +113,7 @@ class CacheReader(core.RandomAccessReader):
                 raise core.Sat4FormatError(f"{path}: corrupt cache: sha256 checksum mismatch "
                                            f"(convert the data again)")
 
-    def read(self, start, stop):
+    def read(self, start: int, stop: int) -> np.ndarray:
         return self.images[start:stop]
 
 

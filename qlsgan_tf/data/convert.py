@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
@@ -41,8 +42,9 @@ def _check_replaceable(out_dir):
                                    f"{MANIFEST}); refusing to overwrite it")
 
 
-def convert_to_cache(src, out_dir, chunk_size=DEFAULT_CHUNK_SIZE, overwrite=False,
-                     progress=False):
+def convert_to_cache(src: Union[str, os.PathLike], out_dir: Union[str, os.PathLike],
+                     chunk_size: int = DEFAULT_CHUNK_SIZE,
+                     overwrite: bool = False, progress: Optional[bool] = False) -> Dict[str, Any]:
     """Converts SAT-4 (``.mat``, Kaggle CSV, a directory, or a cache) into a cache directory.
 
     Every split found in ``src`` is converted. Memory use is one chunk of images.
@@ -74,7 +76,7 @@ def convert_to_cache(src, out_dir, chunk_size=DEFAULT_CHUNK_SIZE, overwrite=Fals
     tmp_dir = tempfile.mkdtemp(prefix=f"{_partial_prefix(out_dir)}{os.getpid()}-", dir=parent)
     try:
         chmod_umask(tmp_dir, directory=True)
-        manifest = {
+        manifest: Dict[str, Any] = {
             "format": FORMAT,
             "version": VERSION,
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
+from typing import Any, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -25,7 +26,7 @@ INPUT_RANGES = ("tanh", "uint8", "uint8_or_tanh")
 _RANGE_TOL = 1e-3
 
 
-def as_images(images, *, input_range, name="images") -> np.ndarray:
+def as_images(images: Any, *, input_range: str, name: str = "images") -> np.ndarray:
     """The one image contract: a non-empty batch ``[N, 28, 28, 4]`` (R, G, B, NIR) as float32
     in [-1, 1].
 
@@ -71,7 +72,7 @@ def as_images(images, *, input_range, name="images") -> np.ndarray:
     return arr.astype(np.float32, copy=False)
 
 
-def check_regular_file(path, what="file"):
+def check_regular_file(path: Union[str, os.PathLike], what: str = "file") -> None:
     """Refuses a FIFO, device or socket (reading one may hang) and an unreadable file.
 
     A missing ``path`` passes (the caller reports it in its own words).
@@ -121,18 +122,18 @@ class Sat4Data:
     def __len__(self):
         return int(self.labels.shape[0])
 
-    def class_counts(self):
+    def class_counts(self) -> np.ndarray:
         """Number of images per class, in ``class_names`` order."""
         return np.bincount(self.labels, minlength=len(self.class_names)).astype(np.int64)
 
 
-def check_split(split):
+def check_split(split: str) -> str:
     """Returns ``split`` if it names a SAT-4 split, else a ValueError naming the value."""
     check_choice("split", split, SPLITS)
     return split
 
 
-def class_indices(classes):
+def class_indices(classes: Optional[Sequence[Union[int, str]]]) -> Optional[np.ndarray]:
     """Turns a ``classes`` filter (names and/or indices) into a sorted int64 index array."""
     if classes is None:
         return None
@@ -157,12 +158,12 @@ def class_indices(classes):
     return np.unique(np.asarray(indices, dtype=np.int64))
 
 
-def check_max_images(max_images):
+def check_max_images(max_images: Optional[int]) -> Optional[int]:
     """Returns ``max_images`` as an int (or None), rejecting negative or non-integer values."""
     return check_optional_int("max_images", max_images, 0)
 
 
-def onehot_to_labels(onehot, where):
+def onehot_to_labels(onehot: np.ndarray, where: str) -> np.ndarray:
     """Validates one-hot rows ``[N, 4]`` and returns int64 class indices.
 
     Args:
@@ -184,7 +185,7 @@ def onehot_to_labels(onehot, where):
     return np.argmax(onehot, axis=1).astype(np.int64)
 
 
-def to_uint8_pixels(values, where):
+def to_uint8_pixels(values: np.ndarray, where: str) -> np.ndarray:
     """Checks pixel values (NaN, integers, range 0..255) and returns them as uint8.
 
     uint8 input is returned unchanged (no copy); other dtypes are checked and cast.
@@ -213,7 +214,7 @@ def to_uint8_pixels(values, where):
     return values.astype(np.uint8)
 
 
-def check_image_dims(shape, where, layout):
+def check_image_dims(shape: Tuple[int, ...], where: str, layout: str) -> None:
     """Checks the per-image dims ``(rows, cols, bands)`` of an images array.
 
     Args:
@@ -230,13 +231,14 @@ def check_image_dims(shape, where, layout):
                               f"expected layout {layout}")
 
 
-def check_counts(n_images, n_labels, where):
+def check_counts(n_images: int, n_labels: int, where: str) -> None:
     """Refuses a file whose image and label counts differ."""
     if n_images != n_labels:
         raise Sat4FormatError(f"{where}: {n_images} images but {n_labels} labels")
 
 
-def selection(labels, classes, max_images):
+def selection(labels: np.ndarray, classes: Optional[np.ndarray],
+              max_images: Optional[int]) -> Optional[np.ndarray]:
     """Row indices of ``labels`` kept by a ``classes`` filter and ``max_images``.
 
     Returns None when every row is kept, so readers can take a fast path.
@@ -270,10 +272,10 @@ class RandomAccessReader:
     def __len__(self):
         return int(self.labels.shape[0])
 
-    def iter_chunks(self, stop, chunk_size):
+    def iter_chunks(self, stop: int, chunk_size: int) -> Iterator[Tuple[int, np.ndarray]]:
         """Yields ``(start, images uint8 [n, 28, 28, 4])`` for images ``0..stop`` in order."""
         for start in range(0, stop, chunk_size):
             yield start, self.read(start, min(stop, start + chunk_size))
 
-    def close(self):
+    def close(self) -> None:
         pass

@@ -15,6 +15,7 @@ import itertools
 import os
 import re
 import warnings
+from typing import Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -26,7 +27,7 @@ _MAX_ROWS = 1024
 _X_NAME = re.compile(r"^X_(?P<split>[A-Za-z0-9]+)_sat4\.csv$")
 
 
-def labels_path_for(x_path):
+def labels_path_for(x_path: Union[str, os.PathLike]) -> str:
     """The ``y_`` file beside an ``X_`` images file: X_train_sat4.csv -> y_train_sat4.csv."""
     head, name = os.path.split(os.fspath(x_path))
     if not name.startswith(("X", "x")):
@@ -40,7 +41,7 @@ def labels_path_for(x_path):
     return y_path
 
 
-def split_of(x_path):
+def split_of(x_path: Union[str, os.PathLike]) -> Optional[str]:
     """The split named by a Kaggle file name, or None for another name."""
     match = _X_NAME.match(os.path.basename(os.fspath(x_path)))
     return match.group("split") if match else None
@@ -83,7 +84,8 @@ def _check_header(line, path):
                 f"number); SAT-4 CSV files have no header, remove that line") from None
 
 
-def parse_rows(lines, ncols, first_line, path):
+def parse_rows(lines: Sequence[bytes], ncols: int, first_line: int,
+               path: Union[str, os.PathLike]) -> np.ndarray:
     """Parses CSV lines (bytes) into an int32 array ``[len(lines), ncols]``.
 
     Args:
@@ -145,7 +147,7 @@ def _nonblank_lines(f, path):
         yield lineno, line
 
 
-def read_labels(y_path):
+def read_labels(y_path: Union[str, os.PathLike]) -> np.ndarray:
     """Labels int64 ``[N]`` from a ``y_{split}_sat4.csv`` file (one-hot rows of 4)."""
     y_path = os.fspath(y_path)
     core.check_regular_file(y_path, what="labels file")
@@ -163,7 +165,7 @@ class CsvReader:
 
     layout = "kaggle-csv"
 
-    def __init__(self, x_path, split):
+    def __init__(self, x_path: Union[str, os.PathLike], split: str) -> None:
         self.path = os.fspath(x_path)
         self.split = split
         self.labels_path = labels_path_for(self.path)
@@ -172,7 +174,7 @@ class CsvReader:
     def __len__(self):
         return self.labels.shape[0]
 
-    def iter_chunks(self, stop, chunk_size):
+    def iter_chunks(self, stop: int, chunk_size: int) -> Iterator[Tuple[int, np.ndarray]]:
         """Yields ``(start, images uint8 [n, 28, 28, 4])`` for rows ``0..stop`` in order.
 
         Reading stops after row ``stop``; when the whole file is read, its row count is checked
@@ -198,5 +200,5 @@ class CsvReader:
             raise core.Sat4FormatError(f"{self.path}: {n_images} image rows but "
                                        f"{self.labels_path} has {n_labels} labels")
 
-    def close(self):
+    def close(self) -> None:
         pass

@@ -12,6 +12,7 @@ with ``qlsgan convert-data`` and load the memory-mapped cache instead.
 from __future__ import annotations
 
 import os
+from typing import List, Union
 
 import numpy as np
 
@@ -35,7 +36,7 @@ class MatV5Reader(core.RandomAccessReader):
 
     layout = "mat-v5"
 
-    def __init__(self, path, split):
+    def __init__(self, path: Union[str, os.PathLike], split: str) -> None:
         import scipy.io
 
         self.path = os.fspath(path)
@@ -71,12 +72,12 @@ class MatV5Reader(core.RandomAccessReader):
         self._x = x
         self._where = where
 
-    def read(self, start, stop):
+    def read(self, start: int, stop: int) -> np.ndarray:
         """Images ``[stop - start, 28, 28, 4]`` as a new C-contiguous uint8 array."""
         block = self._x[..., start:stop].transpose(3, 0, 1, 2)
         return np.ascontiguousarray(core.to_uint8_pixels(block, self._where))
 
-    def close(self):
+    def close(self) -> None:
         self._x = None
 
 
@@ -85,7 +86,7 @@ class MatV73Reader(core.RandomAccessReader):
 
     layout = "mat-v7.3"
 
-    def __init__(self, path, split):
+    def __init__(self, path: Union[str, os.PathLike], split: str) -> None:
         import h5py
 
         self.path = os.fspath(path)
@@ -132,7 +133,7 @@ class MatV73Reader(core.RandomAccessReader):
         self._x = x
         self._where = where
 
-    def read(self, start, stop):
+    def read(self, start: int, stop: int) -> np.ndarray:
         try:
             block = self._x[()][np.newaxis][start:stop] if self._one_image else self._x[start:stop]
         except Exception as err:
@@ -141,11 +142,11 @@ class MatV73Reader(core.RandomAccessReader):
         block = block.transpose(0, 3, 2, 1)  # (n, band, col, row) -> (n, row, col, band)
         return np.ascontiguousarray(core.to_uint8_pixels(block, self._where))
 
-    def close(self):
+    def close(self) -> None:
         self._file.close()
 
 
-def is_hdf5(path):
+def is_hdf5(path: Union[str, os.PathLike]) -> bool:
     """True for an HDF5 file (MATLAB v7.3 ``.mat``), judged by its signature."""
     import h5py
 
@@ -155,12 +156,12 @@ def is_hdf5(path):
         return False
 
 
-def open_mat(path, split):
+def open_mat(path: Union[str, os.PathLike], split: str) -> core.RandomAccessReader:
     """A reader for ``split`` of a ``.mat`` file, v5 or v7.3."""
     return MatV73Reader(path, split) if is_hdf5(path) else MatV5Reader(path, split)
 
 
-def splits_in(path):
+def splits_in(path: Union[str, os.PathLike]) -> List[str]:
     """The SAT-4 splits whose ``{split}_x`` variable a ``.mat`` file holds."""
     if is_hdf5(path):
         import h5py

@@ -4,6 +4,8 @@ TensorFlow is imported inside ``make_dataset`` only, so ``import qlsgan_tf.data`
 """
 from __future__ import annotations
 
+from typing import Any, Optional, Tuple, Union
+
 import numpy as np
 
 from qlsgan_tf.data import core
@@ -17,7 +19,7 @@ def _check_scaling(normalize):
     return normalize
 
 
-def normalize(images, scaling="tanh"):
+def normalize(images: Any, scaling: str = "tanh") -> np.ndarray:
     """uint8 pixels -> float32: ``(x - 127.5) / 127.5`` in [-1, 1] ("tanh") or ``x / 255`` ("unit").
 
     The usual GAN preprocessing; ``denormalize`` inverts it exactly on uint8 values.
@@ -34,7 +36,7 @@ def normalize(images, scaling="tanh"):
     return (x - np.float32(127.5)) / np.float32(127.5)
 
 
-def denormalize(images, scaling="tanh"):
+def denormalize(images: Any, scaling: str = "tanh") -> np.ndarray:
     """float images in [-1, 1] ("tanh") or [0, 1] ("unit") -> uint8, rounded and clipped.
 
     Accepts NumPy arrays or eager tensors (e.g. generator output).
@@ -113,8 +115,9 @@ def _batch_loader(images, labels, normalize):
     return load
 
 
-def make_dataset(arrays, batch_size, shuffle=True, seed=None, normalize="tanh",
-                 with_labels=None, drop_remainder=False):
+def make_dataset(arrays: Any, batch_size: int, shuffle: bool = True, seed: Optional[int] = None,
+                 normalize: Optional[str] = "tanh", with_labels: Optional[bool] = None,
+                 drop_remainder: bool = False) -> Any:
     """A ``tf.data.Dataset`` of SAT-4 batches, gathered lazily from NumPy (memory maps stay lazy).
 
     The pipeline shuffles indices, not images, and gathers each batch from the array, so a
@@ -150,7 +153,7 @@ def make_dataset(arrays, batch_size, shuffle=True, seed=None, normalize="tanh",
 DIHEDRAL_TRANSFORMS = tuple((k, flip) for flip in (False, True) for k in range(4))
 
 
-def dihedral_transform(images, index, inverse=False):
+def dihedral_transform(images: np.ndarray, index: int, inverse: bool = False) -> np.ndarray:
     """Applies (or undoes) symmetry ``index`` of ``DIHEDRAL_TRANSFORMS`` to ``[N, H, W, C]``."""
     if not 0 <= index < len(DIHEDRAL_TRANSFORMS):
         raise ValueError(f"index must be in 0..7, got {index!r}")
@@ -165,7 +168,8 @@ def dihedral_transform(images, index, inverse=False):
     return out[:, :, ::-1] if flip else out
 
 
-def dihedral_augment(images, labels=None):
+def dihedral_augment(images: np.ndarray, labels: Optional[np.ndarray] = None
+                     ) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
     """The 8 flips/rotations of every image: ``[8N, H, W, C]`` (transform-major order).
 
     Block ``k`` (images ``k*N .. (k+1)*N``) is ``dihedral_transform(images, k)``; with

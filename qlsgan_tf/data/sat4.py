@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.resources
 import os
 import pathlib
+from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
 
@@ -21,7 +22,7 @@ DEFAULT_CHUNK_SIZE = 8192
 _VALUES = np.arange(256, dtype=np.int64)
 
 
-def sample_path():
+def sample_path() -> pathlib.Path:
     """Directory of the bundled SAT-4 sample (70 real patches, both layouts; see its README)."""
     try:
         path = pathlib.Path(str(importlib.resources.files("qlsgan_tf.data") / "sample"))
@@ -32,8 +33,10 @@ def sample_path():
     return path
 
 
-def load_sat4(path, split="train", max_images=None, classes=None, verify=None,
-              chunk_size=DEFAULT_CHUNK_SIZE):
+def load_sat4(path: Union[str, os.PathLike], split: str = "train", max_images: Optional[int] = None,
+              classes: Optional[Sequence[Union[int, str]]] = None,
+              verify: Optional[bool] = None, chunk_size: int = DEFAULT_CHUNK_SIZE
+              ) -> core.Sat4Data:
     """Loads one split of SAT-4.
 
     Args:
@@ -101,7 +104,9 @@ def _stream(reader, rows, chunk_size):
     return core.Sat4Data(images, np.ascontiguousarray(labels, dtype=np.int64), core.CLASS_NAMES)
 
 
-def describe(path, splits=None, chunk_size=DEFAULT_CHUNK_SIZE, progress=False, verify=None):
+def describe(path: Union[str, os.PathLike], splits: Optional[Sequence[str]] = None,
+             chunk_size: int = DEFAULT_CHUNK_SIZE, progress: Optional[bool] = False,
+             verify: Optional[bool] = None) -> Dict[str, Any]:
     """Counts per split and class, and per-band mean/std, computed in one streaming pass.
 
     ``progress``: tqdm bar on stderr: True always, None only on a terminal, False never.
@@ -114,7 +119,8 @@ def describe(path, splits=None, chunk_size=DEFAULT_CHUNK_SIZE, progress=False, v
       ``{"path", "layout", "splits": {split: {"count", "class_counts": {name: n},
       "band_mean": [4], "band_std": [4]}}}``.
     """
-    info = {"path": os.fspath(path), "layout": sources.layout_of(path), "splits": {}}
+    info: Dict[str, Any] = {"path": os.fspath(path), "layout": sources.layout_of(path),
+                            "splits": {}}
     for split in splits or sources.available_splits(path):
         reader = sources.open_split(path, split, verify=verify)
         try:

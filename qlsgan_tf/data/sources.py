@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+from typing import Any, List, Optional, Union
 
 from qlsgan_tf.data import cache, core, kaggle_csv, mat
 
@@ -59,7 +60,7 @@ def _resolve(path):
     raise core.Sat4FormatError(f"{path}: unknown extension {ext!r} (expected {_ACCEPTED})")
 
 
-def layout_of(path):
+def layout_of(path: Union[str, os.PathLike]) -> str:
     """A short name of the layout at ``path``: cache, mat-v5, mat-v7.3 or kaggle-csv."""
     kind, resolved = _resolve(path)
     if kind == "mat":
@@ -67,7 +68,7 @@ def layout_of(path):
     return {"cache": "cache", "csv": "kaggle-csv", "csv-dir": "kaggle-csv"}[kind]
 
 
-def available_splits(path):
+def available_splits(path: Union[str, os.PathLike]) -> List[str]:
     """The SAT-4 splits ``path`` holds, in ``core.SPLITS`` order."""
     kind, resolved = _resolve(path)
     if kind == "cache":
@@ -81,7 +82,7 @@ def available_splits(path):
             if os.path.exists(os.path.join(resolved, f"X_{s}_sat4.csv"))]
 
 
-def open_split(path, split, verify=None):
+def open_split(path: Union[str, os.PathLike], split: str, verify: Optional[bool] = None) -> Any:
     """A reader for ``split`` of the data at ``path`` (see ``_ACCEPTED``).
 
     Readers have ``path``, ``split``, ``layout``, ``labels`` (int64), ``len()``,
