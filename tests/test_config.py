@@ -22,21 +22,25 @@ OLD_STUDY = pathlib.Path(__file__).parent / "data" / "study-v1" / "study.json"
 _DUMP = """
 import json, sys
 from absl import flags
-from qlsgan_tf.cli.commands import study
-out = {}
-for flag in flags.FLAGS.get_flags_for_module(study.__name__):
-    out[flag.name] = {"default": flag.default, "help": flag.help,
-                      "choices": list(getattr(flag.parser, "enum_values", None) or []) or None}
-json.dump({"flags": out, "command": list(study.COMMAND_FLAGS)}, sys.stdout)
+from qlsgan_tf.cli.commands import {module} as command
+out = {{}}
+for flag in flags.FLAGS.get_flags_for_module(command.__name__):
+    out[flag.name] = {{"default": flag.default, "help": flag.help,
+                      "choices": list(getattr(flag.parser, "enum_values", None) or []) or None}}
+json.dump({{"flags": out, "command": list(getattr(command, "COMMAND_FLAGS", ()))}}, sys.stdout)
 """
+
+
+def _flags_of(module):
+    proc = subprocess.run([sys.executable, "-c", _DUMP.format(module=module)],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
 
 
 @pytest.fixture(scope="module")
 def study_flags():
-    proc = subprocess.run([sys.executable, "-c", _DUMP], capture_output=True, text=True,
-                          cwd=REPO, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout)
+    return _flags_of("study")
 
 
 def _settable():
@@ -94,6 +98,19 @@ def test_no_offered_choice_is_refused(study_flags):
         for choice in shown["choices"]:
             config = presets.make_config("smoke", **{settable[flag].name: choice})
             assert config.to_dict()[settable[flag].name] == choice
+
+
+def test_train_gan_shares_the_declarations_of_its_training_settings():
+    shown = _flags_of("train_gan")["flags"]
+    entries = config_lib.entries_by_name(TrainingSettings)
+    own_defaults = {"backend": "tfq", "epochs": 10}  # the command's, where they differ
+    for name in ("ansatz", "readout", "backend", "epochs", "batch_size", "n_critic", "loss",
+                 "gp_weight", "noise", "fid_every", "n_fid_samples"):
+        entry = entries[name]
+        assert shown[name]["help"].endswith(entry.spec.help), name
+        assert shown[name]["default"] == own_defaults.get(name, entry.default), name
+        assert shown[name]["choices"] == (list(entry.spec.choices) if entry.spec.choices
+                                          else None), name
 
 
 def test_presets_are_expressed_on_the_tree():
