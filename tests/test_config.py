@@ -194,3 +194,20 @@ def test_retired_settings_are_read_and_dropped():
     data = dict(presets.make_config("smoke").to_dict(), std_penalty=1.0)
     assert presets.StudyConfig.from_dict(data) == presets.make_config("smoke")
     assert "std_penalty" not in config_lib.entries_by_name(presets.StudyConfig)
+
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--quantum_grid", "3y2", "--quantum_grid: quantum_grid takes NxL pairs such as 3x2; "
+                              "got '3y2'"),
+    ("--seeds", "0,a", "--seeds takes integers separated by commas; got 0,a"),
+    ("--learning_rates", "fast", "--learning_rates takes numbers separated by commas"),
+    ("--gp_weight", "-1", "--gp_weight: gp_weight must be a finite number >= 0.0, got -1.0"),
+])
+def test_a_bad_flag_is_one_line_naming_it(tmp_path, flag, value, expected):
+    proc = subprocess.run([sys.executable, "-m", "qlsgan_tf.cli.main", "study", "--preset",
+                           "smoke", "--out", str(tmp_path / "x"), "--dry_run", flag, value],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert expected in lines[0]
+    assert not (tmp_path / "x").exists()

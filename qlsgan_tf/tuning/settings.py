@@ -2,9 +2,11 @@
 
 ``TrainingSettings`` holds every setting that ``tuning.capacity`` and ``tuning.packs`` read:
 the generators of the search space, the critic budgets, seeds and learning rates of each, and
-how a run is trained, evaluated and judged. The study builds it from its configuration
-(``study.presets.StudyConfig.training_settings()``); the tuner never sees the study's other
-settings (data, VAE, report).
+how a run is trained, evaluated and judged. Each field but ``generators`` is a setting
+declared once (``qlsgan_tf.config.setting``: type, default, bounds, help), and the study's
+configuration embeds it (``study.presets.StudyConfig.training``; ``training_settings()`` adds
+the generators of its grid): the tuner never sees the study's other settings (data, VAE,
+report).
 """
 import contextlib
 import dataclasses
