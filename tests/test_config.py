@@ -113,6 +113,18 @@ def test_train_gan_shares_the_declarations_of_its_training_settings():
                                           else None), name
 
 
+def test_report_shares_the_declarations_of_its_settings():
+    shown = _flags_of("report")["flags"]
+    entries = config_lib.entries_by_name(presets.StudyConfig)
+    for name in ("n_boot", "score_metric"):
+        entry = entries[name]
+        assert entry.spec.fingerprint == config_lib.NEVER  # a report may change it
+        flag = shown[entry.flag]
+        assert flag["default"] is None  # the study's own
+        assert flag["help"].endswith(f"{entry.spec.help} (default: the study's)")
+        assert flag["choices"] == (list(entry.spec.choices) if entry.spec.choices else None)
+
+
 def test_presets_are_expressed_on_the_tree():
     names = set(config_lib.entries_by_name(presets.StudyConfig))
     for preset, values in presets.PRESETS.items():
