@@ -3,8 +3,8 @@
 Part 1 (always): one ``LatentGAN`` training epoch (``--steps`` generator steps, n_critic
 critic steps each) for the hybrid with the fast backend, the hybrid with the TFQ backend and
 a classical MLP generator, each with the same critic, built by the study's own
-``CapacityHyperModel``. The configurations are measured interleaved, round by round, so
-machine noise hits all alike; the first epoch (tracing) is reported separately as
+``tuning.capacity.single_run_model``. The configurations are measured interleaved, round by
+round, so machine noise hits all alike; the first epoch (tracing) is reported separately as
 ``first_epoch_s``; times are medians over ``--repeats`` rounds. Real latents are not needed
 for timing, so the critics see uniform latents in [-1, 1] of the VAE's latent size.
 
@@ -57,14 +57,13 @@ def parse_args(argv=None):
 
 
 def time_epochs(args):
-    import keras_tuner
     import numpy as np
     import tensorflow as tf
 
     from qlsgan_tf.study import presets
     from qlsgan_tf.training.latents import latent_dataset
     from qlsgan_tf.training.spec import GeneratorSpec
-    from qlsgan_tf.tuning.capacity import CapacityHyperModel
+    from qlsgan_tf.tuning.capacity import single_run_model
 
     quantum = GeneratorSpec.quantum(args.qubits, args.layers).label
     classical = GeneratorSpec.sized(args.classical, args.qubits, depth=1).label
@@ -82,11 +81,8 @@ def time_epochs(args):
             "quick", quantum_grid=[(args.qubits, args.layers)], backend=backend,
             classical_capacities=[args.classical], critic_capacities=[args.critic],
             batch_size=args.batch)
-        hp = keras_tuner.HyperParameters()
-        hp.Fixed("generator", label)
-        hp.Fixed("critic_budget", args.critic)
         tf.keras.utils.set_random_seed(0)
-        models[name] = CapacityHyperModel(settings.training_settings()).build(hp, seed=0)
+        models[name] = single_run_model(settings.training_settings(), label, args.critic)
         start = time.perf_counter()
         models[name].fit(data, epochs=1, steps_per_epoch=args.steps, verbose=0)
         first[name] = time.perf_counter() - start

@@ -1,4 +1,4 @@
-"""The capacity search space, its HyperModel and the resumable grid oracle."""
+"""The capacity search space, the tuner and the resumable grid oracle."""
 import dataclasses
 
 import keras_tuner
@@ -25,20 +25,38 @@ def test_the_search_space_is_the_studys_generators():
     s = config.training_settings()
     assert s.generators == tuple(config.generator_labels())
     assert s.critic_budgets == tuple(config.critic_capacities)
-    hp = keras_tuner.HyperParameters()
-    capacity.CapacityHyperModel(s).declare_hyperparameters(hp)
+    hp = capacity.search_space(s)
+    assert [h.name for h in hp.space] == ["generator"]
     assert hp.space[0].values == list(s.generators)
     with pytest.raises(TypeError, match="TrainingSettings"):
-        capacity.CapacityHyperModel(config)
+        capacity.search_space(config)
+    with pytest.raises(ValueError, match="generators is empty"):
+        capacity.search_space(capacity.TrainingSettings())  # no generators
+
+
+def test_the_tuner_is_a_documented_custom_training_tuner(tmp_path):
+    # KerasTuner's custom-training form: run_trial overridden, no hypermodel, the search
+    # space on the oracle.
+    s = settings()
+    tuner = capacity.make_tuner(s, directory=tmp_path, verbose=0)
+    assert isinstance(tuner, keras_tuner.Tuner) and tuner.hypermodel is None
+    assert type(tuner).run_trial is not keras_tuner.Tuner.run_trial
+    assert tuner.oracle.get_space().space[0].values == list(s.generators)
+
+
+def test_no_module_imports_keras_tuner_internals():
+    import pathlib
+
+    root = pathlib.Path(capacity.__file__).resolve().parents[1]
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
+                 if "keras_tuner.src" in p.read_text()]
+    assert offenders == []
 
 
 @pytest.mark.parametrize("label, kind", [("q2x2", "quantum"), ("c60@2", "classical")])
-def test_hypermodel_builds_a_compiled_gan_of_the_asked_capacities(label, kind):
+def test_a_single_run_model_has_the_asked_capacities(label, kind):
     s = settings()
-    hp = keras_tuner.HyperParameters()
-    hp.Fixed("generator", label)
-    hp.Fixed("critic_budget", 120)
-    gan = capacity.CapacityHyperModel(s).build(hp, seed=0)
+    gan = capacity.single_run_model(s, label, 120)
     spec = s.generator_spec(label)
     assert spec.kind == kind
     assert gan.generator_capacity == spec.capacity
@@ -53,7 +71,7 @@ def _grid_tuner(directory):
     hps = keras_tuner.HyperParameters()
     hps.Choice("generator", ["a", "b", "c"])
     hps.Choice("critic_budget", [1, 2], ordered=True)
-    oracle = capacity.ResumableGridSearchOracle(
+    oracle = capacity.GridOracle(
         objective=keras_tuner.Objective("score", "min"), hyperparameters=hps, seed=0)
     return keras_tuner.Tuner(oracle=oracle, hypermodel=lambda hp: None,
                              directory=str(directory), project_name="p")
@@ -112,20 +130,21 @@ def test_grid_oracle_resumes_after_an_interruption_between_trials(tmp_path):
     assert seen[0] == done[-1] and len(seen) == 5
 
 
-def test_bayesian_tuner_is_refused_with_the_reason(tmp_path):
+def test_only_the_grid_oracle_is_offered(tmp_path):
     # Minimising the score over generators would starve weak generators (each trial is one
-    # generator with all its critics); the grid is the only oracle offered.
-    with pytest.raises(ValueError, match="starve"):
+    # generator with all its critics); the grid is the only oracle offered, and the only
+    # choice of the setting (so of the flag).
+    assert capacity.TUNERS == ("grid",)
+    with pytest.raises(ValueError, match=r"tuner must be one of \('grid',\)"):
         settings(tuner="bayesian", max_trials=3)
     s = dataclasses.replace(settings(), tuner="bayesian")
-    with pytest.raises(ValueError, match="not offered"):
-        capacity.make_tuner(s, capacity.CapacityHyperModel(s), directory=tmp_path, verbose=0)
+    with pytest.raises(ValueError, match="tuner must be one of"):
+        capacity.make_tuner(s, directory=tmp_path, verbose=0)
 
 
 def test_a_trial_is_one_generator_with_all_its_runs(tmp_path):
     s = settings(learning_rates=[1e-3, 2e-3])
-    tuner = capacity.make_tuner(s, capacity.CapacityHyperModel(s), directory=tmp_path,
-                                verbose=0)
+    tuner = capacity.make_tuner(s, directory=tmp_path, verbose=0)
     assert set(tuner.oracle.hyperparameters.values) == {"generator"}
     runs = capacity.packs.plan_runs(s, "q2x1")
     assert len(runs) == len(s.critic_budgets) * len(s.seeds) * 2

@@ -144,11 +144,10 @@ def test_every_oracle_gets_an_explicit_nonzero_seed(tmp_path):
     from qlsgan_tf.tuning import capacity
 
     settings = _config(seeds=[0]).training_settings()
-    tuner = capacity.make_tuner(settings, capacity.CapacityHyperModel(settings), tmp_path)
+    tuner = capacity.make_tuner(settings, tmp_path)
     assert tuner.oracle.seed == 1
     settings = _config(seeds=[7]).training_settings()
-    tuner = capacity.make_tuner(settings, capacity.CapacityHyperModel(settings),
-                                tmp_path / "b")
+    tuner = capacity.make_tuner(settings, tmp_path / "b")
     assert tuner.oracle.seed == 8
 
 
@@ -431,7 +430,7 @@ def test_no_reloading_banner_on_stdout(tmp_path, capsys):
 
     settings = _config().training_settings()
     for _ in range(2):
-        tuner = capacity.make_tuner(settings, capacity.CapacityHyperModel(settings), tmp_path)
+        tuner = capacity.make_tuner(settings, tmp_path)
         tuner.save()
     assert "Reloading" not in capsys.readouterr().out
 

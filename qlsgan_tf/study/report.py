@@ -5,7 +5,6 @@ Everything is recomputed from the study directory (``study.json``, ``prepared.js
 partial study, and reports are written atomically (a reader never sees half a file).
 """
 import csv
-import dataclasses
 import datetime
 import io
 import math
@@ -63,7 +62,7 @@ def _write_report(out, n_boot, score_metric):
     store = store_lib.ResultStore(out)
     config = store.load_config()
     if score_metric is not None:
-        config = dataclasses.replace(config, score_metric=score_metric).validate()
+        config = config.replace(score_metric=score_metric)
     runs = records.load_runs(store)  # each file checked: a bad one is named
     if not runs:
         raise ValueError(f"{out}: no finished runs yet; nothing to report")

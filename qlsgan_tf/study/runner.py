@@ -9,7 +9,6 @@ and runs distributed with its own chief/worker environment variables; our store
 losing or repeating finished runs.
 """
 import contextlib
-import dataclasses
 import math
 import os
 import pathlib
@@ -64,7 +63,7 @@ def run_vae_comparison(config, vaes, data_path, out_dir, verbose=1, log=print):
                          f"{','.join(vaes)}")
     out = pathlib.Path(out_dir)
     for vae in vaes:  # every input checked before anything is written
-        identity_lib.study_identity(dataclasses.replace(config, vae=vae).validate(), data_path)
+        identity_lib.study_identity(config.replace(vae=vae), data_path)
     out.mkdir(parents=True, exist_ok=True)
     with lock_lib.study_lock(out, role()):  # the whole comparison: one process per --out
         return _compare_vaes(config, vaes, data_path, out, verbose, log)
@@ -75,7 +74,7 @@ def _compare_vaes(config, vaes, data_path, out, verbose, log):
     feature_net = config.feature_net
     for vae in vaes:
         dirs[vae] = vae_compare.variant_dir(out, vae)
-        variant = dataclasses.replace(config, vae=vae, feature_net=feature_net).validate()
+        variant = config.replace(vae=vae, feature_net=feature_net)
         log(f"study with the {vae} VAE -> {dirs[vae]}")
         report = run_study(variant, data_path, dirs[vae], verbose=verbose, log=log)
         paths.update({f"{vae}_{k}": v for k, v in report.items()
@@ -115,7 +114,6 @@ def _run_study(config, data_path, out, verbose, log, identity=None):
         if config.preset == "paper":
             log(describe_estimate(estimate(config, len(resources.real_images), store.keys())))
     settings = config.training_settings()
-    hypermodel = capacity.CapacityHyperModel(settings)
     interrupts.check_stop()
     if where != "worker":  # the run store is the truth: damaged tuner state is rebuilt
         tuner_state.repair_tuner_state(out / "tuner", log=log)
@@ -123,7 +121,7 @@ def _run_study(config, data_path, out, verbose, log, identity=None):
         unfinished = {key.split("__")[0] for key in grid_keys(config) - done}
         tuner_state.reconcile_with_runs(out / "tuner", unfinished, log=log)
     with _progress(config, store, enabled=verbose > 0 and where != "chief") as progress:
-        tuner = capacity.make_tuner(settings, hypermodel, directory=out / "tuner",
+        tuner = capacity.make_tuner(settings, directory=out / "tuner",
                                     project_name=PROJECT, run_store=store, progress=progress,
                                     verbose=0, refine=search_lib.refiner(config))
         evaluator = (None if resources is None

@@ -1,18 +1,22 @@
 """KerasTuner search over generator and critic capacities for the capacity study.
 
-``CapacityHyperModel`` declares the search space in one place (``generator``: a quantum or
-classical generator label, ``training.spec``); ``build(hp)`` composes a compiled
-``LatentGAN`` of one critic budget (for timing and inspection). A trial is one generator:
+KerasTuner's documented form for custom training ("Tune anything": a ``Tuner`` subclass that
+overrides ``run_trial``, with the search space declared on the oracle and no hypermodel):
+``search_space(settings)`` declares the space in one place (``generator``: a quantum or
+classical generator label, ``training.spec``); a trial is one generator, and
 ``CapacityTuner.run_trial`` trains all its critic budgets x seeds x learning rates that the
 run store does not hold yet, in packs (``tuning.packs``), writes each run (a
 ``tuning.results.RunResult``) as it finishes, and reports the runs' mean score to the oracle.
-Oracle, directory layout and distribution (chief/workers) are KerasTuner's own: workers are
-handed generators, i.e. packs.
+``GridOracle`` offers each point of the space once, in order, through the public ``Oracle``
+API (a reloaded search retries the trial that was running). Directory layout and
+distribution (chief/workers) are KerasTuner's own: workers are handed generators, i.e. packs.
 """
 import dataclasses
+import itertools
 import math
 import pathlib
 import time
+from typing import List, Optional
 
 import keras_tuner
 import numpy as np
@@ -20,7 +24,8 @@ import numpy as np
 from qlsgan_tf import interrupts
 from qlsgan_tf.tuning import chief, packs, trial_errors
 from qlsgan_tf.tuning.packs import UNSTABLE_SCORE
-from qlsgan_tf.tuning.settings import TrainingSettings, oracle_seed, quiet_stdout
+from qlsgan_tf.tuning.settings import TUNERS, TrainingSettings, oracle_seed, quiet_stdout
+from qlsgan_tf.validation import check_choice
 
 
 @dataclasses.dataclass
@@ -34,51 +39,36 @@ class Resources:
     decoders: dict  # latent size -> callable latents -> images in [-1, 1]
     samples_dir: pathlib.Path
     logs_dir: pathlib.Path
-    floor: float = None  # real-vs-real FD-SAT4, logged beside each run's FD-SAT4
+    floor: Optional[float] = None  # real-vs-real FD-SAT4, logged beside each run's FD-SAT4
 
 
-class CapacityHyperModel(keras_tuner.HyperModel):
-    """Generator + critic of given capacities as a compiled ``LatentGAN``.
-
-    Args:
-        settings: the search's ``tuning.settings.TrainingSettings``.
-    """
-
-    def __init__(self, settings, **kwargs):
-        if not isinstance(settings, TrainingSettings):
-            raise TypeError(f"settings must be a TrainingSettings (a study's "
-                            f"config.training_settings()), got {type(settings).__name__}")
-        super().__init__(name="capacity", **kwargs)
-        self.settings = settings
-
-    def declare_hyperparameters(self, hp):
-        hp.Choice("generator", list(self.settings.generators))
-
-    def build(self, hp, seed=None, critic_budget=None, learning_rate=None):
-        """A compiled ``LatentGAN``: the trial's generator against one critic budget
-        (``hp``'s ``critic_budget`` when set, else the argument, else the smallest), with
-        the initial weights the packed trainer gives the same run."""
-        s = self.settings
-        spec = s.generator_spec(hp.get("generator"))
-        if critic_budget is None:
-            critic_budget = (hp.get("critic_budget") if "critic_budget" in hp.values
-                             else min(s.critic_budgets))
-        units = packs.critic_units(s, spec.output_dim, critic_budget)
-        run = packs.SingleRun(s, spec, units, 0 if seed is None else int(seed),
-                              learning_rate or s.learning_rates[0])
-        run.gan.build()
-        return run.gan
+def search_space(settings):
+    """The search space of ``settings`` (a ``TrainingSettings``): one hyperparameter,
+    ``generator``, whose values are the study's generator labels (one trial each)."""
+    if not isinstance(settings, TrainingSettings):
+        raise TypeError(f"settings must be a TrainingSettings (a study's "
+                        f"config.training_settings()), got {type(settings).__name__}")
+    if not settings.generators:
+        raise ValueError("settings.generators is empty: give the generator labels of the "
+                         "search (a study's config.training_settings() has them)")
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("generator", list(settings.generators))
+    return hp
 
 
 class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
     """Trains every run of one generator per trial; the objective is the runs' mean score.
 
+    A ``keras_tuner.Tuner`` whose ``run_trial`` does the training (KerasTuner's documented
+    custom-training form): there is no hypermodel, the oracle holds the search space
+    (``search_space``), and what a trial trains is ``packs.train_runs`` of its generator.
+
     Args:
+        settings: the search's ``tuning.settings.TrainingSettings``.
         run_store: object with ``get(generator, critic_budget, seed, learning_rate)`` and
             ``put(result)`` of ``tuning.results.RunResult`` records, and
             ``key(generator, critic_budget, seed, learning_rate)`` (``study.store.ResultStore``):
             finished runs are read back, never re-run, and each run is named by its key.
-        seeds: unused (the settings give seeds and learning rates); kept for callers.
         progress: optional callable(result, cached) called after each run.
         refine: optional callable(label, results, search_round) -> new critic budgets
             (``results``: the generator's ``RunResult`` records so far):
@@ -90,10 +80,11 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
             answers.
     """
 
-    def __init__(self, *args, run_store=None, seeds=None, progress=None, refine=None,
-                 **kwargs):
+    def __init__(self, settings, *, run_store=None, progress=None, refine=None, **kwargs):
+        search_space(settings)  # the settings' checks, before anything is written
+        self.settings = settings
         with quiet_stdout():  # KerasTuner prints "Reloading Tuner from ..." on resume
-            super().__init__(*args, **kwargs)
+            super().__init__(hypermodel=None, **kwargs)
         chief.bound_oracle_client(self.oracle)  # a worker's calls to its chief: bounded
         self.run_store = run_store
         self.progress = progress
@@ -106,9 +97,9 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
         if evaluator is None:
             raise ValueError("CapacityTuner.search needs evaluator=: the object that scores, "
                              "judges and records runs (study.evaluation.RunEvaluator)")
-        settings = self.hypermodel.settings
+        settings = self.settings
         label = trial.hyperparameters.get("generator")
-        scores = []
+        scores: List[float] = []
         results = self._train(settings, label, None, 0, resources, evaluator, scores)
         rounds = settings.refine_rounds if self.refine else 0
         for search_round in range(1, rounds + 1):
@@ -159,74 +150,96 @@ def _objective(result):
     return score if math.isfinite(score) else UNSTABLE_SCORE
 
 
-class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
-    """``GridSearchOracle`` that can resume a search interrupted at any moment.
+class GridOracle(keras_tuner.Oracle):
+    """Every point of a grid of ``Choice`` (or ``Fixed``, ``Boolean``) hyperparameters once,
+    in the order of their values (the first hyperparameter varying slowest).
 
-    KerasTuner 1.4.8's grid oracle keeps its position in the grid (the trials ordered by
-    their values, and the queue of trials whose successor is still to be generated) in
-    memory only, so a search reloaded after an interruption fails with a ``KeyError`` on
-    the first retried trial, or stops early. This subclass saves the ordered trial list with
-    the oracle's state, and on reload queues every ended trial again (the oracle skips a
-    trial whose successor was already tried, so a repeat costs nothing).
+    Built on the public ``keras_tuner.Oracle`` API alone: ``populate_space`` offers the
+    first point no trial holds yet. The oracle's saved state is KerasTuner's own, so a
+    search reloaded after an interruption at any moment resumes: the trial that was running
+    is retried (KerasTuner's reload queues it), and the points of the ended trials are not
+    offered again.
     """
 
-    def get_state(self):
-        state = super().get_state()
-        state["ordered_ids"] = self._ordered_trial_ids()
-        return state
-
-    def set_state(self, state):
-        super().set_state(state)
-        from keras_tuner.src.tuners.gridsearch import LinkedList
-
-        self._ordered_ids = LinkedList()
-        for trial_id in state.get("ordered_ids", []):
-            self._ordered_ids.insert(trial_id)
-        pending = set(self._retry_queue) | {t.trial_id for t in self.ongoing_trials.values()}
-        self._populate_next = [tid for tid in self.start_order if tid not in pending]
-
-    def _ordered_trial_ids(self):
-        ids, links = [], self._ordered_ids
-        index = links._next_index[None]
-        while index is not None:
-            ids.append(links._memory[index])
-            index = links._next_index[index]
-        return ids
+    def populate_space(self, trial_id):
+        taken = {_point(trial.hyperparameters.values, self.hyperparameters)
+                 for trial in self.trials.values()}
+        for point in _grid(self.hyperparameters):
+            if point not in taken:
+                return {"status": _STATUS.RUNNING,
+                        "values": dict(zip(_names(self.hyperparameters), point))}
+        return {"status": _STATUS.STOPPED}
 
 
-def make_tuner(settings, hypermodel, directory, project_name="capacity", run_store=None,
-               progress=None, verbose=1, refine=None):
-    """A ``CapacityTuner`` over the generators with the resumable grid oracle."""
-    if not isinstance(settings, TrainingSettings):
-        raise TypeError(f"settings must be a TrainingSettings, got {type(settings).__name__}")
-    if settings.tuner != "grid":
-        raise ValueError(f"tuner {settings.tuner!r} is not offered; use 'grid' (every trial "
-                         "trains all critic capacities of one generator)")
+_STATUS = keras_tuner.engine.trial.TrialStatus
+
+
+def _names(hps):
+    return [hp.name for hp in hps.space]
+
+
+def _point(values, hps):
+    return tuple(values.get(name) for name in _names(hps))
+
+
+def _grid(hps):
+    """The points of the grid, in order."""
+    kinds = keras_tuner.engine.hyperparameters
+    axes = []
+    for hp in hps.space:
+        if isinstance(hp, kinds.Choice):
+            axes.append(list(hp.values))
+        elif isinstance(hp, kinds.Fixed):
+            axes.append([hp.value])
+        elif isinstance(hp, kinds.Boolean):
+            axes.append([False, True])
+        else:
+            raise ValueError(f"hyperparameter {hp.name!r}: a grid takes Choice, Fixed or "
+                             f"Boolean hyperparameters, got {type(hp).__name__}")
+    return itertools.product(*axes)
+
+
+def make_tuner(settings, directory, project_name="capacity", run_store=None, progress=None,
+               verbose=1, refine=None):
+    """A ``CapacityTuner`` over the generators of ``settings`` with the grid oracle."""
+    space = search_space(settings)
+    check_choice("tuner", settings.tuner, TUNERS)
     objective = keras_tuner.Objective("score", direction="min")
-    oracle = ResumableGridSearchOracle(
-        objective=objective, max_trials=settings.max_trials or None,
-        seed=oracle_seed(settings.seeds[0]))
-    tuner = CapacityTuner(oracle=oracle, hypermodel=hypermodel, directory=str(directory),
+    oracle = GridOracle(objective=objective, hyperparameters=space,
+                        allow_new_entries=False, tune_new_entries=False,
+                        max_trials=settings.max_trials or None,
+                        seed=oracle_seed(settings.seeds[0]))
+    tuner = CapacityTuner(settings, oracle=oracle, directory=str(directory),
                           project_name=project_name, run_store=run_store, progress=progress,
                           refine=refine)
     tuner.oracle.verbose = verbose
     return tuner
 
 
+def single_run_model(settings, label, critic_budget, seed=0, learning_rate=None):
+    """The compiled ``LatentGAN`` a run of generator ``label`` against ``critic_budget``
+    trains alone (``packs.SingleRun``, ``--pack 1``), with the initial weights the packed
+    trainer gives the same run (for timing and inspection)."""
+    spec = settings.generator_spec(label)
+    units = packs.critic_units(settings, spec.output_dim, int(critic_budget))
+    run = packs.SingleRun(settings, spec, units, int(seed),
+                          learning_rate or settings.learning_rates[0])
+    run.gan.build()
+    return run.gan
+
+
 def time_training(settings, label, critic_budget, n_steps=20):
     """Measured cost of one configuration: (first call s, seconds per generator step).
 
-    The first call traces the training step; the steps after it run ``n_critic`` critic
-    updates and one generator update each. Synthetic latents in [-1, 1] stand in for the
-    real ones: the cost does not depend on their values.
+    The model is the ``LatentGAN`` a run of ``label`` against ``critic_budget`` trains alone
+    (``packs.SingleRun``, ``--pack 1``). The first call traces the training step; the steps
+    after it run ``n_critic`` critic updates and one generator update each. Synthetic latents
+    in [-1, 1] stand in for the real ones: the cost does not depend on their values.
     """
     from qlsgan_tf.training.latents import latent_dataset
 
-    hp = keras_tuner.HyperParameters()
-    hp.Fixed("generator", label)
-    hp.Fixed("critic_budget", int(critic_budget))
     spec = settings.generator_spec(label)
-    model = CapacityHyperModel(settings).build(hp, seed=0)
+    model = single_run_model(settings, label, critic_budget)
     latents = np.random.default_rng(0).uniform(
         -1, 1, (settings.batch_size * n_steps, spec.output_dim)).astype(np.float32)
     data = latent_dataset(latents, settings.batch_size, seed=0, repeat=True)

@@ -6,13 +6,15 @@ Works on a finished or a partial study (the report then says PARTIAL); writes
 from absl import flags
 
 from qlsgan_tf import interrupts
+from qlsgan_tf.cli import settings_flags
 from qlsgan_tf.cli.common import UsageError, clear_errors
+from qlsgan_tf.study import presets
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("n_boot", None, "Bootstrap resamples (default: the study's).",
-                     lower_bound=10)
-flags.DEFINE_enum("score", None, ["latent", "fd"], "Score that decides the optima: the latent "
-                  "distance or FD-SAT4 (default: the study's, latent).")
+# The study settings a report may change (neither is in the study's fingerprint): flags
+# generated from their declarations in ``study.presets.StudyConfig``.
+SHARED = settings_flags.define(presets.StudyConfig, __name__, names=("n_boot", "score_metric"),
+                               bounds=True, default_text=lambda entry: "the study's")
 
 
 def main(argv):

@@ -17,8 +17,11 @@ import pathlib
 
 from absl import flags
 
+from qlsgan_tf import config as config_lib
 from qlsgan_tf import jsoncodec
+from qlsgan_tf.cli import settings_flags
 from qlsgan_tf.cli.common import UsageError, clear_errors
+from qlsgan_tf.tuning.settings import TrainingSettings
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("vae", None, "Directory of the VAE trained by `qlsgan train-vae`.")
@@ -27,31 +30,21 @@ flags.DEFINE_enum("generator", "quantum", ["quantum", "classical"],
                   "Style-based quantum generator or classical MLP generator.")
 flags.DEFINE_integer("qubits", 5, "Qubits n of the quantum generator.", lower_bound=2)
 flags.DEFINE_integer("layers", 2, "Layers L of the quantum generator.", lower_bound=1)
-flags.DEFINE_enum("ansatz", "bel", ["bel", "simple"], "Quantum generator ansatz.")
-flags.DEFINE_enum("readout", "z", ["z", "xz"],
-                  "Quantum readout: <Z> (n latents) or <Z> then <X> (2n latents).")
-flags.DEFINE_enum("backend", "tfq", ["tfq", "fast"],
-                  "Quantum simulator: TFQ (Adjoint gradients) or the exact TF-ops simulator.")
 flags.DEFINE_list("gen_units", ["64"], "Hidden widths of the classical generator, e.g. 64,64.")
 flags.DEFINE_integer("noise_dim", None, "Noise dimension of the classical generator "
                      "(default: the VAE latent dimension). The quantum generator takes "
                      "n_qubits noise values.", lower_bound=1)
 flags.DEFINE_list("critic_units", ["64", "32"], "Hidden widths of the critic, e.g. 512,256.")
-flags.DEFINE_integer("epochs", 10, "Training epochs (one epoch = every latent once).",
-                     lower_bound=1)
-flags.DEFINE_integer("batch_size", 64, "Batch size.", lower_bound=1)
-flags.DEFINE_integer("n_critic", 5, "Critic updates per generator update.", lower_bound=1)
-flags.DEFINE_enum("loss", "wgan-gp", ["wgan-gp", "bce"],
-                  "Wasserstein loss with gradient penalty, or non-saturating BCE.")
-flags.DEFINE_float("gp_weight", 10.0, "Gradient-penalty weight (wgan-gp).", lower_bound=0.0)
-flags.DEFINE_enum("noise", "uniform", ["uniform", "normal"],
-                  "Generator noise: uniform in [-1, 1) or standard normal.")
+# The settings a run shares with the study: flags generated from their declarations
+# (tuning.settings.TrainingSettings), with this command's defaults where they differ.
+SHARED = settings_flags.define(
+    TrainingSettings, __name__, bounds=True,
+    names=("ansatz", "readout", "backend", "epochs", "batch_size", "n_critic", "loss",
+           "gp_weight", "noise", "fid_every", "n_fid_samples"),
+    defaults=dict(config_lib.defaults(TrainingSettings), backend="tfq", epochs=10))
 flags.DEFINE_float("g_lr", 2e-4, "Generator Adam learning rate (betas 0.5, 0.9).")
 flags.DEFINE_float("c_lr", 2e-4, "Critic Adam learning rate (betas 0.5, 0.9).")
 flags.DEFINE_integer("seed", 0, "Random seed (weights, noise, shuffling).", lower_bound=0)
-flags.DEFINE_integer("fid_every", 1, "Compute FD-SAT4/KID every N epochs.", lower_bound=1)
-flags.DEFINE_integer("n_fid_samples", 256, "Generated patches per FD-SAT4 evaluation.",
-                     lower_bound=2)
 flags.DEFINE_string("feature_net", None, "Feature-net directory for FD-SAT4 (default: the "
                     "bundled one).")
 flags.DEFINE_integer("max_images", None, "Use only the first N training patches.",
