@@ -4,6 +4,9 @@ Each generator's mean score curve is one of :data:`SHAPES`, written so that its 
 smallest critic capacity whose expected score is within ``tolerance`` of the curve's plateau,
 its minimum) is exactly the planted ``exp(kappa)``. Noise is multiplicative: a per-(Q, seed)
 offset and a per-run term (normal or Student t with 3 degrees of freedom, same sd).
+:func:`knee_coverage` scores the knee intervals, :func:`power_calibration` the power reported
+for one world, and :func:`power_reliability` the power reported over many worlds (whether the
+verdict comes back at the rate reported).
 """
 from __future__ import annotations
 

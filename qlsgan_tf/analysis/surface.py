@@ -17,7 +17,10 @@ across the laws exponential (ln C* = a + b Q), power law (ln C* = a + b ln Q) an
 (C* = a + b Q) by their AICc (:data:`RULES`). All counted runs of all Q enter one objective:
 per-Q seed effects are removed within Q (two-way fit), the cell means are weighted by their
 number of counted runs, a soft-L1 loss protects against outlying cells, and least squares with
-an analytic Jacobian is started from several points. See ``docs/method.md``.
+an analytic Jacobian is started from several points. The knee intervals (cluster bootstrap
+over seeds joined with the Wald interval) also take in the knees of every slow tail the data
+allow (:data:`TAIL_PROFILE`): the tail's shape is not identified below the noise of a cell
+mean. See ``docs/method.md``.
 """
 from __future__ import annotations
 
@@ -747,8 +750,6 @@ class SurfaceFit:
             "steepness": [] if free is None else [float(v) for v in free.alpha],
             "upturn": [] if free is None else [float(v) for v in free.up],
             "sharpness": math.nan if free is None else float(free.sharpness),
-            "tail_weight": math.nan if free is None else float(free.tail_weight),
-            "tail_rate": math.nan if free is None else float(free.tail_rate),
             "dispersion": float(self.dispersion), "sigma": float(self.sigma),
             "tolerance": float(self.tolerance), "level": float(self.level),
             "n_boot": int(self.n_boot), "converged": bool(self.converged),
