@@ -137,8 +137,8 @@ def test_power_reliability_bins_and_errors():
 def test_reported_power_is_calibrated_over_planted_worlds():
     """Reliability over planted worlds shaped like real runs (and the bundled pilot world):
     among studies reporting power p, the verdict comes back at rate p within 10 points in
-    every third of [0, 1] holding >= 20 world/law pairs (docs/method.md: 0.035 over bins of
-    >= 30 pairs at 300 pairs)."""
+    every third of [0, 1] holding >= 20 world/law pairs (docs/method.md: 0.090 over five
+    bins at 600 pairs)."""
     from qlsgan_tf.study.pilot import bundled_world
 
     pilot = bundled_world()[0]
