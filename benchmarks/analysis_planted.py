@@ -3,6 +3,7 @@ coverage, and power reported from one realisation's fit vs realised on the true 
 
     python benchmarks/analysis_planted.py --n 40 --shapes saturating,hinge,valley,asymmetric
     python benchmarks/analysis_planted.py --n 0 --coverage_rep 12 --power_rep 40
+    python benchmarks/analysis_planted.py --n 0 --coverage_rep 0 --power_rep 0 --reliability 100
 
 Rates: 10 Q (12..120) x 8 even log-spaced critics (30..24,000) x 10 seeds, knees rising
 30-fold over Q (flat: none) about 1,500, run noise --noise (log sd), --tails normal|t3,
@@ -10,7 +11,10 @@ Rates: 10 Q (12..120) x 8 even log-spaced critics (30..24,000) x 10 seeds, knees
 Coverage: ``planted.knee_coverage`` (conditions ``planted.COVERAGE_CONDITIONS``: run noise
 5-20 %, normal and t3 tails, 10-20 % NaN runs, knees centred from 100 to 8,000 so that some lie
 beyond the grid). Power: ``planted.power_calibration(interval=True)`` (``power_interval``)
-over ``planted.CALIBRATION_WORLDS``.
+over ``planted.CALIBRATION_WORLDS``. Reliability: ``planted.power_reliability`` (reported
+power vs the rate the tool then returns that verdict, over planted worlds drawn from
+``planted.RELIABILITY_RANGES``, every fifth one the bundled pilot world), binned by the
+reported power.
 """
 import argparse
 import math
@@ -59,6 +63,13 @@ def main():
     ap.add_argument("--coverage_rep", type=int, default=12, help="studies per shape (0: skip)")
     ap.add_argument("--coverage_boot", type=int, default=60)
     ap.add_argument("--power_rep", type=int, default=40, help="0: skip")
+    ap.add_argument("--reliability", type=int, default=0,
+                    help="planted worlds of the reliability table (0: skip)")
+    ap.add_argument("--reliability_rep", type=int, default=16,
+                    help="simulated studies behind each reported power")
+    ap.add_argument("--reliability_fresh", type=int, default=2,
+                    help="fresh studies per world and law for the realised rate")
+    ap.add_argument("--seed", type=int, default=1, help="seed of the reliability worlds")
     args = ap.parse_args()
     shapes = args.shapes.split(",")
     if args.n:
@@ -100,6 +111,36 @@ def main():
             print(f"  {world:30s} " + "  ".join(cells))
         print(f"  gap |reported - realised|: mean {np.mean(gaps):.3f}, max {np.max(gaps):.3f}; "
               f"realised inside the interval: {inside} of {n_pairs}")
+    if args.reliability:
+        reliability(args)
+
+
+def reliability(args):
+    """The reliability table of the reported power over planted worlds."""
+    from qlsgan_tf.study.pilot import bundled_world
+
+    pilot = bundled_world()[0]
+    pilot.draws = None          # the true world is the fitted point surface
+    t = time.perf_counter()
+    res = planted.power_reliability(args.reliability, n_rep=args.reliability_rep,
+                                    n_fresh=args.reliability_fresh, seed=args.seed,
+                                    pilot=pilot)
+    print(f"\nReliability of the reported power ({args.reliability} worlds, seed {args.seed}, "
+          f"{args.reliability_rep} simulated studies per reported power, "
+          f"{args.reliability_fresh} fresh studies per world and law; "
+          f"{time.perf_counter() - t:.0f} s; {res['failed']} worlds without a surface)")
+    print("  reported power bin  pairs  mean reported  realised  95 % Wilson")
+    for b in res["bins"]:
+        lo, hi = b["range"]
+        w_lo, w_hi = b["wilson"]
+        print(f"  [{lo:.1f}, {hi:.1f}]          {b['pairs']:5d}  {b['reported']:13.3f}  "
+              f"{b['realised']:8.3f}  [{w_lo:.2f}, {w_hi:.2f}]")
+    for law in ("exponential", "power law", "flat"):
+        sel = [p for p in res["pairs"] if p[1] == law]
+        if sel:
+            print(f"  {law:12s} mean reported {np.mean([p[2] for p in sel]):.3f}, realised "
+                  f"{sum(p[3] for p in sel) / sum(p[4] for p in sel):.3f} ({len(sel)} worlds)")
+    print(f"  max |mean reported - realised| over bins with >= 30 pairs: {res['max_gap']:.3f}")
 
 if __name__ == "__main__":
     main()

@@ -154,20 +154,51 @@ def test_knee_bias_on_hinge_and_valley(shape, bias):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("shape", ["saturating", "hinge", "valley"])
+@pytest.mark.parametrize("shape", ["saturating", "hinge", "valley", "asymmetric"])
 def test_knee_intervals_cover_on_planted_shapes(shape):
     """Bracketed knees over run noise 5-20 %, normal and t3 tails, 10-20 % NaN runs and knees
-    near and beyond the grid (planted.COVERAGE_CONDITIONS)."""
+    near and beyond the grid (planted.COVERAGE_CONDITIONS); the asymmetric fall (fast drop,
+    slow 5 % tail) is covered through the profile over the tail's shape."""
     cov = planted.knee_coverage(shape, n_rep=6, n_boot=40, seed=5)
     assert cov["n"] >= 40 and cov["coverage"] >= 0.90, cov
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(reason="asymmetric fall (fast drop, slow 5 % tail): knees read ~0.26 (ln) "
-                   "low, coverage ~0.69; see docs/method.md", strict=False)
-def test_knee_intervals_cover_on_asymmetric_shape():
-    cov = planted.knee_coverage("asymmetric", n_rep=6, n_boot=40, seed=5)
-    assert cov["coverage"] >= 0.90, cov
+@pytest.mark.parametrize("weight, rate", [(0.0, 1.0), (0.5, 0.2), (0.9, 0.05)])
+def test_slow_tail_keeps_the_knee_where_the_excess_is_the_tolerance(weight, rate):
+    from qlsgan_tf.analysis.surface import _effective, curve_log
+    x = np.linspace(0.0, 12.0, 241)
+    log_s = curve_log(x, -1.5, 2.0, 6.0, 0.0, TOLERANCE, 1.1, weight, rate)
+    assert np.all(np.diff(log_s) < 0)
+    at_knee = curve_log(np.array([6.0]), -1.5, 2.0, 6.0, 0.0, TOLERANCE, 1.1, weight, rate)
+    assert np.isclose(at_knee[0] + 1.5, math.log1p(TOLERANCE))
+    # At another tolerance the knee moves the right way; the slow tail moves it further.
+    k10 = _effective(2.0, 6.0, 0.0, TOLERANCE, 1.1, 0.10, weight, rate)[0]
+    k02 = _effective(2.0, 6.0, 0.0, TOLERANCE, 1.1, 0.02, weight, rate)[0]
+    assert k10 < 6.0 < k02
+    ex = curve_log(np.array([k02]), -1.5, 2.0, 6.0, 0.0, TOLERANCE, 1.1, weight, rate)
+    assert np.isclose(ex[0] + 1.5, math.log1p(0.02))
+
+
+def test_tail_profile_only_widens_the_intervals():
+    """The profile over the tail's shape joins knees to the interval; the knees, verdict and
+    the n_boot = 0 fit are those of the fit without it."""
+    from qlsgan_tf.analysis import surface
+    q, caps, tabs, kap = _study(seed=11, shape="asymmetric")
+    fit = fit_surface(q, caps, tabs, n_boot=15, seed=3)
+    saved = surface.TAIL_PROFILE
+    try:
+        surface.TAIL_PROFILE = None
+        plain = fit_surface(q, caps, tabs, n_boot=15, seed=3)
+    finally:
+        surface.TAIL_PROFILE = saved
+    assert fit.verdict == plain.verdict
+    for k, p in zip(fit.knees, plain.knees):
+        assert k.value == p.value
+        if k.censored is None:
+            assert k.ci[0] <= p.ci[0] and k.ci[1] >= p.ci[1]
+    widened = [math.log(k.ci[1] / p.ci[1]) for k, p in zip(fit.knees, plain.knees)
+               if k.censored is None]
+    assert max(widened) > 0.1
 
 
 @pytest.mark.slow

@@ -4,6 +4,9 @@ Each generator's mean score curve is one of :data:`SHAPES`, written so that its 
 smallest critic capacity whose expected score is within ``tolerance`` of the curve's plateau,
 its minimum) is exactly the planted ``exp(kappa)``. Noise is multiplicative: a per-(Q, seed)
 offset and a per-run term (normal or Student t with 3 degrees of freedom, same sd).
+:func:`knee_coverage` scores the knee intervals, :func:`power_calibration` the power reported
+for one world, and :func:`power_reliability` the power reported over many worlds (whether the
+verdict comes back at the rate reported).
 """
 from __future__ import annotations
 
@@ -58,16 +61,20 @@ def mean_log_score(shape: str, x: Any, kappa: float, plateau: float, steep: floa
     return math.log(plateau) + ex
 
 
-def planted_table(rng: np.random.Generator, q: Any, capacities: Sequence[Sequence[float]],
+def planted_table(rng: np.random.Generator, q: Any,  # noqa: PLR0913
+                  capacities: Sequence[Sequence[float]],
                   kappa: Any, *, n_seeds: int = 10, shape: str = "saturating", noise: float = 0.13,
                   tails: str = "normal", nan_rate: float = 0.1, seed_sd: float = 0.03,
-                  tolerance: float = TOLERANCE, steep_spread: float = 0.4) -> List[np.ndarray]:
-    """Score tables ``[n_seeds, n_critics]`` per q for planted knees ``kappa`` (ln C*)."""
+                  tolerance: float = TOLERANCE, steep_spread: float = 0.4,
+                  plateaus: Any = None, steepness: float = 1.0) -> List[np.ndarray]:
+    """Score tables ``[n_seeds, n_critics]`` per q for planted knees ``kappa`` (ln C*);
+    plateaus 0.15-0.25 unless given (one per q), steepness ``steepness`` times a factor
+    spread by ``steep_spread`` over the generators."""
     out = []
     for i, _ in enumerate(q):
         x = np.log(np.asarray(capacities[i], dtype=np.float64))
-        plateau = 0.15 + 0.1 * (i % 3) / 2
-        steep = 1.0 - 0.5 * steep_spread + steep_spread * ((i * 7) % 5) / 4
+        plateau = 0.15 + 0.1 * (i % 3) / 2 if plateaus is None else float(plateaus[i])
+        steep = steepness * (1.0 - 0.5 * steep_spread + steep_spread * ((i * 7) % 5) / 4)
         mu = mean_log_score(shape, x, float(kappa[i]), plateau, steep, tolerance)
         if tails == "normal":
             e = rng.standard_normal((n_seeds, x.size))
@@ -177,3 +184,119 @@ def power_calibration(world: str, *, n_rep: int, seed: int = 0, rise: float = 30
         verdicts = [fit_surface(q, caps, study(law), n_boot=0).verdict for _ in range(n_rep)]
         out[law] = (reported[law].get(right, 0.0), verdicts.count(right) / n_rep)
     return out
+
+
+#: The planted worlds of the reliability check are drawn from these ranges (real-run shaped).
+RELIABILITY_RANGES: Dict[str, Any] = {
+    "n_q": (8, 10), "n_critics": (6, 8), "n_seeds": (5, 10), "noise": (0.05, 0.20),
+    "nan_rate": (0.10, 0.20), "centre": (200.0, 4000.0), "plateau": (0.05, 0.5),
+    "steepness": (0.4, 1.5), "spread": (0.0, 0.8),
+    "shapes": ("saturating", "hinge", "asymmetric"), "tails": ("normal", "t3"),
+}
+
+
+def _wilson(k: float, n: float, z: float = 1.959964) -> Tuple[float, float]:
+    """Wilson interval of k successes out of n."""
+    if n <= 0:
+        return (math.nan, math.nan)
+    p = k / n
+    c = (p + z * z / (2 * n)) / (1 + z * z / n)
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(c - h, 0.0), min(c + h, 1.0))
+
+
+def _random_world(rng: np.random.Generator, pilot: Any = None) -> Dict[str, Any]:
+    """One planted world of the reliability check: a design and a surface to draw studies
+    from (``pilot``: the given fitted world itself, its point surface, at its design)."""
+    if pilot is not None:
+        return {"kind": "pilot", "world": pilot, "q": pilot.q, "caps": pilot.capacities,
+                "centre": pilot.centre()}
+    r = RELIABILITY_RANGES
+    n_q = int(rng.integers(r["n_q"][0], r["n_q"][1] + 1))
+    n_c = int(rng.integers(r["n_critics"][0], r["n_critics"][1] + 1))
+    q, caps = design(n_q, n_c)
+    lo, hi = r["plateau"]
+    return {"kind": "planted", "q": q, "caps": caps,
+            "n_seeds": int(rng.integers(r["n_seeds"][0], r["n_seeds"][1] + 1)),
+            "shape": str(rng.choice(r["shapes"])), "tails": str(rng.choice(r["tails"])),
+            "noise": float(rng.uniform(*r["noise"])),
+            "nan_rate": float(rng.uniform(*r["nan_rate"])),
+            "centre": float(rng.uniform(*np.log(r["centre"]))),
+            "plateaus": np.exp(rng.uniform(math.log(lo), math.log(hi), n_q)),
+            "steepness": float(rng.uniform(*r["steepness"])),
+            "spread": float(rng.uniform(*r["spread"]))}
+
+
+def _world_study(rng: np.random.Generator, world: Dict[str, Any], truth: str,
+                 rise: float) -> List[np.ndarray]:
+    """One study of a planted world with knees following ``truth``."""
+    kap = planted_knees(truth, world["q"], rise, world["centre"])
+    if world["kind"] == "pilot":
+        return world["world"].simulate(rng, kap)
+    return planted_table(rng, world["q"], world["caps"], kap, n_seeds=world["n_seeds"],
+                         shape=world["shape"], noise=world["noise"], tails=world["tails"],
+                         nan_rate=world["nan_rate"], steep_spread=world["spread"],
+                         plateaus=world["plateaus"], steepness=world["steepness"])
+
+
+def power_reliability(n_worlds: int, *, n_rep: int = 20, n_fresh: int = 2, seed: int = 0,
+                      rise: float = 30.0, pilot: Any = None, pilot_every: int = 5,
+                      n_bins: int = 5, min_count: int = 30) -> Dict[str, Any]:
+    """Calibration of the reported power over many planted worlds (a reliability diagram).
+
+    Each world (drawn from :data:`RELIABILITY_RANGES`; every ``pilot_every``-th one is the
+    fitted world ``pilot``, e.g. the bundled pilot world, when given) yields one study with a
+    random knee law; its fit reports the power p of the right verdict for each planted law
+    (``simulate_power(fit, n_rep=n_rep)``), and ``n_fresh`` fresh studies of the same world
+    with that law give whether the tool then returns that verdict. The pairs are binned by p
+    (``n_bins`` equal bins on [0, 1]); per bin: mean reported power, realised rate and its
+    95 % Wilson interval. ``max_gap`` is the largest |mean reported - realised| over bins with
+    at least ``min_count`` pairs.
+
+    Returns ``{"pairs": [(world, law, reported, hits, n_fresh)], "bins": [...],
+    "max_gap": float, "failed": int}`` (``failed``: worlds whose study had no surface).
+    """
+    from qlsgan_tf.analysis.power import PLANTED, simulate_power
+    from qlsgan_tf.analysis.surface import fit_surface
+
+    for name, v, least in (("n_worlds", n_worlds, 1), ("n_rep", n_rep, 1),
+                           ("n_fresh", n_fresh, 1), ("n_bins", n_bins, 1),
+                           ("min_count", min_count, 1), ("pilot_every", pilot_every, 1)):
+        if not (isinstance(v, (int, np.integer)) and v >= least):
+            raise ValueError(f"{name} must be an integer >= {least}; got {v!r}")
+    rng = np.random.default_rng(seed)
+    laws = tuple(PLANTED)
+    pairs, failed = [], 0
+    for w in range(n_worlds):
+        world = _random_world(rng, pilot if pilot is not None and w % pilot_every == 0
+                              else None)
+        truth = laws[int(rng.integers(len(laws)))]
+        fit = fit_surface(world["q"], world["caps"], _world_study(rng, world, truth, rise),
+                          n_boot=0)
+        if fit._cells is None or "free" not in fit._solutions:
+            failed += 1
+            continue
+        reported = simulate_power(fit, rise=rise, n_rep=n_rep,
+                                  seed=int(rng.integers(2 ** 31)))
+        for law in laws:
+            hits = sum(fit_surface(world["q"], world["caps"],
+                                   _world_study(rng, world, law, rise), n_boot=0).verdict
+                       == PLANTED[law] for _ in range(n_fresh))
+            pairs.append((w, law, float(reported[law].get(PLANTED[law], 0.0)), int(hits),
+                          int(n_fresh)))
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins, gaps = [], []
+    for b in range(n_bins):
+        last = b == n_bins - 1
+        sel = [p for p in pairs
+               if edges[b] <= p[2] < edges[b + 1] or (last and p[2] == edges[b + 1])]
+        k = float(sum(p[3] for p in sel))
+        n = float(sum(p[4] for p in sel))
+        mean_p = float(np.mean([p[2] for p in sel])) if sel else math.nan
+        realised = k / n if n else math.nan
+        bins.append({"range": (float(edges[b]), float(edges[b + 1])), "pairs": len(sel),
+                     "reported": mean_p, "realised": realised, "wilson": _wilson(k, n)})
+        if len(sel) >= min_count:
+            gaps.append(abs(mean_p - realised))
+    return {"pairs": pairs, "bins": bins, "max_gap": max(gaps) if gaps else math.nan,
+            "failed": failed}

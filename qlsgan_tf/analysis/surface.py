@@ -17,7 +17,10 @@ across the laws exponential (ln C* = a + b Q), power law (ln C* = a + b ln Q) an
 (C* = a + b Q) by their AICc (:data:`RULES`). All counted runs of all Q enter one objective:
 per-Q seed effects are removed within Q (two-way fit), the cell means are weighted by their
 number of counted runs, a soft-L1 loss protects against outlying cells, and least squares with
-an analytic Jacobian is started from several points. See ``docs/method.md``.
+an analytic Jacobian is started from several points. The knee intervals (cluster bootstrap
+over seeds joined with the Wald interval) also take in the knees of every slow tail the data
+allow (:data:`TAIL_PROFILE`): the tail's shape is not identified below the noise of a cell
+mean. See ``docs/method.md``.
 """
 from __future__ import annotations
 
@@ -79,6 +82,15 @@ ALPHA_BOUNDS = (0.1, 10.0)
 #: One softness of the corner for all generators, fitted (h = 1: saturating; h -> 0: hinge).
 FREE_SHARPNESS = True
 SHARPNESS_BOUNDS = (0.02, 4.0)
+#: The knee intervals carry the uncertainty of the tail's shape: the surface is refitted
+#: with a slow tail shared by all generators (a part w of the excess at the knee decaying at
+#: a fitted rate r times the steepness), w fixed at each of these weights, and every fit
+#: whose deviance is within the chi2(1) quantile (x dispersion) of the best adds its knees
+#: and their Wald intervals to the union (a profile over w; None: off).
+TAIL_PROFILE: Optional[Tuple[float, ...]] = (0.25, 0.5, 0.75, 0.9)
+TAIL_RATE_BOUNDS = (0.05, 1.0)
+#: Join each plausible tail's Wald interval (True) or only its knee (False).
+TAIL_WALD = False
 #: Read the knee against the curve's minimum (a valley) when the fitted upturn lifts that
 #: minimum above the plateau level by more than this many tolerances (else: the level).
 EFFECTIVE_KNEE = True
@@ -266,17 +278,35 @@ def _offset_dh(tolerance: float, sharpness: float) -> float:
     return v + math.log(-math.expm1(-v)) - v / (-math.expm1(-v))
 
 
+def _tail_excess(x: Any, alpha: Any, kappa: Any, tolerance: float, sharpness: float,
+                 tail_weight: float, tail_rate: float) -> np.ndarray:
+    """ln(1 + relative excess) of the curve without its upturn: the corner's excess
+    e(x) = h softplus((c + alpha (kappa - x)) / h) mixed with a slow tail,
+    ln((1 - w) exp(e) + w (1 + tol exp(r alpha (kappa - x)))); both parts are ln(1 + tol) at
+    the knee, so the mixture is too."""
+    h = float(sharpness)
+    z = _offset(tolerance, h) + alpha * (kappa - x)
+    corner = h * np.logaddexp(0.0, z / h)
+    w = float(tail_weight)
+    if w <= 0.0:
+        return corner
+    slow = np.logaddexp(0.0, math.log(tolerance) + tail_rate * alpha * (kappa - x))
+    return np.logaddexp(math.log1p(-w) + corner, math.log(w) + slow)
+
+
 def curve_log(x: Any, level: Any, alpha: Any, kappa: Any, up: Any, tolerance: float,
-              sharpness: float = 1.0) -> np.ndarray:
+              sharpness: float = 1.0, tail_weight: float = 0.0,
+              tail_rate: float = 1.0) -> np.ndarray:
     """Log mean score at log critic capacity ``x`` (broadcasting).
 
     The excess over the plateau is ``h softplus((c + alpha (kappa - x)) / h)`` with ``h`` the
     corner's softness: h = 1 is the saturating curve plateau (1 + A C^-alpha), h -> 0 a hinge
-    in log C with slope alpha; ``c`` puts the excess at exactly ln(1 + tol) at the knee."""
-    h = float(sharpness)
-    z = _offset(tolerance, h) + alpha * (kappa - x)
+    in log C with slope alpha; ``c`` puts the excess at exactly ln(1 + tol) at the knee. With
+    ``tail_weight`` w > 0, a part w of the excess at the knee decays at ``tail_rate`` times
+    alpha instead (a fast fall, then a slow approach to the plateau); the knee stays at kappa."""
     past = np.maximum(x - kappa, 0.0)
-    return level + h * np.logaddexp(0.0, z / h) + up * past ** 2
+    return (level + _tail_excess(x, alpha, kappa, tolerance, sharpness, tail_weight,
+                                 tail_rate) + up * past ** 2)
 
 
 class _Law:
@@ -354,24 +384,58 @@ class _Solution:
     converged: bool
     jac: Optional[np.ndarray] = None
     sharpness: float = 1.0
+    tail_weight: float = 0.0
+    tail_rate: float = 1.0
     #: Effective ln knees and ln(minimum / level) per generator (free law; else empty).
     knee: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     min_excess: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     tolerance: float = TOLERANCE
 
 
+def _tail_derivs(u, e, d_h, d, a, h, tolerance, w, r):
+    """d log score / d (alpha, kappa, h, tail rate) of the curve with a slow tail, from the
+    corner's own terms (``u`` its softplus argument, ``e`` = expit(u), ``d_h`` its d/dh)."""
+    corner = h * np.logaddexp(0.0, u)
+    v = math.log(tolerance) + r * a * d
+    slow = np.logaddexp(0.0, v)
+    tot = np.logaddexp(math.log1p(-w) + corner, math.log(w) + slow)
+    wa = np.exp(math.log1p(-w) + corner - tot)     # the corner's share at each cell
+    wb = 1.0 - wa
+    sb = special.expit(v)
+    return (wa * e * d + wb * sb * r * d, wa * e * a + wb * sb * r * a, wa * d_h,
+            wb * sb * a * d)
+
+
+def _bounds(law: _Law, na: int, x_lo, x_hi, tail: bool) -> Tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds of a law's parameter vector (with the tail rate: ``tail``)."""
+    n = law.q.size
+    h_lo, h_hi = SHARPNESS_BOUNDS if FREE_SHARPNESS else (1.0 - 1e-6, 1.0 + 1e-6)
+    shape_lo, shape_hi = [h_lo], [h_hi]
+    if tail:
+        shape_lo.append(TAIL_RATE_BOUNDS[0])
+        shape_hi.append(TAIL_RATE_BOUNDS[1])
+    lo_b = np.concatenate([np.full(n, -np.inf), np.full(na, ALPHA_BOUNDS[0]), np.zeros(n),
+                           shape_lo, _theta_bounds(law, x_lo, x_hi)[0]])
+    hi_b = np.concatenate([np.full(n, np.inf), np.full(na, ALPHA_BOUNDS[1]), np.full(n, np.inf),
+                           shape_hi, _theta_bounds(law, x_lo, x_hi)[1]])
+    return lo_b, hi_b
+
+
 def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: float,
-             x_lo: np.ndarray, x_hi: np.ndarray) -> _Solution:
-    """Robust least squares of one law, best of several starts."""
+             x_lo: np.ndarray, x_hi: np.ndarray, tail_weight: float = 0.0) -> _Solution:
+    """Robust least squares of one law, best of several starts; with ``tail_weight`` w > 0,
+    of the curve with a slow tail of weight w, its rate fitted (after h in the parameters)."""
     n = law.q.size
     qi = cells.qi
 
     na = n if SHARED_STEEPNESS is False else 1
     ih = 2 * n + na           # index of the shared sharpness h
+    w = float(tail_weight)
+    n_shape = 2 if w > 0.0 else 1
 
     def unpack(p):
         al = p[n:n + na] if na == n else np.full(n, p[n])
-        return p[:n], al, p[n + na:ih], p[ih + 1:]
+        return p[:n], al, p[n + na:ih], p[ih + n_shape:]
 
     act = cells.active.astype(float)
     n_act = max(float(act.sum()), 1.0)
@@ -379,7 +443,8 @@ def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: 
     def resid(p):
         lev, al, up, th = unpack(p)
         kap, _ = law.knees(th)
-        mu = curve_log(cells.x, lev[qi], al[qi], kap[qi], up[qi], tolerance, p[ih])
+        mu = curve_log(cells.x, lev[qi], al[qi], kap[qi], up[qi], tolerance, p[ih], w,
+                       p[ih + 1] if w > 0.0 else 1.0)
         out = [cells.w * (cells.m - mu)]
         if na > 1 and STEEPNESS_SD is not None:
             mean = float(np.sum(act * al)) / n_act
@@ -399,12 +464,16 @@ def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: 
         past = np.maximum(-d, 0.0)
         j = np.zeros((cells.x.size, p.size))
         rows = np.arange(cells.x.size)
+        d_h = np.logaddexp(0.0, u) + e * (_offset_dh(tolerance, h) - u)
+        d_al, d_kap, j[:, ih] = e * d, e * a, d_h
+        if w > 0.0:
+            d_al, d_kap, j[:, ih], j[:, ih + 1] = _tail_derivs(u, e, d_h, d, a, h, tolerance, w,
+                                                               float(p[ih + 1]))
         j[rows, qi] = 1.0
-        j[rows, n + (qi if na == n else 0)] = e * d
+        j[rows, n + (qi if na == n else 0)] = d_al
         j[rows, n + na + qi] = past ** 2
-        j[:, ih] = np.logaddexp(0.0, u) + e * (_offset_dh(tolerance, h) - u)
-        dmu_dk = e * a - 2.0 * uq * past
-        j[:, ih + 1:] = dmu_dk[:, None] * dk[qi]
+        dmu_dk = d_kap - 2.0 * uq * past
+        j[:, ih + n_shape:] = dmu_dk[:, None] * dk[qi]
         out = [-cells.w[:, None] * j]
         if na > 1 and STEEPNESS_SD is not None:
             pen = np.zeros((n, p.size))
@@ -416,11 +485,7 @@ def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: 
             out.append(row)
         return np.vstack(out)
 
-    h_lo, h_hi = SHARPNESS_BOUNDS if FREE_SHARPNESS else (1.0 - 1e-6, 1.0 + 1e-6)
-    lo_b = np.concatenate([np.full(n, -np.inf), np.full(na, ALPHA_BOUNDS[0]), np.zeros(n),
-                           [h_lo], _theta_bounds(law, x_lo, x_hi)[0]])
-    hi_b = np.concatenate([np.full(n, np.inf), np.full(na, ALPHA_BOUNDS[1]), np.full(n, np.inf),
-                           [h_hi], _theta_bounds(law, x_lo, x_hi)[1]])
+    lo_b, hi_b = _bounds(law, na, x_lo, x_hi, w > 0.0)
     best = None
     for p0 in starts:
         p0 = np.clip(p0, lo_b + 1e-9, hi_b - 1e-9)
@@ -437,48 +502,78 @@ def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: 
     lev, al, up, th = unpack(best.x)
     kap, _ = law.knees(th)
     # Parameters counted: level, steepness and upturn per active Q, plus the law's.
-    k = 2 * int(cells.active.sum()) + na + law.k + int(FREE_SHARPNESS)
+    k = 2 * int(cells.active.sum()) + na + law.k + int(FREE_SHARPNESS) + n_shape - 1
     sol = _Solution(law.name, best.x, th.copy(), lev.copy(), al.copy(), up.copy(), kap,
                     2.0 * float(best.cost), k, bool(best.status > 0), best.jac,
-                    float(best.x[ih]), tolerance=tolerance)
+                    float(best.x[ih]), w, float(best.x[ih + 1]) if w > 0.0 else 1.0,
+                    tolerance=tolerance)
     if law.name == "free":
-        eff = [_effective(a, kk, u, tolerance, sol.sharpness) for a, kk, u in zip(al, kap, up)]
+        eff = [_effective(a, kk, u, tolerance, sol.sharpness, None, sol.tail_weight,
+                          sol.tail_rate) for a, kk, u in zip(al, kap, up)]
         sol.knee = np.array([e[0] for e in eff])
         sol.min_excess = np.array([e[1] for e in eff])
     return sol
 
 
-def _min_excess(alpha: float, kappa: float, up: float, tolerance: float, h: float) -> float:
+def _min_excess(alpha: float, kappa: float, up: float, tolerance: float, h: float,
+                w: float = 0.0, r: float = 1.0) -> float:
     """The lowest excess over the level of a curve with an upturn (0 without one)."""
     if up <= 1e-12 or not EFFECTIVE_KNEE:
         return 0.0
-    c = _offset(tolerance, h)
+
+    def excess(x):
+        return float(_tail_excess(x, alpha, kappa, tolerance, h, w, r)) + up * (x - kappa) ** 2
 
     def slope(x):
-        return -alpha * special.expit((c + alpha * (kappa - x)) / h) + 2.0 * up * (x - kappa)
+        step = 1e-6
+        return (excess(x + step) - excess(x - step)) / (2 * step)
 
-    x_star = optimize.brentq(slope, kappa, kappa + alpha / (2.0 * up) + 1e-9, xtol=1e-10)
-    return float(h * np.logaddexp(0.0, (c + alpha * (kappa - x_star)) / h)
-                 + up * (x_star - kappa) ** 2)
+    if w <= 0.0:
+        c = _offset(tolerance, h)
+
+        def slope(x):  # noqa: F811 - exact for the corner alone
+            return (-alpha * special.expit((c + alpha * (kappa - x)) / h)
+                    + 2.0 * up * (x - kappa))
+
+    x_star = optimize.brentq(slope, kappa, kappa + alpha / (2.0 * up) + 1e-6, xtol=1e-10)
+    return excess(x_star)
 
 
 def _effective(alpha: float, kappa: float, up: float, tolerance: float, h: float,
-               at: Optional[float] = None) -> Tuple[float, float]:
+               at: Optional[float] = None, w: float = 0.0,
+               r: float = 1.0) -> Tuple[float, float]:
     """(ln knee, excess of the minimum): the smallest ln C whose expected score is within
     ``at`` (default ``tolerance``) of the curve's minimum; kappa itself without an upturn."""
-    m = _min_excess(alpha, kappa, up, tolerance, h)
+    m = _min_excess(alpha, kappa, up, tolerance, h, w, r)
     if m < VALLEY_EXCESS * math.log1p(tolerance):
         m = 0.0
     t = tolerance if at is None else at
     if m == 0.0 and at is None:
         return kappa, 0.0
-    v = (m + math.log1p(t)) / h
-    return kappa + (_offset(tolerance, h) - h * (v + math.log(-math.expm1(-v)))) / alpha, m
+    if w <= 0.0:
+        v = (m + math.log1p(t)) / h
+        return kappa + (_offset(tolerance, h) - h * (v + math.log(-math.expm1(-v)))) / alpha, m
+    # With the slow tail: solve excess(x) = m + ln(1 + t) on the falling side (no upturn
+    # there before the curve's minimum, which lies at or past kappa).
+    goal = m + math.log1p(t)
+
+    def gap(x):
+        return float(_tail_excess(x, alpha, kappa, tolerance, h, w, r)) - goal
+
+    lo, hi = kappa - 1.0, kappa + 1.0
+    while gap(lo) < 0 and lo > kappa - 200.0:
+        lo -= 2.0 * (kappa - lo)
+    while gap(hi) > 0 and hi < kappa + 200.0:
+        hi += 2.0 * (hi - kappa)
+    if gap(lo) < 0 or gap(hi) > 0:
+        return kappa, m
+    return float(optimize.brentq(gap, lo, hi, xtol=1e-10)), m
 
 
 def _eff_knees(sol: _Solution, tolerance: float, at: Optional[float] = None) -> np.ndarray:
     """Effective ln knees of every generator of a solution (see :func:`_effective`)."""
-    return np.array([_effective(a, k, u, tolerance, sol.sharpness, at)[0]
+    return np.array([_effective(a, k, u, tolerance, sol.sharpness, at, sol.tail_weight,
+                                sol.tail_rate)[0]
                      for a, k, u in zip(sol.alpha, sol.kappa, sol.up)])
 
 
@@ -620,7 +715,8 @@ class SurfaceFit:
             return np.full(x.shape, np.nan)
         sol = self._solutions[law or "free"]
         return np.exp(curve_log(x, sol.level[i], sol.alpha[i], sol.kappa[i], sol.up[i],
-                                self.tolerance, sol.sharpness))
+                                self.tolerance, sol.sharpness, sol.tail_weight,
+                                sol.tail_rate))
 
     def knees_at(self, tolerance: float) -> np.ndarray:
         """Free knees (critic capacities) of the fitted curves at another ``tolerance``."""
@@ -784,6 +880,35 @@ def _insufficient(q, caps, tolerance, level, n_boot, counted) -> SurfaceFit:
                       True)
 
 
+def _tail_profile(q: np.ndarray, cells: _Cells, free: _Solution, tolerance: float, phi: float,
+                  level: float) -> List[Tuple[np.ndarray, np.ndarray]]:
+    """Knees and Wald errors [n_Q] of the free surface refitted with a slow tail at each
+    weight of :data:`TAIL_PROFILE`, for the weights (and w = 0, the fit itself) whose
+    deviance lies within the ``level`` chi2(1) quantile (x the dispersion) of the best."""
+    if not TAIL_PROFILE:
+        return []
+    n = q.size
+    na = free.alpha.size
+    ih = 2 * n + na
+    law = _Law("free", q)
+    fits, prev = [], None
+    for w in TAIL_PROFILE:
+        starts = [np.concatenate([free.x[:ih + 1], [0.3], free.x[ih + 1:]])]
+        if prev is not None:
+            starts.append(prev.x)
+        try:
+            sol = _fit_law(law, cells, starts, tolerance, cells.x_lo, cells.x_hi, w)
+        except RuntimeError:
+            continue
+        fits.append(sol)
+        prev = sol
+    if not fits:
+        return []
+    best = min([free.deviance] + [f.deviance for f in fits])
+    cut = best + stats.chi2.ppf(level, 1) * phi
+    return [(f.knee, _knee_se(f, phi, n)) for f in fits if f.deviance <= cut]
+
+
 def _widening(n_seeds: int, level: float) -> float:
     if n_seeds < 2:
         return 1.0
@@ -860,8 +985,9 @@ def _fit_surface(q, capacities, scores, seed, n_boot, tolerance, level) -> Surfa
     boot_k, boot_se = (_bootstrap(tab, cells, sols, tolerance, n_boot, seed) if n_boot > 0
                        else (np.zeros((0, qa.size)), np.zeros((0, qa.size))))
     widen = _widening(tab.y.shape[1], level)
+    tails = _tail_profile(qa, cells, free, tolerance, phi, level) if n_boot > 0 else []
     knees = [_knee(i, free, cells, cens, se, boot_k, widen, level, int(counted[i]),
-                   tab.y.shape[1])
+                   tab.y.shape[1], tails)
              for i in range(qa.size)]
     laws = _law_results(qa, knee_laws, boot_k, _knee_se(free, phi, qa.size, True), cells,
                         widen, level)
@@ -872,8 +998,9 @@ def _fit_surface(q, capacities, scores, seed, n_boot, tolerance, level) -> Surfa
 
 
 def _knee(i, free, cells, cens, se, boot_k, widen, level, counted,
-          n_seeds) -> KneeEstimate:
-    """Knee i with its widened bootstrap interval, or a one-sided bound when censored."""
+          n_seeds, tails=()) -> KneeEstimate:
+    """Knee i with its widened bootstrap interval (joined with the Wald intervals of the
+    plausible slow tails, ``tails``), or a one-sided bound when censored."""
     if not cells.active[i]:
         return KneeEstimate(math.nan, (math.nan, math.nan), None, math.nan, counted)
     k, plateau = free.knee[i], math.exp(free.level[i] + free.min_excess[i])
@@ -885,11 +1012,17 @@ def _knee(i, free, cells, cens, se, boot_k, widen, level, counted,
         if has_boot:
             lo, hi = np.percentile(boot_k[:, i], [tail, 100 - tail])
             lo, hi = k - widen * max(k - lo, 0.0), k + widen * max(hi - k, 0.0)
+            t_q = stats.t.ppf(0.5 * (1.0 + level), max(n_seeds - 1, 1))
             if np.isfinite(se[i]):
                 # Union with the Wald interval (t quantile, seeds - 1 df): the bootstrap over
                 # few seeds alone covered 86-88 %, the Wald interval alone 96-97 %.
-                t_q = stats.t.ppf(0.5 * (1.0 + level), max(n_seeds - 1, 1))
                 lo, hi = min(lo, k - t_q * se[i]), max(hi, k + t_q * se[i])
+            for k_w, se_w in tails:
+                # The tail's shape is not identified below the noise of a cell mean: its
+                # plausible shapes move the knee (a misspecified tail read it ~0.26 ln low).
+                if np.isfinite(k_w[i]):
+                    half = t_q * se_w[i] if TAIL_WALD and np.isfinite(se_w[i]) else 0.0
+                    lo, hi = min(lo, k_w[i] - half), max(hi, k_w[i] + half)
             ci = (math.exp(max(lo, -700.0)), math.exp(min(hi, 700.0)))
         return KneeEstimate(math.exp(k), ci, None, plateau, counted)
     if cens[i] > 0:
@@ -940,6 +1073,11 @@ def _param_cov(free: _Solution, phi: float) -> Optional[np.ndarray]:
         return None
 
 
+def _n_shape(sol: _Solution) -> int:
+    """Shared shape parameters in a solution's vector: h, and the tail rate with a tail."""
+    return 2 if sol.tail_weight > 0.0 else 1
+
+
 def _knee_se(free: _Solution, phi: float, n: int, given_sharpness: bool = False) -> np.ndarray:
     """Wald standard errors of the free knees (NaN where the information is singular); with
     ``given_sharpness``, conditional on the shared softness h, whose error moves all knees
@@ -951,7 +1089,7 @@ def _knee_se(free: _Solution, phi: float, n: int, given_sharpness: bool = False)
     ih = 2 * n + na
     if given_sharpness:
         jac = jac.copy()
-        jac[:, ih] = 0.0
+        jac[:, ih:ih + _n_shape(free)] = 0.0
     try:
         cov = np.linalg.pinv(jac.T @ jac) * phi
     except np.linalg.LinAlgError:
@@ -961,13 +1099,14 @@ def _knee_se(free: _Solution, phi: float, n: int, given_sharpness: bool = False)
     for i in np.flatnonzero(free.up > 1e-12):
         # Delta method through the effective knee: d knee / d (alpha_i, up_i, h, kappa_i).
         base = (free.alpha[i], free.up[i], free.sharpness, free.kappa[i])
-        idx = [n + (i if na == n else 0), n + na + i, ih, ih + 1 + i]
+        idx = [n + (i if na == n else 0), n + na + i, ih, ih + _n_shape(free) + i]
         k0 = free.knee[i]
         g = np.zeros(4)
         for j in range(4):
             b = list(base)
             step = 1e-6 * max(abs(b[j]), 1e-3)
             b[j] += step
-            g[j] = (_effective(b[0], b[3], b[1], tol, b[2])[0] - k0) / step
+            g[j] = (_effective(b[0], b[3], b[1], tol, b[2], None, free.tail_weight,
+                               free.tail_rate)[0] - k0) / step
         d[i] = float(g @ cov[np.ix_(idx, idx)] @ g)
     return np.sqrt(np.where(d > 0, d, np.nan))
