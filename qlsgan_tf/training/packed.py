@@ -23,11 +23,11 @@ import threading
 import numpy as np
 import tensorflow as tf
 
-from qlsgan_tf.training import streams
+from qlsgan_tf.training import gan_step, optim, streams
+from qlsgan_tf.training import losses as gan_losses
 from qlsgan_tf.training.latent_gan import LOSSES, NOISES
 from qlsgan_tf.validation import check_choice, check_finite_float, check_int
 
-BETA_1, BETA_2, EPSILON = 0.5, 0.9, 1e-7
 GENERATOR_KINDS = ("quantum", "classical")
 XLA_MAX_QUBITS = 6
 #: Largest circuit simulated by ``fast_sim.layered_expectations`` by default (one layer body in
@@ -272,13 +272,11 @@ class PackedLatentGAN(tf.keras.Model):
                        for i, s in enumerate(g_shapes)]
         self.c_vars = [self._variable(f"c{i}", [K, *s], trainable=True)
                        for i, s in enumerate(c_shapes)]
-        self._slots = {name: [self._variable(f"{name}{i}", v.shape) for i, v in enumerate(vs)]
-                       for name, vs in (("gm", self.g_vars), ("gv", self.g_vars),
-                                        ("cm", self.c_vars), ("cv", self.c_vars))}
+        self.g_adam = optim.RunAdam(self.g_vars, name="g_adam")
+        self.c_adam = optim.RunAdam(self.c_vars, name="c_adam")
         self.c_masks = [self._variable(f"cmask{i}", v.shape) for i, v in enumerate(self.c_vars)]
         self.g_masks = [self._variable(f"gmask{i}", v.shape) for i, v in enumerate(self.g_vars)]
         self.g_lr, self.c_lr = self._variable("g_lr", [K]), self._variable("c_lr", [K])
-        self.g_t, self.c_t = self._variable("g_t", [K]), self._variable("c_t", [K])
         self.seeds = self._variable("seeds", [K], tf.int64)
         self.active = self._variable("active", [K], tf.bool)
         self.failed = self._variable("failed", [K], tf.bool)
@@ -325,11 +323,8 @@ class PackedLatentGAN(tf.keras.Model):
         for k in range(K):
             self._assign_run(k, *initial_weights(self.run_generators[k], self.critic_units[k],
                                                  self.latent_dim, int(init_seeds[k])))
-        for var in (self.g_t, self.c_t):
-            var.assign(tf.zeros_like(var))
-        for slots in self._slots.values():
-            for var in slots:
-                var.assign(tf.zeros_like(var))
+        self.g_adam.reset()
+        self.c_adam.reset()
         self.active.assign(tf.ones([K], tf.bool))
         self.failed.assign(tf.zeros([K], tf.bool))
         self.step.assign(0)
@@ -417,86 +412,32 @@ class PackedLatentGAN(tf.keras.Model):
                 x = output(x)
         return x
 
-    # ------------------------------------------------------------------ losses
-    def _critic_losses(self, real, fake, alpha):
-        """Per-run critic loss, penalty and score gap, each ``[K]`` (as ``LatentGAN``)."""
-        real_scores = self.critic_batched(real)
-        fake_scores = self.critic_batched(fake)
-        w_dist = tf.reduce_mean(real_scores, 1) - tf.reduce_mean(fake_scores, 1)
-        if self.loss_name == "wgan-gp":
-            interpolates = real + alpha * (fake - real)
-            with tf.GradientTape() as tape:
-                tape.watch(interpolates)
-                scores = self.critic_batched(interpolates)
-            grads = tape.gradient(scores, interpolates)
-            norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=2) + 1e-12)
-            gp = tf.reduce_mean(tf.square(norms - 1.0), axis=1)
-            return -w_dist + self.gp_weight * gp, gp, w_dist
-        c_loss = (tf.reduce_mean(tf.nn.softplus(-real_scores), 1)
-                  + tf.reduce_mean(tf.nn.softplus(fake_scores), 1))
-        return c_loss, tf.zeros_like(c_loss), w_dist
-
-    def _generator_loss(self, fake_scores):
-        if self.loss_name == "wgan-gp":
-            return -tf.reduce_mean(fake_scores, 1)
-        return tf.reduce_mean(tf.nn.softplus(-fake_scores), 1)
-
-    def _adam(self, variables, grads, slots, t, lr, masks=None):
-        """Keras' Adam update (betas 0.5, 0.9), per run: its own step count and learning rate;
-        frozen runs (``active`` false) keep weights and state."""
-        active = self.active
-        t_new = t + tf.cast(active, tf.float32)
-        local = tf.maximum(t_new, 1.0)
-        alpha = lr * tf.sqrt(1 - tf.pow(BETA_2, local)) / (1 - tf.pow(BETA_1, local))
-        for i, (var, grad) in enumerate(zip(variables, grads)):
-            shape = [self.n_runs] + [1] * (var.shape.rank - 1)
-            if masks is not None:
-                grad = grad * masks[i]
-            m, v = self._slots[slots + "m"][i], self._slots[slots + "v"][i]
-            m_new = m + (grad - m) * (1 - BETA_1)
-            v_new = v + (tf.square(grad) - v) * (1 - BETA_2)
-            var_new = var - (m_new * tf.reshape(alpha, shape)) / (tf.sqrt(v_new) + EPSILON)
-            keep = tf.reshape(active, shape)
-            m.assign(tf.where(keep, m_new, m))
-            v.assign(tf.where(keep, v_new, v))
-            var.assign(tf.where(keep, var_new, var))
-        t.assign(t_new)
-
     # ------------------------------------------------------------------ training
-    def _draw_noise(self, draw, n):
-        counter = streams.step_counter(self.step, draw, self.n_critic)
-        return streams.stream_noise(self.seeds, counter, n, self.noise_dim, self.noise)
+    def _parts(self):
+        """This pack as ``training.gan_step`` sees it: stacked networks, ``RunAdam`` updates
+        (per-run learning rates; padding masked; frozen runs kept)."""
+        return gan_step.GANParts(
+            generate=self.generate_batched,
+            critic=lambda x: self.critic_batched(x)[..., None],
+            generator_variables=self.g_vars, critic_variables=self.c_vars,
+            apply_generator=lambda grads: self.g_adam.apply(grads, self.g_lr, self.active,
+                                                            masks=self.g_masks),
+            apply_critic=lambda grads: self.c_adam.apply(grads, self.c_lr, self.active,
+                                                         masks=self.c_masks),
+            loss=gan_losses.get(self.loss_name), gp_weight=self.gp_weight,
+            n_critic=self.n_critic, n_runs=self.n_runs)
 
     def _step(self, real):
-        """One generator step of every run: ``n_critic`` critic updates, one generator update.
-        Returns the per-run ``[K, 4]`` (c_loss, g_loss, gp, w_dist)."""
-        batch = self.batch_size
-
-        def critic_update(i, c_loss, gp, w_dist):
-            fake = self.generate_batched(self._draw_noise(2 * i, batch))
-            alpha = streams.stream_uniform(
-                self.seeds, streams.step_counter(self.step, 2 * i + 1, self.n_critic),
-                [batch, 1])
-            with tf.GradientTape() as tape:
-                c_loss, gp, w_dist = self._critic_losses(real, fake, alpha)
-            grads = tape.gradient(c_loss, self.c_vars)  # a vector target: the sum over runs
-            self._adam(self.c_vars, grads, "c", self.c_t, self.c_lr, masks=self.c_masks)
-            return i + 1, c_loss, gp, w_dist
-
-        zero = tf.zeros([self.n_runs])
-        _, c_loss, gp, w_dist = tf.while_loop(
-            lambda i, *_: i < self.n_critic, critic_update, (tf.constant(0), zero, zero, zero))
-        noise = self._draw_noise(2 * self.n_critic, batch)
-        with tf.GradientTape() as tape:
-            g_loss = self._generator_loss(self.critic_batched(self.generate_batched(noise)))
-        grads = tape.gradient(g_loss, self.g_vars)
-        self._adam(self.g_vars, grads, "g", self.g_t, self.g_lr, masks=self.g_masks)
-        # The per-run NaN guard: a run with a non-finite loss is frozen and marked failed.
-        finite = tf.math.is_finite(c_loss) & tf.math.is_finite(g_loss)
+        """One generator step of every run (``gan_step.train_step``); a run whose losses are
+        not finite is frozen and marked failed (``gan_step.finite_runs``). Returns the per-run
+        ``[K, 4]`` (c_loss, g_loss, gp, w_dist)."""
+        values = gan_step.train_step(self._parts(), real, self.seeds, self.step,
+                                     self.noise_dim, self.noise)
+        finite = gan_step.finite_runs(values[0], values[1])
         self.failed.assign(self.failed | (self.active & ~finite))
         self.active.assign(self.active & finite)
         self.step.assign_add(1)
-        return tf.stack([c_loss, g_loss, gp, w_dist], axis=1)
+        return tf.stack(values, axis=1)
 
     def _train_chunk(self, real_data, indices):
         self.trace_count += 1  # runs at trace time only: counts traces
@@ -575,11 +516,8 @@ class PackedLatentGAN(tf.keras.Model):
             raise ValueError(f"the critic's weights {[np.shape(w) for w in c_weights]} do not "
                              f"fit run {k}'s critic widths {self.critic_units[k]}.")
         self._assign_run(k, g_weights, c_weights)
-        for slots in self._slots.values():
-            for var in slots:
-                var[k].assign(tf.zeros(var.shape[1:]))
-        for var in (self.g_t, self.c_t):
-            var[k].assign(0.0)
+        self.g_adam.reset(k)
+        self.c_adam.reset(k)
 
     def run_generator(self, k):
         """Run k's generator as an ordinary Keras model (saved and sampled like today's)."""
