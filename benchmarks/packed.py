@@ -1,7 +1,8 @@
 """Runs per hour of the capacity study's training: packed (``PackedLatentGAN``) vs one run at a
-time (``--pack 1``, ``LatentGAN``), on the quick preset's configurations.
+time (``--pack 1``: packs of one), on the quick preset's configurations.
 
-The packed side trains as the study does: its packs in lanes (``tuning.packs.plan_lanes``),
+The packed side trains as the study does: its packs in lanes (``tuning.packs.plan_lanes``,
+``tuning.lanes.run``),
 the lanes at the same time in threads of their own (``--lanes``, default the study's choice:
 one per core, at most 2); ``--lanes 1`` measures packing alone. The one-at-a-time side is the
 study's ``--pack 1`` path, one run after another in one thread.
@@ -89,7 +90,7 @@ def time_packed(config, label, latents, evaluate=False):
     """Seconds to train every run of ``label`` in packs as the study does (its lanes at the
     same time; compiled pack steps of the family reused, as in a study process)."""
     from qlsgan_tf.metrics import latent_score
-    from qlsgan_tf.tuning import packs
+    from qlsgan_tf.tuning import lanes, packs
 
     settings = config.training_settings()
     spec = settings.generator_spec(label)
@@ -103,7 +104,7 @@ def time_packed(config, label, latents, evaluate=False):
         trainers.append(trainer)
 
     start = time.perf_counter()
-    packs.run_lanes(plan, work)
+    lanes.run(plan, work)
     seconds, eval_s = time.perf_counter() - start, []
     for trainer in trainers if evaluate else ():  # after training: not in the time above
         t0 = time.perf_counter()
@@ -114,10 +115,10 @@ def time_packed(config, label, latents, evaluate=False):
 
 
 def time_single(config, label, latents, n_runs):
-    """Seconds per run trained alone with LatentGAN (model building and tracing included)."""
-    import tensorflow as tf
-
-    from qlsgan_tf.tuning import packs
+    """Seconds per run trained alone, as ``--pack 1`` trains it (a pack of one; building and
+    tracing included, compiled steps of earlier runs of the same shape reused as in a study
+    process)."""
+    from qlsgan_tf.tuning import lanes, packs
 
     settings = config.training_settings()
     spec = settings.generator_spec(label)
@@ -127,9 +128,8 @@ def time_single(config, label, latents, n_runs):
         runs = [by_critic[0], by_critic[-1]][:n_runs] if n_runs <= 2 else by_critic[:n_runs]
     times = []
     for run in runs:
-        tf.keras.backend.clear_session()
         start = time.perf_counter()
-        trainer = packs.make_trainer(settings, spec, [run])
+        trainer = packs.make_trainer(settings, spec, [run], lanes.lane(0))
         _train(config, spec, [run], trainer, latents[spec.output_dim])
         times.append(time.perf_counter() - start)
     return times
@@ -140,9 +140,9 @@ def main(argv=None):
     sys.path.insert(0, str(REPO))
     import numpy as np
 
-    from qlsgan_tf.training import packed
+    from qlsgan_tf.tuning import lanes
 
-    packed._PACKS.clear()  # (cold start, as a new process)
+    lanes.clear()  # (cold start, as a new process)
     packed_cfg, single_cfg = _config(args, args.pack, args.lanes), _config(args, 1)
     labels = args.generators.split(",") if args.generators else packed_cfg.generator_labels()
     rng = np.random.default_rng(0)

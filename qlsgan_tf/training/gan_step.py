@@ -13,8 +13,9 @@ and against update callables ``apply_critic(grads)`` / ``apply_generator(grads)`
 streams of (run seed, generator step) (``training.streams``), so that a run gives the same
 numbers alone and in any pack.
 
-The NaN rule lives here too (:func:`finite_runs`): a run whose losses are not all finite
-after a step has diverged; the caller freezes it and records it "failed".
+:func:`finite_runs` tells which runs' losses are finite after a step: the part of the study's
+one NaN rule (``tuning.packs.diverged``) that is checked in the compiled step, where a
+diverged run is frozen at once.
 """
 import dataclasses
 from typing import Any, Callable, Sequence
@@ -116,8 +117,8 @@ def train_step(parts, real, seeds, step, noise_dim, noise="uniform"):
 
 
 def finite_runs(*values):
-    """The NaN rule: ``[K]`` bool, true for the runs whose every value (``[K]`` each) is
-    finite. A run that is not has diverged: it is frozen and recorded "failed"."""
+    """``[K]`` bool, true for the runs whose every value (``[K]`` each) is finite; a run that
+    is not has diverged (``tuning.packs.diverged``)."""
     finite = tf.ones_like(values[0], tf.bool)
     for value in values:
         finite &= tf.math.is_finite(value)

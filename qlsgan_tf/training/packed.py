@@ -2,24 +2,24 @@
 
 A capacity study is thousands of small runs; trained one at a time the machine spends its
 time dispatching ops and tracing graphs, not computing. Here the weights of K runs are
-stacked on a leading run axis and one ``train_step`` updates all of them with batched ops
-(``einsum``; the style circuits of all runs go through one ``fast_sim.style_expectations``
-call). Each run keeps its own seed (its noise and penalty streams, :mod:`.streams`), its
-own critic (widths padded to the widest with zero weights that stay zero), its own critic
-and generator learning rates, its own Adam state, and its own NaN guard: a run whose losses
-turn NaN/inf is frozen (``active`` mask) and marked ``failed`` while the others go on. The
-same mask freezes runs a caller considers finished.
+stacked on a leading run axis and the one GAN step (:func:`.gan_step.train_step`, the
+losses of :mod:`.losses`, Adam of :class:`.optim.RunAdam`) updates all of them with batched
+ops (``einsum``; the style circuits of all runs go through one ``fast_sim`` call). This
+module holds the stacked networks only: no loss, penalty or optimizer of its own. Each run
+keeps its own seed (its noise and penalty streams, :mod:`.streams`), its own critic (widths
+padded to the widest with zero weights that stay zero), its own critic and generator
+learning rates and Adam state; a run whose losses turn NaN/inf (:func:`.gan_step.finite_runs`)
+is frozen (``active`` mask) and marked ``failed`` while the others go on. The same mask
+freezes runs a caller considers finished.
 
 A run trained in a pack follows exactly the arithmetic of :class:`LatentGAN` trained alone
-with the same seed, initial weights, learning rates and real batches (tested to 1e-4).
+(the same step with ``K = 1``) with the same seed, initial weights, learning rates and real
+batches, and of the same run as a pack of one (tested to 1e-4).
 
 The compiled training and sampling functions are bound to the variables of one instance,
-so one pack shape is traced once: ``pack_for`` keeps one instance per shape and ``reset``
-loads new runs into it by assignment.
+so one pack shape is traced once: a caller keeps one instance per shape (the study: in
+``tuning.lanes``) and ``reset`` loads new runs into it by assignment.
 """
-import collections
-import threading
-
 import numpy as np
 import tensorflow as tf
 
@@ -43,8 +43,8 @@ def _positive_int(name, value):
     return int(value)
 
 
-def _ingest_generator(spec):
-    """Checks a generator spec dict; returns it normalised."""
+def ingest_generator(spec):
+    """Checks a pack's generator dict (see :class:`PackedLatentGAN`); returns it normalised."""
     if not isinstance(spec, dict) or spec.get("kind") not in GENERATOR_KINDS:
         raise ValueError(f"generator must be a dict with kind in {GENERATOR_KINDS}, got "
                          f"{spec!r}.")
@@ -155,7 +155,7 @@ def initial_weights(generator, critic_units, latent_dim, init_seed):
     order of the Keras models' ``get_weights``: Glorot-uniform kernels and zero biases (Keras
     ``Dense``), style weights uniform in [-0.15, 0.15] (``StyleQuantumGenerator``). Runs of
     one seed share the generator's initial weights whatever their critic."""
-    spec = _ingest_generator(generator)
+    spec = ingest_generator(generator)
     rng = np.random.default_rng([int(init_seed), 7])
     if spec["kind"] == "quantum":
         from qlsgan_tf.layers import circuits
@@ -207,7 +207,7 @@ class PackedLatentGAN(tf.keras.Model):
                  **kwargs):
         super().__init__(**kwargs)
         # Ingest generator, critics and sizes.
-        self.generator_spec = _ingest_generator(generator)
+        self.generator_spec = ingest_generator(generator)
         self.run_generators = [self.generator_spec]
         self.latent_dim = _positive_int("latent_dim", latent_dim)
         if self.generator_spec["kind"] == "quantum":
@@ -309,7 +309,7 @@ class PackedLatentGAN(tf.keras.Model):
         if len(generators) != K:
             raise ValueError(f"generators must give the generator of each of the {K} runs, "
                              f"got {len(generators)}.")
-        self.run_generators = [_fit_generator(_ingest_generator(g), self.generator_spec,
+        self.run_generators = [_fit_generator(ingest_generator(g), self.generator_spec,
                                               self.layered) for g in generators]
         seeds = np.arange(K) if seeds is None else _per_run("seeds", seeds, K, np.int64)
         init_seeds = seeds if init_seeds is None else _per_run("init_seeds", init_seeds, K,
@@ -570,34 +570,6 @@ def shape_key(config):
     """Hashable key of a pack configuration (the name excluded)."""
     config = {k: v for k, v in config.items() if k != "name"}
     return repr(sorted((k, repr(v)) for k, v in config.items()))
-
-
-_PACKS: "collections.OrderedDict[tuple, PackedLatentGAN]" = collections.OrderedDict()
-_PACKS_LOCK = threading.Lock()
-MAX_CACHED_PACKS = 32
-
-
-def pack_for(generator, critic_units, latent_dim, lane=0, **kwargs):
-    """The cached ``PackedLatentGAN`` of this shape (made on first use), not yet reset:
-    equal shapes reuse one instance and its traced functions; call ``reset`` on it. The
-    ``MAX_CACHED_PACKS`` most recently used (shape, lane) instances are kept (a long study
-    meets hundreds of shapes).
-
-    ``lane``: packs trained at the same time in different threads (``tuning.packs`` lanes)
-    need their own instances (their own variables), so the lane is part of the cache key;
-    a lane must not train two packs at once. Thread-safe.
-    """
-    config = {"generator": _ingest_generator(generator),
-              "critic_units": [list(int(u) for u in units) for units in critic_units],
-              "latent_dim": int(latent_dim), **kwargs}
-    key = (check_int("lane", lane, 0), shape_key(config))
-    with _PACKS_LOCK:
-        if key not in _PACKS:
-            _PACKS[key] = PackedLatentGAN(**config)
-            while len(_PACKS) > MAX_CACHED_PACKS:
-                _PACKS.popitem(last=False)
-        _PACKS.move_to_end(key)
-        return _PACKS[key]
 
 
 def batch_indices(n_latents, batch_size, seeds, start_step, steps):

@@ -64,10 +64,10 @@ class CapacityHyperModel(keras_tuner.HyperModel):
             critic_budget = (hp.get("critic_budget") if "critic_budget" in hp.values
                              else min(s.critic_budgets))
         units = packs.critic_units(s, spec.output_dim, critic_budget)
-        run = packs.SingleRun(s, spec, units, 0 if seed is None else int(seed),
-                              learning_rate or s.learning_rates[0])
-        run.gan.build()
-        return run.gan
+        gan = packs.latent_gan(s, spec, units, 0 if seed is None else int(seed),
+                               learning_rate or s.learning_rates[0])
+        gan.build()
+        return gan
 
 
 class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
