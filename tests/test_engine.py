@@ -104,3 +104,37 @@ def test_fast_simulator_and_packed_step_place_on_a_gpu():
     history = pack.train(np.random.default_rng(0).uniform(-1, 1, (40, 3)), 3)
     assert history.dtype == np.float32 and np.all(np.isfinite(history))
     assert pack.sample(10).dtype == np.float32
+
+
+@pytest.mark.parametrize("kind", ["quantum", "classical"])
+def test_a_run_goes_on_alike_after_its_pack_shrinks(kind):
+    """A run's trajectory does not depend on its pack-mates: trained 4 steps in a pack of 3,
+    moved (``take_runs``) into a smaller pack (with a spare frozen row) and trained 6 more, it
+    equals the same run as a pack of one trained 10 steps."""
+    from qlsgan_tf.training import PackedLatentGAN
+    from qlsgan_tf.tuning import lanes
+
+    spec = ({"kind": "quantum", "n_qubits": 3, "n_layers": 2} if kind == "quantum" else
+            {"kind": "classical", "units": (5,), "noise_dim": 2, "output_dim": 3})
+    critics, seeds, lrs = [(6, 4), (12, 8), (3, 5)], [11, 7, 5], [1e-3, 2e-3, 5e-4]
+    latents = np.random.default_rng(0).uniform(-0.8, 0.8, (40, 3)).astype(np.float32)
+    big = PackedLatentGAN(spec, critics, latent_dim=3, batch_size=16, n_critic=2)
+    big.reset(seeds=seeds, c_lr=lrs, g_lr=lrs)
+    big.train(latents, 4)
+    small = lanes.lane(3).pack(spec, [critics[2], (12, 8)], 3, batch_size=16, n_critic=2)
+    small.take_runs(big, [2])
+    assert small.active.numpy().tolist() == [True, False]
+    small.train(latents, 6)
+    one = PackedLatentGAN(spec, [critics[2]], latent_dim=3, batch_size=16, n_critic=2)
+    one.reset(seeds=seeds[2:], c_lr=lrs[2], g_lr=lrs[2])
+    one.train(latents, 10)
+    for got, want in zip(sum(small.run_weights(0), []), sum(one.run_weights(0), [])):
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+    assert int(small.step.numpy()) == 10
+    # The same compiled instance serves other critics of the same padded widths.
+    again = lanes.lane(3).pack(spec, [(12, 8), (1, 1)], 3, batch_size=16, n_critic=2)
+    assert again is small and again.critic_units == [(12, 8), (1, 1)]
+    with pytest.raises(ValueError, match="cannot take"):
+        small.take_runs(big, [0])  # run 0's critic is not the pack's first
+    with pytest.raises(ValueError, match="padded widths"):
+        small.set_critics([(3, 5), (3, 5)])

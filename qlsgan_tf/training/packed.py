@@ -519,6 +519,54 @@ class PackedLatentGAN(tf.keras.Model):
         self.g_adam.reset(k)
         self.c_adam.reset(k)
 
+    def take_runs(self, source, runs):
+        """Loads runs ``runs`` of pack ``source`` into this pack, state and all (weights, Adam
+        state, learning rates, seeds, masks, generator step), run ``runs[i]`` as run ``i``:
+        a pack shrinks to its live runs and each goes on exactly where it was (its arithmetic
+        does not depend on its pack-mates). This pack must have the runs' critics, in that
+        order, and ``source``'s settings and generator shape; its rows beyond the runs
+        taken stay frozen."""
+        runs = [check_int("run index", k, 0, source.n_runs - 1) for k in runs]
+        mine, theirs = self.get_config(), source.get_config()
+        for config in (mine, theirs):
+            config.pop("name")
+            config.pop("critic_units")
+        if mine != theirs or not 0 < len(runs) <= self.n_runs or any(
+                tuple(self.critic_units[i]) != tuple(source.critic_units[k])
+                for i, k in enumerate(runs)):
+            raise ValueError(f"this pack ({self.n_runs} runs, critics {self.critic_units}) "
+                             f"cannot take runs {runs} of a pack with critics "
+                             f"{source.critic_units} and settings {theirs}.")
+        # Rows beyond the runs taken hold a copy of the first, frozen: they never train.
+        spare = self.n_runs - len(runs)
+        runs = runs + [runs[0]] * spare
+        self.run_generators = [source.run_generators[k] for k in runs]
+        self._set_generator_layout()
+        for var, mask in zip(self.c_masks, self._critic_mask_values()):
+            var.assign(mask)
+        index = tf.constant(runs, tf.int32)
+        stacked = [(self.g_vars, source.g_vars), (self.c_vars, source.c_vars)]
+        for mine_opt, their_opt in ((self.g_adam, source.g_adam), (self.c_adam, source.c_adam)):
+            stacked += [(mine_opt.m, their_opt.m), (mine_opt.v, their_opt.v)]
+            self._copy_rows(mine_opt.t, their_opt.t, index)
+        for dst_list, src_list in stacked:
+            for dst, src in zip(dst_list, src_list):
+                self._copy_rows(dst, src, index)
+        for name in ("g_lr", "c_lr", "seeds", "active", "failed"):
+            self._copy_rows(getattr(self, name), getattr(source, name), index)
+        if spare:
+            taken = tf.range(self.n_runs) < self.n_runs - spare
+            self.active.assign(self.active & taken)
+            self.failed.assign(self.failed & taken)
+        self.step.assign(source.step)
+
+    @staticmethod
+    def _copy_rows(dst, src, index):
+        """``dst[i] = src[index[i]]``, cut to ``dst``'s (narrower or equal) padded shape: a
+        run's own weights sit at the corner of its padded ones."""
+        rows = tf.gather(src, index)
+        dst.assign(rows[(slice(None), *_corner(dst.shape[1:]))])
+
     def run_generator(self, k):
         """Run k's generator as an ordinary Keras model (saved and sampled like today's)."""
         from qlsgan_tf.layers import StyleQuantumGenerator
@@ -565,10 +613,26 @@ class PackedLatentGAN(tf.keras.Model):
         """What a compiled step depends on: packs with equal keys share one instance."""
         return shape_key(self.get_config())
 
+    def set_critics(self, critic_units):
+        """Gives the runs other critics of the pack's depth and padded widths (no retrace: the
+        compiled step depends on the widths only, :func:`shape_key`); load runs with
+        :meth:`reset` or :meth:`take_runs` after it."""
+        critic_units = _ingest_critics(critic_units, self.n_runs)
+        widths = [max(units[i] for units in critic_units) for i in range(len(self.widths))]
+        if len(critic_units[0]) != len(self.widths) or widths != self.widths:
+            raise ValueError(f"critic_units {critic_units} do not have this pack's padded "
+                             f"widths {self.widths}.")
+        self.critic_units = critic_units
+
 
 def shape_key(config):
-    """Hashable key of a pack configuration (the name excluded)."""
+    """Hashable key of what a pack configuration compiles to (the name excluded): its settings,
+    run count and padded critic widths, not each run's critic (:meth:`PackedLatentGAN.
+    set_critics`)."""
     config = {k: v for k, v in config.items() if k != "name"}
+    units = [tuple(int(u) for u in each) for each in config.pop("critic_units")]
+    widths = [max(each[i] for each in units) for i in range(len(units[0]))] if units else []
+    config["runs_and_widths"] = (len(units), widths)
     return repr(sorted((k, repr(v)) for k, v in config.items()))
 
 

@@ -38,8 +38,10 @@ class Lane:
 
     def pack(self, generator, critic_units, latent_dim, **kwargs):
         """This lane's ``training.PackedLatentGAN`` of this shape (made on first use), not
-        yet reset: equal shapes reuse one instance and its traced functions; call ``reset``
-        on it. Arguments as ``PackedLatentGAN``'s."""
+        yet reset: packs that compile alike (``training.packed.shape_key``: the same settings,
+        run count and padded critic widths) reuse one instance and its traced functions, its
+        critics set to ``critic_units``; call ``reset`` (or ``take_runs``) on it. Arguments
+        as ``PackedLatentGAN``'s."""
         from qlsgan_tf.training import packed
 
         config = {"generator": packed.ingest_generator(generator),
@@ -51,7 +53,9 @@ class Lane:
             while len(self._packs) > MAX_CACHED_PACKS:
                 self._packs.popitem(last=False)
         self._packs.move_to_end(key)
-        return self._packs[key]
+        pack = self._packs[key]
+        pack.set_critics(config["critic_units"])
+        return pack
 
     def clear(self):
         """Forgets the lane's compiled packs (a cold start, as in a new process)."""

@@ -144,38 +144,77 @@ def latent_gan(settings, spec, units, seed, learning_rate):
     return gan
 
 
+SHRINK_AT = 0.5
+"""A pack shrinks (``Pack.shrink``) once at most this fraction of its rows still train."""
+
+
 class Pack:
-    """The ``PackedLatentGAN`` of this shape that ``lane`` (a ``tuning.lanes.Lane``) owns,
-    loaded with the given runs (numpy masks for the driver)."""
+    """The runs of one pack, trained by a ``PackedLatentGAN`` that ``lane`` (a
+    ``tuning.lanes.Lane``) owns. Arrays it returns are indexed by the runs as given (numpy,
+    for the driver), whatever rows of the compiled pack they sit in: when runs finish, the
+    pack shrinks to its live runs (:meth:`shrink`) and time follows them."""
 
     def __init__(self, settings, spec, runs, lane):
-        units = [critic_units(settings, spec.output_dim, r.critic_budget) for r in runs]
-        self.gan = lane.pack(family_spec(settings, spec), units, spec.output_dim,
-                             batch_size=settings.batch_size, loss=settings.loss,
-                             gp_weight=float(settings.gp_weight), n_critic=settings.n_critic,
-                             noise=settings.noise)
+        self.settings, self.spec, self.lane = settings, spec, lane
+        self.units = [critic_units(settings, spec.output_dim, r.critic_budget) for r in runs]
+        self.n_runs = len(runs)
+        self.rows = np.arange(self.n_runs)  # the run in each row of the compiled pack
+        self.gan = self._compiled(self.units)
         lrs = [r.learning_rate for r in runs]
         self.gan.reset(seeds=[r.seed for r in runs], c_lr=lrs, g_lr=lrs,
                        generators=[spec.pack_config()] * len(runs))
 
+    def _compiled(self, units):
+        s = self.settings
+        return self.lane.pack(family_spec(s, self.spec), units, self.spec.output_dim,
+                              batch_size=s.batch_size, loss=s.loss, gp_weight=float(s.gp_weight),
+                              n_critic=s.n_critic, noise=s.noise)
+
+    def _by_run(self, rows, fill):
+        """``rows`` (one per row of the compiled pack) spread to one per run, ``fill`` for
+        runs no longer in it."""
+        rows = np.asarray(rows)[:len(self.rows)]  # rows beyond hold no run (``shrink``)
+        out = np.full((self.n_runs, *rows.shape[1:]), fill, rows.dtype)
+        out[self.rows] = rows
+        return out
+
     @property
     def active(self):
-        return self.gan.active.numpy()
+        return self._by_run(self.gan.active.numpy(), False)
 
     @property
     def failed(self):
-        return self.gan.failed.numpy()
+        return self._by_run(self.gan.failed.numpy(), False)
 
     def train(self, latents, steps):
-        return self.gan.train(latents, steps)
+        """``[steps, runs, 4]`` losses (NaN for runs no longer trained)."""
+        losses = self.gan.train(latents, steps)
+        return np.moveaxis(self._by_run(np.moveaxis(losses, 1, 0), np.nan), 0, 1)
 
     def sample(self, n, index=0):
-        return self.gan.sample(n, index)
+        return self._by_run(self.gan.sample(n, index), 0.0)
 
     def freeze(self, runs):
-        mask = self.active
-        mask[list(runs)] = False
+        mask = self.gan.active.numpy()
+        mask[:len(self.rows)][np.isin(self.rows, list(runs))] = False
         self.gan.active.assign(mask)
+
+    def shrink(self):
+        """Moves the live runs into a smaller compiled pack once at most ``SHRINK_AT`` of the
+        rows still train; each run goes on exactly where it was (``PackedLatentGAN.
+        take_runs``). The smaller pack has a power-of-two count of rows (the spare ones
+        frozen) and the same padded widths, so the shrunk packs of a lane compile to a few
+        shapes, each once. Returns whether it shrank."""
+        live = np.flatnonzero(self.gan.active.numpy())
+        rows = 1 << int(len(live) - 1).bit_length() if len(live) else 0
+        if not len(live) or rows > SHRINK_AT * self.gan.n_runs:
+            return False
+        units = ([self.units[self.rows[i]] for i in live]
+                 + [tuple(self.gan.widths)] * (rows - len(live)))
+        smaller = self._compiled(units)
+        smaller.take_runs(self.gan, live)
+        self.gan, self.rows = smaller, self.rows[live]
+        return True
 
 
 def make_trainer(settings, spec, chunk, lane):
@@ -265,6 +304,7 @@ def train_pack(settings, spec, runs, trainer, resources, on_finish, evaluator, t
             if should_stop is not None and should_stop():
                 raise LaneStoppedError("another lane stopped")
             loop.train_epoch()
+            trainer.shrink()
     finally:
         loop.close()
     return [h.status for h in loop.histories]
