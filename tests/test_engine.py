@@ -138,3 +138,36 @@ def test_a_run_goes_on_alike_after_its_pack_shrinks(kind):
         small.take_runs(big, [0])  # run 0's critic is not the pack's first
     with pytest.raises(ValueError, match="padded widths"):
         small.set_critics([(3, 5), (3, 5)])
+
+
+def test_a_study_pack_shrinks_and_its_runs_go_on_as_alone():
+    """``tuning.packs.Pack``: two of four runs finish, the pack shrinks to a compiled pack of
+    two rows, arrays stay indexed by the runs as given, and a live run's samples equal those
+    of the same run trained as a pack of one."""
+    from qlsgan_tf.study import presets
+    from qlsgan_tf.tuning import lanes
+
+    settings = presets.make_config(
+        "smoke", quantum_grid=[(2, 1)], critic_capacities=[20, 120], classical_capacities=[15],
+        seeds=[0, 1], learning_rates=[1e-3]).training_settings()
+    spec = settings.generator_spec("q2x1")
+    runs = packs.plan_runs(settings, "q2x1")
+    assert len(runs) == 4
+    latents = np.random.default_rng(0).uniform(-0.8, 0.8, (40, 2)).astype(np.float32)
+    pack = packs.Pack(settings, spec, runs, lanes.lane(4))
+    pack.train(latents, 3)
+    assert not pack.shrink()  # all four still train
+    pack.freeze([0, 2])
+    assert pack.shrink() and pack.gan.n_runs == 2 and pack.rows.tolist() == [1, 3]
+    assert pack.active.tolist() == [False, True, False, True]
+    losses = pack.train(latents, 4)
+    assert losses.shape == (4, 4, 4) and np.all(np.isnan(losses[:, [0, 2]]))
+    fakes = pack.sample(20)
+    assert fakes.shape == (4, 20, 2) and not np.any(fakes[[0, 2]])
+    pack.freeze([3])
+    assert pack.shrink() and pack.gan.n_runs == 1 and pack.rows.tolist() == [1]
+    for k in (1,):
+        alone = packs.Pack(settings, spec, [runs[k]], lanes.lane(5))
+        alone.train(latents, 7)
+        np.testing.assert_allclose(fakes[k], alone.sample(20)[0], atol=1e-4)
+        np.testing.assert_allclose(pack.sample(20)[k], alone.sample(20)[0], atol=1e-4)
