@@ -100,18 +100,26 @@ def time_packed(config, label, latents, evaluate=False):
 
     def work(lane, chunk, _should_stop):
         trainer = packs.make_trainer(settings, spec, chunk, lane)
+        before = trainer.gan.first_call_s
         _train(config, spec, chunk, trainer, latents[spec.output_dim])
-        trainers.append(trainer)
+        trainers.append((trainer, before))
 
     start = time.perf_counter()
     lanes.run(plan, work)
     seconds, eval_s = time.perf_counter() - start, []
-    for trainer in trainers if evaluate else ():  # after training: not in the time above
+    # The calls that traced and compiled for this generator (each compiled instance once; a
+    # family's later generators reuse them: nothing new).
+    compiled = {}
+    for trainer, before in trainers:  # an instance's first use in its lane comes first
+        compiled.setdefault(id(trainer.gan), (trainer.gan, before))
+    first_call_s = sum(gan.first_call_s - before for gan, before in compiled.values())
+    for trainer, _ in trainers if evaluate else ():  # after training: not in the time above
         t0 = time.perf_counter()
         fakes = trainer.sample(config.n_latent_samples)
         latent_score.latent_distances(latents[spec.output_dim], fakes)
         eval_s.append(time.perf_counter() - t0)
-    return seconds, len(runs), [[len(chunk) for chunk in lane] for lane in plan], eval_s
+    return (seconds, len(runs), [[len(chunk) for chunk in lane] for lane in plan], eval_s,
+            first_call_s)
 
 
 def time_single(config, label, latents, n_runs):
@@ -151,16 +159,18 @@ def main(argv=None):
     load = [os.getloadavg()[0]]
     rows = []
     for label in labels:  # interleaved: packed, then alone, generator by generator
-        seconds, n_runs, sizes, eval_s = time_packed(packed_cfg, label, latents, args.evaluate)
+        seconds, n_runs, sizes, eval_s, first_s = time_packed(packed_cfg, label, latents,
+                                                              args.evaluate)
         single = time_single(single_cfg, label, latents, args.single_per_generator)
         row = {"generator": label, "runs": n_runs, "pack_sizes": sizes,
                "packed_s": seconds, "packed_s_per_run": seconds / n_runs,
                "single_s_per_run": statistics.mean(single), "single_s": single,
-               "eval_s_per_pack": eval_s}
+               "eval_s_per_pack": eval_s, "packed_first_calls_s": first_s}
         row["speedup"] = row["single_s_per_run"] / row["packed_s_per_run"]
         rows.append(row)
         print(f"{label:>9}: {n_runs} runs in packs {sizes} (one list per lane): "
-              f"{row['packed_s_per_run']:.2f} s/run; "
+              f"{row['packed_s_per_run']:.2f} s/run (calls that traced and compiled: "
+              f"{first_s:.1f} s, in lanes at the same time); "
               f"alone {row['single_s_per_run']:.2f} s/run ({len(single)} timed); "
               f"x{row['speedup']:.1f}", flush=True)
     load.append(os.getloadavg()[0])

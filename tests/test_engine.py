@@ -158,6 +158,7 @@ def test_a_study_pack_shrinks_and_its_runs_go_on_as_alone():
     pack.train(latents, 3)
     assert not pack.shrink()  # all four still train
     pack.freeze([0, 2])
+    assert not pack.shrink(steps_left=1)  # compiling a smaller pack would not pay
     assert pack.shrink() and pack.gan.n_runs == 2 and pack.rows.tolist() == [1, 3]
     assert pack.active.tolist() == [False, True, False, True]
     losses = pack.train(latents, 4)
@@ -166,8 +167,11 @@ def test_a_study_pack_shrinks_and_its_runs_go_on_as_alone():
     assert fakes.shape == (4, 20, 2) and not np.any(fakes[[0, 2]])
     pack.freeze([3])
     assert pack.shrink() and pack.gan.n_runs == 1 and pack.rows.tolist() == [1]
-    for k in (1,):
-        alone = packs.Pack(settings, spec, [runs[k]], lanes.lane(5))
-        alone.train(latents, 7)
-        np.testing.assert_allclose(fakes[k], alone.sample(20)[0], atol=1e-4)
-        np.testing.assert_allclose(pack.sample(20)[k], alone.sample(20)[0], atol=1e-4)
+    alone = packs.Pack(settings, spec, [runs[1]], lanes.lane(5))
+    alone.train(latents, 7)
+    np.testing.assert_allclose(fakes[1], alone.sample(20)[0], atol=1e-4)
+    np.testing.assert_allclose(pack.sample(20)[1], alone.sample(20)[0], atol=1e-4)
+    # Where the lane holds the smaller pack compiled already, shrinking always pays.
+    again = packs.Pack(settings, spec, runs, lanes.lane(4))
+    again.freeze([1, 2])
+    assert again.shrink(steps_left=1) and again.rows.tolist() == [0, 3]

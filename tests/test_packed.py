@@ -98,6 +98,7 @@ def test_one_trace_per_shape_and_reset_by_assignment():
     pack.train(latents[:30], 2)
     pack.sample(70, index=3)
     assert pack.trace_count == 1 and pack.sample_trace_count == 1
+    assert pack.first_call_s > 0  # the one call that traced and compiled, timed
     # Reset restores the same starting point: same losses, and steps split over calls agree.
     pack.reset(seeds=SEEDS, c_lr=1e-3, g_lr=1e-3)
     split = np.concatenate([pack.train(latents, 1), pack.train(latents, 3)])

@@ -20,6 +20,8 @@ The compiled training and sampling functions are bound to the variables of one i
 so one pack shape is traced once: a caller keeps one instance per shape (the study: in
 ``tuning.lanes``) and ``reset`` loads new runs into it by assignment.
 """
+import time
+
 import numpy as np
 import tensorflow as tf
 
@@ -242,6 +244,7 @@ class PackedLatentGAN(tf.keras.Model):
         self.layered = bool(layered) and self.generator_spec["kind"] == "quantum"
         self._make_variables()
         self.trace_count = 0
+        self.first_call_s = 0.0  # wall time of the train calls that traced (and compiled)
         self._step_fn = tf.function(self._step, jit_compile=True) if self.jit_compile \
             else self._step
         self.sample_trace_count = 0
@@ -471,7 +474,11 @@ class PackedLatentGAN(tf.keras.Model):
         steps = _positive_int("steps", steps)
         seeds = self.seeds.numpy() if data_seeds is None else data_seeds
         idx = batch_indices(len(latents), self.batch_size, seeds, int(self.step.numpy()), steps)
-        return self._train_fn(tf.constant(latents), tf.constant(idx)).numpy()
+        traces, start = self.trace_count, time.perf_counter()
+        out = self._train_fn(tf.constant(latents), tf.constant(idx)).numpy()
+        if self.trace_count != traces:
+            self.first_call_s += time.perf_counter() - start
+        return out
 
     # ------------------------------------------------------------------ sampling
     def _sample(self, n, index):

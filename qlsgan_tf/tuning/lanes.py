@@ -42,20 +42,30 @@ class Lane:
         run count and padded critic widths) reuse one instance and its traced functions, its
         critics set to ``critic_units``; call ``reset`` (or ``take_runs``) on it. Arguments
         as ``PackedLatentGAN``'s."""
-        from qlsgan_tf.training import packed
+        from qlsgan_tf.training.packed import PackedLatentGAN
 
-        config = {"generator": packed.ingest_generator(generator),
-                  "critic_units": [list(int(u) for u in units) for units in critic_units],
-                  "latent_dim": int(latent_dim), **kwargs}
-        key = packed.shape_key(config)
+        config, key = self._key(generator, critic_units, latent_dim, kwargs)
         if key not in self._packs:
-            self._packs[key] = packed.PackedLatentGAN(**config)
+            self._packs[key] = PackedLatentGAN(**config)
             while len(self._packs) > MAX_CACHED_PACKS:
                 self._packs.popitem(last=False)
         self._packs.move_to_end(key)
         pack = self._packs[key]
         pack.set_critics(config["critic_units"])
         return pack
+
+    def holds(self, generator, critic_units, latent_dim, **kwargs):
+        """Whether this lane has the pack :meth:`pack` would give compiled already."""
+        return self._key(generator, critic_units, latent_dim, kwargs)[1] in self._packs
+
+    @staticmethod
+    def _key(generator, critic_units, latent_dim, kwargs):
+        from qlsgan_tf.training import packed
+
+        config = {"generator": packed.ingest_generator(generator),
+                  "critic_units": [list(int(u) for u in units) for units in critic_units],
+                  "latent_dim": int(latent_dim), **kwargs}
+        return config, packed.shape_key(config)
 
     def clear(self):
         """Forgets the lane's compiled packs (a cold start, as in a new process)."""

@@ -164,11 +164,17 @@ class Pack:
         self.gan.reset(seeds=[r.seed for r in runs], c_lr=lrs, g_lr=lrs,
                        generators=[spec.pack_config()] * len(runs))
 
-    def _compiled(self, units):
+    def _pack_args(self, units):
+        """``Lane.pack``'s arguments for a pack of these critics: (generator, critics,
+        latent size, settings)."""
         s = self.settings
-        return self.lane.pack(family_spec(s, self.spec), units, self.spec.output_dim,
-                              batch_size=s.batch_size, loss=s.loss, gp_weight=float(s.gp_weight),
-                              n_critic=s.n_critic, noise=s.noise)
+        return (family_spec(s, self.spec), units, self.spec.output_dim,
+                dict(batch_size=s.batch_size, loss=s.loss, gp_weight=float(s.gp_weight),
+                     n_critic=s.n_critic, noise=s.noise))
+
+    def _compiled(self, units):
+        *args, kwargs = self._pack_args(units)
+        return self.lane.pack(*args, **kwargs)
 
     def _by_run(self, rows, fill):
         """``rows`` (one per row of the compiled pack) spread to one per run, ``fill`` for
@@ -199,18 +205,29 @@ class Pack:
         mask[:len(self.rows)][np.isin(self.rows, list(runs))] = False
         self.gan.active.assign(mask)
 
-    def shrink(self):
+    def shrink(self, steps_left=None):
         """Moves the live runs into a smaller compiled pack once at most ``SHRINK_AT`` of the
-        rows still train; each run goes on exactly where it was (``PackedLatentGAN.
-        take_runs``). The smaller pack has a power-of-two count of rows (the spare ones
-        frozen) and the same padded widths, so the shrunk packs of a lane compile to a few
-        shapes, each once. Returns whether it shrank."""
+        rows still train, when it pays: the lane holds that pack compiled already, or the
+        padding's arithmetic saved over ``steps_left`` generator steps (None: no bound) costs
+        more than compiling a pack (``PACK_COMPILE_COST``, the rule of ``pack_groups``). Each
+        run goes on exactly where it was (``PackedLatentGAN.take_runs``). The smaller pack has
+        a power-of-two count of rows (the spare ones frozen) and the same padded widths, so
+        the shrunk packs of a lane compile to a few shapes, each once. Returns whether it
+        shrank."""
+        from qlsgan_tf.models import capacity
+
         live = np.flatnonzero(self.gan.active.numpy())
         rows = 1 << int(len(live) - 1).bit_length() if len(live) else 0
         if not len(live) or rows > SHRINK_AT * self.gan.n_runs:
             return False
         units = ([self.units[self.rows[i]] for i in live]
                  + [tuple(self.gan.widths)] * (rows - len(live)))
+        widest = capacity.mlp_param_count(self.spec.output_dim, self.gan.widths, 1)
+        saved = (self.gan.n_runs - rows) * widest * (math.inf if steps_left is None
+                                                     else steps_left)
+        *args, kwargs = self._pack_args(units)
+        if saved <= PACK_COMPILE_COST and not self.lane.holds(*args, **kwargs):
+            return False
         smaller = self._compiled(units)
         smaller.take_runs(self.gan, live)
         self.gan, self.rows = smaller, self.rows[live]
@@ -304,7 +321,7 @@ def train_pack(settings, spec, runs, trainer, resources, on_finish, evaluator, t
             if should_stop is not None and should_stop():
                 raise LaneStoppedError("another lane stopped")
             loop.train_epoch()
-            trainer.shrink()
+            trainer.shrink(loop.steps * (loop.budget - loop.epoch))
     finally:
         loop.close()
     return [h.status for h in loop.histories]
