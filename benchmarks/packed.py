@@ -1,7 +1,8 @@
 """Runs per hour of the capacity study's training: packed (``PackedLatentGAN``) vs one run at a
-time (``--pack 1``, ``LatentGAN``), on the quick preset's configurations.
+time (``--pack 1``: packs of one), on the quick preset's configurations.
 
-The packed side trains as the study does: its packs in lanes (``tuning.packs.plan_lanes``),
+The packed side trains as the study does: its packs in lanes (``tuning.packs.plan_lanes``,
+``tuning.lanes.run``),
 the lanes at the same time in threads of their own (``--lanes``, default the study's choice:
 one per core, at most 2); ``--lanes 1`` measures packing alone. The one-at-a-time side is the
 study's ``--pack 1`` path, one run after another in one thread.
@@ -89,7 +90,7 @@ def time_packed(config, label, latents, evaluate=False):
     """Seconds to train every run of ``label`` in packs as the study does (its lanes at the
     same time; compiled pack steps of the family reused, as in a study process)."""
     from qlsgan_tf.metrics import latent_score
-    from qlsgan_tf.tuning import packs
+    from qlsgan_tf.tuning import lanes, packs
 
     settings = config.training_settings()
     spec = settings.generator_spec(label)
@@ -99,25 +100,33 @@ def time_packed(config, label, latents, evaluate=False):
 
     def work(lane, chunk, _should_stop):
         trainer = packs.make_trainer(settings, spec, chunk, lane)
+        before = trainer.gan.first_call_s
         _train(config, spec, chunk, trainer, latents[spec.output_dim])
-        trainers.append(trainer)
+        trainers.append((trainer, before))
 
     start = time.perf_counter()
-    packs.run_lanes(plan, work)
+    lanes.run(plan, work)
     seconds, eval_s = time.perf_counter() - start, []
-    for trainer in trainers if evaluate else ():  # after training: not in the time above
+    # The calls that traced and compiled for this generator (each compiled instance once; a
+    # family's later generators reuse them: nothing new).
+    compiled = {}
+    for trainer, before in trainers:  # an instance's first use in its lane comes first
+        compiled.setdefault(id(trainer.gan), (trainer.gan, before))
+    first_call_s = sum(gan.first_call_s - before for gan, before in compiled.values())
+    for trainer, _ in trainers if evaluate else ():  # after training: not in the time above
         t0 = time.perf_counter()
         fakes = trainer.sample(config.n_latent_samples)
         latent_score.latent_distances(latents[spec.output_dim], fakes)
         eval_s.append(time.perf_counter() - t0)
-    return seconds, len(runs), [[len(chunk) for chunk in lane] for lane in plan], eval_s
+    return (seconds, len(runs), [[len(chunk) for chunk in lane] for lane in plan], eval_s,
+            first_call_s)
 
 
 def time_single(config, label, latents, n_runs):
-    """Seconds per run trained alone with LatentGAN (model building and tracing included)."""
-    import tensorflow as tf
-
-    from qlsgan_tf.tuning import packs
+    """Seconds per run trained alone, as ``--pack 1`` trains it (a pack of one; building and
+    tracing included, compiled steps of earlier runs of the same shape reused as in a study
+    process)."""
+    from qlsgan_tf.tuning import lanes, packs
 
     settings = config.training_settings()
     spec = settings.generator_spec(label)
@@ -127,9 +136,8 @@ def time_single(config, label, latents, n_runs):
         runs = [by_critic[0], by_critic[-1]][:n_runs] if n_runs <= 2 else by_critic[:n_runs]
     times = []
     for run in runs:
-        tf.keras.backend.clear_session()
         start = time.perf_counter()
-        trainer = packs.make_trainer(settings, spec, [run])
+        trainer = packs.make_trainer(settings, spec, [run], lanes.lane(0))
         _train(config, spec, [run], trainer, latents[spec.output_dim])
         times.append(time.perf_counter() - start)
     return times
@@ -140,9 +148,9 @@ def main(argv=None):
     sys.path.insert(0, str(REPO))
     import numpy as np
 
-    from qlsgan_tf.training import packed
+    from qlsgan_tf.tuning import lanes
 
-    packed._PACKS.clear()  # (cold start, as a new process)
+    lanes.clear()  # (cold start, as a new process)
     packed_cfg, single_cfg = _config(args, args.pack, args.lanes), _config(args, 1)
     labels = args.generators.split(",") if args.generators else packed_cfg.generator_labels()
     rng = np.random.default_rng(0)
@@ -151,16 +159,18 @@ def main(argv=None):
     load = [os.getloadavg()[0]]
     rows = []
     for label in labels:  # interleaved: packed, then alone, generator by generator
-        seconds, n_runs, sizes, eval_s = time_packed(packed_cfg, label, latents, args.evaluate)
+        seconds, n_runs, sizes, eval_s, first_s = time_packed(packed_cfg, label, latents,
+                                                              args.evaluate)
         single = time_single(single_cfg, label, latents, args.single_per_generator)
         row = {"generator": label, "runs": n_runs, "pack_sizes": sizes,
                "packed_s": seconds, "packed_s_per_run": seconds / n_runs,
                "single_s_per_run": statistics.mean(single), "single_s": single,
-               "eval_s_per_pack": eval_s}
+               "eval_s_per_pack": eval_s, "packed_first_calls_s": first_s}
         row["speedup"] = row["single_s_per_run"] / row["packed_s_per_run"]
         rows.append(row)
         print(f"{label:>9}: {n_runs} runs in packs {sizes} (one list per lane): "
-              f"{row['packed_s_per_run']:.2f} s/run; "
+              f"{row['packed_s_per_run']:.2f} s/run (calls that traced and compiled: "
+              f"{first_s:.1f} s, in lanes at the same time); "
               f"alone {row['single_s_per_run']:.2f} s/run ({len(single)} timed); "
               f"x{row['speedup']:.1f}", flush=True)
     load.append(os.getloadavg()[0])

@@ -13,8 +13,7 @@ import contextlib
 import signal
 import threading
 
-_state = {"reason": None}
-_lock = threading.Lock()
+_state = {}  # "reason" once a stop was requested; set and cleared by single dict operations
 
 
 class StudyInterrupted(BaseException):
@@ -26,31 +25,29 @@ class StudyInterrupted(BaseException):
 
 
 def request_stop(reason="stop requested"):
-    """Sets the stop flag; the first reason given is kept."""
-    with _lock:
-        if _state["reason"] is None:
-            _state["reason"] = str(reason)
+    """Sets the stop flag; the first reason given is kept (``dict.setdefault``: atomic, so a
+    signal handler and any thread may call it at any time without a lock)."""
+    _state.setdefault("reason", str(reason))
 
 
 def stop_requested():
     """True once a stop was requested (until :func:`reset`)."""
-    return _state["reason"] is not None
+    return "reason" in _state
 
 
 def stop_reason():
     """Why the stop was requested (None when it was not)."""
-    return _state["reason"]
+    return _state.get("reason")
 
 
 def reset():
     """Clears the stop flag."""
-    with _lock:
-        _state["reason"] = None
+    _state.pop("reason", None)
 
 
 def check_stop():
     """Raises :class:`StudyInterrupted` when a stop was requested."""
-    reason = _state["reason"]
+    reason = _state.get("reason")
     if reason is not None:
         raise StudyInterrupted(reason)
 

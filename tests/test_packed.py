@@ -1,12 +1,14 @@
-"""PackedLatentGAN: a run in a pack equals the same run trained alone; one trace per shape."""
+"""PackedLatentGAN: a run in a pack equals the same run as a pack of one and as ``LatentGAN``
+(the one step of ``training.gan_step``); one trace per shape."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from qlsgan_tf.layers import StyleQuantumGenerator
 from qlsgan_tf.models import MLPCritic, MLPGenerator
-from qlsgan_tf.training import LatentGAN, PackedLatentGAN, pack_for
+from qlsgan_tf.training import LatentGAN, PackedLatentGAN
 from qlsgan_tf.training.packed import batch_indices
+from qlsgan_tf.tuning import lanes
 
 STEPS = 10
 BATCH = 16
@@ -53,7 +55,7 @@ def test_run_in_pack_equals_run_alone(kind, loss, noise, layered):
         generator, critic = _keras_pair(kind, k, dim)
         pack.set_run(k, generator, critic)
         alone.append((generator, critic))
-    pack.train(latents, STEPS)
+    packed_losses = pack.train(latents, STEPS)
     idx = batch_indices(len(latents), BATCH, SEEDS, 0, STEPS)
     for k in (0, 1):  # two runs of the pack, each against its own run alone
         generator, critic = alone[k]
@@ -67,6 +69,15 @@ def test_run_in_pack_equals_run_alone(kind, loss, noise, layered):
         for got, want in zip(g_packed + c_packed, generator.get_weights() + critic.get_weights()):
             np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
         assert max(np.abs(w).max() for w in c_packed) > 0.01
+    # The same run as a pack of one (what `--pack 1` trains): the same weights again.
+    one = PackedLatentGAN(_spec(kind, dim), [CRITICS[1]], latent_dim=dim, batch_size=BATCH,
+                          loss=loss, n_critic=3, noise=noise, layered=layered)
+    one.reset(seeds=[SEEDS[1]], c_lr=LRS[1], g_lr=2 * LRS[1])
+    one.set_run(0, *_keras_pair(kind, 1, dim))
+    losses = one.train(latents, STEPS)
+    for got, want in zip(sum(one.run_weights(0), []), sum(pack.run_weights(1), [])):
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(losses[:, 0], packed_losses[:, 1], atol=1e-4, rtol=1e-4)
     # The extracted Keras generator computes what the pack computes.
     noise = np.random.default_rng(1).uniform(-1, 1, (3, 5, pack.noise_dim)).astype(np.float32)
     np.testing.assert_allclose(pack.run_generator(2)(noise[2]).numpy(), pack(noise)[2].numpy(),
@@ -76,8 +87,8 @@ def test_run_in_pack_equals_run_alone(kind, loss, noise, layered):
 def test_one_trace_per_shape_and_reset_by_assignment():
     latents = _latents(3)
     spec = _spec("quantum", 3)
-    pack = pack_for(spec, CRITICS, 3, batch_size=BATCH, n_critic=2)
-    assert pack_for(spec, CRITICS, 3, batch_size=BATCH, n_critic=2) is pack
+    pack = lanes.lane(0).pack(spec, CRITICS, 3, batch_size=BATCH, n_critic=2)
+    assert lanes.lane(0).pack(spec, CRITICS, 3, batch_size=BATCH, n_critic=2) is pack
     pack.reset(seeds=SEEDS, c_lr=1e-3, g_lr=1e-3)
     first = pack.train(latents, 4)
     pack.sample(50)
@@ -87,6 +98,7 @@ def test_one_trace_per_shape_and_reset_by_assignment():
     pack.train(latents[:30], 2)
     pack.sample(70, index=3)
     assert pack.trace_count == 1 and pack.sample_trace_count == 1
+    assert pack.first_call_s > 0  # the one call that traced and compiled, timed
     # Reset restores the same starting point: same losses, and steps split over calls agree.
     pack.reset(seeds=SEEDS, c_lr=1e-3, g_lr=1e-3)
     split = np.concatenate([pack.train(latents, 1), pack.train(latents, 3)])
@@ -94,39 +106,8 @@ def test_one_trace_per_shape_and_reset_by_assignment():
     for got, want in zip(pack.run_weights(1)[0], weights[0]):
         np.testing.assert_allclose(got, want, atol=1e-6)
     assert again.shape == (2, 3, 4)
-    other = pack_for(spec, CRITICS[:2], 3, batch_size=BATCH, n_critic=2)
+    other = lanes.lane(0).pack(spec, CRITICS[:2], 3, batch_size=BATCH, n_critic=2)
     assert other is not pack
-
-
-def test_lanes_get_their_own_instances_and_train_at_the_same_time_alike():
-    import threading
-
-    latents = _latents(3)
-    spec = _spec("quantum", 3)
-    packs = [pack_for(spec, CRITICS, 3, lane=lane, batch_size=BATCH, n_critic=2)
-             for lane in (0, 1)]
-    assert packs[0] is not packs[1]
-    assert pack_for(spec, CRITICS, 3, lane=1, batch_size=BATCH, n_critic=2) is packs[1]
-    with pytest.raises(ValueError, match="lane"):
-        pack_for(spec, CRITICS, 3, lane=-1, batch_size=BATCH, n_critic=2)
-    seeds = [SEEDS, [s + 10 for s in SEEDS]]
-    alone = []
-    for pack, lane_seeds in zip(packs, seeds):
-        pack.reset(seeds=lane_seeds, c_lr=1e-3, g_lr=1e-3)
-        alone.append(pack.train(latents, 3))
-    together = [None, None]
-
-    def train(lane):
-        packs[lane].reset(seeds=seeds[lane], c_lr=1e-3, g_lr=1e-3)
-        together[lane] = packs[lane].train(latents, 3)
-
-    threads = [threading.Thread(target=train, args=(lane,)) for lane in (0, 1)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for got, want in zip(together, alone):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_nan_run_is_frozen_and_others_go_on():

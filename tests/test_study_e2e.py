@@ -126,8 +126,8 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(smoke_study, tmp_path, sa
 
 
 def test_packed_and_one_at_a_time_write_the_same_runs(tmp_path, sat4_sample_dir):
-    """--pack 1 trains each run alone with LatentGAN; the default packs them (here in two
-    lanes, two packs of 4 per generator at the same time): same run keys, and (same initial
+    """--pack 1 trains each run as a pack of one; the default packs them (here in two lanes,
+    two packs of 4 per generator at the same time): same run keys, and (the same step, initial
     weights, noise and data order) the same latent scores."""
     tiny = ["--quantum_grid", "2x1", "--critic_capacities", "20,120", "--classical_capacities",
             "15", "--seeds", "0,1", "--learning_rates", "1e-3,2e-3", "--max_epochs", "5"]

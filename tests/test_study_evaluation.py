@@ -10,6 +10,7 @@ from qlsgan_tf.metrics.feature_net import load_feature_net
 from qlsgan_tf.study import evaluation, presets
 from qlsgan_tf.training.spec import GeneratorSpec
 from qlsgan_tf.tuning import capacity
+from qlsgan_tf.tuning.results import EpochLosses, FDPoint, LatentPoint, RunHistory
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +68,18 @@ def test_a_record_carries_the_history_and_saves_decoded_samples(evaluator):
     spec = GeneratorSpec.parse("q3x1", ansatz="bel", readout="z", generator_depth=1)
     run = types.SimpleNamespace(generator="q3x1", critic_budget=20, seed=0, learning_rate=1e-3,
                                 key="q3x1__c20__s0__lr0.001")
-    hist = types.SimpleNamespace(
-        status=stability.RunStatus("converged", (), 0.25), latent=[[4, 0.3], [8, 0.25]],
-        fd=[[0, 9.0, 0.1], [1, 8.0, 0.05]], losses=[[1.0, 2.0, 0.1, 0.5]] * 2,
+    hist = RunHistory(
+        status=stability.RunStatus("converged", (), 0.25),
+        latent=[LatentPoint(4, 0.3), LatentPoint(8, 0.25)],
+        fd=[FDPoint(0, 9.0, 0.1), FDPoint(1, 8.0, 0.05)],
+        losses=[EpochLosses(1.0, 2.0, 0.1, 0.5)] * 2,
         fakes=np.random.default_rng(2).uniform(-1, 1, (200, 3)).astype(np.float32))
     meta = {"critic_units": (2, 1), "critic_params": 11, "time_s": 1.5, "pack_size": 4}
     record = evaluator.record(spec, run, hist, 0.05, meta)
     assert (record.status, record.score, record.final_fd, record.epochs_run) == (
         "converged", 0.25, 8.0, 2)
     assert record.fd_score == pytest.approx(8.5) and record.latent_floor == 0.05
+    assert record.latent_score_history == ((4, 0.3), (8, 0.25))
+    assert record.fd_history == ((0, 9.0, 0.1), (1, 8.0, 0.05))
     saved = np.load(evaluator.resources.samples_dir / f"{run.key}.npy")
     assert saved.shape == (16, 28, 28, 4) and saved.dtype == np.uint8

@@ -25,9 +25,7 @@ Small samples (decided here, documented once):
   block.
 """
 import dataclasses
-import functools
 import math
-import threading
 import warnings
 from typing import Any, Dict, Optional, Tuple
 
@@ -90,7 +88,6 @@ def _warn_small(n_real, n_fake, dim, stacklevel):
 
 
 _GRAPHS: Dict[Tuple[Any, ...], Any] = {}
-_GRAPHS_LOCK = threading.Lock()  # a study's lanes evaluate from several threads
 
 
 def _graph(name, dim, max_block_size=None):
@@ -101,10 +98,12 @@ def _graph(name, dim, max_block_size=None):
     once they cost a few (numbers in ``benchmarks/README.md``). Same ops, same values.
     """
     key = (name, dim, max_block_size)
-    with _GRAPHS_LOCK:
-        if key not in _GRAPHS:
-            _GRAPHS[key] = _make_graph(name, dim, max_block_size)
-        return _GRAPHS[key]
+    graph = _GRAPHS.get(key)
+    if graph is None:
+        # Threads may make the same untraced function at once: the first
+        # stored is kept (``setdefault`` is atomic), the others are dropped untraced.
+        graph = _GRAPHS.setdefault(key, _make_graph(name, dim, max_block_size))
+    return graph
 
 
 def _make_graph(name, dim, max_block_size):
@@ -195,12 +194,18 @@ def fd_sat4_from_activations(real_activations: Any, fake_activations: Any,
     return _fd_sat4(real, fake, max_block_size)
 
 
-@functools.lru_cache(maxsize=1)
-def default_feature_net() -> Any:
-    """The bundled feature network (loaded once per process)."""
-    from qlsgan_tf.metrics.feature_net import load_feature_net
+_DEFAULT_NET: Dict[str, Any] = {}
 
-    return load_feature_net(None)
+
+def default_feature_net() -> Any:
+    """The bundled feature network (loaded once per process; threads asking at once keep the
+    first stored, ``setdefault`` being atomic)."""
+    net = _DEFAULT_NET.get("bundled")
+    if net is None:
+        from qlsgan_tf.metrics.feature_net import load_feature_net
+
+        net = _DEFAULT_NET.setdefault("bundled", load_feature_net(None))
+    return net
 
 
 def _activations(images, feature_net, name):

@@ -14,7 +14,6 @@ evaluator=RunEvaluator(settings, resources))``):
 - **Record** (``record``): the run's ``RunResult`` and a few decoded samples for the report.
 """
 import math
-import threading
 
 import numpy as np
 
@@ -45,18 +44,17 @@ class RunEvaluator:
         self.settings = settings
         self.resources = resources
         self._floors = {}
-        self._lock = threading.Lock()  # the study's lanes call it from several threads
 
     def floor(self, latent_dim):
-        """Real-vs-real latent score at the evaluation's sizes (cached per latent size)."""
+        """Real-vs-real latent score at the evaluation's sizes (cached per latent size: a
+        pure function of the size, so threads asking at once store the same value)."""
         from qlsgan_tf.metrics import latent_score
 
-        with self._lock:
-            if latent_dim not in self._floors:
-                self._floors[latent_dim] = float(latent_score.latent_floor(
-                    self.resources.latents[latent_dim], self.settings.n_latent_samples,
-                    method=self.settings.latent_method, seed=0))
-            return self._floors[latent_dim]
+        if latent_dim not in self._floors:
+            self._floors.setdefault(latent_dim, float(latent_score.latent_floor(
+                self.resources.latents[latent_dim], self.settings.n_latent_samples,
+                method=self.settings.latent_method, seed=0)))
+        return self._floors[latent_dim]
 
     def evaluate(self, spec, fakes, with_fd):
         """Latent scores ``[k]`` of generated latents ``fakes [k, n, D]`` (nan where
@@ -124,7 +122,7 @@ def _result(settings, resources, spec, run, hist, floor, meta):
     from qlsgan_tf.metrics import distances
 
     status = hist.status
-    fds = [fd for _, fd, _ in hist.fd]
+    fds = [point.fd for point in hist.fd]
     tail = np.asarray(fds[-settings.k_last:], float)
     finite_tail = tail.size and np.all(np.isfinite(tail))
     latent_fd = math.inf
@@ -140,14 +138,11 @@ def _result(settings, resources, spec, run, hist, floor, meta):
         status=status.status, status_reasons=tuple(status.reasons),
         score=float(status.score) if status.status == "converged" else None,
         latent_method=settings.latent_method,
-        latent_score_history=tuple(tuple(row) for row in hist.latent),
-        latent_floor=float(floor), fd_history=tuple(tuple(row) for row in hist.fd),
+        latent_floor=float(floor),
         fd_score=float(np.mean(tail)) if finite_tail else None,
         final_fd=float(fds[-1]) if fds else math.inf,
         fd_std_last_k=float(np.std(tail)) if finite_tail else math.inf,
-        final_kid=float(hist.fd[-1][2]) if hist.fd else math.inf,
+        final_kid=float(hist.fd[-1].kid) if hist.fd else math.inf,
         latent_fd=latent_fd,
-        c_loss_history=tuple(row[0] for row in hist.losses),
-        g_loss_history=tuple(row[1] for row in hist.losses),
-        epochs_run=len(hist.losses), time_s=meta["time_s"],
+        time_s=meta["time_s"], **hist.result_fields(),
         pack_size=meta["pack_size"], tuner_id=meta.get("tuner_id"))

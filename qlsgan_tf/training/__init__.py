@@ -17,7 +17,6 @@ _EXPORTS = {
     "GeneratorSpec": "spec",
     "LatentGAN": "latent_gan",
     "PackedLatentGAN": "packed",
-    "pack_for": "packed",
     "sample_noise": "latent_gan",
     "encode_latents": "latents",
     "latent_dataset": "latents",
@@ -45,7 +44,7 @@ __all__ = [
     "LatentStyleGAN", "NaNGuard", "PackedLatentGAN",
     "build_vae", "encode_latents", "load_vae", "train_vae",
     "fit_with_fd", "latent_dataset", "latent_input_fn", "load_hybrid", "log_hparams",
-    "make_gan_estimator", "noise_input_fn", "pack_for", "plot_image_grid", "sample_noise",
+    "make_gan_estimator", "noise_input_fn", "plot_image_grid", "sample_noise",
     "StopOnRequest",
     "train_latent_gan",
 ]

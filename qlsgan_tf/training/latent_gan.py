@@ -13,8 +13,8 @@ import tensorflow as tf
 
 from qlsgan_tf.compat import renamed_noise_dim
 from qlsgan_tf.constants import LOSSES, NOISES
+from qlsgan_tf.training import gan_step, optim
 from qlsgan_tf.training import losses as gan_losses
-from qlsgan_tf.training import streams
 from qlsgan_tf.validation import check_choice, check_finite_float, check_int, check_optional_int
 
 
@@ -128,7 +128,8 @@ class LatentGAN(tf.keras.Model):
         """Sets one optimizer and one loss function per network.
 
         Args:
-            g_optimizer, c_optimizer: default Adam(2e-4, beta_1=0.5, beta_2=0.9) each.
+            g_optimizer, c_optimizer: default ``training.optim.adam()`` each (Adam(2e-4,
+                beta_1=0.5, beta_2=0.9)).
             c_loss_fn: critic loss ``fn(real_scores, fake_scores) -> scalar``, e.g.
                 :func:`qlsgan_tf.training.losses.wgan_critic_loss`, or a loss name of
                 ``LOSSES``; default: that of the constructor's ``loss``.
@@ -142,8 +143,8 @@ class LatentGAN(tf.keras.Model):
                           else gan_losses.critic_loss_fn(c_loss_fn))
         self.g_loss_fn = (self._loss.generator if g_loss_fn is None
                           else gan_losses.generator_loss_fn(g_loss_fn))
-        self.g_optimizer = g_optimizer or tf.keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.9)
-        self.c_optimizer = c_optimizer or tf.keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.9)
+        self.g_optimizer = g_optimizer or optim.adam()
+        self.c_optimizer = c_optimizer or optim.adam()
         if self.g_optimizer is self.c_optimizer:
             raise ValueError("g_optimizer and c_optimizer must be different optimizer instances.")
         if not self.built:
@@ -219,68 +220,50 @@ class LatentGAN(tf.keras.Model):
             alpha = self._rng.uniform(tf.stack([tf.shape(real)[0], 1]))
         return gan_losses.gradient_penalty(self.critic, real, fake, alpha=alpha)
 
-    def _critic_losses(self, real, fake, training, alpha=None):
-        """Critic loss (with the penalty when ``loss`` has one), penalty, score gap."""
-        real_scores = self.critic(real, training=training)
-        fake_scores = self.critic(fake, training=training)
-        w_dist = tf.reduce_mean(real_scores) - tf.reduce_mean(fake_scores)
-        c_loss = self.c_loss_fn(real_scores, fake_scores)
-        if not self._loss.penalized:
-            return c_loss, tf.zeros([]), w_dist
-        gp = self.gradient_penalty(real, fake, alpha=alpha)
-        return c_loss + self.gp_weight * gp, gp, w_dist
+    def _parts(self, training):
+        """This model as one run of ``training.gan_step``: its networks with a run axis of 1,
+        its optimizers (``compile``) and losses."""
+        def apply(optimizer, variables):
+            return lambda grads: optimizer.apply_gradients(zip(grads, variables))
+
+        return gan_step.GANParts(
+            generate=lambda noise: self.generator(noise[0], training=training)[None],
+            critic=lambda x: self.critic(x[0], training=training)[None],
+            generator_variables=self.generator.trainable_variables,
+            critic_variables=self.critic.trainable_variables,
+            apply_generator=apply(getattr(self, "g_optimizer", None),
+                                  self.generator.trainable_variables),
+            apply_critic=apply(getattr(self, "c_optimizer", None),
+                               self.critic.trainable_variables),
+            loss=gan_losses.GANLoss(self.c_loss_fn, self.g_loss_fn, self._loss.penalized),
+            gp_weight=self.gp_weight, n_critic=self.n_critic, n_runs=1)
 
     # --------------------------------------------------------------------------- training
     def train_step(self, data):
+        """``training.gan_step.train_step`` of this one run on the real batch ``data``."""
         real = data[0] if isinstance(data, (tuple, list)) else data
         real = tf.cast(real, tf.float32)
-        batch = tf.shape(real)[0]
         if not self.critic.built:
             self.critic(real)
-        # The critic updates run in a tf.while_loop, not an unrolled Python loop: the step
-        # is traced once instead of n_critic times (benchmarks/README.md: "Smaller
-        # measurements"). Its optimizer's slots must exist before the loop.
+        # The critic updates run in a tf.while_loop: its optimizer's slots must exist first.
         self.c_optimizer.build(self.critic.trainable_variables)
-
-        step = self._stream.step
         seeds = tf.constant([self._stream.seed], tf.int64)
-
-        def draw(index, shape_fn):
-            return shape_fn(seeds, streams.step_counter(step, index, self.n_critic))[0]
-
-        def critic_update(i, c_loss, gp, w_dist):
-            noise = draw(2 * i, lambda s, c: streams.stream_noise(
-                s, c, batch, self.noise_dim, self.noise))
-            alpha = draw(2 * i + 1, lambda s, c: streams.stream_uniform(s, c, [batch, 1]))
-            fake = self.generator(noise, training=True)
-            with tf.GradientTape() as tape:
-                c_loss, gp, w_dist = self._critic_losses(real, fake, training=True, alpha=alpha)
-            grads = tape.gradient(c_loss, self.critic.trainable_variables)
-            self.c_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
-            return i + 1, c_loss, gp, w_dist
-
-        zero = tf.zeros([])
-        _, c_loss, gp, w_dist = tf.while_loop(
-            lambda i, *_: i < self.n_critic, critic_update, (tf.constant(0), zero, zero, zero))
-
-        noise = draw(2 * self.n_critic, lambda s, c: streams.stream_noise(
-            s, c, batch, self.noise_dim, self.noise))
-        with tf.GradientTape() as tape:
-            fake = self.generator(noise, training=True)
-            g_loss = self.g_loss_fn(self.critic(fake, training=True))
-        grads = tape.gradient(g_loss, self.generator.trainable_variables)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
-        step.assign_add(1)
-        return self._update_metrics(c_loss, g_loss, gp, w_dist)
+        values = gan_step.train_step(self._parts(training=True), real[None], seeds,
+                                     self._stream.step, self.noise_dim, self.noise)
+        self._stream.step.assign_add(1)
+        return self._update_metrics(*(v[0] for v in values))
 
     def test_step(self, data):
         """Losses on held-out latents, without updates (for ``validation_data``)."""
         real = data[0] if isinstance(data, (tuple, list)) else data
         real = tf.cast(real, tf.float32)
-        fake = self.generator(self.sample_noise(tf.shape(real)[0]), training=False)
-        c_loss, gp, w_dist = self._critic_losses(real, fake, training=False)
+        noise = self.sample_noise(tf.shape(real)[0])
+        fake = self.generator(noise, training=False)
+        alpha = self._rng.uniform(tf.stack([tf.shape(real)[0], 1]))
+        c_loss, gp, w_dist = gan_step.critic_losses(self._parts(training=False), real[None],
+                                                    fake[None], alpha[None])
         g_loss = self.g_loss_fn(self.critic(fake, training=False))
-        return self._update_metrics(c_loss, g_loss, gp, w_dist)
+        return self._update_metrics(c_loss[0], g_loss, gp[0], w_dist[0])
 
     def _update_metrics(self, c_loss, g_loss, gp, w_dist):
         self.c_loss_tracker.update_state(c_loss)

@@ -1,17 +1,21 @@
-"""GAN losses as pure functions, in the manner of TF-GAN's ``tfgan.losses`` and the Keras
-WGAN-GP example.
+"""GAN losses as pure functions, in the manner of TF-GAN's ``tfgan.losses`` and compare_gan's
+``loss_lib``: the one registry of the project's losses.
 
 One signature per role, so that the Wasserstein and the non-saturating losses are
 interchangeable:
 
-- critic losses ``fn(real_scores, fake_scores) -> scalar`` (the critic minimises it),
-- generator losses ``fn(fake_scores) -> scalar`` (the generator minimises it),
+- critic losses ``fn(real_scores, fake_scores)`` (the critic minimises it),
+- generator losses ``fn(fake_scores)`` (the generator minimises it),
 
-where the scores are the critic's outputs (logits) ``[batch, 1]``. The gradient penalty needs
-the critic itself and stands apart: ``gradient_penalty(critic, real, fake, alpha=None)``.
+where the scores are the critic's outputs (logits): ``[batch, 1]`` for one run, giving a
+scalar, or ``[K, batch, 1]`` for ``K`` runs at once (a pack), giving the per-run losses
+``[K]``. Every loss reduces its scores with :func:`score_mean`, the one shape check. The
+gradient penalty needs the critic itself and stands apart: ``gradient_penalty(critic, real,
+fake, alpha=None)`` for one run, :func:`run_gradient_penalty` over a run axis.
 
 ``LOSSES`` maps the names used in configurations (``"wgan-gp"``, ``"bce"``) to a
-:class:`GANLoss`: the two functions and whether the critic loss carries the penalty.
+:class:`GANLoss`: the two functions and whether the critic loss carries the penalty. A new
+loss is one entry here; the training step (``training.gan_step``) reads nothing else.
 """
 import dataclasses
 from typing import Callable, Union
@@ -24,29 +28,72 @@ CriticLossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 GeneratorLossFn = Callable[[tf.Tensor], tf.Tensor]
 
 
+def score_mean(scores):
+    """Mean of critic scores per run: ``[batch, 1]`` (or ``[batch]``) -> scalar, ``[K, batch,
+    1]`` -> ``[K]``. Any other rank is refused (a ``ValueError`` naming the shape)."""
+    scores = tf.convert_to_tensor(scores)
+    rank = scores.shape.rank
+    if rank == 3:
+        return tf.reduce_mean(scores, axis=[1, 2])
+    if rank in (1, 2):
+        return tf.reduce_mean(scores)
+    raise ValueError(f"critic scores must be [batch, 1] or [runs, batch, 1], got shape "
+                     f"{scores.shape}.")
+
+
 def wgan_critic_loss(real_scores, fake_scores):
     """Wasserstein critic loss ``mean D(fake) - mean D(real)`` (Arjovsky et al. 2017)."""
-    return tf.reduce_mean(fake_scores) - tf.reduce_mean(real_scores)
+    return score_mean(fake_scores) - score_mean(real_scores)
 
 
 def wgan_generator_loss(fake_scores):
     """Wasserstein generator loss ``-mean D(fake)``."""
-    return -tf.reduce_mean(fake_scores)
+    return -score_mean(fake_scores)
 
 
 def bce_critic_loss(real_scores, fake_scores):
     """Binary cross-entropy on logits: ``-mean log σ(D(real)) - mean log(1 - σ(D(fake)))``."""
-    return (tf.reduce_mean(tf.nn.softplus(-real_scores))
-            + tf.reduce_mean(tf.nn.softplus(fake_scores)))
+    return (score_mean(tf.nn.softplus(-tf.convert_to_tensor(real_scores)))
+            + score_mean(tf.nn.softplus(tf.convert_to_tensor(fake_scores))))
 
 
 def bce_generator_loss(fake_scores):
     """The non-saturating generator loss ``-mean log σ(D(fake))`` (Goodfellow et al. 2014)."""
-    return tf.reduce_mean(tf.nn.softplus(-fake_scores))
+    return score_mean(tf.nn.softplus(-tf.convert_to_tensor(fake_scores)))
+
+
+def run_gradient_penalty(critic, real, fake, alpha):
+    """Per-run mean of ``(||∇_x D(x)||_2 - 1)^2`` over interpolates of real and fake
+    (Gulrajani et al. 2017), for ``K`` runs at once.
+
+    Args:
+        critic: callable, ``x [K, batch, ...] -> scores [K, batch, ...]``, run k scored by its
+            own critic (runs must not mix: the gradient of the sum is each run's own).
+        real, fake: ``[K, batch, ...]``.
+        alpha: ``[K, batch, 1]`` interpolation weights: ``x = real + alpha * (fake - real)``.
+
+    Returns:
+        The penalties ``[K]``; the norm runs over all axes after the batch axis.
+    """
+    real = tf.convert_to_tensor(real, tf.float32)
+    fake = tf.convert_to_tensor(fake, tf.float32)
+    shape = tf.shape(real)
+    alpha = tf.reshape(tf.cast(alpha, tf.float32),
+                       tf.concat([shape[:2], tf.ones([tf.rank(real) - 2], tf.int32)], 0))
+    interpolates = real + alpha * (fake - real)
+    with tf.GradientTape() as tape:
+        tape.watch(interpolates)
+        scores = critic(interpolates)
+    grads = tape.gradient(scores, interpolates)
+    axes = tf.range(2, tf.rank(grads))
+    # The tiny offset keeps the gradient of the norm finite where ∇D = 0.
+    norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=axes) + 1e-12)
+    return tf.reduce_mean(tf.square(norms - 1.0), axis=1)
 
 
 def gradient_penalty(critic, real, fake, alpha=None, training=True):
-    """Mean of ``(||∇_x D(x)||_2 - 1)^2`` over interpolates of real and fake (Gulrajani 2017).
+    """Mean of ``(||∇_x D(x)||_2 - 1)^2`` over interpolates of real and fake (Gulrajani 2017):
+    :func:`run_gradient_penalty` of one run.
 
     Args:
         critic: callable (a Keras model), ``x -> scores``.
@@ -61,20 +108,11 @@ def gradient_penalty(critic, real, fake, alpha=None, training=True):
     """
     real = tf.convert_to_tensor(real, tf.float32)
     fake = tf.convert_to_tensor(fake, tf.float32)
-    batch = tf.shape(real)[0]
     if alpha is None:
-        alpha = tf.random.uniform(tf.stack([batch, 1]))
-    alpha = tf.reshape(tf.cast(alpha, tf.float32),
-                       tf.concat([[batch], tf.ones([tf.rank(real) - 1], tf.int32)], 0))
-    interpolates = real + alpha * (fake - real)
-    with tf.GradientTape() as tape:
-        tape.watch(interpolates)
-        scores = critic(interpolates, training=training)
-    grads = tape.gradient(scores, interpolates)
-    axes = tf.range(1, tf.rank(grads))
-    # The tiny offset keeps the gradient of the norm finite where ∇D = 0.
-    norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=axes) + 1e-12)
-    return tf.reduce_mean(tf.square(norms - 1.0))
+        alpha = tf.random.uniform(tf.stack([tf.shape(real)[0], 1]))
+    penalty = run_gradient_penalty(lambda x: critic(x[0], training=training)[None],
+                                   real[None], fake[None], tf.convert_to_tensor(alpha)[None])
+    return penalty[0]
 
 
 @dataclasses.dataclass(frozen=True)

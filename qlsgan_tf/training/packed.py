@@ -2,32 +2,34 @@
 
 A capacity study is thousands of small runs; trained one at a time the machine spends its
 time dispatching ops and tracing graphs, not computing. Here the weights of K runs are
-stacked on a leading run axis and one ``train_step`` updates all of them with batched ops
-(``einsum``; the style circuits of all runs go through one ``fast_sim.style_expectations``
-call). Each run keeps its own seed (its noise and penalty streams, :mod:`.streams`), its
-own critic (widths padded to the widest with zero weights that stay zero), its own critic
-and generator learning rates, its own Adam state, and its own NaN guard: a run whose losses
-turn NaN/inf is frozen (``active`` mask) and marked ``failed`` while the others go on. The
-same mask freezes runs a caller considers finished.
+stacked on a leading run axis and the one GAN step (:func:`.gan_step.train_step`, the
+losses of :mod:`.losses`, Adam of :class:`.optim.RunAdam`) updates all of them with batched
+ops (``einsum``; the style circuits of all runs go through one ``fast_sim`` call). This
+module holds the stacked networks only: no loss, penalty or optimizer of its own. Each run
+keeps its own seed (its noise and penalty streams, :mod:`.streams`), its own critic (widths
+padded to the widest with zero weights that stay zero), its own critic and generator
+learning rates and Adam state; a run whose losses turn NaN/inf (:func:`.gan_step.finite_runs`)
+is frozen (``active`` mask) and marked ``failed`` while the others go on. The same mask
+freezes runs a caller considers finished.
 
 A run trained in a pack follows exactly the arithmetic of :class:`LatentGAN` trained alone
-with the same seed, initial weights, learning rates and real batches (tested to 1e-4).
+(the same step with ``K = 1``) with the same seed, initial weights, learning rates and real
+batches, and of the same run as a pack of one (tested to 1e-4).
 
 The compiled training and sampling functions are bound to the variables of one instance,
-so one pack shape is traced once: ``pack_for`` keeps one instance per shape and ``reset``
-loads new runs into it by assignment.
+so one pack shape is traced once: a caller keeps one instance per shape (the study: in
+``tuning.lanes``) and ``reset`` loads new runs into it by assignment.
 """
-import collections
-import threading
+import time
 
 import numpy as np
 import tensorflow as tf
 
-from qlsgan_tf.training import streams
+from qlsgan_tf.training import gan_step, optim, streams
+from qlsgan_tf.training import losses as gan_losses
 from qlsgan_tf.training.latent_gan import LOSSES, NOISES
 from qlsgan_tf.validation import check_choice, check_finite_float, check_int
 
-BETA_1, BETA_2, EPSILON = 0.5, 0.9, 1e-7
 GENERATOR_KINDS = ("quantum", "classical")
 XLA_MAX_QUBITS = 6
 #: Largest circuit simulated by ``fast_sim.layered_expectations`` by default (one layer body in
@@ -43,8 +45,8 @@ def _positive_int(name, value):
     return int(value)
 
 
-def _ingest_generator(spec):
-    """Checks a generator spec dict; returns it normalised."""
+def ingest_generator(spec):
+    """Checks a pack's generator dict (see :class:`PackedLatentGAN`); returns it normalised."""
     if not isinstance(spec, dict) or spec.get("kind") not in GENERATOR_KINDS:
         raise ValueError(f"generator must be a dict with kind in {GENERATOR_KINDS}, got "
                          f"{spec!r}.")
@@ -155,7 +157,7 @@ def initial_weights(generator, critic_units, latent_dim, init_seed):
     order of the Keras models' ``get_weights``: Glorot-uniform kernels and zero biases (Keras
     ``Dense``), style weights uniform in [-0.15, 0.15] (``StyleQuantumGenerator``). Runs of
     one seed share the generator's initial weights whatever their critic."""
-    spec = _ingest_generator(generator)
+    spec = ingest_generator(generator)
     rng = np.random.default_rng([int(init_seed), 7])
     if spec["kind"] == "quantum":
         from qlsgan_tf.layers import circuits
@@ -207,7 +209,7 @@ class PackedLatentGAN(tf.keras.Model):
                  **kwargs):
         super().__init__(**kwargs)
         # Ingest generator, critics and sizes.
-        self.generator_spec = _ingest_generator(generator)
+        self.generator_spec = ingest_generator(generator)
         self.run_generators = [self.generator_spec]
         self.latent_dim = _positive_int("latent_dim", latent_dim)
         if self.generator_spec["kind"] == "quantum":
@@ -242,6 +244,7 @@ class PackedLatentGAN(tf.keras.Model):
         self.layered = bool(layered) and self.generator_spec["kind"] == "quantum"
         self._make_variables()
         self.trace_count = 0
+        self.first_call_s = 0.0  # wall time of the train calls that traced (and compiled)
         self._step_fn = tf.function(self._step, jit_compile=True) if self.jit_compile \
             else self._step
         self.sample_trace_count = 0
@@ -272,13 +275,11 @@ class PackedLatentGAN(tf.keras.Model):
                        for i, s in enumerate(g_shapes)]
         self.c_vars = [self._variable(f"c{i}", [K, *s], trainable=True)
                        for i, s in enumerate(c_shapes)]
-        self._slots = {name: [self._variable(f"{name}{i}", v.shape) for i, v in enumerate(vs)]
-                       for name, vs in (("gm", self.g_vars), ("gv", self.g_vars),
-                                        ("cm", self.c_vars), ("cv", self.c_vars))}
+        self.g_adam = optim.RunAdam(self.g_vars, name="g_adam")
+        self.c_adam = optim.RunAdam(self.c_vars, name="c_adam")
         self.c_masks = [self._variable(f"cmask{i}", v.shape) for i, v in enumerate(self.c_vars)]
         self.g_masks = [self._variable(f"gmask{i}", v.shape) for i, v in enumerate(self.g_vars)]
         self.g_lr, self.c_lr = self._variable("g_lr", [K]), self._variable("c_lr", [K])
-        self.g_t, self.c_t = self._variable("g_t", [K]), self._variable("c_t", [K])
         self.seeds = self._variable("seeds", [K], tf.int64)
         self.active = self._variable("active", [K], tf.bool)
         self.failed = self._variable("failed", [K], tf.bool)
@@ -311,7 +312,7 @@ class PackedLatentGAN(tf.keras.Model):
         if len(generators) != K:
             raise ValueError(f"generators must give the generator of each of the {K} runs, "
                              f"got {len(generators)}.")
-        self.run_generators = [_fit_generator(_ingest_generator(g), self.generator_spec,
+        self.run_generators = [_fit_generator(ingest_generator(g), self.generator_spec,
                                               self.layered) for g in generators]
         seeds = np.arange(K) if seeds is None else _per_run("seeds", seeds, K, np.int64)
         init_seeds = seeds if init_seeds is None else _per_run("init_seeds", init_seeds, K,
@@ -325,11 +326,8 @@ class PackedLatentGAN(tf.keras.Model):
         for k in range(K):
             self._assign_run(k, *initial_weights(self.run_generators[k], self.critic_units[k],
                                                  self.latent_dim, int(init_seeds[k])))
-        for var in (self.g_t, self.c_t):
-            var.assign(tf.zeros_like(var))
-        for slots in self._slots.values():
-            for var in slots:
-                var.assign(tf.zeros_like(var))
+        self.g_adam.reset()
+        self.c_adam.reset()
         self.active.assign(tf.ones([K], tf.bool))
         self.failed.assign(tf.zeros([K], tf.bool))
         self.step.assign(0)
@@ -417,86 +415,32 @@ class PackedLatentGAN(tf.keras.Model):
                 x = output(x)
         return x
 
-    # ------------------------------------------------------------------ losses
-    def _critic_losses(self, real, fake, alpha):
-        """Per-run critic loss, penalty and score gap, each ``[K]`` (as ``LatentGAN``)."""
-        real_scores = self.critic_batched(real)
-        fake_scores = self.critic_batched(fake)
-        w_dist = tf.reduce_mean(real_scores, 1) - tf.reduce_mean(fake_scores, 1)
-        if self.loss_name == "wgan-gp":
-            interpolates = real + alpha * (fake - real)
-            with tf.GradientTape() as tape:
-                tape.watch(interpolates)
-                scores = self.critic_batched(interpolates)
-            grads = tape.gradient(scores, interpolates)
-            norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=2) + 1e-12)
-            gp = tf.reduce_mean(tf.square(norms - 1.0), axis=1)
-            return -w_dist + self.gp_weight * gp, gp, w_dist
-        c_loss = (tf.reduce_mean(tf.nn.softplus(-real_scores), 1)
-                  + tf.reduce_mean(tf.nn.softplus(fake_scores), 1))
-        return c_loss, tf.zeros_like(c_loss), w_dist
-
-    def _generator_loss(self, fake_scores):
-        if self.loss_name == "wgan-gp":
-            return -tf.reduce_mean(fake_scores, 1)
-        return tf.reduce_mean(tf.nn.softplus(-fake_scores), 1)
-
-    def _adam(self, variables, grads, slots, t, lr, masks=None):
-        """Keras' Adam update (betas 0.5, 0.9), per run: its own step count and learning rate;
-        frozen runs (``active`` false) keep weights and state."""
-        active = self.active
-        t_new = t + tf.cast(active, tf.float32)
-        local = tf.maximum(t_new, 1.0)
-        alpha = lr * tf.sqrt(1 - tf.pow(BETA_2, local)) / (1 - tf.pow(BETA_1, local))
-        for i, (var, grad) in enumerate(zip(variables, grads)):
-            shape = [self.n_runs] + [1] * (var.shape.rank - 1)
-            if masks is not None:
-                grad = grad * masks[i]
-            m, v = self._slots[slots + "m"][i], self._slots[slots + "v"][i]
-            m_new = m + (grad - m) * (1 - BETA_1)
-            v_new = v + (tf.square(grad) - v) * (1 - BETA_2)
-            var_new = var - (m_new * tf.reshape(alpha, shape)) / (tf.sqrt(v_new) + EPSILON)
-            keep = tf.reshape(active, shape)
-            m.assign(tf.where(keep, m_new, m))
-            v.assign(tf.where(keep, v_new, v))
-            var.assign(tf.where(keep, var_new, var))
-        t.assign(t_new)
-
     # ------------------------------------------------------------------ training
-    def _draw_noise(self, draw, n):
-        counter = streams.step_counter(self.step, draw, self.n_critic)
-        return streams.stream_noise(self.seeds, counter, n, self.noise_dim, self.noise)
+    def _parts(self):
+        """This pack as ``training.gan_step`` sees it: stacked networks, ``RunAdam`` updates
+        (per-run learning rates; padding masked; frozen runs kept)."""
+        return gan_step.GANParts(
+            generate=self.generate_batched,
+            critic=lambda x: self.critic_batched(x)[..., None],
+            generator_variables=self.g_vars, critic_variables=self.c_vars,
+            apply_generator=lambda grads: self.g_adam.apply(grads, self.g_lr, self.active,
+                                                            masks=self.g_masks),
+            apply_critic=lambda grads: self.c_adam.apply(grads, self.c_lr, self.active,
+                                                         masks=self.c_masks),
+            loss=gan_losses.get(self.loss_name), gp_weight=self.gp_weight,
+            n_critic=self.n_critic, n_runs=self.n_runs)
 
     def _step(self, real):
-        """One generator step of every run: ``n_critic`` critic updates, one generator update.
-        Returns the per-run ``[K, 4]`` (c_loss, g_loss, gp, w_dist)."""
-        batch = self.batch_size
-
-        def critic_update(i, c_loss, gp, w_dist):
-            fake = self.generate_batched(self._draw_noise(2 * i, batch))
-            alpha = streams.stream_uniform(
-                self.seeds, streams.step_counter(self.step, 2 * i + 1, self.n_critic),
-                [batch, 1])
-            with tf.GradientTape() as tape:
-                c_loss, gp, w_dist = self._critic_losses(real, fake, alpha)
-            grads = tape.gradient(c_loss, self.c_vars)  # a vector target: the sum over runs
-            self._adam(self.c_vars, grads, "c", self.c_t, self.c_lr, masks=self.c_masks)
-            return i + 1, c_loss, gp, w_dist
-
-        zero = tf.zeros([self.n_runs])
-        _, c_loss, gp, w_dist = tf.while_loop(
-            lambda i, *_: i < self.n_critic, critic_update, (tf.constant(0), zero, zero, zero))
-        noise = self._draw_noise(2 * self.n_critic, batch)
-        with tf.GradientTape() as tape:
-            g_loss = self._generator_loss(self.critic_batched(self.generate_batched(noise)))
-        grads = tape.gradient(g_loss, self.g_vars)
-        self._adam(self.g_vars, grads, "g", self.g_t, self.g_lr, masks=self.g_masks)
-        # The per-run NaN guard: a run with a non-finite loss is frozen and marked failed.
-        finite = tf.math.is_finite(c_loss) & tf.math.is_finite(g_loss)
+        """One generator step of every run (``gan_step.train_step``); a run whose losses are
+        not finite is frozen and marked failed (``gan_step.finite_runs``). Returns the per-run
+        ``[K, 4]`` (c_loss, g_loss, gp, w_dist)."""
+        values = gan_step.train_step(self._parts(), real, self.seeds, self.step,
+                                     self.noise_dim, self.noise)
+        finite = gan_step.finite_runs(values[0], values[1])
         self.failed.assign(self.failed | (self.active & ~finite))
         self.active.assign(self.active & finite)
         self.step.assign_add(1)
-        return tf.stack([c_loss, g_loss, gp, w_dist], axis=1)
+        return tf.stack(values, axis=1)
 
     def _train_chunk(self, real_data, indices):
         self.trace_count += 1  # runs at trace time only: counts traces
@@ -530,7 +474,11 @@ class PackedLatentGAN(tf.keras.Model):
         steps = _positive_int("steps", steps)
         seeds = self.seeds.numpy() if data_seeds is None else data_seeds
         idx = batch_indices(len(latents), self.batch_size, seeds, int(self.step.numpy()), steps)
-        return self._train_fn(tf.constant(latents), tf.constant(idx)).numpy()
+        traces, start = self.trace_count, time.perf_counter()
+        out = self._train_fn(tf.constant(latents), tf.constant(idx)).numpy()
+        if self.trace_count != traces:
+            self.first_call_s += time.perf_counter() - start
+        return out
 
     # ------------------------------------------------------------------ sampling
     def _sample(self, n, index):
@@ -575,11 +523,56 @@ class PackedLatentGAN(tf.keras.Model):
             raise ValueError(f"the critic's weights {[np.shape(w) for w in c_weights]} do not "
                              f"fit run {k}'s critic widths {self.critic_units[k]}.")
         self._assign_run(k, g_weights, c_weights)
-        for slots in self._slots.values():
-            for var in slots:
-                var[k].assign(tf.zeros(var.shape[1:]))
-        for var in (self.g_t, self.c_t):
-            var[k].assign(0.0)
+        self.g_adam.reset(k)
+        self.c_adam.reset(k)
+
+    def take_runs(self, source, runs):
+        """Loads runs ``runs`` of pack ``source`` into this pack, state and all (weights, Adam
+        state, learning rates, seeds, masks, generator step), run ``runs[i]`` as run ``i``:
+        a pack shrinks to its live runs and each goes on exactly where it was (its arithmetic
+        does not depend on its pack-mates). This pack must have the runs' critics, in that
+        order, and ``source``'s settings and generator shape; its rows beyond the runs
+        taken stay frozen."""
+        runs = [check_int("run index", k, 0, source.n_runs - 1) for k in runs]
+        mine, theirs = self.get_config(), source.get_config()
+        for config in (mine, theirs):
+            config.pop("name")
+            config.pop("critic_units")
+        if mine != theirs or not 0 < len(runs) <= self.n_runs or any(
+                tuple(self.critic_units[i]) != tuple(source.critic_units[k])
+                for i, k in enumerate(runs)):
+            raise ValueError(f"this pack ({self.n_runs} runs, critics {self.critic_units}) "
+                             f"cannot take runs {runs} of a pack with critics "
+                             f"{source.critic_units} and settings {theirs}.")
+        # Rows beyond the runs taken hold a copy of the first, frozen: they never train.
+        spare = self.n_runs - len(runs)
+        runs = runs + [runs[0]] * spare
+        self.run_generators = [source.run_generators[k] for k in runs]
+        self._set_generator_layout()
+        for var, mask in zip(self.c_masks, self._critic_mask_values()):
+            var.assign(mask)
+        index = tf.constant(runs, tf.int32)
+        stacked = [(self.g_vars, source.g_vars), (self.c_vars, source.c_vars)]
+        for mine_opt, their_opt in ((self.g_adam, source.g_adam), (self.c_adam, source.c_adam)):
+            stacked += [(mine_opt.m, their_opt.m), (mine_opt.v, their_opt.v)]
+            self._copy_rows(mine_opt.t, their_opt.t, index)
+        for dst_list, src_list in stacked:
+            for dst, src in zip(dst_list, src_list):
+                self._copy_rows(dst, src, index)
+        for name in ("g_lr", "c_lr", "seeds", "active", "failed"):
+            self._copy_rows(getattr(self, name), getattr(source, name), index)
+        if spare:
+            taken = tf.range(self.n_runs) < self.n_runs - spare
+            self.active.assign(self.active & taken)
+            self.failed.assign(self.failed & taken)
+        self.step.assign(source.step)
+
+    @staticmethod
+    def _copy_rows(dst, src, index):
+        """``dst[i] = src[index[i]]``, cut to ``dst``'s (narrower or equal) padded shape: a
+        run's own weights sit at the corner of its padded ones."""
+        rows = tf.gather(src, index)
+        dst.assign(rows[(slice(None), *_corner(dst.shape[1:]))])
 
     def run_generator(self, k):
         """Run k's generator as an ordinary Keras model (saved and sampled like today's)."""
@@ -627,39 +620,27 @@ class PackedLatentGAN(tf.keras.Model):
         """What a compiled step depends on: packs with equal keys share one instance."""
         return shape_key(self.get_config())
 
+    def set_critics(self, critic_units):
+        """Gives the runs other critics of the pack's depth and padded widths (no retrace: the
+        compiled step depends on the widths only, :func:`shape_key`); load runs with
+        :meth:`reset` or :meth:`take_runs` after it."""
+        critic_units = _ingest_critics(critic_units, self.n_runs)
+        widths = [max(units[i] for units in critic_units) for i in range(len(self.widths))]
+        if len(critic_units[0]) != len(self.widths) or widths != self.widths:
+            raise ValueError(f"critic_units {critic_units} do not have this pack's padded "
+                             f"widths {self.widths}.")
+        self.critic_units = critic_units
+
 
 def shape_key(config):
-    """Hashable key of a pack configuration (the name excluded)."""
+    """Hashable key of what a pack configuration compiles to (the name excluded): its settings,
+    run count and padded critic widths, not each run's critic (:meth:`PackedLatentGAN.
+    set_critics`)."""
     config = {k: v for k, v in config.items() if k != "name"}
+    units = [tuple(int(u) for u in each) for each in config.pop("critic_units")]
+    widths = [max(each[i] for each in units) for i in range(len(units[0]))] if units else []
+    config["runs_and_widths"] = (len(units), widths)
     return repr(sorted((k, repr(v)) for k, v in config.items()))
-
-
-_PACKS: "collections.OrderedDict[tuple, PackedLatentGAN]" = collections.OrderedDict()
-_PACKS_LOCK = threading.Lock()
-MAX_CACHED_PACKS = 32
-
-
-def pack_for(generator, critic_units, latent_dim, lane=0, **kwargs):
-    """The cached ``PackedLatentGAN`` of this shape (made on first use), not yet reset:
-    equal shapes reuse one instance and its traced functions; call ``reset`` on it. The
-    ``MAX_CACHED_PACKS`` most recently used (shape, lane) instances are kept (a long study
-    meets hundreds of shapes).
-
-    ``lane``: packs trained at the same time in different threads (``tuning.packs`` lanes)
-    need their own instances (their own variables), so the lane is part of the cache key;
-    a lane must not train two packs at once. Thread-safe.
-    """
-    config = {"generator": _ingest_generator(generator),
-              "critic_units": [list(int(u) for u in units) for units in critic_units],
-              "latent_dim": int(latent_dim), **kwargs}
-    key = (check_int("lane", lane, 0), shape_key(config))
-    with _PACKS_LOCK:
-        if key not in _PACKS:
-            _PACKS[key] = PackedLatentGAN(**config)
-            while len(_PACKS) > MAX_CACHED_PACKS:
-                _PACKS.popitem(last=False)
-        _PACKS.move_to_end(key)
-        return _PACKS[key]
 
 
 def batch_indices(n_latents, batch_size, seeds, start_step, steps):

@@ -217,22 +217,22 @@ def make_tuner(settings, directory, project_name="capacity", run_store=None, pro
 
 
 def single_run_model(settings, label, critic_budget, seed=0, learning_rate=None):
-    """The compiled ``LatentGAN`` a run of generator ``label`` against ``critic_budget``
-    trains alone (``packs.SingleRun``, ``--pack 1``), with the initial weights the packed
-    trainer gives the same run (for timing and inspection)."""
+    """The compiled ``LatentGAN`` of one run of generator ``label`` against ``critic_budget``
+    (``packs.latent_gan``: the Keras models of ``settings.backend``), with the initial weights,
+    seed and learning rate a pack gives the same run (for timing and inspection)."""
     spec = settings.generator_spec(label)
     units = packs.critic_units(settings, spec.output_dim, int(critic_budget))
-    run = packs.SingleRun(settings, spec, units, int(seed),
-                          learning_rate or settings.learning_rates[0])
-    run.gan.build()
-    return run.gan
+    gan = packs.latent_gan(settings, spec, units, int(seed),
+                           learning_rate or settings.learning_rates[0])
+    gan.build()
+    return gan
 
 
 def time_training(settings, label, critic_budget, n_steps=20):
     """Measured cost of one configuration: (first call s, seconds per generator step).
 
-    The model is the ``LatentGAN`` a run of ``label`` against ``critic_budget`` trains alone
-    (``packs.SingleRun``, ``--pack 1``). The first call traces the training step; the steps
+    The model is ``single_run_model``'s ``LatentGAN`` (the same GAN step as a pack, with
+    K = 1, on Keras models). The first call traces the training step; the steps
     after it run ``n_critic`` critic updates and one generator update each. Synthetic latents
     in [-1, 1] stand in for the real ones: the cost does not depend on their values.
     """

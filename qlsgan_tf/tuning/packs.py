@@ -2,37 +2,36 @@
 
 A trial of the study hands out one generator with all its critic capacities, seeds and
 learning rates. ``train_runs`` splits them into packs (``pack_groups``) and trains each pack
-with a ``PackedLatentGAN`` (or, with ``settings.pack == 1``, each run alone with
-``LatentGAN``: the same arithmetic, initial weights, noise and data order, kept for
-comparison). A compiled pack step runs on one core, so the packs are dealt into lanes
-(``plan_lanes``), one thread per lane, the lanes at the same time (``run_lanes``).
+with a ``PackedLatentGAN`` (``settings.pack == 1``: packs of one, one run at a time, kept
+for comparison; the arithmetic is ``training.gan_step``'s whatever the pack). A compiled
+pack step runs on one core, so the packs are dealt into lanes (``plan_lanes``), one thread
+per lane, the lanes at the same time (``tuning.lanes.run``).
 
 After every epoch the injected evaluator (``study.evaluation.RunEvaluator``)
 scores each live run (latent score; FD-SAT4 every ``fid_every`` epochs); from ``epochs`` on,
 every ``fid_every`` epochs it judges each run: a run that is not "improving" is finished,
 frozen and recorded at once; improving runs train on up to ``max_epochs`` and are
-"not_converged" if they still improve then. A run whose losses turn NaN/inf is frozen and
-recorded "failed". Each run is handed to ``on_finish`` (the study's store writes it
-atomically) as it finishes, so a pack killed midway loses only its unfinished runs.
+"not_converged" if they still improve then. A run whose losses or latent score turn NaN/inf
+is frozen and recorded "failed" (``diverged``, the one NaN rule). Each run is handed to
+``on_finish`` (the study's store writes it atomically) as it finishes, so a pack killed
+midway loses only its unfinished runs.
 """
 import dataclasses
 import math
-import os
-import threading
 import time
 
 import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf import interrupts
+from qlsgan_tf.tuning import lanes as lanes_room
 from qlsgan_tf.tuning.keys import run_key
+from qlsgan_tf.tuning.lanes import LaneStoppedError, lane_count
+from qlsgan_tf.tuning.results import EpochLosses, FDPoint, LatentPoint, RunHistory
 from qlsgan_tf.validation import check_int
 
 UNSTABLE_SCORE = 1e4  # a run without a score enters the tuner's objective with this value
 MAX_PACK = 64
-MAX_AUTO_LANES = 2
-"""Most lanes chosen automatically (one per usable core up to this; ``--lanes`` sets more):
-measured only on 2 cores (``benchmarks/README.md``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,128 +119,131 @@ def family_spec(settings, spec):
 
 
 def critic_units(settings, latent_dim, critic_budget):
-    """Hidden widths of the critic of a parameter budget (as ``CapacityHyperModel``)."""
+    """Hidden widths of the critic of a parameter budget (every run of that critic budget, packed or alone)."""
     from qlsgan_tf.models import units_for_capacity
 
     return tuple(units_for_capacity(int(critic_budget), latent_dim, 1, settings.critic_depth))
 
 
-class SingleRun:
-    """One run trained alone with ``LatentGAN``, behind the interface of a pack of one."""
+def latent_gan(settings, spec, units, seed, learning_rate):
+    """One run of the study as a compiled ``LatentGAN`` (Keras models of ``settings.backend``)
+    with the initial weights, seed and learning rate a pack gives the same run."""
+    from qlsgan_tf.models import MLPCritic
+    from qlsgan_tf.training import LatentGAN, optim
+    from qlsgan_tf.training.packed import initial_weights
 
-    def __init__(self, settings, spec, units, seed, learning_rate):
-        from qlsgan_tf.models import MLPCritic
-        from qlsgan_tf.training import LatentGAN
-        from qlsgan_tf.training.packed import initial_weights
+    generator = spec.build(backend=settings.backend)
+    critic = MLPCritic(hidden_units=units, input_dim=spec.output_dim)
+    g_weights, c_weights = initial_weights(spec.pack_config(), units, spec.output_dim, seed)
+    generator.set_weights(g_weights)
+    critic.set_weights(c_weights)
+    gan = LatentGAN(generator, critic, noise_dim=spec.noise_dim, loss=settings.loss,
+                    gp_weight=settings.gp_weight, n_critic=settings.n_critic,
+                    noise=settings.noise, seed=int(seed))
+    gan.compile(g_optimizer=optim.adam(learning_rate), c_optimizer=optim.adam(learning_rate))
+    return gan
 
-        generator = spec.build(backend=settings.backend)
-        critic = MLPCritic(hidden_units=units, input_dim=spec.output_dim)
-        g_weights, c_weights = initial_weights(spec.pack_config(), units, spec.output_dim, seed)
-        generator.set_weights(g_weights)
-        critic.set_weights(c_weights)
-        self.gan = LatentGAN(generator, critic, noise_dim=spec.noise_dim, loss=settings.loss,
-                             gp_weight=settings.gp_weight, n_critic=settings.n_critic,
-                             noise=settings.noise, seed=int(seed))
-        self.gan.compile(
-            g_optimizer=tf.keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.9),
-            c_optimizer=tf.keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.9))
-        self.seed, self.batch_size, self.step = int(seed), settings.batch_size, 0
-        self.noise_dim, self.noise = spec.noise_dim, settings.noise
-        self.active, self.failed = np.ones(1, bool), np.zeros(1, bool)
 
-    def train(self, latents, steps):
-        """``steps`` generator steps on the run's own batches; returns ``[1, 1, 4]`` means."""
-        from qlsgan_tf.training.packed import batch_indices
-
-        idx = batch_indices(len(latents), self.batch_size, [self.seed], self.step, steps)[:, 0]
-        data = tf.data.Dataset.from_tensor_slices(np.asarray(latents, np.float32)[idx])
-        logs = self.gan.fit(data, epochs=1, steps_per_epoch=steps, verbose=0).history
-        self.step += steps
-        row = np.array([logs[name][-1] if name in logs else 0.0
-                        for name in ("c_loss", "g_loss", "gp", "w_dist")], np.float32)
-        if not np.all(np.isfinite(row)):
-            self.failed[:], self.active[:] = True, False
-        return row[None, None, :]
-
-    def sample(self, n, index=0):
-        from qlsgan_tf.training import streams
-
-        noise = streams.stream_noise(tf.constant([self.seed], tf.int64),
-                                     streams.EVAL_COUNTER + index, n, self.noise_dim,
-                                     self.noise)[0]
-        parts = [self.gan.generator(noise[i:i + 1000], training=False).numpy()
-                 for i in range(0, n, 1000)]
-        return np.concatenate(parts)[None]
-
-    def freeze(self, runs):
-        self.active[list(runs)] = False
+SHRINK_AT = 0.5
+"""A pack shrinks (``Pack.shrink``) once at most this fraction of its rows still train."""
 
 
 class Pack:
-    """A cached ``PackedLatentGAN`` loaded with the given runs (numpy masks for the driver)."""
+    """The runs of one pack, trained by a ``PackedLatentGAN`` that ``lane`` (a
+    ``tuning.lanes.Lane``) owns. Arrays it returns are indexed by the runs as given (numpy,
+    for the driver), whatever rows of the compiled pack they sit in: when runs finish, the
+    pack shrinks to its live runs (:meth:`shrink`) and time follows them."""
 
-    def __init__(self, settings, spec, runs, lane=0):
-        from qlsgan_tf.training.packed import pack_for
-
-        units = [critic_units(settings, spec.output_dim, r.critic_budget) for r in runs]
-        self.gan = pack_for(family_spec(settings, spec), units, spec.output_dim, lane=lane,
-                            batch_size=settings.batch_size, loss=settings.loss,
-                            gp_weight=float(settings.gp_weight), n_critic=settings.n_critic,
-                            noise=settings.noise)
+    def __init__(self, settings, spec, runs, lane):
+        self.settings, self.spec, self.lane = settings, spec, lane
+        self.units = [critic_units(settings, spec.output_dim, r.critic_budget) for r in runs]
+        self.n_runs = len(runs)
+        self.rows = np.arange(self.n_runs)  # the run in each row of the compiled pack
+        self.gan = self._compiled(self.units)
         lrs = [r.learning_rate for r in runs]
         self.gan.reset(seeds=[r.seed for r in runs], c_lr=lrs, g_lr=lrs,
                        generators=[spec.pack_config()] * len(runs))
 
+    def _pack_args(self, units):
+        """``Lane.pack``'s arguments for a pack of these critics: (generator, critics,
+        latent size, settings)."""
+        s = self.settings
+        return (family_spec(s, self.spec), units, self.spec.output_dim,
+                dict(batch_size=s.batch_size, loss=s.loss, gp_weight=float(s.gp_weight),
+                     n_critic=s.n_critic, noise=s.noise))
+
+    def _compiled(self, units):
+        *args, kwargs = self._pack_args(units)
+        return self.lane.pack(*args, **kwargs)
+
+    def _by_run(self, rows, fill):
+        """``rows`` (one per row of the compiled pack) spread to one per run, ``fill`` for
+        runs no longer in it."""
+        rows = np.asarray(rows)[:len(self.rows)]  # rows beyond hold no run (``shrink``)
+        out = np.full((self.n_runs, *rows.shape[1:]), fill, rows.dtype)
+        out[self.rows] = rows
+        return out
+
     @property
     def active(self):
-        return self.gan.active.numpy()
+        return self._by_run(self.gan.active.numpy(), False)
 
     @property
     def failed(self):
-        return self.gan.failed.numpy()
+        return self._by_run(self.gan.failed.numpy(), False)
 
     def train(self, latents, steps):
-        return self.gan.train(latents, steps)
+        """``[steps, runs, 4]`` losses (NaN for runs no longer trained)."""
+        losses = self.gan.train(latents, steps)
+        return np.moveaxis(self._by_run(np.moveaxis(losses, 1, 0), np.nan), 0, 1)
 
     def sample(self, n, index=0):
-        return self.gan.sample(n, index)
+        return self._by_run(self.gan.sample(n, index), 0.0)
 
     def freeze(self, runs):
-        mask = self.active
-        mask[list(runs)] = False
+        mask = self.gan.active.numpy()
+        mask[:len(self.rows)][np.isin(self.rows, list(runs))] = False
         self.gan.active.assign(mask)
 
+    def shrink(self, steps_left=None):
+        """Moves the live runs into a smaller compiled pack once at most ``SHRINK_AT`` of the
+        rows still train, when it pays: the lane holds that pack compiled already, or the
+        padding's arithmetic saved over ``steps_left`` generator steps (None: no bound) costs
+        more than compiling a pack (``PACK_COMPILE_COST``, the rule of ``pack_groups``). Each
+        run goes on exactly where it was (``PackedLatentGAN.take_runs``). The smaller pack has
+        a power-of-two count of rows (the spare ones frozen) and the same padded widths, so
+        the shrunk packs of a lane compile to a few shapes, each once. Returns whether it
+        shrank."""
+        from qlsgan_tf.models import capacity
 
-def make_trainer(settings, spec, chunk, lane=0):
-    """The trainer of one pack: a ``Pack`` (the cached compiled instance of ``lane``), or for
-    ``settings.pack == 1`` a ``SingleRun``."""
-    if settings.pack == 1:
-        run = chunk[0]
-        return SingleRun(settings, spec, critic_units(settings, spec.output_dim,
-                                                      run.critic_budget),
-                         run.seed, run.learning_rate)
-    return Pack(settings, spec, chunk, lane=lane)
+        live = np.flatnonzero(self.gan.active.numpy())
+        rows = 1 << int(len(live) - 1).bit_length() if len(live) else 0
+        if not len(live) or rows > SHRINK_AT * self.gan.n_runs:
+            return False
+        units = ([self.units[self.rows[i]] for i in live]
+                 + [tuple(self.gan.widths)] * (rows - len(live)))
+        widest = capacity.mlp_param_count(self.spec.output_dim, self.gan.widths, 1)
+        saved = (self.gan.n_runs - rows) * widest * (math.inf if steps_left is None
+                                                     else steps_left)
+        *args, kwargs = self._pack_args(units)
+        if saved <= PACK_COMPILE_COST and not self.lane.holds(*args, **kwargs):
+            return False
+        smaller = self._compiled(units)
+        smaller.take_runs(self.gan, live)
+        self.gan, self.rows = smaller, self.rows[live]
+        return True
 
 
-def lane_count(settings):
-    """Threads that train packs at the same time: ``settings.lanes``, or (0) one per usable
-    CPU core up to ``MAX_AUTO_LANES``; 1 for ``pack == 1`` (the one-run-at-a-time path, kept
-    as it was for comparison). A compiled pack step runs on one core, so a second lane uses
-    the second core (and overlaps one pack's evaluation with another's training)."""
-    if settings.pack == 1:
-        return 1
-    if settings.lanes:
-        return int(settings.lanes)
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(MAX_AUTO_LANES, cores))
+def make_trainer(settings, spec, chunk, lane):
+    """The trainer of one pack: a ``Pack`` (the compiled instance ``lane`` owns); with
+    ``settings.pack == 1`` a pack of one."""
+    return Pack(settings, spec, chunk, lane)
 
 
 def plan_lanes(settings, runs, latent_dim, lanes=None):
     """The packs of ``runs`` and the lane that trains each: one list of packs (run lists) per
-    lane, trained one after another in the lane while the lanes run at the same time.
+    lane (``tuning.lanes.deal``), trained one after another in the lane while the lanes run
+    at the same time.
 
     With automatic packing, each ``pack_groups`` group is dealt round-robin into ``lanes``
     packs of the same make-up (the group is sorted by critic, so each pack gets the same mix
@@ -262,64 +264,7 @@ def plan_lanes(settings, runs, latent_dim, lanes=None):
     for group in pack_groups(settings, runs, latent_dim):
         n = 1 if settings.pack else min(lanes, len(group))
         packs += [group[i::n] for i in range(n)]
-    costs = [len(p) * max(params(r) for r in p) for p in packs]
-    plan, load = [[] for _ in range(lanes)], [0] * lanes
-    for i in sorted(range(len(packs)), key=lambda i: -costs[i]):
-        lane = load.index(min(load))
-        plan[lane].append(i)
-        load[lane] += costs[i]
-    return [[packs[i] for i in sorted(lane)] for lane in plan if lane]
-
-
-class LaneStoppedError(Exception):
-    """Another lane failed or was interrupted: this lane stops between epochs."""
-
-
-def run_lanes(plan, work):
-    """Calls ``work(lane, pack, should_stop)`` for every pack of ``plan`` (``plan_lanes``):
-    each lane's packs in order in a thread of its own (one lane: in this thread), the lanes at
-    the same time. The first error of any lane (``StudyInterrupted`` included) makes the
-    others stop at their next ``should_stop()`` check and is raised once every lane has ended;
-    what the lanes finished is kept."""
-    plan = [lane for lane in plan if lane]
-    if len(plan) <= 1:
-        for pack in (plan[0] if plan else []):
-            work(0, pack, lambda: False)
-        return
-    abort, errors = threading.Event(), []
-
-    def lane_main(lane, lane_packs):
-        try:
-            for pack in lane_packs:
-                if abort.is_set():
-                    return
-                work(lane, pack, abort.is_set)
-        except LaneStoppedError:
-            pass
-        except BaseException as exc:  # StudyInterrupted too: handed to the caller's thread
-            errors.append(exc)
-            abort.set()
-
-    threads = [threading.Thread(target=lane_main, args=(i, lane), name=f"qlsgan-lane-{i}",
-                                daemon=True) for i, lane in enumerate(plan)]
-    for thread in threads:
-        thread.start()
-    try:
-        for thread in threads:
-            thread.join()
-    except BaseException:  # a second Ctrl-C while waiting: the lanes stop too
-        abort.set()
-        raise
-    if errors:
-        raise errors[0]
-
-
-class _History:
-    """What one run of a pack has recorded so far."""
-
-    def __init__(self):
-        self.losses, self.latent, self.fd = [], [], []
-        self.fakes, self.status = None, None
+    return lanes_room.deal(packs, [len(p) * max(params(r) for r in p) for p in packs], lanes)
 
 
 def _evaluate(evaluator, settings, spec, trainer, histories, live, epoch, steps, with_fd):
@@ -330,21 +275,32 @@ def _evaluate(evaluator, settings, spec, trainer, histories, live, epoch, steps,
     for i, k in enumerate(live):
         hist = histories[k]
         hist.fakes = fakes[k]
-        hist.latent.append([epoch * steps, float(scores[i])])
+        hist.latent.append(LatentPoint(epoch * steps, float(scores[i])))
         if with_fd:
-            hist.fd.append([epoch - 1, *fds[i][:2]])
+            hist.fd.append(FDPoint(epoch - 1, *fds[i][:2]))
+
+
+def diverged(losses_diverged, latent_score):
+    """The NaN rule, the study's one: a run has diverged, and is recorded "failed" at once,
+    when its losses turned NaN/inf in a step (``training.gan_step.finite_runs`` froze it) or
+    its latest latent score is NaN/inf (its generated latents are). Returns the reasons
+    (empty: it has not)."""
+    reasons = ("losses turned NaN/inf",) if losses_diverged else ()
+    if not math.isfinite(latent_score):
+        reasons += ("latent score turned NaN/inf",)
+    return reasons
 
 
 def _log_epoch(writer, hist, epoch):
     if writer is None:
         return
     with writer.as_default():
-        for name, value in zip(("c_loss", "g_loss", "gp", "w_dist"), hist.losses[-1]):
+        for name, value in hist.losses[-1]._asdict().items():
             tf.summary.scalar(f"train/{name}", value, step=epoch)
-        tf.summary.scalar("eval/latent_score", hist.latent[-1][1], step=epoch)
-        if hist.fd and hist.fd[-1][0] == epoch - 1:
-            tf.summary.scalar("eval/fd_sat4", hist.fd[-1][1], step=epoch)
-            tf.summary.scalar("eval/kid", hist.fd[-1][2], step=epoch)
+        tf.summary.scalar("eval/latent_score", hist.latent[-1].score, step=epoch)
+        if hist.fd and hist.fd[-1].epoch == epoch - 1:
+            tf.summary.scalar("eval/fd_sat4", hist.fd[-1].fd, step=epoch)
+            tf.summary.scalar("eval/kid", hist.fd[-1].kid, step=epoch)
     writer.flush()
 
 
@@ -365,6 +321,7 @@ def train_pack(settings, spec, runs, trainer, resources, on_finish, evaluator, t
             if should_stop is not None and should_stop():
                 raise LaneStoppedError("another lane stopped")
             loop.train_epoch()
+            trainer.shrink(loop.steps * (loop.budget - loop.epoch))
     finally:
         loop.close()
     return [h.status for h in loop.histories]
@@ -383,7 +340,7 @@ class _PackLoop:
                                                            / settings.batch_size)
         self.budget = max(settings.max_epochs, settings.epochs)
         self.floor = evaluator.floor(spec.output_dim)
-        self.histories = [_History() for _ in runs]
+        self.histories = [RunHistory() for _ in runs]
         self.writers = [None if resources.logs_dir is None else
                         tf.summary.create_file_writer(str(resources.logs_dir / run.key))
                         for run in runs]
@@ -399,7 +356,7 @@ class _PackLoop:
         check = self.epoch >= s.epochs and (self.epoch - s.epochs) % s.fid_every == 0
         with_fd = self.epoch % s.fid_every == 0 or check
         for k in np.flatnonzero(live):
-            self.histories[k].losses.append([float(v) for v in means[k]])
+            self.histories[k].losses.append(EpochLosses(*(float(v) for v in means[k])))
         _evaluate(self.evaluator, s, self.spec, trainer, self.histories, live, self.epoch,
                   self.steps, with_fd)
         failed = trainer.failed
@@ -412,13 +369,13 @@ class _PackLoop:
         hist = self.histories[k]
         _log_epoch(self.writers[k], hist, self.epoch)
         status = None
-        if failed:
+        reasons = diverged(failed, hist.latent[-1].score)
+        if reasons:
             from qlsgan_tf.metrics import stability
 
-            status = stability.RunStatus("failed", ("losses turned NaN/inf",), math.nan)
+            status = stability.RunStatus("failed", reasons, math.nan)
         elif check:
-            status = self.evaluator.judge([v for _, v in hist.latent],
-                                          [row[0] for row in hist.losses], self.floor,
+            status = self.evaluator.judge(hist.latent_scores, hist.critic_losses, self.floor,
                                           final=self.epoch >= self.budget)
         if status is None:
             return False
@@ -457,18 +414,14 @@ def train_runs(settings, label, runs, resources, on_finish, evaluator, tuner_id=
     the same time (see the module docstring); ``on_finish`` is called from one lane at a
     time."""
     spec = settings.generator_spec(label)
-    lock = threading.Lock()
-
-    def finish(record):
-        with lock:
-            on_finish(record)
+    finish = lanes_room.serialized(on_finish)
 
     def work(lane, chunk, should_stop):
         trainer = make_trainer(settings, spec, chunk, lane)
         train_pack(settings, spec, chunk, trainer, resources, finish, evaluator,
                    tuner_id=tuner_id, should_stop=should_stop)
 
-    run_lanes(plan_lanes(settings, list(runs), spec.output_dim), work)
+    lanes_room.run(plan_lanes(settings, list(runs), spec.output_dim), work)
 
 
 def time_lanes(settings, label, runs, n_steps=10):
@@ -490,9 +443,9 @@ def time_lanes(settings, label, runs, n_steps=10):
         first = time.perf_counter() - start
         start = time.perf_counter()
         trainer.train(latents, n_steps)
-        timings[lane].append((chunk, first, (time.perf_counter() - start) / n_steps))
+        timings[lane.index].append((chunk, first, (time.perf_counter() - start) / n_steps))
 
-    run_lanes(plan, work)
+    lanes_room.run(plan, work)
     first_s = max(sum(t[1] for t in lane) for lane in timings)
     step_s = max(sum(t[2] for t in lane) for lane in timings)
     return first_s, step_s, [t for lane in timings for t in lane]

@@ -14,11 +14,15 @@ earlier versions of the study:
 
 Names: ``critic_budget`` is the parameter count the run asked for (a point of the study's
 critic grid), ``critic_params`` the count the critic of widths ``critic_units`` has.
+
+``RunHistory`` is what a run records while it trains (typed rows: ``EpochLosses``,
+``LatentPoint``, ``FDPoint``); ``RunHistory.result_fields()`` gives the histories of its
+``RunResult`` in their JSON row form.
 """
 import dataclasses
 import math
 import numbers
-from typing import Optional, Tuple
+from typing import Any, List, NamedTuple, Optional, Tuple
 
 from qlsgan_tf.constants import METRICS, SCORE_METRICS
 from qlsgan_tf.convergence import STATUSES, UNSTABLE_STATUSES, is_converged
@@ -51,6 +55,61 @@ _HISTORIES = ("latent_score_history", "fd_history", "c_loss_history", "g_loss_hi
 _COUNTS = ("latent_dim", "generator_capacity", "critic_budget", "seed", "search_round")
 
 
+class EpochLosses(NamedTuple):
+    """A run's training losses, averaged over one epoch's generator steps."""
+
+    c_loss: float
+    g_loss: float
+    gp: float
+    w_dist: float
+
+
+class LatentPoint(NamedTuple):
+    """A latent-score evaluation: after generator step ``step``."""
+
+    step: int
+    score: float
+
+
+class FDPoint(NamedTuple):
+    """An FD-SAT4 evaluation: at the end of epoch ``epoch`` (counted from 0), with KID."""
+
+    epoch: int
+    fd: float
+    kid: float
+
+
+@dataclasses.dataclass
+class RunHistory:
+    """What one run has recorded so far while it trains: its epochs' losses, its latent
+    scores and FD-SAT4 evaluations, its latest generated latents (``fakes``, ``[n, D]``) and,
+    once finished, its ``metrics.stability.RunStatus``."""
+
+    losses: List[EpochLosses] = dataclasses.field(default_factory=list)
+    latent: List[LatentPoint] = dataclasses.field(default_factory=list)
+    fd: List[FDPoint] = dataclasses.field(default_factory=list)
+    fakes: Any = None
+    status: Any = None
+
+    @property
+    def latent_scores(self):
+        """The latent scores, oldest first."""
+        return [point.score for point in self.latent]
+
+    @property
+    def critic_losses(self):
+        """The epochs' mean critic losses, oldest first."""
+        return [row.c_loss for row in self.losses]
+
+    def result_fields(self):
+        """The histories of the run's ``RunResult``, rows as tuples (their JSON form)."""
+        return {"latent_score_history": tuple(tuple(p) for p in self.latent),
+                "fd_history": tuple(tuple(p) for p in self.fd),
+                "c_loss_history": tuple(row.c_loss for row in self.losses),
+                "g_loss_history": tuple(row.g_loss for row in self.losses),
+                "epochs_run": len(self.losses)}
+
+
 @dataclasses.dataclass(frozen=True)
 class RunResult:
     """One finished run: what it was, how it ended, what it scored, what it cost.
@@ -60,7 +119,7 @@ class RunResult:
     ``(generator step, latent score)`` and ``(epoch, FD-SAT4, KID)`` rows; ``search_round``
     is 0 for a run of the critic grid, ``r`` for one of the adaptive critic search's round
     ``r`` (``study.search``). ``time_s`` is its pack's wall time until it finished divided by
-    the ``pack_size`` runs of the pack (packs of other lanes ran on the other cores meanwhile).
+    the ``pack_size`` runs of the pack (packs trained at the same time ran on the other cores).
     """
 
     generator: str

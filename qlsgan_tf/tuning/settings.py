@@ -42,7 +42,7 @@ class TrainingSettings:
       ``steps_per_epoch`` (0: one pass), ``batch_size``, ``n_critic``, ``loss``, ``gp_weight``,
       ``noise``; ``pack`` runs per compiled step (0: chosen, 1: one at a time); ``lanes``
       packs trained at the same time, each in its own thread (0: one per core, at most
-      ``tuning.packs.MAX_AUTO_LANES``).
+      ``tuning.lanes.MAX_AUTO_LANES``).
     - Evaluation: ``n_latent_samples`` per latent score (``latent_method``), FD-SAT4 on
       ``n_fid_samples`` every ``fid_every`` epochs, ``k_last`` evaluations in ``fd_score``;
       ``status_k`` latent scores judged per run (0: ``metrics.stability``'s default).
