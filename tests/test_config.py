@@ -103,8 +103,8 @@ def test_no_offered_choice_is_refused(study_flags):
 def test_train_gan_shares_the_declarations_of_its_training_settings():
     shown = _flags_of("train_gan")["flags"]
     entries = config_lib.entries_by_name(TrainingSettings)
-    own_defaults = {"backend": "tfq", "epochs": 10}  # the command's, where they differ
-    for name in ("ansatz", "readout", "backend", "epochs", "batch_size", "n_critic", "loss",
+    own_defaults = {"epochs": 10}  # the command's, where they differ
+    for name in ("ansatz", "readout", "epochs", "batch_size", "n_critic", "loss",
                  "gp_weight", "noise", "fid_every", "n_fid_samples"):
         entry = entries[name]
         assert shown[name]["help"].endswith(entry.spec.help), name

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from qlsgan_tf import convergence
 from qlsgan_tf.fsutil import atomic_write_npy
 from qlsgan_tf.tuning.results import RunResult
 
@@ -26,9 +27,7 @@ N_SAMPLE_IMAGES = 16
 def status_k(settings):
     """Latent-score evaluations judged per run (one per epoch): the stability module's default,
     fewer when the study trains fewer epochs (at least 3, to test a trend)."""
-    from qlsgan_tf.metrics import stability
-
-    return int(settings.status_k or min(stability.DEFAULT_STATUS_K, max(3, settings.epochs)))
+    return convergence.status_window(settings.epochs, settings.status_k)
 
 
 class RunEvaluator:
@@ -96,11 +95,10 @@ class RunEvaluator:
 
         status = stability.run_status(latent_scores, critic_losses, k=status_k(self.settings),
                                       floor=float(floor))
-        if status.status != "improving":
-            return status
-        if final:
-            return stability.RunStatus("not_converged", status.reasons, math.nan)
-        return None
+        settled = convergence.settle(status.status, final)
+        if settled is None or settled == status.status:
+            return None if settled is None else status
+        return stability.RunStatus(settled, status.reasons, math.nan)
 
     def record(self, spec, run, history, floor, meta):
         """The finished run's ``RunResult``; saves a few decoded samples for the report."""
@@ -136,7 +134,7 @@ def _result(settings, resources, spec, run, hist, floor, meta):
         critic_params=meta["critic_params"], critic_units=tuple(meta["critic_units"]),
         seed=run.seed, learning_rate=run.learning_rate,
         status=status.status, status_reasons=tuple(status.reasons),
-        score=float(status.score) if status.status == "converged" else None,
+        score=float(status.score) if convergence.is_converged(status.status) else None,
         latent_method=settings.latent_method,
         latent_floor=float(floor),
         fd_score=float(np.mean(tail)) if finite_tail else None,

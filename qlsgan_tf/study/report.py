@@ -324,9 +324,9 @@ def _setup_lines(config, prepared):
             "latent generator).")
     lines += [
         f"- Generators: style-based quantum circuits, ansatz `{config.ansatz}`, readout "
-        f"`{config.readout}`, backend `{config.backend}`; classical MLP generators "
-        f"(depth {config.generator_depth}); critics: MLPs of depth {config.critic_depth} sized "
-        "to each parameter budget.",
+        f"`{config.readout}` (the exact TF-ops simulator, runs trained in packs); classical "
+        f"MLP generators (depth {config.generator_depth}); critics: MLPs of depth "
+        f"{config.critic_depth} sized to each parameter budget.",
         f"- Training: {config.loss}, n_critic {config.n_critic}, {config.epochs} epochs, batch "
         f"{config.batch_size}, Adam (β = 0.5, 0.9), {config.noise} noise.", ""]
     return lines

@@ -218,7 +218,7 @@ def make_tuner(settings, directory, project_name="capacity", run_store=None, pro
 
 def single_run_model(settings, label, critic_budget, seed=0, learning_rate=None):
     """The compiled ``LatentGAN`` of one run of generator ``label`` against ``critic_budget``
-    (``packs.latent_gan``: the Keras models of ``settings.backend``), with the initial weights,
+    (``packs.latent_gan``), with the initial weights,
     seed and learning rate a pack gives the same run (for timing and inspection)."""
     spec = settings.generator_spec(label)
     units = packs.critic_units(settings, spec.output_dim, int(critic_budget))

@@ -23,7 +23,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from qlsgan_tf import interrupts
+from qlsgan_tf import convergence, interrupts
 from qlsgan_tf.tuning import lanes as lanes_room
 from qlsgan_tf.tuning.keys import run_key
 from qlsgan_tf.tuning.lanes import LaneStoppedError, lane_count
@@ -119,20 +119,21 @@ def family_spec(settings, spec):
 
 
 def critic_units(settings, latent_dim, critic_budget):
-    """Hidden widths of the critic of a parameter budget (every run of that critic budget, packed or alone)."""
+    """Hidden widths of the critic of a parameter budget (``models.units_for_capacity``)."""
     from qlsgan_tf.models import units_for_capacity
 
     return tuple(units_for_capacity(int(critic_budget), latent_dim, 1, settings.critic_depth))
 
 
 def latent_gan(settings, spec, units, seed, learning_rate):
-    """One run of the study as a compiled ``LatentGAN`` (Keras models of ``settings.backend``)
-    with the initial weights, seed and learning rate a pack gives the same run."""
+    """One run of the study as a compiled ``LatentGAN`` (Keras models; the quantum layer on
+    the fast simulator, as in a pack) with the initial weights, seed and learning rate a pack
+    gives the same run."""
     from qlsgan_tf.models import MLPCritic
     from qlsgan_tf.training import LatentGAN, optim
     from qlsgan_tf.training.packed import initial_weights
 
-    generator = spec.build(backend=settings.backend)
+    generator = spec.build(backend="fast")
     critic = MLPCritic(hidden_units=units, input_dim=spec.output_dim)
     g_weights, c_weights = initial_weights(spec.pack_config(), units, spec.output_dim, seed)
     generator.set_weights(g_weights)
@@ -338,7 +339,7 @@ class _PackLoop:
         self.latents = resources.latents[spec.output_dim]
         self.steps = settings.steps_per_epoch or math.ceil(len(self.latents)
                                                            / settings.batch_size)
-        self.budget = max(settings.max_epochs, settings.epochs)
+        self.budget = convergence.epoch_budget(settings.epochs, settings.max_epochs)
         self.floor = evaluator.floor(spec.output_dim)
         self.histories = [RunHistory() for _ in runs]
         self.writers = [None if resources.logs_dir is None else
@@ -353,8 +354,8 @@ class _PackLoop:
         losses = np.asarray(trainer.train(self.latents, self.steps))
         self.epoch += 1
         means = losses.mean(axis=0)
-        check = self.epoch >= s.epochs and (self.epoch - s.epochs) % s.fid_every == 0
-        with_fd = self.epoch % s.fid_every == 0 or check
+        check = convergence.judgement_due(self.epoch, s.epochs, s.fid_every)
+        with_fd = convergence.fd_due(self.epoch, s.epochs, s.fid_every)
         for k in np.flatnonzero(live):
             self.histories[k].losses.append(EpochLosses(*(float(v) for v in means[k])))
         _evaluate(self.evaluator, s, self.spec, trainer, self.histories, live, self.epoch,
@@ -373,7 +374,7 @@ class _PackLoop:
         if reasons:
             from qlsgan_tf.metrics import stability
 
-            status = stability.RunStatus("failed", reasons, math.nan)
+            status = stability.RunStatus(convergence.FAILED, reasons, math.nan)
         elif check:
             status = self.evaluator.judge(hist.latent_scores, hist.critic_losses, self.floor,
                                           final=self.epoch >= self.budget)

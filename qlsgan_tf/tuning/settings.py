@@ -14,7 +14,7 @@ import io
 from typing import Tuple
 
 from qlsgan_tf.config import IF_CHANGED, NEVER, setting
-from qlsgan_tf.constants import ANSATZE, BACKENDS, LOSSES, NOISES, READOUTS
+from qlsgan_tf.constants import ANSATZE, LOSSES, NOISES, READOUTS
 from qlsgan_tf.metrics.latent_score import METHODS
 from qlsgan_tf.training.spec import GeneratorSpec
 
@@ -36,7 +36,7 @@ class TrainingSettings:
       study from its quantum grid and classical capacities; not a setting).
     - ``critic_budgets``, ``seeds``, ``learning_rates``: the runs of a generator (all combined).
     - ``ansatz``, ``readout``, ``generator_depth``: what a label does not say
-      (``GeneratorSpec.parse``); ``backend``: the quantum simulator of a run trained alone.
+      (``GeneratorSpec.parse``).
     - ``critic_depth``: hidden layers of the critic (widths from ``units_for_capacity``).
     - Training: ``epochs`` (before the first judgement), ``max_epochs`` (0: no extension),
       ``steps_per_epoch`` (0: one pass), ``batch_size``, ``n_critic``, ``loss``, ``gp_weight``,
@@ -61,9 +61,6 @@ class TrainingSettings:
     ansatz: str = setting("bel", "Quantum circuit ansatz.", choices=ANSATZE)
     readout: str = setting("z", "Quantum readout: <Z> (n latents) or <Z> then <X> (2n "
                            "latents).", choices=READOUTS)
-    backend: str = setting("fast", "Quantum simulator: TFQ (Adjoint gradients) or the exact "
-                           "TF-ops simulator; in the study, of a run trained alone "
-                           "(--pack 1).", choices=BACKENDS)
     generator_depth: int = setting(1, "Hidden layers of the classical generators.",
                                    minimum=0, maximum=100)
     critic_depth: int = setting(2, "Hidden layers of the critic.", minimum=1, maximum=100)

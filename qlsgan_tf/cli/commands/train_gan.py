@@ -21,6 +21,7 @@ from qlsgan_tf import config as config_lib
 from qlsgan_tf import jsoncodec
 from qlsgan_tf.cli import settings_flags
 from qlsgan_tf.cli.common import UsageError, clear_errors
+from qlsgan_tf.constants import BACKENDS
 from qlsgan_tf.tuning.settings import TrainingSettings
 
 FLAGS = flags.FLAGS
@@ -39,9 +40,12 @@ flags.DEFINE_list("critic_units", ["64", "32"], "Hidden widths of the critic, e.
 # (tuning.settings.TrainingSettings), with this command's defaults where they differ.
 SHARED = settings_flags.define(
     TrainingSettings, __name__, bounds=True,
-    names=("ansatz", "readout", "backend", "epochs", "batch_size", "n_critic", "loss",
+    names=("ansatz", "readout", "epochs", "batch_size", "n_critic", "loss",
            "gp_weight", "noise", "fid_every", "n_fid_samples"),
-    defaults=dict(config_lib.defaults(TrainingSettings), backend="tfq", epochs=10))
+    defaults=dict(config_lib.defaults(TrainingSettings), epochs=10))
+flags.DEFINE_enum("backend", "tfq", list(BACKENDS), "Quantum simulator: TFQ (Adjoint "
+                  "gradients) or the exact TF-ops simulator (a study always trains on the "
+                  "latter, in packs).")
 flags.DEFINE_float("g_lr", 2e-4, "Generator Adam learning rate (betas 0.5, 0.9).")
 flags.DEFINE_float("c_lr", 2e-4, "Critic Adam learning rate (betas 0.5, 0.9).")
 flags.DEFINE_integer("seed", 0, "Random seed (weights, noise, shuffling).", lower_bound=0)
