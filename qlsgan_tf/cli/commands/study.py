@@ -92,10 +92,10 @@ def main(argv: Sequence[str]) -> None:
             _dry_run(config, data_path, data_lib)
             return
         if len(vaes) > 1:
-            paths = runner.run_vae_comparison(config, vaes, data_path, FLAGS.out,
-                                              verbose=FLAGS.verbose)
+            compared = runner.run_vae_comparison(config, vaes, data_path, FLAGS.out,
+                                                 verbose=FLAGS.verbose)
             interrupts.check_stop()
-            for name, path in paths.items():
+            for name, path in compared.items():
                 print(f"{name.replace('_', ' ')}: {path}")
             return
         paths = runner.run_study(config, data_path, FLAGS.out, verbose=FLAGS.verbose)
