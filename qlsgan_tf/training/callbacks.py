@@ -43,6 +43,7 @@ import tensorflow as tf
 
 from qlsgan_tf import interrupts
 from qlsgan_tf.data.core import as_images
+from qlsgan_tf.fsutil import StrPath
 from qlsgan_tf.metrics.distances import fd_sat4_from_activations
 from qlsgan_tf.training.images import mosaic
 from qlsgan_tf.validation import check_int
@@ -50,7 +51,6 @@ from qlsgan_tf.validation import check_int
 if TYPE_CHECKING:
     from qlsgan_tf.metrics.distances import FDResult
 
-StrPath = Union[str, "os.PathLike[str]"]
 #: Latents ``[n, latent_dim]`` -> images ``[n, 28, 28, 4]`` in [-1, 1] (the VAE decoder).
 Decoder = Callable[[Any], Any]
 #: ``n -> latents [n, latent_dim]``.

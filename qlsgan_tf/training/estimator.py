@@ -13,7 +13,6 @@ Losses are TF-GAN's own: ``tfgan.losses.wasserstein_generator_loss``,
 ``wasserstein_discriminator_loss`` and ``wasserstein_gradient_penalty`` (added by
 ``tfgan.gan_loss`` with ``gradient_penalty_weight``).
 """
-import os
 import weakref
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -21,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf.compat import import_tfgan
+from qlsgan_tf.fsutil import StrPath
 from qlsgan_tf.training.latent_gan import NOISES
 from qlsgan_tf.validation import check_choice, check_finite_float, check_int
 
@@ -65,7 +65,7 @@ class _PerGraph:
 
 
 def make_gan_estimator(generator: ModelSource, critic: ModelSource, noise_dim: int,
-                       model_dir: Union[str, "os.PathLike[str]"], gp_weight: float = 10.0,
+                       model_dir: StrPath, gp_weight: float = 10.0,
                        g_lr: float = 2e-4, c_lr: float = 2e-4, beta_1: float = 0.5,
                        beta_2: float = 0.9, n_critic: int = 5, config: Any = None,
                        add_summaries: Any = None) -> Any:

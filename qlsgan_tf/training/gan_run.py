@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import pathlib
 import time
 from typing import (
@@ -29,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf.data.core import as_images
+from qlsgan_tf.fsutil import StrPath
 from qlsgan_tf.training import run_dir
 from qlsgan_tf.training.callbacks import (
     Decoder,
@@ -44,7 +44,6 @@ from qlsgan_tf.training.latents import encode_latents, latent_dataset
 if TYPE_CHECKING:
     from qlsgan_tf.metrics.distances import FDResult
 
-StrPath = Union[str, "os.PathLike[str]"]
 
 N_RETURNED_SAMPLES = 16
 

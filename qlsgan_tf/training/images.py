@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import pathlib
-from typing import Optional, Union
+from typing import Optional
 
 import numpy as np
 from matplotlib import colors
@@ -17,14 +17,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from qlsgan_tf.data.core import as_images
-from qlsgan_tf.fsutil import atomic_write_file
+from qlsgan_tf.fsutil import StrPath, atomic_write_file
 from qlsgan_tf.validation import check_int
 
 #: Resolution of the written PNGs.
 DPI = 120
 
 
-def png_path(path: Union[str, pathlib.PurePath]) -> pathlib.Path:
+def png_path(path: StrPath) -> pathlib.Path:
     """``path`` as a Path, checked to name a ``.png`` file."""
     if not isinstance(path, (str, pathlib.PurePath)):
         raise TypeError(f"path must be a str or pathlib.Path, got {path!r}.")
@@ -81,7 +81,7 @@ def _image_figure(images: np.ndarray, title: str, ncols: Optional[int] = None) -
     return fig
 
 
-def plot_image_grid(images: np.ndarray, path: Union[str, pathlib.PurePath], title: str,
+def plot_image_grid(images: np.ndarray, path: StrPath, title: str,
                     ncols: Optional[int] = None) -> pathlib.Path:
     """SAT-4 patches as two blocks: true colour (R, G, B) and false colour (NIR, R, G).
 

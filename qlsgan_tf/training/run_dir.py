@@ -12,15 +12,14 @@ Layout (``training.gan_run.train_latent_gan`` fills it)::
 
 A failed run (NaN or diverged) writes no model: its checkpoints become ``checkpoints.failed``.
 """
-import os
 import pathlib
 import shutil
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from qlsgan_tf import jsoncodec
-from qlsgan_tf.fsutil import atomic_write_file
+from qlsgan_tf.fsutil import StrPath, atomic_write_file
 from qlsgan_tf.safe_load import load_keras_model, save_keras_model
 from qlsgan_tf.training import models_registry  # noqa: F401  (classes a model file may name)
 from qlsgan_tf.training.hybrid import LatentStyleGAN
@@ -29,7 +28,6 @@ from qlsgan_tf.training.images import plot_image_grid
 if TYPE_CHECKING:  # gan_run imports this module
     from qlsgan_tf.training.gan_run import FitResult
 
-StrPath = Union[str, "os.PathLike[str]"]
 
 N_GRID = 64
 CHECKPOINTS = "checkpoints"

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 
 from qlsgan_tf import data as data_lib
 from qlsgan_tf import interrupts, jsoncodec
-from qlsgan_tf.fsutil import atomic_write_file
+from qlsgan_tf.fsutil import StrPath, atomic_write_file
 from qlsgan_tf.models.vae import SatVAE
 from qlsgan_tf.safe_load import load_keras_model, save_keras_model
 from qlsgan_tf.training import models_registry  # noqa: F401  (classes a model file may name)
@@ -66,7 +66,6 @@ HYPERPARAMETER_NAMES = frozenset(NOMINAL_HYPERPARAMETERS) | {"linear_scale"}
 VaeSearch = Callable[..., Tuple[dict, dict]]
 #: Where images come from: a SAT-4 path, a ``Sat4Data``, or uint8 ``[N, 28, 28, 4]``.
 ImageSource = Union[str, "os.PathLike[str]", data_lib.Sat4Data, np.ndarray]
-StrPath = Union[str, "os.PathLike[str]"]
 
 
 def check_hyperparameters(values: Optional[Mapping[str, Any]]) -> dict:

@@ -10,15 +10,15 @@
 Training and loading a VAE (``train_vae``, ``load_vae``) live in
 :mod:`qlsgan_tf.training.vae_fit`.
 """
-import os
 import pathlib
 import shutil
-from typing import Any, Mapping, Optional, Tuple, Union
+from typing import Any, Mapping, Optional, Tuple
 
 import keras_tuner as kt
 import tensorflow as tf
 
 from qlsgan_tf import interrupts
+from qlsgan_tf.fsutil import StrPath
 from qlsgan_tf.models.vae import SatVAE
 from qlsgan_tf.training.vae_fit import (
     HYPERPARAMETER_NAMES,
@@ -104,7 +104,7 @@ class RandomVaeSearch:
         self.hyperparameters = check_hyperparameters(hyperparameters)
         self.fresh = bool(fresh)
 
-    def __call__(self, images: VaeData, *, out: Union[str, "os.PathLike[str]"], latent_dim: int,
+    def __call__(self, images: VaeData, *, out: StrPath, latent_dim: int,
                  seed: int, batch_size: int, patience: int, verbose: int
                  ) -> Tuple[dict, dict]:
         if self.fresh:
@@ -135,7 +135,7 @@ class RandomVaeSearch:
         return {k: v for k, v in best.values.items() if k in HYPERPARAMETER_NAMES}, info
 
 
-def tune_vae(data: ImageSource, out_dir: Union[str, "os.PathLike[str]"], max_trials: int = 5,
+def tune_vae(data: ImageSource, out_dir: StrPath, max_trials: int = 5,
              tuning_epochs: Optional[int] = None,
              hyperparameters: Optional[Mapping[str, Any]] = None, overwrite: bool = False,
              epochs: int = 60, **train_kwargs: Any) -> Tuple[SatVAE, dict]:
