@@ -6,25 +6,28 @@ it on top of ``inspect.getfullargspec`` (same first four fields) before anything
 """
 import collections
 import inspect
+from types import ModuleType
+from typing import Any, Callable
 
 ArgSpec = collections.namedtuple("ArgSpec", ["args", "varargs", "keywords", "defaults"])
 
 
-def _getargspec(func):
+def _getargspec(func: Callable[..., Any]) -> ArgSpec:
     """Python < 3.11 ``inspect.getargspec`` built on ``getfullargspec``."""
     spec = inspect.getfullargspec(func)
     return ArgSpec(spec.args, spec.varargs, spec.varkw, spec.defaults)
 
 
-def apply():
+def apply() -> bool:
     """Installs the shims; idempotent. Returns True when something was installed."""
     if hasattr(inspect, "getargspec"):
         return False
-    inspect.getargspec = _getargspec
+    # typeshed (for 3.11) has no getargspec: restoring the removed attribute is the point.
+    inspect.getargspec = _getargspec  # type: ignore[attr-defined]
     return True
 
 
-def import_tfgan():
+def import_tfgan() -> ModuleType:
     """Imports ``tensorflow_gan`` with the shims applied; use this, not a bare import."""
     apply()
     import tensorflow_gan as tfgan

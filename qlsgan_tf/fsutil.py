@@ -11,24 +11,28 @@ import io
 import os
 import pathlib
 import tempfile
+from typing import Callable, Iterator, TypeVar, Union
 
 import numpy as np
 
+StrPath = Union[str, "os.PathLike[str]"]
+PathT = TypeVar("PathT", bound=StrPath)
 
-def current_umask():
+
+def current_umask() -> int:
     """The process umask (read without changing it for other threads for long)."""
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
 
-def chmod_umask(path, directory=False):
+def chmod_umask(path: PathT, directory: bool = False) -> PathT:
     """Sets ``path`` to 0666 (files) or 0777 (directories) minus the umask."""
     os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
     return path
 
 
-def atomic_write_file(path, write):
+def atomic_write_file(path: StrPath, write: Callable[[str], object]) -> pathlib.Path:
     """Calls ``write(tmp_path)`` then renames the result onto ``path``.
 
     A reader sees the old file or the whole new one, never half of it; the temporary file is
@@ -49,7 +53,7 @@ def atomic_write_file(path, write):
     return path
 
 
-def atomic_write_npy(path, array):
+def atomic_write_npy(path: StrPath, array: np.ndarray) -> pathlib.Path:
     """Writes ``array`` as a ``.npy`` file atomically; returns its path.
 
     Like ``np.save``, ``.npy`` is appended to a path without it. The array is serialised in
@@ -62,7 +66,7 @@ def atomic_write_npy(path, array):
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
 
-    def write(tmp):
+    def write(tmp: str) -> None:
         with open(tmp, "wb") as handle:
             handle.write(buffer.getvalue())
 
@@ -70,7 +74,7 @@ def atomic_write_npy(path, array):
 
 
 @contextlib.contextmanager
-def file_lock(path):
+def file_lock(path: StrPath) -> Iterator[None]:
     """Holds an exclusive ``flock`` on ``path`` (created with its folder) for the block; the
     kernel releases it when the holder dies."""
     path = pathlib.Path(path)

@@ -14,11 +14,12 @@ value" (a run without a score). :func:`decode` restores the strings, and also re
 """
 import json
 import math
+from typing import Any
 
 NONFINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
 
-def encode(obj):
+def encode(obj: Any) -> Any:
     """``obj`` with non-finite floats as strings, tuples as lists, NumPy scalars and arrays
     as Python values (anything with ``tolist``/``item``)."""
     if isinstance(obj, float):
@@ -38,7 +39,7 @@ def encode(obj):
     return obj
 
 
-def decode(obj):
+def decode(obj: Any) -> Any:
     """Inverse of :func:`encode`: the strings ``"inf"``, ``"-inf"``, ``"nan"`` become floats."""
     if isinstance(obj, str):
         return NONFINITE.get(obj, obj)
@@ -49,11 +50,11 @@ def decode(obj):
     return obj
 
 
-def dumps(obj, **kwargs):
+def dumps(obj: Any, **kwargs: Any) -> str:
     """Strict JSON text of ``obj`` (``allow_nan=False`` after :func:`encode`)."""
     return json.dumps(encode(obj), allow_nan=False, **kwargs)
 
 
-def loads(text):
+def loads(text: str | bytes) -> Any:
     """Python value of JSON text written by :func:`dumps` (or with bare NaN/Infinity)."""
     return decode(json.loads(text))

@@ -24,6 +24,7 @@ import stat
 import tempfile
 import threading
 import zipfile
+from typing import Any, Iterator, Mapping, Optional, Union
 
 ZIP_MAGIC = b"PK\x03\x04"
 REQUIRED_ENTRIES = ("config.json", "metadata.json")
@@ -45,7 +46,7 @@ KERAS_API_MODULES = ("layers", "models", "optimizers", "optimizers.schedules", "
 _temp_lock = threading.RLock()
 
 
-def check_keras_zip(path):
+def check_keras_zip(path: Union[str, "os.PathLike[str]"]) -> None:
     """Raises ``ValueError`` (naming ``path``) unless it is a regular ``.keras`` zip file."""
     path = os.fspath(path)
     try:
@@ -115,7 +116,7 @@ def _allowed_names():
             module = getattr(module, part)
         keras_names.update(n for n in dir(module) if not n.startswith("_"))
     registered = dict(tf.keras.utils.get_custom_objects())
-    ours = {}
+    ours: dict[str, set[str]] = {}
     for name, obj in registered.items():
         if name.startswith("qlsgan_tf>") and isinstance(obj, type):
             ours.setdefault(obj.__module__, set()).add(obj.__name__)
@@ -154,7 +155,7 @@ def _check_object(obj, allowed, where):
                          "model file that names other code")
 
 
-def check_config(config, where="config.json"):
+def check_config(config: Any, where: str = "config.json") -> None:
     """Raises ``ValueError`` unless every object in a Keras ``config.json`` (parsed) names an
     allowed module and class: Keras' own, or registered by this package."""
     allowed = _allowed_names()
@@ -179,7 +180,7 @@ def _read_config(path):
 
 
 @contextlib.contextmanager
-def keras_temp_dir(base=None):
+def keras_temp_dir(base: Union[str, "os.PathLike[str]", None] = None) -> Iterator[str]:
     """Within the block, the directories Keras' saving code stages files in (assets of a
     ``.keras`` archive, extracted or about to be zipped) are made in a private directory
     under ``base`` (default: the system's), removed on every exit, a failure included."""
@@ -187,7 +188,7 @@ def keras_temp_dir(base=None):
 
     private = tempfile.mkdtemp(prefix=".keras-", dir=base)
 
-    def get_temp_dir():
+    def get_temp_dir() -> str:
         return tempfile.mkdtemp(dir=private)
 
     with _temp_lock:
@@ -200,7 +201,7 @@ def keras_temp_dir(base=None):
             shutil.rmtree(private, ignore_errors=True)
 
 
-def save_keras_model(model, path):
+def save_keras_model(model: Any, path: Union[str, "os.PathLike[str]"]) -> pathlib.Path:
     """``model.save(path)`` atomically, Keras' staging directory beside ``path`` and removed
     on every exit (a full disk included)."""
     from qlsgan_tf.fsutil import atomic_write_file
@@ -211,7 +212,9 @@ def save_keras_model(model, path):
         return atomic_write_file(path, model.save)
 
 
-def load_keras_model(path, expected_type=None, custom_objects=None):
+def load_keras_model(path: Union[str, "os.PathLike[str]"],
+                     expected_type: Union[type, tuple[type, ...], None] = None,
+                     custom_objects: Optional[Mapping[str, Any]] = None) -> Any:
     """Loads a ``.keras`` model file in safe mode; never a legacy HDF5/SavedModel file.
 
     Args:

@@ -10,7 +10,10 @@ scalars are accepted and never stored.
 """
 import math
 import numbers
-from typing import Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Optional, Sequence, TypeVar
+
+if TYPE_CHECKING:  # numpy is imported lazily at run time
+    import numpy as np
 
 T = TypeVar("T")
 
@@ -19,7 +22,7 @@ class ArgumentTypeError(TypeError, ValueError):
     """An argument of the wrong type (a ``TypeError`` that is also a ``ValueError``)."""
 
 
-def check_int(name: str, value, minimum: Optional[int] = None,
+def check_int(name: str, value: Any, minimum: Optional[int] = None,
               maximum: Optional[int] = None) -> int:
     """``value`` as an ``int`` (``bool`` is not an int here), within ``[minimum, maximum]``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -30,12 +33,12 @@ def check_int(name: str, value, minimum: Optional[int] = None,
     return value
 
 
-def check_optional_int(name: str, value, minimum: Optional[int] = None) -> Optional[int]:
+def check_optional_int(name: str, value: Any, minimum: Optional[int] = None) -> Optional[int]:
     """``None`` or :func:`check_int`."""
     return None if value is None else check_int(name, value, minimum)
 
 
-def check_finite_float(name: str, value, minimum: Optional[float] = None,
+def check_finite_float(name: str, value: Any, minimum: Optional[float] = None,
                        maximum: Optional[float] = None, *, exclusive_minimum: bool = False
                        ) -> float:
     """``value`` (any real number but ``bool``) as a finite ``float`` within the bounds.
@@ -55,7 +58,7 @@ def check_finite_float(name: str, value, minimum: Optional[float] = None,
     return value
 
 
-def check_probability(name: str, value, *, open_low: bool = False,
+def check_probability(name: str, value: Any, *, open_low: bool = False,
                       open_high: bool = False) -> float:
     """``value`` as a ``float`` in ``[0, 1]`` (ends excluded with ``open_low``/``open_high``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -80,7 +83,7 @@ def check_choice(name: str, value: T, choices: Sequence[T]) -> T:
     return value
 
 
-def _int_kind(minimum, maximum) -> str:
+def _int_kind(minimum: Optional[int], maximum: Optional[int]) -> str:
     if minimum is not None and maximum is not None:
         return f"an int in [{minimum}, {maximum}]"
     if minimum == 1:
@@ -96,7 +99,8 @@ def _interval(open_low: bool, open_high: bool) -> str:
     return f"{'(' if open_low else '['}0, 1{')' if open_high else ']'}"
 
 
-def check_samples(name: str, value, *, where: str, max_dim: Optional[int] = None):
+def check_samples(name: str, value: Any, *, where: str, max_dim: Optional[int] = None
+                  ) -> "np.ndarray":
     """A sample set ``[N, d]`` (activations, latents) as a float64 NumPy array.
 
     At least 2 finite samples of ``1..max_dim`` (any, when ``None``) dimensions; messages start

@@ -25,8 +25,10 @@ not-converged run), :func:`estimate_optimum` estimates where the score is minima
 import dataclasses
 import math
 import warnings
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from qlsgan_tf.validation import check_int, check_probability
@@ -49,17 +51,17 @@ class OptimumEstimate:
       level: coverage of ``ci``.
     """
 
-    value: object
-    ci: tuple
-    censored: object
-    index: object
+    value: Optional[float]
+    ci: Tuple[float, float]
+    censored: Optional[str]
+    index: Optional[int]
     n_valid: int
     n_seeds: int
     log_sd: float
     n_boot: int
     level: float
 
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, Any]:
         """JSON-ready dict (non-finite numbers become None)."""
         return {"value": self.value, "ci": [_json(v) for v in self.ci],
                 "censored": self.censored, "index": self.index, "n_valid": self.n_valid,
@@ -67,11 +69,11 @@ class OptimumEstimate:
                 "level": self.level}
 
 
-def _json(value):
+def _json(value: Optional[float]) -> Optional[float]:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-def _neighbour_indices(valid):
+def _neighbour_indices(valid: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """For a boolean mask ``[..., n]``: index of the nearest valid point left / right of each
     position (-1 / n when none)."""
     n = valid.shape[-1]
@@ -83,7 +85,8 @@ def _neighbour_indices(valid):
     return left, right
 
 
-def optimum_from_means(x, means):
+def optimum_from_means(x: np.ndarray, means: np.ndarray
+                       ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vectorised core: vertex of the local parabola for mean scores ``[..., n]`` at ``x [n]``.
 
     Returns ``(x_hat, best, censored)`` with ``censored`` -1 (low), 0 or +1 (high); rows with
@@ -92,7 +95,8 @@ def optimum_from_means(x, means):
     return vertex_and_value(x, means)[:3]
 
 
-def vertex_and_value(x, means):
+def vertex_and_value(x: np.ndarray, means: np.ndarray
+                     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`optimum_from_means` plus the parabola's value at ``x_hat`` (the best score; the
     edge's mean when censored)."""
     means = np.asarray(means, dtype=np.float64)
@@ -124,7 +128,7 @@ def vertex_and_value(x, means):
             np.where(any_valid, value, np.nan))
 
 
-def seed_means(scores, weights):
+def seed_means(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Mean valid score per capacity for seed weights ``[B, n_seeds]`` (resample counts).
 
     ``scores`` is ``[..., n_seeds, n_cap]``; returns ``[..., B, n_cap]`` (NaN: no valid run).
@@ -137,13 +141,13 @@ def seed_means(scores, weights):
         return np.where(counts > 0, sums / np.where(counts > 0, counts, 1.0), np.nan)
 
 
-def bootstrap_weights(n_seeds, n_boot, rng):
+def bootstrap_weights(n_seeds: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Cluster-bootstrap counts ``[n_boot, n_seeds]``: how often each seed is drawn."""
     return rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_boot).astype(
         np.float64)
 
 
-def widening(n_seeds, level):
+def widening(n_seeds: int, level: float) -> float:
     """Factor by which the bootstrap interval is widened for ``n_seeds`` seeds (1 for many)."""
     if n_seeds < 2:
         return 1.0
@@ -152,7 +156,8 @@ def widening(n_seeds, level):
                  * math.sqrt(n_seeds / (n_seeds - 1)) / z)
 
 
-def interval(x_hat, boot, level, factor, x_range):
+def interval(x_hat: np.ndarray, boot: np.ndarray, level: float, factor: float,
+             x_range: Tuple[Any, Any]) -> Tuple[np.ndarray, np.ndarray]:
     """Widened percentile interval of bootstrap estimates ``boot [..., B]`` about ``x_hat``."""
     tail = 50.0 * (1.0 - level)
     lo, hi = np.nanpercentile(boot, [tail, 100.0 - tail], axis=-1)
@@ -161,7 +166,7 @@ def interval(x_hat, boot, level, factor, x_range):
     return np.clip(lo, x_range[0], x_range[1]), np.clip(hi, x_range[0], x_range[1])
 
 
-def _check_inputs(capacities, scores):
+def _check_inputs(capacities: ArrayLike, scores: Any) -> Tuple[np.ndarray, np.ndarray]:
     cap = np.asarray(capacities, dtype=np.float64)
     if cap.ndim != 1 or cap.size < 1:
         raise ValueError(f"capacities must be a non-empty 1-D sequence; got shape {cap.shape}")
@@ -183,12 +188,13 @@ def _check_inputs(capacities, scores):
     return cap, tab
 
 
-def _check_options(n_boot, level):
+def _check_options(n_boot: int, level: float) -> None:
     check_int("n_boot", n_boot, 1)
     check_probability("level", level, open_low=True, open_high=True)
 
 
-def estimate_optimum(capacities, scores, *, seed=0, n_boot=DEFAULT_N_BOOT, level=0.95):
+def estimate_optimum(capacities: ArrayLike, scores: Any, *, seed: int = 0,
+                     n_boot: int = DEFAULT_N_BOOT, level: float = 0.95) -> OptimumEstimate:
     """Continuous optimum of score vs log(capacity) pooling seeds; see the module docstring.
 
     Args:
@@ -216,7 +222,8 @@ def estimate_optimum(capacities, scores, *, seed=0, n_boot=DEFAULT_N_BOOT, level
                          n_seeds, level)
 
 
-def estimate_batch(x, tables, weights, level):
+def estimate_batch(x: np.ndarray, tables: np.ndarray, weights: np.ndarray, level: float
+                   ) -> Dict[str, np.ndarray]:
     """:func:`estimate_optimum` on many tables at once (numpy arrays, no checks).
 
     Args:
@@ -233,7 +240,8 @@ def estimate_batch(x, tables, weights, level):
     return estimate_from_means(x, point, seed_means(tables, weights), n_seeds, level)
 
 
-def estimate_from_means(x, point, boot, n_seeds, level):
+def estimate_from_means(x: np.ndarray, point: np.ndarray, boot: np.ndarray, n_seeds: int,
+                        level: float) -> Dict[str, np.ndarray]:
     """Optimum, censoring and widened interval from a mean-score curve and its resamples.
 
     Args:
@@ -261,7 +269,8 @@ def estimate_from_means(x, point, boot, n_seeds, level):
             "log_sd": log_sd, "n_boot": n_ok}
 
 
-def from_estimate(capacities, out, n_valid, n_seeds, level):
+def from_estimate(capacities: ArrayLike, out: Dict[str, Any], n_valid: int, n_seeds: int,
+                  level: float) -> OptimumEstimate:
     """An :class:`OptimumEstimate` from one (scalar) :func:`estimate_from_means` result."""
     cap = np.asarray(capacities, dtype=np.float64)
     if not np.isfinite(out["x_hat"]):
@@ -280,7 +289,8 @@ def from_estimate(capacities, out, n_valid, n_seeds, level):
                            float(out["log_sd"]), int(out["n_boot"]), float(level))
 
 
-def suggest_capacities(capacities, estimate, *, n=1):
+def suggest_capacities(capacities: ArrayLike, estimate: OptimumEstimate, *, n: int = 1
+                       ) -> List[int]:
     """Where to run next to sharpen an optimum: ``n`` new capacities (ints, not yet in the grid).
 
     - censored ``"low"`` / ``"high"``: extend the grid beyond that edge by its edge step in log
@@ -305,6 +315,7 @@ def suggest_capacities(capacities, estimate, *, n=1):
         edge = x[0] if low else x[-1]
         pts = [edge + (-1 if low else 1) * step * (k + 1) for k in range(n)]
     else:
+        assert estimate.index is not None  # set whenever value is
         i = int(estimate.index)
         cand = [(x[i], x[i - 1]) if i > 0 else None, (x[i], x[i + 1]) if i + 1 < x.size else None]
         sides = sorted((s for s in cand if s is not None), key=lambda s: -abs(s[1] - s[0]))

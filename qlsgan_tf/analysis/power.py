@@ -19,6 +19,7 @@ import math
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from qlsgan_tf.analysis import planted, surface
 from qlsgan_tf.analysis.surface import SurfaceFit, curve_log, fit_surface
@@ -154,7 +155,7 @@ class World:
             out.append(s)
         return out
 
-    def redesign(self, q, critics, n_seeds: int) -> World:
+    def redesign(self, q: ArrayLike, critics: ArrayLike, n_seeds: int) -> World:
         """This world on another design: per-q surface interpolated in q (held constant
         beyond), every q on the critic grid ``critics``, runs missing at each q's rate."""
         q = np.asarray(q, dtype=float)

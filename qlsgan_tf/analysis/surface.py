@@ -707,7 +707,7 @@ class SurfaceFit:
         key = best if best is not None and self.verdict in LAWS else "free"
         return self._solutions[key]
 
-    def curve(self, i: int, capacities, *, law: Optional[str] = None) -> np.ndarray:
+    def curve(self, i: int, capacities: ArrayLike, *, law: Optional[str] = None) -> np.ndarray:
         """Fitted mean score of generator ``i`` at critic ``capacities`` (for plots); by
         default the free-knee surface, or that of ``law``."""
         x = np.log(np.asarray(capacities, dtype=np.float64))

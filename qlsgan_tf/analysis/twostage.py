@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special, stats
 
 from qlsgan_tf.analysis import argmin
@@ -110,7 +111,7 @@ class LawFit:
     def label(self) -> str:
         return LAW_LABELS[self.name]
 
-    def predict(self, q) -> np.ndarray:
+    def predict(self, q: ArrayLike) -> np.ndarray:
         """The fitted y at capacities ``q``."""
         q = np.asarray(q, dtype=np.float64)
         a, b = self.params["a"], self.params["b"]
@@ -334,7 +335,9 @@ def _censor_codes(censored, n):
     return np.array([codes[v] for v in values], dtype=int)
 
 
-def compare_laws(q, y, *, y_ci=None, censored=None, seed=0, level=0.95, _with_ci=True):
+def compare_laws(q: ArrayLike, y: ArrayLike, *, y_ci: Optional[ArrayLike] = None,
+                 censored: Optional[Sequence[Optional[str]]] = None, seed: int = 0,
+                 level: float = 0.95, _with_ci: bool = True) -> LawComparison:
     """Does y (e.g. C*) rise with Q, and is the rise exponential, a power law or linear?
 
     Args:
@@ -386,8 +389,9 @@ def compare_laws(q, y, *, y_ci=None, censored=None, seed=0, level=0.95, _with_ci
     return LawComparison(verdict, rule, trend, {f.name: f for f in ranked}, n, n_cens)
 
 
-def two_stage(q, capacities, scores, *, seed: int = 0, n_boot: int = 200,
-              level: float = 0.95) -> Tuple[LawComparison, list]:
+def two_stage(q: Sequence[float], capacities: Sequence[ArrayLike], scores: Sequence[ArrayLike],
+              *, seed: int = 0, n_boot: int = 200, level: float = 0.95
+              ) -> Tuple[LawComparison, List[argmin.OptimumEstimate]]:
     """The old chain on a study table: argmin per Q (local parabola), then the law comparison.
 
     Same inputs as :func:`qlsgan_tf.analysis.fit_surface`. Returns the comparison and the

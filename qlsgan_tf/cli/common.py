@@ -10,6 +10,7 @@ import errno
 import os
 import re
 import sys
+from typing import Any, Iterator, Optional
 
 from qlsgan_tf import interrupts
 
@@ -20,18 +21,18 @@ class UsageError(Exception):
     """A bad command-line value; reported as one line with exit status 2."""
 
 
-def _first_line(err):
+def _first_line(err: object) -> str:
     text = str(err).strip() or type(err).__name__
     return text.splitlines()[0]
 
 
-def _is_tf_error(err):
+def _is_tf_error(err: BaseException) -> bool:
     tf = sys.modules.get("tensorflow")
     errors = getattr(tf, "errors", None)
     return errors is not None and isinstance(err, errors.OpError)
 
 
-def _describe_tf_error(err):
+def _describe_tf_error(err: Any) -> str:
     """TensorFlow's message without its ``{{function_node ...}}`` prefix, plus the fix."""
     text = re.sub(r"\{\{[^}]*\}\}\s*", "", _first_line(err.message))
     if "No space left on device" in text:
@@ -39,7 +40,7 @@ def _describe_tf_error(err):
     return f"TensorFlow {type(err).__name__}: {text}"
 
 
-def describe_os_error(err):
+def describe_os_error(err: OSError) -> str:
     """One line for an ``OSError``: what failed, on which file, and what to do."""
     name = err.filename if getattr(err, "filename", None) else None
     what = err.strerror or _first_line(err)
@@ -52,7 +53,7 @@ def describe_os_error(err):
 
 
 @contextlib.contextmanager
-def clear_errors(command, interrupted=None):
+def clear_errors(command: str, interrupted: Optional[str] = None) -> Iterator[None]:
     """Reports expected failures of ``qlsgan COMMAND`` as one line on stderr and exits.
 
     Exit status: 2 usage error, 1 failure, 130 interrupted (``interrupted``: the line to
@@ -76,7 +77,7 @@ def clear_errors(command, interrupted=None):
         sys.exit(1)
 
 
-def describe_error(err):
+def describe_error(err: Optional[BaseException]) -> Optional[str]:
     """One line for an expected failure, or None for a bug.
 
     A wrapper (KerasTuner's ``FatalError`` around a trial's error) is described by the
@@ -95,7 +96,7 @@ def describe_error(err):
     return None
 
 
-def quiet_xla_banner():
+def quiet_xla_banner() -> None:
     """Spends XLA's once-per-process "Compiled cluster using XLA!" log line out of sight.
 
     XLA writes it through absl's C++ log, which ``TF_CPP_MIN_LOG_LEVEL`` does not reach, the

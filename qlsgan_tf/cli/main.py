@@ -9,6 +9,7 @@ import importlib
 import os
 import sys
 import warnings
+from typing import Optional, Sequence
 
 # name -> (module under qlsgan_tf.cli.commands, one-line summary)
 COMMANDS = {
@@ -36,7 +37,7 @@ def _usage(stream):
 XLA_COMMANDS = ("study",)
 
 
-def run(argv=None):
+def run(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``qlsgan`` console script."""
     argv = list(sys.argv if argv is None else argv)
     if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):

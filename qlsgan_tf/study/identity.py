@@ -13,6 +13,13 @@ TensorFlow-free.
 import hashlib
 import os
 import pathlib
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+
+from qlsgan_tf.fsutil import StrPath
+
+if TYPE_CHECKING:
+    from qlsgan_tf.study.presets import StudyConfig
+
 
 FULL_HASH_BYTES = 256 * 2**20
 EDGE_BYTES = 16 * 2**20
@@ -23,7 +30,7 @@ DESCRIPTIONS = {"settings": "the settings", "data": "the data (--data)",
                 "feature_net": "the feature network's weights (--feature_net)"}
 
 
-def _update(digest, path, start=0, size=None):
+def _update(digest: Any, path: StrPath, start: int = 0, size: Optional[int] = None) -> None:
     with open(path, "rb") as handle:
         handle.seek(start)
         left = size
@@ -36,7 +43,7 @@ def _update(digest, path, start=0, size=None):
                 left -= len(block)
 
 
-def file_digest(path):
+def file_digest(path: StrPath) -> str:
     """``sha256:<hex>`` of a file; a file over ``FULL_HASH_BYTES`` by its size, its first and
     its last ``EDGE_BYTES`` (cheap on a multi-GB ``.mat``)."""
     path = pathlib.Path(path)
@@ -51,7 +58,7 @@ def file_digest(path):
     return f"sha256:{digest.hexdigest()[:32]}"
 
 
-def data_digest(data_path):
+def data_digest(data_path: StrPath) -> str:
     """The digest of the SAT-4 data at ``data_path`` (any layout ``data.load_sat4`` reads);
     ``Sat4FormatError``/``FileNotFoundError`` naming the path when there is none."""
     import glob
@@ -76,7 +83,7 @@ def data_digest(data_path):
     return file_digest(resolved)
 
 
-def vae_digest(vae):
+def vae_digest(vae: StrPath) -> Optional[str]:
     """None for a VAE the study trains; the digest of a given VAE's ``vae.keras``."""
     if vae in ("nominal", "tuned"):
         return None
@@ -88,7 +95,7 @@ def vae_digest(vae):
     return file_digest(model)
 
 
-def feature_net_digest(feature_net):
+def feature_net_digest(feature_net: StrPath) -> Optional[str]:
     """None for a feature network the study trains; else the digest of its weights and
     manifest (the bundled one included, so that another release is noticed)."""
     if feature_net == "train":
@@ -109,7 +116,7 @@ def feature_net_digest(feature_net):
     return f"sha256:{digest.hexdigest()[:32]}"
 
 
-def study_identity(config, data_path):
+def study_identity(config: "StudyConfig", data_path: StrPath) -> Dict[str, Any]:
     """``{"settings", "data", "vae", "feature_net"}``: the digests a resumed study must match.
 
     Validates every input on the way (nothing is written)."""
@@ -117,7 +124,7 @@ def study_identity(config, data_path):
             "vae": vae_digest(config.vae), "feature_net": feature_net_digest(config.feature_net)}
 
 
-def differences(recorded, current):
+def differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> List[str]:
     """The items of ``current`` that ``recorded`` holds with another value (an item absent
     from ``recorded``, a study written before it was recorded, is not a difference)."""
     return [item for item in ITEMS

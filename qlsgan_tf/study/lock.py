@@ -10,6 +10,9 @@ import errno
 import fcntl
 import os
 import pathlib
+from typing import IO, Iterator
+
+from qlsgan_tf.fsutil import StrPath
 
 LOCK_FILE = ".lock"
 
@@ -18,7 +21,7 @@ class StudyLockedError(OSError):
     """Another process holds the study directory."""
 
 
-def _holder(handle):
+def _holder(handle: IO[str]) -> str:
     try:
         handle.seek(0)
         return handle.read().strip() or "unknown"
@@ -27,7 +30,7 @@ def _holder(handle):
 
 
 @contextlib.contextmanager
-def study_lock(out_dir, role="local"):
+def study_lock(out_dir: StrPath, role: str = "local") -> Iterator[None]:
     """Holds ``OUT/.lock`` for the block; ``role == "worker"`` takes no lock.
 
     Raises:

@@ -8,21 +8,24 @@ world fitted to the bundled quick study (``pilot_world.json``, shipped with the 
 stated as such wherever it is used).
 """
 import pathlib
+from typing import Optional, Tuple
 
 from qlsgan_tf import analysis as stats_lib
 from qlsgan_tf import jsoncodec
+from qlsgan_tf.fsutil import StrPath
 
 BUNDLED = pathlib.Path(__file__).with_name("pilot_world.json")
 
 
-def bundled_world():
+def bundled_world() -> Tuple[stats_lib.World, str]:
     """(world, description) of the bundled quick study."""
     data = jsoncodec.loads(BUNDLED.read_text(encoding="utf-8"))
     return (stats_lib.World.from_dict(data["world"]),
             f"the bundled quick study's fitted world ({data['source']})")
 
 
-def study_world(study_dir, seed=0):
+def study_world(study_dir: StrPath, seed: int = 0
+                ) -> Tuple[stats_lib.World, str]:
     """(world, description) fitted to the finished study in ``study_dir``."""
     from qlsgan_tf.study import analysis, records
     from qlsgan_tf.study import store as store_lib
@@ -41,6 +44,6 @@ def study_world(study_dir, seed=0):
     return stats_lib.World.from_fit(fit), f"the fitted world of the study in {out}"
 
 
-def world_for(pilot=None):
+def world_for(pilot: Optional[StrPath] = None) -> Tuple[stats_lib.World, str]:
     """The pilot world: of the study ``pilot`` (a directory) or the bundled one."""
     return study_world(pilot) if pilot else bundled_world()

@@ -7,18 +7,26 @@ what was used; VAEs live in ``OUT/vae/latent<D>/`` and are reused on resume. A f
 several worker processes on one machine start together: one prepares, the others wait.
 """
 import pathlib
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Tuple, cast
 
 import numpy as np
 
 from qlsgan_tf import interrupts
-from qlsgan_tf.fsutil import atomic_write_npy, file_lock
+from qlsgan_tf.fsutil import StrPath, atomic_write_npy, file_lock
 from qlsgan_tf.study import records
 from qlsgan_tf.study import store as store_lib
+
+if TYPE_CHECKING:  # TensorFlow-heavy modules, imported where they are used
+    from qlsgan_tf.data import Sat4Data
+    from qlsgan_tf.study.presets import StudyConfig
+    from qlsgan_tf.tuning.capacity import Resources
+
+Log = Callable[[str], object]
 
 TRAINED_NET_SOURCE = "trained on the study's data (feature_net/ in the study directory)"
 
 
-def portable(prepared):
+def portable(prepared: Mapping[str, Any]) -> Dict[str, Any]:
     """``prepared.json``'s record with the study's own files named relative to the study
     directory (records written with absolute paths included), so that a copied or moved study
     reports its own files, not the original's."""
@@ -32,7 +40,8 @@ def portable(prepared):
     return prepared
 
 
-def load_real(config, data_path):
+def load_real(config: "StudyConfig", data_path: StrPath
+              ) -> Tuple["Sat4Data", "Sat4Data", np.ndarray]:
     """(train Sat4Data, test Sat4Data, reference images float [-1, 1])."""
     from qlsgan_tf import data as data_lib
 
@@ -40,12 +49,13 @@ def load_real(config, data_path):
     train = data_lib.load_sat4(data_path, split="train", max_images=max_images)
     test = data_lib.load_sat4(data_path, split="test", max_images=max_images)
     images = np.asarray(train.images)
-    if config.augment:
-        images = data_lib.dihedral_augment(images)
+    if config.augment:  # without labels: the images alone
+        images = cast(np.ndarray, data_lib.dihedral_augment(images))
     return train, test, data_lib.normalize(images)
 
 
-def _vae_for(config, latent_dim, train, test, out, log):
+def _vae_for(config: "StudyConfig", latent_dim: int, train: "Sat4Data", test: "Sat4Data",
+             out: pathlib.Path, log: Log) -> Tuple[Any, Dict[str, Any]]:
     """The study's VAE of one latent size: given path, cached, or trained now."""
     from qlsgan_tf.training import vae_fit
     from qlsgan_tf.tuning import vae as vae_tuning
@@ -61,9 +71,9 @@ def _vae_for(config, latent_dim, train, test, out, log):
     vae_dir = out / "vae" / f"latent{latent_dim}"
     if not (vae_dir / "vae.keras").exists():
         log(f"training the {config.vae} VAE with latent size {latent_dim} -> {vae_dir}")
-        settings = dict(test_data=test, latent_dim=latent_dim, epochs=config.vae_epochs,
-                        seed=0, augment=config.augment,
-                        verbose=0)  # the study shows one progress bar, over its runs
+        settings: Dict[str, Any] = dict(
+            test_data=test, latent_dim=latent_dim, epochs=config.vae_epochs, seed=0,
+            augment=config.augment, verbose=0)  # the study shows one progress bar, over its runs
         if config.vae == "tuned":
             vae_tuning.tune_vae(train, vae_dir, max_trials=config.vae_max_trials, **settings)
         else:
@@ -72,7 +82,8 @@ def _vae_for(config, latent_dim, train, test, out, log):
                                              path=str(vae_dir.relative_to(out)), kind=config.vae)
 
 
-def _feature_net_for(config, data_path, train, test, out, log):
+def _feature_net_for(config: "StudyConfig", data_path: StrPath, train: "Sat4Data",
+                     test: "Sat4Data", out: pathlib.Path, log: Log) -> Tuple[Any, str]:
     """(FD-SAT4 feature network, where it came from) as ``config.feature_net`` asks.
 
     ``"train"`` learns it from the study's own data once (``OUT/feature_net/``, reused on
@@ -95,7 +106,7 @@ def _feature_net_for(config, data_path, train, test, out, log):
     return feature_net.load_feature_net(net_dir), TRAINED_NET_SOURCE
 
 
-def _vae_metrics(vae_dir):
+def _vae_metrics(vae_dir: StrPath) -> Dict[str, Any]:
     path = pathlib.Path(vae_dir) / "metrics.json"
     if not path.exists():
         return {}
@@ -104,7 +115,8 @@ def _vae_metrics(vae_dir):
             "hyperparameters": metrics.get("hyperparameters")}
 
 
-def prepare(config, data_path, out_dir, log=print):
+def prepare(config: "StudyConfig", data_path: StrPath, out_dir: StrPath, log: Log = print
+            ) -> "Resources":
     """Builds (or reloads) the shared study resources; returns ``tuning.capacity.Resources``."""
     from qlsgan_tf.training import latents as latents_lib
     from qlsgan_tf.tuning.capacity import Resources
@@ -113,7 +125,10 @@ def prepare(config, data_path, out_dir, log=print):
     with file_lock(out / ".prepare.lock"):
         train, test, reference = load_real(config, data_path)
         net, net_source = _feature_net_for(config, data_path, train, test, out, log)
-        vaes, decoders, real_latents, heldout_latents = {}, {}, {}, {}
+        vaes: Dict[str, Any] = {}
+        decoders: Dict[int, Any] = {}
+        real_latents: Dict[int, np.ndarray] = {}
+        heldout_latents: Dict[int, np.ndarray] = {}
         heldout = _test_reference(config, test)
         for dim in config.latent_dims:
             interrupts.check_stop()
@@ -153,12 +168,13 @@ def prepare(config, data_path, out_dir, log=print):
         logs_dir=out / "logs", floor=prepared["floor"]["fd"])
 
 
-def _draw(rng, n_pool, n):
+def _draw(rng: np.random.Generator, n_pool: int, n: int) -> np.ndarray:
     """Indices of ``n`` draws from a pool: without replacement when it is large enough."""
     return rng.choice(n_pool, size=n, replace=n_pool < n)
 
 
-def floor_at_eval_sizes(reference_activations, heldout_activations, n_fake, seed=0, n_rep=5):
+def floor_at_eval_sizes(reference_activations: np.ndarray, heldout_activations: np.ndarray,
+                        n_fake: int, seed: int = 0, n_rep: int = 5) -> Dict[str, Any]:
     """Real-vs-real FD-SAT4/KID floor at the sizes of a generator evaluation.
 
     A generator is evaluated as ``len(reference)`` real against ``n_fake`` generated samples;
@@ -181,7 +197,9 @@ def floor_at_eval_sizes(reference_activations, heldout_activations, n_fake, seed
             "sampling": "without replacement" if len(held) >= n_fake else "bootstrap"}
 
 
-def _baselines(config, decoder, heldout_latents, real_activations, net):
+def _baselines(config: "StudyConfig", decoder: Callable[[np.ndarray], Any],
+               heldout_latents: np.ndarray, real_activations: np.ndarray, net: Any
+               ) -> Dict[str, Any]:
     """FD-SAT4 bounds a latent GAN is read against, with this VAE and feature network.
 
     ``random_latents``: decoded uniform noise in the latent box (a generator that learned
@@ -196,7 +214,7 @@ def _baselines(config, decoder, heldout_latents, real_activations, net):
     heldout_latents = np.asarray(heldout_latents)
     noise = rng.uniform(-1, 1, (n, heldout_latents.shape[1])).astype(np.float32)
     picks = heldout_latents[_draw(rng, len(heldout_latents), n)]
-    out = {}
+    out: Dict[str, Any] = {}
     for name, latents in (("random_latents", noise), ("reconstructions", picks)):
         images = np.asarray(decoder(latents))
         out[name] = distances.fd_sat4_from_activations(
@@ -204,10 +222,10 @@ def _baselines(config, decoder, heldout_latents, real_activations, net):
     return out
 
 
-def _test_reference(config, test):
+def _test_reference(config: "StudyConfig", test: "Sat4Data") -> np.ndarray:
     from qlsgan_tf import data as data_lib
 
     images = np.asarray(test.images)
-    if config.augment:
-        images = data_lib.dihedral_augment(images)
+    if config.augment:  # without labels: the images alone
+        images = cast(np.ndarray, data_lib.dihedral_augment(images))
     return data_lib.normalize(images)

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+from typing import Any, Dict, List, Mapping, Tuple
 
 from qlsgan_tf import config as config_lib
 from qlsgan_tf.config import NEVER, setting
@@ -33,7 +34,7 @@ included). A ``study.json`` that holds them still loads, and its fingerprint (wh
 them) still matches."""
 
 
-def parse_pair(text):
+def parse_pair(text: str) -> Tuple[int, int]:
     """``"3x2"`` -> ``(3, 2)``: a quantum grid entry as the flag writes it."""
     parts = text.lower().split("x")
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
@@ -55,11 +56,13 @@ class StudyConfig:
     preset: str = setting("custom", "The preset the other settings override (--preset).",
                           cli=False, fingerprint=NEVER)
     # Quantum generators: (n_qubits, n_layers) pairs; the VAE latent size follows n.
-    quantum_grid: list = setting([(3, 1), (3, 2)], "Quantum generators as NxL pairs, e.g. "
-                                 "3x1,3x2,4x1.", kind=None, parse=parse_pair)
+    quantum_grid: List[Tuple[int, int]] = setting(
+        [(3, 1), (3, 2)], "Quantum generators as NxL pairs, e.g. 3x1,3x2,4x1.", kind=None,
+        parse=parse_pair)
     # Classical MLP generator parameter budgets for the matching search.
-    classical_capacities: list = setting([30, 300], "Classical generator parameter budgets.",
-                                         minimum=1, maximum=MAX_PARAMS, sort=True)
+    classical_capacities: List[int] = setting([30, 300], "Classical generator parameter "
+                                              "budgets.", minimum=1, maximum=MAX_PARAMS,
+                                              sort=True)
     vae: str = setting("nominal", "nominal, tuned, or the directory of a VAE saved by "
                        "`qlsgan train-vae`; two of them separated by a comma "
                        "(nominal,tuned) run the study once per VAE and compare them.")
@@ -96,38 +99,38 @@ class StudyConfig:
     training: TrainingSettings = dataclasses.field(default_factory=TrainingSettings)
 
     # ----------------------------------------------------------------- the tree's view
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         """A training setting read through (``config.epochs``); lists as lists."""
         if name != "training" and name in _TRAINING_FIELDS:
             value = getattr(self.training, name)
             return list(value) if isinstance(value, tuple) else value
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if name in _TRAINING_FIELDS:
             raise AttributeError(f"{name} is a training setting: change it with "
                                  f"config.replace({name}=...)")
         super().__setattr__(name, value)
 
     @property
-    def critic_capacities(self):
+    def critic_capacities(self) -> List[int]:
         """The critic grid (``training.critic_budgets``), as a list."""
         return list(self.training.critic_budgets)
 
-    def replace(self, **changes):
+    def replace(self, **changes: Any) -> "StudyConfig":
         """A validated copy with settings changed by name (``config.replace(epochs=5)``)."""
         return type(self).from_dict({**self.to_dict(), **changes})
 
     # ----------------------------------------------------------------- derived
     @property
-    def latent_dims(self):
+    def latent_dims(self) -> List[int]:
         """Distinct VAE latent sizes the quantum grid needs (n or 2n per generator)."""
         return sorted({self.latent_dim_for(n) for n, _ in self.quantum_grid})
 
-    def latent_dim_for(self, n_qubits):
+    def latent_dim_for(self, n_qubits: int) -> int:
         return output_dim(n_qubits, self.readout)
 
-    def generator_specs(self):
+    def generator_specs(self) -> List[GeneratorSpec]:
         """The generators of the study: the quantum grid, then the classical generators of
         every latent size in it."""
         specs = [GeneratorSpec.quantum(n, layers, self.ansatz, self.readout)
@@ -136,7 +139,7 @@ class StudyConfig:
                   for d in self.latent_dims for c in self.classical_capacities]
         return specs
 
-    def generator_labels(self):
+    def generator_labels(self) -> List[str]:
         """KerasTuner choice values, in the order of ``generator_specs``: ``q{n}x{L}``
         quantum, ``c{budget}@{latent}`` classical (``training.spec``)."""
         labels = [quantum_label(n, layers) for n, layers in self.quantum_grid]
@@ -144,29 +147,29 @@ class StudyConfig:
                    for c in self.classical_capacities]
         return labels
 
-    def training_settings(self):
+    def training_settings(self) -> TrainingSettings:
         """What the capacity search (``tuning``) needs of this study: the embedded
         ``training`` section with the generators of the grid."""
         return dataclasses.replace(self.training, generators=tuple(self.generator_labels()))
 
     @property
-    def learning_rate(self):
+    def learning_rate(self) -> float:
         """The first learning rate (configurations written before ``learning_rates``)."""
         return self.learning_rates[0]
 
-    def n_runs(self):
+    def n_runs(self) -> int:
         """Training runs in the whole grid: generators x critics x seeds x learning rates."""
         return (len(self.generator_labels()) * len(self.critic_capacities) * len(self.seeds)
                 * len(self.learning_rates))
 
-    def n_refine_runs(self):
+    def n_refine_runs(self) -> int:
         """Most runs the adaptive critic search may add (it stops early once converged)."""
         kinds = {"quantum": len(self.quantum_grid), "all": len(self.generator_labels()),
                  "classical": len(self.generator_labels()) - len(self.quantum_grid)}
         return (self.refine_rounds * self.refine_points * kinds[self.refine_kinds]
                 * len(self.seeds) * len(self.learning_rates))
 
-    def fingerprint(self):
+    def fingerprint(self) -> str:
         """Hash of the settings that change results (each setting's ``fingerprint``
         declaration; not of budgets like max_trials)."""
         data = dict(config_lib.fingerprinted(StudyConfig, self.to_dict()), **RETIRED)
@@ -174,12 +177,12 @@ class StudyConfig:
         return hashlib.sha256(blob).hexdigest()[:16]
 
     # ----------------------------------------------------------------- (de)serialise
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, Any]:
         """The JSON form: ``{setting name: value}`` over the whole tree."""
         return config_lib.flatten(self)
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: Mapping[str, Any]) -> "StudyConfig":
         """A validated configuration from its JSON form (or any part of it: the rest takes
         the defaults); reads the forms written by earlier releases."""
         data = {k: v for k, v in dict(data).items() if k not in RETIRED}
@@ -190,7 +193,7 @@ class StudyConfig:
         root, sections = config_lib.split(cls, data)
         return cls(**root).validate(**sections.get("training", {}))
 
-    def validate(self, **training):
+    def validate(self, **training: Any) -> "StudyConfig":
         """Checks every setting (``training``: training settings to change, by field name);
         returns self. One clear ValueError per problem, whose message starts with the
         setting's name."""
@@ -209,11 +212,11 @@ class StudyConfig:
         self._check_refine()
         return self
 
-    def max_qubits(self):
+    def max_qubits(self) -> int:
         """Most qubits the simulator holds a batch of within ``SIMULATOR_BYTES``."""
         return _max_qubits(self.batch_size)
 
-    def _check_grid(self, batch_size):
+    def _check_grid(self, batch_size: int) -> None:
         """The quantum grid: (n_qubits, n_layers) pairs within the simulator's memory."""
         most = _max_qubits(batch_size)
         for pair in self.quantum_grid:
@@ -232,7 +235,7 @@ class StudyConfig:
             raise ValueError(f"quantum_grid has repeated entries: {', '.join(repeated)}")
         self.quantum_grid = grid
 
-    def _check_training(self):
+    def _check_training(self) -> None:
         """Epoch budgets and evaluations fit together."""
         n_evals = self.epochs // self.fid_every
         if n_evals < self.k_last:
@@ -244,7 +247,7 @@ class StudyConfig:
             raise ValueError(f"max_epochs={self.max_epochs} is below epochs={self.epochs}: it "
                              "is the budget runs still improving after `epochs` may train to")
 
-    def _check_refine(self):
+    def _check_refine(self) -> None:
         """The adaptive critic search's budget and limit."""
         if self.refine_rounds and self.refine_points < 1:
             raise ValueError("refine_points must be >= 1 when refine_rounds is set")
@@ -253,7 +256,7 @@ class StudyConfig:
                              f"grid critic {max(self.critic_capacities)}")
 
 
-def _max_qubits(batch_size):
+def _max_qubits(batch_size: int) -> int:
     per_state = 8 * SIMULATOR_COPIES * max(int(batch_size), 1)
     return max(2, int(math.log2(SIMULATOR_BYTES / per_state)))
 
@@ -336,7 +339,7 @@ PRESETS = {
 }
 
 
-def make_config(preset, **overrides):
+def make_config(preset: str, **overrides: Any) -> StudyConfig:
     """The ``StudyConfig`` of a preset with ``overrides`` applied and validated."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")

@@ -9,11 +9,12 @@ import datetime
 import io
 import math
 import pathlib
+from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
 
 from qlsgan_tf import jsoncodec
-from qlsgan_tf.fsutil import file_lock
+from qlsgan_tf.fsutil import StrPath, file_lock
 from qlsgan_tf.study import analysis as analysis_lib
 from qlsgan_tf.study import prepare as prepare_lib
 from qlsgan_tf.study import records
@@ -28,7 +29,8 @@ CSV_FIELDS = (
 )
 
 
-def write_report(out_dir, n_boot=None, score_metric=None):
+def write_report(out_dir: StrPath, n_boot: Optional[int] = None,
+                 score_metric: Optional[str] = None) -> Dict[str, pathlib.Path]:
     """Analyses the study in ``out_dir`` and writes the report files; returns their paths.
 
     ``score_metric`` ("latent" or "fd") overrides the study's choice of the score that decides
@@ -42,7 +44,7 @@ def write_report(out_dir, n_boot=None, score_metric=None):
         return _write_report(out, n_boot, score_metric)
 
 
-def _newer_report(out, n_runs):
+def _newer_report(out: pathlib.Path, n_runs: int) -> Optional[Dict[str, pathlib.Path]]:
     """The paths of the report in ``out`` when it was made from more than ``n_runs`` runs."""
     try:
         existing = store_lib.read_json(out / "results.json")
@@ -58,7 +60,8 @@ def _newer_report(out, n_runs):
     return paths
 
 
-def _write_report(out, n_boot, score_metric):
+def _write_report(out: pathlib.Path, n_boot: Optional[int], score_metric: Optional[str]
+                  ) -> Dict[str, pathlib.Path]:
     store = store_lib.ResultStore(out)
     config = store.load_config()
     if score_metric is not None:
@@ -114,7 +117,7 @@ def _write_plots(out, runs, result, fit, prepared, metric="latent"):
     plot_dir = out / "plots"
     plot_dir.mkdir(parents=True, exist_ok=True)
     floor = prepared.get("floor", {}).get("fd")
-    paths = {}
+    paths: Dict[str, pathlib.Path] = {}
     trajectories = [{
         "label": f"{r.generator} c{r.critic_budget} s{r.seed}",
         "epochs": [p[0] for p in r.fd_history],
@@ -140,7 +143,7 @@ def _write_plots(out, runs, result, fit, prepared, metric="latent"):
     knees = [e for e in result["quantum"] if e["critic_star"] is not None]
     if knees:
         paths["critic_scaling"] = plots.plot_scaling(
-            np.array([e["q_capacity"] for e in knees], dtype=float),
+            [float(e["q_capacity"]) for e in knees],
             np.array([e["critic_star"] for e in knees], dtype=float),
             analysis_lib.knee_laws(result, fit), plot_dir / "critic_scaling.png",
             ylabel="knee critic capacity C*(Q)",
@@ -151,7 +154,7 @@ def _write_plots(out, runs, result, fit, prepared, metric="latent"):
         q, y = g_fit["points"]
         ci = np.array([_bounded(pair, y_) for pair, y_ in zip(g_fit["points_ci"], y)])
         paths["classical_generator_scaling"] = plots.plot_scaling(
-            np.asarray(q), np.asarray(y), None, plot_dir / "classical_generator_scaling.png",
+            list(q), np.asarray(y), None, plot_dir / "classical_generator_scaling.png",
             ylabel="matching classical generator capacity G*(Q) (exploratory)", y_ci=ci,
             censored=g_fit["censored"])
     paths.update(_sample_grids(out, plot_dir, result, plots))
@@ -168,7 +171,7 @@ def _bounded(pair, value):
 
 def _sample_grids(out, plot_dir, result, plots):
     """Sample grids of the best hybrid and of the classical generator nearest its G*."""
-    paths = {}
+    paths: Dict[str, pathlib.Path] = {}
     scored = [e for e in result["quantum"] if e["score"] is not None]
     if not scored:
         return paths
@@ -453,9 +456,9 @@ def _power_lines(result):
     return ["## Power of this design", ""] + power_lines(result.get("power")) + [""]
 
 
-def power_lines(power):
+def power_lines(power: Optional[Mapping[str, Any]]) -> List[str]:
     """The power paragraph and table (also printed by ``qlsgan study --dry_run``)."""
-    lines = []
+    lines: List[str] = []
     if not power or not power.get("computed"):
         why = power.get("reason") if power else "not computed"
         return [f"Not computed: {why}."]

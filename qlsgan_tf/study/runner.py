@@ -12,8 +12,21 @@ import contextlib
 import math
 import os
 import pathlib
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    Mapping,
+    Optional,
+    Sequence,
+    Set,
+)
 
 from qlsgan_tf import interrupts
+from qlsgan_tf.fsutil import StrPath
 from qlsgan_tf.study import evaluation, tuner_state, vae_compare
 from qlsgan_tf.study import identity as identity_lib
 from qlsgan_tf.study import lock as lock_lib
@@ -22,10 +35,16 @@ from qlsgan_tf.study import report as report_lib
 from qlsgan_tf.study import search as search_lib
 from qlsgan_tf.study import store as store_lib
 
+if TYPE_CHECKING:
+    from qlsgan_tf.study.presets import StudyConfig
+    from qlsgan_tf.tuning.results import RunResult
+
+Log = Callable[[str], object]
+
 PROJECT = "capacity"
 
 
-def role():
+def role() -> str:
     """"chief", "worker" or "local", from KerasTuner's distributed environment variables."""
     tuner_id = os.environ.get("KERASTUNER_TUNER_ID")
     if not tuner_id or "KERASTUNER_ORACLE_IP" not in os.environ:
@@ -33,7 +52,8 @@ def role():
     return "chief" if tuner_id == "chief" else "worker"
 
 
-def run_study(config, data_path, out_dir, verbose=1, log=print):
+def run_study(config: "StudyConfig", data_path: StrPath, out_dir: StrPath, verbose: int = 1,
+              log: Log = print) -> Optional[Dict[str, pathlib.Path]]:
     """Runs (or resumes) the study; returns the report paths (None on a worker).
 
     One plain process per ``out_dir`` (a lock; KerasTuner workers are exempt). Raises
@@ -46,7 +66,9 @@ def run_study(config, data_path, out_dir, verbose=1, log=print):
         return _run_study(config, data_path, out, verbose, log, identity)
 
 
-def run_vae_comparison(config, vaes, data_path, out_dir, verbose=1, log=print):
+def run_vae_comparison(config: "StudyConfig", vaes: Sequence[str], data_path: StrPath,
+                       out_dir: StrPath, verbose: int = 1, log: Log = print
+                       ) -> Dict[str, pathlib.Path]:
     """Runs (or resumes) the study once per VAE in ``vaes`` (e.g. ``("nominal", "tuned")``),
     in ``OUT/vae-<name>/``, and compares them (``study.vae_compare``); returns the paths.
 
@@ -69,14 +91,17 @@ def run_vae_comparison(config, vaes, data_path, out_dir, verbose=1, log=print):
         return _compare_vaes(config, vaes, data_path, out, verbose, log)
 
 
-def _compare_vaes(config, vaes, data_path, out, verbose, log):
-    dirs, paths = {}, {}
+def _compare_vaes(config: "StudyConfig", vaes: Sequence[str], data_path: StrPath,
+                  out: pathlib.Path, verbose: int, log: Log) -> Dict[str, pathlib.Path]:
+    dirs: Dict[str, pathlib.Path] = {}
+    paths: Dict[str, pathlib.Path] = {}
     feature_net = config.feature_net
     for vae in vaes:
         dirs[vae] = vae_compare.variant_dir(out, vae)
         variant = config.replace(vae=vae, feature_net=feature_net)
         log(f"study with the {vae} VAE -> {dirs[vae]}")
         report = run_study(variant, data_path, dirs[vae], verbose=verbose, log=log)
+        assert report is not None  # a local study (checked above) always writes its report
         paths.update({f"{vae}_{k}": v for k, v in report.items()
                       if k in ("report", "results", "trials")})
         if feature_net == "train":  # the next VAE's study reuses this feature network
@@ -85,7 +110,7 @@ def _compare_vaes(config, vaes, data_path, out, verbose, log):
     return paths
 
 
-def grid_keys(config):
+def grid_keys(config: "StudyConfig") -> Set[str]:
     """The run keys of the study's grid (not the adaptive critic search's runs)."""
     from qlsgan_tf.tuning.keys import run_key
 
@@ -94,7 +119,9 @@ def grid_keys(config):
             for lr in config.learning_rates}
 
 
-def _run_study(config, data_path, out, verbose, log, identity=None):
+def _run_study(config: "StudyConfig", data_path: StrPath, out: pathlib.Path, verbose: int,
+               log: Log, identity: Optional[Dict[str, Any]] = None
+               ) -> Optional[Dict[str, pathlib.Path]]:
     from qlsgan_tf.tuning import capacity, chief
 
     store = store_lib.ResultStore(out)
@@ -134,7 +161,8 @@ def _run_study(config, data_path, out, verbose, log, identity=None):
 
 
 @contextlib.contextmanager
-def _progress(config, store, enabled):
+def _progress(config: "StudyConfig", store: store_lib.ResultStore, enabled: bool
+              ) -> Iterator[Optional[Callable[["RunResult", bool], None]]]:
     """A tqdm bar over the study's training runs (ETA included); yields the tuner callback."""
     if not enabled:
         yield None
@@ -145,7 +173,7 @@ def _progress(config, store, enabled):
     bar = tqdm(total=config.n_runs() + config.n_refine_runs(), initial=len(store.keys()),
                unit="run", desc="capacity study", dynamic_ncols=True)
 
-    def update(result, cached):
+    def update(result: "RunResult", cached: bool) -> None:
         if cached:
             return
         bar.set_postfix_str(f"{result.generator} critic {result.critic_budget} "
@@ -159,7 +187,8 @@ def _progress(config, store, enabled):
         bar.close()
 
 
-def estimate(config, n_reference, done=()):
+def estimate(config: "StudyConfig", n_reference: int, done: Iterable[str] = ()
+             ) -> Dict[str, Any]:
     """Estimated wall time of the runs not in ``done`` (run keys), on this machine.
 
     Packed (``config.pack != 1``): for the largest quantum and the largest classical
@@ -181,17 +210,18 @@ def estimate(config, n_reference, done=()):
     steps = config.steps_per_epoch or math.ceil(n_reference / config.batch_size)
     done = set(done)
 
-    def of_kind(kind):
+    def of_kind(kind: str) -> list:
         return [lbl for lbl in labels if specs[lbl].kind[0] == kind]
 
-    def largest(kind):
+    def largest(kind: str) -> str:
         return max(of_kind(kind), key=lambda lbl: specs[lbl].capacity)
 
-    def remaining(label):
+    def remaining(label: str) -> list:
         return [r for r in packs.plan_runs(settings, label) if r.key not in done]
 
     n_left = sum(len(remaining(label)) for label in labels)
-    seconds, step_ms = 0.0, {}
+    seconds = 0.0
+    step_ms: Dict[str, Dict[int, float]] = {}
     for kind in ("q", "c"):
         label = largest(kind)
         if config.pack == 1:
@@ -216,7 +246,7 @@ def estimate(config, n_reference, done=()):
             "packed": config.pack != 1, "lanes": packs.lane_count(settings)}
 
 
-def describe_estimate(est):
+def describe_estimate(est: Mapping[str, Any]) -> str:
     """One paragraph for the user: the estimate and what it rests on."""
     q, c = est["step_ms"]["q"], est["step_ms"]["c"]
     lanes = est.get("lanes", 1)
@@ -231,7 +261,7 @@ def describe_estimate(est):
             f"{c[max(c)]:.2f}; latent-score and FD-SAT4 evaluations not included.")
 
 
-def _hms(seconds):
+def _hms(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "unknown"
     seconds = int(seconds)

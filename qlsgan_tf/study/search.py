@@ -19,6 +19,7 @@ recorded results, so a resumed study asks the same questions and trains nothing 
 """
 import math
 import warnings
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -26,12 +27,19 @@ from qlsgan_tf import analysis as stats_lib
 from qlsgan_tf.models import capacity as capacity_lib
 from qlsgan_tf.study import analysis
 
+if TYPE_CHECKING:
+    from qlsgan_tf.study.presets import StudyConfig
+    from qlsgan_tf.tuning.results import RunResult
+
+#: The tuner's ``refine(label, results, search_round) -> new critic budgets`` hook.
+Refine = Callable[[str, Sequence["RunResult"], int], List[int]]
+
 SMALLEST_CRITIC = 8
 """No critic below this many parameters is suggested (a 2-hidden-layer critic of a
 3-dimensional latent has at least 11)."""
 
 
-def critic_limits(config):
+def critic_limits(config: "StudyConfig") -> Tuple[int, int]:
     """(smallest, largest) critic budget the search may suggest: one grid step beyond each
     edge of the critic grid (log spacing of its two outermost points), never below
     ``SMALLEST_CRITIC``; ``refine_max_critic`` replaces the upper limit when set."""
@@ -43,7 +51,7 @@ def critic_limits(config):
     return min(low, caps[0]), max(int(high), caps[-1])
 
 
-def realised_critic(config, latent_dim, budget):
+def realised_critic(config: "StudyConfig", latent_dim: int, budget: int) -> Optional[int]:
     """Trainable parameters of the critic built for ``budget`` (None when none can be)."""
     try:
         units = capacity_lib.units_for_capacity(int(budget), latent_dim, 1, config.critic_depth)
@@ -52,7 +60,8 @@ def realised_critic(config, latent_dim, budget):
     return capacity_lib.mlp_param_count(latent_dim, units, 1)
 
 
-def suggest_critics(critics, knee, censored, n, step):
+def suggest_critics(critics: Sequence[float], knee: Optional[float], censored: Optional[str],
+                    n: int, step: float) -> List[int]:
     """``n`` new critic budgets for a knee at ``knee`` (None: no estimate) on ``critics``:
     whole log steps ``step`` beyond a censored edge, else log midpoints of the intervals
     nearest the knee (nearest first)."""
@@ -69,7 +78,8 @@ def suggest_critics(critics, knee, censored, n, step):
     return [int(round(math.exp(p))) for p in pts]
 
 
-def next_critics(config, label, results, search_round):
+def next_critics(config: "StudyConfig", label: str, results: Sequence["RunResult"],
+                 search_round: int) -> List[int]:
     """New critic budgets for one generator after its earlier rounds' ``results``
     (``RunResult`` records); an empty list ends its search (no counted run, quantum
     generators only by default, every suggestion outside the limits or realising a critic
@@ -111,12 +121,12 @@ def next_critics(config, label, results, search_round):
     return sorted(out)
 
 
-def refiner(config):
+def refiner(config: "StudyConfig") -> Optional[Refine]:
     """The tuner's ``refine`` hook for ``config`` (None when it asks for no refinement)."""
     if not config.refine_rounds:
         return None
 
-    def refine(label, results, search_round):
+    def refine(label: str, results: Sequence["RunResult"], search_round: int) -> List[int]:
         return next_critics(config, label, results, search_round)
 
     return refine

@@ -11,17 +11,22 @@ run files are ``tuning.results.RunResult`` records.
 import json
 import os
 import pathlib
+from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Set
 
 from qlsgan_tf import jsoncodec
-from qlsgan_tf.fsutil import atomic_write_file
+from qlsgan_tf.fsutil import StrPath, atomic_write_file
 from qlsgan_tf.tuning.keys import run_key
 from qlsgan_tf.tuning.results import RecordError, RunResult
 
+if TYPE_CHECKING:  # presets imports this module's readers lazily
+    from qlsgan_tf.study.presets import StudyConfig
 
-def atomic_write_text(path, text):
+
+
+def atomic_write_text(path: StrPath, text: str) -> pathlib.Path:
     """Writes ``text`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
 
-    def write(tmp):
+    def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -30,12 +35,12 @@ def atomic_write_text(path, text):
     return atomic_write_file(path, write)
 
 
-def atomic_write_json(path, data):
+def atomic_write_json(path: StrPath, data: Any) -> pathlib.Path:
     """JSON (``jsoncodec``: non-finite floats as "inf", "-inf", "nan"), then renamed in."""
     return atomic_write_text(path, jsoncodec.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def read_json(path):
+def read_json(path: StrPath) -> Any:
     """Reads JSON written by ``atomic_write_json`` (restores "inf"/"nan" floats)."""
     path = pathlib.Path(path)
     try:
@@ -49,7 +54,7 @@ def read_json(path):
                          "rerun") from None
 
 
-def read_run(path):
+def read_run(path: StrPath) -> RunResult:
     """The ``RunResult`` in a run file; ``ValueError`` naming the file and the fix when it is
     not a finished-run record."""
     try:
@@ -64,16 +69,17 @@ class ResultStore:
 
     key = staticmethod(run_key)
 
-    def __init__(self, out_dir):
+    def __init__(self, out_dir: StrPath):
         self.root = pathlib.Path(out_dir)
         self.runs_dir = self.root / "runs"
 
     # ------------------------------------------------------------------ config
     @property
-    def config_path(self):
+    def config_path(self) -> pathlib.Path:
         return self.root / "study.json"
 
-    def pin_config(self, config, identity=None):
+    def pin_config(self, config: "StudyConfig", identity: Optional[Mapping[str, Any]] = None
+                   ) -> bool:
         """Records the config (and the study's ``identity``, ``study.identity``), or checks
         they equal the recorded ones: a difference is refused in one line naming each
         differing item. An item an older ``study.json`` lacks is adopted, not refused."""
@@ -104,7 +110,7 @@ class ResultStore:
             "identity": {k: v for k, v in current.items() if k != "settings"}})
         return True
 
-    def load_config(self):
+    def load_config(self) -> "StudyConfig":
         """The ``StudyConfig`` recorded in this directory."""
         from qlsgan_tf.study.presets import StudyConfig
 
@@ -113,29 +119,31 @@ class ResultStore:
         return StudyConfig.from_dict(read_json(self.config_path)["config"])
 
     # ------------------------------------------------------------------ runs
-    def path(self, generator, critic_budget, seed, learning_rate=None):
+    def path(self, generator: str, critic_budget: int, seed: int,
+             learning_rate: Optional[float] = None) -> pathlib.Path:
         return self.runs_dir / f"{run_key(generator, critic_budget, seed, learning_rate)}.json"
 
-    def get(self, generator, critic_budget, seed, learning_rate=None):
+    def get(self, generator: str, critic_budget: int, seed: int,
+            learning_rate: Optional[float] = None) -> Optional[RunResult]:
         """The recorded ``RunResult`` of a run, or None when it has not finished."""
         path = self.path(generator, critic_budget, seed, learning_rate)
         if not path.exists():
             return None
         return read_run(path)
 
-    def put(self, result):
+    def put(self, result: RunResult) -> pathlib.Path:
         """Records a finished run (a ``RunResult``), atomically, under its key."""
         if not isinstance(result, RunResult):
             raise TypeError(f"result must be a RunResult, got {type(result).__name__}")
         return atomic_write_json(self.runs_dir / f"{result.key}.json", result.to_dict())
 
-    def keys(self):
+    def keys(self) -> Set[str]:
         """Keys of the recorded runs, from the file names alone (nothing is parsed)."""
         if not self.runs_dir.exists():
             return set()
         return {p.stem for p in self.runs_dir.glob("*.json")}
 
-    def all_runs(self):
+    def all_runs(self) -> List[RunResult]:
         """Every recorded ``RunResult``, sorted by key; a file that is not one is reported
         (``ValueError`` naming it), not skipped."""
         if not self.runs_dir.exists():

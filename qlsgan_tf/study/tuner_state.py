@@ -10,9 +10,14 @@ import json
 import os
 import pathlib
 import time
+from typing import Callable, Dict, Iterable, List, Optional
+
+from qlsgan_tf.fsutil import StrPath
+
+Log = Callable[[str], object]
 
 
-def damaged_files(tuner_dir):
+def damaged_files(tuner_dir: StrPath) -> List[pathlib.Path]:
     """The JSON files under ``tuner_dir`` that are empty or do not parse, sorted."""
     root = pathlib.Path(tuner_dir)
     if not root.is_dir():
@@ -29,13 +34,13 @@ def damaged_files(tuner_dir):
     return bad
 
 
-def _aside(root, why):
+def _aside(root: pathlib.Path, why: str) -> pathlib.Path:
     aside = root.with_name(f"{root.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
     os.replace(root, aside)
     return aside
 
 
-def completed_generators(tuner_dir):
+def completed_generators(tuner_dir: StrPath) -> Dict[pathlib.Path, str]:
     """{trial file: generator label} of the trials KerasTuner counts as completed."""
     done = {}
     for path in sorted(pathlib.Path(tuner_dir).rglob("trial.json")):
@@ -49,7 +54,8 @@ def completed_generators(tuner_dir):
     return done
 
 
-def reconcile_with_runs(tuner_dir, unfinished, log=print):
+def reconcile_with_runs(tuner_dir: StrPath, unfinished: Iterable[str], log: Log = print
+                        ) -> Optional[pathlib.Path]:
     """Sets the tuner state aside when it counts a trial as done whose runs the run store
     lacks (``unfinished``: the generator labels with a grid run missing, a record deleted
     after it was named damaged included); the search then trains those runs again. Returns
@@ -69,7 +75,7 @@ def reconcile_with_runs(tuner_dir, unfinished, log=print):
     return aside
 
 
-def repair_tuner_state(tuner_dir, log=print):
+def repair_tuner_state(tuner_dir: StrPath, log: Log = print) -> Optional[pathlib.Path]:
     """Sets a damaged tuner directory aside; returns where it went (None when sound).
 
     The directory is renamed to ``<tuner_dir>.damaged-<time>`` beside it (kept for a bug

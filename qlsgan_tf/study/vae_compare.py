@@ -15,17 +15,19 @@ runs the same study (grid, seeds, learning rates, feature network) once per VAE,
 """
 import math
 import pathlib
+from typing import Any, Dict, Mapping
 
 import numpy as np
 from scipy import stats
 
+from qlsgan_tf.fsutil import StrPath
 from qlsgan_tf.study import analysis, records
 from qlsgan_tf.study import store as store_lib
 
 LEVEL = 0.95
 
 
-def variant_dir(out_dir, vae):
+def variant_dir(out_dir: StrPath, vae: str) -> pathlib.Path:
     """The study directory of one VAE variant under ``out_dir``."""
     return pathlib.Path(out_dir) / f"vae-{vae}"
 
@@ -45,10 +47,11 @@ def _summary(study_dir):
     results_path = pathlib.Path(study_dir) / "results.json"
     analysis = store_lib.read_json(results_path)["analysis"] if results_path.exists() else {}
     converged = [r for r in runs if r.status == "converged"]
-    best_fd = {}
+    best_fd: Dict[str, float] = {}
     for run in converged:
-        if run.kind == "quantum" and _finite(run.fd_score):
-            best_fd[run.generator] = min(best_fd.get(run.generator, math.inf), run.fd_score)
+        score = run.fd_score
+        if run.kind == "quantum" and score is not None and _finite(score):
+            best_fd[run.generator] = min(best_fd.get(run.generator, math.inf), score)
     vaes = prepared.get("vaes", {})
     return {
         "dir": str(study_dir), "n_runs": len(runs),
@@ -95,7 +98,7 @@ def _paired_fd(a_runs, b_runs, keys, seed=0, n_boot=2000):
             "ci": analysis.percentile_ci(boot, LEVEL), "p_value": float(p)}
 
 
-def compare(dirs):
+def compare(dirs: Mapping[str, StrPath]) -> Dict[str, Any]:
     """Compares the studies in ``dirs`` ({vae name: study directory}, two of them; the
     differences are second minus first). Returns a JSON-ready dict."""
     if len(dirs) != 2:
@@ -113,7 +116,7 @@ def _fmt(value, spec=".3g"):
     return "—" if value is None else format(value, spec)
 
 
-def markdown(result):
+def markdown(result: Mapping[str, Any]) -> str:
     """The comparison as a short Markdown report."""
     a, b = result["variants"]
     sa, sb = result["summaries"][a], result["summaries"][b]
@@ -159,7 +162,7 @@ def markdown(result):
     return "\n".join(lines)
 
 
-def write_comparison(out_dir, dirs):
+def write_comparison(out_dir: StrPath, dirs: Mapping[str, StrPath]) -> Dict[str, pathlib.Path]:
     """Writes ``vae_comparison.json`` and ``vae_comparison.md`` in ``out_dir``; their paths."""
     out = pathlib.Path(out_dir)
     result = compare(dirs)

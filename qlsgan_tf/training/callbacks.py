@@ -19,18 +19,42 @@ and a ``sample_fn(n) -> latents`` overrides it. Put :class:`FIDCallback` before
 Each callback writes into its own subdirectory of ``log_dir`` (``eval/``, ``images/``), beside
 Keras' ``train/`` and ``validation/``; :func:`log_hparams` writes into ``log_dir`` itself.
 """
+from __future__ import annotations
+
 import math
 import os
 import pathlib
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+    cast,
+)
 
 import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf import interrupts
 from qlsgan_tf.data.core import as_images
+from qlsgan_tf.fsutil import StrPath
 from qlsgan_tf.metrics.distances import fd_sat4_from_activations
 from qlsgan_tf.training.images import mosaic
 from qlsgan_tf.validation import check_int
+
+if TYPE_CHECKING:
+    from qlsgan_tf.metrics.distances import FDResult
+
+#: Latents ``[n, latent_dim]`` -> images ``[n, 28, 28, 4]`` in [-1, 1] (the VAE decoder).
+Decoder = Callable[[Any], Any]
+#: ``n -> latents [n, latent_dim]``.
+SampleFn = Callable[[int], Any]
 
 FD_TAG = "fd_sat4"
 KID_TAG = "kid"
@@ -38,24 +62,24 @@ KID_STD_TAG = "kid_std"
 FLOOR_TAG = "fd_sat4_floor"
 
 
-def _check_every(every_n_epochs):
+def _check_every(every_n_epochs: int) -> int:
     every_n_epochs = check_int("every_n_epochs", every_n_epochs, 1)
     return int(every_n_epochs)
 
 
-def _check_n(n, name):
+def _check_n(n: int, name: str) -> int:
     n = check_int(name, n, 1)
     return int(n)
 
 
-def _to_numpy(x):
+def _to_numpy(x: Any) -> np.ndarray:
     return x.numpy() if hasattr(x, "numpy") else np.asarray(x)
 
 
 class _GeneratingCallback(tf.keras.callbacks.Callback):
     """Shared: latents from ``sample_fn`` or ``model.generate``, decoded in batches."""
 
-    def __init__(self, decoder, sample_fn, batch_size):
+    def __init__(self, decoder: Decoder, sample_fn: Optional[SampleFn], batch_size: int):
         super().__init__()
         if not callable(decoder):
             raise TypeError(f"decoder must be callable (latents -> images); got {decoder!r}")
@@ -65,7 +89,7 @@ class _GeneratingCallback(tf.keras.callbacks.Callback):
         self.sample_fn = sample_fn
         self.batch_size = _check_n(batch_size, "batch_size")
 
-    def _latents(self, n):
+    def _latents(self, n: int) -> np.ndarray:
         if self.sample_fn is not None:
             latents = self.sample_fn(n)
         elif self.model is not None and hasattr(self.model, "generate"):
@@ -81,7 +105,7 @@ class _GeneratingCallback(tf.keras.callbacks.Callback):
                 f"{latents.shape}")
         return latents.astype(np.float32)
 
-    def _decode(self, latents):
+    def _decode(self, latents: np.ndarray) -> np.ndarray:
         parts = [_to_numpy(self.decoder(latents[i:i + self.batch_size]))
                  for i in range(0, len(latents), self.batch_size)]
         images = np.concatenate(parts, axis=0).astype(np.float32)
@@ -120,10 +144,12 @@ class FIDCallback(_GeneratingCallback):
       results: the matching :class:`~qlsgan_tf.metrics.FDResult` (None for NaN generations).
     """
 
-    def __init__(self, decoder, feature_net=None, real_images=None, every_n_epochs=1,
-                 n_samples=256, log_dir=None, sample_fn=None, floor=None,
-                 evaluate_on_train_end=True, max_block_size=None, batch_size=256,
-                 real_activations=None):
+    def __init__(self, decoder: Decoder, feature_net: Any = None,
+                 real_images: Optional[np.ndarray] = None, every_n_epochs: int = 1,
+                 n_samples: int = 256, log_dir: Optional[StrPath] = None,
+                 sample_fn: Optional[SampleFn] = None, floor: Union[float, FDResult, None] = None,
+                 evaluate_on_train_end: bool = True, max_block_size: Optional[int] = None,
+                 batch_size: int = 256, real_activations: Optional[np.ndarray] = None):
         super().__init__(decoder, sample_fn, batch_size)
         if (real_images is None) == (real_activations is None):
             raise ValueError("FIDCallback needs exactly one of real_images (the real reference "
@@ -151,28 +177,29 @@ class FIDCallback(_GeneratingCallback):
         if not np.all(np.isfinite(real_activations)):
             raise ValueError("real_activations contain NaN or inf values")
         self.real_activations = real_activations
-        self.floor = getattr(floor, "fd", floor)
+        self.floor = cast(Optional[float], getattr(floor, "fd", floor))  # float or FDResult.fd
         self.evaluate_on_train_end = bool(evaluate_on_train_end)
         self.max_block_size = max_block_size
         self.log_dir = None if log_dir is None else os.path.join(str(log_dir), "eval")
-        self._writer = None
-        self._last_epoch = None
-        self.history = []
-        self.results = []
+        self._writer: Any = None
+        self._last_epoch: Optional[int] = None
+        self.history: List[Tuple[int, float, float]] = []
+        self.results: List[Optional[FDResult]] = []
 
     @property
-    def writer(self):
+    def writer(self) -> Any:
         if self._writer is None and self.log_dir is not None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
         return self._writer
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
         if self.writer is not None and hasattr(self.feature_net, "summary"):
             with self.writer.as_default():
                 tf.summary.text("fd_sat4/feature_net", self.feature_net.summary(), step=0)
             self.writer.flush()
 
-    def evaluate(self, epoch, logs=None):
+    def evaluate(self, epoch: int, logs: Optional[Dict[str, Any]] = None
+                 ) -> Optional[FDResult]:
         """Generates, decodes and measures now; logs and records under ``epoch``."""
         images = self._decode(self._latents(self.n_samples))
         if np.all(np.isfinite(images)):
@@ -199,12 +226,12 @@ class FIDCallback(_GeneratingCallback):
             self.writer.flush()
         return res
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self._last_epoch = int(epoch)
         if (epoch + 1) % self.every_n_epochs == 0:
             self.evaluate(epoch, logs)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None:
         if (self.evaluate_on_train_end and self._last_epoch is not None
                 and (not self.history or self.history[-1][0] != self._last_epoch)):
             self.evaluate(self._last_epoch)
@@ -212,12 +239,13 @@ class FIDCallback(_GeneratingCallback):
             self._writer.flush()
 
     @property
-    def fd_values(self):
+    def fd_values(self) -> np.ndarray:
         """FD-SAT4 trajectory as an array (input to ``qlsgan_tf.metrics.stability``)."""
         return np.array([fd for _, fd, _ in self.history], np.float64)
 
 
-def image_grid(images, bands="rgb", cols=None):
+def image_grid(images: np.ndarray, bands: str = "rgb", cols: Optional[int] = None
+               ) -> np.ndarray:
     """Tiles patches into one picture: float ``[H, W, 3]`` in [0, 1].
 
     Args:
@@ -255,8 +283,10 @@ class ImageGridCallback(_GeneratingCallback):
       seed: seed of the fixed noise batch.
     """
 
-    def __init__(self, decoder, real_images=None, every_n_epochs=1, n_images=16, log_dir=None,
-                 png_dir=None, sample_fn=None, seed=0, batch_size=256):
+    def __init__(self, decoder: Decoder, real_images: Optional[np.ndarray] = None,
+                 every_n_epochs: int = 1, n_images: int = 16, log_dir: Optional[StrPath] = None,
+                 png_dir: Optional[StrPath] = None, sample_fn: Optional[SampleFn] = None,
+                 seed: int = 0, batch_size: int = 256):
         super().__init__(decoder, sample_fn, batch_size)
         self.every_n_epochs = _check_every(every_n_epochs)
         self.n_images = _check_n(n_images, "n_images")
@@ -267,10 +297,10 @@ class ImageGridCallback(_GeneratingCallback):
         self.log_dir = None if log_dir is None else os.path.join(str(log_dir), "images")
         self.png_dir = None if png_dir is None else pathlib.Path(png_dir)
         self.seed = seed
-        self._writer = None
-        self._noise = None
+        self._writer: Any = None
+        self._noise: Any = None
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
         if self.log_dir is not None and self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
         if self.png_dir is not None:
@@ -285,13 +315,13 @@ class ImageGridCallback(_GeneratingCallback):
         if self.real_images is not None:
             self._log("real", self.real_images, 0, png_prefix="real")
 
-    def _generated_latents(self):
+    def _generated_latents(self) -> np.ndarray:
         if self._noise is not None:
             return _to_numpy(self.model.generator(self._noise, training=False)).astype(
                 np.float32)
         return self._latents(self.n_images)
 
-    def _log(self, prefix, images, step, png_prefix):
+    def _log(self, prefix: str, images: np.ndarray, step: int, png_prefix: str) -> None:
         grids = {bands: image_grid(images, bands) for bands in ("rgb", "nir")}
         if self._writer is not None:
             with self._writer.as_default():
@@ -304,7 +334,7 @@ class ImageGridCallback(_GeneratingCallback):
             for bands, grid in grids.items():
                 matplotlib.image.imsave(self.png_dir / f"{png_prefix}_{bands}.png", grid)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         if (epoch + 1) % self.every_n_epochs:
             return
         images = self._decode(self._generated_latents())
@@ -312,7 +342,7 @@ class ImageGridCallback(_GeneratingCallback):
             return  # nothing to show; NaNGuard reports the failure
         self._log("generated", np.clip(images, -1.0, 1.0), epoch, f"epoch{epoch:04d}")
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None:
         if self._writer is not None:
             self._writer.flush()
 
@@ -336,7 +366,8 @@ class NaNGuard(tf.keras.callbacks.Callback):
       max_abs: divergence threshold on ``|value|`` (None: only NaN/inf).
     """
 
-    def __init__(self, monitor=None, max_abs=1e6):
+    def __init__(self, monitor: Union[str, Iterable[str], None] = None,
+                 max_abs: Optional[float] = 1e6):
         super().__init__()
         if isinstance(monitor, str):
             monitor = (monitor,)
@@ -345,17 +376,17 @@ class NaNGuard(tf.keras.callbacks.Callback):
             raise ValueError(f"max_abs must be a positive number or None; got {max_abs!r}")
         self.max_abs = max_abs
         self.failed = False
-        self.reason = None
-        self.epoch = None
+        self.reason: Optional[str] = None
+        self.epoch: Optional[int] = None
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
         self.failed, self.reason, self.epoch = False, None, None
         self._current_epoch = 0
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self._current_epoch = int(epoch)
 
-    def _check(self, logs, where):
+    def _check(self, logs: Optional[Mapping[str, Any]], where: str) -> None:
         if self.failed or not logs:
             return
         keys = self.monitor if self.monitor is not None else sorted(
@@ -380,10 +411,10 @@ class NaNGuard(tf.keras.callbacks.Callback):
             print(f"NaNGuard: stopping training, {self.reason}")
             return
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self._check(logs, f", batch {batch}")
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self._current_epoch = int(epoch)
         self._check(logs, " (epoch end)")
 
@@ -396,23 +427,23 @@ class StopOnRequest(tf.keras.callbacks.Callback):
     result must not be recorded as finished).
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.stopped = False
 
-    def _poll(self):
+    def _poll(self) -> None:
         if interrupts.stop_requested():
             self.stopped = True
             self.model.stop_training = True
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self._poll()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self._poll()
 
 
-def _check_hparam_values(values, name, allowed):
+def _check_hparam_values(values: Any, name: str, allowed: Tuple[type, ...]) -> Dict[str, Any]:
     if not isinstance(values, dict):
         raise TypeError(f"{name} must be a dict; got {type(values).__name__}")
     out = {}
@@ -428,7 +459,8 @@ def _check_hparam_values(values, name, allowed):
     return out
 
 
-def write_hparams_config(log_dir, hparam_names, metric_names):
+def write_hparams_config(log_dir: StrPath, hparam_names: Iterable[str],
+                         metric_names: Iterable[str]) -> None:
     """Writes the HParams experiment config (which hyperparameters and metrics exist).
 
     For a study with many runs under one root, call this once on the root and
@@ -445,11 +477,13 @@ def write_hparams_config(log_dir, hparam_names, metric_names):
     writer.close()
 
 
-def _display(name):
+def _display(name: str) -> str:
     return name.replace("fd_sat4", "FD-SAT4").replace("kid", "KID")
 
 
-def log_hparams(log_dir, hparams, metrics, experiment_config=True, step=0):
+def log_hparams(log_dir: StrPath, hparams: Mapping[str, Union[bool, int, float, str]],
+                metrics: Mapping[str, float], experiment_config: bool = True, step: int = 0
+                ) -> None:
     """Records one run in TensorBoard's HParams dashboard: its hyperparameters and final metrics.
 
     Args:

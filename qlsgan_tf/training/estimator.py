@@ -14,16 +14,23 @@ Losses are TF-GAN's own: ``tfgan.losses.wasserstein_generator_loss``,
 ``tfgan.gan_loss`` with ``gradient_penalty_weight``).
 """
 import weakref
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf.compat import import_tfgan
+from qlsgan_tf.fsutil import StrPath
 from qlsgan_tf.training.latent_gan import NOISES
 from qlsgan_tf.validation import check_choice, check_finite_float, check_int
 
+#: A Keras model or layer used as a template, or a zero-argument function returning a fresh one.
+ModelSource = Union[tf.keras.layers.Layer, Callable[[], Any]]
+#: An estimator ``input_fn``: a zero-argument function returning a ``tf.data.Dataset``.
+InputFn = Callable[[], tf.data.Dataset]
 
-def _model_factory(name, model_or_fn):
+
+def _model_factory(name: str, model_or_fn: ModelSource) -> Callable[[], Any]:
     """A zero-argument function returning a fresh, unbuilt-in-this-graph Keras model."""
     if isinstance(model_or_fn, tf.keras.Model):
         config = tf.keras.saving.serialize_keras_object(model_or_fn)
@@ -40,12 +47,12 @@ def _model_factory(name, model_or_fn):
 class _PerGraph:
     """One Keras model per TF graph, built on first use inside the estimator's scope."""
 
-    def __init__(self, name, factory):
+    def __init__(self, name: str, factory: Callable[[], Any]):
         self.name = name
         self.factory = factory
-        self._models = weakref.WeakKeyDictionary()
+        self._models: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    def __call__(self, inputs, mode):
+    def __call__(self, inputs: Any, mode: str) -> Any:
         graph = tf.compat.v1.get_default_graph()
         model = self._models.get(graph)
         if model is None:
@@ -57,9 +64,11 @@ class _PerGraph:
         return model(inputs, training=mode == tf.estimator.ModeKeys.TRAIN)
 
 
-def make_gan_estimator(generator, critic, noise_dim, model_dir, gp_weight=10.0, g_lr=2e-4,
-                       c_lr=2e-4, beta_1=0.5, beta_2=0.9, n_critic=5, config=None,
-                       add_summaries=None):
+def make_gan_estimator(generator: ModelSource, critic: ModelSource, noise_dim: int,
+                       model_dir: StrPath, gp_weight: float = 10.0,
+                       g_lr: float = 2e-4, c_lr: float = 2e-4, beta_1: float = 0.5,
+                       beta_2: float = 0.9, n_critic: int = 5, config: Any = None,
+                       add_summaries: Any = None) -> Any:
     """A ``tfgan.estimator.GANEstimator`` training ``generator`` against ``critic`` (WGAN-GP).
 
     Args:
@@ -119,20 +128,21 @@ def make_gan_estimator(generator, critic, noise_dim, model_dir, gp_weight=10.0, 
     )
 
 
-def _noise(shape, noise, seed):
+def _noise(shape: Sequence[int], noise: str, seed: Optional[int]) -> tf.Tensor:
     if noise == "uniform":
         return tf.random.uniform(shape, -1.0, 1.0, seed=seed)
     return tf.random.normal(shape, seed=seed)
 
 
-def _check_noise_args(batch_size, noise_dim, noise):
+def _check_noise_args(batch_size: int, noise_dim: int, noise: str) -> None:
     batch_size = check_int("batch_size", batch_size, 1)
     noise_dim = check_int("noise_dim", noise_dim, 1)
     check_choice("noise", noise, NOISES)
 
 
-def latent_input_fn(latents, batch_size, noise_dim, noise="uniform", seed=None,
-                    shuffle=True):
+def latent_input_fn(latents: np.ndarray, batch_size: int, noise_dim: int,
+                    noise: str = "uniform", seed: Optional[int] = None,
+                    shuffle: bool = True) -> InputFn:
     """An estimator ``input_fn`` yielding ``(noise, real_latents)`` batches, repeated forever.
 
     ``noise`` is ``[batch, noise_dim]`` (uniform in [-1, 1) or standard normal) and
@@ -147,7 +157,7 @@ def latent_input_fn(latents, batch_size, noise_dim, noise="uniform", seed=None,
         raise ValueError("latents must be finite floating-point values.")
     latents = latents.astype(np.float32)
 
-    def input_fn():
+    def input_fn() -> tf.data.Dataset:
         ds = tf.data.Dataset.from_tensor_slices(latents)
         if shuffle:
             ds = ds.shuffle(len(latents), seed=seed, reshuffle_each_iteration=True)
@@ -158,7 +168,8 @@ def latent_input_fn(latents, batch_size, noise_dim, noise="uniform", seed=None,
     return input_fn
 
 
-def noise_input_fn(n, noise_dim, batch_size=64, noise="uniform", seed=None):
+def noise_input_fn(n: int, noise_dim: int, batch_size: int = 64, noise: str = "uniform",
+                   seed: Optional[int] = None) -> InputFn:
     """An estimator ``input_fn`` for ``predict``: ``n`` noise vectors, then the end."""
     _check_noise_args(batch_size, noise_dim, noise)
     n = check_int("n", n, 1)
@@ -166,7 +177,7 @@ def noise_input_fn(n, noise_dim, batch_size=64, noise="uniform", seed=None):
     values = (rng.uniform(-1.0, 1.0, (int(n), int(noise_dim))) if noise == "uniform"
               else rng.standard_normal((int(n), int(noise_dim)))).astype(np.float32)
 
-    def input_fn():
+    def input_fn() -> tf.data.Dataset:
         return tf.data.Dataset.from_tensor_slices(values).batch(int(batch_size))
 
     return input_fn

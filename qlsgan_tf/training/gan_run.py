@@ -12,14 +12,26 @@ import dataclasses
 import math
 import pathlib
 import time
-from typing import List, Optional, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf.data.core import as_images
+from qlsgan_tf.fsutil import StrPath
 from qlsgan_tf.training import run_dir
 from qlsgan_tf.training.callbacks import (
+    Decoder,
     FIDCallback,
     ImageGridCallback,
     NaNGuard,
@@ -29,6 +41,10 @@ from qlsgan_tf.training.callbacks import (
 from qlsgan_tf.training.latent_gan import LatentGAN
 from qlsgan_tf.training.latents import encode_latents, latent_dataset
 
+if TYPE_CHECKING:
+    from qlsgan_tf.metrics.distances import FDResult
+
+
 N_RETURNED_SAMPLES = 16
 
 
@@ -36,26 +52,27 @@ N_RETURNED_SAMPLES = 16
 class _EpochTimer(tf.keras.callbacks.Callback):
     """Wall-clock seconds of each epoch's training (placed first: excludes FID evaluation)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
-        self.seconds = []
-        self._start = None
+        self.seconds: List[float] = []
+        self._start: Optional[float] = None
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self._start = time.perf_counter()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        assert self._start is not None  # Keras begins every epoch it ends
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def _time_per_epoch(seconds):
+def _time_per_epoch(seconds: Sequence[float]) -> float:
     """Median epoch time, leaving out the first epoch (graph tracing) when there are more."""
     if not seconds:
         return math.nan
     return float(np.median(seconds[1:] if len(seconds) > 1 else seconds))
 
 
-def _decode_fn(decoder):
+def _decode_fn(decoder: Optional[Decoder]) -> Optional[Decoder]:
     if decoder is None:
         return None
     if not callable(decoder):
@@ -108,8 +125,10 @@ class _Monitors:
     callbacks: list
 
 
-def _fid_callback(decoder, feature_net, reals, real_activations, fid_every, n_fid_samples,
-                  log_dir, floor):
+def _fid_callback(decoder: Decoder, feature_net: Any, reals: np.ndarray,
+                  real_activations: Optional[np.ndarray], fid_every: int, n_fid_samples: int,
+                  log_dir: Optional[StrPath], floor: Union[float, FDResult, None]
+                  ) -> FIDCallback:
     fid = FIDCallback(decoder, feature_net=feature_net, real_images=reals,
                       every_n_epochs=fid_every, n_samples=n_fid_samples, log_dir=log_dir,
                       floor=floor)
@@ -123,10 +142,12 @@ def _fid_callback(decoder, feature_net, reals, real_activations, fid_every, n_fi
     return fid
 
 
-def _monitors(decoder, reals, fd_args, log_dir, grid_args) -> _Monitors:
+def _monitors(decoder: Optional[Decoder], reals: Optional[np.ndarray],
+              fd_args: Dict[str, Any], log_dir: Optional[StrPath],
+              grid_args: Dict[str, Any]) -> _Monitors:
     """Timer first (its epochs exclude FD evaluation), FD-SAT4, guard, stop, TensorBoard."""
     timer, guard = _EpochTimer(), NaNGuard()
-    fid = None
+    fid: Optional[FIDCallback] = None
     if decoder is not None and reals is not None:
         fid = _fid_callback(decoder, reals=reals, log_dir=log_dir, **fd_args)
     # The guard after FIDCallback: a NaN FD-SAT4 stops the run too; StopOnRequest: Ctrl-C.
@@ -139,7 +160,8 @@ def _monitors(decoder, reals, fd_args, log_dir, grid_args) -> _Monitors:
     return _Monitors(timer, fid, guard, callbacks)
 
 
-def _samples(gan, decoder, n_images, seed):
+def _samples(gan: LatentGAN, decoder: Optional[Decoder], n_images: int, seed: Optional[int]
+             ) -> Optional[np.ndarray]:
     """``n_images`` generated patches as uint8, or None (no decoder, non-finite images)."""
     from qlsgan_tf.data import denormalize
 
@@ -149,7 +171,8 @@ def _samples(gan, decoder, n_images, seed):
     return denormalize(np.clip(images, -1.0, 1.0)) if np.all(np.isfinite(images)) else None
 
 
-def _fit_result(gan, history, monitors: _Monitors, time_s, samples) -> FitResult:
+def _fit_result(gan: LatentGAN, history: Any, monitors: _Monitors, time_s: float,
+                samples: Optional[np.ndarray]) -> FitResult:
     logs, fid = history.history, monitors.fid
     fd_history = [] if fid is None else [(int(e), float(fd), float(kid))
                                          for e, fd, kid in fid.history]
@@ -171,7 +194,8 @@ def _fit_result(gan, history, monitors: _Monitors, time_s, samples) -> FitResult
         samples=samples)
 
 
-def _log_run_hparams(log_dir, gan, hparams, result: FitResult):
+def _log_run_hparams(log_dir: StrPath, gan: LatentGAN, hparams: Optional[Mapping[str, Any]],
+                     result: FitResult) -> None:
     record = {k: v for k, v in (hparams or {}).items() if v is not None}
     record.setdefault("generator_capacity", gan.generator_capacity)
     record.setdefault("critic_params", gan.critic_params)
@@ -180,10 +204,17 @@ def _log_run_hparams(log_dir, gan, hparams, result: FitResult):
                                   "failed": float(result.failed)})
 
 
-def fit_with_fd(gan, latents, decoder=None, feature_net=None, real_images=None,  # noqa: PLR0913
-                real_activations=None, epochs=10, batch_size=64, steps_per_epoch=None,
-                fid_every=1, n_fid_samples=256, seed=0, log_dir=None, verbose=1, hparams=None,
-                floor=None, callbacks=None, n_images=16) -> FitResult:
+def fit_with_fd(gan: LatentGAN, latents: np.ndarray,  # noqa: PLR0913
+                decoder: Optional[Decoder] = None, feature_net: Any = None,
+                real_images: Optional[np.ndarray] = None,
+                real_activations: Optional[np.ndarray] = None, epochs: int = 10,
+                batch_size: int = 64, steps_per_epoch: Optional[int] = None,
+                fid_every: int = 1, n_fid_samples: int = 256, seed: int = 0,
+                log_dir: Optional[StrPath] = None, verbose: int = 1,
+                hparams: Optional[Mapping[str, Any]] = None,
+                floor: Union[float, FDResult, None] = None,
+                callbacks: Optional[Sequence[tf.keras.callbacks.Callback]] = None,
+                n_images: int = 16) -> FitResult:
     """Fits a compiled :class:`LatentGAN` on ``latents`` and measures FD-SAT4 along the way.
 
     Args:
@@ -249,7 +280,8 @@ class GanRunResult(FitResult):
     out_dir: str = ""
 
 
-def _real_inputs(vae, latents, real_images, decoder):
+def _real_inputs(vae: Any, latents: Optional[np.ndarray], real_images: Optional[np.ndarray],
+                 decoder: Any) -> Tuple[Any, Optional[np.ndarray], np.ndarray]:
     """(decoder, real images in [-1, 1] or None, real latents float32)."""
     if decoder is None and vae is not None:
         decoder = getattr(vae, "decoder", None)
@@ -265,7 +297,7 @@ def _real_inputs(vae, latents, real_images, decoder):
     return decoder, reals, np.asarray(latents, np.float32)
 
 
-def _noise_width(generator, noise_dim, latents) -> int:
+def _noise_width(generator: Any, noise_dim: Optional[int], latents: np.ndarray) -> int:
     """The generator's noise width (given, or its input width), checked against the latents."""
     if noise_dim is None:
         shape = getattr(generator, "input_shape", None)
@@ -279,13 +311,14 @@ def _noise_width(generator, noise_dim, latents) -> int:
     return int(noise_dim)
 
 
-def _floor_fields(floor) -> dict:
+def _floor_fields(floor: Optional[FDResult]) -> dict:
     """The real-vs-real floor's FD-SAT4 and KID (NaN without one)."""
     return {"floor_fd": math.nan if floor is None else float(floor.fd),
             "floor_kid": math.nan if floor is None else float(floor.kid)}
 
 
-def _compiled_gan(generator, critic, noise_dim, settings) -> LatentGAN:
+def _compiled_gan(generator: Any, critic: Any, noise_dim: int, settings: Mapping[str, Any]
+                  ) -> LatentGAN:
     gan = LatentGAN(generator, critic, noise_dim=noise_dim, loss=settings["loss"],
                     gp_weight=settings["gp_weight"], n_critic=settings["n_critic"],
                     noise=settings["noise"], seed=settings["seed"])
@@ -294,12 +327,18 @@ def _compiled_gan(generator, critic, noise_dim, settings) -> LatentGAN:
     return gan
 
 
-def train_latent_gan(generator, critic, out_dir, *, vae=None, latents=None,  # noqa: PLR0913
-                     real_images=None, test_images=None, decoder=None, noise_dim=None,
-                     loss="wgan-gp", gp_weight=10.0, n_critic=5, noise="uniform", g_lr=2e-4,
-                     c_lr=2e-4, epochs=10, batch_size=64, steps_per_epoch=None, seed=0,
-                     fid_every=1, n_fid_samples=256, feature_net=None, hparams=None,
-                     verbose=1) -> GanRunResult:
+def train_latent_gan(generator: tf.keras.Model, critic: tf.keras.Model,  # noqa: PLR0913
+                     out_dir: StrPath, *, vae: Any = None, latents: Optional[np.ndarray] = None,
+                     real_images: Optional[np.ndarray] = None,
+                     test_images: Optional[np.ndarray] = None,
+                     decoder: Optional[tf.keras.Model] = None, noise_dim: Optional[int] = None,
+                     loss: str = "wgan-gp", gp_weight: float = 10.0, n_critic: int = 5,
+                     noise: str = "uniform", g_lr: float = 2e-4, c_lr: float = 2e-4,
+                     epochs: int = 10, batch_size: int = 64,
+                     steps_per_epoch: Optional[int] = None, seed: int = 0, fid_every: int = 1,
+                     n_fid_samples: int = 256, feature_net: Any = None,
+                     hparams: Optional[Mapping[str, Any]] = None, verbose: int = 1
+                     ) -> GanRunResult:
     """Trains ``generator`` against ``critic`` on VAE latents and writes a run directory.
 
     Args:

@@ -3,6 +3,7 @@
 ``HybridLSGAN`` is its former name, kept (deprecated) so that models saved under it load.
 """
 import warnings
+from typing import Any, Dict, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -12,7 +13,7 @@ from qlsgan_tf.training.latent_gan import NOISES, sample_noise
 from qlsgan_tf.validation import check_choice, check_int
 
 
-def _input_width(generator):
+def _input_width(generator: Any) -> int:
     """The generator's input width, or an error asking for ``noise_dim``."""
     try:
         width = generator.input_shape[-1]
@@ -44,7 +45,8 @@ class LatentStyleGAN(tf.keras.Model):
     >>> images = hybrid.sample(64, seed=0)          # float32 [64, 28, 28, 4] in [-1, 1]
     """
 
-    def __init__(self, generator, decoder, noise_dim=None, noise="uniform", **kwargs):
+    def __init__(self, generator: tf.keras.Model, decoder: tf.keras.Model,
+                 noise_dim: Optional[int] = None, noise: str = "uniform", **kwargs: Any):
         super().__init__(**kwargs)
         for name, model in (("generator", generator), ("decoder", decoder)):
             if not isinstance(model, tf.keras.layers.Layer):
@@ -60,12 +62,12 @@ class LatentStyleGAN(tf.keras.Model):
         self.noise = noise
         self.build()
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Any = None) -> None:
         """Builds both parts from the noise shape ``[batch, noise_dim]``."""
         self.decoder(self.generator(tf.zeros([1, self.noise_dim])))
         super().build(tf.TensorShape([None, self.noise_dim]))
 
-    def call(self, inputs, training=False):
+    def call(self, inputs: Any, training: bool = False) -> tf.Tensor:
         inputs = tf.convert_to_tensor(inputs)
         if not inputs.dtype.is_floating:
             raise TypeError(f"noise must be float, got dtype {inputs.dtype.name}.")
@@ -76,11 +78,11 @@ class LatentStyleGAN(tf.keras.Model):
         latents = self.generator(tf.cast(inputs, tf.float32), training=training)
         return self.decoder(latents, training=training)
 
-    def sample_noise(self, n, seed=None):
+    def sample_noise(self, n: int, seed: Optional[int] = None) -> tf.Tensor:
         """Noise ``[n, noise_dim]`` of the kind the generator was trained on."""
         return sample_noise(n, self.noise_dim, self.noise, seed=seed)
 
-    def sample(self, n, seed=None, batch_size=256):
+    def sample(self, n: int, seed: Optional[int] = None, batch_size: int = 256) -> np.ndarray:
         """``n`` generated images, float32 ``[n, 28, 28, 4]`` in [-1, 1]."""
         n = check_int("n", n, 1)
         noise = self.sample_noise(int(n), seed=seed)
@@ -88,7 +90,7 @@ class LatentStyleGAN(tf.keras.Model):
                  for i in range(0, int(n), batch_size)]
         return np.clip(np.concatenate(parts), -1.0, 1.0).astype(np.float32)
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {
             **super().get_config(),
             "generator": tf.keras.saving.serialize_keras_object(self.generator),
@@ -98,7 +100,7 @@ class LatentStyleGAN(tf.keras.Model):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Dict[str, Any]) -> "LatentStyleGAN":
         config = renamed_noise_dim(config)
         config["generator"] = tf.keras.saving.deserialize_keras_object(config["generator"])
         config["decoder"] = tf.keras.saving.deserialize_keras_object(config["decoder"])
@@ -110,7 +112,7 @@ class HybridLSGAN(LatentStyleGAN):
     """Deprecated name of :class:`LatentStyleGAN` (it read as "least-squares GAN"); registered so
     that ``.keras`` files saved under it still load."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any):
         warnings.warn("HybridLSGAN is deprecated; use LatentStyleGAN.", DeprecationWarning,
                       stacklevel=2)
         super().__init__(*args, **kwargs)

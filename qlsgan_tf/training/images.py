@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import pathlib
+from typing import Optional
 
 import numpy as np
 from matplotlib import colors
@@ -16,14 +17,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from qlsgan_tf.data.core import as_images
-from qlsgan_tf.fsutil import atomic_write_file
+from qlsgan_tf.fsutil import StrPath, atomic_write_file
 from qlsgan_tf.validation import check_int
 
 #: Resolution of the written PNGs.
 DPI = 120
 
 
-def png_path(path) -> pathlib.Path:
+def png_path(path: StrPath) -> pathlib.Path:
     """``path`` as a Path, checked to name a ``.png`` file."""
     if not isinstance(path, (str, pathlib.PurePath)):
         raise TypeError(f"path must be a str or pathlib.Path, got {path!r}.")
@@ -40,7 +41,7 @@ def save_figure(fig: Figure, path: pathlib.Path) -> pathlib.Path:
         tmp, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None}))
 
 
-def _unit_images(images) -> np.ndarray:
+def _unit_images(images: np.ndarray) -> np.ndarray:
     """[N, 28, 28, 4] uint8 or float in [-1, 1] -> float64 in [0, 1] for drawing."""
     return (as_images(images, input_range="uint8_or_tanh").astype(np.float64) + 1.0) / 2.0
 
@@ -56,7 +57,7 @@ def mosaic(tiles: np.ndarray, ncols: int, gap: int = 2) -> np.ndarray:
     return out
 
 
-def _image_figure(images, title, ncols=None) -> Figure:
+def _image_figure(images: np.ndarray, title: str, ncols: Optional[int] = None) -> Figure:
     unit = _unit_images(images)
     n = unit.shape[0]
     if ncols is None:
@@ -80,7 +81,8 @@ def _image_figure(images, title, ncols=None) -> Figure:
     return fig
 
 
-def plot_image_grid(images, path, title, ncols=None) -> pathlib.Path:
+def plot_image_grid(images: np.ndarray, path: StrPath, title: str,
+                    ncols: Optional[int] = None) -> pathlib.Path:
     """SAT-4 patches as two blocks: true colour (R, G, B) and false colour (NIR, R, G).
 
     In the false-colour block vegetation, bright in near infrared, shows red: the usual way to

@@ -1,4 +1,6 @@
 """The latent GAN's real data: SAT-4 images encoded once by a trained VAE, as ``tf.data``."""
+from typing import Any, Optional
+
 import numpy as np
 import tensorflow as tf
 
@@ -6,7 +8,7 @@ from qlsgan_tf.data.core import as_images
 from qlsgan_tf.validation import check_int
 
 
-def encode_latents(vae, images, batch_size=256):
+def encode_latents(vae: Any, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """The VAE's bounded mean latent of every image, as float32 ``[N, latent_dim]``.
 
     Args:
@@ -31,8 +33,9 @@ def encode_latents(vae, images, batch_size=256):
     return latents
 
 
-def latent_dataset(latents, batch_size, seed=None, shuffle=True, repeat=False,
-                   drop_remainder=False):
+def latent_dataset(latents: np.ndarray, batch_size: int, seed: Optional[int] = None,
+                   shuffle: bool = True, repeat: bool = False, drop_remainder: bool = False
+                   ) -> tf.data.Dataset:
     """A ``tf.data.Dataset`` of float32 latent batches ``[batch, latent_dim]``.
 
     The last, smaller batch is kept by default: the bundled sample has fewer latents than

@@ -14,15 +14,20 @@ A failed run (NaN or diverged) writes no model: its checkpoints become ``checkpo
 """
 import pathlib
 import shutil
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from qlsgan_tf import jsoncodec
-from qlsgan_tf.fsutil import atomic_write_file
+from qlsgan_tf.fsutil import StrPath, atomic_write_file
 from qlsgan_tf.safe_load import load_keras_model, save_keras_model
 from qlsgan_tf.training import models_registry  # noqa: F401  (classes a model file may name)
 from qlsgan_tf.training.hybrid import LatentStyleGAN
 from qlsgan_tf.training.images import plot_image_grid
+
+if TYPE_CHECKING:  # gan_run imports this module
+    from qlsgan_tf.training.gan_run import FitResult
+
 
 N_GRID = 64
 CHECKPOINTS = "checkpoints"
@@ -33,7 +38,7 @@ GENERATOR_FILE = "generator.keras"
 SAMPLES_FILE = "samples.png"
 
 
-def load_hybrid(path):
+def load_hybrid(path: StrPath) -> LatentStyleGAN:
     """Loads a saved noise -> image model from ``path`` (a ``.keras`` file or a run
     directory)."""
     import qlsgan_tf.layers  # noqa: F401  (registers StyleQuantumGenerator)
@@ -47,7 +52,7 @@ def load_hybrid(path):
     return load_keras_model(path, expected_type=LatentStyleGAN)
 
 
-def write_metrics(out, metrics: dict) -> None:
+def write_metrics(out: StrPath, metrics: dict) -> None:
     """``OUT/metrics.json``, strict JSON (``jsoncodec``: non-finite numbers as "inf"/"nan"),
     written atomically."""
     text = jsoncodec.dumps(metrics, indent=2) + "\n"
@@ -55,7 +60,8 @@ def write_metrics(out, metrics: dict) -> None:
                       lambda tmp: pathlib.Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def save_models(out, generator, decoder, noise_dim, noise, seed, final_fd) -> None:
+def save_models(out: StrPath, generator: Any, decoder: Any, noise_dim: int, noise: str,
+                seed: Optional[int], final_fd: float) -> None:
     """The trained generator, and with a decoder the hybrid model and its sample grid."""
     out = pathlib.Path(out)
     save_keras_model(generator, out / GENERATOR_FILE)
@@ -69,7 +75,8 @@ def save_models(out, generator, decoder, noise_dim, noise, seed, final_fd) -> No
                         title=f"{N_GRID} generated patches, final FD-SAT4 {final_fd:.4g}")
 
 
-def write_run(out, result, generator, decoder, noise_dim, noise, seed) -> None:
+def write_run(out: StrPath, result: "FitResult", generator: Any, decoder: Any, noise_dim: int,
+              noise: str, seed: Optional[int]) -> None:
     """A finished run's outputs: the models and samples (not for a failed run: NaN/diverged
     weights are never saved as a model, its checkpoints are set aside), then metrics.json."""
     if result.failed:
@@ -79,7 +86,7 @@ def write_run(out, result, generator, decoder, noise_dim, noise, seed) -> None:
     write_metrics(out, result.metrics())
 
 
-def set_aside_failed(out) -> None:
+def set_aside_failed(out: StrPath) -> None:
     """After a failed run: no model files, and its checkpoints renamed ``checkpoints.failed``."""
     out = pathlib.Path(out)
     for name in (GENERATOR_FILE, HYBRID_FILE, SAMPLES_FILE):  # from an earlier run

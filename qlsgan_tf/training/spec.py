@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple, overload
 
 from qlsgan_tf import constants
 from qlsgan_tf.models import capacity as capacity_lib
@@ -35,30 +35,38 @@ KINDS = (QUANTUM, CLASSICAL)
 _LABEL = re.compile(r"^(?:q(?P<n>\d+)x(?P<layers>\d+)|c(?P<budget>\d+)@(?P<dim>\d+))$")
 
 
-def _check_readout(readout):
+def _check_readout(readout: str) -> str:
     if readout not in constants.READOUTS:
         raise ValueError(f"readout must be one of {constants.READOUTS}, got {readout!r}.")
     return readout
 
 
-def noise_width(output_dim, readout):
+def noise_width(output_dim: int, readout: str) -> int:
     """Noise values of a generator of ``output_dim`` latents: the qubits of the quantum
     generator of that size, the inverse of ``constants.output_dim`` (``D`` for ``"z"``,
     ``D // 2`` for ``"xz"``)."""
     return int(output_dim) // constants.output_dim(1, _check_readout(readout))
 
 
-def quantum_label(n_qubits, n_layers):
+def quantum_label(n_qubits: int, n_layers: int) -> str:
     """The label of the quantum generator of ``n_qubits`` and ``n_layers``."""
     return f"q{int(n_qubits)}x{int(n_layers)}"
 
 
-def classical_label(budget, output_dim):
+def classical_label(budget: int, output_dim: int) -> str:
     """The label of the classical generator of a parameter budget and an output size."""
     return f"c{int(budget)}@{int(output_dim)}"
 
 
-def _positive(name, value, allow_none=False):
+@overload
+def _positive(name: str, value: Any) -> int: ...
+
+
+@overload
+def _positive(name: str, value: Any, allow_none: bool) -> Optional[int]: ...
+
+
+def _positive(name: str, value: Any, allow_none: bool = False) -> Optional[int]:
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -94,7 +102,7 @@ class GeneratorSpec:
     output_dim: Optional[int] = None
     budget: Optional[int] = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_readout(self.readout)
         if self.kind == QUANTUM:
             n = _positive("n_qubits", self.n_qubits)
@@ -125,20 +133,24 @@ class GeneratorSpec:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def quantum(cls, n_qubits, n_layers, ansatz="bel", readout="z"):
+    def quantum(cls, n_qubits: int, n_layers: int, ansatz: str = "bel", readout: str = "z"
+                ) -> GeneratorSpec:
         """The style-based quantum generator (noise width ``n_qubits``)."""
         return cls(QUANTUM, n_qubits=n_qubits, n_layers=n_layers, ansatz=ansatz,
                    readout=readout)
 
     @classmethod
-    def classical(cls, output_dim, hidden_units, noise_dim=None, readout="z", budget=None):
+    def classical(cls, output_dim: int, hidden_units: Sequence[int],
+                  noise_dim: Optional[int] = None, readout: str = "z",
+                  budget: Optional[int] = None) -> GeneratorSpec:
         """An MLP generator of the given hidden widths (noise width from ``readout`` unless
         given)."""
         return cls(CLASSICAL, hidden_units=tuple(hidden_units), noise_dim=noise_dim,
                    output_dim=output_dim, readout=readout, budget=budget)
 
     @classmethod
-    def sized(cls, budget, output_dim, depth, readout="z"):
+    def sized(cls, budget: int, output_dim: int, depth: int, readout: str = "z"
+              ) -> GeneratorSpec:
         """The classical generator of ``depth`` hidden layers nearest ``budget`` parameters."""
         budget, output_dim = _positive("budget", budget), _positive("output_dim", output_dim)
         noise_dim = noise_width(output_dim, readout)
@@ -146,7 +158,8 @@ class GeneratorSpec:
         return cls.classical(output_dim, units, noise_dim, readout=readout, budget=budget)
 
     @classmethod
-    def parse(cls, label, *, ansatz="bel", readout="z", generator_depth=1):
+    def parse(cls, label: str, *, ansatz: str = "bel", readout: str = "z",
+              generator_depth: int = 1) -> GeneratorSpec:
         """The generator a label names (module docstring); ``ansatz``, ``readout`` and
         ``generator_depth`` are the study's settings that the label does not carry."""
         match = _LABEL.match(label) if isinstance(label, str) else None
@@ -159,23 +172,30 @@ class GeneratorSpec:
 
     # ------------------------------------------------------------------ derived
     @property
-    def label(self):
+    def label(self) -> str:
         """``q{n}x{L}`` or ``c{budget}@{D}`` (a classical generator given by its widths is
         named by its realised capacity)."""
         if self.kind == QUANTUM:
-            return quantum_label(self.n_qubits, self.n_layers)
+            return quantum_label(*self._quantum_shape())
+        assert self.output_dim is not None  # set by __post_init__
         return classical_label(self.budget if self.budget is not None else self.capacity,
                                self.output_dim)
 
     @property
-    def capacity(self):
+    def capacity(self) -> int:
         """Trainable parameters: a scale and a bias per rotation angle (quantum), the MLP's
         weights and biases (classical)."""
         if self.kind == QUANTUM:
-            return constants.quantum_capacity(self.n_qubits, self.n_layers, self.ansatz)
+            return constants.quantum_capacity(*self._quantum_shape(), self.ansatz)
+        assert self.noise_dim is not None and self.output_dim is not None  # by __post_init__
         return capacity_lib.mlp_param_count(self.noise_dim, self.hidden_units, self.output_dim)
 
-    def build(self, backend="fast", name=None):
+    def _quantum_shape(self) -> Tuple[int, int]:
+        """``(n_qubits, n_layers)`` of a quantum spec (``__post_init__`` checked both)."""
+        assert self.n_qubits is not None and self.n_layers is not None
+        return self.n_qubits, self.n_layers
+
+    def build(self, backend: str = "fast", name: Optional[str] = None) -> Any:
         """The Keras generator, noise ``[batch, noise_dim]`` -> latents ``[batch, output_dim]``.
 
         ``backend`` ("fast" or "tfq") is the quantum layer's simulator; it changes no weight
@@ -186,7 +206,7 @@ class GeneratorSpec:
 
             from qlsgan_tf.layers import StyleQuantumGenerator
 
-            layer = StyleQuantumGenerator(self.n_qubits, self.n_layers, ansatz=self.ansatz,
+            layer = StyleQuantumGenerator(*self._quantum_shape(), ansatz=self.ansatz,
                                           readout=self.readout, backend=backend)
             return tf.keras.Sequential([tf.keras.Input((self.noise_dim,)), layer],
                                        name=name or "quantum_generator")
@@ -196,7 +216,7 @@ class GeneratorSpec:
         return MLPGenerator(self.output_dim, hidden_units=self.hidden_units,
                             noise_dim=self.noise_dim, **kwargs)
 
-    def pack_config(self):
+    def pack_config(self) -> Dict[str, Any]:
         """The generator dict of ``training.PackedLatentGAN``."""
         if self.kind == QUANTUM:
             return {"kind": QUANTUM, "n_qubits": self.n_qubits, "n_layers": self.n_layers,

@@ -19,7 +19,7 @@ import dataclasses
 import os
 import pathlib
 import time
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 
 from qlsgan_tf import data as data_lib
 from qlsgan_tf import interrupts, jsoncodec
-from qlsgan_tf.fsutil import atomic_write_file
+from qlsgan_tf.fsutil import StrPath, atomic_write_file
 from qlsgan_tf.models.vae import SatVAE
 from qlsgan_tf.safe_load import load_keras_model, save_keras_model
 from qlsgan_tf.training import models_registry  # noqa: F401  (classes a model file may name)
@@ -64,9 +64,11 @@ HYPERPARAMETER_NAMES = frozenset(NOMINAL_HYPERPARAMETERS) | {"linear_scale"}
 #: chooses hyperparameters on ``data.x_fit``/``data.x_val`` before the final training
 #: (``qlsgan_tf.tuning.vae.RandomVaeSearch``).
 VaeSearch = Callable[..., Tuple[dict, dict]]
+#: Where images come from: a SAT-4 path, a ``Sat4Data``, or uint8 ``[N, 28, 28, 4]``.
+ImageSource = Union[str, "os.PathLike[str]", data_lib.Sat4Data, np.ndarray]
 
 
-def check_hyperparameters(values) -> dict:
+def check_hyperparameters(values: Optional[Mapping[str, Any]]) -> dict:
     """``values`` as a dict of known VAE hyperparameter names (else ``ValueError``)."""
     if values is not None and not isinstance(values, dict):
         raise TypeError(f"hyperparameters must be a dict, got {type(values).__name__}.")
@@ -78,7 +80,7 @@ def check_hyperparameters(values) -> dict:
     return values
 
 
-def vae_from_hyperparameters(latent_dim, values) -> SatVAE:
+def vae_from_hyperparameters(latent_dim: int, values: Mapping[str, Any]) -> SatVAE:
     """A compiled ``SatVAE`` from complete hyperparameter values (Adam at their rate)."""
     activation = values["latent_activation"]
     scale = (values["tanh_scale"] if activation == "tanh"
@@ -91,7 +93,8 @@ def vae_from_hyperparameters(latent_dim, values) -> SatVAE:
     return vae
 
 
-def build_vae(latent_dim=10, hyperparameters=None) -> Tuple[SatVAE, dict]:
+def build_vae(latent_dim: int = 10, hyperparameters: Optional[Mapping[str, Any]] = None
+              ) -> Tuple[SatVAE, dict]:
     """A compiled ``SatVAE``: the nominal one, ``hyperparameters`` overriding its values;
     returns the model and the values it was built from."""
     values = {**NOMINAL_HYPERPARAMETERS, **check_hyperparameters(hyperparameters)}
@@ -120,7 +123,7 @@ class VaeData:
     augment: bool
 
 
-def _images_of(data, split, what):
+def _images_of(data: ImageSource, split: str, what: str) -> Tuple[np.ndarray, str]:
     """uint8 ``[N, 28, 28, 4]`` and a description, from a path, a ``Sat4Data`` or an array."""
     if isinstance(data, (str, os.PathLike)):
         loaded = data_lib.load_sat4(data, split=split)
@@ -137,7 +140,8 @@ def _images_of(data, split, what):
     return data, f"in-memory array ({len(data)} images)"
 
 
-def _split_validation(images, val_fraction, seed):
+def _split_validation(images: np.ndarray, val_fraction: float, seed: int
+                      ) -> Tuple[np.ndarray, np.ndarray]:
     n = len(images)
     n_val = int(round(n * val_fraction))
     if n_val < 1 or n - n_val < 1:
@@ -148,7 +152,8 @@ def _split_validation(images, val_fraction, seed):
     return images[np.sort(order[n_val:])], images[np.sort(order[:n_val])]
 
 
-def prepare_vae_data(data, test_data=None, val_fraction=0.2, seed=0, augment=True) -> VaeData:
+def prepare_vae_data(data: ImageSource, test_data: Optional[ImageSource] = None,
+                     val_fraction: float = 0.2, seed: int = 0, augment: bool = True) -> VaeData:
     """Loads, splits (seeded), augments and normalizes the images of one VAE training.
 
     ``data``/``test_data``: a SAT-4 path (its ``test`` split is the test set unless
@@ -172,7 +177,7 @@ def prepare_vae_data(data, test_data=None, val_fraction=0.2, seed=0, augment=Tru
 
 # -- outputs ---------------------------------------------------------------------------------
 
-def _evaluate(vae, images):
+def _evaluate(vae: SatVAE, images: np.ndarray) -> dict:
     """Reconstruction MSE (total and per band) and mean KL of float images in [-1, 1]."""
     recon = vae.reconstruct(images)
     per_band = np.mean((images - recon) ** 2, axis=(0, 1, 2))
@@ -186,7 +191,8 @@ def _evaluate(vae, images):
     }
 
 
-def save_reconstructions_png(vae, images, path, n=8):
+def save_reconstructions_png(vae: SatVAE, images: np.ndarray, path: StrPath, n: int = 8
+                             ) -> pathlib.Path:
     """Grid of originals vs reconstructions: RGB rows, then NIR-R-G false-colour rows."""
     images = images[:n]
     recon = vae.reconstruct(images)
@@ -216,7 +222,8 @@ _NOTES = ("MSE on images scaled to [-1, 1]; train_mse on the un-augmented traini
           "validation images when augment is on), comparable to the tuning scores.")
 
 
-def _metrics(vae, images: VaeData, history, hp_values, run) -> dict:
+def _metrics(vae: SatVAE, images: VaeData, history: Any, hp_values: Mapping[str, Any],
+             run: Mapping[str, Any]) -> dict:
     """The ``metrics.json`` record of a trained VAE (``run``: kind, seed, seconds, ...)."""
     val_curve = history.history["val_reconstruction_loss"]
     train_eval = _evaluate(vae, data_lib.normalize(images.fit_u8))
@@ -245,7 +252,7 @@ def _metrics(vae, images: VaeData, history, hp_values, run) -> dict:
     }
 
 
-def _write_outputs(out, vae, metrics, x_test):
+def _write_outputs(out: pathlib.Path, vae: SatVAE, metrics: dict, x_test: np.ndarray) -> None:
     atomic_write_file(out / METRICS_FILE, lambda tmp: pathlib.Path(tmp).write_text(
         jsoncodec.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8"))
     save_reconstructions_png(vae, x_test, out / RECONSTRUCTIONS_FILE)
@@ -254,7 +261,7 @@ def _write_outputs(out, vae, metrics, x_test):
 
 # -- training --------------------------------------------------------------------------------
 
-def _output_dir(out_dir, overwrite) -> pathlib.Path:
+def _output_dir(out_dir: StrPath, overwrite: bool) -> pathlib.Path:
     out = pathlib.Path(out_dir)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"out_dir {out} exists and is not a directory.")
@@ -264,7 +271,7 @@ def _output_dir(out_dir, overwrite) -> pathlib.Path:
     return out
 
 
-def vae_callbacks(log_dir, patience):
+def vae_callbacks(log_dir: StrPath, patience: int) -> List[tf.keras.callbacks.Callback]:
     """Early stopping on the validation reconstruction loss, TensorBoard, stop on request."""
     return [
         tf.keras.callbacks.EarlyStopping(monitor="val_reconstruction_loss", patience=patience,
@@ -274,10 +281,12 @@ def vae_callbacks(log_dir, patience):
     ]
 
 
-def train_vae(data, out_dir, test_data=None, latent_dim=10, epochs=60, seed=0,  # noqa: PLR0913
-              hyperparameters=None, augment=True, batch_size=32, patience=10,
-              val_fraction=0.2, overwrite=False, verbose=1,
-              search: Optional[VaeSearch] = None):
+def train_vae(data: ImageSource, out_dir: StrPath,  # noqa: PLR0913
+              test_data: Optional[ImageSource] = None, latent_dim: int = 10, epochs: int = 60,
+              seed: int = 0, hyperparameters: Optional[Mapping[str, Any]] = None,
+              augment: bool = True, batch_size: int = 32, patience: int = 10,
+              val_fraction: float = 0.2, overwrite: bool = False, verbose: int = 1,
+              search: Optional[VaeSearch] = None) -> Tuple[SatVAE, dict]:
     """Trains a VAE (the nominal one, or the one ``search`` chose) and writes its directory.
 
     Args:
@@ -330,7 +339,7 @@ def train_vae(data, out_dir, test_data=None, latent_dim=10, epochs=60, seed=0,  
     return vae, metrics
 
 
-def load_vae(path) -> SatVAE:
+def load_vae(path: StrPath) -> SatVAE:
     """Loads a ``SatVAE`` saved by :func:`train_vae` (its directory, or the ``.keras`` file)."""
     path = pathlib.Path(path)
     model_path = path / MODEL_FILE if path.is_dir() else path

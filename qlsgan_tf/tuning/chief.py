@@ -9,25 +9,27 @@ call is made in short attempts (``ATTEMPT_S``); between them the stop flag is po
 """
 import os
 import time
+from typing import Any, Callable, Optional, TypeVar
 
 from qlsgan_tf import interrupts
 
 ATTEMPT_S = 2.0
 DEFAULT_TIMEOUT_S = 600.0
 TIMEOUT_ENV = "QLSGAN_CHIEF_TIMEOUT"
+R = TypeVar("R")
 
 
 class ChiefUnreachableError(ConnectionError):
     """The chief oracle did not answer within the bounded time."""
 
 
-def chief_address():
+def chief_address() -> str:
     """``ip:port`` of the chief oracle, from KerasTuner's environment variables."""
     return (f"{os.environ.get('KERASTUNER_ORACLE_IP', '')}:"
             f"{os.environ.get('KERASTUNER_ORACLE_PORT', '')}")
 
 
-def chief_timeout():
+def chief_timeout() -> float:
     """Seconds a worker waits for its chief: ``$QLSGAN_CHIEF_TIMEOUT`` or 600."""
     raw = os.environ.get(TIMEOUT_ENV)
     if raw is None:
@@ -41,14 +43,14 @@ def chief_timeout():
     return value
 
 
-def _unreachable(what, limit):
+def _unreachable(what: str, limit: float) -> ChiefUnreachableError:
     return ChiefUnreachableError(
         f"no answer from the chief oracle at {chief_address()} for {limit:g} s ({what}): "
         "start the chief (KERASTUNER_TUNER_ID=chief) with the same command, check "
         f"KERASTUNER_ORACLE_IP/PORT, or set {TIMEOUT_ENV}; finished runs are kept")
 
 
-def call_chief(rpc, what, limit=None):
+def call_chief(rpc: Callable[[float], R], what: str, limit: Optional[float] = None) -> R:
     """``rpc(timeout)`` in attempts of ``ATTEMPT_S`` seconds until it answers; the stop flag
     is polled between attempts. Raises ``ChiefUnreachableError`` after ``limit`` seconds
     (default ``chief_timeout()``) without an answer."""
@@ -78,13 +80,13 @@ class BoundedStub:
     """Stands in for KerasTuner's ``OracleStub``: each method is called through
     :func:`call_chief` (its own ``timeout`` and ``wait_for_ready`` are replaced)."""
 
-    def __init__(self, stub):
+    def __init__(self, stub: Any):
         self._stub = stub
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Callable[..., Any]:
         method = getattr(self._stub, name)
 
-        def call(request, *args, **kwargs):
+        def call(request: Any, *args: Any, **kwargs: Any) -> Any:
             kwargs.pop("timeout", None)
             kwargs["wait_for_ready"] = True
             return call_chief(lambda t: method(request, *args, timeout=t, **kwargs), name)
@@ -92,7 +94,7 @@ class BoundedStub:
         return call
 
 
-def bound_oracle_client(oracle):
+def bound_oracle_client(oracle: Any) -> Any:
     """Makes a worker's ``OracleClient`` (``tuner.oracle``) bounded; other oracles as they
     are. Returns ``oracle``."""
     stub = getattr(oracle, "__dict__", {}).get("stub")
@@ -101,7 +103,8 @@ def bound_oracle_client(oracle):
     return oracle
 
 
-def wait_for_chief(log=print, limit=None):
+def wait_for_chief(log: Callable[[str], object] = print, limit: Optional[float] = None
+                   ) -> None:
     """Blocks until the chief's gRPC server accepts connections (a worker checks this before
     preparing anything); ``ChiefUnreachableError`` after ``limit`` seconds, and the stop flag
     polled all along."""

@@ -11,7 +11,7 @@ report).
 import contextlib
 import dataclasses
 import io
-from typing import Tuple
+from typing import Iterator, Tuple
 
 from qlsgan_tf.config import IF_CHANGED, NEVER, setting
 from qlsgan_tf.constants import ANSATZE, LOSSES, NOISES, READOUTS
@@ -107,7 +107,7 @@ class TrainingSettings:
                                  "critic capacities around its best critic, or beyond a "
                                  "censored edge.", minimum=0, maximum=100)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "generators", tuple(str(v) for v in self.generators))
         for name, cast in (("critic_budgets", int), ("seeds", int), ("learning_rates", float)):
             values = tuple(cast(v) for v in getattr(self, name))
@@ -115,20 +115,20 @@ class TrainingSettings:
                 raise ValueError(f"{name} is empty")
             object.__setattr__(self, name, values)
 
-    def generator_spec(self, label):
+    def generator_spec(self, label: str) -> GeneratorSpec:
         """The ``GeneratorSpec`` a label of this search names."""
         return GeneratorSpec.parse(label, ansatz=self.ansatz, readout=self.readout,
                                    generator_depth=self.generator_depth)
 
 
-def oracle_seed(seed):
+def oracle_seed(seed: int) -> int:
     """The explicit, non-zero seed of a KerasTuner oracle for a study or run seed ``seed``
     (KerasTuner reads a seed of 0 as "none" and draws a random one)."""
     return int(seed) + 1
 
 
 @contextlib.contextmanager
-def quiet_stdout():
+def quiet_stdout() -> Iterator[None]:
     """KerasTuner's prints (``Reloading Tuner from ...``, trial banners) kept off stdout."""
     with contextlib.redirect_stdout(io.StringIO()):
         yield

@@ -6,10 +6,17 @@ silently, and the search would end "successfully" with runs missing that a rerun
 retries. :class:`FailFast` turns such an error into KerasTuner's ``FatalError`` (which it
 re-raises), chained to the original so that the CLI reports the original in one line.
 """
+from typing import TYPE_CHECKING, Any
+
 import keras_tuner
 
+if TYPE_CHECKING:  # the mixin's methods resolve to the Tuner's through the MRO
+    from keras_tuner import Tuner as _TunerBase
+else:
+    _TunerBase = object
 
-class FailFast:
+
+class FailFast(_TunerBase):
     """Tuner mixin (put it before ``keras_tuner.Tuner``): any trial error ends the search.
 
     ``keras_tuner.errors.FailedTrialError`` keeps its meaning (a trial that failed by
@@ -18,7 +25,7 @@ class FailFast:
     the oracle), so a subclass's own ``run_trial`` is covered too.
     """
 
-    def _run_and_update_trial(self, trial, *args, **kwargs):
+    def _run_and_update_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return super()._run_and_update_trial(trial, *args, **kwargs)
         except (keras_tuner.errors.FailedTrialError, keras_tuner.errors.FatalError):

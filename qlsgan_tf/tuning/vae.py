@@ -12,16 +12,20 @@ Training and loading a VAE (``train_vae``, ``load_vae``) live in
 """
 import pathlib
 import shutil
+from typing import Any, Mapping, Optional, Tuple
 
 import keras_tuner as kt
 import tensorflow as tf
 
 from qlsgan_tf import interrupts
+from qlsgan_tf.fsutil import StrPath
+from qlsgan_tf.models.vae import SatVAE
 from qlsgan_tf.training.vae_fit import (
     HYPERPARAMETER_NAMES,
     MODEL_FILE,
     NOMINAL_HYPERPARAMETERS,
     NOMINAL_LINEAR_SCALE,
+    ImageSource,
     VaeData,
     check_hyperparameters,
     train_vae,
@@ -52,11 +56,11 @@ class SatVAEHyperModel(kt.HyperModel):
     ...                         objective=kt.Objective("val_reconstruction_loss", "min"))
     """
 
-    def __init__(self, latent_dim=10, name="sat_vae", tunable=True):
+    def __init__(self, latent_dim: int = 10, name: str = "sat_vae", tunable: bool = True):
         super().__init__(name=name, tunable=tunable)
         self.latent_dim = check_int("latent_dim", latent_dim, 1)
 
-    def build(self, hp):
+    def build(self, hp: kt.HyperParameters) -> SatVAE:
         """A compiled ``SatVAE`` of the hyperparameters ``hp`` draws."""
         nominal = NOMINAL_HYPERPARAMETERS
         values = {"latent_activation": hp.Choice("latent_activation", ["tanh", "linear"],
@@ -77,7 +81,7 @@ class SatVAEHyperModel(kt.HyperModel):
         return vae_from_hyperparameters(self.latent_dim, values)
 
 
-def _fixed(values):
+def _fixed(values: Optional[Mapping[str, Any]]) -> kt.HyperParameters:
     """``kt.HyperParameters`` with ``values`` fixed."""
     hp = kt.HyperParameters()
     for key, value in check_hyperparameters(values).items():
@@ -93,13 +97,16 @@ class RandomVaeSearch:
     the best hyperparameters and a summary of the trials.
     """
 
-    def __init__(self, max_trials=5, epochs=60, hyperparameters=None, fresh=False):
+    def __init__(self, max_trials: int = 5, epochs: int = 60,
+                 hyperparameters: Optional[Mapping[str, Any]] = None, fresh: bool = False):
         self.max_trials = check_int("max_trials", max_trials, 1)
         self.epochs = check_int("tuning_epochs", epochs, 1)
         self.hyperparameters = check_hyperparameters(hyperparameters)
         self.fresh = bool(fresh)
 
-    def __call__(self, images: VaeData, *, out, latent_dim, seed, batch_size, patience, verbose):
+    def __call__(self, images: VaeData, *, out: StrPath, latent_dim: int,
+                 seed: int, batch_size: int, patience: int, verbose: int
+                 ) -> Tuple[dict, dict]:
         if self.fresh:
             shutil.rmtree(pathlib.Path(out) / "tuning", ignore_errors=True)
         with quiet_stdout():  # KerasTuner prints "Reloading Tuner from ..." on resume
@@ -128,8 +135,10 @@ class RandomVaeSearch:
         return {k: v for k, v in best.values.items() if k in HYPERPARAMETER_NAMES}, info
 
 
-def tune_vae(data, out_dir, max_trials=5, tuning_epochs=None, hyperparameters=None,
-             overwrite=False, epochs=60, **train_kwargs):
+def tune_vae(data: ImageSource, out_dir: StrPath, max_trials: int = 5,
+             tuning_epochs: Optional[int] = None,
+             hyperparameters: Optional[Mapping[str, Any]] = None, overwrite: bool = False,
+             epochs: int = 60, **train_kwargs: Any) -> Tuple[SatVAE, dict]:
     """Searches ``max_trials`` hyperparameter sets, then trains the best as
     :func:`~qlsgan_tf.training.vae_fit.train_vae` does (same outputs, plus ``out_dir/tuning``;
     ``metrics["kind"]`` is "tuned"). ``tuning_epochs``: maximum epochs per trial (default

@@ -4,6 +4,8 @@ SRC is a ``.mat`` file (v5 or v7.3), a Kaggle ``X_{split}_sat4.csv``, or a direc
 either; every split found is converted. ``load_sat4(OUT)`` then opens it instantly with
 ``mmap_mode="r"``. The cache is written under a temporary name and renamed when complete.
 """
+from typing import Sequence
+
 from absl import flags
 
 from qlsgan_tf.cli.common import UsageError, clear_errors
@@ -14,7 +16,7 @@ flags.DEFINE_integer("chunk_size", 8192, "Images per chunk read and written.", l
 flags.DEFINE_boolean("verify", True, "Re-open the written cache and check its sha256 checksums.")
 
 
-def main(argv):
+def main(argv: Sequence[str]) -> None:
     """Runs `qlsgan convert-data` (absl parses the flags; ``argv[1:]``: positional arguments)."""
     with clear_errors("convert-data"):
         if len(argv) != 3:

@@ -4,6 +4,7 @@ Statistics are computed in one streaming pass (chunk by chunk), so the full data
 any layout; a cache from ``qlsgan convert-data`` is the fastest to scan.
 """
 import json
+from typing import Any, Mapping, Sequence
 
 from absl import flags
 
@@ -17,7 +18,7 @@ flags.DEFINE_boolean("verify", None, "For a cache: check its sha256 checksums (d
                      "only caches small enough to check in a moment).")
 
 
-def format_summary(info):
+def format_summary(info: Mapping[str, Any]) -> str:
     """The summary of ``qlsgan_tf.data.describe`` as plain-text tables."""
     from qlsgan_tf.data import BAND_NAMES, CLASS_NAMES
 
@@ -35,7 +36,7 @@ def format_summary(info):
     return "\n".join(lines)
 
 
-def main(argv):
+def main(argv: Sequence[str]) -> None:
     """Runs `qlsgan data-info` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     with clear_errors("data-info"):
         if len(argv) != 2:

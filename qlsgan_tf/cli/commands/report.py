@@ -3,6 +3,8 @@
 Works on a finished or a partial study (the report then says PARTIAL); writes
 ``results.json``, ``trials.csv``, ``report.md`` and ``plots/*.png`` atomically.
 """
+from typing import Sequence
+
 from absl import flags
 
 from qlsgan_tf import interrupts
@@ -17,7 +19,7 @@ SHARED = settings_flags.define(presets.StudyConfig, __name__, names=("n_boot", "
                                bounds=True, default_text=lambda entry: "the study's")
 
 
-def main(argv):
+def main(argv: Sequence[str]) -> None:
     """Runs `qlsgan report` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     with clear_errors("report"), interrupts.handle_signals():
         if len(argv) != 2:

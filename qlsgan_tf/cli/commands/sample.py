@@ -5,6 +5,7 @@ or the run directory holding it. The PNG shows the samples twice: true colour (R
 NIR false colour (NIR, R, G as red, green, blue; vegetation shows red).
 """
 import pathlib
+from typing import Sequence
 
 from absl import flags
 
@@ -18,7 +19,7 @@ flags.DEFINE_integer("seed", None, "Noise seed (same seed, same images); default
 flags.DEFINE_string("npy", None, "Also save the images (uint8 [n, 28, 28, 4]) to this .npy.")
 
 
-def main(argv):
+def main(argv: Sequence[str]) -> None:
     """Runs `qlsgan sample` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     with clear_errors("sample"):
         if len(argv) != 2:

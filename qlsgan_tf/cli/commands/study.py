@@ -5,6 +5,8 @@ repeated); Ctrl-C stops cleanly. Distributed: start one chief and N workers with
 command and KerasTuner's variables KERASTUNER_TUNER_ID (chief, tuner0, tuner1, ...),
 KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT, all writing to one shared --out.
 """
+from typing import Any, Dict, Sequence
+
 from absl import flags
 
 from qlsgan_tf import interrupts
@@ -48,7 +50,7 @@ SETTINGS = settings_flags.define(presets.StudyConfig, __name__, default_text=_pr
 """The settings' flags (``qlsgan_tf.config.Entry`` records), one per user-settable setting."""
 
 
-def overrides_from_flags():
+def overrides_from_flags() -> Dict[str, Any]:
     """The study settings the user gave on the command line."""
     return settings_flags.given(SETTINGS)
 
@@ -58,7 +60,7 @@ def _flag_error(err):
     return settings_flags.flag_error(err, SETTINGS)
 
 
-def main(argv):
+def main(argv: Sequence[str]) -> None:
     """Runs `qlsgan study` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     interrupted = (f"finished runs are kept in {FLAGS.out}/runs. Rerun the same command to "
                    "resume.")
@@ -90,10 +92,10 @@ def main(argv):
             _dry_run(config, data_path, data_lib)
             return
         if len(vaes) > 1:
-            paths = runner.run_vae_comparison(config, vaes, data_path, FLAGS.out,
-                                              verbose=FLAGS.verbose)
+            compared = runner.run_vae_comparison(config, vaes, data_path, FLAGS.out,
+                                                 verbose=FLAGS.verbose)
             interrupts.check_stop()
-            for name, path in paths.items():
+            for name, path in compared.items():
                 print(f"{name.replace('_', ' ')}: {path}")
             return
         paths = runner.run_study(config, data_path, FLAGS.out, verbose=FLAGS.verbose)

@@ -8,6 +8,7 @@ TensorBoard ``logs/`` into DIR. ``qlsgan_tf.metrics.load_feature_net(DIR)`` load
 """
 import json
 import pathlib
+from typing import Sequence
 
 from absl import flags
 
@@ -30,7 +31,7 @@ flags.DEFINE_integer("verbose", 1, "Keras progress: 0 silent, 1 progress bar, 2 
                      "per epoch.", lower_bound=0, upper_bound=2)
 
 
-def main(argv):
+def main(argv: Sequence[str]) -> None:
     """Runs `qlsgan train-feature-net` (absl parses the flags)."""
     with clear_errors("train-feature-net"):
         if len(argv) != 2:

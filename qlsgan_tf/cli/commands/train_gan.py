@@ -14,6 +14,7 @@ floor, capacities, time per epoch), ``samples.png``, ``generator.keras`` and ``h
 """
 import math
 import pathlib
+from typing import TYPE_CHECKING, Sequence
 
 from absl import flags
 
@@ -23,6 +24,9 @@ from qlsgan_tf.cli import settings_flags
 from qlsgan_tf.cli.common import UsageError, clear_errors
 from qlsgan_tf.constants import BACKENDS
 from qlsgan_tf.tuning.settings import TrainingSettings
+
+if TYPE_CHECKING:  # imported in the functions: --help stays TensorFlow-free
+    from qlsgan_tf.training.spec import GeneratorSpec
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("vae", None, "Directory of the VAE trained by `qlsgan train-vae`.")
@@ -87,7 +91,7 @@ def _check_flags():
                          "--generator quantum; size the classical generator with --gen_units")
 
 
-def generator_spec(latent_dim):
+def generator_spec(latent_dim: int) -> "GeneratorSpec":
     """The ``GeneratorSpec`` the flags describe, checked against the VAE's latent size."""
     from qlsgan_tf.training.spec import GeneratorSpec
 
@@ -113,7 +117,7 @@ def _generator_hparams(spec):
     return {"gen_units": ",".join(map(str, spec.hidden_units)), "noise_dim": spec.noise_dim}
 
 
-def main(argv):
+def main(argv: Sequence[str]) -> None:
     """Runs `qlsgan train-gan` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     with clear_errors("train-gan"):
         if len(argv) != 2:

@@ -8,6 +8,7 @@ and its ``test`` split measured. DIR gets ``vae.keras``, ``metrics.json``,
 """
 import json
 import os
+from typing import Sequence
 
 from absl import flags
 
@@ -52,7 +53,7 @@ def _hyperparameters():
     return values
 
 
-def main(argv):
+def main(argv: Sequence[str]) -> None:
     """Runs `qlsgan train-vae` (flags parsed by absl; ``argv[1:]`` are the positional arguments)."""
     with clear_errors("train-vae"):
         if len(argv) != 2:
