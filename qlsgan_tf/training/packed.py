@@ -21,7 +21,7 @@ so one pack shape is traced once: a caller keeps one instance per shape (the stu
 ``tuning.lanes``) and ``reset`` loads new runs into it by assignment.
 """
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -538,7 +538,7 @@ class PackedLatentGAN(tf.keras.Model):
         self.g_adam.reset(k)
         self.c_adam.reset(k)
 
-    def take_runs(self, source: "PackedLatentGAN", runs: Sequence[int]) -> None:
+    def take_runs(self, source: "PackedLatentGAN", runs: Iterable[int]) -> None:
         """Loads runs ``runs`` of pack ``source`` into this pack, state and all (weights, Adam
         state, learning rates, seeds, masks, generator step), run ``runs[i]`` as run ``i``:
         a pack shrinks to its live runs and each goes on exactly where it was (its arithmetic

@@ -41,7 +41,6 @@ from qlsgan_tf.tuning.settings import TUNERS, TrainingSettings, oracle_seed, qui
 from qlsgan_tf.validation import check_choice
 
 if TYPE_CHECKING:
-    from qlsgan_tf.study.evaluation import RunEvaluator
     from qlsgan_tf.training.latent_gan import LatentGAN
 
 
@@ -123,7 +122,7 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
         self.refine = refine
 
     def run_trial(self, trial: Any, *args: Any, resources: Optional[Resources] = None,
-                  evaluator: Optional["RunEvaluator"] = None, **kwargs: Any) -> Dict[str, float]:
+                  evaluator: Optional[packs.Evaluator] = None, **kwargs: Any) -> Dict[str, float]:
         """Trains one generator's runs; ``search(resources=..., evaluator=...)`` hands in the
         study's resources and its ``study.evaluation.RunEvaluator`` (scores, judges and
         records each run)."""
@@ -146,7 +145,7 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
         return {"score": float(np.mean(scores))}
 
     def _train(self, settings: TrainingSettings, label: str, critics: Optional[Sequence[int]],
-               search_round: int, resources: Optional[Resources], evaluator: "RunEvaluator",
+               search_round: int, resources: Optional[Resources], evaluator: packs.Evaluator,
                scores: List[float]) -> List[RunResult]:
         """Trains (or reads back) one generator's runs at ``critics``; returns their results."""
         key = self.run_store.key if self.run_store else None
@@ -173,8 +172,12 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
             if self.progress:
                 self.progress(result, False)
 
-        packs.train_runs(settings, label, todo, resources, on_finish, evaluator,
-                         tuner_id=self.tuner_id)
+        if todo:  # every run recorded already: nothing to train, no resources needed
+            if resources is None:
+                raise ValueError("CapacityTuner.search needs resources= to train runs: the "
+                                 "study's tuning.capacity.Resources (study.prepare)")
+            packs.train_runs(settings, label, todo, resources, on_finish, evaluator,
+                             tuner_id=self.tuner_id)
         return results
 
     # Each run keeps its own samples and logs; KerasTuner's per-trial checkpoints would only
