@@ -12,8 +12,11 @@ TensorFlow-free: importable from any layer.
 import contextlib
 import signal
 import threading
+from types import FrameType
+from typing import Any, Dict, Iterator, Optional, Sequence
 
-_state = {}  # "reason" once a stop was requested; set and cleared by single dict operations
+# "reason" once a stop was requested; set and cleared by single dict operations.
+_state: Dict[str, str] = {}
 
 
 class StudyInterrupted(BaseException):
@@ -24,42 +27,43 @@ class StudyInterrupted(BaseException):
     """
 
 
-def request_stop(reason="stop requested"):
+def request_stop(reason: Any = "stop requested") -> None:
     """Sets the stop flag; the first reason given is kept (``dict.setdefault``: atomic, so a
     signal handler and any thread may call it at any time without a lock)."""
     _state.setdefault("reason", str(reason))
 
 
-def stop_requested():
+def stop_requested() -> bool:
     """True once a stop was requested (until :func:`reset`)."""
     return "reason" in _state
 
 
-def stop_reason():
+def stop_reason() -> Optional[str]:
     """Why the stop was requested (None when it was not)."""
     return _state.get("reason")
 
 
-def reset():
+def reset() -> None:
     """Clears the stop flag."""
     _state.pop("reason", None)
 
 
-def check_stop():
+def check_stop() -> None:
     """Raises :class:`StudyInterrupted` when a stop was requested."""
     reason = _state.get("reason")
     if reason is not None:
         raise StudyInterrupted(reason)
 
 
-def _handler(signum, _frame):
+def _handler(signum: int, _frame: Optional[FrameType]) -> None:
     if stop_requested():
         raise KeyboardInterrupt  # second signal: the user insists
     request_stop(signal.Signals(signum).name)
 
 
 @contextlib.contextmanager
-def handle_signals(signals=(signal.SIGINT, signal.SIGTERM)):
+def handle_signals(
+        signals: Sequence[signal.Signals] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
     """Within the block, the given signals set the stop flag instead of raising.
 
     Previous handlers are restored on exit. Outside the main thread (where Python cannot
@@ -68,7 +72,7 @@ def handle_signals(signals=(signal.SIGINT, signal.SIGTERM)):
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {}
+    previous: Dict[signal.Signals, Any] = {}
     try:
         for signum in signals:
             previous[signum] = signal.signal(signum, _handler)

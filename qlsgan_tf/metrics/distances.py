@@ -29,6 +29,8 @@ import math
 import warnings
 from typing import Any, Dict, Optional, Tuple
 
+import numpy as np
+
 from qlsgan_tf.data.core import as_images
 from qlsgan_tf.validation import check_int, check_samples
 
@@ -60,14 +62,14 @@ class FDResult:
                 f"(n_real={self.n_real}, n_fake={self.n_fake}, {self.feature_dim}-d features)")
 
 
-def _tfgan():
+def _tfgan() -> Any:
     from qlsgan_tf.compat import import_tfgan
 
     return import_tfgan()
 
 
 def check_activations(real: Any, fake: Any,
-                      metric: str = "FD-SAT4") -> Tuple[Any, Any]:
+                      metric: str = "FD-SAT4") -> Tuple[np.ndarray, np.ndarray]:
     """Validates two activation sets ``[N, D]`` and returns them as float64 arrays."""
     out = [check_samples(name, act, where=metric)
            for name, act in (("real activations", real), ("fake activations", fake))]
@@ -78,7 +80,7 @@ def check_activations(real: Any, fake: Any,
     return out[0], out[1]
 
 
-def _warn_small(n_real, n_fake, dim, stacklevel):
+def _warn_small(n_real: int, n_fake: int, dim: int, stacklevel: int) -> None:
     if min(n_real, n_fake) <= dim:
         warnings.warn(
             f"FD-SAT4 from {n_real} real / {n_fake} fake samples with {dim} feature "
@@ -90,7 +92,7 @@ def _warn_small(n_real, n_fake, dim, stacklevel):
 _GRAPHS: Dict[Tuple[Any, ...], Any] = {}
 
 
-def _graph(name, dim, max_block_size=None):
+def _graph(name: str, dim: int, max_block_size: Optional[int] = None) -> Any:
     """TF-GAN's activation metric as one cached ``tf.function`` (float64 ``[N, dim]`` inputs).
 
     A study evaluates FD-SAT4 and KID thousands of times; run eagerly, TF-GAN's ops (KID's
@@ -106,23 +108,23 @@ def _graph(name, dim, max_block_size=None):
     return graph
 
 
-def _make_graph(name, dim, max_block_size):
+def _make_graph(name: str, dim: int, max_block_size: Optional[int]) -> Any:
     """Traces TF-GAN's metric ``name`` ("fd" or "kid") for ``[N, dim]`` activations."""
     import tensorflow as tf
 
     tfgan = _tfgan()
     spec = [tf.TensorSpec([None, dim], tf.float64)] * 2  # KID needs the static dim
     if name == "fd":
-        def metric(real, fake):
+        def metric(real: Any, fake: Any) -> Any:
             return tfgan.eval.frechet_classifier_distance_from_activations(real, fake)
     else:
-        def metric(real, fake):
+        def metric(real: Any, fake: Any) -> Any:
             return tfgan.eval.kernel_classifier_distance_and_std_from_activations(
                 real, fake, max_block_size=max_block_size)
     return tf.function(metric, input_signature=spec, autograph=False)
 
 
-def _fd(real, fake):
+def _fd(real: np.ndarray, fake: np.ndarray) -> float:
     fd = _graph("fd", real.shape[1])(real, fake)
     # Tiny negative values are round-off of identical sets.
     return max(float(fd), 0.0)
@@ -208,7 +210,7 @@ def default_feature_net() -> Any:
     return net
 
 
-def _activations(images, feature_net, name):
+def _activations(images: Any, feature_net: Any, name: str) -> np.ndarray:
     net = default_feature_net() if feature_net is None else feature_net
     if not hasattr(net, "features"):
         raise TypeError(

@@ -14,17 +14,34 @@ evaluator=RunEvaluator(settings, resources))``):
 - **Record** (``record``): the run's ``RunResult`` and a few decoded samples for the report.
 """
 import math
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, cast
 
 import numpy as np
 
 from qlsgan_tf import convergence
 from qlsgan_tf.fsutil import atomic_write_npy
-from qlsgan_tf.tuning.results import RunResult
+from qlsgan_tf.tuning.results import RunHistory, RunResult
+
+if TYPE_CHECKING:  # TensorFlow and KerasTuner behind these
+    from qlsgan_tf.metrics.stability import RunStatus
+    from qlsgan_tf.training.spec import GeneratorSpec
+    from qlsgan_tf.tuning.capacity import Resources
+    from qlsgan_tf.tuning.packs import RunSpec
+    from qlsgan_tf.tuning.settings import TrainingSettings
+
+FDTriple = Tuple[float, float, float]
+"""(fd, kid, kid_std) of one run's decoded samples."""
 
 N_SAMPLE_IMAGES = 16
 
 
-def status_k(settings):
+def _latent_dim(spec: "GeneratorSpec") -> int:
+    """The latent size a generator outputs (``GeneratorSpec`` always sets its ``output_dim``,
+    declared optional only as a constructor argument)."""
+    return cast(int, spec.output_dim)
+
+
+def status_k(settings: "TrainingSettings") -> int:
     """Latent-score evaluations judged per run (one per epoch): the stability module's default,
     fewer when the study trains fewer epochs (at least 3, to test a trend)."""
     return convergence.status_window(settings.epochs, settings.status_k)
@@ -39,12 +56,12 @@ class RunEvaluator:
         samples directory).
     """
 
-    def __init__(self, settings, resources):
+    def __init__(self, settings: "TrainingSettings", resources: "Resources") -> None:
         self.settings = settings
         self.resources = resources
-        self._floors = {}
+        self._floors: Dict[int, float] = {}
 
-    def floor(self, latent_dim):
+    def floor(self, latent_dim: int) -> float:
         """Real-vs-real latent score at the evaluation's sizes (cached per latent size: a
         pure function of the size, so threads asking at once store the same value)."""
         from qlsgan_tf.metrics import latent_score
@@ -55,21 +72,23 @@ class RunEvaluator:
                 method=self.settings.latent_method, seed=0)))
         return self._floors[latent_dim]
 
-    def evaluate(self, spec, fakes, with_fd):
+    def evaluate(self, spec: "GeneratorSpec", fakes: np.ndarray,
+                 with_fd: bool) -> Tuple[np.ndarray, Dict[int, FDTriple]]:
         """Latent scores ``[k]`` of generated latents ``fakes [k, n, D]`` (nan where
         non-finite) and, when ``with_fd``, ``{k: (fd, kid, kid_std)}`` of their first
         ``n_fid_samples`` decoded; else ``{}``."""
         from qlsgan_tf.metrics import latent_score
 
-        s, real = self.settings, self.resources.latents[spec.output_dim]
+        s, real = self.settings, self.resources.latents[_latent_dim(spec)]
         scores = (latent_score.latent_distances(real, fakes, method=s.latent_method, seed=0)
                   if len(fakes) else np.zeros(0))
-        fds = (self._fd_sat4(self.resources.decoders[spec.output_dim],
+        fds = (self._fd_sat4(self.resources.decoders[_latent_dim(spec)],
                              {k: f[:s.n_fid_samples] for k, f in enumerate(fakes)})
                if with_fd else {})
         return np.asarray(scores, dtype=np.float64), fds
 
-    def _fd_sat4(self, decoder, fakes):
+    def _fd_sat4(self, decoder: Callable[[np.ndarray], Any],
+                 fakes: Mapping[int, np.ndarray]) -> Dict[int, FDTriple]:
         """(fd, kid, kid_std) per run: one decoder and one feature-network call for all."""
         from qlsgan_tf.metrics.distances import fd_sat4_from_activations
 
@@ -89,7 +108,8 @@ class RunEvaluator:
             out[k] = (float(res.fd), float(res.kid), float(res.kid_std))
         return out
 
-    def judge(self, latent_scores, critic_losses, floor, final):
+    def judge(self, latent_scores: Sequence[float], critic_losses: Sequence[float], floor: float,
+              final: bool) -> Optional["RunStatus"]:
         """The run's status now (None while it should train on)."""
         from qlsgan_tf.metrics import stability
 
@@ -100,36 +120,42 @@ class RunEvaluator:
             return None if settled is None else status
         return stability.RunStatus(settled, status.reasons, math.nan)
 
-    def record(self, spec, run, history, floor, meta):
+    def record(self, spec: "GeneratorSpec", run: "RunSpec", history: RunHistory, floor: float,
+               meta: Mapping[str, Any]) -> RunResult:
         """The finished run's ``RunResult``; saves a few decoded samples for the report."""
         self._save_samples(spec, run, history.fakes)
         return _result(self.settings, self.resources, spec, run, history, floor, meta)
 
-    def _save_samples(self, spec, run, fakes):
+    def _save_samples(self, spec: "GeneratorSpec", run: "RunSpec",
+                      fakes: Optional[np.ndarray]) -> None:
         from qlsgan_tf.data import denormalize
 
         if fakes is None or not np.all(np.isfinite(fakes)):
             return
-        images = np.asarray(self.resources.decoders[spec.output_dim](fakes[:N_SAMPLE_IMAGES]))
+        images = np.asarray(self.resources.decoders[_latent_dim(spec)](fakes[:N_SAMPLE_IMAGES]))
         if np.all(np.isfinite(images)):
             atomic_write_npy(self.resources.samples_dir / f"{run.key}.npy",
                              denormalize(np.clip(images, -1.0, 1.0)))
 
 
-def _result(settings, resources, spec, run, hist, floor, meta):
+def _result(settings: "TrainingSettings", resources: "Resources", spec: "GeneratorSpec",
+            run: "RunSpec", hist: RunHistory, floor: float, meta: Mapping[str, Any]) -> RunResult:
     from qlsgan_tf.metrics import distances
 
     status = hist.status
+    if status is None:
+        raise ValueError(f"run {run.key} has no status yet: only a finished run is recorded.")
     fds = [point.fd for point in hist.fd]
     tail = np.asarray(fds[-settings.k_last:], float)
     finite_tail = tail.size and np.all(np.isfinite(tail))
     latent_fd = math.inf
     if hist.fakes is not None and np.all(np.isfinite(hist.fakes)):
         latent_fd = float(distances.frechet_distance_from_activations(
-            resources.latents[spec.output_dim], hist.fakes))
+            resources.latents[_latent_dim(spec)], hist.fakes))
     return RunResult(
         generator=run.generator, kind=spec.kind, n_qubits=spec.n_qubits,
-        n_layers=spec.n_layers, latent_dim=spec.output_dim,
+        n_layers=spec.n_layers,
+        latent_dim=_latent_dim(spec),
         generator_capacity=spec.capacity, critic_budget=run.critic_budget,
         critic_params=meta["critic_params"], critic_units=tuple(meta["critic_units"]),
         seed=run.seed, learning_rate=run.learning_rate,

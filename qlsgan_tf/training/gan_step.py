@@ -18,7 +18,7 @@ one NaN rule (``tuning.packs.diverged``) that is checked in the compiled step, w
 diverged run is frozen at once.
 """
 import dataclasses
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -41,20 +41,21 @@ class GANParts:
     critic: Callable[[tf.Tensor], tf.Tensor]
     generator_variables: Sequence[Any]
     critic_variables: Sequence[Any]
-    apply_generator: Callable[[list], Any]
-    apply_critic: Callable[[list], Any]
+    apply_generator: Callable[[list[Any]], Any]
+    apply_critic: Callable[[list[Any]], Any]
     loss: gan_losses.GANLoss
     gp_weight: float
     n_critic: int
     n_runs: int
 
 
-def _per_run(value, n_runs):
+def _per_run(value: Any, n_runs: int) -> tf.Tensor:
     """A loss as ``[K]`` (a user's loss function may return the scalar of one run)."""
     return tf.reshape(tf.cast(value, tf.float32), [n_runs])
 
 
-def critic_losses(parts, real, fake, alpha):
+def critic_losses(parts: GANParts, real: Any, fake: Any,
+                  alpha: Any) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Per-run critic loss (with the weighted penalty when the loss has one), penalty and
     score gap ``mean D(real) - mean D(fake)``, each ``[K]``."""
     real_scores = parts.critic(real)
@@ -67,12 +68,13 @@ def critic_losses(parts, real, fake, alpha):
     return c_loss + parts.gp_weight * gp, gp, w_dist
 
 
-def generator_loss(parts, noise):
+def generator_loss(parts: GANParts, noise: Any) -> tf.Tensor:
     """Per-run generator loss ``[K]`` of fresh samples from ``noise``."""
     return _per_run(parts.loss.generator(parts.critic(parts.generate(noise))), parts.n_runs)
 
 
-def train_step(parts, real, seeds, step, noise_dim, noise="uniform"):
+def train_step(parts: GANParts, real: Any, seeds: Any, step: Any, noise_dim: int,
+               noise: str = "uniform") -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
     """One generator step of ``K`` runs: ``n_critic`` critic updates on the real batch, each
     with fresh noise and penalty weights, then one generator update.
 
@@ -92,11 +94,12 @@ def train_step(parts, real, seeds, step, noise_dim, noise="uniform"):
     """
     batch = tf.shape(real)[1]
 
-    def draw_noise(index):
+    def draw_noise(index: Any) -> tf.Tensor:
         counter = streams.step_counter(step, index, parts.n_critic)
         return streams.stream_noise(seeds, counter, batch, noise_dim, noise)
 
-    def critic_update(i, c_loss, gp, w_dist):
+    def critic_update(i: Any, c_loss: Any, gp: Any,
+                      w_dist: Any) -> Tuple[Any, Any, Any, Any]:
         fake = parts.generate(draw_noise(2 * i))
         alpha = streams.stream_uniform(
             seeds, streams.step_counter(step, 2 * i + 1, parts.n_critic), [batch, 1])
@@ -116,7 +119,7 @@ def train_step(parts, real, seeds, step, noise_dim, noise="uniform"):
     return c_loss, g_loss, gp, w_dist
 
 
-def finite_runs(*values):
+def finite_runs(*values: Any) -> tf.Tensor:
     """``[K]`` bool, true for the runs whose every value (``[K]`` each) is finite; a run that
     is not has diverged (``tuning.packs.diverged``)."""
     finite = tf.ones_like(values[0], tf.bool)

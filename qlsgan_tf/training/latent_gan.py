@@ -8,6 +8,8 @@ is any Keras model mapping noise ``[batch, noise_dim]`` to latents — a model a
 ``StyleQuantumGenerator`` or an ``MLPGenerator`` — so the same class trains the hybrid and
 the classical baseline.
 """
+from typing import Any, Callable, Dict, List, Optional, Union
+
 import numpy as np
 import tensorflow as tf
 
@@ -18,7 +20,8 @@ from qlsgan_tf.training import losses as gan_losses
 from qlsgan_tf.validation import check_choice, check_finite_float, check_int, check_optional_int
 
 
-def sample_noise(n, noise_dim, noise="uniform", seed=None, rng=None):
+def sample_noise(n: Any, noise_dim: int, noise: str = "uniform", seed: Optional[int] = None,
+                 rng: Optional[tf.random.Generator] = None) -> tf.Tensor:
     """Noise ``[n, noise_dim]`` float32: uniform in [-1, 1) or standard normal.
 
     ``seed`` (int) gives reproducible stateless draws; otherwise ``rng`` (a
@@ -39,7 +42,7 @@ def sample_noise(n, noise_dim, noise="uniform", seed=None, rng=None):
     return tf.random.normal(shape)
 
 
-def _capacity(model):
+def _capacity(model: Any) -> int:
     """Trainable parameter count (a model's own ``capacity`` when it defines one)."""
     cap = getattr(model, "capacity", None)
     if isinstance(cap, (int, np.integer)):
@@ -51,7 +54,7 @@ class _StreamState:
     """The training streams' seed and generator-step counter. A plain holder, so that Keras
     does not track the counter as a model weight (saved weights keep their layout)."""
 
-    def __init__(self, seed):
+    def __init__(self, seed: int) -> None:
         self.seed = int(seed)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="stream_step")
 
@@ -91,8 +94,10 @@ class LatentGAN(tf.keras.Model):
     >>> fake_latents = gan.generate(64)
     """
 
-    def __init__(self, generator, critic, noise_dim, loss="wgan-gp", gp_weight=10.0,
-                 n_critic=5, noise="uniform", seed=None, **kwargs):
+    def __init__(self, generator: tf.keras.Model, critic: tf.keras.Model, noise_dim: int,
+                 loss: Union[str, gan_losses.GANLoss] = "wgan-gp", gp_weight: float = 10.0,
+                 n_critic: int = 5, noise: str = "uniform", seed: Optional[int] = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # Ingest generator and critic.
         for name, model in (("generator", generator), ("critic", critic)):
@@ -123,8 +128,11 @@ class LatentGAN(tf.keras.Model):
         self.w_dist_tracker = tf.keras.metrics.Mean(name="w_dist")
 
     # ----------------------------------------------------------------------- Keras plumbing
-    def compile(self, g_optimizer=None, c_optimizer=None, c_loss_fn=None, g_loss_fn=None,
-                **kwargs):
+    def compile(self, g_optimizer: Optional[tf.keras.optimizers.Optimizer] = None,
+                c_optimizer: Optional[tf.keras.optimizers.Optimizer] = None,
+                c_loss_fn: Union[None, str, gan_losses.CriticLossFn] = None,
+                g_loss_fn: Union[None, str, gan_losses.GeneratorLossFn] = None,
+                **kwargs: Any) -> None:
         """Sets one optimizer and one loss function per network.
 
         Args:
@@ -151,23 +159,23 @@ class LatentGAN(tf.keras.Model):
             self.build()
 
     @property
-    def metrics(self):
+    def metrics(self) -> List[tf.keras.metrics.Metric]:
         trackers = [self.c_loss_tracker, self.g_loss_tracker]
         if self._loss.penalized:
             trackers.append(self.gp_tracker)
         return trackers + [self.w_dist_tracker]
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Any = None) -> None:
         """Builds generator and critic from the noise shape ``[batch, noise_dim]``."""
         noise = tf.zeros([1, self.noise_dim])
         self.critic(self.generator(noise))
         super().build(tf.TensorShape([None, self.noise_dim]))
 
-    def call(self, inputs, training=False):
+    def call(self, inputs: Any, training: bool = False) -> tf.Tensor:
         """Noise -> generated latents (the generator alone)."""
         return self.generator(inputs, training=training)
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {
             **super().get_config(),
             "generator": tf.keras.saving.serialize_keras_object(self.generator),
@@ -181,7 +189,7 @@ class LatentGAN(tf.keras.Model):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Dict[str, Any]) -> "LatentGAN":
         config = renamed_noise_dim(config)
         config["generator"] = tf.keras.saving.deserialize_keras_object(config["generator"])
         config["critic"] = tf.keras.saving.deserialize_keras_object(config["critic"])
@@ -190,22 +198,22 @@ class LatentGAN(tf.keras.Model):
         return gan
 
     @property
-    def generator_capacity(self):
+    def generator_capacity(self) -> int:
         """Trainable parameters of the generator."""
         return _capacity(self.generator)
 
     @property
-    def critic_params(self):
+    def critic_params(self) -> int:
         """Trainable parameters of the critic (the realised count, whatever budget sized it)."""
         return _capacity(self.critic)
 
     # --------------------------------------------------------------------------- the losses
-    def sample_noise(self, n, seed=None):
+    def sample_noise(self, n: Any, seed: Optional[int] = None) -> tf.Tensor:
         """Noise ``[n, noise_dim]`` of this model's kind; ``seed`` makes it reproducible."""
         return sample_noise(n, self.noise_dim, self.noise, seed=seed,
                             rng=None if seed is not None else self._rng)
 
-    def generate(self, n, seed=None, batch_size=256):
+    def generate(self, n: int, seed: Optional[int] = None, batch_size: int = 256) -> np.ndarray:
         """``n`` generated latents as a float32 ``np.ndarray`` (inference mode)."""
         n = check_int("n", n, 1)
         noise = self.sample_noise(n, seed=seed)
@@ -213,17 +221,17 @@ class LatentGAN(tf.keras.Model):
                  for i in range(0, n, batch_size)]
         return np.concatenate(parts).astype(np.float32)
 
-    def gradient_penalty(self, real, fake, alpha=None):
+    def gradient_penalty(self, real: Any, fake: Any, alpha: Optional[Any] = None) -> tf.Tensor:
         """:func:`qlsgan_tf.training.losses.gradient_penalty` of this critic; ``alpha``
         (``[batch, 1]``) defaults to uniform draws of this model's generator."""
         if alpha is None:
             alpha = self._rng.uniform(tf.stack([tf.shape(real)[0], 1]))
         return gan_losses.gradient_penalty(self.critic, real, fake, alpha=alpha)
 
-    def _parts(self, training):
+    def _parts(self, training: bool) -> gan_step.GANParts:
         """This model as one run of ``training.gan_step``: its networks with a run axis of 1,
         its optimizers (``compile``) and losses."""
-        def apply(optimizer, variables):
+        def apply(optimizer: Any, variables: Any) -> Callable[[list], Any]:
             return lambda grads: optimizer.apply_gradients(zip(grads, variables))
 
         return gan_step.GANParts(
@@ -239,7 +247,7 @@ class LatentGAN(tf.keras.Model):
             gp_weight=self.gp_weight, n_critic=self.n_critic, n_runs=1)
 
     # --------------------------------------------------------------------------- training
-    def train_step(self, data):
+    def train_step(self, data: Any) -> Dict[str, tf.Tensor]:
         """``training.gan_step.train_step`` of this one run on the real batch ``data``."""
         real = data[0] if isinstance(data, (tuple, list)) else data
         real = tf.cast(real, tf.float32)
@@ -253,7 +261,7 @@ class LatentGAN(tf.keras.Model):
         self._stream.step.assign_add(1)
         return self._update_metrics(*(v[0] for v in values))
 
-    def test_step(self, data):
+    def test_step(self, data: Any) -> Dict[str, tf.Tensor]:
         """Losses on held-out latents, without updates (for ``validation_data``)."""
         real = data[0] if isinstance(data, (tuple, list)) else data
         real = tf.cast(real, tf.float32)
@@ -265,7 +273,8 @@ class LatentGAN(tf.keras.Model):
         g_loss = self.g_loss_fn(self.critic(fake, training=False))
         return self._update_metrics(c_loss[0], g_loss, gp[0], w_dist[0])
 
-    def _update_metrics(self, c_loss, g_loss, gp, w_dist):
+    def _update_metrics(self, c_loss: Any, g_loss: Any, gp: Any,
+                        w_dist: Any) -> Dict[str, tf.Tensor]:
         self.c_loss_tracker.update_state(c_loss)
         self.g_loss_tracker.update_state(g_loss)
         self.w_dist_tracker.update_state(w_dist)

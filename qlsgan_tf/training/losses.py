@@ -18,7 +18,7 @@ fake, alpha=None)`` for one run, :func:`run_gradient_penalty` over a run axis.
 loss is one entry here; the training step (``training.gan_step``) reads nothing else.
 """
 import dataclasses
-from typing import Callable, Union
+from typing import Any, Callable, Optional, Union
 
 import tensorflow as tf
 
@@ -28,7 +28,7 @@ CriticLossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 GeneratorLossFn = Callable[[tf.Tensor], tf.Tensor]
 
 
-def score_mean(scores):
+def score_mean(scores: Any) -> tf.Tensor:
     """Mean of critic scores per run: ``[batch, 1]`` (or ``[batch]``) -> scalar, ``[K, batch,
     1]`` -> ``[K]``. Any other rank is refused (a ``ValueError`` naming the shape)."""
     scores = tf.convert_to_tensor(scores)
@@ -41,28 +41,29 @@ def score_mean(scores):
                      f"{scores.shape}.")
 
 
-def wgan_critic_loss(real_scores, fake_scores):
+def wgan_critic_loss(real_scores: Any, fake_scores: Any) -> tf.Tensor:
     """Wasserstein critic loss ``mean D(fake) - mean D(real)`` (Arjovsky et al. 2017)."""
     return score_mean(fake_scores) - score_mean(real_scores)
 
 
-def wgan_generator_loss(fake_scores):
+def wgan_generator_loss(fake_scores: Any) -> tf.Tensor:
     """Wasserstein generator loss ``-mean D(fake)``."""
     return -score_mean(fake_scores)
 
 
-def bce_critic_loss(real_scores, fake_scores):
+def bce_critic_loss(real_scores: Any, fake_scores: Any) -> tf.Tensor:
     """Binary cross-entropy on logits: ``-mean log σ(D(real)) - mean log(1 - σ(D(fake)))``."""
     return (score_mean(tf.nn.softplus(-tf.convert_to_tensor(real_scores)))
             + score_mean(tf.nn.softplus(tf.convert_to_tensor(fake_scores))))
 
 
-def bce_generator_loss(fake_scores):
+def bce_generator_loss(fake_scores: Any) -> tf.Tensor:
     """The non-saturating generator loss ``-mean log σ(D(fake))`` (Goodfellow et al. 2014)."""
     return score_mean(tf.nn.softplus(-tf.convert_to_tensor(fake_scores)))
 
 
-def run_gradient_penalty(critic, real, fake, alpha):
+def run_gradient_penalty(critic: Callable[[tf.Tensor], tf.Tensor], real: Any, fake: Any,
+                         alpha: Any) -> tf.Tensor:
     """Per-run mean of ``(||∇_x D(x)||_2 - 1)^2`` over interpolates of real and fake
     (Gulrajani et al. 2017), for ``K`` runs at once.
 
@@ -91,7 +92,8 @@ def run_gradient_penalty(critic, real, fake, alpha):
     return tf.reduce_mean(tf.square(norms - 1.0), axis=1)
 
 
-def gradient_penalty(critic, real, fake, alpha=None, training=True):
+def gradient_penalty(critic: Callable[..., tf.Tensor], real: Any, fake: Any,
+                     alpha: Optional[Any] = None, training: bool = True) -> tf.Tensor:
     """Mean of ``(||∇_x D(x)||_2 - 1)^2`` over interpolates of real and fake (Gulrajani 2017):
     :func:`run_gradient_penalty` of one run.
 
@@ -125,7 +127,7 @@ class GANLoss:
     penalized: bool
 
 
-LOSSES = {
+LOSSES: dict[str, GANLoss] = {
     "wgan-gp": GANLoss(wgan_critic_loss, wgan_generator_loss, penalized=True),
     "bce": GANLoss(bce_critic_loss, bce_generator_loss, penalized=False),
 }
@@ -141,11 +143,11 @@ def get(loss: Union[str, GANLoss]) -> GANLoss:
     return LOSSES[loss]
 
 
-def critic_loss_fn(loss) -> CriticLossFn:
+def critic_loss_fn(loss: Union[str, GANLoss, CriticLossFn]) -> CriticLossFn:
     """A critic loss given as a callable or by its configuration name."""
     return loss if callable(loss) else get(loss).critic
 
 
-def generator_loss_fn(loss) -> GeneratorLossFn:
+def generator_loss_fn(loss: Union[str, GANLoss, GeneratorLossFn]) -> GeneratorLossFn:
     """A generator loss given as a callable or by its configuration name."""
     return loss if callable(loss) else get(loss).generator

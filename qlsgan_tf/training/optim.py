@@ -8,6 +8,8 @@ own learning rate, step count and moments, gradients masked per run (padding sta
 and frozen runs keep weights and state. Keras' Adam and ``RunAdam`` perform the same
 arithmetic (``tests/test_packed.py`` checks a run of a pack against ``LatentGAN``).
 """
+from typing import Any, Optional, Sequence
+
 import tensorflow as tf
 
 BETA_1 = 0.5
@@ -16,7 +18,7 @@ EPSILON = 1e-7
 DEFAULT_LEARNING_RATE = 2e-4
 
 
-def adam(learning_rate=DEFAULT_LEARNING_RATE):
+def adam(learning_rate: Any = DEFAULT_LEARNING_RATE) -> tf.keras.optimizers.Optimizer:
     """Keras' Adam with this module's betas and epsilon (one per network)."""
     return tf.keras.optimizers.Adam(learning_rate, beta_1=BETA_1, beta_2=BETA_2,
                                     epsilon=EPSILON)
@@ -37,7 +39,7 @@ class RunAdam(tf.Module):
     >>> opt.apply(grads, learning_rate=lr_per_run, active=active_mask)
     """
 
-    def __init__(self, variables, name="run_adam"):
+    def __init__(self, variables: Sequence[tf.Variable], name: str = "run_adam") -> None:
         super().__init__(name=name)
         self.variables_ = list(variables)
         if not self.variables_:
@@ -54,7 +56,8 @@ class RunAdam(tf.Module):
                       for i, v in enumerate(self.variables_)]
             self.t = tf.Variable(tf.zeros([self.n_runs]), trainable=False, name="t")
 
-    def apply(self, grads, learning_rate, active, masks=None):
+    def apply(self, grads: Sequence[Any], learning_rate: Any, active: Any,
+              masks: Optional[Sequence[Any]] = None) -> None:
         """One update of the active runs.
 
         Args:
@@ -80,7 +83,7 @@ class RunAdam(tf.Module):
             var.assign(tf.where(keep, var_new, var))
         self.t.assign(t_new)
 
-    def reset(self, run=None):
+    def reset(self, run: Optional[int] = None) -> None:
         """Zeroes the state of every run (``run`` None) or of run ``run`` alone."""
         for var in (*self.m, *self.v, self.t):
             if run is None:

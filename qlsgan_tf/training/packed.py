@@ -21,8 +21,10 @@ so one pack shape is traced once: a caller keeps one instance per shape (the stu
 ``tuning.lanes``) and ``reset`` loads new runs into it by assignment.
 """
 import time
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 import tensorflow as tf
 
 from qlsgan_tf.training import gan_step, optim, streams
@@ -40,12 +42,12 @@ XLA_MAX_QUBITS = 6
 LAYERED_MAX_QUBITS = 3
 
 
-def _positive_int(name, value):
+def _positive_int(name: str, value: Any) -> int:
     value = check_int(name, value, 1)
     return int(value)
 
 
-def ingest_generator(spec):
+def ingest_generator(spec: Mapping[str, Any]) -> Dict[str, Any]:
     """Checks a pack's generator dict (see :class:`PackedLatentGAN`); returns it normalised."""
     if not isinstance(spec, dict) or spec.get("kind") not in GENERATOR_KINDS:
         raise ValueError(f"generator must be a dict with kind in {GENERATOR_KINDS}, got "
@@ -67,7 +69,8 @@ def ingest_generator(spec):
             "output_activation": spec.get("output_activation", "tanh")}
 
 
-def _fit_generator(spec, shape, layered=True):
+def _fit_generator(spec: Dict[str, Any], shape: Mapping[str, Any],
+                   layered: bool = True) -> Dict[str, Any]:
     """Checks that run generator ``spec`` fits a pack whose generator shape is ``shape``
     (both ingested): same kind, sizes and settings, at most as deep (quantum) or as wide
     (classical, layer by layer). Raises ``ValueError`` naming both."""
@@ -87,7 +90,7 @@ def _fit_generator(spec, shape, layered=True):
                      "as many where the pack's circuit is not layered).")
 
 
-def _quantum_layout(spec, max_layers):
+def _quantum_layout(spec: Mapping[str, Any], max_layers: int) -> Tuple[np.ndarray, np.ndarray]:
     """Where a run's angles sit among a pack's padded angles: (positions, noise index of every
     padded angle). A circuit of ``L`` layers padded to ``max_layers``: its layers first, the
     padding (zero weights: the layers are skipped) after them, its final RY layer last."""
@@ -103,37 +106,37 @@ def _quantum_layout(spec, max_layers):
     return positions, index
 
 
-def _ingest_critics(critic_units, n_runs):
-    critic_units = [tuple(int(u) for u in units) for units in critic_units]
-    if len(critic_units) != n_runs:
+def _ingest_critics(critic_units: Sequence[Sequence[int]], n_runs: int) -> List[Tuple[int, ...]]:
+    units_list = [tuple(int(u) for u in units) for units in critic_units]
+    if len(units_list) != n_runs:
         raise ValueError(f"critic_units must give the hidden widths of each of the {n_runs} "
-                         f"runs, got {len(critic_units)} entries.")
-    depths = {len(u) for u in critic_units}
+                         f"runs, got {len(units_list)} entries.")
+    depths = {len(u) for u in units_list}
     if len(depths) != 1:
-        raise ValueError(f"all critics of a pack must have the same depth, got {critic_units}.")
-    if any(u < 1 for units in critic_units for u in units):
-        raise ValueError(f"critic widths must be positive, got {critic_units}.")
-    return critic_units
+        raise ValueError(f"all critics of a pack must have the same depth, got {units_list}.")
+    if any(u < 1 for units in units_list for u in units):
+        raise ValueError(f"critic widths must be positive, got {units_list}.")
+    return units_list
 
 
-def _per_run(name, value, n_runs, dtype):
+def _per_run(name: str, value: npt.ArrayLike, n_runs: int, dtype: npt.DTypeLike) -> np.ndarray:
     values = np.broadcast_to(np.asarray(value, dtype), [n_runs]).copy()
     if np.issubdtype(values.dtype, np.floating) and not np.all(np.isfinite(values) & (values > 0)):
         raise ValueError(f"{name} must be finite and > 0 for every run, got {value!r}.")
     return values
 
 
-def _dense_shapes(dims):
+def _dense_shapes(dims: Sequence[int]) -> List[Tuple[int, ...]]:
     """Kernel and bias shapes of an MLP with layer sizes ``dims`` (Keras ``get_weights`` order)."""
     return [s for a, b in zip(dims[:-1], dims[1:]) for s in ((a, b), (b,))]
 
 
-def _corner(shape):
+def _corner(shape: Sequence[int]) -> Tuple[slice, ...]:
     """The index of a run's own ``shape`` at the start of its zero-padded weight."""
     return tuple(slice(0, d) for d in shape)
 
 
-def _assign_padded(variables, k, weights):
+def _assign_padded(variables: Sequence[tf.Variable], k: int, weights: Sequence[Any]) -> None:
     """Sets run ``k``'s slice of each stacked variable to its weight, zero-padded."""
     for var, w in zip(variables, weights):
         w = np.asarray(w, np.float32)
@@ -142,17 +145,18 @@ def _assign_padded(variables, k, weights):
         var[k].assign(padded)
 
 
-def _glorot(rng, fan_in, fan_out):
+def _glorot(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32)
 
 
-def _dense_weights(rng, dims):
+def _dense_weights(rng: np.random.Generator, dims: Sequence[int]) -> List[np.ndarray]:
     return [w for a, b in zip(dims[:-1], dims[1:])
             for w in (_glorot(rng, a, b), np.zeros([b], np.float32))]
 
 
-def initial_weights(generator, critic_units, latent_dim, init_seed):
+def initial_weights(generator: Mapping[str, Any], critic_units: Sequence[int], latent_dim: int,
+                    init_seed: int) -> Tuple[List[np.ndarray], List[np.ndarray]]:
     """A run's initial (generator, critic) weights, a function of ``init_seed`` alone, in the
     order of the Keras models' ``get_weights``: Glorot-uniform kernels and zero biases (Keras
     ``Dense``), style weights uniform in [-0.15, 0.15] (``StyleQuantumGenerator``). Runs of
@@ -204,9 +208,11 @@ class PackedLatentGAN(tf.keras.Model):
     >>> history = pack.train(latents, steps=100)          # [steps, K, 4] per-run losses
     """
 
-    def __init__(self, generator, critic_units, latent_dim, batch_size=64, loss="wgan-gp",
-                 gp_weight=10.0, n_critic=5, noise="uniform", jit_compile=None, layered=None,
-                 **kwargs):
+    def __init__(self, generator: Mapping[str, Any], critic_units: Sequence[Sequence[int]],
+                 latent_dim: int, batch_size: int = 64, loss: str = "wgan-gp",
+                 gp_weight: float = 10.0, n_critic: int = 5, noise: str = "uniform",
+                 jit_compile: Optional[bool] = None, layered: Optional[bool] = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # Ingest generator, critics and sizes.
         self.generator_spec = ingest_generator(generator)
@@ -256,10 +262,11 @@ class PackedLatentGAN(tf.keras.Model):
         self.reset()
 
     # ------------------------------------------------------------------ variables
-    def _variable(self, name, shape, dtype=tf.float32, trainable=False):
+    def _variable(self, name: str, shape: Any, dtype: Any = tf.float32,
+                  trainable: bool = False) -> tf.Variable:
         return tf.Variable(tf.zeros(shape, dtype), trainable=trainable, name=name)
 
-    def _make_variables(self):
+    def _make_variables(self) -> None:
         K, spec = self.n_runs, self.generator_spec
         if spec["kind"] == "quantum":
             from qlsgan_tf.layers import circuits
@@ -267,7 +274,7 @@ class PackedLatentGAN(tf.keras.Model):
             n_angles = circuits.n_angles(spec["n_qubits"], spec["n_layers"], spec["ansatz"])
             self.g_layers = self._variable("g_layers", [K], tf.int32)
             self.g_index = self._variable("g_index", [K, n_angles], tf.int32)
-            g_shapes = [[n_angles], [n_angles]]
+            g_shapes: List[Tuple[int, ...]] = [(n_angles,), (n_angles,)]
         else:
             g_shapes = _dense_shapes([self.noise_dim, *spec["units"], self.latent_dim])
         c_shapes = _dense_shapes([self.latent_dim, *self.widths, 1])
@@ -285,7 +292,7 @@ class PackedLatentGAN(tf.keras.Model):
         self.failed = self._variable("failed", [K], tf.bool)
         self.step = self._variable("step", [], tf.int64)
 
-    def _critic_mask_values(self):
+    def _critic_mask_values(self) -> List[np.ndarray]:
         """Per run, 1 where its critic's own weights sit in the padded ones, else 0."""
         masks = [np.zeros(v.shape, np.float32) for v in self.c_vars]
         for k in range(self.n_runs):
@@ -293,7 +300,9 @@ class PackedLatentGAN(tf.keras.Model):
                 mask[(k, *_corner(shape))] = 1.0
         return masks
 
-    def reset(self, seeds=None, c_lr=2e-4, g_lr=2e-4, init_seeds=None, generators=None):
+    def reset(self, seeds: Optional[npt.ArrayLike] = None, c_lr: npt.ArrayLike = 2e-4,
+              g_lr: npt.ArrayLike = 2e-4, init_seeds: Optional[npt.ArrayLike] = None,
+              generators: Optional[Sequence[Mapping[str, Any]]] = None) -> None:
         """Loads K fresh runs by assignment (no retracing): seeds, learning rates, generators,
         weights.
 
@@ -314,10 +323,10 @@ class PackedLatentGAN(tf.keras.Model):
                              f"got {len(generators)}.")
         self.run_generators = [_fit_generator(ingest_generator(g), self.generator_spec,
                                               self.layered) for g in generators]
-        seeds = np.arange(K) if seeds is None else _per_run("seeds", seeds, K, np.int64)
-        init_seeds = seeds if init_seeds is None else _per_run("init_seeds", init_seeds, K,
-                                                               np.int64)
-        self.seeds.assign(seeds)
+        run_seeds = np.arange(K) if seeds is None else _per_run("seeds", seeds, K, np.int64)
+        run_init_seeds = (run_seeds if init_seeds is None
+                          else _per_run("init_seeds", init_seeds, K, np.int64))
+        self.seeds.assign(run_seeds)
         self.c_lr.assign(_per_run("c_lr", c_lr, K, np.float32))
         self.g_lr.assign(_per_run("g_lr", g_lr, K, np.float32))
         for var, mask in zip(self.c_masks, self._critic_mask_values()):
@@ -325,14 +334,14 @@ class PackedLatentGAN(tf.keras.Model):
         self._set_generator_layout()
         for k in range(K):
             self._assign_run(k, *initial_weights(self.run_generators[k], self.critic_units[k],
-                                                 self.latent_dim, int(init_seeds[k])))
+                                                 self.latent_dim, int(run_init_seeds[k])))
         self.g_adam.reset()
         self.c_adam.reset()
         self.active.assign(tf.ones([K], tf.bool))
         self.failed.assign(tf.zeros([K], tf.bool))
         self.step.assign(0)
 
-    def _set_generator_layout(self):
+    def _set_generator_layout(self) -> None:
         """Per run: the gradient masks of its generator's padded weights (and, quantum, its
         depth and the noise index of every padded angle)."""
         masks = [np.zeros(v.shape, np.float32) for v in self.g_vars]
@@ -353,16 +362,16 @@ class PackedLatentGAN(tf.keras.Model):
         for var, mask in zip(self.g_masks, masks):
             var.assign(mask)
 
-    def _run_generator_shapes(self, k):
+    def _run_generator_shapes(self, k: int) -> List[Tuple[int, ...]]:
         """Run k's classical generator weight shapes (``MLPGenerator.get_weights`` order)."""
         spec = self.run_generators[k]
         return _dense_shapes([spec["noise_dim"], *spec["units"], self.latent_dim])
 
-    def _critic_shapes(self, k):
+    def _critic_shapes(self, k: int) -> List[Tuple[int, ...]]:
         """Run k's critic weight shapes (``MLPCritic.get_weights`` order)."""
         return _dense_shapes([self.latent_dim, *self.critic_units[k], 1])
 
-    def _assign_run(self, k, g_weights, c_weights):
+    def _assign_run(self, k: int, g_weights: Sequence[Any], c_weights: Sequence[Any]) -> None:
         if self.generator_spec["kind"] == "quantum":
             positions = _quantum_layout(self.run_generators[k],
                                         self.generator_spec["n_layers"])[0]
@@ -375,7 +384,8 @@ class PackedLatentGAN(tf.keras.Model):
         _assign_padded(self.c_vars, k, c_weights)
 
     # ------------------------------------------------------------------ networks
-    def generate_batched(self, noise, g_vars=None):
+    def generate_batched(self, noise: Any,
+                         g_vars: Optional[Sequence[tf.Variable]] = None) -> tf.Tensor:
         """Noise ``[K, n, noise_dim]`` -> latents ``[K, n, latent_dim]``, run k by its weights."""
         g_vars = self.g_vars if g_vars is None else g_vars
         spec = self.generator_spec
@@ -400,12 +410,13 @@ class PackedLatentGAN(tf.keras.Model):
         output = tf.keras.activations.get(spec["output_activation"])
         return self._mlp(noise, g_vars, hidden, output)
 
-    def critic_batched(self, x):
+    def critic_batched(self, x: Any) -> tf.Tensor:
         """Latents ``[K, n, latent_dim]`` -> logits ``[K, n]``, run k by its own critic."""
         return self._mlp(x, self.c_vars, tf.keras.activations.get("leaky_relu"), None)[..., 0]
 
     @staticmethod
-    def _mlp(x, variables, hidden, output):
+    def _mlp(x: Any, variables: Sequence[Any], hidden: Callable[[Any], Any],
+             output: Optional[Callable[[Any], Any]]) -> tf.Tensor:
         n_layers = len(variables) // 2
         for i in range(n_layers):
             x = tf.einsum("kbi,kio->kbo", x, variables[2 * i]) + variables[2 * i + 1][:, None, :]
@@ -416,7 +427,7 @@ class PackedLatentGAN(tf.keras.Model):
         return x
 
     # ------------------------------------------------------------------ training
-    def _parts(self):
+    def _parts(self) -> gan_step.GANParts:
         """This pack as ``training.gan_step`` sees it: stacked networks, ``RunAdam`` updates
         (per-run learning rates; padding masked; frozen runs kept)."""
         return gan_step.GANParts(
@@ -430,7 +441,7 @@ class PackedLatentGAN(tf.keras.Model):
             loss=gan_losses.get(self.loss_name), gp_weight=self.gp_weight,
             n_critic=self.n_critic, n_runs=self.n_runs)
 
-    def _step(self, real):
+    def _step(self, real: Any) -> tf.Tensor:
         """One generator step of every run (``gan_step.train_step``); a run whose losses are
         not finite is frozen and marked failed (``gan_step.finite_runs``). Returns the per-run
         ``[K, 4]`` (c_loss, g_loss, gp, w_dist)."""
@@ -442,25 +453,26 @@ class PackedLatentGAN(tf.keras.Model):
         self.step.assign_add(1)
         return tf.stack(values, axis=1)
 
-    def _train_chunk(self, real_data, indices):
+    def _train_chunk(self, real_data: Any, indices: Any) -> tf.Tensor:
         self.trace_count += 1  # runs at trace time only: counts traces
         steps = tf.shape(indices)[0]
         out = tf.TensorArray(tf.float32, size=steps)
 
-        def body(t, out):
+        def body(t: Any, out: Any) -> Tuple[Any, Any]:
             return t + 1, out.write(t, self._step_fn(tf.gather(real_data, indices[t])))
 
         _, out = tf.while_loop(lambda t, _: t < steps, body, (tf.constant(0), out))
         return out.stack()
 
-    def train_step(self, data):
+    def train_step(self, data: Any) -> Dict[str, tf.Tensor]:
         """Keras ``fit`` step: ``data`` holds real batches ``[K, batch, latent_dim]``."""
         real = data[0] if isinstance(data, (tuple, list)) else data
         metrics = self._step(tf.cast(real, tf.float32))
         return {name: tf.reduce_mean(metrics[:, i])
                 for i, name in enumerate(("c_loss", "g_loss", "gp", "w_dist"))}
 
-    def train(self, latents, steps, data_seeds=None):
+    def train(self, latents: npt.ArrayLike, steps: int,
+              data_seeds: Union[None, Sequence[int], np.ndarray] = None) -> np.ndarray:
         """Trains every active run ``steps`` generator steps on ``latents`` ``[N, latent_dim]``.
 
         Run k draws its real batches in its own order (``batch_indices`` with
@@ -481,24 +493,24 @@ class PackedLatentGAN(tf.keras.Model):
         return out
 
     # ------------------------------------------------------------------ sampling
-    def _sample(self, n, index):
+    def _sample(self, n: Any, index: Any) -> tf.Tensor:
         self.sample_trace_count += 1
         noise = streams.stream_noise(self.seeds, streams.EVAL_COUNTER + index, n,
                                      self.noise_dim, self.noise)
         return self.generate_batched(noise)
 
-    def sample(self, n, index=0):
+    def sample(self, n: int, index: int = 0) -> np.ndarray:
         """``n`` generated latents per run, ``[K, n, latent_dim]`` float32; run k draws from
         its seed's evaluation stream number ``index`` (the same index: the same noise)."""
         n = _positive_int("n", n)
         return self._sample_fn(tf.constant(n, tf.int32), tf.constant(int(index), tf.int64)).numpy()
 
-    def call(self, inputs):
+    def call(self, inputs: Any) -> tf.Tensor:
         """Noise ``[K, n, noise_dim]`` -> latents ``[K, n, latent_dim]``."""
         return self.generate_batched(tf.convert_to_tensor(inputs, tf.float32))
 
     # ------------------------------------------------------------------ single runs
-    def run_weights(self, k):
+    def run_weights(self, k: int) -> Tuple[List[np.ndarray], List[np.ndarray]]:
         """Run k's weights without padding: (generator list, critic list) of NumPy arrays,
         in the order of the Keras models' ``get_weights``."""
         k = self._run_index(k)
@@ -511,7 +523,7 @@ class PackedLatentGAN(tf.keras.Model):
         return [v[k].numpy()[_corner(shape)]
                 for v, shape in zip(self.g_vars, self._run_generator_shapes(k))], critic
 
-    def set_run(self, k, generator, critic):
+    def set_run(self, k: int, generator: tf.keras.Model, critic: tf.keras.Model) -> None:
         """Loads run k's weights from Keras models (a ``StyleQuantumGenerator`` model or
         ``MLPGenerator``, and an ``MLPCritic``) and resets its optimizer state."""
         k = self._run_index(k)
@@ -526,7 +538,7 @@ class PackedLatentGAN(tf.keras.Model):
         self.g_adam.reset(k)
         self.c_adam.reset(k)
 
-    def take_runs(self, source, runs):
+    def take_runs(self, source: "PackedLatentGAN", runs: Iterable[int]) -> None:
         """Loads runs ``runs`` of pack ``source`` into this pack, state and all (weights, Adam
         state, learning rates, seeds, masks, generator step), run ``runs[i]`` as run ``i``:
         a pack shrinks to its live runs and each goes on exactly where it was (its arithmetic
@@ -568,13 +580,13 @@ class PackedLatentGAN(tf.keras.Model):
         self.step.assign(source.step)
 
     @staticmethod
-    def _copy_rows(dst, src, index):
+    def _copy_rows(dst: tf.Variable, src: tf.Variable, index: Any) -> None:
         """``dst[i] = src[index[i]]``, cut to ``dst``'s (narrower or equal) padded shape: a
         run's own weights sit at the corner of its padded ones."""
         rows = tf.gather(src, index)
         dst.assign(rows[(slice(None), *_corner(dst.shape[1:]))])
 
-    def run_generator(self, k):
+    def run_generator(self, k: int) -> tf.keras.Model:
         """Run k's generator as an ordinary Keras model (saved and sampled like today's)."""
         from qlsgan_tf.layers import StyleQuantumGenerator
         from qlsgan_tf.models import MLPGenerator
@@ -593,7 +605,7 @@ class PackedLatentGAN(tf.keras.Model):
         model.set_weights(self.run_weights(k)[0])
         return model
 
-    def run_critic(self, k):
+    def run_critic(self, k: int) -> tf.keras.Model:
         """Run k's critic as an ordinary ``MLPCritic`` (its own widths, padding removed)."""
         from qlsgan_tf.models import MLPCritic
 
@@ -602,10 +614,10 @@ class PackedLatentGAN(tf.keras.Model):
         critic.set_weights(self.run_weights(k)[1])
         return critic
 
-    def _run_index(self, k):
+    def _run_index(self, k: int) -> int:
         return check_int("run index", k, 0, self.n_runs - 1)
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {"name": self.name, "generator": dict(self.generator_spec),
                 "critic_units": [list(u) for u in self.critic_units],
                 "latent_dim": self.latent_dim, "batch_size": self.batch_size,
@@ -613,14 +625,14 @@ class PackedLatentGAN(tf.keras.Model):
                 "noise": self.noise, "jit_compile": self.jit_compile, "layered": self.layered}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Dict[str, Any]) -> "PackedLatentGAN":
         return cls(**config)
 
-    def shape_key(self):
+    def shape_key(self) -> str:
         """What a compiled step depends on: packs with equal keys share one instance."""
         return shape_key(self.get_config())
 
-    def set_critics(self, critic_units):
+    def set_critics(self, critic_units: Sequence[Sequence[int]]) -> None:
         """Gives the runs other critics of the pack's depth and padded widths (no retrace: the
         compiled step depends on the widths only, :func:`shape_key`); load runs with
         :meth:`reset` or :meth:`take_runs` after it."""
@@ -632,7 +644,7 @@ class PackedLatentGAN(tf.keras.Model):
         self.critic_units = critic_units
 
 
-def shape_key(config):
+def shape_key(config: Mapping[str, Any]) -> str:
     """Hashable key of what a pack configuration compiles to (the name excluded): its settings,
     run count and padded critic widths, not each run's critic (:meth:`PackedLatentGAN.
     set_critics`)."""
@@ -643,7 +655,8 @@ def shape_key(config):
     return repr(sorted((k, repr(v)) for k, v in config.items()))
 
 
-def batch_indices(n_latents, batch_size, seeds, start_step, steps):
+def batch_indices(n_latents: int, batch_size: int, seeds: Union[Sequence[int], np.ndarray],
+                  start_step: int, steps: int) -> np.ndarray:
     """Real-batch indices ``[steps, K, batch_size]`` int32 for steps ``start_step...``.
 
     Run k walks through the latents in epochs, each a permutation drawn from

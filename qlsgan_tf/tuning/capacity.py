@@ -16,7 +16,19 @@ import itertools
 import math
 import pathlib
 import time
-from typing import List, Optional
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+)
 
 import keras_tuner
 import numpy as np
@@ -24,8 +36,12 @@ import numpy as np
 from qlsgan_tf import interrupts
 from qlsgan_tf.tuning import chief, packs, trial_errors
 from qlsgan_tf.tuning.packs import UNSTABLE_SCORE
+from qlsgan_tf.tuning.results import RunResult
 from qlsgan_tf.tuning.settings import TUNERS, TrainingSettings, oracle_seed, quiet_stdout
 from qlsgan_tf.validation import check_choice
+
+if TYPE_CHECKING:
+    from qlsgan_tf.training.latent_gan import LatentGAN
 
 
 @dataclasses.dataclass
@@ -34,15 +50,27 @@ class Resources:
 
     real_images: np.ndarray  # float [-1, 1], the FD-SAT4 reference set
     real_activations: np.ndarray  # feature_net.features(real_images), cached
-    feature_net: object
-    latents: dict  # latent size -> real latents [N, latent size]
-    decoders: dict  # latent size -> callable latents -> images in [-1, 1]
+    feature_net: Any  # a Keras feature network with .features(images) (TensorFlow: untyped)
+    latents: Dict[int, np.ndarray]  # latent size -> real latents [N, latent size]
+    decoders: Dict[int, Callable[[np.ndarray], Any]]  # latent size -> latents -> images in [-1, 1]
     samples_dir: pathlib.Path
     logs_dir: pathlib.Path
     floor: Optional[float] = None  # real-vs-real FD-SAT4, logged beside each run's FD-SAT4
 
 
-def search_space(settings):
+class RunStore(Protocol):
+    """Where a search keeps its finished runs (``study.store.ResultStore``)."""
+
+    def key(self, generator: str, critic_budget: int, seed: int,
+            learning_rate: Optional[float] = None) -> str: ...
+
+    def get(self, generator: str, critic_budget: int, seed: int,
+            learning_rate: float) -> Optional[RunResult]: ...
+
+    def put(self, result: RunResult) -> object: ...
+
+
+def search_space(settings: TrainingSettings) -> keras_tuner.HyperParameters:
     """The search space of ``settings`` (a ``TrainingSettings``): one hyperparameter,
     ``generator``, whose values are the study's generator labels (one trial each)."""
     if not isinstance(settings, TrainingSettings):
@@ -80,7 +108,10 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
             answers.
     """
 
-    def __init__(self, settings, *, run_store=None, progress=None, refine=None, **kwargs):
+    def __init__(self, settings: TrainingSettings, *, run_store: Optional[RunStore] = None,
+                 progress: Optional[Callable[[RunResult, bool], Any]] = None,
+                 refine: Optional[Callable[[str, List[RunResult], int], Sequence[int]]] = None,
+                 **kwargs: Any) -> None:
         search_space(settings)  # the settings' checks, before anything is written
         self.settings = settings
         with quiet_stdout():  # KerasTuner prints "Reloading Tuner from ..." on resume
@@ -90,7 +121,8 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
         self.progress = progress
         self.refine = refine
 
-    def run_trial(self, trial, *args, resources=None, evaluator=None, **kwargs):
+    def run_trial(self, trial: Any, *args: Any, resources: Optional[Resources] = None,
+                  evaluator: Optional[packs.Evaluator] = None, **kwargs: Any) -> Dict[str, float]:
         """Trains one generator's runs; ``search(resources=..., evaluator=...)`` hands in the
         study's resources and its ``study.evaluation.RunEvaluator`` (scores, judges and
         records each run)."""
@@ -101,19 +133,24 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
         label = trial.hyperparameters.get("generator")
         scores: List[float] = []
         results = self._train(settings, label, None, 0, resources, evaluator, scores)
-        rounds = settings.refine_rounds if self.refine else 0
+        refine = self.refine
+        rounds = settings.refine_rounds if refine else 0
         for search_round in range(1, rounds + 1):
-            critics = self.refine(label, list(results), search_round)
+            assert refine is not None  # rounds == 0 without it
+            critics = refine(label, list(results), search_round)
             if not critics:
                 break
             results += self._train(settings, label, critics, search_round, resources,
                                    evaluator, scores)
         return {"score": float(np.mean(scores))}
 
-    def _train(self, settings, label, critics, search_round, resources, evaluator, scores):
+    def _train(self, settings: TrainingSettings, label: str, critics: Optional[Sequence[int]],
+               search_round: int, resources: Optional[Resources], evaluator: packs.Evaluator,
+               scores: List[float]) -> List[RunResult]:
         """Trains (or reads back) one generator's runs at ``critics``; returns their results."""
         key = self.run_store.key if self.run_store else None
-        results, todo = [], []
+        results: List[RunResult] = []
+        todo: List[packs.RunSpec] = []
         interrupts.check_stop()  # between trials and rounds: every recorded run is whole
         for run in packs.plan_runs(settings, label, key=key, critics=critics):
             result = (self.run_store.get(label, run.critic_budget, run.seed,
@@ -126,7 +163,7 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
             if self.progress:
                 self.progress(result, True)
 
-        def on_finish(result):
+        def on_finish(result: RunResult) -> None:
             result = dataclasses.replace(result, search_round=search_round)
             if self.run_store:
                 self.run_store.put(result)
@@ -135,17 +172,21 @@ class CapacityTuner(trial_errors.FailFast, keras_tuner.Tuner):
             if self.progress:
                 self.progress(result, False)
 
-        packs.train_runs(settings, label, todo, resources, on_finish, evaluator,
-                         tuner_id=self.tuner_id)
+        if todo:  # every run recorded already: nothing to train, no resources needed
+            if resources is None:
+                raise ValueError("CapacityTuner.search needs resources= to train runs: the "
+                                 "study's tuning.capacity.Resources (study.prepare)")
+            packs.train_runs(settings, label, todo, resources, on_finish, evaluator,
+                             tuner_id=self.tuner_id)
         return results
 
     # Each run keeps its own samples and logs; KerasTuner's per-trial checkpoints would only
     # duplicate them.
-    def save_model(self, trial_id, model, step=0):
+    def save_model(self, trial_id: str, model: Any, step: int = 0) -> None:
         return None
 
 
-def _objective(result):
+def _objective(result: RunResult) -> float:
     score = result.metric_score("latent")
     return score if math.isfinite(score) else UNSTABLE_SCORE
 
@@ -161,7 +202,7 @@ class GridOracle(keras_tuner.Oracle):
     offered again.
     """
 
-    def populate_space(self, trial_id):
+    def populate_space(self, trial_id: str) -> Dict[str, Any]:
         taken = {_point(trial.hyperparameters.values, self.hyperparameters)
                  for trial in self.trials.values()}
         for point in _grid(self.hyperparameters):
@@ -174,18 +215,18 @@ class GridOracle(keras_tuner.Oracle):
 _STATUS = keras_tuner.engine.trial.TrialStatus
 
 
-def _names(hps):
+def _names(hps: keras_tuner.HyperParameters) -> List[str]:
     return [hp.name for hp in hps.space]
 
 
-def _point(values, hps):
+def _point(values: Mapping[str, Any], hps: keras_tuner.HyperParameters) -> Tuple[Any, ...]:
     return tuple(values.get(name) for name in _names(hps))
 
 
-def _grid(hps):
+def _grid(hps: keras_tuner.HyperParameters) -> Iterator[Tuple[Any, ...]]:
     """The points of the grid, in order."""
     kinds = keras_tuner.engine.hyperparameters
-    axes = []
+    axes: List[List[Any]] = []
     for hp in hps.space:
         if isinstance(hp, kinds.Choice):
             axes.append(list(hp.values))
@@ -199,8 +240,11 @@ def _grid(hps):
     return itertools.product(*axes)
 
 
-def make_tuner(settings, directory, project_name="capacity", run_store=None, progress=None,
-               verbose=1, refine=None):
+def make_tuner(settings: TrainingSettings, directory: Any, project_name: str = "capacity",
+               run_store: Optional[RunStore] = None,
+               progress: Optional[Callable[[RunResult, bool], Any]] = None, verbose: int = 1,
+               refine: Optional[Callable[[str, List[RunResult], int], Sequence[int]]] = None
+               ) -> CapacityTuner:
     """A ``CapacityTuner`` over the generators of ``settings`` with the grid oracle."""
     space = search_space(settings)
     check_choice("tuner", settings.tuner, TUNERS)
@@ -216,7 +260,8 @@ def make_tuner(settings, directory, project_name="capacity", run_store=None, pro
     return tuner
 
 
-def single_run_model(settings, label, critic_budget, seed=0, learning_rate=None):
+def single_run_model(settings: TrainingSettings, label: str, critic_budget: int, seed: int = 0,
+                     learning_rate: Optional[float] = None) -> "LatentGAN":
     """The compiled ``LatentGAN`` of one run of generator ``label`` against ``critic_budget``
     (``packs.latent_gan``), with the initial weights,
     seed and learning rate a pack gives the same run (for timing and inspection)."""
@@ -228,7 +273,8 @@ def single_run_model(settings, label, critic_budget, seed=0, learning_rate=None)
     return gan
 
 
-def time_training(settings, label, critic_budget, n_steps=20):
+def time_training(settings: TrainingSettings, label: str, critic_budget: int,
+                  n_steps: int = 20) -> Tuple[float, float]:
     """Measured cost of one configuration: (first call s, seconds per generator step).
 
     The model is ``single_run_model``'s ``LatentGAN`` (the same GAN step as a pack, with

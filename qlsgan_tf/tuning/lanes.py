@@ -17,8 +17,15 @@ of the metric graph caches maps to one equivalent function, whichever thread sto
 import collections
 import os
 import threading
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Sequence, Tuple, TypeVar
 
 from qlsgan_tf.validation import check_int
+
+if TYPE_CHECKING:
+    from qlsgan_tf.training.packed import PackedLatentGAN
+    from qlsgan_tf.tuning.settings import TrainingSettings
+
+T = TypeVar("T")
 
 MAX_AUTO_LANES = 2
 """Most lanes chosen automatically (one per usable core up to this; ``--lanes`` sets more):
@@ -32,11 +39,12 @@ shapes)."""
 class Lane:
     """One lane: its index and the compiled packs it owns (used only by its own thread)."""
 
-    def __init__(self, index):
+    def __init__(self, index: int) -> None:
         self.index = int(index)
-        self._packs = collections.OrderedDict()
+        self._packs: collections.OrderedDict[str, PackedLatentGAN] = collections.OrderedDict()
 
-    def pack(self, generator, critic_units, latent_dim, **kwargs):
+    def pack(self, generator: Mapping[str, Any], critic_units: Sequence[Sequence[int]],
+             latent_dim: int, **kwargs: Any) -> "PackedLatentGAN":
         """This lane's ``training.PackedLatentGAN`` of this shape (made on first use), not
         yet reset: packs that compile alike (``training.packed.shape_key``: the same settings,
         run count and padded critic widths) reuse one instance and its traced functions, its
@@ -54,12 +62,14 @@ class Lane:
         pack.set_critics(config["critic_units"])
         return pack
 
-    def holds(self, generator, critic_units, latent_dim, **kwargs):
+    def holds(self, generator: Mapping[str, Any], critic_units: Sequence[Sequence[int]],
+              latent_dim: int, **kwargs: Any) -> bool:
         """Whether this lane has the pack :meth:`pack` would give compiled already."""
         return self._key(generator, critic_units, latent_dim, kwargs)[1] in self._packs
 
     @staticmethod
-    def _key(generator, critic_units, latent_dim, kwargs):
+    def _key(generator: Mapping[str, Any], critic_units: Sequence[Sequence[int]], latent_dim: int,
+             kwargs: Mapping[str, Any]) -> Tuple[Dict[str, Any], str]:
         from qlsgan_tf.training import packed
 
         config = {"generator": packed.ingest_generator(generator),
@@ -67,7 +77,7 @@ class Lane:
                   "latent_dim": int(latent_dim), **kwargs}
         return config, packed.shape_key(config)
 
-    def clear(self):
+    def clear(self) -> None:
         """Forgets the lane's compiled packs (a cold start, as in a new process)."""
         self._packs.clear()
 
@@ -75,19 +85,19 @@ class Lane:
 _LANES = tuple(Lane(i) for i in range(MAX_LANES))
 
 
-def lane(index):
+def lane(index: int) -> Lane:
     """Lane ``index`` (0 <= index < ``MAX_LANES``); the same object for the whole process,
     so its compiled packs serve every generator the study trains."""
     return _LANES[check_int("lane", index, 0, MAX_LANES - 1)]
 
 
-def clear():
+def clear() -> None:
     """Forgets every lane's compiled packs. Call only while no lane trains."""
     for each in _LANES:
         each.clear()
 
 
-def lane_count(settings):
+def lane_count(settings: "TrainingSettings") -> int:
     """Threads that train packs at the same time: ``settings.lanes``, or (0) one per usable
     CPU core up to ``MAX_AUTO_LANES``; 1 for ``pack == 1`` (one run at a time, kept for
     comparison). A compiled pack step runs on one core, so a second lane uses the second core
@@ -103,11 +113,12 @@ def lane_count(settings):
     return max(1, min(MAX_AUTO_LANES, cores))
 
 
-def deal(packs, costs, lanes):
+def deal(packs: Sequence[T], costs: Sequence[float], lanes: int) -> List[List[T]]:
     """Packs into ``lanes`` lanes: each pack, largest cost first, to the least-loaded lane; a
     lane trains its packs in the given order. Returns one list of packs per non-empty lane."""
     lanes = check_int("lanes", lanes, 1)
-    plan, load = [[] for _ in range(lanes)], [0] * lanes
+    plan: List[List[int]] = [[] for _ in range(lanes)]
+    load: List[float] = [0] * lanes
     for i in sorted(range(len(packs)), key=lambda i: -costs[i]):
         where = load.index(min(load))
         plan[where].append(i)
@@ -119,18 +130,19 @@ class LaneStoppedError(Exception):
     """Another lane failed or was interrupted: this lane stops between epochs."""
 
 
-def serialized(fn):
+def serialized(fn: Callable[..., T]) -> Callable[..., T]:
     """``fn`` behind the finish lock: calls from several lanes run one at a time."""
     lock = threading.Lock()
 
-    def call(*args, **kwargs):
+    def call(*args: Any, **kwargs: Any) -> T:
         with lock:
             return fn(*args, **kwargs)
 
     return call
 
 
-def run(plan, work):
+def run(plan: Sequence[Sequence[T]],
+        work: Callable[[Lane, T, Callable[[], bool]], Any]) -> None:
     """Calls ``work(lane, pack, should_stop)`` for every pack of ``plan`` (:func:`deal`),
     ``lane`` the :class:`Lane` of the pack's list: each lane's packs in order in a thread of
     its own (one lane: in this thread), the lanes at the same time. The first error of any
@@ -144,9 +156,10 @@ def run(plan, work):
         for pack in (plan[0] if plan else []):
             work(_LANES[0], pack, lambda: False)
         return
-    abort, errors = threading.Event(), []
+    abort = threading.Event()
+    errors: List[BaseException] = []
 
-    def lane_main(index, lane_packs):
+    def lane_main(index: int, lane_packs: Sequence[T]) -> None:
         try:
             for pack in lane_packs:
                 if abort.is_set():

@@ -19,16 +19,39 @@ midway loses only its unfinished runs.
 import dataclasses
 import math
 import time
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+    cast,
+)
 
 import numpy as np
 import tensorflow as tf
 
 from qlsgan_tf import convergence, interrupts
+from qlsgan_tf.training.spec import GeneratorSpec
 from qlsgan_tf.tuning import lanes as lanes_room
 from qlsgan_tf.tuning.keys import run_key
 from qlsgan_tf.tuning.lanes import LaneStoppedError, lane_count
 from qlsgan_tf.tuning.results import EpochLosses, FDPoint, LatentPoint, RunHistory
+from qlsgan_tf.tuning.settings import TrainingSettings
 from qlsgan_tf.validation import check_int
+
+if TYPE_CHECKING:
+    from qlsgan_tf.metrics.stability import RunStatus
+    from qlsgan_tf.training.latent_gan import LatentGAN
+    from qlsgan_tf.training.packed import PackedLatentGAN
+    from qlsgan_tf.tuning.capacity import Resources
+    from qlsgan_tf.tuning.results import RunResult
 
 UNSTABLE_SCORE = 1e4  # a run without a score enters the tuner's objective with this value
 MAX_PACK = 64
@@ -45,7 +68,8 @@ class RunSpec:
     key: str
 
 
-def plan_runs(settings, label, key=None, critics=None):
+def plan_runs(settings: TrainingSettings, label: str, key: Optional[Callable[..., str]] = None,
+              critics: Optional[Iterable[int]] = None) -> List[RunSpec]:
     """Every run of one generator: critic budgets (``critics``, default the settings' grid)
     x seeds x learning rates."""
     key = key or run_key
@@ -55,13 +79,36 @@ def plan_runs(settings, label, key=None, critics=None):
             for lr in settings.learning_rates]
 
 
+def _latent_dim(spec: GeneratorSpec) -> int:
+    """The latent size a generator outputs (``GeneratorSpec`` always sets its ``output_dim``,
+    declared optional only as a constructor argument)."""
+    return cast(int, spec.output_dim)
+
+
+class Evaluator(Protocol):
+    """What training asks of the study's evaluator (``study.evaluation.RunEvaluator``):
+    scores, judgements and records, injected so that the study's decisions stay its own."""
+
+    def floor(self, latent_dim: int) -> float: ...
+
+    def evaluate(self, spec: GeneratorSpec, fakes: np.ndarray, with_fd: bool
+                 ) -> Tuple[np.ndarray, Dict[int, Tuple[float, float, float]]]: ...
+
+    def judge(self, latent_scores: Sequence[float], critic_losses: Sequence[float], floor: float,
+              final: bool) -> Optional["RunStatus"]: ...
+
+    def record(self, spec: GeneratorSpec, run: RunSpec, history: RunHistory, floor: float,
+               meta: Mapping[str, Any]) -> "RunResult": ...
+
+
 PACK_COMPILE_COST = 1e7
 """Building and compiling one more pack, in units of the arithmetic of one critic parameter of
 one run for one generator step: a pack's step is arithmetic-bound and costs about
 ``K x widest critic`` such units, its compilation a few seconds (``benchmarks/README.md``)."""
 
 
-def pack_groups(settings, runs, latent_dim):
+def pack_groups(settings: TrainingSettings, runs: Iterable[RunSpec],
+                latent_dim: int) -> List[List[RunSpec]]:
     """Splits runs into packs: ``settings.pack`` runs each when given; else critics are packed
     together (padded to the widest) while the padding's arithmetic over the run's steps costs
     less than compiling another pack, and no pack exceeds ``MAX_PACK`` runs."""
@@ -72,12 +119,14 @@ def pack_groups(settings, runs, latent_dim):
         size = int(settings.pack)
         return [runs[i:i + size] for i in range(0, len(runs), size)]
 
-    def params(run):
+    def params(run: RunSpec) -> int:
         return capacity.mlp_param_count(
             latent_dim, critic_units(settings, latent_dim, run.critic_budget), 1)
 
     steps = settings.epochs * (settings.steps_per_epoch or 1)
-    groups, current, widest = [], [], 0
+    groups: List[List[RunSpec]] = []
+    current: List[RunSpec] = []
+    widest = 0
     for run in sorted(runs, key=params):
         cost = params(run)
         if current and (len(current) * (cost - widest) * steps > PACK_COMPILE_COST
@@ -89,7 +138,7 @@ def pack_groups(settings, runs, latent_dim):
     return groups + ([current] if current else [])
 
 
-def family_spec(settings, spec):
+def family_spec(settings: TrainingSettings, spec: GeneratorSpec) -> Dict[str, Any]:
     """The generator shape (``PackedLatentGAN`` dict) a pack of ``spec``'s runs is compiled
     for: the deepest circuit of the search's generators with the same qubit count, or the
     widest classical generator (layer by layer) of the same latent size. All generators of a
@@ -105,7 +154,8 @@ def family_spec(settings, spec):
               if g.kind == spec.kind and g.readout == spec.readout
               and g.noise_dim == spec.noise_dim and g.output_dim == spec.output_dim]
     if spec.kind == "quantum":
-        if spec.n_qubits > LAYERED_MAX_QUBITS:  # not layered: one compiled step per depth
+        # Not layered: one compiled step per depth (a quantum spec always has its n_qubits).
+        if cast(int, spec.n_qubits) > LAYERED_MAX_QUBITS:
             return own
         depth = max([g.n_layers for g in family
                      if g.n_qubits == spec.n_qubits and g.ansatz == spec.ansatz]
@@ -118,14 +168,16 @@ def family_spec(settings, spec):
     return dict(own, units=tuple(widths))
 
 
-def critic_units(settings, latent_dim, critic_budget):
+def critic_units(settings: TrainingSettings, latent_dim: int,
+                 critic_budget: int) -> Tuple[int, ...]:
     """Hidden widths of the critic of a parameter budget (``models.units_for_capacity``)."""
     from qlsgan_tf.models import units_for_capacity
 
     return tuple(units_for_capacity(int(critic_budget), latent_dim, 1, settings.critic_depth))
 
 
-def latent_gan(settings, spec, units, seed, learning_rate):
+def latent_gan(settings: TrainingSettings, spec: GeneratorSpec, units: Sequence[int], seed: int,
+               learning_rate: float) -> "LatentGAN":
     """One run of the study as a compiled ``LatentGAN`` (Keras models; the quantum layer on
     the fast simulator, as in a pack) with the initial weights, seed and learning rate a pack
     gives the same run."""
@@ -135,7 +187,7 @@ def latent_gan(settings, spec, units, seed, learning_rate):
 
     generator = spec.build(backend="fast")
     critic = MLPCritic(hidden_units=units, input_dim=spec.output_dim)
-    g_weights, c_weights = initial_weights(spec.pack_config(), units, spec.output_dim, seed)
+    g_weights, c_weights = initial_weights(spec.pack_config(), units, _latent_dim(spec), seed)
     generator.set_weights(g_weights)
     critic.set_weights(c_weights)
     gan = LatentGAN(generator, critic, noise_dim=spec.noise_dim, loss=settings.loss,
@@ -155,9 +207,10 @@ class Pack:
     for the driver), whatever rows of the compiled pack they sit in: when runs finish, the
     pack shrinks to its live runs (:meth:`shrink`) and time follows them."""
 
-    def __init__(self, settings, spec, runs, lane):
+    def __init__(self, settings: TrainingSettings, spec: GeneratorSpec, runs: Sequence[RunSpec],
+                 lane: lanes_room.Lane) -> None:
         self.settings, self.spec, self.lane = settings, spec, lane
-        self.units = [critic_units(settings, spec.output_dim, r.critic_budget) for r in runs]
+        self.units = [critic_units(settings, _latent_dim(spec), r.critic_budget) for r in runs]
         self.n_runs = len(runs)
         self.rows = np.arange(self.n_runs)  # the run in each row of the compiled pack
         self.gan = self._compiled(self.units)
@@ -165,19 +218,20 @@ class Pack:
         self.gan.reset(seeds=[r.seed for r in runs], c_lr=lrs, g_lr=lrs,
                        generators=[spec.pack_config()] * len(runs))
 
-    def _pack_args(self, units):
+    def _pack_args(self, units: Sequence[Sequence[int]]
+                   ) -> Tuple[Dict[str, Any], Sequence[Sequence[int]], int, Dict[str, Any]]:
         """``Lane.pack``'s arguments for a pack of these critics: (generator, critics,
         latent size, settings)."""
         s = self.settings
-        return (family_spec(s, self.spec), units, self.spec.output_dim,
+        return (family_spec(s, self.spec), units, _latent_dim(self.spec),
                 dict(batch_size=s.batch_size, loss=s.loss, gp_weight=float(s.gp_weight),
                      n_critic=s.n_critic, noise=s.noise))
 
-    def _compiled(self, units):
-        *args, kwargs = self._pack_args(units)
-        return self.lane.pack(*args, **kwargs)
+    def _compiled(self, units: Sequence[Sequence[int]]) -> "PackedLatentGAN":
+        generator, critics, latent_dim, kwargs = self._pack_args(units)
+        return self.lane.pack(generator, critics, latent_dim, **kwargs)
 
-    def _by_run(self, rows, fill):
+    def _by_run(self, rows: Any, fill: Any) -> np.ndarray:
         """``rows`` (one per row of the compiled pack) spread to one per run, ``fill`` for
         runs no longer in it."""
         rows = np.asarray(rows)[:len(self.rows)]  # rows beyond hold no run (``shrink``)
@@ -186,27 +240,27 @@ class Pack:
         return out
 
     @property
-    def active(self):
+    def active(self) -> np.ndarray:
         return self._by_run(self.gan.active.numpy(), False)
 
     @property
-    def failed(self):
+    def failed(self) -> np.ndarray:
         return self._by_run(self.gan.failed.numpy(), False)
 
-    def train(self, latents, steps):
+    def train(self, latents: np.ndarray, steps: int) -> np.ndarray:
         """``[steps, runs, 4]`` losses (NaN for runs no longer trained)."""
         losses = self.gan.train(latents, steps)
         return np.moveaxis(self._by_run(np.moveaxis(losses, 1, 0), np.nan), 0, 1)
 
-    def sample(self, n, index=0):
+    def sample(self, n: int, index: int = 0) -> np.ndarray:
         return self._by_run(self.gan.sample(n, index), 0.0)
 
-    def freeze(self, runs):
+    def freeze(self, runs: Iterable[int]) -> None:
         mask = self.gan.active.numpy()
         mask[:len(self.rows)][np.isin(self.rows, list(runs))] = False
         self.gan.active.assign(mask)
 
-    def shrink(self, steps_left=None):
+    def shrink(self, steps_left: Optional[float] = None) -> bool:
         """Moves the live runs into a smaller compiled pack once at most ``SHRINK_AT`` of the
         rows still train, when it pays: the lane holds that pack compiled already, or the
         padding's arithmetic saved over ``steps_left`` generator steps (None: no bound) costs
@@ -223,11 +277,12 @@ class Pack:
             return False
         units = ([self.units[self.rows[i]] for i in live]
                  + [tuple(self.gan.widths)] * (rows - len(live)))
-        widest = capacity.mlp_param_count(self.spec.output_dim, self.gan.widths, 1)
+        widest = capacity.mlp_param_count(_latent_dim(self.spec), self.gan.widths, 1)
         saved = (self.gan.n_runs - rows) * widest * (math.inf if steps_left is None
                                                      else steps_left)
-        *args, kwargs = self._pack_args(units)
-        if saved <= PACK_COMPILE_COST and not self.lane.holds(*args, **kwargs):
+        generator, critics, latent_dim, kwargs = self._pack_args(units)
+        if saved <= PACK_COMPILE_COST and not self.lane.holds(generator, critics, latent_dim,
+                                                              **kwargs):
             return False
         smaller = self._compiled(units)
         smaller.take_runs(self.gan, live)
@@ -235,13 +290,15 @@ class Pack:
         return True
 
 
-def make_trainer(settings, spec, chunk, lane):
+def make_trainer(settings: TrainingSettings, spec: GeneratorSpec, chunk: Sequence[RunSpec],
+                 lane: lanes_room.Lane) -> Pack:
     """The trainer of one pack: a ``Pack`` (the compiled instance ``lane`` owns); with
     ``settings.pack == 1`` a pack of one."""
     return Pack(settings, spec, chunk, lane)
 
 
-def plan_lanes(settings, runs, latent_dim, lanes=None):
+def plan_lanes(settings: TrainingSettings, runs: Sequence[RunSpec], latent_dim: int,
+               lanes: Optional[int] = None) -> List[List[List[RunSpec]]]:
     """The packs of ``runs`` and the lane that trains each: one list of packs (run lists) per
     lane (``tuning.lanes.deal``), trained one after another in the lane while the lanes run
     at the same time.
@@ -257,23 +314,25 @@ def plan_lanes(settings, runs, latent_dim, lanes=None):
 
     lanes = lane_count(settings) if lanes is None else int(check_int("lanes", lanes, 1))
 
-    def params(run):
+    def params(run: RunSpec) -> int:
         return capacity.mlp_param_count(
             latent_dim, critic_units(settings, latent_dim, run.critic_budget), 1)
 
-    packs = []
+    packs: List[List[RunSpec]] = []
     for group in pack_groups(settings, runs, latent_dim):
         n = 1 if settings.pack else min(lanes, len(group))
         packs += [group[i::n] for i in range(n)]
     return lanes_room.deal(packs, [len(p) * max(params(r) for r in p) for p in packs], lanes)
 
 
-def _evaluate(evaluator, settings, spec, trainer, histories, live, epoch, steps, with_fd):
+def _evaluate(evaluator: "Evaluator", settings: TrainingSettings, spec: GeneratorSpec,
+              trainer: Pack, histories: Sequence[RunHistory], live: np.ndarray, epoch: int,
+              steps: int, with_fd: bool) -> None:
     """Latent score (and FD-SAT4 when ``with_fd``) of the live runs, recorded."""
     fakes = trainer.sample(settings.n_latent_samples, index=0)
-    live = np.flatnonzero(live)
-    scores, fds = evaluator.evaluate(spec, fakes[live], with_fd)
-    for i, k in enumerate(live):
+    live_runs = np.flatnonzero(live)
+    scores, fds = evaluator.evaluate(spec, fakes[live_runs], with_fd)
+    for i, k in enumerate(live_runs):
         hist = histories[k]
         hist.fakes = fakes[k]
         hist.latent.append(LatentPoint(epoch * steps, float(scores[i])))
@@ -281,18 +340,18 @@ def _evaluate(evaluator, settings, spec, trainer, histories, live, epoch, steps,
             hist.fd.append(FDPoint(epoch - 1, *fds[i][:2]))
 
 
-def diverged(losses_diverged, latent_score):
+def diverged(losses_diverged: bool, latent_score: float) -> Tuple[str, ...]:
     """The NaN rule, the study's one: a run has diverged, and is recorded "failed" at once,
     when its losses turned NaN/inf in a step (``training.gan_step.finite_runs`` froze it) or
     its latest latent score is NaN/inf (its generated latents are). Returns the reasons
     (empty: it has not)."""
-    reasons = ("losses turned NaN/inf",) if losses_diverged else ()
+    reasons: Tuple[str, ...] = ("losses turned NaN/inf",) if losses_diverged else ()
     if not math.isfinite(latent_score):
         reasons += ("latent score turned NaN/inf",)
     return reasons
 
 
-def _log_epoch(writer, hist, epoch):
+def _log_epoch(writer: Any, hist: RunHistory, epoch: int) -> None:
     if writer is None:
         return
     with writer.as_default():
@@ -305,8 +364,10 @@ def _log_epoch(writer, hist, epoch):
     writer.flush()
 
 
-def train_pack(settings, spec, runs, trainer, resources, on_finish, evaluator, tuner_id=None,
-               should_stop=None):
+def train_pack(settings: TrainingSettings, spec: GeneratorSpec, runs: Sequence[RunSpec],
+               trainer: Pack, resources: "Resources", on_finish: Callable[["RunResult"], Any],
+               evaluator: "Evaluator", tuner_id: Optional[str] = None,
+               should_stop: Optional[Callable[[], bool]] = None) -> List[Optional["RunStatus"]]:
     """Trains one pack to the end; calls ``on_finish(record)`` for each run as it finishes.
 
     ``evaluator`` (the study's ``study.evaluation.RunEvaluator``) scores the live runs after
@@ -331,23 +392,24 @@ def train_pack(settings, spec, runs, trainer, resources, on_finish, evaluator, t
 class _PackLoop:
     """One pack's epochs: train, evaluate, log, judge, and finish the runs that are done."""
 
-    def __init__(self, settings, spec, runs, trainer, resources, evaluator, on_finish,
-                 tuner_id):
+    def __init__(self, settings: TrainingSettings, spec: GeneratorSpec, runs: Sequence[RunSpec],
+                 trainer: Pack, resources: "Resources", evaluator: "Evaluator",
+                 on_finish: Callable[["RunResult"], Any], tuner_id: Optional[str]) -> None:
         self.settings, self.spec, self.runs, self.trainer = settings, spec, runs, trainer
         self.resources, self.evaluator, self.on_finish = resources, evaluator, on_finish
         self.tuner_id = tuner_id
-        self.latents = resources.latents[spec.output_dim]
+        self.latents = resources.latents[_latent_dim(spec)]
         self.steps = settings.steps_per_epoch or math.ceil(len(self.latents)
                                                            / settings.batch_size)
         self.budget = convergence.epoch_budget(settings.epochs, settings.max_epochs)
-        self.floor = evaluator.floor(spec.output_dim)
+        self.floor = evaluator.floor(_latent_dim(spec))
         self.histories = [RunHistory() for _ in runs]
         self.writers = [None if resources.logs_dir is None else
                         tf.summary.create_file_writer(str(resources.logs_dir / run.key))
                         for run in runs]
         self.start, self.epoch = time.perf_counter(), 0
 
-    def train_epoch(self):
+    def train_epoch(self) -> None:
         """One epoch of every live run, then its evaluation and (when due) the judgement."""
         s, trainer = self.settings, self.trainer
         live = trainer.active.copy()
@@ -365,11 +427,11 @@ class _PackLoop:
         if done:
             trainer.freeze(done)
 
-    def _settle(self, k, failed, check):
+    def _settle(self, k: int, failed: bool, check: bool) -> bool:
         """Logs run ``k``'s epoch; finishes it (True) when it failed or is judged done."""
         hist = self.histories[k]
         _log_epoch(self.writers[k], hist, self.epoch)
-        status = None
+        status: Optional[RunStatus] = None
         reasons = diverged(failed, hist.latent[-1].score)
         if reasons:
             from qlsgan_tf.metrics import stability
@@ -383,15 +445,15 @@ class _PackLoop:
         self._finish(k, status)
         return True
 
-    def _finish(self, k, status):
+    def _finish(self, k: int, status: "RunStatus") -> None:
         from qlsgan_tf.models import capacity
         from qlsgan_tf.training.callbacks import log_hparams
 
         hist, run, spec = self.histories[k], self.runs[k], self.spec
         hist.status = status
-        units = critic_units(self.settings, spec.output_dim, run.critic_budget)
+        units = critic_units(self.settings, _latent_dim(spec), run.critic_budget)
         meta = {"critic_units": units, "tuner_id": self.tuner_id, "pack_size": len(self.runs),
-                "critic_params": capacity.mlp_param_count(spec.output_dim, units, 1),
+                "critic_params": capacity.mlp_param_count(_latent_dim(spec), units, 1),
                 "time_s": (time.perf_counter() - self.start) / len(self.runs)}
         record = self.evaluator.record(spec, run, hist, self.floor, meta)
         if self.writers[k] is not None:
@@ -404,28 +466,32 @@ class _PackLoop:
                          "final_fd_sat4": record.final_fd})
         self.on_finish(record)
 
-    def close(self):
+    def close(self) -> None:
         for writer in self.writers:
             if writer is not None:
                 writer.close()
 
 
-def train_runs(settings, label, runs, resources, on_finish, evaluator, tuner_id=None):
+def train_runs(settings: TrainingSettings, label: str, runs: Iterable[RunSpec],
+               resources: "Resources", on_finish: Callable[["RunResult"], Any],
+               evaluator: "Evaluator", tuner_id: Optional[str] = None) -> None:
     """Trains the given runs of one generator label in packs, the lanes of ``plan_lanes`` at
     the same time (see the module docstring); ``on_finish`` is called from one lane at a
     time."""
     spec = settings.generator_spec(label)
     finish = lanes_room.serialized(on_finish)
 
-    def work(lane, chunk, should_stop):
+    def work(lane: lanes_room.Lane, chunk: Sequence[RunSpec],
+             should_stop: Callable[[], bool]) -> None:
         trainer = make_trainer(settings, spec, chunk, lane)
         train_pack(settings, spec, chunk, trainer, resources, finish, evaluator,
                    tuner_id=tuner_id, should_stop=should_stop)
 
-    lanes_room.run(plan_lanes(settings, list(runs), spec.output_dim), work)
+    lanes_room.run(plan_lanes(settings, list(runs), _latent_dim(spec)), work)
 
 
-def time_lanes(settings, label, runs, n_steps=10):
+def time_lanes(settings: TrainingSettings, label: str, runs: Iterable[RunSpec], n_steps: int = 10
+               ) -> Tuple[float, float, List[Tuple[List[RunSpec], float, float]]]:
     """Measured cost of training ``runs`` of ``label`` as the study does (``plan_lanes``, the
     lanes at the same time): ``(first_s, step_s, packs)`` where ``first_s`` is the wall time
     to build and compile every pack, ``step_s`` the wall time of one generator step of all of
@@ -433,11 +499,11 @@ def time_lanes(settings, label, runs, n_steps=10):
     step_s)`` per pack as measured in its lane. Uniform latents stand in for the real ones."""
     spec = settings.generator_spec(label)
     latents = np.random.default_rng(0).uniform(
-        -1, 1, (settings.batch_size * 4, spec.output_dim)).astype(np.float32)
-    plan = plan_lanes(settings, list(runs), spec.output_dim)
-    timings = [[] for _ in plan]
+        -1, 1, (settings.batch_size * 4, _latent_dim(spec))).astype(np.float32)
+    plan = plan_lanes(settings, list(runs), _latent_dim(spec))
+    timings: List[List[Tuple[List[RunSpec], float, float]]] = [[] for _ in plan]
 
-    def work(lane, chunk, _should_stop):
+    def work(lane: lanes_room.Lane, chunk: List[RunSpec], _should_stop: Callable[[], bool]) -> None:
         start = time.perf_counter()
         trainer = make_trainer(settings, spec, chunk, lane)
         trainer.train(latents, 1)

@@ -22,11 +22,16 @@ critic grid), ``critic_params`` the count the critic of widths ``critic_units`` 
 import dataclasses
 import math
 import numbers
-from typing import Any, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
+
+import numpy as np
 
 from qlsgan_tf.constants import METRICS, SCORE_METRICS
 from qlsgan_tf.convergence import STATUSES, UNSTABLE_STATUSES, is_converged
 from qlsgan_tf.tuning.keys import run_key
+
+if TYPE_CHECKING:  # the metrics package imports TensorFlow
+    from qlsgan_tf.metrics.stability import RunStatus
 
 __all__ = ["STATUSES", "SCORE_METRICS", "UNSTABLE_STATUSES", "RecordError", "RunResult"]
 
@@ -35,15 +40,15 @@ class RecordError(ValueError):
     """A JSON object that is not a finished-run record (the message names the field)."""
 
 
-def _nan_if_none(value):
+def _nan_if_none(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def _optional_float(value):
+def _optional_float(value: Any) -> Optional[float]:
     return None if value is None else float(value)
 
 
-def _rows(value):
+def _rows(value: Optional[Iterable[Any]]) -> Tuple[Union[float, Tuple[float, ...]], ...]:
     """History rows as tuples of floats (a row may be a bare number); null reads as NaN."""
     return tuple(tuple(_nan_if_none(v) for v in row) if isinstance(row, (list, tuple))
                  else _nan_if_none(row) for row in value or ())
@@ -88,20 +93,20 @@ class RunHistory:
     losses: List[EpochLosses] = dataclasses.field(default_factory=list)
     latent: List[LatentPoint] = dataclasses.field(default_factory=list)
     fd: List[FDPoint] = dataclasses.field(default_factory=list)
-    fakes: Any = None
-    status: Any = None
+    fakes: Optional[np.ndarray] = None
+    status: Optional["RunStatus"] = None
 
     @property
-    def latent_scores(self):
+    def latent_scores(self) -> List[float]:
         """The latent scores, oldest first."""
         return [point.score for point in self.latent]
 
     @property
-    def critic_losses(self):
+    def critic_losses(self) -> List[float]:
         """The epochs' mean critic losses, oldest first."""
         return [row.c_loss for row in self.losses]
 
-    def result_fields(self):
+    def result_fields(self) -> Dict[str, Any]:
         """The histories of the run's ``RunResult``, rows as tuples (their JSON form)."""
         return {"latent_score_history": tuple(tuple(p) for p in self.latent),
                 "fd_history": tuple(tuple(p) for p in self.fd),
@@ -153,10 +158,10 @@ class RunResult:
     tuner_id: Optional[str] = None
     search_round: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         """Normalises the types (JSON gives lists and ints where the record keeps tuples and
         floats), so a record equals itself read back."""
-        def put(name, value):
+        def put(name: str, value: Any) -> None:
             object.__setattr__(self, name, value)
 
         for name in _COUNTS:
@@ -173,28 +178,28 @@ class RunResult:
 
     # ------------------------------------------------------------------ derived
     @property
-    def key(self):
+    def key(self) -> str:
         """The run's store key (``tuning.keys.run_key``)."""
         return run_key(self.generator, self.critic_budget, self.seed, self.learning_rate)
 
     @property
-    def stable(self):
+    def stable(self) -> bool:
         """Neither failed, unstable nor diverging."""
         return self.status not in UNSTABLE_STATUSES
 
     @property
-    def failed(self):
+    def failed(self) -> bool:
         return self.status == "failed"
 
     @property
-    def failure_reason(self):
+    def failure_reason(self) -> str:
         return "; ".join(self.status_reasons) if self.failed else ""
 
     @property
-    def time_per_epoch_s(self):
+    def time_per_epoch_s(self) -> float:
         return self.time_s / max(1, self.epochs_run)
 
-    def metric_score(self, metric="latent"):
+    def metric_score(self, metric: str = "latent") -> float:
         """The score the run contributes to the analysis by a metric of ``constants.METRICS``:
         its latent score (``"latent"``) or FD-SAT4 score (``"fd"``), the record field the
         metric names; NaN unless it converged with a finite score."""
@@ -206,11 +211,11 @@ class RunResult:
         return float(value) if value is not None and math.isfinite(value) else math.nan
 
     # ------------------------------------------------------------------ JSON form
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, Any]:
         """The record as a dict of JSON types (non-finite floats still floats: encode with
         ``jsoncodec``), with the derived ``stable``, ``failed``, ``failure_reason`` and
         ``time_per_epoch_s`` for readers of the files."""
-        out = {}
+        out: Dict[str, Any] = {}
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, tuple):
@@ -221,7 +226,7 @@ class RunResult:
         return out
 
     @classmethod
-    def from_dict(cls, record):
+    def from_dict(cls, record: Any) -> "RunResult":
         """A ``RunResult`` from its dict (today's or an earlier version's, module docstring);
         raises :class:`RecordError` naming a missing or mistyped field."""
         if not isinstance(record, dict):
@@ -247,7 +252,7 @@ class RunResult:
 
 
 _NUMBER = (numbers.Real,)
-_REQUIRED = {
+_REQUIRED: Dict[str, Tuple[type, ...]] = {
     "generator": (str,),
     "kind": (str,),
     "latent_dim": (int,),
