@@ -14,7 +14,7 @@ evaluator=RunEvaluator(settings, resources))``):
 - **Record** (``record``): the run's ``RunResult`` and a few decoded samples for the report.
 """
 import math
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, cast
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -33,12 +33,6 @@ FDTriple = Tuple[float, float, float]
 """(fd, kid, kid_std) of one run's decoded samples."""
 
 N_SAMPLE_IMAGES = 16
-
-
-def _latent_dim(spec: "GeneratorSpec") -> int:
-    """The latent size a generator outputs (``GeneratorSpec`` always sets its ``output_dim``,
-    declared optional only as a constructor argument)."""
-    return cast(int, spec.output_dim)
 
 
 def status_k(settings: "TrainingSettings") -> int:
@@ -79,10 +73,10 @@ class RunEvaluator:
         ``n_fid_samples`` decoded; else ``{}``."""
         from qlsgan_tf.metrics import latent_score
 
-        s, real = self.settings, self.resources.latents[_latent_dim(spec)]
+        s, real = self.settings, self.resources.latents[spec.latent_dim]
         scores = (latent_score.latent_distances(real, fakes, method=s.latent_method, seed=0)
                   if len(fakes) else np.zeros(0))
-        fds = (self._fd_sat4(self.resources.decoders[_latent_dim(spec)],
+        fds = (self._fd_sat4(self.resources.decoders[spec.latent_dim],
                              {k: f[:s.n_fid_samples] for k, f in enumerate(fakes)})
                if with_fd else {})
         return np.asarray(scores, dtype=np.float64), fds
@@ -132,7 +126,7 @@ class RunEvaluator:
 
         if fakes is None or not np.all(np.isfinite(fakes)):
             return
-        images = np.asarray(self.resources.decoders[_latent_dim(spec)](fakes[:N_SAMPLE_IMAGES]))
+        images = np.asarray(self.resources.decoders[spec.latent_dim](fakes[:N_SAMPLE_IMAGES]))
         if np.all(np.isfinite(images)):
             atomic_write_npy(self.resources.samples_dir / f"{run.key}.npy",
                              denormalize(np.clip(images, -1.0, 1.0)))
@@ -151,11 +145,11 @@ def _result(settings: "TrainingSettings", resources: "Resources", spec: "Generat
     latent_fd = math.inf
     if hist.fakes is not None and np.all(np.isfinite(hist.fakes)):
         latent_fd = float(distances.frechet_distance_from_activations(
-            resources.latents[_latent_dim(spec)], hist.fakes))
+            resources.latents[spec.latent_dim], hist.fakes))
     return RunResult(
         generator=run.generator, kind=spec.kind, n_qubits=spec.n_qubits,
         n_layers=spec.n_layers,
-        latent_dim=_latent_dim(spec),
+        latent_dim=spec.latent_dim,
         generator_capacity=spec.capacity, critic_budget=run.critic_budget,
         critic_params=meta["critic_params"], critic_units=tuple(meta["critic_units"]),
         seed=run.seed, learning_rate=run.learning_rate,

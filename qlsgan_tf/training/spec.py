@@ -172,6 +172,12 @@ class GeneratorSpec:
 
     # ------------------------------------------------------------------ derived
     @property
+    def latent_dim(self) -> int:
+        """Latents per sample (``output_dim``, always set once constructed)."""
+        assert self.output_dim is not None
+        return self.output_dim
+
+    @property
     def label(self) -> str:
         """``q{n}x{L}`` or ``c{budget}@{D}`` (a classical generator given by its widths is
         named by its realised capacity)."""

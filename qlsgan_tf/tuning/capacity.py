@@ -266,7 +266,7 @@ def single_run_model(settings: TrainingSettings, label: str, critic_budget: int,
     (``packs.latent_gan``), with the initial weights,
     seed and learning rate a pack gives the same run (for timing and inspection)."""
     spec = settings.generator_spec(label)
-    units = packs.critic_units(settings, spec.output_dim, int(critic_budget))
+    units = packs.critic_units(settings, spec.latent_dim, int(critic_budget))
     gan = packs.latent_gan(settings, spec, units, int(seed),
                            learning_rate or settings.learning_rates[0])
     gan.build()
@@ -287,7 +287,7 @@ def time_training(settings: TrainingSettings, label: str, critic_budget: int,
     spec = settings.generator_spec(label)
     model = single_run_model(settings, label, critic_budget)
     latents = np.random.default_rng(0).uniform(
-        -1, 1, (settings.batch_size * n_steps, spec.output_dim)).astype(np.float32)
+        -1, 1, (settings.batch_size * n_steps, spec.latent_dim)).astype(np.float32)
     data = latent_dataset(latents, settings.batch_size, seed=0, repeat=True)
     start = time.perf_counter()
     model.fit(data, epochs=1, steps_per_epoch=1, verbose=0)

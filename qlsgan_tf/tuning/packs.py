@@ -79,12 +79,6 @@ def plan_runs(settings: TrainingSettings, label: str, key: Optional[Callable[...
             for lr in settings.learning_rates]
 
 
-def _latent_dim(spec: GeneratorSpec) -> int:
-    """The latent size a generator outputs (``GeneratorSpec`` always sets its ``output_dim``,
-    declared optional only as a constructor argument)."""
-    return cast(int, spec.output_dim)
-
-
 class Evaluator(Protocol):
     """What training asks of the study's evaluator (``study.evaluation.RunEvaluator``):
     scores, judgements and records, injected so that the study's decisions stay its own."""
@@ -157,9 +151,9 @@ def family_spec(settings: TrainingSettings, spec: GeneratorSpec) -> Dict[str, An
         # Not layered: one compiled step per depth (a quantum spec always has its n_qubits).
         if cast(int, spec.n_qubits) > LAYERED_MAX_QUBITS:
             return own
-        depth = max([g.n_layers for g in family
+        depth = max([cast(int, g.n_layers) for g in family
                      if g.n_qubits == spec.n_qubits and g.ansatz == spec.ansatz]
-                    + [spec.n_layers])
+                    + [cast(int, spec.n_layers)])
         return dict(own, n_layers=depth)
     widths = list(own["units"])
     for g in family:
@@ -187,7 +181,7 @@ def latent_gan(settings: TrainingSettings, spec: GeneratorSpec, units: Sequence[
 
     generator = spec.build(backend="fast")
     critic = MLPCritic(hidden_units=units, input_dim=spec.output_dim)
-    g_weights, c_weights = initial_weights(spec.pack_config(), units, _latent_dim(spec), seed)
+    g_weights, c_weights = initial_weights(spec.pack_config(), units, spec.latent_dim, seed)
     generator.set_weights(g_weights)
     critic.set_weights(c_weights)
     gan = LatentGAN(generator, critic, noise_dim=spec.noise_dim, loss=settings.loss,
@@ -210,7 +204,7 @@ class Pack:
     def __init__(self, settings: TrainingSettings, spec: GeneratorSpec, runs: Sequence[RunSpec],
                  lane: lanes_room.Lane) -> None:
         self.settings, self.spec, self.lane = settings, spec, lane
-        self.units = [critic_units(settings, _latent_dim(spec), r.critic_budget) for r in runs]
+        self.units = [critic_units(settings, spec.latent_dim, r.critic_budget) for r in runs]
         self.n_runs = len(runs)
         self.rows = np.arange(self.n_runs)  # the run in each row of the compiled pack
         self.gan = self._compiled(self.units)
@@ -223,7 +217,7 @@ class Pack:
         """``Lane.pack``'s arguments for a pack of these critics: (generator, critics,
         latent size, settings)."""
         s = self.settings
-        return (family_spec(s, self.spec), units, _latent_dim(self.spec),
+        return (family_spec(s, self.spec), units, self.spec.latent_dim,
                 dict(batch_size=s.batch_size, loss=s.loss, gp_weight=float(s.gp_weight),
                      n_critic=s.n_critic, noise=s.noise))
 
@@ -277,7 +271,7 @@ class Pack:
             return False
         units = ([self.units[self.rows[i]] for i in live]
                  + [tuple(self.gan.widths)] * (rows - len(live)))
-        widest = capacity.mlp_param_count(_latent_dim(self.spec), self.gan.widths, 1)
+        widest = capacity.mlp_param_count(self.spec.latent_dim, self.gan.widths, 1)
         saved = (self.gan.n_runs - rows) * widest * (math.inf if steps_left is None
                                                      else steps_left)
         generator, critics, latent_dim, kwargs = self._pack_args(units)
@@ -398,11 +392,11 @@ class _PackLoop:
         self.settings, self.spec, self.runs, self.trainer = settings, spec, runs, trainer
         self.resources, self.evaluator, self.on_finish = resources, evaluator, on_finish
         self.tuner_id = tuner_id
-        self.latents = resources.latents[_latent_dim(spec)]
+        self.latents = resources.latents[spec.latent_dim]
         self.steps = settings.steps_per_epoch or math.ceil(len(self.latents)
                                                            / settings.batch_size)
         self.budget = convergence.epoch_budget(settings.epochs, settings.max_epochs)
-        self.floor = evaluator.floor(_latent_dim(spec))
+        self.floor = evaluator.floor(spec.latent_dim)
         self.histories = [RunHistory() for _ in runs]
         self.writers = [None if resources.logs_dir is None else
                         tf.summary.create_file_writer(str(resources.logs_dir / run.key))
@@ -451,9 +445,9 @@ class _PackLoop:
 
         hist, run, spec = self.histories[k], self.runs[k], self.spec
         hist.status = status
-        units = critic_units(self.settings, _latent_dim(spec), run.critic_budget)
+        units = critic_units(self.settings, spec.latent_dim, run.critic_budget)
         meta = {"critic_units": units, "tuner_id": self.tuner_id, "pack_size": len(self.runs),
-                "critic_params": capacity.mlp_param_count(_latent_dim(spec), units, 1),
+                "critic_params": capacity.mlp_param_count(spec.latent_dim, units, 1),
                 "time_s": (time.perf_counter() - self.start) / len(self.runs)}
         record = self.evaluator.record(spec, run, hist, self.floor, meta)
         if self.writers[k] is not None:
@@ -487,7 +481,7 @@ def train_runs(settings: TrainingSettings, label: str, runs: Iterable[RunSpec],
         train_pack(settings, spec, chunk, trainer, resources, finish, evaluator,
                    tuner_id=tuner_id, should_stop=should_stop)
 
-    lanes_room.run(plan_lanes(settings, list(runs), _latent_dim(spec)), work)
+    lanes_room.run(plan_lanes(settings, list(runs), spec.latent_dim), work)
 
 
 def time_lanes(settings: TrainingSettings, label: str, runs: Iterable[RunSpec], n_steps: int = 10
@@ -499,8 +493,8 @@ def time_lanes(settings: TrainingSettings, label: str, runs: Iterable[RunSpec], 
     step_s)`` per pack as measured in its lane. Uniform latents stand in for the real ones."""
     spec = settings.generator_spec(label)
     latents = np.random.default_rng(0).uniform(
-        -1, 1, (settings.batch_size * 4, _latent_dim(spec))).astype(np.float32)
-    plan = plan_lanes(settings, list(runs), _latent_dim(spec))
+        -1, 1, (settings.batch_size * 4, spec.latent_dim)).astype(np.float32)
+    plan = plan_lanes(settings, list(runs), spec.latent_dim)
     timings: List[List[Tuple[List[RunSpec], float, float]]] = [[] for _ in plan]
 
     def work(lane: lanes_room.Lane, chunk: List[RunSpec], _should_stop: Callable[[], bool]) -> None:
