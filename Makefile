@@ -36,7 +36,7 @@ test-fast: install
 lint: install
 	$(PY) -m ruff check $(wildcard qlsgan_tf tests benchmarks tools examples setup.py)
 
-# mypy.ini names the public API it checks.
+# mypy.ini: the whole package, every function body checked.
 typecheck: install
 	$(PY) -m mypy
 
