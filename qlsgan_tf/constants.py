@@ -140,8 +140,7 @@ class Metric:
 
     def function(self) -> Callable[..., Any]:
         """The function that measures the metric (imports its module)."""
-        module, name = self.compute.split(":")
-        return getattr(importlib.import_module(module), name)
+        return _resolve(self.compute)
 
 
 DIRECTIONS = ("lower", "higher")
@@ -172,8 +171,58 @@ READOUTS = ("z", "xz")
 """Readouts: ``<Z_q>`` per qubit, or ``<Z_q>`` then ``<X_q>``."""
 BACKENDS = ("tfq", "fast")
 """Simulators of ``StyleQuantumGenerator``: TFQ's C++ simulator, or the fast TF simulator."""
-LOSSES = ("wgan-gp", "bce")
-"""GAN losses (``training.losses``)."""
+
+
+def _resolve(path: str) -> Callable[..., Any]:
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Loss:
+    """A GAN loss by name, in the manner of compare_gan's loss library: the one registry
+    entry a new loss needs.
+
+    Attributes:
+        name: the configuration name (``loss``, ``--loss``).
+        critic: ``"module:function"`` of the critic loss ``fn(real_scores, fake_scores)``.
+        generator: ``"module:function"`` of the generator loss ``fn(fake_scores)``.
+        penalized: the critic loss adds ``gp_weight`` times the gradient penalty.
+        description: one line for help texts.
+
+    Both functions reduce their scores with ``training.losses.score_mean`` (one run or a run
+    axis); they are imported on demand (:meth:`functions`), so this module stays free of
+    TensorFlow.
+    """
+
+    name: str
+    critic: str
+    generator: str
+    penalized: bool
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"Loss name must be a non-empty string, got {self.name!r}.")
+        for attr in ("critic", "generator"):
+            value = getattr(self, attr)
+            if not isinstance(value, str) or value.count(":") != 1:
+                raise ValueError(f"Loss {attr} must be 'module:function', got {value!r}.")
+
+    def functions(self) -> Tuple[Callable[..., Any], Callable[..., Any]]:
+        """The critic and generator loss functions (imports their module)."""
+        return _resolve(self.critic), _resolve(self.generator)
+
+
+LOSSES: Dict[str, Loss] = {loss.name: loss for loss in (
+    Loss("wgan-gp", "qlsgan_tf.training.losses:wgan_critic_loss",
+         "qlsgan_tf.training.losses:wgan_generator_loss", penalized=True,
+         description="Wasserstein loss with gradient penalty (Gulrajani et al. 2017)"),
+    Loss("bce", "qlsgan_tf.training.losses:bce_critic_loss",
+         "qlsgan_tf.training.losses:bce_generator_loss", penalized=False,
+         description="non-saturating binary cross-entropy (Goodfellow et al. 2014)"),
+)}
+"""GAN losses by name (``training.losses.LOSSES`` holds their functions)."""
 NOISES = ("uniform", "normal")
 """Generator noise: uniform in [-1, 1), or standard normal."""
 

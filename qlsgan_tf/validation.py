@@ -10,7 +10,7 @@ scalars are accepted and never stored.
 """
 import math
 import numbers
-from typing import TYPE_CHECKING, Any, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Collection, Optional, TypeVar
 
 if TYPE_CHECKING:  # numpy is imported lazily at run time
     import numpy as np
@@ -72,7 +72,7 @@ def check_probability(name: str, value: Any, *, open_low: bool = False,
     return value
 
 
-def check_choice(name: str, value: T, choices: Sequence[T]) -> T:
+def check_choice(name: str, value: T, choices: Collection[Any]) -> T:
     """``value`` if it is one of ``choices``, else ``ValueError`` listing them."""
     try:
         known = value in choices

@@ -14,15 +14,17 @@ gradient penalty needs the critic itself and stands apart: ``gradient_penalty(cr
 fake, alpha=None)`` for one run, :func:`run_gradient_penalty` over a run axis.
 
 ``LOSSES`` maps the names used in configurations (``"wgan-gp"``, ``"bce"``) to a
-:class:`GANLoss`: the two functions and whether the critic loss carries the penalty. A new
-loss is one entry here; the training step (``training.gan_step``) reads nothing else.
+:class:`GANLoss`: the two functions and whether the critic loss carries the penalty, built
+from the one registry ``constants.LOSSES`` (TensorFlow-free, so the settings and flags offer
+its names). A new loss is its functions here and one entry there; the training step
+(``training.gan_step``) reads nothing else.
 """
 import dataclasses
 from typing import Any, Callable, Optional, Union
 
 import tensorflow as tf
 
-from qlsgan_tf.constants import LOSSES as LOSS_NAMES
+from qlsgan_tf import constants
 
 CriticLossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 GeneratorLossFn = Callable[[tf.Tensor], tf.Tensor]
@@ -128,10 +130,9 @@ class GANLoss:
 
 
 LOSSES: dict[str, GANLoss] = {
-    "wgan-gp": GANLoss(wgan_critic_loss, wgan_generator_loss, penalized=True),
-    "bce": GANLoss(bce_critic_loss, bce_generator_loss, penalized=False),
-}
-assert tuple(LOSSES) == LOSS_NAMES
+    name: GANLoss(*entry.functions(), penalized=entry.penalized)
+    for name, entry in constants.LOSSES.items()}
+"""The registry's losses (``constants.LOSSES``) as functions."""
 
 
 def get(loss: Union[str, GANLoss]) -> GANLoss:
