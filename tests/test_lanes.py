@@ -125,3 +125,18 @@ def test_lanes_own_their_packs_and_train_at_the_same_time_alike():
     assert packs[0].trace_count == 1 and packs[1].trace_count == 1
     lanes.lane(0).clear()
     assert lanes.lane(0).pack(spec, critics, 3, batch_size=16, n_critic=2) is not packs[0]
+
+
+def test_time_lanes_compiles_every_pack_once_before_timing_steps():
+    from qlsgan_tf.tuning import packs
+
+    study = settings(critic_capacities=[20, 120], lanes=2, batch_size=16)
+    runs = packs.plan_runs(study, "c15@2")
+    lanes.clear()
+    first_s, step_s, timed = packs.time_lanes(study, "c15@2", runs, n_steps=2)
+    assert first_s > 0.0 and step_s > 0.0
+    assert sorted(r.key for chunk, _, _ in timed for r in chunk) == sorted(r.key for r in runs)
+    # The timed steps reused the compiled packs: one trace per lane's pack shape.
+    traced = [p for lane in (lanes.lane(0), lanes.lane(1)) for p in lane._packs.values()]
+    assert traced and all(p.trace_count == 1 for p in traced)
+    lanes.clear()

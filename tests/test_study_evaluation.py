@@ -83,3 +83,17 @@ def test_a_record_carries_the_history_and_saves_decoded_samples(evaluator):
     assert record.fd_history == ((0, 9.0, 0.1), (1, 8.0, 0.05))
     saved = np.load(evaluator.resources.samples_dir / f"{run.key}.npy")
     assert saved.shape == (16, 28, 28, 4) and saved.dtype == np.uint8
+
+
+def test_evaluations_per_run_follow_the_convergence_schedule():
+    settings = presets.make_config("quick", epochs=12, fid_every=2).training_settings()
+    assert evaluation.evaluations_per_run(settings) == (12, 6)
+    settings = presets.make_config("quick", epochs=7, fid_every=2).training_settings()
+    assert evaluation.evaluations_per_run(settings) == (7, 4)  # epochs 2, 4, 6 and the judgement
+
+
+def test_time_evaluation_measures_both_evaluations_per_run():
+    settings = presets.make_config("smoke", n_latent_samples=200,
+                                   n_fid_samples=40).training_settings()
+    latent_s, fd_s = evaluation.time_evaluation(settings, 3, n_reference=300, n_runs=2)
+    assert 0.0 < latent_s < 60.0 and 0.0 <= fd_s < 60.0

@@ -14,7 +14,9 @@ evaluator=RunEvaluator(settings, resources))``):
 - **Record** (``record``): the run's ``RunResult`` and a few decoded samples for the report.
 """
 import math
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+import time
+import types
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, cast
 
 import numpy as np
 
@@ -130,6 +132,46 @@ class RunEvaluator:
         if np.all(np.isfinite(images)):
             atomic_write_npy(self.resources.samples_dir / f"{run.key}.npy",
                              denormalize(np.clip(images, -1.0, 1.0)))
+
+
+def evaluations_per_run(settings):
+    """(latent-score evaluations, FD-SAT4 evaluations) of a run judged done at ``epochs``:
+    one latent score per epoch, FD-SAT4 when ``convergence.fd_due``."""
+    epochs = int(settings.epochs)
+    return epochs, sum(convergence.fd_due(e, epochs, settings.fid_every)
+                       for e in range(1, epochs + 1))
+
+
+def time_evaluation(settings, latent_dim, n_reference, n_runs=4):
+    """Measured cost of the study's evaluations on this machine, per run: ``(latent_s,
+    fd_s)``, the seconds of one latent score (``n_latent_samples`` latents against
+    ``n_reference`` real ones) and of one FD-SAT4 (``n_fid_samples`` decoded and embedded),
+    each measured on a batch of ``n_runs`` runs as a pack is evaluated. Uniform latents stand
+    in for the real and generated ones, a nominal untrained ``SatVAE`` for the study's
+    decoder and the bundled feature network for the study's (the costs depend on sizes,
+    not values); the first evaluation, which traces the graphs, is not timed."""
+    from qlsgan_tf.metrics import feature_net
+    from qlsgan_tf.models import SatVAE
+    from qlsgan_tf.training.spec import GeneratorSpec
+
+    rng = np.random.default_rng(0)
+    real = rng.uniform(-1, 1, (int(n_reference), latent_dim)).astype(np.float32)
+    fakes = rng.uniform(-1, 1, (n_runs, settings.n_latent_samples, latent_dim)).astype(
+        np.float32)
+    vae, net = SatVAE(latent_dim=latent_dim), feature_net.load_feature_net(None)
+    resources = types.SimpleNamespace(
+        latents={latent_dim: real}, decoders={latent_dim: vae.decode}, feature_net=net,
+        real_activations=net.features(vae.decode(real[:settings.n_fid_samples])))
+    # Only the latent size of the generator matters to its evaluation.
+    spec = GeneratorSpec.classical(latent_dim, (1,))
+    evaluator = RunEvaluator(settings, cast("Resources", resources))
+    evaluator.evaluate(spec, fakes[:1], True)
+    start = time.perf_counter()
+    evaluator.evaluate(spec, fakes, False)
+    latent_s = (time.perf_counter() - start) / n_runs
+    start = time.perf_counter()
+    evaluator.evaluate(spec, fakes, True)
+    return latent_s, max(0.0, (time.perf_counter() - start) / n_runs - latent_s)
 
 
 def _result(settings: "TrainingSettings", resources: "Resources", spec: "GeneratorSpec",

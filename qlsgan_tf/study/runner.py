@@ -191,24 +191,26 @@ def estimate(config: "StudyConfig", n_reference: int, done: Iterable[str] = ()
              ) -> Dict[str, Any]:
     """Estimated wall time of the runs not in ``done`` (run keys), on this machine.
 
-    Packed (``config.pack != 1``): for the largest quantum and the largest classical
-    generator, builds its packs and trains them as the study does (``tuning.packs.time_lanes``:
-    the lanes at the same time) and measures the time to build and compile them and the cost
-    of a generator step of all of them; every generator of that kind is
+    For the largest quantum and the largest classical generator, builds its packs and trains
+    them as the study does (``tuning.packs.time_lanes``: the lanes at the same time; with
+    ``pack == 1`` one pack of one per critic capacity) and measures the time to build, trace
+    and compile them and the cost of a generator step; every generator of that kind is
     charged the same steps (an upper bound for smaller ones), scaled by its share of
-    unfinished runs, and every family (``tuning.packs.family_spec``) the compilations once.
-    One at a time (``pack == 1``): per critic capacity, the tracing time and step cost of
-    one ``LatentGAN`` run. Evaluations (latent score, FD-SAT4) are not included;
-    ``n_reference``: real latents per epoch. Runs still improving may train up to
-    ``max_epochs``; the estimate counts ``epochs``.
+    unfinished runs, and every family (``tuning.packs.family_spec``) the compilations once
+    (with ``pack == 1``, once per critic capacity: packs of one of a shape are reused).
+    Evaluations (``study.evaluation.time_evaluation``: latent score every epoch, FD-SAT4
+    when due) are charged per run, shared by the lanes. ``n_reference``: real latents per
+    epoch. Runs still improving may train up to ``max_epochs``; the estimate counts
+    ``epochs``. Returns ``seconds`` and its parts ``compile_s`` and ``evaluate_s``.
     """
-    from qlsgan_tf.tuning import capacity, packs
+    from qlsgan_tf.tuning import packs
 
     settings = config.training_settings()
     labels = config.generator_labels()
     specs = dict(zip(labels, config.generator_specs()))
     steps = config.steps_per_epoch or math.ceil(n_reference / config.batch_size)
     done = set(done)
+    lanes = packs.lane_count(settings)
 
     def of_kind(kind: str) -> list:
         return [lbl for lbl in labels if specs[lbl].kind[0] == kind]
@@ -220,30 +222,41 @@ def estimate(config: "StudyConfig", n_reference: int, done: Iterable[str] = ()
         return [r for r in packs.plan_runs(settings, label) if r.key not in done]
 
     n_left = sum(len(remaining(label)) for label in labels)
-    seconds = 0.0
+    seconds, compile_total = 0.0, 0.0
     step_ms: Dict[str, Dict[int, float]] = {}
     for kind in ("q", "c"):
         label = largest(kind)
-        if config.pack == 1:
-            cost = {c: capacity.time_training(settings, label, c) for c in config.critic_capacities}
-            per_run = {c: first + steps * config.epochs * step for c, (first, step) in cost.items()}
-            seconds += sum(per_run[r.critic_budget] for lbl in of_kind(kind)
-                           for r in remaining(lbl))
-            step_ms[kind] = {c: cost[c][1] * 1e3 for c in cost}
-            continue
-        compile_s, step, timed = packs.time_lanes(settings, label,
-                                                  packs.plan_runs(settings, label))
-        per_generator = steps * config.epochs * step
-        step_ms[kind] = {max(r.critic_budget for r in chunk): pack_step * 1e3 / len(chunk)
-                         for chunk, _, pack_step in timed}
-        total = len(packs.plan_runs(settings, label))
-        # The generators of a family share compiled packs (tuning.packs.family_spec).
         families = {repr(sorted(packs.family_spec(settings, specs[lbl]).items()))
                     for lbl in of_kind(kind) if remaining(lbl)}
-        seconds += compile_s * len(families) + sum(
-            per_generator * len(remaining(lbl)) / total for lbl in of_kind(kind))
-    return {"runs": n_left, "steps_per_epoch": steps, "seconds": seconds, "step_ms": step_ms,
-            "packed": config.pack != 1, "lanes": packs.lane_count(settings)}
+        if config.pack == 1:
+            one_each = [packs.plan_runs(settings, label, critics=[c])[0]
+                        for c in config.critic_capacities]
+            _, _, timed = packs.time_lanes(settings, label, one_each)
+            cost = {chunk[0].critic_budget: (first, step) for chunk, first, step in timed}
+            compile_s = sum(first for first, _ in cost.values()) * len(families)
+            seconds += compile_s + sum(steps * config.epochs * cost[r.critic_budget][1]
+                                       for lbl in of_kind(kind) for r in remaining(lbl))
+            step_ms[kind] = {c: cost[c][1] * 1e3 for c in cost}
+        else:
+            first_s, step, timed = packs.time_lanes(settings, label,
+                                                    packs.plan_runs(settings, label))
+            per_generator = steps * config.epochs * step
+            step_ms[kind] = {max(r.critic_budget for r in chunk): pack_step * 1e3 / len(chunk)
+                             for chunk, _, pack_step in timed}
+            total = len(packs.plan_runs(settings, label))
+            compile_s = first_s * len(families)
+            seconds += compile_s + sum(
+                per_generator * len(remaining(lbl)) / total for lbl in of_kind(kind))
+        compile_total += compile_s
+    evaluate_s = 0.0
+    n_latent, n_fd = evaluation.evaluations_per_run(settings)
+    for dim in sorted({specs[lbl].latent_dim for lbl in labels}):
+        latent_s, fd_s = evaluation.time_evaluation(settings, dim, n_reference)
+        n_runs = sum(len(remaining(lbl)) for lbl in labels if specs[lbl].latent_dim == dim)
+        evaluate_s += n_runs * (n_latent * latent_s + n_fd * fd_s) / lanes
+    return {"runs": n_left, "steps_per_epoch": steps, "seconds": seconds + evaluate_s,
+            "compile_s": compile_total, "evaluate_s": evaluate_s, "step_ms": step_ms,
+            "packed": config.pack != 1, "lanes": lanes}
 
 
 def describe_estimate(est: Mapping[str, Any]) -> str:
@@ -255,10 +268,12 @@ def describe_estimate(est: Mapping[str, Any]) -> str:
     where = "largest generator" + (f"; {lanes} lanes of packs at the same time"
                                    if est.get("packed") and lanes > 1 else "")
     return (f"{est['runs']} runs x {est['steps_per_epoch']} steps/epoch: estimated at most "
-            f"{_hms(est['seconds'])} on this machine; divide by the number of workers. "
+            f"{_hms(est['seconds'])} on this machine (of which tracing and compiling "
+            f"{_hms(est['compile_s'])}, latent-score and FD-SAT4 evaluations "
+            f"{_hms(est['evaluate_s'])}); divide by the number of workers. "
             f"Measured {unit} ({where}), from the smallest to the largest critic: "
             f"quantum {q[min(q)]:.2f} to {q[max(q)]:.2f}, classical {c[min(c)]:.2f} to "
-            f"{c[max(c)]:.2f}; latent-score and FD-SAT4 evaluations not included.")
+            f"{c[max(c)]:.2f}.")
 
 
 def _hms(seconds: float) -> str:

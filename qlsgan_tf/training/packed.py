@@ -251,13 +251,16 @@ class PackedLatentGAN(tf.keras.Model):
         self._make_variables()
         self.trace_count = 0
         self.first_call_s = 0.0  # wall time of the train calls that traced (and compiled)
-        self._step_fn = tf.function(self._step, jit_compile=True) if self.jit_compile \
-            else self._step
+        # Every loop of the step is an explicit ``tf.while_loop`` and every Python branch
+        # tests Python values, so the functions are traced as written, without AutoGraph's
+        # source conversion (a part of each pack's first call: ``benchmarks/README.md``).
+        self._step_fn = (tf.function(self._step, jit_compile=True, autograph=False)
+                         if self.jit_compile else self._step)
         self.sample_trace_count = 0
-        self._train_fn = tf.function(self._train_chunk, input_signature=[
+        self._train_fn = tf.function(self._train_chunk, autograph=False, input_signature=[
             tf.TensorSpec([None, self.latent_dim], tf.float32),
             tf.TensorSpec([None, self.n_runs, self.batch_size], tf.int32)])
-        self._sample_fn = tf.function(self._sample, input_signature=[
+        self._sample_fn = tf.function(self._sample, autograph=False, input_signature=[
             tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int64)])
         self.reset()
 

@@ -15,7 +15,6 @@ import dataclasses
 import itertools
 import math
 import pathlib
-import time
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -271,27 +270,3 @@ def single_run_model(settings: TrainingSettings, label: str, critic_budget: int,
                            learning_rate or settings.learning_rates[0])
     gan.build()
     return gan
-
-
-def time_training(settings: TrainingSettings, label: str, critic_budget: int,
-                  n_steps: int = 20) -> Tuple[float, float]:
-    """Measured cost of one configuration: (first call s, seconds per generator step).
-
-    The model is ``single_run_model``'s ``LatentGAN`` (the same GAN step as a pack, with
-    K = 1, on Keras models). The first call traces the training step; the steps
-    after it run ``n_critic`` critic updates and one generator update each. Synthetic latents
-    in [-1, 1] stand in for the real ones: the cost does not depend on their values.
-    """
-    from qlsgan_tf.training.latents import latent_dataset
-
-    spec = settings.generator_spec(label)
-    model = single_run_model(settings, label, critic_budget)
-    latents = np.random.default_rng(0).uniform(
-        -1, 1, (settings.batch_size * n_steps, spec.latent_dim)).astype(np.float32)
-    data = latent_dataset(latents, settings.batch_size, seed=0, repeat=True)
-    start = time.perf_counter()
-    model.fit(data, epochs=1, steps_per_epoch=1, verbose=0)
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    model.fit(data, epochs=1, steps_per_epoch=n_steps, verbose=0)
-    return first, (time.perf_counter() - start) / n_steps
