@@ -10,8 +10,9 @@ import fcntl
 import io
 import os
 import pathlib
+import socket
 import tempfile
-from typing import Callable, Iterator, TypeVar, Union
+from typing import Callable, Iterator, List, TypeVar, Union
 
 import numpy as np
 
@@ -40,8 +41,8 @@ def atomic_write_file(path: StrPath, write: Callable[[str], object]) -> pathlib.
     """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp",
-                               dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{_PARTIAL}{os.getpid()}@{_host()}-",
+                               suffix=path.suffix or ".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
@@ -51,6 +52,46 @@ def atomic_write_file(path: StrPath, write: Callable[[str], object]) -> pathlib.
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+_PARTIAL = ".partial-"
+
+
+def _host() -> str:
+    return socket.gethostname().replace("-", "_") or "localhost"
+
+
+def is_partial(path: StrPath) -> bool:
+    """Whether ``path`` is the temporary file of an :func:`atomic_write_file` (finished or
+    not, it is never a result: listings of results skip it)."""
+    name = pathlib.Path(path).name
+    return name.startswith(".") and _PARTIAL in name
+
+
+def remove_dead_partials(directory: StrPath) -> List[pathlib.Path]:
+    """Removes the temporary files that writers on this host left when they were killed
+    (their pid no longer runs); a live writer's, or another host's, stays. Returns the
+    removed paths."""
+    directory = pathlib.Path(directory)
+    if not directory.is_dir():
+        return []
+    removed = []
+    for path in directory.iterdir():
+        if not is_partial(path):
+            continue
+        owner = path.name.rsplit(_PARTIAL, 1)[1].rsplit("-", 1)[0]
+        pid, _, host = owner.partition("@")
+        if host != _host() or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            removed.append(path)
+        except PermissionError:
+            pass  # alive, another user's
+    return removed
 
 
 def atomic_write_npy(path: StrPath, array: np.ndarray) -> pathlib.Path:

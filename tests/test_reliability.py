@@ -9,6 +9,7 @@ import os
 import pathlib
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -234,6 +235,27 @@ def test_outputs_follow_the_umask(tmp_path, sat4_sample_dir, mask):
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, path
     assert stat.S_IMODE(cache.stat().st_mode) == 0o777 & ~mask
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files
+
+
+def test_a_write_killed_midway_is_neither_a_run_nor_left_behind(tmp_path):
+    """SIGKILL between mkstemp and rename leaves a half-written ``.json`` temporary: the store
+    does not list it as a run, and the next study start removes it (a live writer's stays)."""
+    store = store_lib.ResultStore(tmp_path)
+    store_lib.atomic_write_json(store.runs_dir / "a.json", {"a": 1})
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import os, sys; from qlsgan_tf.study import store as s\n"
+         "def write(tmp):\n    open(tmp, 'w').write('{\"half')\n    os.kill(os.getpid(), 9)\n"
+         "s.atomic_write_file(sys.argv[1], write)", str(store.runs_dir / "b.json")],
+        env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert writer.wait(timeout=120) == -signal.SIGKILL
+    host = socket.gethostname().replace("-", "_")
+    live = store.runs_dir / f".c.json.partial-{os.getpid()}@{host}-x1y2.json"  # this process's
+    live.write_text("{")
+    left = [p for p in store.runs_dir.iterdir() if p.name.startswith(".b.json")]
+    assert len(left) == 1 and left[0].suffix == ".json"
+    assert store.keys() == {"a"}
+    assert store.remove_dead_partials() == left
+    assert sorted(p.name for p in store.runs_dir.iterdir()) == [live.name, "a.json"]
 
 
 # ----------------------------------------------------------------- one-line errors

@@ -125,6 +125,7 @@ def _run_study(config: "StudyConfig", data_path: StrPath, out: pathlib.Path, ver
     from qlsgan_tf.tuning import capacity, chief
 
     store = store_lib.ResultStore(out)
+    store.remove_dead_partials()
     if store.pin_config(config, identity) is False:
         keys = store.keys()
         grid = grid_keys(config)

@@ -14,7 +14,7 @@ import pathlib
 from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Set
 
 from qlsgan_tf import jsoncodec
-from qlsgan_tf.fsutil import StrPath, atomic_write_file
+from qlsgan_tf.fsutil import StrPath, atomic_write_file, is_partial, remove_dead_partials
 from qlsgan_tf.tuning.keys import run_key
 from qlsgan_tf.tuning.results import RecordError, RunResult
 
@@ -141,11 +141,19 @@ class ResultStore:
         """Keys of the recorded runs, from the file names alone (nothing is parsed)."""
         if not self.runs_dir.exists():
             return set()
-        return {p.stem for p in self.runs_dir.glob("*.json")}
+        return {p.stem for p in self._run_files()}
 
     def all_runs(self) -> List[RunResult]:
         """Every recorded ``RunResult``, sorted by key; a file that is not one is reported
         (``ValueError`` naming it), not skipped."""
         if not self.runs_dir.exists():
             return []
-        return [read_run(p) for p in sorted(self.runs_dir.glob("*.json"))]
+        return [read_run(p) for p in self._run_files()]
+
+    def _run_files(self) -> List[pathlib.Path]:
+        return sorted(p for p in self.runs_dir.glob("*.json") if not is_partial(p))
+
+    def remove_dead_partials(self) -> List[pathlib.Path]:
+        """Removes the half-written files that killed processes of this host left (a run file
+        renamed into place is never touched); returns them."""
+        return remove_dead_partials(self.runs_dir) + remove_dead_partials(self.root)
