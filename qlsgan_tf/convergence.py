@@ -1,11 +1,13 @@
 """Run statuses and the convergence rule of the capacity study, in one place (TensorFlow-free).
 
-A run is trained for ``epochs`` epochs, scored after every epoch (its latent score; FD-SAT4 every
-``fid_every`` epochs) and, from epoch ``epochs`` on, judged every ``fid_every`` epochs by
-``metrics.stability.run_status`` on the last :func:`status_window` latent scores, with the
-thresholds below (``docs/method.md`` §2). A verdict other than ``"improving"`` finishes the run;
-an improving run trains on up to its :func:`epoch_budget` and is ``"not_converged"`` if it still
-improves then (:func:`settle`). Only a converged run's score counts in the analysis.
+A run is trained for ``epochs`` epochs and, from epoch ``epochs`` on, judged every
+``fid_every`` epochs by ``metrics.stability.run_status`` on the last :func:`status_window`
+latent scores, with the thresholds below (``docs/method.md`` §2). A verdict other than
+``"improving"`` finishes the run; an improving run trains on up to its :func:`epoch_budget` and
+is ``"not_converged"`` if it still improves then (:func:`settle`). Only a converged run's score
+counts in the analysis. It is scored only where the rule reads: its latent score on the judged
+windows (:func:`latent_due`), FD-SAT4 every ``fid_every`` epochs among the last ``k_last`` a
+judgement scores (:func:`fd_due`).
 
 Everything here is plain data and arithmetic, so that the trainer (``tuning.packs``), the
 evaluator (``study.evaluation``), the record (``tuning.results``) and the report all read the
@@ -111,10 +113,22 @@ def judgement_due(epoch: int, epochs: int, fid_every: int) -> bool:
     return epoch >= epochs and (epoch - epochs) % fid_every == 0
 
 
-def fd_due(epoch: int, epochs: int, fid_every: int) -> bool:
+def latent_due(epoch: int, epochs: int, window: int, every_epoch: bool = False) -> bool:
+    """True when the latent score is measured after ``epoch`` (1-based): on the epochs the
+    first judgement reads (the last ``window`` up to ``epochs``) and every epoch after, since
+    each later judgement reads the window that ends there; every epoch when ``every_epoch``."""
+    return every_epoch or epoch > epochs - window
+
+
+def fd_due(epoch: int, epochs: int, fid_every: int, k_last: int = 0) -> bool:
     """True when FD-SAT4 is measured after ``epoch``: every ``fid_every`` epochs and at every
-    judgement."""
-    return epoch % fid_every == 0 or judgement_due(epoch, epochs, fid_every)
+    judgement; with ``k_last`` (> 0) only those that can be among the last ``k_last`` a
+    judgement scores (none of an earlier epoch is ever read)."""
+    due = epoch % fid_every == 0 or judgement_due(epoch, epochs, fid_every)
+    if not due or k_last <= 0 or epoch >= epochs:
+        return due
+    later = sum(e % fid_every == 0 for e in range(epoch + 1, epochs)) + 1  # + the judgement
+    return later < k_last
 
 
 def settle(status: str, final: bool) -> Optional[str]:

@@ -42,6 +42,13 @@ def test_schedule_and_budget():
     assert due == [6, 9, 12, 15]
     fd = [e for e in range(1, 10) if convergence.fd_due(e, 5, 3)]
     assert fd == [3, 5, 6, 8, 9]
+    # Only those a judgement can score: the last k_last=2 up to epoch 5 (3, 5), then on.
+    assert [e for e in range(1, 10) if convergence.fd_due(e, 5, 3, k_last=2)] == [3, 5, 6, 8, 9]
+    assert [e for e in range(1, 10) if convergence.fd_due(e, 5, 3, k_last=1)] == [5, 6, 8, 9]
+    assert [e for e in range(1, 15) if convergence.fd_due(e, 12, 2, k_last=3)] == [
+        8, 10, 12, 14]
+    assert [e for e in range(1, 15) if convergence.latent_due(e, 12, 8)] == list(range(5, 15))
+    assert all(convergence.latent_due(e, 12, 8, every_epoch=True) for e in range(1, 15))
     assert convergence.epoch_budget(10, 0) == 10 and convergence.epoch_budget(10, 30) == 30
     assert convergence.settle("improving", final=False) is None
     assert convergence.settle("improving", final=True) == "not_converged"

@@ -86,10 +86,54 @@ def test_a_record_carries_the_history_and_saves_decoded_samples(evaluator):
 
 
 def test_evaluations_per_run_follow_the_convergence_schedule():
-    settings = presets.make_config("quick", epochs=12, fid_every=2).training_settings()
+    every = dict(evaluate_every_epoch=True)
+    settings = presets.make_config("quick", epochs=12, fid_every=2, **every).training_settings()
     assert evaluation.evaluations_per_run(settings) == (12, 6)
-    settings = presets.make_config("quick", epochs=7, fid_every=2).training_settings()
+    settings = presets.make_config("quick", epochs=7, fid_every=2, **every).training_settings()
     assert evaluation.evaluations_per_run(settings) == (7, 4)  # epochs 2, 4, 6 and the judgement
+    # Only what the rule reads: the judged window of 8 and the last k_last=3 FD-SAT4.
+    settings = presets.make_config("quick", epochs=12, fid_every=2).training_settings()
+    assert [evaluation.schedule(settings, e) for e in (4, 5, 6, 8, 12, 13, 14)] == [
+        (False, False), (True, False), (True, False), (True, True), (True, True),
+        (True, False), (True, True)]
+    assert evaluation.evaluations_per_run(settings) == (8, 3)
+    settings = presets.make_config("paper").training_settings()  # 100 epochs, FD every 5
+    assert evaluation.evaluations_per_run(settings) == (8, 5)
+
+
+def test_evaluating_only_where_the_rule_reads_changes_no_status_or_score(evaluator, tmp_path):
+    """The same pack trained twice, scored every epoch and only on the convergence schedule:
+    the same statuses, scores, FD-SAT4 scores and epochs; the sparse histories are the full
+    ones at the epochs the rule reads."""
+    from qlsgan_tf.tuning import lanes, packs
+
+    records = {}
+    for every in (True, False):
+        settings = presets.make_config(
+            "smoke", quantum_grid=[(3, 1)], critic_capacities=[20, 120], seeds=[0, 1],
+            learning_rates=[2e-3], epochs=6, max_epochs=8, fid_every=2, k_last=2, status_k=3,
+            steps_per_epoch=3, n_latent_samples=200, n_fid_samples=40,
+            evaluate_every_epoch=every).training_settings()
+        spec = settings.generator_spec("q3x1")
+        runs = packs.plan_runs(settings, "q3x1")
+        found = []
+        judge = evaluation.RunEvaluator(settings, evaluator.resources)
+        packs.train_pack(settings, spec, runs, packs.Pack(settings, spec, runs, lanes.lane(6)),
+                         evaluator.resources, found.append, judge)
+        records[every] = {r.key: r for r in found}
+    full, sparse = records[True], records[False]
+    assert sorted(full) == sorted(sparse) and len(full) == 4
+    for key, rec in sparse.items():
+        other = full[key]
+        for name in ("status", "score", "fd_score", "final_fd", "epochs_run", "c_loss_history"):
+            assert getattr(rec, name) == getattr(other, name), (key, name)
+        steps = [int(p[0]) // 3 for p in rec.latent_score_history]  # epochs scored
+        assert steps == [e for e in range(1, rec.epochs_run + 1) if e > 6 - 3]
+        assert set(rec.latent_score_history) <= set(other.latent_score_history)
+        assert set(rec.fd_history) <= set(other.fd_history)
+        assert [int(p[0]) + 1 for p in rec.fd_history] == [
+            e for e in range(4, rec.epochs_run + 1) if e % 2 == 0]
+        assert len(other.latent_score_history) == other.epochs_run
 
 
 def test_time_evaluation_measures_both_evaluations_per_run():

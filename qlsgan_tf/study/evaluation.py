@@ -4,10 +4,11 @@ The packed trainer (``tuning.packs.train_pack``) owns the training loop; every d
 study about a run lives here and is injected into it (``CapacityTuner.search(...,
 evaluator=RunEvaluator(settings, resources))``):
 
-- **Score** (``evaluate``): after every epoch, the latent score of each live run
-  (``n_latent_samples`` generated latents against the encoded real ones,
-  ``metrics.latent_score.latent_distances`` for the whole pack at once) and, every
-  ``fid_every`` epochs, its FD-SAT4 (one decoder and one feature-network call for the pack).
+- **Score** (``evaluate``): after the epochs the convergence rule reads (:func:`schedule`),
+  the latent score of each live run (``n_latent_samples`` generated latents against the
+  encoded real ones, ``metrics.latent_score.latent_distances`` for the whole pack at once)
+  and, every ``fid_every`` epochs among the last ``k_last``, its FD-SAT4 (one decoder and one
+  feature-network call for the pack).
 - **Floor** (``floor``): the real-vs-real latent score at the same sizes, once per latent size.
 - **Judge** (``judge``): ``metrics.stability.run_status`` on the latent scores; None while the
   run should train on, "not_converged" when it still improves at the end of its budget.
@@ -68,20 +69,27 @@ class RunEvaluator:
                 method=self.settings.latent_method, seed=0)))
         return self._floors[latent_dim]
 
-    def evaluate(self, spec: "GeneratorSpec", fakes: np.ndarray,
-                 with_fd: bool) -> Tuple[np.ndarray, Dict[int, FDTriple]]:
+    def schedule(self, epoch: int) -> Tuple[bool, bool]:
+        """(latent score due, FD-SAT4 due) after ``epoch``: :func:`schedule`."""
+        return schedule(self.settings, epoch)
+
+    def evaluate(self, spec: "GeneratorSpec", fakes: np.ndarray, with_fd: bool,
+                 with_latent: bool = True) -> Tuple[Optional[np.ndarray], Dict[int, FDTriple]]:
         """Latent scores ``[k]`` of generated latents ``fakes [k, n, D]`` (nan where
-        non-finite) and, when ``with_fd``, ``{k: (fd, kid, kid_std)}`` of their first
-        ``n_fid_samples`` decoded; else ``{}``."""
+        non-finite; None unless ``with_latent``) and, when ``with_fd``, ``{k: (fd, kid,
+        kid_std)}`` of their first ``n_fid_samples`` decoded; else ``{}``."""
         from qlsgan_tf.metrics import latent_score
 
         s, real = self.settings, self.resources.latents[spec.latent_dim]
-        scores = (latent_score.latent_distances(real, fakes, method=s.latent_method, seed=0)
-                  if len(fakes) else np.zeros(0))
+        scores = None
+        if with_latent:
+            scores = np.asarray(latent_score.latent_distances(
+                real, fakes, method=s.latent_method, seed=0) if len(fakes) else np.zeros(0),
+                dtype=np.float64)
         fds = (self._fd_sat4(self.resources.decoders[spec.latent_dim],
                              {k: f[:s.n_fid_samples] for k, f in enumerate(fakes)})
                if with_fd else {})
-        return np.asarray(scores, dtype=np.float64), fds
+        return scores, fds
 
     def _fd_sat4(self, decoder: Callable[[np.ndarray], Any],
                  fakes: Mapping[int, np.ndarray]) -> Dict[int, FDTriple]:
@@ -134,12 +142,21 @@ class RunEvaluator:
                              denormalize(np.clip(images, -1.0, 1.0)))
 
 
-def evaluations_per_run(settings):
-    """(latent-score evaluations, FD-SAT4 evaluations) of a run judged done at ``epochs``:
-    one latent score per epoch, FD-SAT4 when ``convergence.fd_due``."""
-    epochs = int(settings.epochs)
-    return epochs, sum(convergence.fd_due(e, epochs, settings.fid_every)
-                       for e in range(1, epochs + 1))
+def evaluations_per_run(settings: "TrainingSettings") -> Tuple[int, int]:
+    """(latent-score evaluations, FD-SAT4 evaluations) of a run judged done at ``epochs``,
+    on the schedule the trainer follows (:func:`schedule`)."""
+    due = [schedule(settings, e) for e in range(1, int(settings.epochs) + 1)]
+    return sum(latent for latent, _ in due), sum(fd for _, fd in due)
+
+
+def schedule(settings: "TrainingSettings", epoch: int) -> Tuple[bool, bool]:
+    """(latent score due, FD-SAT4 due) after ``epoch`` (1-based): only what the convergence
+    rule reads (``convergence.latent_due``, ``convergence.fd_due``), or every epoch (and
+    FD-SAT4 every ``fid_every``) with ``evaluate_every_epoch``."""
+    every = bool(settings.evaluate_every_epoch)
+    return (convergence.latent_due(epoch, settings.epochs, status_k(settings), every),
+            convergence.fd_due(epoch, settings.epochs, settings.fid_every,
+                               0 if every else settings.k_last))
 
 
 def time_evaluation(settings, latent_dim, n_reference, n_runs=4):

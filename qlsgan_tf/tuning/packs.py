@@ -85,8 +85,11 @@ class Evaluator(Protocol):
 
     def floor(self, latent_dim: int) -> float: ...
 
-    def evaluate(self, spec: GeneratorSpec, fakes: np.ndarray, with_fd: bool
-                 ) -> Tuple[np.ndarray, Dict[int, Tuple[float, float, float]]]: ...
+    def evaluate(self, spec: GeneratorSpec, fakes: np.ndarray, with_fd: bool,
+                 with_latent: bool = True
+                 ) -> Tuple[Optional[np.ndarray], Dict[int, Tuple[float, float, float]]]: ...
+
+    def schedule(self, epoch: int) -> Tuple[bool, bool]: ...
 
     def judge(self, latent_scores: Sequence[float], critic_losses: Sequence[float], floor: float,
               final: bool) -> Optional["RunStatus"]: ...
@@ -321,37 +324,44 @@ def plan_lanes(settings: TrainingSettings, runs: Sequence[RunSpec], latent_dim: 
 
 def _evaluate(evaluator: "Evaluator", settings: TrainingSettings, spec: GeneratorSpec,
               trainer: Pack, histories: Sequence[RunHistory], live: np.ndarray, epoch: int,
-              steps: int, with_fd: bool) -> None:
-    """Latent score (and FD-SAT4 when ``with_fd``) of the live runs, recorded."""
+              steps: int) -> bool:
+    """The live runs' latent scores and FD-SAT4 where ``evaluator.schedule`` has them due,
+    recorded; returns whether latent scores were."""
+    with_latent, with_fd = evaluator.schedule(epoch)
+    if not (with_latent or with_fd):
+        return False
     fakes = trainer.sample(settings.n_latent_samples, index=0)
     live_runs = np.flatnonzero(live)
-    scores, fds = evaluator.evaluate(spec, fakes[live_runs], with_fd)
+    scores, fds = evaluator.evaluate(spec, fakes[live_runs], with_fd, with_latent)
     for i, k in enumerate(live_runs):
         hist = histories[k]
         hist.fakes = fakes[k]
-        hist.latent.append(LatentPoint(epoch * steps, float(scores[i])))
+        if scores is not None:
+            hist.latent.append(LatentPoint(epoch * steps, float(scores[i])))
         if with_fd:
             hist.fd.append(FDPoint(epoch - 1, *fds[i][:2]))
+    return with_latent
 
 
-def diverged(losses_diverged: bool, latent_score: float) -> Tuple[str, ...]:
+def diverged(losses_diverged: bool, latent_score: Optional[float] = None) -> Tuple[str, ...]:
     """The NaN rule, the study's one: a run has diverged, and is recorded "failed" at once,
     when its losses turned NaN/inf in a step (``training.gan_step.finite_runs`` froze it) or
-    its latest latent score is NaN/inf (its generated latents are). Returns the reasons
-    (empty: it has not)."""
+    the latent score just measured (None: none this epoch) is NaN/inf (its generated latents
+    are). Returns the reasons (empty: it has not)."""
     reasons: Tuple[str, ...] = ("losses turned NaN/inf",) if losses_diverged else ()
-    if not math.isfinite(latent_score):
+    if latent_score is not None and not math.isfinite(latent_score):
         reasons += ("latent score turned NaN/inf",)
     return reasons
 
 
-def _log_epoch(writer: Any, hist: RunHistory, epoch: int) -> None:
+def _log_epoch(writer: Any, hist: RunHistory, epoch: int, scored: bool) -> None:
     if writer is None:
         return
     with writer.as_default():
         for name, value in hist.losses[-1]._asdict().items():
             tf.summary.scalar(f"train/{name}", value, step=epoch)
-        tf.summary.scalar("eval/latent_score", hist.latent[-1].score, step=epoch)
+        if scored:
+            tf.summary.scalar("eval/latent_score", hist.latent[-1].score, step=epoch)
         if hist.fd and hist.fd[-1].epoch == epoch - 1:
             tf.summary.scalar("eval/fd_sat4", hist.fd[-1].fd, step=epoch)
             tf.summary.scalar("eval/kid", hist.fd[-1].kid, step=epoch)
@@ -411,22 +421,21 @@ class _PackLoop:
         self.epoch += 1
         means = losses.mean(axis=0)
         check = convergence.judgement_due(self.epoch, s.epochs, s.fid_every)
-        with_fd = convergence.fd_due(self.epoch, s.epochs, s.fid_every)
         for k in np.flatnonzero(live):
             self.histories[k].losses.append(EpochLosses(*(float(v) for v in means[k])))
-        _evaluate(self.evaluator, s, self.spec, trainer, self.histories, live, self.epoch,
-                  self.steps, with_fd)
+        scored = _evaluate(self.evaluator, s, self.spec, trainer, self.histories, live,
+                           self.epoch, self.steps)
         failed = trainer.failed
-        done = [k for k in np.flatnonzero(live) if self._settle(k, failed[k], check)]
+        done = [k for k in np.flatnonzero(live) if self._settle(k, failed[k], check, scored)]
         if done:
             trainer.freeze(done)
 
-    def _settle(self, k: int, failed: bool, check: bool) -> bool:
+    def _settle(self, k: int, failed: bool, check: bool, scored: bool) -> bool:
         """Logs run ``k``'s epoch; finishes it (True) when it failed or is judged done."""
         hist = self.histories[k]
-        _log_epoch(self.writers[k], hist, self.epoch)
+        _log_epoch(self.writers[k], hist, self.epoch, scored)
         status: Optional[RunStatus] = None
-        reasons = diverged(failed, hist.latent[-1].score)
+        reasons = diverged(failed, hist.latent[-1].score if scored else None)
         if reasons:
             from qlsgan_tf.metrics import stability
 

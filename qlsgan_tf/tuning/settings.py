@@ -97,6 +97,11 @@ class TrainingSettings:
                           maximum=10**6)
     status_k: int = setting(0, "Latent scores judged per run (0: the convergence rule's "
                             "default).", minimum=0, maximum=10**6, fingerprint=IF_CHANGED)
+    evaluate_every_epoch: bool = setting(False, "Score every epoch (full trajectories in "
+                                         "TensorBoard and the records) instead of only the "
+                                         "epochs the convergence rule reads: the same "
+                                         "statuses and scores, more evaluation time.",
+                                         fingerprint=NEVER)
     tuner: str = setting("grid", "KerasTuner oracle: grid (every generator once; a Bayesian "
                          "oracle would starve the weak generators the study must measure).",
                          choices=TUNERS, fingerprint=NEVER)
