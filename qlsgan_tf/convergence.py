@@ -13,6 +13,7 @@ Everything here is plain data and arithmetic, so that the trainer (``tuning.pack
 evaluator (``study.evaluation``), the record (``tuning.results``) and the report all read the
 same rule.
 """
+import math
 from typing import Dict, Optional, Tuple
 
 # --- Statuses ----------------------------------------------------------------------------------
@@ -137,3 +138,18 @@ def settle(status: str, final: bool) -> Optional[str]:
     if status != IMPROVING:
         return status
     return NOT_CONVERGED if final else None
+
+
+# --- The NaN rule ------------------------------------------------------------------------------
+
+
+def diverged(losses_diverged: bool, latent_score: Optional[float] = None) -> Tuple[str, ...]:
+    """The NaN rule, the only one: a run has diverged, and is recorded "failed" at once, when
+    its losses turned NaN/inf in a step (``training.gan_step.finite_runs`` froze it; in a
+    Keras ``fit``, ``training.callbacks.NaNGuard`` stops it) or the latent score just measured
+    (None: none this epoch) is NaN/inf (its generated latents are). No finite value, however
+    large, counts. Returns the reasons (empty: it has not)."""
+    reasons: Tuple[str, ...] = ("losses turned NaN/inf",) if losses_diverged else ()
+    if latent_score is not None and not math.isfinite(latent_score):
+        reasons += ("latent score turned NaN/inf",)
+    return reasons

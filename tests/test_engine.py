@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from qlsgan_tf import convergence
 from qlsgan_tf.constants import n_angles
 from qlsgan_tf.training import gan_step, losses, optim
 from qlsgan_tf.tuning import packs
@@ -65,10 +66,10 @@ def test_finite_runs_and_the_nan_rule():
     finite = gan_step.finite_runs(tf.constant([1.0, np.nan, 2.0]),
                                   tf.constant([0.0, 1.0, np.inf]))
     assert finite.numpy().tolist() == [True, False, False]
-    assert packs.diverged(False, 0.3) == ()
-    assert packs.diverged(True, 0.3) == ("losses turned NaN/inf",)
-    assert packs.diverged(False, math.nan) == ("latent score turned NaN/inf",)
-    assert len(packs.diverged(True, math.inf)) == 2
+    assert convergence.diverged(False, 0.3) == ()
+    assert convergence.diverged(True, 0.3) == ("losses turned NaN/inf",)
+    assert convergence.diverged(False, math.nan) == ("latent score turned NaN/inf",)
+    assert len(convergence.diverged(True, math.inf)) == 2
 
 
 def test_run_history_is_typed_and_gives_the_records_json_rows():

@@ -352,10 +352,11 @@ UNWATCHED_PREFIX = "kid"
 
 
 class NaNGuard(tf.keras.callbacks.Callback):
-    """Stops training on NaN/inf or diverging logged values; marks the run failed.
+    """Stops training on NaN/inf logged values and marks the run failed: the study's NaN
+    rule (``qlsgan_tf.convergence.diverged``) in a Keras ``fit``.
 
-    Checked after every batch and every epoch. A value is bad when it is NaN/inf or its
-    absolute value exceeds ``max_abs`` (divergence). On the first bad value it sets
+    Checked after every batch and every epoch. A value is bad when it is NaN/inf or, only
+    when asked for, its absolute value exceeds ``max_abs``. On the first bad value it sets
     ``model.stop_training = True``, ``failed = True`` and a ``reason`` naming the value, the
     epoch and the batch.
 
@@ -363,11 +364,12 @@ class NaNGuard(tf.keras.callbacks.Callback):
       monitor: names in ``logs`` to check (None: every numeric entry, e.g. ``c_loss``,
         ``g_loss``, ``gp``, ``w_dist`` and, from :class:`FIDCallback`, ``fd_sat4``, except
         the KID entries: ``kid_std`` is NaN by design when KID has a single block).
-      max_abs: divergence threshold on ``|value|`` (None: only NaN/inf).
+      max_abs: an extra threshold on ``|value|`` (None, the default: NaN/inf only, as in the
+        study, where no finite value counts as diverged).
     """
 
     def __init__(self, monitor: Union[str, Iterable[str], None] = None,
-                 max_abs: Optional[float] = 1e6):
+                 max_abs: Optional[float] = None):
         super().__init__()
         if isinstance(monitor, str):
             monitor = (monitor,)

@@ -343,17 +343,6 @@ def _evaluate(evaluator: "Evaluator", settings: TrainingSettings, spec: Generato
     return with_latent
 
 
-def diverged(losses_diverged: bool, latent_score: Optional[float] = None) -> Tuple[str, ...]:
-    """The NaN rule, the study's one: a run has diverged, and is recorded "failed" at once,
-    when its losses turned NaN/inf in a step (``training.gan_step.finite_runs`` froze it) or
-    the latent score just measured (None: none this epoch) is NaN/inf (its generated latents
-    are). Returns the reasons (empty: it has not)."""
-    reasons: Tuple[str, ...] = ("losses turned NaN/inf",) if losses_diverged else ()
-    if latent_score is not None and not math.isfinite(latent_score):
-        reasons += ("latent score turned NaN/inf",)
-    return reasons
-
-
 def _log_epoch(writer: Any, hist: RunHistory, epoch: int, scored: bool) -> None:
     if writer is None:
         return
@@ -435,7 +424,7 @@ class _PackLoop:
         hist = self.histories[k]
         _log_epoch(self.writers[k], hist, self.epoch, scored)
         status: Optional[RunStatus] = None
-        reasons = diverged(failed, hist.latent[-1].score if scored else None)
+        reasons = convergence.diverged(failed, hist.latent[-1].score if scored else None)
         if reasons:
             from qlsgan_tf.metrics import stability
 
