@@ -124,3 +124,15 @@ def test_bad_inputs(kwargs, match):
 
 def test_linear_law_is_fitted():
     assert math.isfinite(compare_laws(Q, 5.0 * Q).fits["linear"].aicc)
+
+
+@pytest.mark.parametrize("name", ["exponential", "power_law", "linear"])
+def test_a_degenerate_fit_reports_inf_instead_of_crashing_the_report(name):
+    """A power simulation once fitted a law whose ``a = e^(θ0 - b·lo)`` overflowed a float:
+    ``OverflowError`` ended ``qlsgan study`` after every run had trained. Such a parameter is
+    reported as inf (or nan where inf - inf), never raised."""
+    params = fits._law_params(name, np.array([800.0, 900.0, 0.0]), (1.0, 16.0))
+    assert set(params) == {"a", "b"}
+    assert all(math.isinf(v) or math.isnan(v) or abs(v) < 1e300 for v in params.values())
+    assert math.isinf(params["a"]) or math.isnan(params["a"])
+    assert fits.safe_exp(710.0) == math.inf and fits.safe_exp(1.0) == math.e

@@ -125,15 +125,21 @@ def test_evaluating_only_where_the_rule_reads_changes_no_status_or_score(evaluat
     assert sorted(full) == sorted(sparse) and len(full) == 4
     for key, rec in sparse.items():
         other = full[key]
-        for name in ("status", "score", "fd_score", "final_fd", "epochs_run", "c_loss_history"):
+        for name in ("status", "score", "epochs_run", "c_loss_history"):
             assert getattr(rec, name) == getattr(other, name), (key, name)
+        for name in ("fd_score", "final_fd", "final_kid"):  # decoded in other batches
+            assert getattr(rec, name) == pytest.approx(getattr(other, name), rel=1e-5)
         steps = [int(p[0]) // 3 for p in rec.latent_score_history]  # epochs scored
         assert steps == [e for e in range(1, rec.epochs_run + 1) if e > 6 - 3]
         assert set(rec.latent_score_history) <= set(other.latent_score_history)
-        assert set(rec.fd_history) <= set(other.fd_history)
+        # FD-SAT4 only of the last k_last=2 evaluations, computed when the run finished.
         assert [int(p[0]) + 1 for p in rec.fd_history] == [
-            e for e in range(4, rec.epochs_run + 1) if e % 2 == 0]
+            e for e in range(1, rec.epochs_run + 1) if e % 2 == 0][-2:]
+        every = {p[0]: p for p in other.fd_history}
+        for point in rec.fd_history:
+            assert point == pytest.approx(every[point[0]], rel=1e-5)
         assert len(other.latent_score_history) == other.epochs_run
+        assert len(other.fd_history) == other.epochs_run // 2
 
 
 def test_time_evaluation_measures_both_evaluations_per_run():

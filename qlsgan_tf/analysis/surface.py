@@ -34,6 +34,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import optimize, special, stats
 
+from qlsgan_tf.analysis.twostage import safe_exp
+
 try:  # small dense problems: BLAS threads only contend (a fit ran 15x slower on 2 busy cores)
     from threadpoolctl import threadpool_limits
 except ImportError:  # pragma: no cover
@@ -359,15 +361,17 @@ class _Law:
             return {"a": float(th[0])}
         if self.name == "exponential":
             b = th[1] / span
-            return {"a": float(th[0] - b * self.lo), "b": float(b), "rise": float(math.exp(th[1]))}
+            return {"a": float(th[0] - b * self.lo), "b": float(b),
+                    "rise": float(safe_exp(th[1]))}
         if self.name == "power law":
             lr = math.log(self.hi / self.lo) if self.hi > self.lo else 1.0
             b = th[1] / lr
             return {"a": float(th[0] - b * math.log(self.lo)), "b": float(b),
-                    "rise": float(math.exp(th[1]))}
-        c0 = math.exp(th[0])
-        b = c0 * math.expm1(th[1]) / span
-        return {"a": float(c0 - b * self.lo), "b": float(b), "rise": float(math.exp(th[1]))}
+                    "rise": float(safe_exp(th[1]))}
+        c0 = safe_exp(th[0])
+        b = c0 * (safe_exp(th[1]) - 1.0) / span
+        return {"a": float(c0 - b * self.lo) if math.isfinite(b) else math.nan, "b": float(b),
+                "rise": float(safe_exp(th[1]))}
 
 
 @dataclasses.dataclass
@@ -991,7 +995,9 @@ def _fit_surface(q, capacities, scores, seed, n_boot, tolerance, level) -> Surfa
              for i in range(qa.size)]
     laws = _law_results(qa, knee_laws, boot_k, _knee_se(free, phi, qa.size, True), cells,
                         widen, level)
-    return SurfaceFit(qa, caps, verdict, rule, trend, knees, laws, np.exp(free.level), phi,
+    with np.errstate(over="ignore"):  # a degenerate plateau level: inf, not a warning
+        plateaus = np.exp(free.level)
+    return SurfaceFit(qa, caps, verdict, rule, trend, knees, laws, plateaus, phi,
                       cells.sigma, tolerance, level, int(n_boot),
                       all(s.converged for s in sols.values()), sols, cells, (qa, caps, tabs),
                       (boot_k, boot_se, se))

@@ -166,16 +166,23 @@ def _law_curve(name, theta, q, span):
         return theta[0] + np.log1p(math.expm1(min(theta[1], 50.0)) * t)
 
 
+def safe_exp(x: float) -> float:
+    """``e**x``, or inf where that overflows a float: a degenerate fit's reported parameter
+    is inf, and the report that prints it is still written."""
+    return math.exp(x) if x < 709.0 else math.inf
+
+
 def _law_params(name, theta, span):
     """Reported (a, b) of a law from its internal parameters."""
     lo, width = span[0], span[1] - span[0]
     if name == "exponential":
         b = theta[1] / width
-        return {"a": math.exp(theta[0] - b * lo), "b": b}
+        return {"a": safe_exp(theta[0] - b * lo), "b": b}
     if name == "power_law":
-        return {"a": math.exp(theta[0] - theta[1] * math.log(lo)), "b": theta[1]}
-    b = math.exp(theta[0]) * math.expm1(theta[1]) / width
-    return {"a": math.exp(theta[0]) - b * lo, "b": b}
+        return {"a": safe_exp(theta[0] - theta[1] * math.log(lo)), "b": theta[1]}
+    c0 = safe_exp(theta[0])
+    b = c0 * (safe_exp(theta[1]) - 1.0) / width
+    return {"a": c0 - b * lo if math.isfinite(b) else math.nan, "b": b}
 
 
 def _curve_slope(name, theta, q, span):
@@ -262,7 +269,7 @@ def _wald_ci(name, theta, args, span, n, level):
     out = {}
     for k, c, s in zip(names, centre, sd):
         if k in positive and c > 0:
-            out[k] = (float(c * math.exp(-crit * s / c)), float(c * math.exp(crit * s / c)))
+            out[k] = (float(c * math.exp(-crit * s / c)), float(c * safe_exp(crit * s / c)))
         else:
             out[k] = (float(c - crit * s), float(c + crit * s))
     return out

@@ -4,11 +4,12 @@ The packed trainer (``tuning.packs.train_pack``) owns the training loop; every d
 study about a run lives here and is injected into it (``CapacityTuner.search(...,
 evaluator=RunEvaluator(settings, resources))``):
 
-- **Score** (``evaluate``): after the epochs the convergence rule reads (:func:`schedule`),
-  the latent score of each live run (``n_latent_samples`` generated latents against the
-  encoded real ones, ``metrics.latent_score.latent_distances`` for the whole pack at once)
-  and, every ``fid_every`` epochs among the last ``k_last``, its FD-SAT4 (one decoder and one
-  feature-network call for the pack).
+- **Score** (``evaluate``, ``fd_sat4``): after the epochs the convergence rule reads
+  (:func:`schedule`), the latent score of each live run (``n_latent_samples`` generated
+  latents against the encoded real ones, ``metrics.latent_score.latent_distances`` for the
+  whole pack at once); FD-SAT4 of the ``k_last`` evaluations a record scores (one decoder and
+  one feature-network call for all runs finishing together: the trainer keeps their latents
+  until it knows which those are).
 - **Floor** (``floor``): the real-vs-real latent score at the same sizes, once per latent size.
 - **Judge** (``judge``): ``metrics.stability.run_status`` on the latent scores; None while the
   run should train on, "not_converged" when it still improves at the end of its budget.
@@ -17,7 +18,19 @@ evaluator=RunEvaluator(settings, resources))``):
 import math
 import time
 import types
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, cast
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Hashable,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    cast,
+)
 
 import numpy as np
 
@@ -34,6 +47,8 @@ if TYPE_CHECKING:  # TensorFlow and KerasTuner behind these
 
 FDTriple = Tuple[float, float, float]
 """(fd, kid, kid_std) of one run's decoded samples."""
+Key = TypeVar("Key", bound=Hashable)
+"""What names one set of generated latents (a run; a run and an epoch)."""
 
 N_SAMPLE_IMAGES = 16
 
@@ -86,14 +101,21 @@ class RunEvaluator:
             scores = np.asarray(latent_score.latent_distances(
                 real, fakes, method=s.latent_method, seed=0) if len(fakes) else np.zeros(0),
                 dtype=np.float64)
-        fds = (self._fd_sat4(self.resources.decoders[spec.latent_dim],
-                             {k: f[:s.n_fid_samples] for k, f in enumerate(fakes)})
-               if with_fd else {})
+        fds = self.fd_sat4(spec, dict(enumerate(fakes))) if with_fd else {}
         return scores, fds
 
+    def fd_sat4(self, spec: "GeneratorSpec", fakes: Mapping[Key, np.ndarray]
+                ) -> Dict[Key, FDTriple]:
+        """``{key: (fd, kid, kid_std)}`` of the first ``n_fid_samples`` of each array of
+        generated latents in ``fakes`` (nan where non-finite): one decoder and one
+        feature-network call for all."""
+        n = self.settings.n_fid_samples
+        return self._fd_sat4(self.resources.decoders[spec.latent_dim],
+                             {k: f[:n] for k, f in fakes.items()})
+
     def _fd_sat4(self, decoder: Callable[[np.ndarray], Any],
-                 fakes: Mapping[int, np.ndarray]) -> Dict[int, FDTriple]:
-        """(fd, kid, kid_std) per run: one decoder and one feature-network call for all."""
+                 fakes: Mapping[Key, np.ndarray]) -> Dict[Key, FDTriple]:
+        """(fd, kid, kid_std) per key: one decoder and one feature-network call for all."""
         from qlsgan_tf.metrics.distances import fd_sat4_from_activations
 
         out = {k: (math.nan, math.nan, math.nan) for k in fakes}

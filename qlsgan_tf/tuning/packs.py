@@ -24,6 +24,7 @@ from typing import (
     Any,
     Callable,
     Dict,
+    Hashable,
     Iterable,
     List,
     Mapping,
@@ -31,6 +32,7 @@ from typing import (
     Protocol,
     Sequence,
     Tuple,
+    TypeVar,
     cast,
 )
 
@@ -79,6 +81,9 @@ def plan_runs(settings: TrainingSettings, label: str, key: Optional[Callable[...
             for lr in settings.learning_rates]
 
 
+Key = TypeVar("Key", bound=Hashable)
+
+
 class Evaluator(Protocol):
     """What training asks of the study's evaluator (``study.evaluation.RunEvaluator``):
     scores, judgements and records, injected so that the study's decisions stay its own."""
@@ -88,6 +93,9 @@ class Evaluator(Protocol):
     def evaluate(self, spec: GeneratorSpec, fakes: np.ndarray, with_fd: bool,
                  with_latent: bool = True
                  ) -> Tuple[Optional[np.ndarray], Dict[int, Tuple[float, float, float]]]: ...
+
+    def fd_sat4(self, spec: GeneratorSpec, fakes: Mapping[Key, np.ndarray]
+                ) -> Dict[Key, Tuple[float, float, float]]: ...
 
     def schedule(self, epoch: int) -> Tuple[bool, bool]: ...
 
@@ -325,22 +333,42 @@ def plan_lanes(settings: TrainingSettings, runs: Sequence[RunSpec], latent_dim: 
 def _evaluate(evaluator: "Evaluator", settings: TrainingSettings, spec: GeneratorSpec,
               trainer: Pack, histories: Sequence[RunHistory], live: np.ndarray, epoch: int,
               steps: int) -> bool:
-    """The live runs' latent scores and FD-SAT4 where ``evaluator.schedule`` has them due,
-    recorded; returns whether latent scores were."""
+    """The live runs' latent scores where ``evaluator.schedule`` has them due, recorded; where
+    FD-SAT4 is due, their latents are kept for it (``RunHistory.fd_pending``, the last
+    ``k_last``; :func:`_score_fd`). Returns whether latent scores were measured."""
     with_latent, with_fd = evaluator.schedule(epoch)
     if not (with_latent or with_fd):
         return False
     fakes = trainer.sample(settings.n_latent_samples, index=0)
     live_runs = np.flatnonzero(live)
-    scores, fds = evaluator.evaluate(spec, fakes[live_runs], with_fd, with_latent)
+    scores = (evaluator.evaluate(spec, fakes[live_runs], False)[0] if with_latent else None)
     for i, k in enumerate(live_runs):
         hist = histories[k]
         hist.fakes = fakes[k]
         if scores is not None:
             hist.latent.append(LatentPoint(epoch * steps, float(scores[i])))
         if with_fd:
-            hist.fd.append(FDPoint(epoch - 1, *fds[i][:2]))
+            hist.fd_pending.append((epoch - 1, fakes[k][:settings.n_fid_samples]))
+            del hist.fd_pending[:-settings.k_last]
     return with_latent
+
+
+def _score_fd(evaluator: "Evaluator", spec: GeneratorSpec, histories: Sequence[RunHistory],
+              runs: Iterable[int], writers: Sequence[Any]) -> None:
+    """Computes the kept FD-SAT4 evaluations of ``runs`` (one evaluator call for all), adds
+    them to their histories and logs them at their epochs."""
+    pending = {(k, epoch): fakes for k in runs for epoch, fakes in histories[k].fd_pending}
+    if not pending:
+        return
+    fds = evaluator.fd_sat4(spec, pending)
+    for k, epoch in sorted(pending):
+        point = FDPoint(epoch, *fds[k, epoch][:2])
+        histories[k].fd.append(point)
+        histories[k].fd_pending.clear()
+        if writers[k] is not None:
+            with writers[k].as_default():
+                tf.summary.scalar("eval/fd_sat4", point.fd, step=epoch + 1)
+                tf.summary.scalar("eval/kid", point.kid, step=epoch + 1)
 
 
 def _log_epoch(writer: Any, hist: RunHistory, epoch: int, scored: bool) -> None:
@@ -351,9 +379,6 @@ def _log_epoch(writer: Any, hist: RunHistory, epoch: int, scored: bool) -> None:
             tf.summary.scalar(f"train/{name}", value, step=epoch)
         if scored:
             tf.summary.scalar("eval/latent_score", hist.latent[-1].score, step=epoch)
-        if hist.fd and hist.fd[-1].epoch == epoch - 1:
-            tf.summary.scalar("eval/fd_sat4", hist.fd[-1].fd, step=epoch)
-            tf.summary.scalar("eval/kid", hist.fd[-1].kid, step=epoch)
     writer.flush()
 
 
@@ -415,12 +440,20 @@ class _PackLoop:
         scored = _evaluate(self.evaluator, s, self.spec, trainer, self.histories, live,
                            self.epoch, self.steps)
         failed = trainer.failed
-        done = [k for k in np.flatnonzero(live) if self._settle(k, failed[k], check, scored)]
+        done = {k: status for k in np.flatnonzero(live)
+                for status in [self._settle(k, failed[k], check, scored)] if status is not None}
+        # FD-SAT4 only where a record scores it: of the runs finishing now, or every time
+        # it is due when every epoch's evaluations are asked for.
+        _score_fd(self.evaluator, self.spec, self.histories,
+                  np.flatnonzero(live) if s.evaluate_every_epoch else list(done), self.writers)
+        for k, status in done.items():
+            self._finish(k, status)
         if done:
-            trainer.freeze(done)
+            trainer.freeze(list(done))
 
-    def _settle(self, k: int, failed: bool, check: bool, scored: bool) -> bool:
-        """Logs run ``k``'s epoch; finishes it (True) when it failed or is judged done."""
+    def _settle(self, k: int, failed: bool, check: bool, scored: bool
+                ) -> Optional["RunStatus"]:
+        """Logs run ``k``'s epoch; its status when it failed or is judged done, else None."""
         hist = self.histories[k]
         _log_epoch(self.writers[k], hist, self.epoch, scored)
         status: Optional[RunStatus] = None
@@ -432,10 +465,7 @@ class _PackLoop:
         elif check:
             status = self.evaluator.judge(hist.latent_scores, hist.critic_losses, self.floor,
                                           final=self.epoch >= self.budget)
-        if status is None:
-            return False
-        self._finish(k, status)
-        return True
+        return status
 
     def _finish(self, k: int, status: "RunStatus") -> None:
         from qlsgan_tf.models import capacity

@@ -95,6 +95,9 @@ class RunHistory:
     fd: List[FDPoint] = dataclasses.field(default_factory=list)
     fakes: Optional[np.ndarray] = None
     status: Optional["RunStatus"] = None
+    fd_pending: List[Tuple[int, np.ndarray]] = dataclasses.field(default_factory=list)
+    """Generated latents kept for FD-SAT4 evaluations not computed yet: (epoch from 0,
+    latents ``[n_fid_samples, D]``); only the last ``k_last`` are ever scored."""
 
     @property
     def latent_scores(self) -> List[float]:
