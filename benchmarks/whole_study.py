@@ -5,7 +5,9 @@ directory (start-up, data, VAE loading, compilation, training, evaluation and re
 counted), given one VAE trained once before (``--vae DIR``; trained here when not given) so
 that no study trains one. Per design the two modes run one after the other, never at the same
 time (two cores), alternating which goes first over ``--repeats`` rounds; the figure is the
-wall time per finished run, and the ratio ``--pack 1`` / packed of those.
+wall time per finished run, and the ratio of each mode's to the default engine's
+(``--modes``: ``pack1``, one run at a time; ``every_epoch``, the default engine scoring every
+epoch as before the study scored only what it reads).
 
 Designs (``--design``):
 
@@ -46,11 +48,20 @@ DESIGNS = {
 }
 
 
+MODES = {
+    "packed": [],  # the default engine
+    "pack1": ["--pack", "1"],  # one run at a time (packs of one)
+    "every_epoch": ["--evaluate_every_epoch"],  # packed, scoring every epoch (the old way)
+}
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--design", default="small",
                         help=f"comma-separated designs: {', '.join(DESIGNS)}")
-    parser.add_argument("--repeats", type=int, default=1, help="rounds of both modes")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of the modes")
+    parser.add_argument("--modes", default="packed,pack1",
+                        help=f"comma-separated modes: {', '.join(MODES)} (packed first)")
     parser.add_argument("--vae", type=pathlib.Path, default=None,
                         help="a VAE directory from `qlsgan train-vae` (latent size 3)")
     parser.add_argument("--work", type=pathlib.Path, default=None,
@@ -62,6 +73,9 @@ def parse_args(argv=None):
     if unknown or not args.design:
         parser.error(f"unknown designs: {', '.join(sorted(unknown)) or '(none)'}; "
                      f"choose from {', '.join(DESIGNS)}")
+    args.modes = [m for m in args.modes.split(",") if m]
+    if set(args.modes) - set(MODES) or args.modes[:1] != ["packed"]:
+        parser.error(f"--modes: packed first, then any of {', '.join(MODES)}")
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     if args.vae is not None and not (args.vae / "vae.keras").exists():
@@ -124,8 +138,8 @@ def main(argv=None):
         result["vae_s"] = wall
     for design in args.design:
         flags = DESIGNS[design]["flags"] + ["--vae", vae, "--verbose", 0]
-        modes = {"packed": flags, "pack1": flags + ["--pack", 1]
-                 + DESIGNS[design]["pack1_flags"]}
+        modes = {m: flags + MODES[m] + (DESIGNS[design]["pack1_flags"] if m == "pack1" else [])
+                 for m in args.modes}
         rows = []
         for rep in range(args.repeats):
             order = list(modes) if rep % 2 == 0 else list(reversed(modes))
@@ -141,13 +155,16 @@ def main(argv=None):
                 print(f"{design:6s} {mode:7s} round {rep}: {wall:8.1f} s wall, {cpu:8.1f} s CPU, "
                       f"{row['runs']} runs, {row['wall_per_run_s']:.2f} s/run "
                       f"(load {l0:.1f} -> {l1:.1f})", flush=True)
-            rows.append({"design": design, "round": rep,
-                         "agreement": agreement(runs["packed"], runs["pack1"])})
+            for mode in [m for m in modes if m != "packed"]:
+                rows.append({"design": design, "round": rep, "mode_vs_packed": mode,
+                             "agreement": agreement(runs["packed"], runs[mode])})
         per_run = {m: [r["wall_per_run_s"] for r in rows if r.get("mode") == m] for m in modes}
-        ratio = sum(per_run["pack1"]) / sum(per_run["packed"])
-        result["designs"][design] = {"rows": rows, "ratio_per_run": ratio}
-        print(f"{design}: --pack 1 / packed wall per run = {ratio:.2f}x; "
-              f"{rows[-1]['agreement']}", flush=True)
+        ratios = {m: sum(per_run[m]) / sum(per_run["packed"]) for m in modes if m != "packed"}
+        result["designs"][design] = {"rows": rows, "ratio_per_run": ratios}
+        for mode, ratio in ratios.items():
+            agree = [r["agreement"] for r in rows if r.get("mode_vs_packed") == mode][-1]
+            print(f"{design}: {mode} / packed wall per run = {ratio:.2f}x; same as packed: "
+                  f"{agree}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
