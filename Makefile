@@ -46,6 +46,7 @@ bench: install
 	$(PY) benchmarks/study.py
 	$(PY) benchmarks/data_load.py
 	$(PY) benchmarks/packed.py
+	$(PY) benchmarks/whole_study.py --design small
 	PYTHONPATH=. $(PY) benchmarks/study_statistics.py
 
 bench-peers: install
