@@ -11,7 +11,7 @@ every registered ansatz). The study's scores live in another, :data:`METRICS` (n
 """
 import dataclasses
 import importlib
-from typing import Any, Callable, Dict, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, Tuple, Type, TypeVar, Union
 
 ROTATIONS = ("rx", "ry", "rz")
 """One-qubit rotations an ansatz may apply, each with one angle (cirq's ``rx``, ``ry``, ``rz``)."""
@@ -90,14 +90,25 @@ ANSATZE: Dict[str, Ansatz] = {a.name: a for a in (BEL, SIMPLE)}
 CLI and the study's settings offer."""
 
 
+Registered = TypeVar("Registered")
+
+
+def registered(registry: Mapping[str, Registered], value: Any, kind: Type[Registered],
+               what: str) -> Registered:
+    """The entry of ``registry`` named by ``value``, or ``value`` itself when it is a ``kind``
+    already; a ``ValueError`` naming ``what`` and the choices otherwise. The one lookup of
+    every registry (ansätze, metrics, losses)."""
+    if isinstance(value, kind):
+        return value
+    try:
+        return registry[value]
+    except (KeyError, TypeError):
+        raise ValueError(f"{what} must be one of {tuple(registry)}, got {value!r}.") from None
+
+
 def get_ansatz(ansatz: Union[str, Ansatz]) -> Ansatz:
     """The registered :class:`Ansatz` of a name, or ``ansatz`` itself when given an object."""
-    if isinstance(ansatz, Ansatz):
-        return ansatz
-    try:
-        return ANSATZE[ansatz]
-    except (KeyError, TypeError):
-        raise ValueError(f"ansatz must be one of {tuple(ANSATZE)}, got {ansatz!r}.") from None
+    return registered(ANSATZE, ansatz, Ansatz, "ansatz")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,12 +170,7 @@ SCORE_METRICS: Tuple[str, ...] = tuple(METRICS)
 
 def get_metric(metric: Union[str, Metric]) -> Metric:
     """The registered :class:`Metric` of a name, or ``metric`` itself when given an object."""
-    if isinstance(metric, Metric):
-        return metric
-    try:
-        return METRICS[metric]
-    except (KeyError, TypeError):
-        raise ValueError(f"metric must be one of {SCORE_METRICS}, got {metric!r}.") from None
+    return registered(METRICS, metric, Metric, "metric")
 
 
 READOUTS = ("z", "xz")

@@ -81,17 +81,23 @@ def remove_dead_partials(directory: StrPath) -> List[pathlib.Path]:
             continue
         owner = path.name.rsplit(_PARTIAL, 1)[1].rsplit("-", 1)[0]
         pid, _, host = owner.partition("@")
-        if host != _host() or not pid.isdigit():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
+        if host == _host() and pid.isdigit() and process_gone(int(pid)):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             removed.append(path)
-        except PermissionError:
-            pass  # alive, another user's
     return removed
+
+
+def process_gone(pid: int) -> bool:
+    """Whether no process ``pid`` runs on this host (another user's counts as running): the
+    test that tells a killed writer's leftovers from a live writer's."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    return False
 
 
 def atomic_write_npy(path: StrPath, array: np.ndarray) -> pathlib.Path:

@@ -28,7 +28,7 @@ from qlsgan_tf.data.cache import (
     VERSION,
     is_cache,
 )
-from qlsgan_tf.fsutil import chmod_umask
+from qlsgan_tf.fsutil import chmod_umask, process_gone
 from qlsgan_tf.validation import check_int
 
 
@@ -114,14 +114,8 @@ def _remove_stale_partials(out_dir):
     parent = os.path.dirname(out_dir)
     for name in os.listdir(parent):
         pid = name[len(prefix):].split("-", 1)[0] if name.startswith(prefix) else ""
-        if not pid.isdigit():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
+        if pid.isdigit() and process_gone(int(pid)):
             shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
-        except PermissionError:
-            pass  # alive, another user's
 
 
 def _write_split(reader, tmp_dir, split, chunk_size, progress):

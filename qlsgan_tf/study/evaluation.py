@@ -21,7 +21,6 @@ import types
 from typing import (
     TYPE_CHECKING,
     Any,
-    Callable,
     Dict,
     Hashable,
     Mapping,
@@ -88,36 +87,28 @@ class RunEvaluator:
         """(latent score due, FD-SAT4 due) after ``epoch``: :func:`schedule`."""
         return schedule(self.settings, epoch)
 
-    def evaluate(self, spec: "GeneratorSpec", fakes: np.ndarray, with_fd: bool,
-                 with_latent: bool = True) -> Tuple[Optional[np.ndarray], Dict[int, FDTriple]]:
+    def evaluate(self, spec: "GeneratorSpec", fakes: np.ndarray,
+                 with_fd: bool) -> Tuple[np.ndarray, Dict[int, FDTriple]]:
         """Latent scores ``[k]`` of generated latents ``fakes [k, n, D]`` (nan where
-        non-finite; None unless ``with_latent``) and, when ``with_fd``, ``{k: (fd, kid,
-        kid_std)}`` of their first ``n_fid_samples`` decoded; else ``{}``."""
+        non-finite) and, when ``with_fd``, ``{k: (fd, kid, kid_std)}`` of their first
+        ``n_fid_samples`` decoded (:meth:`fd_sat4`); else ``{}``."""
         from qlsgan_tf.metrics import latent_score
 
         s, real = self.settings, self.resources.latents[spec.latent_dim]
-        scores = None
-        if with_latent:
-            scores = np.asarray(latent_score.latent_distances(
-                real, fakes, method=s.latent_method, seed=0) if len(fakes) else np.zeros(0),
-                dtype=np.float64)
+        scores = (latent_score.latent_distances(real, fakes, method=s.latent_method, seed=0)
+                  if len(fakes) else np.zeros(0))
         fds = self.fd_sat4(spec, dict(enumerate(fakes))) if with_fd else {}
-        return scores, fds
+        return np.asarray(scores, dtype=np.float64), fds
 
     def fd_sat4(self, spec: "GeneratorSpec", fakes: Mapping[Key, np.ndarray]
                 ) -> Dict[Key, FDTriple]:
         """``{key: (fd, kid, kid_std)}`` of the first ``n_fid_samples`` of each array of
         generated latents in ``fakes`` (nan where non-finite): one decoder and one
         feature-network call for all."""
-        n = self.settings.n_fid_samples
-        return self._fd_sat4(self.resources.decoders[spec.latent_dim],
-                             {k: f[:n] for k, f in fakes.items()})
-
-    def _fd_sat4(self, decoder: Callable[[np.ndarray], Any],
-                 fakes: Mapping[Key, np.ndarray]) -> Dict[Key, FDTriple]:
-        """(fd, kid, kid_std) per key: one decoder and one feature-network call for all."""
         from qlsgan_tf.metrics.distances import fd_sat4_from_activations
 
+        decoder = self.resources.decoders[spec.latent_dim]
+        fakes = {k: f[:self.settings.n_fid_samples] for k, f in fakes.items()}
         out = {k: (math.nan, math.nan, math.nan) for k in fakes}
         finite = [k for k, f in fakes.items() if np.all(np.isfinite(f))]
         if not finite:

@@ -137,11 +137,7 @@ LOSSES: dict[str, GANLoss] = {
 
 def get(loss: Union[str, GANLoss]) -> GANLoss:
     """The :class:`GANLoss` named by ``loss`` (a name of ``LOSSES``), or ``loss`` itself."""
-    if isinstance(loss, GANLoss):
-        return loss
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {loss!r}.")
-    return LOSSES[loss]
+    return constants.registered(LOSSES, loss, GANLoss, "loss")
 
 
 def critic_loss_fn(loss: Union[str, GANLoss, CriticLossFn]) -> CriticLossFn:

@@ -90,9 +90,8 @@ class Evaluator(Protocol):
 
     def floor(self, latent_dim: int) -> float: ...
 
-    def evaluate(self, spec: GeneratorSpec, fakes: np.ndarray, with_fd: bool,
-                 with_latent: bool = True
-                 ) -> Tuple[Optional[np.ndarray], Dict[int, Tuple[float, float, float]]]: ...
+    def evaluate(self, spec: GeneratorSpec, fakes: np.ndarray, with_fd: bool
+                 ) -> Tuple[np.ndarray, Dict[int, Tuple[float, float, float]]]: ...
 
     def fd_sat4(self, spec: GeneratorSpec, fakes: Mapping[Key, np.ndarray]
                 ) -> Dict[Key, Tuple[float, float, float]]: ...
@@ -364,11 +363,12 @@ def _score_fd(evaluator: "Evaluator", spec: GeneratorSpec, histories: Sequence[R
     for k, epoch in sorted(pending):
         point = FDPoint(epoch, *fds[k, epoch][:2])
         histories[k].fd.append(point)
-        histories[k].fd_pending.clear()
         if writers[k] is not None:
             with writers[k].as_default():
                 tf.summary.scalar("eval/fd_sat4", point.fd, step=epoch + 1)
                 tf.summary.scalar("eval/kid", point.kid, step=epoch + 1)
+    for k, _ in pending:
+        histories[k].fd_pending.clear()
 
 
 def _log_epoch(writer: Any, hist: RunHistory, epoch: int, scored: bool) -> None:
