@@ -12,7 +12,7 @@ import os
 import pathlib
 import socket
 import tempfile
-from typing import Callable, Iterator, List, TypeVar, Union
+from typing import Callable, Iterator, List, Optional, TypeVar, Union
 
 import numpy as np
 
@@ -41,8 +41,8 @@ def atomic_write_file(path: StrPath, write: Callable[[str], object]) -> pathlib.
     """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{_PARTIAL}{os.getpid()}@{_host()}-",
-                               suffix=path.suffix or ".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=partial_prefix(path.name), suffix=path.suffix or ".tmp",
+                               dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
@@ -59,6 +59,12 @@ _PARTIAL = ".partial-"
 
 def _host() -> str:
     return socket.gethostname().replace("-", "_") or "localhost"
+
+
+def partial_prefix(name: str, pid: Optional[int] = None) -> str:
+    """The start of the temporary file's name of a write of ``name`` by process ``pid``
+    (default this one) on this host: ``.NAME.partial-PID@HOST-``."""
+    return f".{name}{_PARTIAL}{os.getpid() if pid is None else pid}@{_host()}-"
 
 
 def is_partial(path: StrPath) -> bool:

@@ -9,7 +9,6 @@ import os
 import pathlib
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from qlsgan_tf import interrupts
+from qlsgan_tf import fsutil, interrupts
 from qlsgan_tf.cli.common import clear_errors, describe_error
 from qlsgan_tf.data import Sat4FormatError, convert_to_cache, load_sat4
 from qlsgan_tf.safe_load import load_keras_model
@@ -248,8 +247,7 @@ def test_a_write_killed_midway_is_neither_a_run_nor_left_behind(tmp_path):
          "s.atomic_write_file(sys.argv[1], write)", str(store.runs_dir / "b.json")],
         env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert writer.wait(timeout=120) == -signal.SIGKILL
-    host = socket.gethostname().replace("-", "_")
-    live = store.runs_dir / f".c.json.partial-{os.getpid()}@{host}-x1y2.json"  # this process's
+    live = store.runs_dir / f"{fsutil.partial_prefix('c.json')}x1y2.json"  # this process's
     live.write_text("{")
     left = [p for p in store.runs_dir.iterdir() if p.name.startswith(".b.json")]
     assert len(left) == 1 and left[0].suffix == ".json"

@@ -425,63 +425,76 @@ def _bounds(law: _Law, na: int, x_lo, x_hi, tail: bool) -> Tuple[np.ndarray, np.
     return lo_b, hi_b
 
 
-def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: float,
-             x_lo: np.ndarray, x_hi: np.ndarray, tail_weight: float = 0.0) -> _Solution:
-    """Robust least squares of one law, best of several starts; with ``tail_weight`` w > 0,
-    of the curve with a slow tail of weight w, its rate fitted (after h in the parameters)."""
-    n = law.q.size
-    qi = cells.qi
+class _Problem:
+    """The robust least-squares problem of one law on the cells: the parameter vector's layout
+    (levels, steepness, upturns per Q; the sharpness h; the tail rate when ``tail_weight`` > 0;
+    then the law's parameters), its residuals and their Jacobian."""
 
-    na = n if SHARED_STEEPNESS is False else 1
-    ih = 2 * n + na           # index of the shared sharpness h
-    w = float(tail_weight)
-    n_shape = 2 if w > 0.0 else 1
+    def __init__(self, law: _Law, cells: _Cells, tolerance: float, tail_weight: float) -> None:
+        self.law, self.cells, self.tolerance = law, cells, tolerance
+        self.n = n = law.q.size
+        self.na = n if SHARED_STEEPNESS is False else 1
+        self.ih = 2 * n + self.na  # index of the shared sharpness h
+        self.w = float(tail_weight)
+        self.n_shape = 2 if self.w > 0.0 else 1
+        self.act = cells.active.astype(float)
+        self.n_act = max(float(self.act.sum()), 1.0)
 
-    def unpack(p):
+    def unpack(self, p: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(levels, steepness, upturns) per Q and the law's parameters."""
+        n, na, ih = self.n, self.na, self.ih
         al = p[n:n + na] if na == n else np.full(n, p[n])
-        return p[:n], al, p[n + na:ih], p[ih + n_shape:]
+        return p[:n], al, p[n + na:ih], p[ih + self.n_shape:]
 
-    act = cells.active.astype(float)
-    n_act = max(float(act.sum()), 1.0)
+    def tail_rate(self, p: np.ndarray) -> float:
+        return float(p[self.ih + 1]) if self.w > 0.0 else 1.0
 
-    def resid(p):
-        lev, al, up, th = unpack(p)
-        kap, _ = law.knees(th)
-        mu = curve_log(cells.x, lev[qi], al[qi], kap[qi], up[qi], tolerance, p[ih], w,
-                       p[ih + 1] if w > 0.0 else 1.0)
+    def residuals(self, p: np.ndarray) -> np.ndarray:
+        """Weighted cell residuals, then the steepness and sharpness priors."""
+        cells, ih = self.cells, self.ih
+        lev, al, up, th = self.unpack(p)
+        kap, _ = self.law.knees(th)
+        qi = cells.qi
+        mu = curve_log(cells.x, lev[qi], al[qi], kap[qi], up[qi], self.tolerance, p[ih],
+                       self.w, self.tail_rate(p))
         out = [cells.w * (cells.m - mu)]
-        if na > 1 and STEEPNESS_SD is not None:
-            mean = float(np.sum(act * al)) / n_act
-            out.append(act * (al - mean) / STEEPNESS_SD)
+        if self.na > 1 and STEEPNESS_SD is not None:
+            mean = float(np.sum(self.act * al)) / self.n_act
+            out.append(self.act * (al - mean) / STEEPNESS_SD)
         if SHARPNESS_SD is not None:
             out.append(np.array([math.log(p[ih]) / SHARPNESS_SD]))
         return np.concatenate(out)
 
-    def jac(p):
-        lev, al, up, th = unpack(p)
-        kap, dk = law.knees(th)
+    def jacobian(self, p: np.ndarray) -> np.ndarray:
+        """The Jacobian of :meth:`residuals`, in closed form."""
+        cells, n, na, ih, w = self.cells, self.n, self.na, self.ih, self.w
+        lev, al, up, th = self.unpack(p)
+        kap, dk = self.law.knees(th)
+        qi = cells.qi
         a, kq, uq = al[qi], kap[qi], up[qi]
         h = float(p[ih])
         d = kq - cells.x
-        u = (_offset(tolerance, h) + a * d) / h
+        u = (_offset(self.tolerance, h) + a * d) / h
         e = special.expit(u)
         past = np.maximum(-d, 0.0)
         j = np.zeros((cells.x.size, p.size))
         rows = np.arange(cells.x.size)
-        d_h = np.logaddexp(0.0, u) + e * (_offset_dh(tolerance, h) - u)
+        d_h = np.logaddexp(0.0, u) + e * (_offset_dh(self.tolerance, h) - u)
         d_al, d_kap, j[:, ih] = e * d, e * a, d_h
         if w > 0.0:
-            d_al, d_kap, j[:, ih], j[:, ih + 1] = _tail_derivs(u, e, d_h, d, a, h, tolerance, w,
+            d_al, d_kap, j[:, ih], j[:, ih + 1] = _tail_derivs(u, e, d_h, d, a, h,
+                                                               self.tolerance, w,
                                                                float(p[ih + 1]))
         j[rows, qi] = 1.0
         j[rows, n + (qi if na == n else 0)] = d_al
         j[rows, n + na + qi] = past ** 2
         dmu_dk = d_kap - 2.0 * uq * past
-        j[:, ih + n_shape:] = dmu_dk[:, None] * dk[qi]
+        j[:, ih + self.n_shape:] = dmu_dk[:, None] * dk[qi]
         out = [-cells.w[:, None] * j]
         if na > 1 and STEEPNESS_SD is not None:
             pen = np.zeros((n, p.size))
-            pen[:, n:2 * n] = (np.diag(act) - np.outer(act, act) / n_act) / STEEPNESS_SD
+            pen[:, n:2 * n] = ((np.diag(self.act) - np.outer(self.act, self.act) / self.n_act)
+                               / STEEPNESS_SD)
             out.append(pen)
         if SHARPNESS_SD is not None:
             row = np.zeros((1, p.size))
@@ -489,34 +502,46 @@ def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: 
             out.append(row)
         return np.vstack(out)
 
-    lo_b, hi_b = _bounds(law, na, x_lo, x_hi, w > 0.0)
+    def solution(self, best: Any) -> _Solution:
+        """The :class:`_Solution` of a ``least_squares`` result."""
+        lev, al, up, th = self.unpack(best.x)
+        kap, _ = self.law.knees(th)
+        # Parameters counted: level, steepness and upturn per active Q, plus the law's.
+        k = (2 * int(self.cells.active.sum()) + self.na + self.law.k + int(FREE_SHARPNESS)
+             + self.n_shape - 1)
+        sol = _Solution(self.law.name, best.x, th.copy(), lev.copy(), al.copy(), up.copy(), kap,
+                        2.0 * float(best.cost), k, bool(best.status > 0), best.jac,
+                        float(best.x[self.ih]), self.w, self.tail_rate(best.x),
+                        tolerance=self.tolerance)
+        if self.law.name == "free":
+            eff = [_effective(a, kk, u, self.tolerance, sol.sharpness, None, sol.tail_weight,
+                              sol.tail_rate) for a, kk, u in zip(al, kap, up)]
+            sol.knee = np.array([e[0] for e in eff])
+            sol.min_excess = np.array([e[1] for e in eff])
+        return sol
+
+
+def _fit_law(law: _Law, cells: _Cells, starts: Sequence[np.ndarray], tolerance: float,
+             x_lo: np.ndarray, x_hi: np.ndarray, tail_weight: float = 0.0) -> _Solution:
+    """Robust least squares of one law, best of several starts; with ``tail_weight`` w > 0,
+    of the curve with a slow tail of weight w, its rate fitted (after h in the parameters)."""
+    problem = _Problem(law, cells, tolerance, tail_weight)
+    lo_b, hi_b = _bounds(law, problem.na, x_lo, x_hi, problem.w > 0.0)
     best = None
     for p0 in starts:
         p0 = np.clip(p0, lo_b + 1e-9, hi_b - 1e-9)
         try:
-            res = optimize.least_squares(resid, p0, jac=jac, bounds=(lo_b, hi_b),
-                                         loss="soft_l1", f_scale=ROBUST_SCALE, method="trf",
-                                         x_scale="jac", max_nfev=200)
+            res = optimize.least_squares(problem.residuals, p0, jac=problem.jacobian,
+                                         bounds=(lo_b, hi_b), loss="soft_l1",
+                                         f_scale=ROBUST_SCALE, method="trf", x_scale="jac",
+                                         max_nfev=200)
         except (ValueError, np.linalg.LinAlgError):
             continue
         if best is None or res.cost < best.cost - 1e-9:
             best = res
     if best is None:
         raise RuntimeError("no start of the surface fit succeeded")
-    lev, al, up, th = unpack(best.x)
-    kap, _ = law.knees(th)
-    # Parameters counted: level, steepness and upturn per active Q, plus the law's.
-    k = 2 * int(cells.active.sum()) + na + law.k + int(FREE_SHARPNESS) + n_shape - 1
-    sol = _Solution(law.name, best.x, th.copy(), lev.copy(), al.copy(), up.copy(), kap,
-                    2.0 * float(best.cost), k, bool(best.status > 0), best.jac,
-                    float(best.x[ih]), w, float(best.x[ih + 1]) if w > 0.0 else 1.0,
-                    tolerance=tolerance)
-    if law.name == "free":
-        eff = [_effective(a, kk, u, tolerance, sol.sharpness, None, sol.tail_weight,
-                          sol.tail_rate) for a, kk, u in zip(al, kap, up)]
-        sol.knee = np.array([e[0] for e in eff])
-        sol.min_excess = np.array([e[1] for e in eff])
-    return sol
+    return problem.solution(best)
 
 
 def _min_excess(alpha: float, kappa: float, up: float, tolerance: float, h: float,

@@ -135,10 +135,12 @@ def _compiled(n, n_layers, ansatz, readout, jit_compile, chain, gradient):
         def run(angles):
             return sim(angles, n, n_layers, readout)
 
-        _FUNCTIONS[key] = tf.function(
+        # ``setdefault`` is atomic: two threads building the same key both get the first one
+        # stored (no lock; an entry never changes once stored).
+        _FUNCTIONS.setdefault(key, tf.function(
             run, jit_compile=jit_compile, autograph=False, reduce_retracing=True,
             input_signature=[tf.TensorSpec([None, circuits.n_angles(n, n_layers, ansatz)],
-                                           tf.float32)])
+                                           tf.float32)]))
     return _FUNCTIONS[key]
 
 

@@ -23,6 +23,7 @@ from typing import (
     Optional,
     Sequence,
     Set,
+    Tuple,
 )
 
 from qlsgan_tf import interrupts
@@ -212,52 +213,61 @@ def estimate(config: "StudyConfig", n_reference: int, done: Iterable[str] = ()
     steps = config.steps_per_epoch or math.ceil(n_reference / config.batch_size)
     done = set(done)
     lanes = packs.lane_count(settings)
-
-    def of_kind(kind: str) -> list:
-        return [lbl for lbl in labels if specs[lbl].kind[0] == kind]
-
-    def largest(kind: str) -> str:
-        return max(of_kind(kind), key=lambda lbl: specs[lbl].capacity)
-
-    def remaining(label: str) -> list:
-        return [r for r in packs.plan_runs(settings, label) if r.key not in done]
-
-    n_left = sum(len(remaining(label)) for label in labels)
+    left = {label: [r for r in packs.plan_runs(settings, label) if r.key not in done]
+            for label in labels}
     seconds, compile_total = 0.0, 0.0
     step_ms: Dict[str, Dict[int, float]] = {}
     for kind in ("q", "c"):
-        label = largest(kind)
-        families = {repr(sorted(packs.family_spec(settings, specs[lbl]).items()))
-                    for lbl in of_kind(kind) if remaining(lbl)}
-        if config.pack == 1:
-            one_each = [packs.plan_runs(settings, label, critics=[c])[0]
-                        for c in config.critic_capacities]
-            _, _, timed = packs.time_lanes(settings, label, one_each)
-            cost = {chunk[0].critic_budget: (first, step) for chunk, first, step in timed}
-            compile_s = sum(first for first, _ in cost.values()) * len(families)
-            seconds += compile_s + sum(steps * config.epochs * cost[r.critic_budget][1]
-                                       for lbl in of_kind(kind) for r in remaining(lbl))
-            step_ms[kind] = {c: cost[c][1] * 1e3 for c in cost}
-        else:
-            first_s, step, timed = packs.time_lanes(settings, label,
-                                                    packs.plan_runs(settings, label))
-            per_generator = steps * config.epochs * step
-            step_ms[kind] = {max(r.critic_budget for r in chunk): pack_step * 1e3 / len(chunk)
-                             for chunk, _, pack_step in timed}
-            total = len(packs.plan_runs(settings, label))
-            compile_s = first_s * len(families)
-            seconds += compile_s + sum(
-                per_generator * len(remaining(lbl)) / total for lbl in of_kind(kind))
+        of_kind = [lbl for lbl in labels if specs[lbl].kind[0] == kind]
+        train_s, compile_s, step_ms[kind] = _estimate_training(config, specs, of_kind, left,
+                                                               steps * config.epochs)
+        seconds += train_s + compile_s
         compile_total += compile_s
-    evaluate_s = 0.0
+    evaluate_s = _estimate_evaluation(config, specs, left, n_reference) / lanes
+    return {"runs": sum(len(runs) for runs in left.values()), "steps_per_epoch": steps,
+            "seconds": seconds + evaluate_s, "compile_s": compile_total,
+            "evaluate_s": evaluate_s, "step_ms": step_ms, "packed": config.pack != 1,
+            "lanes": lanes}
+
+
+def _estimate_training(config: "StudyConfig", specs: Mapping[str, Any], labels: Sequence[str],
+                       left: Mapping[str, list], steps: int
+                       ) -> Tuple[float, float, Dict[int, float]]:
+    """(training seconds, compilation seconds, step ms per critic) of the unfinished runs
+    ``left`` of the generators ``labels`` (one kind), timed on the largest of them."""
+    from qlsgan_tf.tuning import packs
+
+    settings = config.training_settings()
+    label = max(labels, key=lambda lbl: specs[lbl].capacity)
+    families = {repr(sorted(packs.family_spec(settings, specs[lbl]).items()))
+                for lbl in labels if left[lbl]}
+    if config.pack == 1:
+        one_each = [packs.plan_runs(settings, label, critics=[c])[0]
+                    for c in config.critic_capacities]
+        _, _, timed = packs.time_lanes(settings, label, one_each)
+        cost = {chunk[0].critic_budget: (first, step) for chunk, first, step in timed}
+        compile_s = sum(first for first, _ in cost.values()) * len(families)
+        train_s = sum(steps * cost[r.critic_budget][1] for lbl in labels for r in left[lbl])
+        return train_s, compile_s, {c: cost[c][1] * 1e3 for c in cost}
+    first_s, step, timed = packs.time_lanes(settings, label, packs.plan_runs(settings, label))
+    total = len(packs.plan_runs(settings, label))
+    train_s = sum(steps * step * len(left[lbl]) / total for lbl in labels)
+    step_ms = {max(r.critic_budget for r in chunk): pack_step * 1e3 / len(chunk)
+               for chunk, _, pack_step in timed}
+    return train_s, first_s * len(families), step_ms
+
+
+def _estimate_evaluation(config: "StudyConfig", specs: Mapping[str, Any],
+                         left: Mapping[str, list], n_reference: int) -> float:
+    """Seconds of the scheduled evaluations of the unfinished runs ``left`` (one lane)."""
+    settings = config.training_settings()
     n_latent, n_fd = evaluation.evaluations_per_run(settings)
-    for dim in sorted({specs[lbl].latent_dim for lbl in labels}):
+    total = 0.0
+    for dim in sorted({spec.latent_dim for spec in specs.values()}):
         latent_s, fd_s = evaluation.time_evaluation(settings, dim, n_reference)
-        n_runs = sum(len(remaining(lbl)) for lbl in labels if specs[lbl].latent_dim == dim)
-        evaluate_s += n_runs * (n_latent * latent_s + n_fd * fd_s) / lanes
-    return {"runs": n_left, "steps_per_epoch": steps, "seconds": seconds + evaluate_s,
-            "compile_s": compile_total, "evaluate_s": evaluate_s, "step_ms": step_ms,
-            "packed": config.pack != 1, "lanes": lanes}
+        n_runs = sum(len(runs) for lbl, runs in left.items() if specs[lbl].latent_dim == dim)
+        total += n_runs * (n_latent * latent_s + n_fd * fd_s)
+    return total
 
 
 def describe_estimate(est: Mapping[str, Any]) -> str:
