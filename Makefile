@@ -46,6 +46,7 @@ bench: install
 	$(PY) benchmarks/study.py
 	$(PY) benchmarks/data_load.py
 	$(PY) benchmarks/packed.py
+	$(PY) benchmarks/step_cost.py --generators q3x1,q3x16,c1200@3 --critics 30,1920,30720
 	$(PY) benchmarks/whole_study.py --design small
 	PYTHONPATH=. $(PY) benchmarks/study_statistics.py
 
