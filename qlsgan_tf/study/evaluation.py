@@ -88,7 +88,7 @@ class RunEvaluator:
         return schedule(self.settings, epoch)
 
     def evaluate(self, spec: "GeneratorSpec", fakes: np.ndarray,
-                 with_fd: bool) -> Tuple[np.ndarray, Dict[int, FDTriple]]:
+                 with_fd: bool = False) -> Tuple[np.ndarray, Dict[int, FDTriple]]:
         """Latent scores ``[k]`` of generated latents ``fakes [k, n, D]`` (nan where
         non-finite) and, when ``with_fd``, ``{k: (fd, kid, kid_std)}`` of their first
         ``n_fid_samples`` decoded (:meth:`fd_sat4`); else ``{}``."""

@@ -39,6 +39,7 @@ from qlsgan_tf.study import store as store_lib
 if TYPE_CHECKING:
     from qlsgan_tf.study.presets import StudyConfig
     from qlsgan_tf.tuning.results import RunResult
+    from qlsgan_tf.tuning.settings import TrainingSettings
 
 Log = Callable[[str], object]
 
@@ -219,25 +220,25 @@ def estimate(config: "StudyConfig", n_reference: int, done: Iterable[str] = ()
     step_ms: Dict[str, Dict[int, float]] = {}
     for kind in ("q", "c"):
         of_kind = [lbl for lbl in labels if specs[lbl].kind[0] == kind]
-        train_s, compile_s, step_ms[kind] = _estimate_training(config, specs, of_kind, left,
-                                                               steps * config.epochs)
+        train_s, compile_s, step_ms[kind] = _estimate_training(config, settings, specs, of_kind,
+                                                               left, steps * config.epochs)
         seconds += train_s + compile_s
         compile_total += compile_s
-    evaluate_s = _estimate_evaluation(config, specs, left, n_reference) / lanes
+    evaluate_s = _estimate_evaluation(settings, specs, left, n_reference) / lanes
     return {"runs": sum(len(runs) for runs in left.values()), "steps_per_epoch": steps,
             "seconds": seconds + evaluate_s, "compile_s": compile_total,
             "evaluate_s": evaluate_s, "step_ms": step_ms, "packed": config.pack != 1,
             "lanes": lanes}
 
 
-def _estimate_training(config: "StudyConfig", specs: Mapping[str, Any], labels: Sequence[str],
+def _estimate_training(config: "StudyConfig", settings: "TrainingSettings",
+                       specs: Mapping[str, Any], labels: Sequence[str],
                        left: Mapping[str, list], steps: int
                        ) -> Tuple[float, float, Dict[int, float]]:
     """(training seconds, compilation seconds, step ms per critic) of the unfinished runs
     ``left`` of the generators ``labels`` (one kind), timed on the largest of them."""
     from qlsgan_tf.tuning import packs
 
-    settings = config.training_settings()
     label = max(labels, key=lambda lbl: specs[lbl].capacity)
     families = {repr(sorted(packs.family_spec(settings, specs[lbl]).items()))
                 for lbl in labels if left[lbl]}
@@ -249,18 +250,17 @@ def _estimate_training(config: "StudyConfig", specs: Mapping[str, Any], labels: 
         compile_s = sum(first for first, _ in cost.values()) * len(families)
         train_s = sum(steps * cost[r.critic_budget][1] for lbl in labels for r in left[lbl])
         return train_s, compile_s, {c: cost[c][1] * 1e3 for c in cost}
-    first_s, step, timed = packs.time_lanes(settings, label, packs.plan_runs(settings, label))
-    total = len(packs.plan_runs(settings, label))
-    train_s = sum(steps * step * len(left[lbl]) / total for lbl in labels)
+    runs = packs.plan_runs(settings, label)
+    first_s, step, timed = packs.time_lanes(settings, label, runs)
+    train_s = sum(steps * step * len(left[lbl]) / len(runs) for lbl in labels)
     step_ms = {max(r.critic_budget for r in chunk): pack_step * 1e3 / len(chunk)
                for chunk, _, pack_step in timed}
     return train_s, first_s * len(families), step_ms
 
 
-def _estimate_evaluation(config: "StudyConfig", specs: Mapping[str, Any],
+def _estimate_evaluation(settings: "TrainingSettings", specs: Mapping[str, Any],
                          left: Mapping[str, list], n_reference: int) -> float:
     """Seconds of the scheduled evaluations of the unfinished runs ``left`` (one lane)."""
-    settings = config.training_settings()
     n_latent, n_fd = evaluation.evaluations_per_run(settings)
     total = 0.0
     for dim in sorted({spec.latent_dim for spec in specs.values()}):

@@ -90,7 +90,7 @@ class Evaluator(Protocol):
 
     def floor(self, latent_dim: int) -> float: ...
 
-    def evaluate(self, spec: GeneratorSpec, fakes: np.ndarray, with_fd: bool
+    def evaluate(self, spec: GeneratorSpec, fakes: np.ndarray
                  ) -> Tuple[np.ndarray, Dict[int, Tuple[float, float, float]]]: ...
 
     def fd_sat4(self, spec: GeneratorSpec, fakes: Mapping[Key, np.ndarray]
@@ -340,7 +340,7 @@ def _evaluate(evaluator: "Evaluator", settings: TrainingSettings, spec: Generato
         return False
     fakes = trainer.sample(settings.n_latent_samples, index=0)
     live_runs = np.flatnonzero(live)
-    scores = (evaluator.evaluate(spec, fakes[live_runs], False)[0] if with_latent else None)
+    scores = evaluator.evaluate(spec, fakes[live_runs])[0] if with_latent else None
     for i, k in enumerate(live_runs):
         hist = histories[k]
         hist.fakes = fakes[k]
